@@ -1,0 +1,111 @@
+/**
+ * Error classes of the resilience library. Each carries a stable `code` that never changes meaning and is
+ * never reused; guard with {@link isResilienceError} (by code) rather than `instanceof`, so that two copies
+ * of this folder in one process still recognise each other's errors.
+ */
+
+/** Every code this library throws, with its meaning. */
+export const ErrorCodes = {
+  /** An attempt or the whole execution ran past its timeout. */
+  TIMEOUT: 'RES_ERR_TIMEOUT',
+  /** The circuit breaker is open (or isolated, or out of half-open probes) and failed fast. */
+  CIRCUIT_OPEN: 'RES_ERR_CIRCUIT_OPEN',
+  /** The bulkhead's concurrency slots and queue are full. */
+  BULKHEAD_FULL: 'RES_ERR_BULKHEAD_FULL',
+  /** An HTTP call answered with a status the client treats as a failure (5xx, 429). */
+  HTTP_STATUS: 'RES_ERR_HTTP_STATUS',
+  /** The inbound deadline has already passed: the work was not started. */
+  DEADLINE_EXCEEDED: 'RES_ERR_DEADLINE_EXCEEDED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Base class: an Error with a stable `code`. */
+export class ResilienceError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Builds an error without capturing a stack trace (about 2 µs saved on Node 20): used on fast-fail paths. */
+function stackless<T>(build: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return build();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** Thrown when a timeout elapses. `timeoutMs` is the budget that ran out. */
+export class TimeoutError extends ResilienceError {
+  constructor(readonly timeoutMs: number, message = `operation timed out after ${timeoutMs} ms`) {
+    super(ErrorCodes.TIMEOUT, message);
+  }
+}
+
+/**
+ * Thrown when a circuit breaker rejects a call without running it. Breakers reuse one preallocated,
+ * stackless instance per breaker: do not mutate it.
+ */
+export class BrokenCircuitError extends ResilienceError {
+  constructor(message = 'circuit breaker is open: the call was not attempted') {
+    super(ErrorCodes.CIRCUIT_OPEN, message);
+  }
+  /** A stackless instance, for the fast-fail path. */
+  static preallocated(message?: string): BrokenCircuitError {
+    return stackless(() => new BrokenCircuitError(message));
+  }
+}
+
+/** Thrown when a bulkhead has no free slot and no room in its queue. */
+export class BulkheadRejectedError extends ResilienceError {
+  constructor(readonly maxConcurrent: number, readonly maxQueue: number) {
+    super(ErrorCodes.BULKHEAD_FULL, `bulkhead full: ${maxConcurrent} running and ${maxQueue} queued`);
+  }
+  /** A stackless instance, for the rejection path. */
+  static stackless(maxConcurrent: number, maxQueue: number): BulkheadRejectedError {
+    return stackless(() => new BulkheadRejectedError(maxConcurrent, maxQueue));
+  }
+}
+
+/** Thrown when the caller's deadline has already passed before the work started. */
+export class DeadlineExceededError extends ResilienceError {
+  constructor(message = 'deadline exceeded before the call started') {
+    super(ErrorCodes.DEADLINE_EXCEEDED, message);
+  }
+}
+
+/** Thrown by the HTTP client for a response status it treats as a failure (5xx, 429). */
+export class HttpStatusError extends ResilienceError {
+  constructor(
+    readonly statusCode: number,
+    readonly upstream: string,
+    /** Milliseconds the server asked us to wait (`Retry-After`), when it said so. */
+    readonly retryAfterMs: number | undefined,
+    readonly body: string,
+  ) {
+    super(ErrorCodes.HTTP_STATUS, `upstream ${upstream} answered HTTP ${statusCode}`);
+  }
+}
+
+/** True when `err` is an error of this library with the given code (or any code when omitted). */
+export function isResilienceError(err: unknown, code?: ErrorCode): err is ResilienceError {
+  if (typeof err !== 'object' || err === null) return false;
+  const c = (err as { code?: unknown }).code;
+  if (typeof c !== 'string' || !c.startsWith('RES_ERR_')) return false;
+  return code === undefined || c === code;
+}
+
+/** The HTTP status an error carries (`statusCode` or `status`), if any. */
+export function statusOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { statusCode?: unknown; status?: unknown };
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  if (typeof e.status === 'number') return e.status;
+  return undefined;
+}

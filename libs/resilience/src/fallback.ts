@@ -1,0 +1,49 @@
+import { Emitter, type Subscribe } from './event.ts';
+import { Pipeline, proceed, type Execution, type Scope, type Stage } from './policy.ts';
+
+/** Options of {@link fallback}. */
+export interface FallbackOptions {
+  /** Which errors the fallback answers. Default: every error except the caller's own abort. */
+  when?: (error: unknown) => boolean;
+}
+
+/** Emitted when the fallback answers instead of the protected function. */
+export interface FallbackEvent {
+  error: unknown;
+}
+
+class FallbackStage implements Stage {
+  readonly used = new Emitter<FallbackEvent>();
+  constructor(
+    private readonly produce: (error: unknown) => unknown,
+    private readonly when: (error: unknown) => boolean,
+  ) {}
+
+  run(ex: Execution, next: number, scope: Scope | undefined, attempt: number): Promise<unknown> {
+    return proceed(ex, next, scope, attempt).catch((error: unknown) => {
+      // A caller that aborted wants nothing, not a substitute.
+      if ((ex.callerSignal?.aborted ?? false) || !this.when(error)) throw error;
+      this.used.emit({ error });
+      return this.produce(error);
+    });
+  }
+}
+
+/** A fallback: {@link Pipeline} plus its event. */
+export class FallbackPolicy extends Pipeline {
+  /** Subscribes to each use of the fallback. */
+  readonly onFallback: Subscribe<FallbackEvent>;
+  constructor(produce: (error: unknown) => unknown, when: (error: unknown) => boolean) {
+    const stage = new FallbackStage(produce, when);
+    super([stage]);
+    this.onFallback = stage.used.subscribe;
+  }
+}
+
+/**
+ * Answers with `produce(error)` (a value or a promise) when the protected call fails. Put it outermost to
+ * cover every other policy's rejection, including an open breaker's.
+ */
+export function fallback<T>(produce: (error: unknown) => T | PromiseLike<T>, options: FallbackOptions = {}): FallbackPolicy {
+  return new FallbackPolicy(produce, options.when ?? (() => true));
+}

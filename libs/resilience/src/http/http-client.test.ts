@@ -1,0 +1,182 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CircuitState } from '../circuit-breaker.ts';
+import { DEADLINE_HEADER, deadlineFromHeaders } from '../deadline.ts';
+import { BrokenCircuitError, HttpStatusError, TimeoutError } from '../errors.ts';
+import { constantBackoff } from '../backoff.ts';
+import { createHttpClient, type AttemptEvent, type HttpClient } from './http-client.ts';
+import { parseRetryAfter } from './retry-after.ts';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+
+const servers: Server[] = [];
+const clients: HttpClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+/** A real HTTP server on a loopback port, recording every request it sees. */
+async function upstream(handler: Handler): Promise<{ url: string; seen: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }> }> {
+  const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }> = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers });
+      handler(req, res, body);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+const reply = (status: number, body: unknown = {}, headers: Record<string, string> = {}): Handler => (_q, res) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+
+function client(options: Parameters<typeof createHttpClient>[0]): HttpClient {
+  const c = createHttpClient(options);
+  clients.push(c);
+  return c;
+}
+
+describe('HttpClient', () => {
+  it('sends JSON and returns the parsed answer, passing trace context and defaults through', async () => {
+    const up = await upstream((req, res, body) => reply(201, { echo: JSON.parse(body), method: req.method })(req, res, body));
+    const c = client({
+      baseUrls: up.url,
+      headers: { 'user-agent': 'nova-test' },
+      traceHeaders: () => ({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }),
+    });
+    const res = await c.post('/things', { a: 1 });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toEqual({ echo: { a: 1 }, method: 'POST' });
+    expect(up.seen[0]?.headers['traceparent']).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    expect(up.seen[0]?.headers['user-agent']).toBe('nova-test');
+    expect(up.seen[0]?.headers['content-type']).toBe('application/json');
+  });
+
+  it('spreads calls round-robin over its base URLs', async () => {
+    const a = await upstream(reply(200));
+    const b = await upstream(reply(200));
+    const c = client({ baseUrls: [a.url, b.url] });
+    for (let i = 0; i < 6; i++) await c.get('/x');
+    expect([a.seen.length, b.seen.length]).toEqual([3, 3]);
+  });
+
+  it('retries an idempotent call on 503 and reports every attempt', async () => {
+    let n = 0;
+    const up = await upstream((q, r, b) => reply(++n < 3 ? 503 : 200, { n })(q, r, b));
+    const events: AttemptEvent[] = [];
+    const c = client({ baseUrls: up.url, retry: { backoff: constantBackoff(1) }, onAttempt: (e) => events.push(e) });
+    const res = await c.get('/users/1');
+    expect(res.json()).toEqual({ n: 3 });
+    expect(events.map((e) => [e.attempt, e.statusCode])).toEqual([
+      [1, 503],
+      [2, 503],
+      [3, 200],
+    ]);
+  });
+
+  it('never retries a POST without an idempotency key, and retries one that has a key', async () => {
+    const up = await upstream(reply(503));
+    const c = client({ baseUrls: up.url, retry: { backoff: constantBackoff(1) }, breaker: false });
+    const err = await c.post('/messages', { text: 'hi' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpStatusError);
+    expect((err as HttpStatusError).statusCode).toBe(503);
+    expect(up.seen).toHaveLength(1);
+    await c.post('/messages', { text: 'hi' }, { idempotencyKey: 'k-1' }).catch(() => undefined);
+    expect(up.seen).toHaveLength(4);
+    expect(up.seen[3]?.headers['idempotency-key']).toBe('k-1');
+  });
+
+  it('honours Retry-After: a wait longer than it accepts is not retried, and the wait is reported', async () => {
+    const up = await upstream(reply(429, {}, { 'retry-after': '5' }));
+    const c = client({ baseUrls: up.url, retry: { maxRetryAfterMs: 1000 } });
+    const err = (await c.get('/limited').catch((e: unknown) => e)) as HttpStatusError;
+    expect(err.statusCode).toBe(429);
+    expect(err.retryAfterMs).toBe(5000);
+    expect(up.seen).toHaveLength(1);
+  });
+
+  it('returns 4xx answers without retrying and without opening the breaker', async () => {
+    const up = await upstream(reply(404, { error: 'no such user' }));
+    const c = client({ baseUrls: up.url, breaker: { minimumVolume: 1 } });
+    for (let i = 0; i < 5; i++) expect((await c.get('/users/9')).statusCode).toBe(404);
+    expect(up.seen).toHaveLength(5);
+    expect(c.state).toBe(CircuitState.Closed);
+  });
+
+  it('ejects an endpoint whose breaker opened and keeps serving from the healthy one', async () => {
+    const bad = await upstream(reply(500));
+    const good = await upstream(reply(200));
+    const changes: string[] = [];
+    const c = client({
+      baseUrls: [bad.url, good.url],
+      retry: { backoff: constantBackoff(1), shouldRetry: () => true },
+      breaker: { minimumVolume: 2, resetTimeoutMs: 60_000 },
+      onBreakerStateChange: (e) => changes.push(`${e.endpoint}:${e.state}`),
+    });
+    for (let i = 0; i < 10; i++) expect((await c.get('/ok')).statusCode).toBe(200);
+    expect(bad.seen).toHaveLength(2);
+    expect(changes).toEqual([`${bad.url}:${CircuitState.Open}`]);
+    expect(c.breakerStates.map((s) => s.state)).toEqual([CircuitState.Open, CircuitState.Closed]);
+    expect(c.state).toBe(CircuitState.HalfOpen);
+  });
+
+  it('fails fast with BrokenCircuitError when every endpoint is open', async () => {
+    const bad = await upstream(reply(500));
+    const c = client({ baseUrls: bad.url, retry: false, breaker: { minimumVolume: 1, resetTimeoutMs: 60_000 } });
+    await c.get('/x').catch(() => undefined);
+    expect(c.state).toBe(CircuitState.Open);
+    await expect(c.get('/x')).rejects.toBeInstanceOf(BrokenCircuitError);
+    expect(bad.seen).toHaveLength(1);
+  });
+
+  it('times out a slow attempt and aborts the request', async () => {
+    let closed = false;
+    const up = await upstream((_q, res) => {
+      res.on('close', () => (closed = true));
+      setTimeout(() => reply(200)(_q, res, ''), 2000).unref();
+    });
+    const c = client({ baseUrls: up.url, timeoutMs: 50, retry: false });
+    await expect(c.get('/slow')).rejects.toBeInstanceOf(TimeoutError);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(true);
+  });
+
+  it('propagates the remaining deadline to the callee, which reads it back', async () => {
+    const up = await upstream(reply(200));
+    const c = client({ baseUrls: up.url });
+    await c.get('/x', { deadline: performance.now() + 1000 });
+    const sent = Number(up.seen[0]?.headers[DEADLINE_HEADER]);
+    expect(sent).toBeGreaterThan(900);
+    expect(sent).toBeLessThanOrEqual(1000);
+    const deadline = deadlineFromHeaders(up.seen[0]!.headers)!;
+    expect(deadline - performance.now()).toBeGreaterThan(800);
+    expect(deadlineFromHeaders({})).toBeUndefined();
+    expect(deadlineFromHeaders({ [DEADLINE_HEADER]: 'soon' })).toBeUndefined();
+    expect(deadlineFromHeaders({ [DEADLINE_HEADER]: ['5'] })! - performance.now()).toBeLessThanOrEqual(5);
+  });
+
+  it('rejects a malformed base URL with a message naming it', () => {
+    expect(() => createHttpClient({ baseUrls: 'localhost:80' })).toThrow(/"localhost:80" must be an http\(s\) origin/);
+    expect(() => createHttpClient({ baseUrls: [] })).toThrow(/at least one URL/);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads delta-seconds and HTTP dates', () => {
+    expect(parseRetryAfter('120', 0)).toBe(120_000);
+    expect(parseRetryAfter(['3'], 0)).toBe(3000);
+    const now = Date.parse('Tue, 24 Nov 2026 10:00:00 GMT');
+    expect(parseRetryAfter('Tue, 24 Nov 2026 10:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Tue, 24 Nov 2026 09:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});

@@ -1,0 +1,16 @@
+export * from './errors.ts';
+export * from './event.ts';
+export { now, sleep } from './clock.ts';
+export type { Policy, PolicyContext, ExecuteOptions } from './policy.ts';
+export { Pipeline } from './policy.ts';
+export * from './timeout.ts';
+export * from './backoff.ts';
+export * from './retry-budget.ts';
+export * from './retry.ts';
+export * from './circuit-breaker.ts';
+export * from './bulkhead.ts';
+export * from './fallback.ts';
+export * from './compose.ts';
+export * from './deadline.ts';
+export * from './http/http-client.ts';
+export * from './http/retry-after.ts';

@@ -1,0 +1,116 @@
+import { now } from './clock.ts';
+import { TimeoutError } from './errors.ts';
+import { Pipeline, Scope, proceed, type Execution, type Stage } from './policy.ts';
+
+/** Options of {@link timeout}. */
+export interface TimeoutOptions {
+  /** The time budget of each execution through this policy, in ms. Must be > 0. */
+  ms: number;
+}
+
+/** One running execution under a timeout: a scope plus the way to reject its caller. */
+class TimedScope extends Scope {
+  reject: ((err: unknown) => void) | undefined = undefined;
+  /** The policy's budget, for the error message. */
+  budgetMs = 0;
+}
+
+/**
+ * All executions of one timeout policy share a fixed budget, so their deadlines arrive in the order they
+ * started: a FIFO queue with a single timer armed for its head replaces one `setTimeout` per call. Entries
+ * that finish are skipped (and dropped from the head at once), so a sequential caller keeps the queue at
+ * one entry and arms about one timer per `ms`.
+ */
+class DeadlineQueue {
+  private items: TimedScope[] = [];
+  private head = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  add(entry: TimedScope): void {
+    this.items.push(entry);
+    if (this.timer === undefined) this.arm(entry.deadline);
+  }
+
+  /** Drops finished entries from the head so the queue does not grow on the success path. */
+  trim(): void {
+    const items = this.items;
+    while (this.head < items.length && items[this.head]!.settled) this.head++;
+    if (this.head === items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > items.length) {
+      this.items = items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private arm(at: number): void {
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - now())));
+    // A pending timeout must not keep a process alive by itself; the protected work does that.
+    this.timer.unref?.();
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    const t = now();
+    const items = this.items;
+    while (this.head < items.length) {
+      const e = items[this.head]!;
+      if (e.settled) this.head++;
+      else if (e.deadline <= t) {
+        this.head++;
+        e.settled = true;
+        const err = new TimeoutError(e.budgetMs);
+        e.expire(err);
+        e.reject!(err);
+      } else break;
+    }
+    this.trim();
+    if (this.head < this.items.length) this.arm(this.items[this.head]!.deadline);
+  };
+}
+
+class TimeoutStage implements Stage {
+  private readonly queue = new DeadlineQueue();
+  constructor(private readonly ms: number) {}
+
+  run(ex: Execution, next: number, outer: Scope | undefined, attempt: number): Promise<unknown> {
+    const own = now() + this.ms;
+    const inherited = Math.min(outer ? outer.deadline : Infinity, ex.deadline);
+    // An enclosing deadline that comes first is enforced by its own scope; this scope still reports it.
+    const scope = new TimedScope(outer, ex.callerSignal, Math.min(own, inherited));
+    scope.budgetMs = this.ms;
+    return new Promise((resolve, reject) => {
+      scope.reject = reject;
+      if (own <= inherited) this.queue.add(scope);
+      proceed(ex, next, scope, attempt).then(
+        (v) => {
+          if (scope.settled) return;
+          scope.release();
+          this.queue.trim();
+          resolve(v);
+        },
+        (e: unknown) => {
+          if (scope.settled) return;
+          scope.release();
+          this.queue.trim();
+          reject(e);
+        },
+      );
+    });
+  }
+}
+
+/**
+ * Fails an execution with {@link TimeoutError} once `ms` have passed, and aborts the `signal` its function
+ * received (if the function read it), so cooperative work stops too. The caller is answered at the deadline
+ * even when the function ignores its signal. Nothing is aborted after a success, and no AbortController is
+ * created unless the function reads `context.signal`.
+ */
+export function timeout(ms: number | TimeoutOptions): Pipeline {
+  const budget = typeof ms === 'number' ? ms : ms.ms;
+  if (!Number.isFinite(budget) || budget <= 0) {
+    throw new RangeError(`timeout: ms must be a positive number of milliseconds, got ${String(budget)}`);
+  }
+  return new Pipeline([new TimeoutStage(budget)]);
+}

@@ -1,0 +1,26 @@
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+/**
+ * The vitest settings every project shares: workspace packages resolve to their TypeScript sources through
+ * the `@nova/source` export condition, tests sit beside the code, and coverage is v8's.
+ */
+export function projectConfig(overrides: ViteUserConfig['test'] = {}): ViteUserConfig {
+  return defineConfig({
+    resolve: { conditions: ['@nova/source', 'node', 'import', 'default'] },
+    ssr: { resolve: { conditions: ['@nova/source', 'node', 'import', 'default'], externalConditions: ['@nova/source'] } },
+    test: {
+      include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      environment: 'node',
+      pool: 'forks',
+      testTimeout: 20_000,
+      reporters: process.env.CI ? ['default'] : ['default'],
+      coverage: {
+        provider: 'v8',
+        include: ['src/**/*.ts'],
+        exclude: ['src/**/*.test.ts', 'src/**/main.ts'],
+        reporter: ['text-summary', 'text'],
+      },
+      ...overrides,
+    },
+  });
+}
