@@ -6,8 +6,8 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
  */
 export function projectConfig(overrides: ViteUserConfig['test'] = {}): ViteUserConfig {
   return defineConfig({
-    resolve: { conditions: ['@nova/source', 'node', 'import', 'default'] },
-    ssr: { resolve: { conditions: ['@nova/source', 'node', 'import', 'default'], externalConditions: ['@nova/source'] } },
+    resolve: { conditions: ['@nova/source', 'node', 'development|production'] },
+    ssr: { resolve: { conditions: ['@nova/source', 'node', 'development|production'] } },
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       environment: 'node',

@@ -92,6 +92,11 @@ describe('HttpClient', () => {
     await c.post('/messages', { text: 'hi' }, { idempotencyKey: 'k-1' }).catch(() => undefined);
     expect(up.seen).toHaveLength(4);
     expect(up.seen[3]?.headers['idempotency-key']).toBe('k-1');
+    // A read-only POST may be declared idempotent; a GET may be declared not to be.
+    await c.post('/tokens/verify', { token: 't' }, { idempotent: true }).catch(() => undefined);
+    expect(up.seen).toHaveLength(7);
+    await c.get('/once', { idempotent: false }).catch(() => undefined);
+    expect(up.seen).toHaveLength(8);
   });
 
   it('honours Retry-After: a wait longer than it accepts is not retried, and the wait is reported', async () => {

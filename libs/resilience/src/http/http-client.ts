@@ -50,6 +50,11 @@ export interface HttpRequest {
   body?: unknown;
   /** Makes a POST or PATCH safe to retry: sent as `Idempotency-Key`. */
   idempotencyKey?: string;
+  /**
+   * Overrides the method's idempotency: `true` for a read-only POST (e.g. a token or credentials check),
+   * `false` to forbid retries of a call that must happen at most once.
+   */
+  idempotent?: boolean;
   signal?: AbortSignal;
   /** Absolute deadline on the policy clock (from `deadlineFromHeaders`); propagated to the callee. */
   deadline?: number;
@@ -154,7 +159,7 @@ export class HttpClient {
    */
   request(req: HttpRequest): Promise<HttpResponse> {
     const method = (req.method ?? 'GET').toUpperCase();
-    const canRetry = IDEMPOTENT.has(method) || req.idempotencyKey !== undefined;
+    const canRetry = req.idempotent ?? (IDEMPOTENT.has(method) || req.idempotencyKey !== undefined);
     const headers: Record<string, string> = { ...this.headers, ...this.traceHeaders?.(), ...req.headers };
     if (req.idempotencyKey !== undefined) headers['idempotency-key'] = req.idempotencyKey;
     let body: string | undefined;

@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase } from '@nova/local-postgres';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { request } from 'undici';
+import { Config } from './config.ts';
+import { createPool, migrate, pingDatabase } from './db.ts';
+import { HttpError, unavailable } from './http-error.ts';
+import { createServiceApp } from './service-app.ts';
+
+describe('Config', () => {
+  it('reads values and names the variable and the valid range in every error', () => {
+    const c = new Config({ PORT: '8080', BAD: 'x', URLS: 'http://127.0.0.1:1, http://127.0.0.1:2/', WRONG: 'localhost:1' });
+    expect(c.int('PORT', 1)).toBe(8080);
+    expect(c.int('MISSING', 7)).toBe(7);
+    expect(() => c.int('BAD', 1, { max: 10 })).toThrow('configuration: BAD=x must be an integer between 0 and 10');
+    expect(() => c.string('NOPE')).toThrow('configuration: NOPE is required');
+    expect(c.urls('URLS')).toEqual(['http://127.0.0.1:1', 'http://127.0.0.1:2/']);
+    expect(() => c.urls('WRONG')).toThrow(/WRONG entry "localhost:1" must be an http\(s\) origin/);
+    expect(c.optional('NOPE')).toBeUndefined();
+  });
+});
+
+describe('migrate', () => {
+  const pools: Array<ReturnType<typeof createPool>> = [];
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.end()));
+  });
+
+  it('applies each migration once, in order, and rolls back a failing one', async () => {
+    const pool = createPool(await createTestDatabase(inject('postgresUrl'), 'kit'));
+    pools.push(pool);
+    await pingDatabase(pool);
+    const m1 = { id: '001', sql: 'CREATE TABLE t (x int)' };
+    const m2 = { id: '002', sql: 'ALTER TABLE t ADD COLUMN y int' };
+    // Two replicas starting together: the advisory lock serialises them.
+    const [a, b] = await Promise.all([migrate(pool, 'kit', [m1, m2]), migrate(pool, 'kit', [m1, m2])]);
+    expect([...a, ...b].sort()).toEqual(['001', '002']);
+    const bad = { id: '003', sql: 'ALTER TABLE t ADD COLUMN z int; SELECT nonsense FROM nowhere' };
+    await expect(migrate(pool, 'kit', [m1, m2, bad])).rejects.toThrow(/migration kit\/003 failed/);
+    const cols = await pool.query("SELECT column_name FROM information_schema.columns WHERE table_schema = 'kit' AND table_name = 't'");
+    expect(cols.rows.map((r) => r.column_name).sort()).toEqual(['x', 'y']);
+    await expect(migrate(pool, 'Bad Schema', [])).rejects.toThrow(/invalid schema name/);
+  });
+});
+
+describe('createServiceApp', () => {
+  it('maps errors to clear JSON answers and never leaks internals', async () => {
+    const app = createServiceApp({ name: 't', telemetry: false });
+    app.get('/teapot', async () => {
+      throw new HttpError(418, 'short and stout', { 'x-why': 'tea' });
+    });
+    app.get('/busy', async () => {
+      throw unavailable('try later', 2.2);
+    });
+    app.post('/echo', async (request) => request.body);
+    app.get('/bug', async () => {
+      throw new Error('secret connection string postgres://u:p@db');
+    });
+    const teapot = await app.inject('/teapot');
+    expect([teapot.statusCode, teapot.headers['x-why'], teapot.json().error]).toEqual([418, 'tea', 'short and stout']);
+    const busy = await app.inject('/busy');
+    expect([busy.statusCode, busy.headers['retry-after']]).toEqual([503, '3']);
+    const bug = await app.inject('/bug');
+    expect(bug.statusCode).toBe(500);
+    expect(bug.body).not.toContain('secret');
+    const bad = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"a":' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatch(/JSON/);
+    expect(bad.body).not.toMatch(/at .*\.js/);
+    await app.close();
+  });
+
+  it('reports not ready, with the reason, when a check fails or hangs', async () => {
+    const app = createServiceApp({ name: 't', telemetry: false, readinessTimeoutMs: 50 });
+    app.service.addReadinessCheck({ name: 'ok', check: async () => {} });
+    app.service.addReadinessCheck({ name: 'broken', check: async () => Promise.reject(new Error('refused')) });
+    app.service.addReadinessCheck({ name: 'hung', check: () => new Promise(() => {}) });
+    const res = await app.inject('/readyz');
+    expect(res.statusCode).toBe(503);
+    expect(res.json().checks).toEqual([
+      { name: 'ok', ok: true },
+      { name: 'broken', ok: false, error: 'refused' },
+      { name: 'hung', ok: false, error: 'no answer within 50 ms' },
+    ]);
+    await app.close();
+  });
+
+  it('runs each request in a span continuing the caller trace, visible to outgoing calls', async () => {
+    const app = createServiceApp({ name: 't', telemetry: true });
+    app.get('/trace', async () => app.service.traceHeaders());
+    const res = await app.inject({ url: '/trace', headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+    expect(res.json().traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    await app.close();
+  });
+});
+
+describe('runService', () => {
+  it('drains in-flight requests on SIGTERM, refuses new ones, runs onClose and exits 0', async () => {
+    const fixture = fileURLToPath(new URL('../test/fixtures/slow-service.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', fixture], {
+      env: { ...process.env, SLOW_MS: '600', LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    const address = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /LISTENING (\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`fixture exited early with ${code}: ${out}`)));
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const inFlight = request(`${address}/slow`);
+    await new Promise((r) => setTimeout(r, 150));
+    child.kill('SIGTERM');
+    const res = await inFlight;
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toEqual({ done: true });
+    expect(await exited).toBe(0);
+    expect(out).toContain('ON_CLOSE');
+    await expect(request(`${address}/slow`)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,3 @@
+export * from './metrics.ts';
+export * from './tracing.ts';
+export * from './logger.ts';

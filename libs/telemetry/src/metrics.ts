@@ -1,0 +1,76 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The Prometheus metrics every Nova service exports, on one registry. */
+export interface ServiceMetrics {
+  readonly registry: Registry;
+  /** `http_requests_total{service,route,method,status}` */
+  readonly httpRequests: Counter<'service' | 'route' | 'method' | 'status'>;
+  /** `http_request_duration_seconds{service,route,method,status}` */
+  readonly httpDuration: Histogram<'service' | 'route' | 'method' | 'status'>;
+  /** `circuit_breaker_state{service,upstream}`: 0 closed, 1 open, 2 half-open. */
+  readonly breakerState: Gauge<'service' | 'upstream'>;
+  /** `upstream_requests_total{service,upstream,outcome}`: attempts to other services. */
+  readonly upstreamRequests: Counter<'service' | 'upstream' | 'outcome'>;
+  /** `fallback_used_total{service,upstream}`: answers served by a fallback. */
+  readonly fallbacks: Counter<'service' | 'upstream'>;
+  /** Records one finished HTTP request. */
+  observeRequest(route: string, method: string, status: number, seconds: number): void;
+  /** Sets the breaker gauge of one upstream. */
+  setBreakerState(upstream: string, state: number): void;
+}
+
+/** Latency buckets in seconds: 1 ms to 10 s, dense where our SLOs sit (50–500 ms). */
+const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1, 2.5, 5, 10];
+
+/** Creates the metrics of one service (with Node process metrics) on a fresh registry. */
+export function createMetrics(service: string, options: { processMetrics?: boolean } = {}): ServiceMetrics {
+  const registry = new Registry();
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  const httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests served, by route template, method and status code.',
+    labelNames: ['service', 'route', 'method', 'status'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to serve an HTTP request, in seconds.',
+    labelNames: ['service', 'route', 'method', 'status'] as const,
+    buckets: BUCKETS,
+    registers: [registry],
+  });
+  const breakerState = new Gauge({
+    name: 'circuit_breaker_state',
+    help: 'State of the circuit breaker towards an upstream: 0 closed, 1 open, 2 half-open.',
+    labelNames: ['service', 'upstream'] as const,
+    registers: [registry],
+  });
+  const upstreamRequests = new Counter({
+    name: 'upstream_requests_total',
+    help: 'Attempts to call another service, by outcome (status code, or the error code).',
+    labelNames: ['service', 'upstream', 'outcome'] as const,
+    registers: [registry],
+  });
+  const fallbacks = new Counter({
+    name: 'fallback_used_total',
+    help: 'Answers served by a fallback because an upstream failed.',
+    labelNames: ['service', 'upstream'] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    httpRequests,
+    httpDuration,
+    breakerState,
+    upstreamRequests,
+    fallbacks,
+    observeRequest(route, method, status, seconds) {
+      const labels = { service, route, method, status: String(status) };
+      httpRequests.inc(labels);
+      httpDuration.observe(labels, seconds);
+    },
+    setBreakerState(upstream, state) {
+      breakerState.set({ service, upstream }, state);
+    },
+  };
+}

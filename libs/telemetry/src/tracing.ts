@@ -1,0 +1,59 @@
+import { context, propagation, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+
+/** Tracing of one process. */
+export interface Tracing {
+  readonly tracer: Tracer;
+  /** True when spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` is set). */
+  readonly exporting: boolean;
+  /** The W3C trace-context headers (`traceparent`, `tracestate`) of the active span, for outgoing calls. */
+  headers(): Record<string, string>;
+  /** The context carried by incoming headers. */
+  extract(headers: Record<string, string | string[] | undefined>): Context;
+  /** Flushes and stops exporting. */
+  shutdown(): Promise<void>;
+}
+
+let provider: NodeTracerProvider | undefined;
+
+/**
+ * Registers the process-wide tracer provider once: AsyncLocalStorage context, W3C trace-context
+ * propagation (the SDK's default), and an OTLP/HTTP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+ * Without an endpoint, spans are still created and propagated (ids appear in logs) but not exported.
+ */
+export function initTracing(service: string, env: NodeJS.ProcessEnv = process.env): Tracing {
+  const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  if (!provider) {
+    const spanProcessors: SpanProcessor[] = [];
+    if (endpoint) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
+    provider = new NodeTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? service }),
+      spanProcessors,
+    });
+    provider.register();
+  }
+  const current = provider;
+  return {
+    tracer: trace.getTracer(service),
+    exporting: Boolean(endpoint),
+    headers() {
+      const carrier: Record<string, string> = {};
+      propagation.inject(context.active(), carrier);
+      return carrier;
+    },
+    extract(headers) {
+      return propagation.extract(context.active(), headers);
+    },
+    shutdown: () => current.shutdown(),
+  };
+}
+
+/** The trace and span ids of the active span, for log lines; empty when there is none. */
+export function activeTraceIds(): { trace_id?: string; span_id?: string } {
+  const span: Span | undefined = trace.getActiveSpan();
+  if (!span) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+
+/** The claims of a Nova access token. */
+export interface Claims {
+  sub: string;
+  email: string;
+  name: string;
+  iat: number;
+  exp: number;
+}
+
+const ISSUER = 'nova-auth';
+const AUDIENCE = 'nova';
+
+/** Signs and verifies HS256 access tokens with one secret key. */
+export class TokenService {
+  private readonly key: Uint8Array;
+
+  /**
+   * @param secret at least 32 characters; when omitted a random key is generated for this process (a dev
+   *   default: tokens then die with the process).
+   * @param ttlSeconds token lifetime. Default 3 600.
+   */
+  constructor(secret: string | undefined, readonly ttlSeconds = 3600) {
+    if (secret !== undefined && secret.length < 32) {
+      throw new Error('configuration: JWT_SECRET must be at least 32 characters');
+    }
+    this.key = secret === undefined ? randomBytes(32) : new TextEncoder().encode(secret);
+  }
+
+  sign(user: { id: string; email: string; name: string }): Promise<string> {
+    return new SignJWT({ email: user.email, name: user.name })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(user.id)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(`${this.ttlSeconds}s`)
+      .sign(this.key);
+  }
+
+  /** The token's claims, or undefined when it is malformed, forged, expired or not ours. */
+  async verify(token: string): Promise<Claims | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+      if (typeof payload.sub !== 'string' || typeof payload['email'] !== 'string') return undefined;
+      return {
+        sub: payload.sub,
+        email: payload['email'],
+        name: String(payload['name'] ?? ''),
+        iat: payload.iat ?? 0,
+        exp: payload.exp ?? 0,
+      };
+    } catch (error) {
+      if (error instanceof joseErrors.JOSEError) return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { createServiceApp, HttpError, pingDatabase, type ServiceAppOptions } from '@nova/service-kit';
+import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import { hashPassword, verifyPassword } from './password.ts';
+import { UserRepository } from './user-repository.ts';
+
+/** Options of {@link buildUserApp}. */
+export interface UserAppOptions extends Partial<ServiceAppOptions> {
+  pool: pg.Pool;
+  /** scrypt cost (log2 N). Default 14; the local stack uses less to spare CPU under load. */
+  passwordCost?: number;
+}
+
+const userSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    email: { type: 'string' },
+    name: { type: 'string' },
+    createdAt: { type: 'string' },
+  },
+  required: ['id', 'email', 'name', 'createdAt'],
+} as const;
+const errorSchema = { type: 'object', properties: { error: { type: 'string' }, field: { type: 'string' } } } as const;
+const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', format: 'uuid' } },
+  required: ['id'],
+} as const;
+const email = { type: 'string', format: 'email', maxLength: 254 } as const;
+
+/** The user service: users with unique emails and scrypt-hashed passwords, and the credentials check auth uses. */
+export function buildUserApp(options: UserAppOptions): FastifyInstance {
+  const app = createServiceApp({ name: 'user-service', ...options });
+  const users = new UserRepository(options.pool);
+  const cost = options.passwordCost ?? 14;
+  // Compared against when the email is unknown, so such logins cost as much as real ones.
+  const dummyHash = hashPassword(randomUUID(), cost);
+  app.service.addReadinessCheck({ name: 'database', check: () => pingDatabase(options.pool) });
+
+  app.post<{ Body: { email: string; name: string; password: string } }>(
+    '/users',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['email', 'name', 'password'],
+          properties: {
+            email,
+            name: { type: 'string', minLength: 1, maxLength: 100 },
+            password: { type: 'string', minLength: 8, maxLength: 128 },
+          },
+        },
+        response: { 201: userSchema, 409: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { email: address, name, password } = request.body;
+      const user = await users.create(address, name, await hashPassword(password, cost));
+      if (!user) throw new HttpError(409, `a user with email ${address} already exists`);
+      return reply.code(201).send(user);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/users/:id',
+    { schema: { params: idParams, response: { 200: userSchema, 404: errorSchema } } },
+    async (request) => {
+      const user = await users.byId(request.params.id);
+      if (!user) throw new HttpError(404, `no user ${request.params.id}`);
+      return user;
+    },
+  );
+
+  app.get<{ Querystring: { email: string } }>(
+    '/users',
+    {
+      schema: {
+        querystring: { type: 'object', required: ['email'], properties: { email } },
+        response: { 200: userSchema, 404: errorSchema },
+      },
+    },
+    async (request) => {
+      const user = await users.byEmail(request.query.email);
+      if (!user) throw new HttpError(404, `no user with email ${request.query.email}`);
+      return user;
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/users/:id', { schema: { params: idParams } }, async (request, reply) => {
+    if (!(await users.delete(request.params.id))) throw new HttpError(404, `no user ${request.params.id}`);
+    return reply.code(204).send();
+  });
+
+  // Internal: auth-service checks a login here. The answer never says which of email or password was wrong.
+  app.post<{ Body: { email: string; password: string } }>(
+    '/internal/credentials/verify',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['email', 'password'],
+          properties: { email, password: { type: 'string', minLength: 1, maxLength: 128 } },
+        },
+        response: { 200: userSchema, 401: errorSchema },
+      },
+    },
+    async (request) => {
+      const found = await users.credentials(request.body.email);
+      // Hash even for an unknown email, so response time does not reveal which accounts exist.
+      const ok = await verifyPassword(request.body.password, found?.passwordHash ?? (await dummyHash));
+      if (!found || !ok) throw new HttpError(401, 'invalid email or password');
+      return found.user;
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,98 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './stack.ts';
+
+/**
+ * The real stack: embedded PostgreSQL and the three services as processes on loopback, talking HTTP.
+ * Walks the user journey, then the degradation cases by stopping services.
+ */
+let stack: Stack;
+const call = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const res = await request(url, {
+    method: method as 'GET',
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, json: text ? JSON.parse(text) : undefined };
+};
+
+beforeAll(async () => {
+  stack = await startStack({ env: { LOG_LEVEL: 'error' } });
+}, 90_000);
+afterAll(async () => {
+  await stack?.stop();
+}, 30_000);
+
+describe('local stack', () => {
+  let ada: { id: string };
+  let bob: { id: string };
+  let token: string;
+
+  it('walks the journey: create users → login → send a message → read the conversation', async () => {
+    const [user] = stack.urls('user');
+    const [auth] = stack.urls('auth');
+    const [messaging] = stack.urls('messaging');
+    const a = await call('POST', `${user}/users`, { email: 'ada@example.com', name: 'Ada', password: 'correct horse' });
+    const b = await call('POST', `${user}/users`, { email: 'bob@example.com', name: 'Bob', password: 'battery staple' });
+    expect([a.status, b.status]).toEqual([201, 201]);
+    ada = a.json;
+    bob = b.json;
+    const login = await call('POST', `${auth}/auth/login`, { email: 'ada@example.com', password: 'correct horse' });
+    expect(login.status).toBe(200);
+    token = login.json.token;
+    const bearer = { authorization: `Bearer ${token}` };
+    const sent = await call('POST', `${messaging}/messages`, { to: bob.id, text: 'hello Bob' }, bearer);
+    expect(sent.status).toBe(201);
+    expect(sent.json).toMatchObject({ from: ada.id, to: bob.id, text: 'hello Bob' });
+    const convo = await call('GET', `${messaging}/messages?with=${bob.id}`, undefined, bearer);
+    expect(convo.json.messages.map((m: { text: string }) => m.text)).toEqual(['hello Bob']);
+    expect((await call('POST', `${auth}/auth/login`, { email: 'ada@example.com', password: 'nope' })).status).toBe(401);
+  });
+
+  it('answers bad input over real HTTP with 400 naming the field', async () => {
+    const [messaging] = stack.urls('messaging');
+    const res = await call('POST', `${messaging}/messages`, { to: 'bob', text: 'x' }, { authorization: `Bearer ${token}` });
+    expect(res.status).toBe(400);
+    expect(res.json.field).toBe('body.to');
+  });
+
+  it('stores one message for a retried send with the same Idempotency-Key', async () => {
+    const [messaging] = stack.urls('messaging');
+    const headers = { authorization: `Bearer ${token}`, 'idempotency-key': 'journey-1' };
+    const first = await call('POST', `${messaging}/messages`, { to: bob.id, text: 'exactly once' }, headers);
+    const again = await call('POST', `${messaging}/messages`, { to: bob.id, text: 'exactly once' }, headers);
+    expect([first.status, again.status]).toEqual([201, 200]);
+    expect(again.json.id).toBe(first.json.id);
+    const convo = await call('GET', `${messaging}/messages?with=${bob.id}`, undefined, { authorization: `Bearer ${token}` });
+    expect(convo.json.messages.filter((m: { text: string }) => m.text === 'exactly once')).toHaveLength(1);
+  });
+
+  it('keeps sending to a recently seen recipient with user-service stopped (fallback)', async () => {
+    const [messaging] = stack.urls('messaging');
+    const user = stack.instances.find((i) => i.service === 'user')!;
+    expect(await user.process.stop('SIGTERM')).toBe(0);
+    try {
+      const res = await call('POST', `${messaging}/messages`, { to: bob.id, text: 'while user-service is down' }, { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(201);
+      const metrics = await (await request(`${messaging}/metrics`)).body.text();
+      expect(metrics).toMatch(/fallback_used_total\{service="messaging-service",upstream="user-service"\} [1-9]/);
+    } finally {
+      await stack.restart(user);
+    }
+  });
+
+  it('answers 503 with Retry-After, not 500, with auth-service stopped', async () => {
+    const [messaging] = stack.urls('messaging');
+    const auth = stack.instances.find((i) => i.service === 'auth')!;
+    await auth.process.stop('SIGTERM');
+    try {
+      const res = await call('POST', `${messaging}/messages`, { to: bob.id, text: 'x' }, { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(503);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    } finally {
+      await stack.restart(auth);
+    }
+    // Back to normal once auth-service is back (its breaker may need its reset timeout).
+  });
+});
