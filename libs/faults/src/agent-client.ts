@@ -1,0 +1,120 @@
+import { bearer, createAgentClient, type AgentMessage, type ChaosAgentClient, type ClientTls, type Hello, type ServiceMessage } from '@nova/proto';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import type { FaultRuntime } from './runtime.ts';
+
+/** Options of {@link AgentConnection}. */
+export interface AgentConnectionOptions {
+  /** The node's agent, `host:port`. */
+  address: string;
+  token: string;
+  tls?: ClientTls;
+  hello: Hello;
+  runtime: FaultRuntime;
+  /** Revert every fault when nothing is heard from the agent for this long, in ms. Default 2 000 (or what the agent says). */
+  heartbeatGraceMs?: number;
+  /** Heartbeat period, in ms. Default 500. */
+  heartbeatIntervalMs?: number;
+  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/** Connection state. */
+export type AgentConnectionState = 'connecting' | 'connected' | 'stopped';
+
+/**
+ * A service's link to its node's agent: registers over the control stream, applies and recovers the faults
+ * the agent sends (acknowledging each), and heartbeats. If the stream breaks or goes silent for the grace
+ * period, every fault is reverted at once, then it reconnects with backoff. A new agent therefore always
+ * meets a clean service.
+ */
+export class AgentConnection {
+  private client: ChaosAgentClient | undefined;
+  private call: ClientDuplexStream<ServiceMessage, AgentMessage> | undefined;
+  private lastHeard = 0;
+  private graceMs: number;
+  private backoffMs = 250;
+  private timers: NodeJS.Timeout[] = [];
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  state: AgentConnectionState = 'connecting';
+  targetId = '';
+
+  constructor(private readonly options: AgentConnectionOptions) {
+    this.graceMs = options.heartbeatGraceMs ?? 2_000;
+  }
+
+  start(): void {
+    this.client = createAgentClient(this.options.address, this.options.tls);
+    const interval = this.options.heartbeatIntervalMs ?? 500;
+    const beat = setInterval(() => {
+      if (this.state !== 'connected') return;
+      this.call?.write({ heartbeat: { sentAtMs: Date.now() } });
+      if (Date.now() - this.lastHeard > this.graceMs) this.lost('no heartbeat from the agent within the grace period');
+    }, interval);
+    beat.unref();
+    this.timers.push(beat);
+    this.connect();
+  }
+
+  /** Closes the stream and reverts every fault. */
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.reconnectTimer);
+    this.call?.cancel();
+    this.client?.close();
+    await this.options.runtime.recoverAll('shutdown');
+  }
+
+  private connect(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'connecting';
+    const call = this.client!.register(bearer(this.options.token));
+    this.call = call;
+    call.on('data', (msg: AgentMessage) => this.onMessage(call, msg));
+    call.on('error', (err: Error) => this.options.log?.warn({ err: err.message }, 'chaos agent stream error'));
+    call.on('close', () => {
+      if (this.call === call) this.lost('control stream closed');
+    });
+    call.write({ hello: this.options.hello });
+  }
+
+  private onMessage(call: ClientDuplexStream<ServiceMessage, AgentMessage>, msg: AgentMessage): void {
+    this.lastHeard = Date.now();
+    const { runtime } = this.options;
+    if (msg.welcome) {
+      this.state = 'connected';
+      this.targetId = msg.welcome.targetId;
+      if (msg.welcome.heartbeatGraceMs > 0) this.graceMs = msg.welcome.heartbeatGraceMs;
+      this.backoffMs = 250;
+      this.options.log?.info({ targetId: this.targetId, address: this.options.address }, 'registered with the chaos agent');
+    } else if (msg.apply) {
+      const { faultId, kind, specJson, leaseMs } = msg.apply;
+      Promise.resolve()
+        .then(() => runtime.apply(faultId, kind, JSON.parse(specJson || '{}'), leaseMs))
+        .then(
+          () => call.write({ ack: { faultId, action: 'apply', ok: true, error: '' } }),
+          (err: Error) => call.write({ ack: { faultId, action: 'apply', ok: false, error: err.message } }),
+        );
+    } else if (msg.recover) {
+      const { faultId } = msg.recover;
+      runtime.recover(faultId).then(
+        () => call.write({ ack: { faultId, action: 'recover', ok: true, error: '' } }),
+        (err: Error) => call.write({ ack: { faultId, action: 'recover', ok: false, error: err.message } }),
+      );
+    }
+  }
+
+  private lost(reason: string): void {
+    if (this.state === 'stopped') return;
+    const call = this.call;
+    this.call = undefined;
+    call?.cancel();
+    const active = this.options.runtime.size;
+    if (active > 0) this.options.log?.warn({ reason, active }, 'lost the chaos agent: reverting every fault');
+    void this.options.runtime.recoverAll('agent-lost');
+    this.state = 'connecting';
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), this.backoffMs);
+    this.reconnectTimer.unref();
+    this.backoffMs = Math.min(5_000, this.backoffMs * 2);
+  }
+}

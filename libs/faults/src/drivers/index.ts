@@ -1,0 +1,57 @@
+import { UnknownFaultError } from '../errors.ts';
+import type { AnyFaultDriver, FaultDriver } from './driver.ts';
+import { httpAbort, httpDelay, httpError } from './http.ts';
+import { ioDelay, ioFault } from './io.ts';
+import { netBandwidth, netCorrupt, netDelay, netDuplicate, netError, netPartition, netReset } from './network.ts';
+import { cpuStress, memoryStress } from './stress.ts';
+
+/**
+ * Every in-process fault kind, listed explicitly (no registration by side effect). Process-level kinds
+ * (kill, failure) belong to the agent, not to the target process.
+ */
+export const IN_PROCESS_DRIVERS = [
+  httpDelay,
+  httpAbort,
+  httpError,
+  netDelay,
+  netError,
+  netReset,
+  netPartition,
+  netBandwidth,
+  netCorrupt,
+  netDuplicate,
+  cpuStress,
+  memoryStress,
+  ioDelay,
+  ioFault,
+] as const satisfies readonly AnyFaultDriver[];
+
+/** Looks drivers up by kind. */
+export class DriverRegistry {
+  private readonly byKind = new Map<string, FaultDriver<unknown>>();
+
+  constructor(drivers: readonly AnyFaultDriver[]) {
+    for (const d of drivers) {
+      if (this.byKind.has(d.kind)) throw new Error(`fault driver "${d.kind}" is registered twice`);
+      this.byKind.set(d.kind, d as unknown as FaultDriver<unknown>);
+    }
+  }
+
+  /** The driver of `kind`; throws {@link UnknownFaultError} naming the known kinds. */
+  get(kind: string): FaultDriver<unknown> {
+    const d = this.byKind.get(kind);
+    if (!d) throw new UnknownFaultError(kind, this.kinds);
+    return d;
+  }
+
+  has(kind: string): boolean {
+    return this.byKind.has(kind);
+  }
+
+  get kinds(): string[] {
+    return [...this.byKind.keys()];
+  }
+}
+
+export const defaultRegistry = new DriverRegistry(IN_PROCESS_DRIVERS);
+export type { FaultDriver, Injection, FaultEnvironment } from './driver.ts';

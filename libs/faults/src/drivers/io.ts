@@ -1,0 +1,62 @@
+import { constants } from 'node:os';
+import picomatch from 'picomatch';
+import { FaultSpecError } from '../errors.ts';
+import { installIoRule, IO_METHODS, type IoMethod } from '../fs-patch.ts';
+import { seededRandom } from '../random.ts';
+import { SpecReader } from '../spec.ts';
+import type { FaultDriver } from './driver.ts';
+
+interface IoSpec {
+  path: string;
+  methods: IoMethod[];
+  percent: number;
+  seed: number | undefined;
+}
+
+function readIo(r: SpecReader): IoSpec {
+  const methods = (r.strings('methods') ?? [...IO_METHODS]) as IoMethod[];
+  for (const m of methods) {
+    if (!IO_METHODS.includes(m)) throw new FaultSpecError(r.kind, 'methods', `has "${m}"; valid methods: ${IO_METHODS.join(', ')}`);
+  }
+  const seed = r.number('seed', { default: -1, min: -1, integer: true });
+  return { path: r.string('path'), methods, percent: r.number('percent', { min: 0, max: 100, default: 100 }), seed: seed >= 0 ? seed : undefined };
+}
+
+function matcher(spec: IoSpec): (path: string, method: IoMethod) => boolean {
+  const isPath = picomatch(spec.path, { dot: true });
+  const random = spec.seed === undefined ? Math.random : seededRandom(spec.seed);
+  return (path, method) => spec.methods.includes(method) && isPath(path) && (spec.percent >= 100 || random() * 100 < spec.percent);
+}
+
+/** IOChaos latency: fs calls on matching paths take `latencyMs` longer. */
+export const ioDelay: FaultDriver<IoSpec & { latencyMs: number }> = {
+  kind: 'io-delay',
+  description: 'delay fs calls (path glob, latencyMs, methods, percent)',
+  parse(spec) {
+    const r = new SpecReader('io-delay', spec);
+    r.only('path', 'latencyMs', 'methods', 'percent', 'seed');
+    return { ...readIo(r), latencyMs: r.number('latencyMs', { min: 0, max: 600_000 }) };
+  },
+  apply(spec, _env, faultId) {
+    return installIoRule({ faultId, matches: matcher(spec), effect: () => ({ type: 'delay', ms: spec.latencyMs }) });
+  },
+};
+
+/** IOChaos fault: fs calls on matching paths fail with an errno (number, like Chaos Mesh, or a name). */
+export const ioFault: FaultDriver<IoSpec & { code: string; errno: number }> = {
+  kind: 'io-fault',
+  description: 'fail fs calls with an errno (path glob, errno, methods, percent)',
+  parse(spec) {
+    const r = new SpecReader('io-fault', spec);
+    r.only('path', 'errno', 'methods', 'percent', 'seed');
+    const raw = (spec as { errno?: unknown }).errno ?? 5;
+    const table = constants.errno as Record<string, number>;
+    const code =
+      typeof raw === 'number' ? Object.keys(table).find((k) => table[k] === raw) : typeof raw === 'string' && raw in table ? raw : undefined;
+    if (!code) throw new FaultSpecError('io-fault', 'errno', `must be an errno number (5 = EIO) or name (EIO, ENOSPC, EACCES...), got ${JSON.stringify(raw)}`);
+    return { ...readIo(r), code, errno: table[code]! };
+  },
+  apply(spec, _env, faultId) {
+    return installIoRule({ faultId, matches: matcher(spec), effect: () => ({ type: 'error', code: spec.code, errno: spec.errno }) });
+  },
+};

@@ -1,0 +1,137 @@
+import { UnsupportedFaultError } from '../errors.ts';
+import { compileMatch, MATCH_FIELDS, readMatch, type RequestMatch } from '../match.ts';
+import { delaySampler, seededRandom } from '../random.ts';
+import { targetMatches, type OutboundEffect, type OutboundFacts, type OutboundRule } from '../rules.ts';
+import { SpecReader } from '../spec.ts';
+import type { FaultDriver, FaultEnvironment, Injection } from './driver.ts';
+import { readDelay } from './http.ts';
+
+/** Adds an outbound rule and returns its removal (which releases held requests). */
+function outbound(
+  env: FaultEnvironment,
+  faultId: string,
+  target: string | undefined,
+  match: RequestMatch,
+  effect: () => OutboundEffect,
+  held?: Set<() => void>,
+): Injection {
+  const inner = compileMatch(match);
+  const rule: OutboundRule = {
+    faultId,
+    matches: (facts: OutboundFacts) => targetMatches(target, facts) && inner(facts),
+    effect,
+    ...(held ? { held } : {}),
+  };
+  env.outbound.add(rule);
+  return {
+    recover: () => {
+      env.outbound.remove(rule);
+      if (held) {
+        const release = [...held];
+        held.clear();
+        for (const send of release) send();
+      }
+    },
+  };
+}
+
+/** Fields every outbound kind takes besides its own: which upstream and which requests. */
+const OUTBOUND_FIELDS = ['target', ...MATCH_FIELDS] as const;
+
+interface OutboundSpec {
+  target: string | undefined;
+  match: RequestMatch;
+}
+function readOutbound(r: SpecReader): OutboundSpec {
+  return { target: r.optionalString('target'), match: readMatch(r) };
+}
+
+/** NetworkChaos delay, outbound: hold calls to an upstream. */
+export const netDelay: FaultDriver<OutboundSpec & ReturnType<typeof readDelay>> = {
+  kind: 'net-delay',
+  description: 'delay outgoing calls (latencyMs, jitterMs, correlation %, target, path, method, percent)',
+  parse(spec) {
+    const r = new SpecReader('net-delay', spec);
+    r.only('latencyMs', 'jitterMs', 'correlation', ...OUTBOUND_FIELDS);
+    return { ...readDelay(r), ...readOutbound(r) };
+  },
+  apply(spec, env, faultId) {
+    const random = spec.match.seed === undefined ? Math.random : seededRandom(spec.match.seed + 1);
+    const next = delaySampler(spec.latencyMs, spec.jitterMs, spec.correlation, random);
+    return outbound(env, faultId, spec.target, spec.match, () => ({ type: 'delay', ms: next() }));
+  },
+};
+
+/** Answer outgoing calls with an error status, without sending them. */
+export const netError: FaultDriver<OutboundSpec & { status: number }> = {
+  kind: 'net-error',
+  description: 'answer outgoing calls with an error status (status, target, path, method, percent)',
+  parse(spec) {
+    const r = new SpecReader('net-error', spec);
+    r.only('status', ...OUTBOUND_FIELDS);
+    return { status: r.number('status', { min: 400, max: 599, integer: true, default: 503 }), ...readOutbound(r) };
+  },
+  apply: (spec, env, faultId) => outbound(env, faultId, spec.target, spec.match, () => ({ type: 'error', status: spec.status })),
+};
+
+/** NetworkChaos loss, as seen by a client: the connection is reset. */
+export const netReset: FaultDriver<OutboundSpec> = {
+  kind: 'net-reset',
+  description: 'fail outgoing calls with a connection reset (target, path, method, percent)',
+  parse(spec) {
+    const r = new SpecReader('net-reset', spec);
+    r.only(...OUTBOUND_FIELDS);
+    return readOutbound(r);
+  },
+  apply: (spec, env, faultId) => outbound(env, faultId, spec.target, spec.match, () => ({ type: 'reset' })),
+};
+
+/**
+ * NetworkChaos partition towards a named upstream. `mode: 'hang'` (default) behaves like dropped packets:
+ * calls wait until the caller's own timeout, which is what a real partition does and what exercises timeouts
+ * and breakers; when the partition heals, held calls are sent. `mode: 'fail'` refuses at once (ECONNREFUSED),
+ * like an iptables REJECT.
+ */
+export const netPartition: FaultDriver<{ target: string; mode: 'hang' | 'fail' }> = {
+  kind: 'net-partition',
+  description: 'cut outgoing calls to a target (target, mode: hang | fail)',
+  parse(spec) {
+    const r = new SpecReader('net-partition', spec);
+    r.only('target', 'mode');
+    return { target: r.string('target'), mode: r.string('mode', { default: 'hang', oneOf: ['hang', 'fail'] }) as 'hang' | 'fail' };
+  },
+  apply: (spec, env, faultId) =>
+    outbound(env, faultId, spec.target, { percent: 100 }, () => ({ type: 'partition', mode: spec.mode }), new Set()),
+};
+
+/** NetworkChaos bandwidth: response bodies of calls to the target arrive at most this fast. */
+export const netBandwidth: FaultDriver<OutboundSpec & { bytesPerSecond: number }> = {
+  kind: 'net-bandwidth',
+  description: 'limit the body rate of outgoing calls (bytesPerSecond, target)',
+  parse(spec) {
+    const r = new SpecReader('net-bandwidth', spec);
+    r.only('bytesPerSecond', ...OUTBOUND_FIELDS);
+    return { bytesPerSecond: r.number('bytesPerSecond', { min: 1 }), ...readOutbound(r) };
+  },
+  apply: (spec, env, faultId) =>
+    outbound(env, faultId, spec.target, spec.match, () => ({ type: 'bandwidth', bytesPerSecond: spec.bytesPerSecond })),
+};
+
+/** Actions that need the kernel layer; named so that a request for them is refused with the reason. */
+function kernelOnly(kind: string, what: string): FaultDriver<never> {
+  return {
+    kind,
+    description: `${what} (kernel layer only: containers or k8s)`,
+    parse() {
+      throw new UnsupportedFaultError(
+        `${kind}: ${what} cannot be done inside a Node process; it needs the kernel layer (netem/nftables), available in the containers and k8s environments`,
+      );
+    },
+    apply() {
+      throw new UnsupportedFaultError(`${kind} is not supported in-process`);
+    },
+  };
+}
+
+export const netCorrupt = kernelOnly('net-corrupt', 'packet corruption');
+export const netDuplicate = kernelOnly('net-duplicate', 'packet duplication');

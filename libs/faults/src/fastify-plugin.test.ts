@@ -1,0 +1,91 @@
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inboundFaults } from './fastify-plugin.ts';
+import { FaultRuntime } from './runtime.ts';
+
+const runtime = new FaultRuntime();
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  app = Fastify();
+  // Registered before the plugin: marks when the request arrived, so the handler sees what the fault added.
+  app.addHook('onRequest', async (req) => {
+    (req as unknown as { t0: number }).t0 = performance.now();
+  });
+  await app.register(inboundFaults, { runtime });
+  app.get('/users/:id', async (req) => ({ waited: performance.now() - (req as unknown as { t0: number }).t0 }));
+  app.post('/users', async () => ({ created: true }));
+  app.get('/metrics', async () => 'metrics');
+  await app.listen({ port: 0, host: '127.0.0.1' });
+});
+afterAll(async () => {
+  await runtime.recoverAll();
+  await app.close();
+});
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs: number[]): number => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+
+/** Time each of `n` requests waited between arrival and handler, in batches of 50 concurrent requests. */
+async function latencies(n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let done = 0; done < n; done += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const res = await app.inject('/users/1');
+        expect(res.statusCode).toBe(200);
+        return res.json<{ waited: number }>().waited;
+      }),
+    );
+    out.push(...batch);
+  }
+  return out;
+}
+
+describe('inbound faults (fastify plugin)', () => {
+  it('delays by 100 ms ± 10 ms: over 500 requests the mean is within ±3 ms and the jitter shows', async () => {
+    const baseline = mean(await latencies(100));
+    await runtime.apply('delay', 'http-delay', { latencyMs: 100, jitterMs: 10, seed: 7 }, 60_000);
+    const delayed = await latencies(500);
+    await runtime.recover('delay');
+    const added = mean(delayed) - baseline;
+    expect(added).toBeGreaterThan(97);
+    expect(added).toBeLessThan(103);
+    // Uniform ±10 ms has a standard deviation of 5.8 ms.
+    expect(sd(delayed)).toBeGreaterThan(3.5);
+    expect(Math.min(...delayed)).toBeGreaterThanOrEqual(89);
+    expect(mean(await latencies(50))).toBeLessThan(baseline + 1);
+  });
+
+  it('hits 10 ± 2 % of 2000 requests with percent: 10', async () => {
+    await runtime.apply('err', 'http-error', { status: 503, percent: 10, seed: 42 }, 60_000);
+    let hit = 0;
+    for (let i = 0; i < 2000; i++) if ((await app.inject('/users/1')).statusCode === 503) hit++;
+    await runtime.recover('err');
+    expect(hit / 20).toBeGreaterThanOrEqual(8);
+    expect(hit / 20).toBeLessThanOrEqual(12);
+  });
+
+  it('answers a chosen status only for matching method, path and headers, never on /metrics', async () => {
+    await runtime.apply('e', 'http-error', { status: 502, path: '/users/*', method: 'GET', headers: { 'x-canary': 'true' } }, 60_000);
+    const hit = await app.inject({ url: '/users/9', headers: { 'x-canary': 'true' } });
+    expect(hit.statusCode).toBe(502);
+    expect(hit.headers['x-chaos-fault']).toBe('e');
+    expect((await app.inject('/users/9')).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: '/users', headers: { 'x-canary': 'true' } })).statusCode).toBe(200);
+    await runtime.apply('all', 'http-error', { status: 500 }, 60_000);
+    expect((await app.inject('/metrics')).statusCode).toBe(200);
+    await runtime.recoverAll();
+    expect((await app.inject({ url: '/users/9', headers: { 'x-canary': 'true' } })).statusCode).toBe(200);
+  });
+
+  it('aborts: the connection closes without an answer', async () => {
+    const { port } = app.server.address() as AddressInfo;
+    await runtime.apply('abort', 'http-abort', { path: '/users/*' }, 60_000);
+    await expect(request(`http://127.0.0.1:${port}/users/1`)).rejects.toMatchObject({ code: 'UND_ERR_SOCKET' });
+    await runtime.recover('abort');
+    expect((await request(`http://127.0.0.1:${port}/users/1`)).statusCode).toBe(200);
+  });
+});

@@ -1,0 +1,12 @@
+export * from './errors.ts';
+export * from './runtime.ts';
+export * from './rules.ts';
+export * from './match.ts';
+export * from './random.ts';
+export * from './fastify-plugin.ts';
+export * from './undici-interceptor.ts';
+export { IN_PROCESS_DRIVERS, DriverRegistry, defaultRegistry } from './drivers/index.ts';
+export type { FaultDriver, Injection, FaultEnvironment } from './drivers/index.ts';
+export { noopDriver } from './drivers/driver.ts';
+export { parseSize } from './drivers/stress.ts';
+export * from './agent-client.ts';

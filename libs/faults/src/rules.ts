@@ -1,0 +1,60 @@
+import type { RequestFacts } from './match.ts';
+
+/** What an inbound fault does to a request it matches. */
+export type InboundEffect =
+  | { type: 'delay'; ms: number }
+  | { type: 'abort' }
+  | { type: 'error'; status: number; body: string };
+
+/** An active inbound fault, consulted by the fastify plugin. */
+export interface InboundRule {
+  readonly faultId: string;
+  matches(facts: RequestFacts): boolean;
+  effect(): InboundEffect;
+}
+
+/** What the interceptor knows about an outgoing request. */
+export interface OutboundFacts extends RequestFacts {
+  /** The upstream's name, when the dispatcher was created for a named upstream. */
+  upstream: string | undefined;
+  /** `http://host:port` */
+  origin: string;
+}
+
+/** What an outbound fault does to a request it matches. */
+export type OutboundEffect =
+  | { type: 'delay'; ms: number }
+  | { type: 'error'; status: number }
+  | { type: 'reset' }
+  | { type: 'partition'; mode: 'hang' | 'fail' }
+  | { type: 'bandwidth'; bytesPerSecond: number };
+
+/** An active outbound fault, consulted by the undici interceptor. */
+export interface OutboundRule {
+  readonly faultId: string;
+  matches(facts: OutboundFacts): boolean;
+  effect(): OutboundEffect;
+  /** Partition only: requests held while the partition lasts, released (sent) when it heals. */
+  readonly held?: Set<() => void>;
+}
+
+/** A copy-on-write list: readers iterate a stable array, and an empty list costs one length check. */
+export class RuleList<R> {
+  private items: readonly R[] = [];
+  get rules(): readonly R[] {
+    return this.items;
+  }
+  add(rule: R): void {
+    this.items = [...this.items, rule];
+  }
+  remove(rule: R): void {
+    this.items = this.items.filter((r) => r !== rule);
+  }
+}
+
+/** Does a target spec (`user-service` or `127.0.0.1:3001`) name this outgoing request's upstream? */
+export function targetMatches(target: string | undefined, facts: OutboundFacts): boolean {
+  if (target === undefined) return true;
+  if (facts.upstream === target) return true;
+  return facts.origin.replace(/^https?:\/\//, '') === target;
+}

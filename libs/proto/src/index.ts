@@ -1,0 +1,159 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** Path of the agent's `.proto`. */
+export const AGENT_PROTO = fileURLToPath(new URL('../proto/nova/chaos/v1/agent.proto', import.meta.url));
+
+/** Message shapes as the loader delivers them (camelCase fields, int64 as numbers, defaults filled in). */
+export interface Target {
+  id: string;
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  pid: number;
+  ports: number[];
+  registeredAtMs: number;
+}
+export interface Hello {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  pid: number;
+  ports: number[];
+}
+export interface Ack {
+  faultId: string;
+  action: 'apply' | 'recover';
+  ok: boolean;
+  error: string;
+}
+export interface Heartbeat {
+  sentAtMs: number;
+}
+export interface ServiceMessage {
+  hello?: Hello;
+  ack?: Ack;
+  heartbeat?: Heartbeat;
+}
+export interface Welcome {
+  targetId: string;
+  heartbeatGraceMs: number;
+}
+export interface FaultRule {
+  faultId: string;
+  kind: string;
+  specJson: string;
+  leaseMs: number;
+}
+export interface AgentMessage {
+  welcome?: Welcome;
+  apply?: FaultRule;
+  recover?: { faultId: string };
+  heartbeat?: Heartbeat;
+}
+export type FaultPhase = 'injected' | 'recovered' | 'failed';
+export interface Fault {
+  id: string;
+  experimentUid: string;
+  targetId: string;
+  kind: string;
+  specJson: string;
+  phase: FaultPhase;
+  appliedAtMs: number;
+  expiresAtMs: number;
+  error: string;
+  recoveredAtMs: number;
+}
+export interface ApplyFaultRequest {
+  experimentUid: string;
+  targetId: string;
+  kind: string;
+  specJson: string;
+  durationMs: number;
+  actor?: string;
+}
+export interface RecoverFaultRequest {
+  experimentUid: string;
+  targetId?: string;
+  actor?: string;
+}
+export type EventType =
+  | 'target-registered'
+  | 'target-gone'
+  | 'fault-injected'
+  | 'fault-recovered'
+  | 'fault-failed'
+  | 'fault-expired';
+export interface AgentEvent {
+  type: EventType;
+  atMs: number;
+  target?: Target;
+  fault?: Fault;
+  message: string;
+}
+
+const definition = protoLoader.loadSync(AGENT_PROTO, {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  objects: true,
+  oneofs: true,
+});
+const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+  nova: { chaos: { v1: { ChaosAgent: grpc.ServiceClientConstructor } } };
+};
+
+/** The gRPC service definition, for `server.addService`. */
+export const ChaosAgentService: grpc.ServiceDefinition = loaded.nova.chaos.v1.ChaosAgent.service;
+
+/** A typed client of the agent. */
+export interface ChaosAgentClient extends grpc.Client {
+  register(metadata?: grpc.Metadata): grpc.ClientDuplexStream<ServiceMessage, AgentMessage>;
+  listTargets(req: { namespace?: string }, md: grpc.Metadata, cb: grpc.requestCallback<{ targets: Target[] }>): grpc.ClientUnaryCall;
+  applyFault(req: ApplyFaultRequest, md: grpc.Metadata, cb: grpc.requestCallback<{ fault: Fault }>): grpc.ClientUnaryCall;
+  recoverFault(req: RecoverFaultRequest, md: grpc.Metadata, cb: grpc.requestCallback<{ faults: Fault[] }>): grpc.ClientUnaryCall;
+  listFaults(req: { includeEnded?: boolean }, md: grpc.Metadata, cb: grpc.requestCallback<{ faults: Fault[] }>): grpc.ClientUnaryCall;
+  watch(req: object, md: grpc.Metadata): grpc.ClientReadableStream<AgentEvent>;
+}
+
+/** Credentials for a client: TLS when a CA (and optionally a client cert for mTLS) is given, else insecure. */
+export interface ClientTls {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** Creates a client of the agent at `address` (host:port). */
+export function createAgentClient(address: string, tls?: ClientTls): ChaosAgentClient {
+  const creds = tls ? grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
+  return new loaded.nova.chaos.v1.ChaosAgent(address, creds, {
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+  }) as unknown as ChaosAgentClient;
+}
+
+/** Metadata carrying the bearer token. */
+export function bearer(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+}
+
+/** Calls a unary method as a promise. */
+export function unary<Req, Res>(
+  fn: (req: Req, md: grpc.Metadata, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall,
+  req: Req,
+  md: grpc.Metadata,
+  deadlineMs = 5_000,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const call = fn(req, md, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    const timer = setTimeout(() => call.cancel(), deadlineMs);
+    call.on('status', () => clearTimeout(timer));
+  });
+}
+
+export { grpc };
