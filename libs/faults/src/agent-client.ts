@@ -44,10 +44,16 @@ export class AgentConnection {
   start(): void {
     this.client = createAgentClient(this.options.address, this.options.tls);
     const interval = this.options.heartbeatIntervalMs ?? 500;
+    let lastTick = Date.now();
     const beat = setInterval(() => {
+      const now = Date.now();
+      // If this timer itself ran late, this process was frozen (SIGSTOP, a debugger, a paused container):
+      // the silence is ours, not the agent's. Give the agent a fresh grace period to be heard again.
+      if (now - lastTick > this.graceMs) this.lastHeard = now;
+      lastTick = now;
       if (this.state !== 'connected') return;
-      this.call?.write({ heartbeat: { sentAtMs: Date.now() } });
-      if (Date.now() - this.lastHeard > this.graceMs) this.lost('no heartbeat from the agent within the grace period');
+      this.call?.write({ heartbeat: { sentAtMs: now } });
+      if (now - this.lastHeard > this.graceMs) this.lost('no heartbeat from the agent within the grace period');
     }, interval);
     beat.unref();
     this.timers.push(beat);
@@ -71,8 +77,9 @@ export class AgentConnection {
     this.call = call;
     call.on('data', (msg: AgentMessage) => this.onMessage(call, msg));
     call.on('error', (err: Error) => this.options.log?.warn({ err: err.message }, 'chaos agent stream error'));
-    call.on('close', () => {
-      if (this.call === call) this.lost('control stream closed');
+    // 'status' fires exactly once when the call ends, however it ends (agent gone, refused, cancelled).
+    call.on('status', (status: { code: number; details: string }) => {
+      if (this.call === call) this.lost(`control stream ended: ${status.details || status.code}`);
     });
     call.write({ hello: this.options.hello });
   }

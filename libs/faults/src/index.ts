@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './runtime.ts';
 export * from './rules.ts';
 export * from './match.ts';
+export * from './spec.ts';
 export * from './random.ts';
 export * from './fastify-plugin.ts';
 export * from './undici-interceptor.ts';

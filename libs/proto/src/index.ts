@@ -132,6 +132,9 @@ export function createAgentClient(address: string, tls?: ClientTls): ChaosAgentC
   return new loaded.nova.chaos.v1.ChaosAgent(address, creds, {
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
+    // An agent restarts in about a second: reconnect quickly rather than after grpc's default 1–120 s backoff.
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 1_000,
   }) as unknown as ChaosAgentClient;
 }
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { AgentConnection } from '@nova/faults';
 import type { FastifyInstance } from 'fastify';
 
 /** Options of {@link runService}. */
@@ -18,6 +20,7 @@ export interface RunOptions {
 export async function runService(app: FastifyInstance, options: RunOptions): Promise<string> {
   const graceMs = options.graceMs ?? 10_000;
   const address = await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
+  const agent = connectToChaosAgent(app, process.env);
   let closing = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (closing) return;
@@ -29,8 +32,8 @@ export async function runService(app: FastifyInstance, options: RunOptions): Pro
       process.exit(1);
     }, graceMs);
     force.unref();
-    app
-      .close()
+    Promise.resolve(agent?.stop())
+      .then(() => app.close())
       .then(() => options.onClose?.())
       .then(
         () => {
@@ -48,4 +51,39 @@ export async function runService(app: FastifyInstance, options: RunOptions): Pro
   // Started by a supervisor with an IPC channel: if the supervisor dies, so do we (no orphans).
   if (process.connected) process.once('disconnect', () => shutdown('SIGTERM'));
   return address;
+}
+
+/**
+ * Registers with the node's chaos agent when `CHAOS_AGENT_ADDR` is set (token from `CHAOS_AGENT_TOKEN` or
+ * `CHAOS_AGENT_TOKEN_FILE`), announcing name, `CHAOS_NAMESPACE` (default `default`), labels (`app=<name>`
+ * plus `CHAOS_LABELS=k=v,k2=v2`), pid and port.
+ */
+export function connectToChaosAgent(app: FastifyInstance, env: NodeJS.ProcessEnv): AgentConnection | undefined {
+  const address = env['CHAOS_AGENT_ADDR'];
+  if (!address) return undefined;
+  const tokenFile = env['CHAOS_AGENT_TOKEN_FILE'];
+  const token = env['CHAOS_AGENT_TOKEN'] ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  if (!token) throw new Error('configuration: CHAOS_AGENT_ADDR is set but neither CHAOS_AGENT_TOKEN nor CHAOS_AGENT_TOKEN_FILE is');
+  const labels: Record<string, string> = { app: app.service.name };
+  for (const pair of (env['CHAOS_LABELS'] ?? '').split(',').filter(Boolean)) {
+    const [k, v] = pair.split('=');
+    if (!k || v === undefined) throw new Error(`configuration: CHAOS_LABELS entry "${pair}" must be key=value`);
+    labels[k.trim()] = v.trim();
+  }
+  const addr = app.server.address();
+  const connection = new AgentConnection({
+    address,
+    token,
+    runtime: app.service.faults,
+    hello: {
+      name: app.service.name,
+      namespace: env['CHAOS_NAMESPACE'] ?? 'default',
+      labels,
+      pid: process.pid,
+      ports: typeof addr === 'object' && addr ? [addr.port] : [],
+    },
+    log: app.log,
+  });
+  connection.start();
+  return connection;
 }

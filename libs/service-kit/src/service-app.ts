@@ -1,4 +1,5 @@
 import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { FaultRuntime, inboundFaults } from '@nova/faults';
 import { createLogger, createMetrics, initTracing, type Logger, type ServiceMetrics, type Tracing } from '@nova/telemetry';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { HttpError } from './http-error.ts';
@@ -38,6 +39,8 @@ export interface ServiceContext {
   traceHeaders(): Record<string, string>;
   /** Set when shutdown begins: responses then carry `Connection: close` so keep-alive clients let go. */
   draining: boolean;
+  /** The in-process faults of this service (driven by the node's chaos agent). */
+  readonly faults: FaultRuntime;
 }
 
 declare module 'fastify' {
@@ -71,6 +74,7 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   const metrics = createMetrics(options.name, { processMetrics: telemetry });
   const tracing = telemetry ? initTracing(options.name) : undefined;
   const checks: ReadinessCheck[] = [];
+  const faults = new FaultRuntime();
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -87,7 +91,10 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     addReadinessCheck: (c: ReadinessCheck) => void checks.push(c),
     traceHeaders: () => tracing?.headers() ?? {},
     draining: false,
+    faults,
   });
+  // Inbound faults run first of the request hooks, so an injected delay or error looks like the network's.
+  void app.register(inboundFaults, { runtime: faults });
 
   // While draining, close each connection after its response: an idle keep-alive socket would otherwise
   // hold server.close() open until the keep-alive timeout, far past the grace period.

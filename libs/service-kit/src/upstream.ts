@@ -1,5 +1,7 @@
 import { createHttpClient, type HttpClient, type HttpClientOptions } from '@nova/resilience';
+import { outboundFaults } from '@nova/faults';
 import type { FastifyInstance } from 'fastify';
+import { Agent } from 'undici';
 
 /** Options of {@link createUpstream}: the HTTP client's, minus what the service wires itself. */
 export type UpstreamOptions = Omit<HttpClientOptions, 'traceHeaders' | 'onAttempt' | 'onBreakerStateChange'> & {
@@ -22,8 +24,12 @@ function outcomeOf(statusCode: number | undefined, error: unknown): string {
 export function createUpstream(app: FastifyInstance, options: UpstreamOptions): HttpClient {
   const { service } = app;
   const { requiredForReadiness = true, ...clientOptions } = options;
+  // Outbound faults sit under the resilient client, so its timeouts, retries and breakers meet them as
+  // they would meet a real network problem.
+  const agent = options.dispatcher ? undefined : new Agent({ keepAliveTimeout: 4_000 });
   const client: HttpClient = createHttpClient({
     ...clientOptions,
+    dispatcher: options.dispatcher ?? agent!.compose(outboundFaults(service.faults, { upstream: options.name })),
     traceHeaders: service.traceHeaders,
     onAttempt: (e) =>
       service.metrics.upstreamRequests.inc({
@@ -46,6 +52,9 @@ export function createUpstream(app: FastifyInstance, options: UpstreamOptions): 
       },
     });
   }
-  app.addHook('onClose', async () => client.close());
+  app.addHook('onClose', async () => {
+    client.close();
+    await agent?.close();
+  });
   return client;
 }

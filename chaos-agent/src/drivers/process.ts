@@ -1,0 +1,157 @@
+import { spawn } from 'node:child_process';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FaultSpecError, SpecReader } from '@nova/faults';
+
+/** Is a process with this PID alive (and ours to signal)? */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A process-level fault on one target PID; `undo` reverts it (idempotent). */
+export interface ProcessInjection {
+  undo(): Promise<void>;
+  /** Resolves when the fault is over by itself (a kill completes; a failure lasts until undone). */
+  readonly settled: Promise<void>;
+}
+
+/** A process-level fault kind, applied by the agent to a registered target's PID. */
+export interface ProcessDriver<Spec> {
+  readonly kind: string;
+  readonly description: string;
+  parse(spec: unknown): Spec;
+  apply(pid: number, spec: Spec, leaseMs: number): ProcessInjection;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT'] as const;
+
+/**
+ * PodChaos pod-kill / container-kill: the signal (SIGTERM by default), then SIGKILL once `gracePeriodMs` has
+ * passed if the process still runs. The supervisor (local env) or kubelet restarts it.
+ */
+export const processKill: ProcessDriver<{ signal: (typeof SIGNALS)[number]; gracePeriodMs: number }> = {
+  kind: 'process-kill',
+  description: 'kill the target process (signal, gracePeriodMs)',
+  parse(spec) {
+    const r = new SpecReader('process-kill', spec);
+    r.only('signal', 'gracePeriodMs');
+    return {
+      signal: r.string('signal', { default: 'SIGTERM', oneOf: SIGNALS }) as (typeof SIGNALS)[number],
+      gracePeriodMs: r.number('gracePeriodMs', { min: 0, max: 600_000, default: 5_000, integer: true }),
+    };
+  },
+  apply(pid, spec) {
+    let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
+    const settled = new Promise<void>((resolve) => {
+      try {
+        process.kill(pid, spec.signal);
+      } catch {
+        resolve();
+        return;
+      }
+      poll = setInterval(() => {
+        if (!alive(pid)) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve();
+        }
+      }, 20);
+      timer = setTimeout(() => {
+        if (alive(pid)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+      }, spec.gracePeriodMs);
+    });
+    return {
+      settled,
+      // A kill cannot be undone; stopping the grace timer is all there is.
+      undo: async () => {
+        clearTimeout(timer);
+        clearInterval(poll);
+      },
+    };
+  },
+};
+
+/** The journal of stopped PIDs, so that a restarted agent resumes them first thing. */
+export class FailureJournal {
+  constructor(private readonly dir: string | undefined) {}
+  private get file(): string | undefined {
+    return this.dir ? join(this.dir, 'stopped-pids') : undefined;
+  }
+  async add(pid: number): Promise<void> {
+    if (this.file) await appendFile(this.file, `${pid}\n`);
+  }
+  async remove(pid: number): Promise<void> {
+    if (!this.file) return;
+    const pids = (await readFile(this.file, 'utf8').catch(() => '')).split('\n').filter((l) => l && Number(l) !== pid);
+    await writeFile(this.file, pids.map((p) => `${p}\n`).join(''));
+  }
+  /** Resumes every PID a previous run left stopped; returns them. */
+  async resumeLeftovers(): Promise<number[]> {
+    if (!this.file) return [];
+    const pids = (await readFile(this.file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    }
+    await writeFile(this.file, '');
+    return pids;
+  }
+}
+
+/**
+ * PodChaos pod-failure: the process is held down (SIGSTOP) for the duration, then resumed (SIGCONT). The
+ * lease is also enforced by a small detached watchdog process, so a crashed agent cannot leave a service
+ * stopped past its lease; a restarted agent resumes leftovers from its journal at once.
+ */
+export function processFailure(journal: FailureJournal): ProcessDriver<Record<string, never>> {
+  return {
+    kind: 'process-failure',
+    description: 'hold the target process stopped for the duration (SIGSTOP, then SIGCONT)',
+    parse(spec) {
+      const r = new SpecReader('process-failure', spec);
+      r.only();
+      return {};
+    },
+    apply(pid, _spec, leaseMs) {
+      if (!alive(pid)) throw new FaultSpecError('process-failure', '(target)', `process ${pid} is not running`);
+      const watchdog = spawn(
+        process.execPath,
+        ['-e', `setTimeout(() => { try { process.kill(${pid}, 'SIGCONT') } catch {} }, ${Math.ceil(leaseMs)})`],
+        { detached: true, stdio: 'ignore' },
+      );
+      watchdog.unref();
+      process.kill(pid, 'SIGSTOP');
+      void journal.add(pid);
+      let undone = false;
+      return {
+        settled: new Promise(() => {}),
+        undo: async () => {
+          if (undone) return;
+          undone = true;
+          try {
+            process.kill(pid, 'SIGCONT');
+          } catch {
+            // gone: nothing to resume
+          }
+          if (watchdog.pid !== undefined && watchdog.exitCode === null) watchdog.kill('SIGKILL');
+          await journal.remove(pid);
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,191 @@
+import { defaultRegistry, type DriverRegistry } from '@nova/faults';
+import type { AgentEvent, ApplyFaultRequest, Fault, Target } from '@nova/proto';
+import type { AgentMetrics } from './metrics.ts';
+import type { ProcessDriver, ProcessInjection } from './drivers/process.ts';
+import type { TargetRegistry } from './registry.ts';
+
+/** A refused or failed call, with the gRPC status it maps to. */
+export class AgentError extends Error {
+  constructor(
+    readonly status: 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'PERMISSION_DENIED' | 'FAILED_PRECONDITION' | 'UNAVAILABLE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Options of {@link FaultManager}. */
+export interface FaultManagerOptions {
+  targets: TargetRegistry;
+  metrics: AgentMetrics;
+  processDrivers: readonly ProcessDriver<unknown>[];
+  inProcess?: DriverRegistry;
+  /** Namespaces whose targets may be faulted; all when undefined. Enforced here, server-side. */
+  allowedNamespaces?: readonly string[];
+  /** Longest lease accepted, in ms. Default 24 h. */
+  maxDurationMs?: number;
+  /** Budget for a service to acknowledge, in ms. Default 3 000. */
+  ackTimeoutMs?: number;
+  onEvent: (event: AgentEvent) => void;
+}
+
+interface Entry {
+  fault: Fault;
+  timer?: NodeJS.Timeout;
+  process?: ProcessInjection;
+}
+
+/**
+ * Every fault this agent applied: ids keyed by (experiment uid, target, kind), leases enforced here (a
+ * fault is reverted at expiry even if the controller is gone), in-process kinds delegated to the target's
+ * control stream, process kinds applied to its PID.
+ */
+export class FaultManager {
+  private readonly faults = new Map<string, Entry>();
+  private readonly inProcess: DriverRegistry;
+  private readonly processDrivers: Map<string, ProcessDriver<unknown>>;
+
+  constructor(private readonly options: FaultManagerOptions) {
+    this.inProcess = options.inProcess ?? defaultRegistry;
+    this.processDrivers = new Map(options.processDrivers.map((d) => [d.kind, d]));
+  }
+
+  /** Every kind this agent can apply. */
+  get kinds(): string[] {
+    return [...this.inProcess.kinds, ...this.processDrivers.keys()];
+  }
+
+  list(includeEnded = false): Fault[] {
+    return [...this.faults.values()].map((e) => e.fault).filter((f) => includeEnded || f.phase === 'injected');
+  }
+
+  get activeCount(): number {
+    return this.list().length;
+  }
+
+  async apply(req: ApplyFaultRequest): Promise<Fault> {
+    const { experimentUid, targetId, kind, durationMs } = req;
+    if (!experimentUid) throw new AgentError('INVALID_ARGUMENT', 'experiment_uid is required');
+    if (!targetId) throw new AgentError('INVALID_ARGUMENT', 'target_id is required (see ListTargets)');
+    const max = this.options.maxDurationMs ?? 86_400_000;
+    if (!(durationMs > 0) || durationMs > max) {
+      throw new AgentError('INVALID_ARGUMENT', `duration_ms must be between 1 and ${max}, got ${durationMs}: every fault needs a lease`);
+    }
+    const registration = this.options.targets.get(targetId);
+    if (!registration) throw new AgentError('NOT_FOUND', `no registered target "${targetId}" (see ListTargets)`);
+    const { target } = registration;
+    const allowed = this.options.allowedNamespaces;
+    if (allowed && !allowed.includes(target.namespace)) {
+      throw new AgentError('PERMISSION_DENIED', `namespace "${target.namespace}" is not in the allowed namespaces (${allowed.join(', ')})`);
+    }
+    let spec: unknown;
+    try {
+      spec = JSON.parse(req.specJson || '{}');
+    } catch {
+      throw new AgentError('INVALID_ARGUMENT', `spec_json is not valid JSON: ${req.specJson.slice(0, 80)}`);
+    }
+    const processDriver = this.processDrivers.get(kind);
+    let parsed: unknown;
+    try {
+      parsed = processDriver ? processDriver.parse(spec) : this.inProcess.get(kind).parse(spec);
+    } catch (error) {
+      throw new AgentError('INVALID_ARGUMENT', (error as Error).message);
+    }
+    const id = `${experimentUid}/${targetId}/${kind}`;
+    const existing = this.faults.get(id);
+    if (existing && existing.fault.phase === 'injected') return existing.fault;
+
+    const now = Date.now();
+    const fault: Fault = {
+      id,
+      experimentUid,
+      targetId,
+      kind,
+      specJson: req.specJson || '{}',
+      phase: 'injected',
+      appliedAtMs: now,
+      expiresAtMs: now + durationMs,
+      error: '',
+      recoveredAtMs: 0,
+    };
+    const entry: Entry = { fault };
+    try {
+      if (processDriver) {
+        entry.process = processDriver.apply(target.pid, parsed, durationMs);
+        // A kill is over once the process is gone: the fault is then recovered (the supervisor restarts it).
+        void entry.process.settled.then(() => this.finish(id, 'completed'));
+      } else {
+        registration.send({ apply: { faultId: id, kind, specJson: fault.specJson, leaseMs: durationMs } });
+        await registration.awaitAck(id, 'apply', this.options.ackTimeoutMs ?? 3_000);
+      }
+    } catch (error) {
+      fault.phase = 'failed';
+      fault.error = (error as Error).message;
+      this.faults.set(id, entry);
+      this.options.metrics.applies.inc({ kind, result: 'failed' });
+      this.event('fault-failed', fault, target);
+      // An apply that was not acknowledged may still have landed: tell the service to drop it.
+      if (!processDriver) registration.send({ recover: { faultId: id } });
+      throw new AgentError('FAILED_PRECONDITION', `could not inject ${kind} into ${target.name}: ${fault.error}`);
+    }
+    entry.timer = setTimeout(() => void this.finish(id, 'expired'), durationMs);
+    entry.timer.unref();
+    this.faults.set(id, entry);
+    this.options.metrics.applies.inc({ kind, result: 'ok' });
+    this.options.metrics.faultsActive.inc({ kind });
+    this.event('fault-injected', fault, target);
+    return fault;
+  }
+
+  /** Recovers the faults of an experiment (on one target, or all). Idempotent; a gone target counts as recovered. */
+  async recover(experimentUid: string, targetId?: string): Promise<Fault[]> {
+    if (!experimentUid) throw new AgentError('INVALID_ARGUMENT', 'experiment_uid is required');
+    const matching = [...this.faults.values()]
+      .map((e) => e.fault)
+      .filter((f) => f.experimentUid === experimentUid && (!targetId || f.targetId === targetId));
+    await Promise.all(matching.map((f) => this.finish(f.id, 'recovered')));
+    return matching;
+  }
+
+  /** Recovers every fault (agent shutdown). */
+  async recoverAll(): Promise<void> {
+    await Promise.all([...this.faults.keys()].map((id) => this.finish(id, 'shutdown')));
+  }
+
+  /**
+   * A target's stream ended: its in-process faults went with it, and a kill is complete. A held-down
+   * (SIGSTOPped) process keeps its fault until recovery or lease: it must be resumed whatever happens.
+   */
+  targetGone(targetId: string): void {
+    for (const e of this.faults.values()) {
+      if (e.fault.targetId === targetId && e.fault.phase === 'injected' && e.fault.kind !== 'process-failure') {
+        void this.finish(e.fault.id, 'target-gone');
+      }
+    }
+  }
+
+  private async finish(id: string, reason: 'recovered' | 'expired' | 'completed' | 'shutdown' | 'target-gone'): Promise<void> {
+    const entry = this.faults.get(id);
+    if (!entry || entry.fault.phase !== 'injected') return;
+    const { fault } = entry;
+    fault.phase = 'recovered';
+    fault.recoveredAtMs = Date.now();
+    clearTimeout(entry.timer);
+    const registration = this.options.targets.get(fault.targetId);
+    try {
+      if (entry.process) await entry.process.undo();
+      else if (registration) {
+        registration.send({ recover: { faultId: id } });
+        await registration.awaitAck(id, 'recover', this.options.ackTimeoutMs ?? 3_000).catch(() => undefined);
+      }
+    } finally {
+      this.options.metrics.faultsActive.dec({ kind: fault.kind });
+      this.options.metrics.recovers.inc({ kind: fault.kind, reason });
+      this.event(reason === 'expired' ? 'fault-expired' : 'fault-recovered', fault, registration?.target);
+    }
+  }
+
+  private event(type: AgentEvent['type'], fault: Fault, target?: Target): void {
+    this.options.onEvent({ type, atMs: Date.now(), fault: { ...fault }, ...(target ? { target } : {}), message: '' });
+  }
+}

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { startAgent } from './server.ts';
+
+const HELP = `chaos-agent: the per-node Nova Chaos daemon (gRPC, package nova.chaos.v1)
+
+Usage: chaos-agent --listen 127.0.0.1:7070 --token-file <file> [options]
+
+  --listen <host:port>          gRPC address (default 127.0.0.1:7070; port 0 = any free port)
+  --token-file <file>           file holding the bearer token every call must carry (required)
+  --metrics-listen <host:port>  serve Prometheus /metrics here (e.g. 127.0.0.1:7071)
+  --tls-cert <file> --tls-key <file>   serve TLS
+  --tls-ca <file>               also require client certificates signed by this CA (mTLS)
+  --allowed-namespaces <a,b>    only targets in these namespaces may be faulted
+  --audit-log <file>            append every mutating call as a JSON line
+  --state-dir <dir>             journal of stopped processes (resumed by the next run)
+  --heartbeat-grace-ms <n>      services revert their faults after this long without us (default 2000)
+  --help                        this text
+
+Logs are JSON lines on stdout (LOG_LEVEL=debug|info|warn). Ctrl-C or SIGTERM recovers every fault, then exits.`;
+
+function die(message: string): never {
+  process.stderr.write(`chaos-agent: ${message}\nRun chaos-agent --help for usage.\n`);
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      listen: { type: 'string', default: '127.0.0.1:7070' },
+      'token-file': { type: 'string' },
+      'metrics-listen': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'allowed-namespaces': { type: 'string' },
+      'audit-log': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'heartbeat-grace-ms': { type: 'string', default: '2000' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  }));
+} catch (error) {
+  die((error as Error).message);
+}
+if (values.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+if (!values['token-file']) die('--token-file is required: the API refuses anonymous calls');
+const read = (flag: string, path: string): Buffer => {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    die(`${flag} ${path}: ${(error as Error).message}`);
+  }
+};
+const token = read('--token-file', values['token-file']).toString().trim();
+if (token.length < 16) die(`--token-file ${values['token-file']}: the token must be at least 16 characters`);
+if (!/^[^:\s]+:\d+$/.test(values.listen) && !/^\[.+\]:\d+$/.test(values.listen)) die(`--listen ${values.listen}: expected host:port`);
+if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) die('--tls-cert and --tls-key go together');
+const grace = Number(values['heartbeat-grace-ms']);
+if (!Number.isInteger(grace) || grace < 200) die(`--heartbeat-grace-ms ${values['heartbeat-grace-ms']}: expected an integer >= 200`);
+
+const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'info', base: { service: 'chaos-agent', pid: process.pid } });
+const agent = await startAgent({
+  listen: values.listen,
+  token,
+  tls: values['tls-cert']
+    ? {
+        cert: read('--tls-cert', values['tls-cert']),
+        key: read('--tls-key', values['tls-key']!),
+        ...(values['tls-ca'] ? { ca: read('--tls-ca', values['tls-ca']) } : {}),
+      }
+    : undefined,
+  metricsListen: values['metrics-listen'],
+  allowedNamespaces: values['allowed-namespaces']?.split(',').map((s) => s.trim()).filter(Boolean),
+  auditFile: values['audit-log'],
+  stateDir: values['state-dir'],
+  heartbeatGraceMs: grace,
+  logger,
+}).catch((error: unknown) => die(`cannot start: ${(error as Error).message}`));
+// Tools that start the agent read this line to learn the bound address.
+process.stdout.write(`${JSON.stringify({ msg: 'ready', address: agent.address, metricsPort: agent.metricsPort })}\n`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: recovering every fault');
+    agent.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}

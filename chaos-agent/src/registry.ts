@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import type { AgentMessage, Hello, Target } from '@nova/proto';
+
+/** A registered service and the way to reach it. */
+export interface Registration {
+  target: Target;
+  send(msg: AgentMessage): void;
+  /** Waits for the service's ack of an apply or recover. */
+  awaitAck(faultId: string, action: 'apply' | 'recover', timeoutMs: number): Promise<void>;
+  /** Called by the stream handler for each ack received. */
+  onAck(faultId: string, action: string, ok: boolean, error: string): void;
+  close(): void;
+}
+
+/** Services registered with this agent, by target id. */
+export class TargetRegistry {
+  private readonly byId = new Map<string, Registration>();
+
+  add(hello: Hello, send: (msg: AgentMessage) => void, close: () => void): Registration {
+    const name = hello.name.replace(/[^a-zA-Z0-9_.-]/g, '-') || 'service';
+    const target: Target = {
+      id: `${name}-${hello.pid}-${randomUUID().slice(0, 8)}`,
+      name: hello.name,
+      namespace: hello.namespace || 'default',
+      labels: { ...hello.labels },
+      pid: hello.pid,
+      ports: [...hello.ports],
+      registeredAtMs: Date.now(),
+    };
+    const waiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+    const registration: Registration = {
+      target,
+      send,
+      close,
+      awaitAck: (faultId, action, timeoutMs) =>
+        new Promise<void>((resolve, reject) => {
+          const key = `${action}:${faultId}`;
+          const timer = setTimeout(() => {
+            waiters.delete(key);
+            reject(new Error(`${target.name} did not acknowledge ${action} of ${faultId} within ${timeoutMs} ms`));
+          }, timeoutMs);
+          waiters.set(key, {
+            resolve: () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            reject: (e) => {
+              clearTimeout(timer);
+              reject(e);
+            },
+          });
+        }),
+      onAck: (faultId, action, ok, error) => {
+        const key = `${action}:${faultId}`;
+        const w = waiters.get(key);
+        if (!w) return;
+        waiters.delete(key);
+        if (ok) w.resolve();
+        else w.reject(new Error(error || `${target.name} refused ${action} of ${faultId}`));
+      },
+    };
+    this.byId.set(target.id, registration);
+    return registration;
+  }
+
+  remove(id: string): Registration | undefined {
+    const r = this.byId.get(id);
+    this.byId.delete(id);
+    return r;
+  }
+
+  get(id: string): Registration | undefined {
+    return this.byId.get(id);
+  }
+
+  list(namespace?: string): Target[] {
+    return [...this.byId.values()].map((r) => r.target).filter((t) => !namespace || t.namespace === namespace);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}

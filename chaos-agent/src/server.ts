@@ -1,0 +1,221 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Server as HttpServer } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import { ChaosAgentService, type AgentEvent, type AgentMessage, type ApplyFaultRequest, type RecoverFaultRequest, type ServiceMessage } from '@nova/proto';
+import type { Logger } from 'pino';
+import { AuditLog } from './audit.ts';
+import { FailureJournal, processFailure, processKill } from './drivers/process.ts';
+import { AgentError, FaultManager } from './fault-manager.ts';
+import { AgentMetrics } from './metrics.ts';
+import { TargetRegistry, type Registration } from './registry.ts';
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  /** `host:port` for gRPC; port 0 picks a free one. */
+  listen: string;
+  /** The bearer token every call must carry. */
+  token: string;
+  /** TLS: server certificate and key; with `ca`, clients must present a certificate it signed (mTLS). */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /** `host:port` for the Prometheus endpoint; omitted = no metrics server. */
+  metricsListen?: string;
+  /** Namespaces whose targets may be faulted (server-side allowlist); all when omitted. */
+  allowedNamespaces?: readonly string[];
+  /** Where mutating actions are appended as JSON lines. */
+  auditFile?: string;
+  /** Directory for the journal of stopped processes. */
+  stateDir?: string;
+  /** Services revert their faults after this long without hearing from us, in ms. Default 2 000. */
+  heartbeatGraceMs?: number;
+  logger: Logger;
+}
+
+/** A running agent. */
+export interface RunningAgent {
+  /** `host:port` actually bound. */
+  readonly address: string;
+  readonly metricsPort: number | undefined;
+  readonly manager: FaultManager;
+  readonly targets: TargetRegistry;
+  readonly audit: AuditLog;
+  /** Recovers every fault, closes every stream, stops listening. */
+  close(): Promise<void>;
+}
+
+const STATUS = grpc.status;
+
+/**
+ * Starts the agent: the gRPC API (token-checked on every call, TLS/mTLS when configured), the registry of
+ * services, the fault manager with its leases, heartbeats to every service, and `/metrics`. A new agent
+ * starts clean: it resumes any process a previous run left stopped.
+ */
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const log = options.logger;
+  const metrics = new AgentMetrics();
+  const targets = new TargetRegistry();
+  const audit = new AuditLog(options.auditFile);
+  const journal = new FailureJournal(options.stateDir);
+  const resumed = await journal.resumeLeftovers();
+  if (resumed.length > 0) log.warn({ pids: resumed }, 'resumed processes a previous agent run left stopped');
+  const watchers = new Set<grpc.ServerWritableStream<object, AgentEvent>>();
+  const broadcast = (event: AgentEvent): void => {
+    for (const w of watchers) w.write(event);
+  };
+  const manager = new FaultManager({
+    targets,
+    metrics,
+    processDrivers: [processKill, processFailure(journal)] as never,
+    allowedNamespaces: options.allowedNamespaces,
+    onEvent: (event) => {
+      log.info({ event: event.type, fault: event.fault?.id }, 'fault event');
+      broadcast(event);
+    },
+  });
+  const graceMs = options.heartbeatGraceMs ?? 2_000;
+  const expected = Buffer.from(`Bearer ${options.token}`);
+
+  /** Checks the bearer token in constant time; answers UNAUTHENTICATED otherwise. */
+  function authorized(metadata: grpc.Metadata, method: string): boolean {
+    const got = Buffer.from(String(metadata.get('authorization')[0] ?? ''));
+    const ok = got.length === expected.length && timingSafeEqual(got, expected);
+    if (!ok) metrics.errors.inc({ method, code: 'UNAUTHENTICATED' });
+    return ok;
+  }
+  const deny = { code: STATUS.UNAUTHENTICATED, details: 'missing or wrong bearer token (authorization: Bearer <token>)' };
+  const actorOf = (req: { actor?: string }, call: grpc.ServerUnaryCall<unknown, unknown>): string => req.actor || call.getPeer();
+
+  function fail(method: string, error: unknown): grpc.ServiceError {
+    const code = error instanceof AgentError ? STATUS[error.status] : STATUS.INTERNAL;
+    metrics.errors.inc({ method, code: error instanceof AgentError ? error.status : 'INTERNAL' });
+    return Object.assign(new Error((error as Error).message), { code, details: (error as Error).message, metadata: new grpc.Metadata() });
+  }
+
+  const impl: grpc.UntypedServiceImplementation = {
+    Register(call: grpc.ServerDuplexStream<ServiceMessage, AgentMessage>) {
+      if (!authorized(call.metadata, 'Register')) {
+        call.emit('error', deny);
+        return;
+      }
+      let registration: Registration | undefined;
+      let heartbeat: NodeJS.Timeout | undefined;
+      const end = (): void => {
+        clearInterval(heartbeat);
+        if (!registration) return;
+        const { target } = registration;
+        targets.remove(target.id);
+        metrics.targets.set(targets.size);
+        manager.targetGone(target.id);
+        log.info({ target: target.id }, 'target gone');
+        broadcast({ type: 'target-gone', atMs: Date.now(), target, message: '' });
+        registration = undefined;
+      };
+      call.on('data', (msg: ServiceMessage) => {
+        if (msg.hello && !registration) {
+          registration = targets.add(msg.hello, (m) => call.write(m), () => call.end());
+          const { target } = registration;
+          metrics.targets.set(targets.size);
+          call.write({ welcome: { targetId: target.id, heartbeatGraceMs: graceMs } });
+          heartbeat = setInterval(() => call.write({ heartbeat: { sentAtMs: Date.now() } }), Math.max(100, graceMs / 4));
+          log.info({ target: target.id, pid: target.pid, namespace: target.namespace }, 'target registered');
+          broadcast({ type: 'target-registered', atMs: Date.now(), target, message: '' });
+        } else if (msg.ack && registration) {
+          registration.onAck(msg.ack.faultId, msg.ack.action, msg.ack.ok, msg.ack.error);
+        }
+      });
+      call.on('end', () => {
+        end();
+        call.end();
+      });
+      call.on('error', end);
+      call.on('cancelled', end);
+    },
+
+    ListTargets(call: grpc.ServerUnaryCall<{ namespace: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      if (!authorized(call.metadata, 'ListTargets')) return cb(deny);
+      cb(null, { targets: targets.list(call.request.namespace || undefined) });
+    },
+
+    ApplyFault(call: grpc.ServerUnaryCall<ApplyFaultRequest, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      if (!authorized(call.metadata, 'ApplyFault')) return cb(deny);
+      const req = call.request;
+      const actor = actorOf(req, call);
+      manager.apply(req).then(
+        (fault) => {
+          audit.write({ actor, action: 'apply', target: req.targetId, experimentUid: req.experimentUid, kind: req.kind, result: 'ok' });
+          cb(null, { fault });
+        },
+        (error: unknown) => {
+          const denied = error instanceof AgentError && error.status === 'PERMISSION_DENIED';
+          audit.write({ actor, action: 'apply', target: req.targetId, experimentUid: req.experimentUid, kind: req.kind, result: denied ? 'denied' : 'failed', detail: (error as Error).message });
+          cb(fail('ApplyFault', error));
+        },
+      );
+    },
+
+    RecoverFault(call: grpc.ServerUnaryCall<RecoverFaultRequest, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      if (!authorized(call.metadata, 'RecoverFault')) return cb(deny);
+      const req = call.request;
+      manager.recover(req.experimentUid, req.targetId || undefined).then(
+        (faults) => {
+          audit.write({ actor: actorOf(req, call), action: 'recover', experimentUid: req.experimentUid, target: req.targetId || '*', result: 'ok', detail: `${faults.length} fault(s)` });
+          cb(null, { faults });
+        },
+        (error: unknown) => cb(fail('RecoverFault', error)),
+      );
+    },
+
+    ListFaults(call: grpc.ServerUnaryCall<{ includeEnded: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      if (!authorized(call.metadata, 'ListFaults')) return cb(deny);
+      cb(null, { faults: manager.list(call.request.includeEnded) });
+    },
+
+    Watch(call: grpc.ServerWritableStream<object, AgentEvent>) {
+      if (!authorized(call.metadata, 'Watch')) {
+        call.emit('error', deny);
+        return;
+      }
+      watchers.add(call);
+      const drop = (): void => void watchers.delete(call);
+      call.on('cancelled', drop);
+      call.on('close', drop);
+    },
+  };
+
+  const server = new grpc.Server();
+  server.addService(ChaosAgentService, impl);
+  const creds = options.tls
+    ? grpc.ServerCredentials.createSsl(options.tls.ca ?? null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], Boolean(options.tls.ca))
+    : grpc.ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(options.listen, creds, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const host = options.listen.slice(0, options.listen.lastIndexOf(':'));
+  let metricsServer: HttpServer | undefined;
+  let metricsPort: number | undefined;
+  if (options.metricsListen) {
+    const i = options.metricsListen.lastIndexOf(':');
+    const served = await metrics.serve(options.metricsListen.slice(0, i), Number(options.metricsListen.slice(i + 1)));
+    metricsServer = served.server;
+    metricsPort = served.port;
+  }
+  log.info({ address: `${host}:${port}`, metricsPort, tls: Boolean(options.tls), mtls: Boolean(options.tls?.ca) }, 'chaos agent listening');
+
+  let closed = false;
+  return {
+    address: `${host}:${port}`,
+    metricsPort,
+    manager,
+    targets,
+    audit,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await manager.recoverAll();
+      for (const w of watchers) w.end();
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      server.forceShutdown();
+      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      await audit.flush();
+    },
+  };
+}
