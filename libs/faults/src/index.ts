@@ -3,7 +3,7 @@ export * from './runtime.ts';
 export * from './rules.ts';
 export * from './match.ts';
 export * from './spec.ts';
-export * from './random.ts';
+export { seededRandom, delaySampler } from '@nova/chaos-spec';
 export * from './fastify-plugin.ts';
 export * from './undici-interceptor.ts';
 export { IN_PROCESS_DRIVERS, DriverRegistry, defaultRegistry } from './drivers/index.ts';

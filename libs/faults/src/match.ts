@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { seededRandom } from './random.ts';
+import { seededRandom } from '@nova/chaos-spec';
 import type { SpecReader } from './spec.ts';
 
 /** Which requests a fault affects: HTTPChaos's selectors plus a percentage. */

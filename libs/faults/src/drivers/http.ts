@@ -1,5 +1,5 @@
 import { compileMatch, MATCH_FIELDS, readMatch, type RequestMatch } from '../match.ts';
-import { delaySampler, seededRandom } from '../random.ts';
+import { delaySampler, seededRandom } from '@nova/chaos-spec';
 import type { InboundEffect } from '../rules.ts';
 import { SpecReader } from '../spec.ts';
 import type { FaultDriver, FaultEnvironment, Injection } from './driver.ts';

@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import picomatch from 'picomatch';
 import { FaultSpecError } from '../errors.ts';
 import { installIoRule, IO_METHODS, type IoMethod } from '../fs-patch.ts';
-import { seededRandom } from '../random.ts';
+import { seededRandom } from '@nova/chaos-spec';
 import { SpecReader } from '../spec.ts';
 import type { FaultDriver } from './driver.ts';
 

@@ -1,6 +1,6 @@
 import { UnsupportedFaultError } from '../errors.ts';
 import { compileMatch, MATCH_FIELDS, readMatch, type RequestMatch } from '../match.ts';
-import { delaySampler, seededRandom } from '../random.ts';
+import { delaySampler, seededRandom } from '@nova/chaos-spec';
 import { targetMatches, type OutboundEffect, type OutboundFacts, type OutboundRule } from '../rules.ts';
 import { SpecReader } from '../spec.ts';
 import type { FaultDriver, FaultEnvironment, Injection } from './driver.ts';

@@ -1,0 +1,7 @@
+export * from './model.ts';
+export * from './duration.ts';
+export * from './cron.ts';
+export * from './parse.ts';
+export * from './select.ts';
+export * from './random.ts';
+export { toJsonSchema } from './schemas.ts';
