@@ -87,14 +87,15 @@ const agent = await startAgent({
 process.stdout.write(`${JSON.stringify({ msg: 'ready', address: agent.address, metricsPort: agent.metricsPort })}\n`);
 
 let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping: recovering every fault');
-    agent.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  });
-}
+const stop = (why: string): void => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ why }, 'stopping: recovering every fault');
+  agent.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
+// Started by a controller with an IPC channel: if the controller dies, recover and exit (no orphan agent).
+if (process.connected) process.once('disconnect', () => stop('controller gone'));

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,6 +104,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     throw new Error(`could not start embedded PostgreSQL on 127.0.0.1:${port}: ${String(error)}`, { cause: error });
   }
   const url = `postgres://nova:${password}@127.0.0.1:${port}/postgres`;
+  const guard = guardAgainstOrphan((server as unknown as { process?: ChildProcess }).process?.pid);
   let stopped = false;
   return {
     url,
@@ -111,6 +113,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      guard?.kill('SIGKILL');
       await server.stop().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },
@@ -118,3 +121,20 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
 }
 
 export { createTestDatabase } from './test-database.ts';
+
+/**
+ * PostgreSQL outlives a parent killed with SIGKILL (no exit hook runs). A tiny guard process, tied to us by
+ * an IPC channel, stops the server (fast shutdown) the moment that channel closes, so a crashed controller
+ * leaves no database behind.
+ */
+function guardAgainstOrphan(pid: number | undefined): ChildProcess | undefined {
+  if (pid === undefined) return undefined;
+  const guard = spawn(
+    process.execPath,
+    ['-e', `process.on('disconnect', () => { try { process.kill(${pid}, 'SIGINT') } catch {} process.exit(0) })`],
+    { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] },
+  );
+  guard.unref();
+  guard.channel?.unref();
+  return guard;
+}

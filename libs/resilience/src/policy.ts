@@ -162,7 +162,8 @@ export class Pipeline implements Policy {
   }
 
   execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T> {
-    const signal = options?.signal;
+    // The shared never-aborting signal (handed to functions that have nothing to abort) needs no listener.
+    const signal = options?.signal === NEVER ? undefined : options?.signal;
     const deadline = options?.deadline ?? Infinity;
     const ex: Execution = { fn, stages: this.stages, callerSignal: signal, deadline };
     if (deadline === Infinity) {

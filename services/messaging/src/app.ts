@@ -1,5 +1,6 @@
 import { isResilienceError, ErrorCodes, type HttpClient } from '@nova/resilience';
 import { createServiceApp, createUpstream, HttpError, pingDatabase, unavailable, type ServiceAppOptions } from '@nova/service-kit';
+import { appendFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
@@ -17,6 +18,8 @@ export interface MessagingAppOptions extends Partial<ServiceAppOptions> {
   /** Recipients remembered for the fallback. Default 10 000, for 10 minutes. */
   recipientCacheSize?: number;
   recipientCacheTtlMs?: number;
+  /** When set, every stored message is also appended to this file (JSON lines): the service's disk I/O. */
+  auditLogPath?: string;
 }
 
 const uuid = { type: 'string', format: 'uuid' } as const;
@@ -118,6 +121,7 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
       await checkRecipient(request, request.body.to);
       const key = request.headers['idempotency-key'];
       const { message, created } = await messages.send(from, request.body.to, request.body.text, key);
+      if (created && options.auditLogPath) await appendFile(options.auditLogPath, `${JSON.stringify(message)}\n`);
       if (!created) reply.header('idempotent-replayed', 'true');
       return reply.code(created ? 201 : 200).send(message);
     },

@@ -9,6 +9,8 @@ export interface ManagedProcessOptions {
   env: Record<string, string>;
   /** Receives every output line of the process. */
   onLine?: (line: string) => void;
+  /** Called when the process exits (whoever ended it). */
+  onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
 /**
@@ -20,6 +22,8 @@ export class ManagedProcess {
   private exit: Promise<number | null> = Promise.resolve(null);
   /** The last output lines, for error messages. */
   readonly tail: string[] = [];
+  /** True after {@link stop} was called, until the next start: an exit then is not a crash. */
+  stoppedOnPurpose = false;
 
   constructor(readonly options: ManagedProcessOptions) {}
 
@@ -38,12 +42,18 @@ export class ManagedProcess {
 
   start(): void {
     if (this.running) return;
+    this.stoppedOnPurpose = false;
     const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', this.options.entry], {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     this.child = child;
-    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.exit = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        resolve(code);
+        this.options.onExit?.(code, signal);
+      }),
+    );
     const onData = (chunk: Buffer): void => {
       for (const line of chunk.toString().split('\n')) {
         if (!line) continue;
@@ -68,6 +78,9 @@ export class ManagedProcess {
   /** Ends the process: `signal` (SIGTERM), then SIGKILL after `graceMs`. Resolves with its exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<number | null> {
     if (!this.running) return this.exit;
+    this.stoppedOnPurpose = true;
+    // We wait for it now: it must keep our event loop alive until it has exited.
+    this.child?.ref();
     this.signal(signal);
     const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
     try {

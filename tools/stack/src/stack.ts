@@ -11,8 +11,13 @@ export type ServiceName = 'user' | 'auth' | 'messaging';
 export interface ServiceInstance {
   readonly service: ServiceName;
   readonly replica: number;
+  readonly name: string;
   readonly url: string;
   readonly process: ManagedProcess;
+  /** The replica's data volume, when the stack has a data root. */
+  readonly dataDir: string | undefined;
+  /** Times the supervisor restarted it. */
+  restarts: number;
 }
 
 /** Options of {@link startStack}. */
@@ -27,6 +32,17 @@ export interface StackOptions {
   onLine?: (instance: string, line: string) => void;
   /** Time allowed for the whole stack to become ready, in ms. Default 60 000. */
   readyTimeoutMs?: number;
+  /** Register every service with this chaos agent. */
+  chaosAgent?: { address: string; token: string };
+  /** Each replica gets `DATA_DIR=<dataRoot>/<service>-<replica>` (its data volume). Default: none. */
+  dataRoot?: string;
+  /**
+   * Restart a replica that exits by itself (killed by a fault, crashed), with backoff from 250 ms to 5 s,
+   * as a kubelet would. Default false.
+   */
+  supervise?: boolean;
+  /** Called when a supervised replica exits and when it is healthy again. */
+  onLifecycle?: (event: { instance: string; type: 'exited' | 'restarted'; code: number | null }) => void;
 }
 
 /** The running local stack. */
@@ -79,7 +95,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   const postgres = await startLocalPostgres({ databaseUrl: options.databaseUrl });
   const instances: ServiceInstance[] = [];
+  let stopping = false;
   const stop = async (): Promise<void> => {
+    stopping = true;
     await Promise.all(instances.map((i) => i.process.stop('SIGTERM', 5_000)));
     await postgres.stop();
   };
@@ -100,18 +118,53 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       PASSWORD_HASH_COST: '12',
       LOG_LEVEL: 'warn',
       SHUTDOWN_GRACE_MS: '5000',
+      ...(options.chaosAgent
+        ? {
+            CHAOS_AGENT_ADDR: options.chaosAgent.address,
+            CHAOS_AGENT_TOKEN: options.chaosAgent.token,
+            CHAOS_NAMESPACE: 'default',
+            CHAOS_LABELS: 'tier=backend,chaos.mesh/safe=true',
+          }
+        : {}),
       ...options.env,
     };
     const launch = (service: ServiceName, replica: number, port: number): ServiceInstance => {
       const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
-      const proc = new ManagedProcess({
+      const dataDir = options.dataRoot ? `${options.dataRoot}/${service}-${replica}` : undefined;
+      let backoff = 250;
+      const instance: ServiceInstance = {
+        service,
+        replica,
         name,
-        entry: ENTRY[service],
-        env: { ...common, PORT: String(port), OTEL_SERVICE_NAME: `${service}-service` },
-        onLine: (line) => options.onLine?.(name, line),
-      });
-      proc.start();
-      const instance = { service, replica, url: url(port), process: proc };
+        url: url(port),
+        dataDir,
+        restarts: 0,
+        process: new ManagedProcess({
+          name,
+          entry: ENTRY[service],
+          env: { ...common, PORT: String(port), OTEL_SERVICE_NAME: `${service}-service`, ...(dataDir ? { DATA_DIR: dataDir } : {}) },
+          onLine: (line) => options.onLine?.(name, line),
+          onExit: (code) => {
+            if (stopping || !options.supervise || instance.process.stoppedOnPurpose) return;
+            options.onLifecycle?.({ instance: name, type: 'exited', code });
+            const delay = backoff;
+            backoff = Math.min(5_000, backoff * 2);
+            setTimeout(() => {
+              if (stopping || instance.process.running) return;
+              instance.restarts++;
+              instance.process.start();
+              waitUntilHealthy(`${instance.url}/healthz`, instance.process, readyTimeoutMs).then(
+                () => {
+                  backoff = 250;
+                  options.onLifecycle?.({ instance: name, type: 'restarted', code });
+                },
+                () => undefined,
+              );
+            }, delay).unref();
+          },
+        }),
+      };
+      instance.process.start();
       instances.push(instance);
       return instance;
     };

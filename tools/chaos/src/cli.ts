@@ -1,0 +1,313 @@
+import { randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { formatIssue, parseResources, seededRandom, yamlFiles, type Resource, type SelectorSpec } from '@nova/chaos-spec';
+import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
+import { startLocalEnvironment, type LocalEnvironment } from './environment.ts';
+import { LoadGenerator } from './load.ts';
+import { Observer } from './observe.ts';
+import { ControllerAudit, policyFromEnv } from './policy.ts';
+import { verdictTable, writeReports, type RunReport } from './report/report.ts';
+import { Runner, type ExperimentResult } from './runner.ts';
+import { planChaos, UnsupportedLocallyError } from './translate.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const DEFAULT_SUITE = join(ROOT, 'k8s/base/chaos-mesh');
+const STATE = resolve(process.env['CHAOS_STATE_DIR'] ?? join(ROOT, '.chaos'));
+
+const HELP = `chaos: run Chaos Mesh experiments against the local stack
+
+Usage:
+  chaos run [files or dirs...]   start the local environment, run the experiments under load, print verdicts
+                                 (default: k8s/base/chaos-mesh, the default suite)
+  chaos validate <files...>      check experiment files (CRD schema + Chaos Mesh webhook rules)
+  chaos plan [files...]          show which services each selector matches (the blast radius)
+  chaos up                       start the local environment and keep it running (Ctrl-C or chaos down stops it)
+  chaos down                     stop an environment started by chaos up
+  chaos status                   targets and active faults of a running chaos up
+
+Options (run):
+  --seed <n>          replay a run: the same seed selects the same targets and draws the same jitter
+  --rate <n>          load in requests per second (default 40)
+  --baseline <dur>    baseline before each fault, in seconds (default 3)
+  --report-dir <dir>  where reports go (default reports/<run-id>)
+
+Safety (environment): ALLOWED_NAMESPACES, CHAOS_REQUIRE_SAFE_LABEL=true, CHAOS_PROFILE=production,
+CHAOS_SECURITY_MODE (default true), CHAOS_ACTOR. Exit codes: 0 all passed, 1 a hypothesis failed or an
+experiment errored, 2 bad usage or invalid files, 130 interrupted.`;
+
+function usage(message: string): never {
+  process.stderr.write(`chaos: ${message}\nRun chaos --help for usage.\n`);
+  process.exit(2);
+}
+
+/** Reads and validates files; prints every issue and exits 2 when any. */
+function load(paths: string[]): Resource[] {
+  const files = yamlFiles(paths.length ? paths : [DEFAULT_SUITE]);
+  const resources: Resource[] = [];
+  const issues = [];
+  for (const f of files) {
+    const r = parseResources(readFileSync(f, 'utf8'), relative(process.cwd(), f) || f);
+    resources.push(...r.resources);
+    issues.push(...r.issues);
+  }
+  if (issues.length) {
+    process.stderr.write(`${issues.length} problem(s) in the experiment files:\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}\n`);
+    process.exit(2);
+  }
+  return resources;
+}
+
+/** The local environment's targets, as they register (for planning without starting anything). */
+function staticTargets(): Target[] {
+  const t = (id: string, app: string, pid: number): Target => ({ id, name: app, namespace: 'default', labels: { app, tier: 'backend', 'chaos.mesh/safe': 'true' }, pid, ports: [], registeredAtMs: 0 });
+  return [t('user-service-0', 'user-service', 1), t('user-service-1', 'user-service', 2), t('auth-service-0', 'auth-service', 3), t('messaging-service-0', 'messaging-service', 4)];
+}
+
+async function plan(paths: string[]): Promise<number> {
+  const resources = load(paths);
+  const up = readUpState();
+  let targets = staticTargets();
+  if (up) {
+    const client = createAgentClient(up.agent);
+    targets = (await unary(client.listTargets.bind(client), {}, bearer(up.token))).targets;
+    client.close();
+  }
+  console.log(`Blast radius against ${up ? `the running environment (${targets.length} targets)` : 'the local environment layout (not started)'}:`);
+  const random = seededRandom(1);
+  let bad = 0;
+  const show = (label: string, kind: Resource['kind'], spec: Record<string, unknown>, durationMs?: number): void => {
+    try {
+      const p = planChaos(kind as never, spec as Record<string, unknown> & SelectorSpec, targets, random, { namespace: 'default', defaultDurationMs: 10_000, dataDirOf: () => '/var/lib/nova', ...(durationMs ? { durationMs } : {}) });
+      console.log(`  ${label}: matches ${p.matching.map((t) => t.id).join(', ')}; mode picks ${p.selected.length}; faults: ${[...new Set(p.faults.map((f) => f.kind))].join(', ')}; ${p.durationMs / 1000} s`);
+    } catch (e) {
+      bad++;
+      console.log(`  ${label}: REFUSED: ${(e as Error).message}`);
+    }
+  };
+  for (const r of resources) {
+    if (r.kind === 'Workflow') for (const t of r.spec.templates) {
+      const block = Object.keys(t).find((k) => k.endsWith('Chaos'));
+      if (block) show(`Workflow/${r.metadata.name} › ${t.name}`, t.templateType as never, t[block] as Record<string, unknown>);
+    }
+    else if (r.kind === 'Schedule') console.log(`  Schedule/${r.metadata.name}: ${r.spec.schedule} (${r.spec.type})`);
+    else show(`${r.kind}/${r.metadata.name}`, r.kind, r.spec as Record<string, unknown>);
+  }
+  return bad ? 1 : 0;
+}
+
+interface UpState {
+  pid: number;
+  agent: string;
+  token: string;
+  services: Array<{ name: string; url: string; pid: number | undefined }>;
+}
+const UP_FILE = join(STATE, 'up.json');
+function readUpState(): UpState | undefined {
+  if (!existsSync(UP_FILE)) return undefined;
+  const s = JSON.parse(readFileSync(UP_FILE, 'utf8')) as UpState;
+  try {
+    process.kill(s.pid, 0);
+    return s;
+  } catch {
+    return undefined;
+  }
+}
+
+async function startEnv(runDir: string, log: (l: string) => void): Promise<LocalEnvironment> {
+  log('starting the local environment: embedded PostgreSQL, chaos-agent, user-service ×2, auth-service, messaging-service...');
+  const env = await startLocalEnvironment({
+    stateDir: runDir,
+    onLifecycle: (e) => log(`    supervisor: ${e.instance} ${e.type}${e.type === 'exited' ? ` (code ${e.code}), restarting` : ''}`),
+  });
+  log(`environment ready: agent ${env.agent.address}; ${env.stack.instances.map((i) => `${i.name} ${i.url}`).join(', ')}`);
+  return env;
+}
+
+async function run(paths: string[], opts: { seed?: string; rate?: string; baseline?: string; 'report-dir'?: string }): Promise<number> {
+  const resources = load(paths);
+  const seed = opts.seed !== undefined ? Number(opts.seed) : randomInt(1, 2 ** 31 - 1);
+  if (!Number.isInteger(seed)) usage(`--seed ${opts.seed}: expected an integer`);
+  const rate = Number(opts.rate ?? 40);
+  if (!(rate > 0 && rate <= 500)) usage(`--rate ${opts.rate}: expected a number of requests per second from 1 to 500`);
+  const baselineMs = Number(opts.baseline ?? 3) * 1000;
+  if (!(baselineMs >= 1000)) usage(`--baseline ${opts.baseline}: expected seconds >= 1`);
+  const policy = policyFromEnv();
+  const runId = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
+  const runDir = join(STATE, 'runs', runId);
+  const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
+  const log = (l: string): void => console.log(l);
+  log(`nova chaos run ${runId}: ${resources.length} resource(s), seed ${seed}, load ${rate} req/s`);
+
+  const controller = new AbortController();
+  let interrupted = 0;
+  const onSignal = (): void => {
+    interrupted++;
+    if (interrupted === 1) {
+      log('\ninterrupted: recovering every fault, then stopping (Ctrl-C again to stop at once)');
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const startedAt = new Date().toISOString();
+  let env: LocalEnvironment | undefined;
+  let loadGen: LoadGenerator | undefined;
+  let observer: Observer | undefined;
+  const results: ExperimentResult[] = [];
+  try {
+    env = await startEnv(runDir, log);
+    const instances = env.stack.instances;
+    loadGen = new LoadGenerator({ user: env.stack.urls('user'), auth: env.stack.urls('auth'), messaging: env.stack.urls('messaging') }, { ratePerSecond: rate });
+    await loadGen.prepare();
+    observer = new Observer(() => instances.map((i) => i.url), () => loadGen!.now());
+    observer.start();
+    loadGen.start();
+    const runner = new Runner(env, loadGen, observer, { runId, seed, baselineMs, policy, audit, log, signal: controller.signal });
+    for (const r of resources) {
+      if (controller.signal.aborted) {
+        results.push({ name: r.metadata.name, kind: r.kind, file: `${r.source.file}:${r.source.line}`, verdict: 'skipped', reason: 'interrupted', checks: [], injected: [], durationSeconds: 0 });
+        continue;
+      }
+      const result = await runner.run(r);
+      results.push(result);
+      log(`  → ${result.verdict.toUpperCase()} ${r.kind}/${r.metadata.name}${result.reason ? `: ${result.reason}` : ''}`);
+    }
+    await runner.recoverAll();
+  } catch (error) {
+    log(`chaos run failed: ${(error as Error).message}`);
+    if (error instanceof UnsupportedLocallyError) log('  (refused before anything was injected)');
+    results.push({ name: 'environment', kind: 'Environment', file: '', verdict: 'error', reason: (error as Error).message, checks: [], injected: [], durationSeconds: 0 });
+  } finally {
+    await loadGen?.stop();
+    observer?.stop();
+    await env?.stop().catch((e: unknown) => log(`error while stopping the environment: ${(e as Error).message}`));
+  }
+  const report: RunReport = { runId, seed, startedAt, finishedAt: new Date().toISOString(), environment: 'local', results, samples: loadGen?.samples ?? [], observations: observer?.observations ?? [] };
+  const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
+  const files = await writeReports(dir, report);
+  rmSync(join(runDir, 'data'), { recursive: true, force: true });
+  console.log(`\n${verdictTable(results)}\n`);
+  console.log(`reports: ${Object.values(files).map((f) => relative(process.cwd(), f)).join(', ')}`);
+  const passed = results.filter((r) => r.verdict === 'pass').length;
+  const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error').length;
+  console.log(`${passed} passed, ${bad} failed${results.some((r) => r.verdict === 'skipped') ? `, ${results.filter((r) => r.verdict === 'skipped').length} skipped` : ''}`);
+  if (controller.signal.aborted) return 130;
+  return bad > 0 ? 1 : 0;
+}
+
+async function up(): Promise<number> {
+  if (readUpState()) usage(`an environment is already up (${UP_FILE}); run chaos down first`);
+  const runDir = join(STATE, 'up');
+  const env = await startEnv(runDir, (l) => console.log(l));
+  mkdirSync(STATE, { recursive: true });
+  const state: UpState = { pid: process.pid, agent: env.agent.address, token: env.agent.token, services: env.stack.instances.map((i) => ({ name: i.name, url: i.url, pid: i.process.pid })) };
+  writeFileSync(UP_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
+  console.log(`up. chaos status shows targets and faults; Ctrl-C or chaos down stops everything.`);
+  await new Promise<void>((resolveStop) => {
+    const stop = (): void => resolveStop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  console.log('stopping...');
+  await env.stop();
+  rmSync(UP_FILE, { force: true });
+  return 0;
+}
+
+async function down(): Promise<number> {
+  const s = readUpState();
+  if (!s) {
+    console.log('no environment is up');
+    return 0;
+  }
+  process.kill(s.pid, 'SIGTERM');
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(s.pid, 0);
+      await new Promise((r) => setTimeout(r, 200));
+    } catch {
+      console.log('stopped');
+      return 0;
+    }
+  }
+  console.log(`the chaos up process ${s.pid} did not stop within 30 s`);
+  return 1;
+}
+
+async function status(): Promise<number> {
+  const s = readUpState();
+  if (!s) {
+    console.log('no environment is up (chaos up starts one)');
+    return 0;
+  }
+  const client = createAgentClient(s.agent);
+  const md = bearer(s.token);
+  const { targets } = await unary(client.listTargets.bind(client), {}, md);
+  const { faults } = await unary(client.listFaults.bind(client), {}, md);
+  client.close();
+  console.log(`agent ${s.agent}, controller pid ${s.pid}`);
+  for (const t of targets as Target[]) console.log(`  target ${t.id} (${t.namespace}) pid ${t.pid} ports ${t.ports.join(',')} labels ${Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(',')}`);
+  console.log(faults.length ? `${faults.length} active fault(s):` : 'no active fault');
+  for (const f of faults as Fault[]) console.log(`  ${f.id}: ${f.kind} on ${f.targetId}, expires ${new Date(f.expiresAtMs).toISOString()}`);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        seed: { type: 'string' },
+        rate: { type: 'string' },
+        baseline: { type: 'string' },
+        'report-dir': { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  const [command = 'run', ...rest] = parsed.positionals;
+  if (parsed.values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  switch (command) {
+    case 'run':
+      return run(rest, parsed.values);
+    case 'validate': {
+      if (rest.length === 0) usage('validate needs files or directories');
+      const resources = load(rest);
+      for (const r of resources) console.log(`ok  ${r.kind}/${r.metadata.name}  (${r.source.file}:${r.source.line})`);
+      return 0;
+    }
+    case 'plan':
+      return plan(rest);
+    case 'up':
+      return up();
+    case 'down':
+      return down();
+    case 'status':
+      return status();
+    default:
+      usage(`unknown command "${command}"`);
+  }
+}
+
+// Until main finishes, an emptied event loop is a bug (a promise nobody will settle): never report success then.
+process.exitCode = 1;
+process.on('beforeExit', () => {
+  if (!finished) process.stderr.write('chaos: internal error: the run stopped before it finished\n');
+});
+let finished = false;
+process.exitCode = await main(process.argv.slice(2));
+finished = true;
+// Timers of finished work (gRPC channels, undici pools) must not hold the process open.
+setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();

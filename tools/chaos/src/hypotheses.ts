@@ -1,0 +1,76 @@
+import type { Observer } from './observe.ts';
+import { window, type Sample } from './load.ts';
+
+/** One steady-state check and what was measured. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** What was measured, e.g. "0.4 % (3/812)". */
+  measured: string;
+  /** The hypothesis, e.g. "<= 1 %". */
+  expected: string;
+}
+
+/** The phases of one experiment on the run's clock (ms). */
+export interface Phases {
+  baselineStart: number;
+  faultStart: number;
+  faultEnd: number;
+  /** When the system was steady again, if it was. */
+  recoveredAt: number | undefined;
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+
+/** Hypotheses declared as `nova.dev/*` annotations (Chaos Mesh ignores unknown annotations). */
+export interface Hypotheses {
+  maxErrorRate: number;
+  maxP99Ms?: number;
+  minP99IncreaseMs?: number;
+  maxRecoverySeconds: number;
+  expectBreakerOpen: string[];
+  expectFallback: string[];
+}
+
+export function hypothesesFrom(annotations: Record<string, string>): Hypotheses {
+  const num = (k: string): number | undefined => (annotations[`nova.dev/${k}`] !== undefined ? Number(annotations[`nova.dev/${k}`]) : undefined);
+  const list = (k: string): string[] => (annotations[`nova.dev/${k}`] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return {
+    maxErrorRate: num('max-error-rate') ?? 0.05,
+    maxP99Ms: num('max-p99-ms'),
+    minP99IncreaseMs: num('min-p99-increase-ms'),
+    maxRecoverySeconds: num('max-recovery-seconds') ?? 10,
+    expectBreakerOpen: list('expect-breaker-open'),
+    expectFallback: list('expect-fallback'),
+  };
+}
+
+/** Evaluates the hypotheses over the load samples and the observations of one experiment. */
+export function evaluate(h: Hypotheses, samples: readonly Sample[], observer: Observer, p: Phases, leftovers: number): Check[] {
+  const base = window(samples, p.baselineStart, p.faultStart);
+  const fault = window(samples, p.faultStart, p.faultEnd);
+  const checks: Check[] = [];
+  const errors = Math.round(fault.errorRate * fault.count);
+  checks.push({ name: 'error rate during the fault', ok: fault.errorRate <= h.maxErrorRate, measured: `${pct(fault.errorRate)} (${errors}/${fault.count})`, expected: `<= ${pct(h.maxErrorRate)}` });
+  if (h.maxP99Ms !== undefined) {
+    checks.push({ name: 'p99 during the fault', ok: fault.p99 <= h.maxP99Ms, measured: `${Math.round(fault.p99)} ms`, expected: `<= ${h.maxP99Ms} ms` });
+  }
+  if (h.minP99IncreaseMs !== undefined) {
+    const inc = fault.p99 - base.p99;
+    checks.push({ name: 'fault measurable (p99 rise)', ok: inc >= h.minP99IncreaseMs, measured: `+${Math.round(inc)} ms (${Math.round(base.p99)} → ${Math.round(fault.p99)})`, expected: `>= +${h.minP99IncreaseMs} ms` });
+  }
+  const during = observer.between(p.faultStart, p.faultEnd + 500);
+  for (const pair of h.expectBreakerOpen) {
+    const opened = during.some((o) => o.breakers[pair] === 1);
+    checks.push({ name: `breaker ${pair} opened`, ok: opened, measured: opened ? 'opened' : 'stayed closed', expected: 'opens' });
+  }
+  for (const pair of h.expectFallback) {
+    const before = observer.between(0, p.faultStart + 1).at(-1)?.fallbacks[pair] ?? 0;
+    const after = during.at(-1)?.fallbacks[pair] ?? before;
+    checks.push({ name: `fallback ${pair} used`, ok: after > before, measured: `${after - before} answers`, expected: '> 0' });
+  }
+  const recovery = p.recoveredAt === undefined ? undefined : (p.recoveredAt - p.faultEnd) / 1000;
+  checks.push({ name: 'recovery after the fault', ok: recovery !== undefined && recovery <= h.maxRecoverySeconds, measured: recovery === undefined ? 'not recovered' : `${recovery.toFixed(1)} s`, expected: `<= ${h.maxRecoverySeconds} s` });
+  checks.push({ name: 'no fault left behind', ok: leftovers === 0, measured: `${leftovers} active`, expected: '0' });
+  return checks;
+}

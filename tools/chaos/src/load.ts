@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { createHttpClient, type HttpClient } from '@nova/resilience';
+
+/** One request of the load: when, which journey, how long, and whether the user saw it succeed. */
+export interface Sample {
+  /** ms since the run started */
+  at: number;
+  journey: string;
+  latencyMs: number;
+  ok: boolean;
+  status: number | string;
+}
+
+/** The service URLs the load targets (replicas behind a client-side balancer, like a k8s Service). */
+export interface LoadTargets {
+  user: string[];
+  auth: string[];
+  messaging: string[];
+}
+
+/**
+ * The built-in load generator: the user journeys (read a profile, log in, send a message, read the
+ * conversation) at a fixed total rate, on undici. Each service is reached through a balancer over its
+ * replicas that skips a replica refusing connections, as a Service with health checks would; nothing else
+ * is retried, so what the services get wrong is counted. Bounded: `stop()` ends it, at most `maxInFlight`.
+ */
+export class LoadGenerator {
+  readonly samples: Sample[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private seq = 0;
+  private readonly clients: { user: HttpClient; auth: HttpClient; messaging: HttpClient };
+  private accounts: Array<{ id: string; email: string; token: string }> = [];
+  private readonly started = Date.now();
+
+  constructor(
+    targets: LoadTargets,
+    private readonly options: { ratePerSecond: number; maxInFlight?: number; timeoutMs?: number },
+  ) {
+    const balancer = (name: string, urls: string[]) =>
+      createHttpClient({
+        baseUrls: urls,
+        name,
+        timeoutMs: options.timeoutMs ?? 5_000,
+        // A balancer moves on from a replica that refuses connections; it retries nothing else.
+        retry: { maxAttempts: 2, backoff: { delay: () => 0 }, shouldRetry: (e) => ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET'].includes(String((e as { code?: string }).code)) },
+        breaker: { minimumVolume: 3, resetTimeoutMs: 1_000, failureRateThreshold: 50, isFailure: (e) => ['ECONNREFUSED'].includes(String((e as { code?: string }).code)) },
+      });
+    this.clients = { user: balancer('user-service', targets.user), auth: balancer('auth-service', targets.auth), messaging: balancer('messaging-service', targets.messaging) };
+  }
+
+  /** ms since the generator was created. */
+  now(): number {
+    return Date.now() - this.started;
+  }
+
+  /** Creates the accounts the journeys use and logs them in. */
+  async prepare(accounts = 4): Promise<void> {
+    const run = randomUUID().slice(0, 8);
+    for (let i = 0; i < accounts; i++) {
+      const email = `load-${run}-${i}@example.com`;
+      const created = await this.clients.user.post('/users', { email, name: `Load ${i}`, password: 'load-password' });
+      if (created.statusCode !== 201) throw new Error(`load setup: creating ${email} answered ${created.statusCode}: ${created.body}`);
+      const login = await this.clients.auth.post('/auth/login', { email, password: 'load-password' }, { idempotent: true });
+      if (login.statusCode !== 200) throw new Error(`load setup: login of ${email} answered ${login.statusCode}: ${login.body}`);
+      this.accounts.push({ id: created.json<{ id: string }>().id, email, token: login.json<{ token: string }>().token });
+    }
+    // Let messaging see every recipient once, as a real service would have before an incident.
+    for (const a of this.accounts) for (const b of this.accounts) if (a !== b) await this.clients.messaging.post('/messages', { to: b.id, text: 'hello' }, { headers: { authorization: `Bearer ${a.token}` } });
+  }
+
+  start(): void {
+    const interval = 1000 / this.options.ratePerSecond;
+    this.timer = setInterval(() => {
+      if (this.inFlight >= (this.options.maxInFlight ?? 64)) {
+        this.samples.push({ at: this.now(), journey: 'overload', latencyMs: 0, ok: false, status: 'load-generator-saturated' });
+        return;
+      }
+      void this.fire();
+    }, interval);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 20));
+    for (const c of Object.values(this.clients)) c.close();
+  }
+
+  private async fire(): Promise<void> {
+    const n = this.seq++;
+    const me = this.accounts[n % this.accounts.length]!;
+    const other = this.accounts[(n + 1) % this.accounts.length]!;
+    const auth = { authorization: `Bearer ${me.token}` };
+    const journeys: Array<[string, () => Promise<{ statusCode: number }>]> = [
+      ['read-profile', () => this.clients.user.get(`/users/${other.id}`)],
+      ['login', () => this.clients.auth.post('/auth/login', { email: me.email, password: 'load-password' }, { idempotent: true })],
+      ['send-message', () => this.clients.messaging.post('/messages', { to: other.id, text: `message ${n}` }, { headers: auth })],
+      ['read-conversation', () => this.clients.messaging.get(`/messages?with=${other.id}&limit=20`, { headers: auth })],
+    ];
+    const [journey, call] = journeys[n % journeys.length]!;
+    const at = this.now();
+    const t = performance.now();
+    this.inFlight++;
+    try {
+      const res = await call();
+      this.samples.push({ at, journey, latencyMs: performance.now() - t, ok: res.statusCode < 400, status: res.statusCode });
+    } catch (error) {
+      const e = error as { statusCode?: number; code?: string };
+      this.samples.push({ at, journey, latencyMs: performance.now() - t, ok: false, status: e.statusCode ?? e.code ?? 'error' });
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+/** p-th percentile of values (nearest rank). */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Error rate, p50 and p99 of the samples started in [from, to). */
+export function window(samples: readonly Sample[], from: number, to: number): { count: number; errorRate: number; p50: number; p99: number } {
+  const s = samples.filter((x) => x.at >= from && x.at < to);
+  const errors = s.filter((x) => !x.ok).length;
+  const lat = s.map((x) => x.latencyMs);
+  return { count: s.length, errorRate: s.length ? errors / s.length : 0, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+}

@@ -1,0 +1,220 @@
+import { CHAOS_KINDS, parseDuration, seededRandom, type ChaosKind, type ChaosResource, type Resource, type SelectorSpec, type WorkflowResource } from '@nova/chaos-spec';
+import { bearer, unary, type Fault, type Target } from '@nova/proto';
+import type { LocalEnvironment } from './environment.ts';
+import { evaluate, hypothesesFrom, type Check, type Phases } from './hypotheses.ts';
+import { window, type LoadGenerator } from './load.ts';
+import type { Observer } from './observe.ts';
+import { checkPolicy, type ControllerAudit, type SafetyPolicy } from './policy.ts';
+import { planChaos, type ChaosPlan } from './translate.ts';
+import { runWorkflow, unsupportedTemplates, type NodeResult } from './workflow.ts';
+
+/** The verdict of one experiment. */
+export interface ExperimentResult {
+  name: string;
+  kind: string;
+  file: string;
+  verdict: 'pass' | 'fail' | 'error' | 'skipped';
+  reason?: string;
+  checks: Check[];
+  phases?: Phases;
+  /** Baseline and fault-window figures. */
+  figures?: { baseline: ReturnType<typeof window>; fault: ReturnType<typeof window> };
+  /** What was injected where. */
+  injected: Array<{ target: string; kind: string; phase: string }>;
+  workflow?: NodeResult;
+  durationSeconds: number;
+}
+
+/** Options of {@link Runner}. */
+export interface RunnerOptions {
+  runId: string;
+  seed: number;
+  baselineMs: number;
+  policy: SafetyPolicy;
+  audit: ControllerAudit;
+  log: (line: string) => void;
+  /** Aborted by Ctrl-C: the current experiment recovers at once and the rest are skipped. */
+  signal: AbortSignal;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+
+/**
+ * Runs experiments one at a time against the local environment, under load:
+ * baseline → inject → hold → recover → verify, then the verdict from the declared hypotheses.
+ */
+export class Runner {
+  private readonly random: () => number;
+  private readonly md;
+  /** Every (experiment uid) with faults possibly active: recovered on abort. */
+  private readonly live = new Set<string>();
+
+  constructor(
+    private readonly env: LocalEnvironment,
+    private readonly load: LoadGenerator,
+    private readonly observer: Observer,
+    private readonly options: RunnerOptions,
+  ) {
+    this.random = seededRandom(options.seed);
+    this.md = bearer(env.agent.token);
+  }
+
+  /** Plans a chaos spec against the registered targets (the blast radius), checking the policy. */
+  async plan(kind: ChaosKind, spec: Record<string, unknown>, r: Resource, durationMs?: number): Promise<ChaosPlan> {
+    const targets = await this.env.targets();
+    const plan = planChaos(kind, spec as Record<string, unknown> & SelectorSpec, targets, this.random, {
+      namespace: r.metadata.namespace,
+      defaultDurationMs: 10_000,
+      dataDirOf: (t) => this.env.dataDirOf(t),
+      ...(durationMs !== undefined ? { durationMs } : {}),
+    });
+    const objections = checkPolicy(r, plan.selected, this.options.policy);
+    if (objections.length) {
+      this.options.audit.write('run', `${r.kind}/${r.metadata.name}`, 'denied', objections.join('; '));
+      throw new Error(`refused by the safety policy:\n  ${objections.join('\n  ')}`);
+    }
+    return plan;
+  }
+
+  /** Applies a plan's faults (lease = duration + 2 s as the safety net) and returns how to recover them. */
+  private async inject(uid: string, plan: ChaosPlan, injected: ExperimentResult['injected']): Promise<void> {
+    const client = this.env.agent.client;
+    this.live.add(uid);
+    for (const f of plan.faults) {
+      const { fault } = await unary(client.applyFault.bind(client), {
+        experimentUid: uid,
+        targetId: f.target.id,
+        kind: f.kind,
+        specJson: JSON.stringify(f.spec),
+        durationMs: plan.durationMs + 2_000,
+        actor: this.options.policy.actor ?? 'controller',
+      }, this.md);
+      injected.push({ target: f.target.id, kind: f.kind, phase: (fault as Fault).phase });
+      this.options.audit.write('apply', `${uid} ${f.kind} → ${f.target.id}`, 'ok');
+      this.options.log(`    injected ${f.kind} into ${f.target.name} (${f.target.id})`);
+    }
+  }
+
+  private async recover(uid: string): Promise<void> {
+    const client = this.env.agent.client;
+    await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: this.options.policy.actor ?? 'controller' }, this.md, 10_000);
+    this.live.delete(uid);
+    this.options.audit.write('recover', uid, 'ok');
+  }
+
+  /** Recovers every experiment with faults possibly active (Ctrl-C, errors). */
+  async recoverAll(): Promise<void> {
+    for (const uid of [...this.live]) await this.recover(uid).catch(() => undefined);
+  }
+
+  private async leftovers(uid: string): Promise<number> {
+    const client = this.env.agent.client;
+    const { faults } = await unary(client.listFaults.bind(client), {}, this.md);
+    return (faults as Fault[]).filter((f) => f.experimentUid.startsWith(uid)).length;
+  }
+
+  /** Waits until every instance is healthy and a 1 s window of load is as good as the baseline. */
+  private async waitRecovered(after: number, threshold: number, limitMs: number): Promise<number | undefined> {
+    const deadline = this.load.now() + limitMs;
+    while (this.load.now() < deadline && !this.options.signal.aborted) {
+      await sleep(250, this.options.signal);
+      const now = this.load.now();
+      const healthy = this.env.stack.instances.every((i) => i.process.running) && (this.observer.observations.at(-1)?.at ?? 0) > after;
+      const last = this.observer.observations.at(-1);
+      const allUp = healthy && last !== undefined && Object.values(last.healthy).every(Boolean);
+      // Steady again: the newest full second of requests after the fault ended is within the baseline's errors.
+      for (let t = after; t + 1000 <= now; t += 250) {
+        const w = window(this.load.samples, t, t + 1000);
+        if (allUp && w.count > 0 && w.errorRate <= threshold) return t;
+      }
+    }
+    return undefined;
+  }
+
+  /** Runs one resource end to end. */
+  async run(r: Resource): Promise<ExperimentResult> {
+    const started = Date.now();
+    const uid = `${this.options.runId}-${r.metadata.name}`;
+    const base: ExperimentResult = { name: r.metadata.name, kind: r.kind, file: `${r.source.file}:${r.source.line}`, verdict: 'error', checks: [], injected: [], durationSeconds: 0 };
+    if (r.kind === 'Schedule') {
+      return { ...base, verdict: 'skipped', reason: `a Schedule (${r.spec.schedule}) runs under \`chaos schedule\`, not in a suite run` };
+    }
+    const h = hypothesesFrom(r.metadata.annotations);
+    const { signal } = this.options;
+    try {
+      // Everything is planned and checked before anything is injected.
+      let plan: ChaosPlan | undefined;
+      if (r.kind === 'Workflow') {
+        const problems = unsupportedTemplates(r.spec);
+        if (problems.length) throw new Error(problems.join('; '));
+      } else plan = await this.plan(r.kind, r.spec as Record<string, unknown>, r);
+
+      const baselineStart = this.load.now();
+      this.options.log(`  ${r.kind}/${r.metadata.name}: baseline ${this.options.baselineMs / 1000} s`);
+      await sleep(this.options.baselineMs, signal);
+      const faultStart = this.load.now();
+      let workflow: NodeResult | undefined;
+      try {
+        if (plan) {
+          this.options.log(`  ${r.kind}/${r.metadata.name}: inject for ${plan.durationMs / 1000} s on ${plan.selected.map((t) => t.name).join(', ')} (of ${plan.matching.length} matching)`);
+          await this.inject(uid, plan, base.injected);
+          await sleep(plan.durationMs, signal);
+        } else {
+          workflow = await this.runWorkflow(r as WorkflowResource, uid, base.injected);
+        }
+      } finally {
+        await this.recoverAll();
+      }
+      const faultEnd = this.load.now();
+      this.options.log(`  ${r.kind}/${r.metadata.name}: recovered; verifying`);
+      const baseline = window(this.load.samples, baselineStart, faultStart);
+      const recoveredAt = await this.waitRecovered(faultEnd, Math.max(baseline.errorRate, 0.01), (h.maxRecoverySeconds + 3) * 1000);
+      if (signal.aborted) return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
+      const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };
+      const checks = evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid));
+      return {
+        ...base,
+        verdict: checks.every((c) => c.ok) && (!workflow || workflow.status !== 'failed') ? 'pass' : 'fail',
+        checks,
+        phases,
+        figures: { baseline, fault: window(this.load.samples, faultStart, faultEnd) },
+        ...(workflow ? { workflow } : {}),
+        durationSeconds: (Date.now() - started) / 1000,
+      };
+    } catch (error) {
+      return { ...base, verdict: 'error', reason: (error as Error).message, durationSeconds: (Date.now() - started) / 1000 };
+    }
+  }
+
+  private runWorkflow(r: WorkflowResource, uid: string, injected: ExperimentResult['injected']): Promise<NodeResult> {
+    let n = 0;
+    return runWorkflow(r.spec, {
+      now: () => this.load.now(),
+      onNode: (e) => this.options.log(`    workflow node ${e.node} (${e.templateType}) ${e.phase}${e.status ? `: ${e.status}` : ''}`),
+      runChaos: async (template, kind, spec, nodeSignal) => {
+        if (!(CHAOS_KINDS as readonly string[]).includes(kind)) throw new Error(`unknown chaos kind ${kind}`);
+        const deadline = template.deadline ? parseDuration(template.deadline)! : 10_000;
+        const plan = await this.plan(kind, spec, r, deadline);
+        const nodeUid = `${uid}-${n++}-${template.name}`;
+        try {
+          await this.inject(nodeUid, plan, injected);
+          await sleep(deadline, nodeSignal);
+        } finally {
+          await this.recover(nodeUid);
+        }
+      },
+    }, this.options.signal);
+  }
+}
+
+export type { ChaosResource, Target };

@@ -1,0 +1,162 @@
+import { parseDuration, selectTargets, type ChaosKind, type SelectorSpec } from '@nova/chaos-spec';
+import type { Target } from '@nova/proto';
+
+/** One fault to apply through the agent. */
+export interface PlannedFault {
+  target: Target;
+  kind: string;
+  spec: Record<string, unknown>;
+}
+
+/** What a chaos spec becomes locally: the blast radius and the agent-level faults. */
+export interface ChaosPlan {
+  kind: ChaosKind;
+  /** Every target the selector matches (the blast radius before the mode picks). */
+  matching: Target[];
+  /** The targets the mode picked. */
+  selected: Target[];
+  faults: PlannedFault[];
+  /** How long the fault lasts, in ms. */
+  durationMs: number;
+}
+
+/** A valid Chaos Mesh action the local environment cannot honour: refused before anything is injected. */
+export class UnsupportedLocallyError extends Error {
+  readonly code = 'CHAOS_ERR_UNSUPPORTED';
+}
+
+type Obj = Record<string, unknown>;
+
+/** `1mbps` → bytes per second (Chaos Mesh: bps/kbps/mbps/gbps are bytes, ×1024 steps). */
+export function parseRate(rate: string): number {
+  const m = /^(\d+(?:\.\d+)?)(bps|kbps|mbps|gbps|tbps)$/i.exec(rate)!;
+  const scale = { bps: 1, kbps: 1024, mbps: 1024 ** 2, gbps: 1024 ** 3, tbps: 1024 ** 4 }[m[2]!.toLowerCase() as 'bps'];
+  return Number(m[1]) * scale;
+}
+
+const IO_METHODS: Record<string, string> = {
+  read: 'read', write: 'write', open: 'open', create: 'open', getattr: 'getattr', readdir: 'readdir', opendir: 'readdir',
+  unlink: 'unlink', rmdir: 'unlink', mkdir: 'mkdir', rename: 'rename',
+};
+
+/**
+ * Translates a validated chaos spec into faults on concrete targets (the fault-layer table of DESIGN.md).
+ * `random` drives the mode's choices, so a seed replays the selection.
+ */
+export function planChaos(
+  kind: ChaosKind,
+  spec: Obj & SelectorSpec,
+  targets: readonly Target[],
+  random: () => number,
+  ctx: { namespace: string; durationMs?: number; defaultDurationMs: number; dataDirOf: (t: Target) => string | undefined },
+): ChaosPlan {
+  const { matching, selected } = selectTargets(spec, targets, random, ctx.namespace);
+  const durationMs = ctx.durationMs ?? (typeof spec['duration'] === 'string' ? parseDuration(spec['duration'])! : ctx.defaultDurationMs);
+  const faults: PlannedFault[] = [];
+  const each = (k: string, s: Record<string, unknown>, on: readonly Target[] = selected): void => {
+    for (const target of on) faults.push({ target, kind: k, spec: s });
+  };
+  const otherSide = (): Target[] => {
+    const t = spec['target'] as (SelectorSpec & Obj) | undefined;
+    return t ? selectTargets(t, targets, random, ctx.namespace).selected : [];
+  };
+  const ms = (v: unknown): number => parseDuration(String(v)) ?? 0;
+
+  switch (kind) {
+    case 'NetworkChaos': {
+      const action = String(spec['action']);
+      const direction = String(spec['direction'] ?? 'to');
+      if (spec['externalTargets']) throw new UnsupportedLocallyError('NetworkChaos externalTargets: the local environment has no external hosts');
+      const peers = otherSide();
+      const peerNames = [...new Set(peers.map((p) => p.labels['app'] ?? p.name))];
+      const outbound = (k: string, s: Record<string, unknown>): void => {
+        if (direction === 'to' || direction === 'both') for (const name of peerNames) each(k, { ...s, target: name });
+        if (direction === 'from' || direction === 'both') {
+          const sourceNames = [...new Set(selected.map((p) => p.labels['app'] ?? p.name))];
+          for (const name of sourceNames) each(k, { ...s, target: name }, peers);
+        }
+      };
+      if (action === 'delay') {
+        const d = spec['delay'] as Obj;
+        const s = { latencyMs: ms(d['latency']), jitterMs: ms(d['jitter'] ?? '0ms'), correlation: Number(d['correlation'] ?? 0) };
+        if (peers.length > 0) outbound('net-delay', s);
+        else each('http-delay', s);
+      } else if (action === 'loss') {
+        const percent = Number((spec['loss'] as Obj)['loss']);
+        if (peers.length > 0) outbound('net-reset', { percent });
+        else each('http-abort', { percent });
+      } else if (action === 'partition') {
+        outbound('net-partition', { mode: 'hang' });
+      } else if (action === 'bandwidth') {
+        const bytesPerSecond = parseRate(String((spec['bandwidth'] as Obj)['rate']));
+        if (peers.length > 0) outbound('net-bandwidth', { bytesPerSecond });
+        else throw new UnsupportedLocallyError('NetworkChaos bandwidth without a target: locally, bandwidth is limited on calls to a target service');
+      } else {
+        throw new UnsupportedLocallyError(`NetworkChaos ${action}: packet ${action === 'netem' ? 'netem' : action} needs the kernel layer (netem/nftables), available in the containers and k8s environments, not in local`);
+      }
+      if (peers.length === 0 && (action === 'partition' || spec['target'] !== undefined)) {
+        throw new UnsupportedLocallyError('NetworkChaos target selects no registered service');
+      }
+      break;
+    }
+    case 'PodChaos': {
+      const action = String(spec['action']);
+      const grace = Number(spec['gracePeriod'] ?? 0);
+      if (action === 'pod-kill') each('process-kill', { signal: grace === 0 ? 'SIGKILL' : 'SIGTERM', gracePeriodMs: grace * 1000 });
+      else if (action === 'container-kill') each('process-kill', { signal: 'SIGKILL', gracePeriodMs: 0 });
+      else each('process-failure', {});
+      break;
+    }
+    case 'StressChaos': {
+      if (spec['stressngStressors']) throw new UnsupportedLocallyError('StressChaos stressngStressors: raw stress-ng arguments need stress-ng in the target (containers/k8s); use stressors');
+      const stressors = spec['stressors'] as Obj;
+      const cpu = stressors['cpu'] as Obj | undefined;
+      const mem = stressors['memory'] as Obj | undefined;
+      if (cpu) each('cpu-stress', { workers: Number(cpu['workers'] ?? 1), load: Number(cpu['load'] ?? 100) });
+      if (mem) {
+        if (String(mem['size'] ?? '').endsWith('%')) throw new UnsupportedLocallyError('StressChaos memory size as a percentage needs a container memory limit (containers/k8s); give a size such as 256MB');
+        each('memory-stress', { size: String(mem['size'] ?? '256MB') });
+      }
+      break;
+    }
+    case 'IOChaos': {
+      const action = String(spec['action']);
+      if (action !== 'latency' && action !== 'fault') throw new UnsupportedLocallyError(`IOChaos ${action}: only latency and fault are implemented in-process`);
+      const methods = ((spec['methods'] as string[] | undefined) ?? []).map((m) => {
+        const mapped = IO_METHODS[m];
+        if (!mapped) throw new UnsupportedLocallyError(`IOChaos method ${m}: in-process IO faults cover ${Object.keys(IO_METHODS).join(', ')}`);
+        return mapped;
+      });
+      const volume = String(spec['volumePath']).replace(/\/+$/, '');
+      const pattern = String(spec['path'] ?? `${volume}/**`);
+      for (const target of selected) {
+        const dataDir = ctx.dataDirOf(target);
+        if (!dataDir) throw new UnsupportedLocallyError(`IOChaos: ${target.name} has no data volume in this environment`);
+        // volumePath is the service's data volume (/var/lib/nova in k8s); locally it is the replica's DATA_DIR.
+        const path = pattern.startsWith(volume) ? dataDir + pattern.slice(volume.length) : pattern;
+        const base = { path, percent: Number(spec['percent'] ?? 100), ...(methods.length ? { methods: [...new Set(methods)] } : {}) };
+        faults.push({ target, kind: action === 'latency' ? 'io-delay' : 'io-fault', spec: action === 'latency' ? { ...base, latencyMs: ms(spec['delay']) } : { ...base, errno: Number(spec['errno']) } });
+      }
+      break;
+    }
+    case 'HTTPChaos': {
+      if (spec['patch'] !== undefined) throw new UnsupportedLocallyError('HTTPChaos patch is not implemented in-process; use replace.code, delay or abort');
+      const replace = spec['replace'] as Obj | undefined;
+      if (replace && (replace['body'] !== undefined || replace['headers'] !== undefined || replace['path'] !== undefined)) {
+        throw new UnsupportedLocallyError('HTTPChaos replace supports code only in-process');
+      }
+      const match: Record<string, unknown> = {};
+      if (spec['path']) match['path'] = spec['path'];
+      if (spec['method']) match['method'] = spec['method'];
+      if (spec['request_headers']) match['headers'] = spec['request_headers'];
+      if (spec['abort'] === true) each('http-abort', match);
+      if (spec['delay'] !== undefined) each('http-delay', { ...match, latencyMs: ms(spec['delay']) });
+      if (replace?.['code'] !== undefined) each('http-error', { ...match, status: Number(replace['code']) });
+      break;
+    }
+    case 'TimeChaos':
+      throw new UnsupportedLocallyError('TimeChaos shifts clocks through ptrace in a container; the local environment cannot do it');
+  }
+  if (selected.length === 0) throw new UnsupportedLocallyError('the selector matches no registered service');
+  return { kind, matching, selected, faults, durationMs };
+}
