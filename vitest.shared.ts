@@ -10,6 +10,7 @@ export function projectConfig(overrides: ViteUserConfig['test'] = {}): ViteUserC
     ssr: { resolve: { conditions: ['@nova/source', 'node', 'development|production'] } },
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      fileParallelism: !process.env.CI,
       environment: 'node',
       pool: 'forks',
       testTimeout: 20_000,

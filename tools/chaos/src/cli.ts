@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatIssue, parseResources, seededRandom, yamlFiles, type Resource, type SelectorSpec } from '@nova/chaos-spec';
+import { blockName, formatIssue, nextRuns, parseResources, seededRandom, yamlFiles, type Resource, type ScheduleResource, type SelectorSpec } from '@nova/chaos-spec';
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
 import { startLocalEnvironment, type LocalEnvironment } from './environment.ts';
 import { LoadGenerator } from './load.ts';
@@ -11,6 +11,7 @@ import { Observer } from './observe.ts';
 import { ControllerAudit, policyFromEnv } from './policy.ts';
 import { verdictTable, writeReports, type RunReport } from './report/report.ts';
 import { Runner, type ExperimentResult } from './runner.ts';
+import { Scheduler } from './scheduler.ts';
 import { planChaos, UnsupportedLocallyError } from './translate.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -24,6 +25,7 @@ Usage:
                                  (default: k8s/base/chaos-mesh, the default suite)
   chaos validate <files...>      check experiment files (CRD schema + Chaos Mesh webhook rules)
   chaos plan [files...]          show which services each selector matches (the blast radius)
+  chaos schedule [files...]      run the Schedules (cron, Forbid/Allow, historyLimit) until Ctrl-C
   chaos up                       start the local environment and keep it running (Ctrl-C or chaos down stops it)
   chaos down                     stop an environment started by chaos up
   chaos status                   targets and active faults of a running chaos up
@@ -126,8 +128,24 @@ async function startEnv(runDir: string, log: (l: string) => void): Promise<Local
   return env;
 }
 
-async function run(paths: string[], opts: { seed?: string; rate?: string; baseline?: string; 'report-dir'?: string }): Promise<number> {
-  const resources = load(paths);
+interface RunOptions {
+  seed?: string;
+  rate?: string;
+  baseline?: string;
+  'report-dir'?: string;
+}
+
+/** The child a Schedule spawns at a tick: its embedded chaos (or workflow) under the child's name. */
+function scheduleChild(s: ScheduleResource, name: string): Resource {
+  const spec = s.spec[blockName(s.spec.type)] as never;
+  return { kind: s.spec.type, metadata: { ...s.metadata, name }, spec, source: s.source } as Resource;
+}
+
+/**
+ * Starts the local environment under load, runs `body` with a runner, then always: recovers every fault,
+ * stops the load and the environment, writes the reports and prints the verdicts.
+ */
+async function harness(resources: Resource[], opts: RunOptions, body: (runner: Runner, results: ExperimentResult[], signal: AbortSignal) => Promise<void>): Promise<number> {
   const seed = opts.seed !== undefined ? Number(opts.seed) : randomInt(1, 2 ** 31 - 1);
   if (!Number.isInteger(seed)) usage(`--seed ${opts.seed}: expected an integer`);
   const rate = Number(opts.rate ?? 40);
@@ -157,6 +175,7 @@ async function run(paths: string[], opts: { seed?: string; rate?: string; baseli
   let env: LocalEnvironment | undefined;
   let loadGen: LoadGenerator | undefined;
   let observer: Observer | undefined;
+  let runner: Runner | undefined;
   const results: ExperimentResult[] = [];
   try {
     env = await startEnv(runDir, log);
@@ -166,22 +185,14 @@ async function run(paths: string[], opts: { seed?: string; rate?: string; baseli
     observer = new Observer(() => instances.map((i) => i.url), () => loadGen!.now());
     observer.start();
     loadGen.start();
-    const runner = new Runner(env, loadGen, observer, { runId, seed, baselineMs, policy, audit, log, signal: controller.signal });
-    for (const r of resources) {
-      if (controller.signal.aborted) {
-        results.push({ name: r.metadata.name, kind: r.kind, file: `${r.source.file}:${r.source.line}`, verdict: 'skipped', reason: 'interrupted', checks: [], injected: [], durationSeconds: 0 });
-        continue;
-      }
-      const result = await runner.run(r);
-      results.push(result);
-      log(`  → ${result.verdict.toUpperCase()} ${r.kind}/${r.metadata.name}${result.reason ? `: ${result.reason}` : ''}`);
-    }
-    await runner.recoverAll();
+    runner = new Runner(env, loadGen, observer, { runId, seed, baselineMs, policy, audit, log, signal: controller.signal });
+    await body(runner, results, controller.signal);
   } catch (error) {
     log(`chaos run failed: ${(error as Error).message}`);
     if (error instanceof UnsupportedLocallyError) log('  (refused before anything was injected)');
     results.push({ name: 'environment', kind: 'Environment', file: '', verdict: 'error', reason: (error as Error).message, checks: [], injected: [], durationSeconds: 0 });
   } finally {
+    await runner?.recoverAll();
     await loadGen?.stop();
     observer?.stop();
     await env?.stop().catch((e: unknown) => log(`error while stopping the environment: ${(e as Error).message}`));
@@ -194,9 +205,47 @@ async function run(paths: string[], opts: { seed?: string; rate?: string; baseli
   console.log(`reports: ${Object.values(files).map((f) => relative(process.cwd(), f)).join(', ')}`);
   const passed = results.filter((r) => r.verdict === 'pass').length;
   const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error').length;
-  console.log(`${passed} passed, ${bad} failed${results.some((r) => r.verdict === 'skipped') ? `, ${results.filter((r) => r.verdict === 'skipped').length} skipped` : ''}`);
+  const skipped = results.filter((r) => r.verdict === 'skipped').length;
+  console.log(`${passed} passed, ${bad} failed${skipped ? `, ${skipped} skipped` : ''}`);
   if (controller.signal.aborted) return 130;
   return bad > 0 ? 1 : 0;
+}
+
+function run(paths: string[], opts: RunOptions): Promise<number> {
+  const resources = load(paths);
+  return harness(resources, opts, async (runner, results, signal) => {
+    for (const r of resources) {
+      if (signal.aborted) {
+        results.push({ name: r.metadata.name, kind: r.kind, file: `${r.source.file}:${r.source.line}`, verdict: 'skipped', reason: 'interrupted', checks: [], injected: [], durationSeconds: 0 });
+        continue;
+      }
+      const result = await runner.run(r);
+      results.push(result);
+      console.log(`  → ${result.verdict.toUpperCase()} ${r.kind}/${r.metadata.name}${result.reason ? `: ${result.reason}` : ''}`);
+    }
+  });
+}
+
+/** `chaos schedule`: runs the Schedules found until Ctrl-C; each tick runs its child under load. */
+function schedule(paths: string[], opts: RunOptions): Promise<number> {
+  const schedules = load(paths).filter((r): r is ScheduleResource => r.kind === 'Schedule');
+  if (schedules.length === 0) usage('no Schedule in the given files');
+  for (const s of schedules) {
+    console.log(`Schedule/${s.metadata.name} (${s.spec.schedule}, ${s.spec.concurrencyPolicy ?? 'Forbid'}): next runs ${nextRuns(s.spec.schedule, new Date(), 3).map((d) => d.toISOString()).join(', ')}`);
+  }
+  return harness(schedules, opts, async (runner, results, signal) => {
+    const schedulers = schedules.map((s) =>
+      new Scheduler(s, async (name) => {
+        const result = await runner.run(scheduleChild(s, name));
+        results.push(result);
+        console.log(`  → ${result.verdict.toUpperCase()} ${s.spec.type}/${name}${result.reason ? `: ${result.reason}` : ''}`);
+        return result.verdict === 'pass';
+      }, (e) => console.log(`  schedule ${s.metadata.name}: ${e.type}${'child' in e ? ` ${e.child}` : ''}`)),
+    );
+    for (const sc of schedulers) sc.start();
+    await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+    for (const sc of schedulers) sc.stop();
+  });
 }
 
 async function up(): Promise<number> {
@@ -290,6 +339,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'plan':
       return plan(rest);
+    case 'schedule':
+      return schedule(rest, parsed.values);
     case 'up':
       return up();
     case 'down':

@@ -1,0 +1,73 @@
+import { parseResources, seededRandom, type ChaosResource } from '@nova/chaos-spec';
+import type { Target } from '@nova/proto';
+import { describe, expect, it } from 'vitest';
+import { parseRate, planChaos, UnsupportedLocallyError } from './translate.ts';
+
+const t = (id: string, app: string, extra: Record<string, string> = {}): Target => ({ id, name: app, namespace: 'default', labels: { app, 'chaos.mesh/safe': 'true', ...extra }, pid: 1, ports: [], registeredAtMs: 0 });
+const targets = [t('user-0', 'user-service'), t('user-1', 'user-service'), t('auth-0', 'auth-service'), t('msg-0', 'messaging-service')];
+const ctx = { namespace: 'default', defaultDurationMs: 10_000, dataDirOf: (x: Target) => `/tmp/data/${x.id}` };
+
+function resource(kind: string, spec: string): ChaosResource {
+  const text = `apiVersion: chaos-mesh.org/v1alpha1\nkind: ${kind}\nmetadata:\n  name: t\nspec:\n${spec.replace(/^/gm, '  ')}\n`;
+  const r = parseResources(text, 't.yaml');
+  expect(r.issues).toEqual([]);
+  return r.resources[0] as ChaosResource;
+}
+const plan = (kind: string, spec: string) => {
+  const r = resource(kind, spec);
+  return planChaos(r.kind, r.spec, targets, seededRandom(3), ctx);
+};
+const sel = (app: string, mode = 'one') => `mode: ${mode}\nselector:\n  labelSelectors:\n    app: ${app}`;
+
+describe('planChaos (Chaos Mesh → agent faults)', () => {
+  it('maps NetworkChaos delay without a target to inbound delay, with ms, jitter and correlation', () => {
+    const p = plan('NetworkChaos', `action: delay\n${sel('auth-service')}\ndelay:\n  latency: 100ms\n  jitter: 10ms\n  correlation: "50"\nduration: 8s`);
+    expect(p.faults).toEqual([{ target: targets[2], kind: 'http-delay', spec: { latencyMs: 100, jitterMs: 10, correlation: 50 } }]);
+    expect(p.durationMs).toBe(8000);
+  });
+
+  it('maps a partition to outbound cuts towards the target service, on both sides for direction both', () => {
+    const to = plan('NetworkChaos', `action: partition\n${sel('messaging-service', 'all')}\ndirection: to\ntarget:\n  ${sel('user-service', 'all').replace(/\n/g, '\n  ')}`);
+    expect(to.faults.map((f) => [f.target.id, f.kind, f.spec['target']])).toEqual([['msg-0', 'net-partition', 'user-service']]);
+    const both = plan('NetworkChaos', `action: partition\n${sel('messaging-service', 'all')}\ndirection: both\ntarget:\n  ${sel('user-service', 'all').replace(/\n/g, '\n  ')}`);
+    expect(both.faults.map((f) => [f.target.id, f.spec['target']])).toEqual([['msg-0', 'user-service'], ['user-0', 'messaging-service'], ['user-1', 'messaging-service']]);
+  });
+
+  it('maps pod-kill, pod-failure, stress, IO and HTTP chaos', () => {
+    expect(plan('PodChaos', `action: pod-kill\ngracePeriod: 0\n${sel('user-service')}`).faults[0]).toMatchObject({ kind: 'process-kill', spec: { signal: 'SIGKILL' } });
+    expect(plan('PodChaos', `action: pod-kill\ngracePeriod: 5\n${sel('user-service')}`).faults[0]!.spec).toEqual({ signal: 'SIGTERM', gracePeriodMs: 5000 });
+    expect(plan('PodChaos', `action: pod-failure\n${sel('user-service')}`).faults[0]!.kind).toBe('process-failure');
+    expect(plan('StressChaos', `${sel('auth-service')}\nstressors:\n  cpu:\n    workers: 2\n    load: 70\n  memory:\n    workers: 1\n    size: 64MB`).faults.map((f) => [f.kind, f.spec])).toEqual([
+      ['cpu-stress', { workers: 2, load: 70 }],
+      ['memory-stress', { size: '64MB' }],
+    ]);
+    const io = plan('IOChaos', `action: fault\n${sel('messaging-service')}\nvolumePath: /var/lib/nova\npath: /var/lib/nova/**/*.log\nerrno: 28\nmethods: [write, create]\npercent: 50`);
+    expect(io.faults[0]).toMatchObject({ kind: 'io-fault', spec: { path: '/tmp/data/msg-0/**/*.log', errno: 28, methods: ['write', 'open'], percent: 50 } });
+    const http = plan('HTTPChaos', `${sel('user-service')}\ntarget: Request\nport: 3001\npath: /users/*\nmethod: GET\nabort: true\ndelay: 50ms\nreplace:\n  code: 503`);
+    expect(http.faults.map((f) => [f.kind, f.spec])).toEqual([
+      ['http-abort', { path: '/users/*', method: 'GET' }],
+      ['http-delay', { path: '/users/*', method: 'GET', latencyMs: 50 }],
+      ['http-error', { path: '/users/*', method: 'GET', status: 503 }],
+    ]);
+  });
+
+  it('refuses, before anything runs, what the local environment cannot do', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['NetworkChaos', `action: corrupt\n${sel('auth-service')}\ncorrupt:\n  corrupt: "10"`, /needs the kernel layer/],
+      ['NetworkChaos', `action: delay\n${sel('auth-service')}\nexternalTargets: [example.com]\ndelay:\n  latency: 1s`, /no external hosts/],
+      ['TimeChaos', `${sel('auth-service')}\ntimeOffset: -5m`, /cannot do it/],
+      ['StressChaos', `${sel('auth-service')}\nstressors:\n  memory:\n    workers: 1\n    size: 50%`, /percentage needs a container memory limit/],
+      ['PodChaos', `action: pod-kill\n${sel('billing-service')}`, /matches no registered service/],
+    ];
+    for (const [kind, spec, message] of cases) {
+      const r = resource(kind, spec);
+      expect(() => planChaos(r.kind, r.spec, targets, seededRandom(1), ctx), kind).toThrow(UnsupportedLocallyError);
+      expect(() => planChaos(r.kind, r.spec, targets, seededRandom(1), ctx)).toThrow(message);
+    }
+  });
+
+  it('converts Chaos Mesh rates (bytes, ×1024 steps)', () => {
+    expect(parseRate('1mbps')).toBe(1024 * 1024);
+    expect(parseRate('100kbps')).toBe(102_400);
+  });
+});

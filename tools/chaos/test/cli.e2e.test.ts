@@ -1,0 +1,130 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+/** Runs the CLI; resolves its exit code and output. `onLine` may act on the process while it runs. */
+function chaos(args: string[], onLine?: (line: string, proc: ChildProcess) => void): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+  const state = mkdtempSync(join(tmpdir(), 'nova-chaos-'));
+  const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, ...args], {
+    env: { ...process.env, CHAOS_STATE_DIR: state, CHAOS_ACTOR: 'e2e-test', LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const onData = (c: Buffer): void => {
+    const text = c.toString();
+    out += text;
+    for (const line of text.split('\n')) if (line) onLine?.(line, proc);
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  return { proc, done: new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out }))) };
+}
+
+/** Every live descendant of `pid`, from /proc (Linux). */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const visit = (p: number): void => {
+    for (const [child, pp] of parent) if (pp === p) {
+      out.push(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+async function allGone(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (pids.every((p) => !alive(p))) return [];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return pids.filter(alive);
+}
+
+describe('chaos CLI, end to end on the local environment', () => {
+  it('validate names file, line, path and what is valid, with exit code 2', async () => {
+    const { done } = chaos(['validate', fileURLToPath(new URL('../../../libs/chaos-spec/src/fixtures/invalid.yaml', import.meta.url))]);
+    const { code, out } = await done;
+    expect(code).toBe(2);
+    expect(out).toMatch(/invalid\.yaml:7:3 spec\.mode: must be one of "one", "all", "fixed", "fixed-percent", "random-max-percent", got "some"/);
+  });
+
+  it('runs a short experiment: the fault is measurable during its window and gone after', async () => {
+    const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-'));
+    const { done } = chaos(['run', fixture('short-delay.yaml'), '--baseline', '2', '--rate', '30', '--seed', '11', '--report-dir', reportDir]);
+    const { code, out } = await done;
+    expect(out, out).toMatch(/PASS\s+NetworkChaos\/short-delay-auth/);
+    expect(code).toBe(0);
+    const report = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8'));
+    const [result] = report.results;
+    expect(report.seed).toBe(11);
+    expect(result.injected).toEqual([expect.objectContaining({ kind: 'http-delay', phase: 'injected' })]);
+    expect(result.figures.fault.p99 - result.figures.baseline.p99).toBeGreaterThanOrEqual(100);
+    expect(result.checks.find((c: { name: string }) => c.name === 'no fault left behind')).toMatchObject({ ok: true, measured: '0 active' });
+    // After the window, login latency is back to the baseline.
+    const after = report.samples.filter((s: { at: number; journey: string }) => s.at > result.phases.faultEnd + 500 && s.journey === 'login');
+    expect(after.length).toBeGreaterThan(0);
+    expect(Math.max(...after.map((s: { latencyMs: number }) => s.latencyMs))).toBeLessThan(140);
+    expect(readFileSync(join(reportDir, 'junit.xml'), 'utf8')).toMatch(/<testcase classname="chaos.NetworkChaos" name="short-delay-auth"/);
+    const html = readFileSync(join(reportDir, 'report.html'), 'utf8');
+    expect(html).toContain('fault window');
+    expect(html).toMatch(/Chart\.js v4/);
+    expect(readFileSync(join(reportDir, 'metrics.prom'), 'utf8')).toMatch(/chaos_experiments_total\{kind="NetworkChaos",verdict="pass"\} 1/);
+  }, 120_000);
+
+  it('Ctrl-C mid-fault recovers the fault, stops every process it started, and exits 130', async () => {
+    let pids: number[] = [];
+    const { done } = chaos(['run', fixture('long-error.yaml'), '--baseline', '1'], (line, proc) => {
+      if (line.includes('injected http-error') && pids.length === 0) {
+        pids = descendants(proc.pid!);
+        proc.kill('SIGINT');
+      }
+    });
+    const { code, out } = await done;
+    expect(out).toMatch(/interrupted: recovering every fault/);
+    expect(code).toBe(130);
+    expect(pids.length).toBeGreaterThanOrEqual(5);
+    expect(await allGone(pids, 10_000)).toEqual([]);
+  }, 120_000);
+
+  it('a SIGKILLed controller leaves no process behind: agent, services and PostgreSQL follow it', async () => {
+    let pids: number[] = [];
+    let killed = false;
+    const { done } = chaos(['run', fixture('long-error.yaml'), '--baseline', '1'], (line, proc) => {
+      if (line.includes('injected http-error') && !killed) {
+        killed = true;
+        pids = descendants(proc.pid!);
+        proc.kill('SIGKILL');
+      }
+    });
+    await done;
+    expect(pids.length).toBeGreaterThanOrEqual(5);
+    expect(await allGone(pids, 15_000)).toEqual([]);
+  }, 120_000);
+});
