@@ -14,3 +14,9 @@ export class HttpError extends Error {
 export function unavailable(message: string, retryAfterSeconds: number): HttpError {
   return new HttpError(503, message, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
 }
+
+/** The JSON schema of every error answer (`{"error": "...", "field": "body.email"}`), for route `response` maps. */
+export const errorResponseSchema = {
+  type: 'object',
+  properties: { error: { type: 'string' }, field: { type: 'string' } },
+} as const;

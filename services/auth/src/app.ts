@@ -1,4 +1,4 @@
-import { createServiceApp, createUpstream, HttpError, unavailable, type ServiceAppOptions } from '@nova/service-kit';
+import { createServiceApp, createUpstream, HttpError, unavailable, type ServiceAppOptions, errorResponseSchema } from '@nova/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { TokenService } from './tokens.ts';
 
@@ -23,7 +23,6 @@ const claimsSchema = {
     exp: { type: 'integer' },
   },
 } as const;
-const errorSchema = { type: 'object', properties: { error: { type: 'string' }, field: { type: 'string' } } } as const;
 
 /**
  * The auth service: `POST /auth/login` checks credentials with user-service through the resilient client and
@@ -59,8 +58,8 @@ export function buildAuthApp(options: AuthAppOptions): FastifyInstance {
             type: 'object',
             properties: { token: { type: 'string' }, tokenType: { type: 'string' }, expiresIn: { type: 'integer' } },
           },
-          401: errorSchema,
-          503: errorSchema,
+          401: errorResponseSchema,
+          503: errorResponseSchema,
         },
       },
     },
@@ -92,7 +91,7 @@ export function buildAuthApp(options: AuthAppOptions): FastifyInstance {
           additionalProperties: false,
           properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
         },
-        response: { 200: claimsSchema, 401: errorSchema },
+        response: { 200: claimsSchema, 401: errorResponseSchema },
       },
     },
     async (request) => {

@@ -1,5 +1,5 @@
 import { isResilienceError, ErrorCodes, type HttpClient } from '@nova/resilience';
-import { createServiceApp, createUpstream, HttpError, pingDatabase, unavailable, type ServiceAppOptions } from '@nova/service-kit';
+import { createServiceApp, createUpstream, HttpError, pingDatabase, unavailable, type ServiceAppOptions, errorResponseSchema } from '@nova/service-kit';
 import { appendFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
@@ -33,7 +33,6 @@ const messageSchema = {
     createdAt: { type: 'string' },
   },
 } as const;
-const errorSchema = { type: 'object', properties: { error: { type: 'string' }, field: { type: 'string' } } } as const;
 
 /**
  * The messaging service. Sends need a token verified by auth-service and a recipient known to user-service.
@@ -113,7 +112,7 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
           required: ['to', 'text'],
           properties: { to: uuid, text: { type: 'string', minLength: 1, maxLength: 2000 } },
         },
-        response: { 200: messageSchema, 201: messageSchema, 401: errorSchema, 404: errorSchema, 503: errorSchema },
+        response: { 200: messageSchema, 201: messageSchema, 401: errorResponseSchema, 404: errorResponseSchema, 503: errorResponseSchema },
       },
     },
     async (request, reply) => {
@@ -146,8 +145,8 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
             type: 'object',
             properties: { messages: { type: 'array', items: messageSchema }, nextCursor: { type: 'string' } },
           },
-          401: errorSchema,
-          503: errorSchema,
+          401: errorResponseSchema,
+          503: errorResponseSchema,
         },
       },
     },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServiceApp, HttpError, pingDatabase, type ServiceAppOptions } from '@nova/service-kit';
+import { createServiceApp, HttpError, pingDatabase, type ServiceAppOptions, errorResponseSchema } from '@nova/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { hashPassword, verifyPassword } from './password.ts';
@@ -22,7 +22,6 @@ const userSchema = {
   },
   required: ['id', 'email', 'name', 'createdAt'],
 } as const;
-const errorSchema = { type: 'object', properties: { error: { type: 'string' }, field: { type: 'string' } } } as const;
 const idParams = {
   type: 'object',
   properties: { id: { type: 'string', format: 'uuid' } },
@@ -53,7 +52,7 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
             password: { type: 'string', minLength: 8, maxLength: 128 },
           },
         },
-        response: { 201: userSchema, 409: errorSchema },
+        response: { 201: userSchema, 409: errorResponseSchema },
       },
     },
     async (request, reply) => {
@@ -66,7 +65,7 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
 
   app.get<{ Params: { id: string } }>(
     '/users/:id',
-    { schema: { params: idParams, response: { 200: userSchema, 404: errorSchema } } },
+    { schema: { params: idParams, response: { 200: userSchema, 404: errorResponseSchema } } },
     async (request) => {
       const user = await users.byId(request.params.id);
       if (!user) throw new HttpError(404, `no user ${request.params.id}`);
@@ -79,7 +78,7 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
     {
       schema: {
         querystring: { type: 'object', required: ['email'], properties: { email } },
-        response: { 200: userSchema, 404: errorSchema },
+        response: { 200: userSchema, 404: errorResponseSchema },
       },
     },
     async (request) => {
@@ -105,7 +104,7 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
           required: ['email', 'password'],
           properties: { email, password: { type: 'string', minLength: 1, maxLength: 128 } },
         },
-        response: { 200: userSchema, 401: errorSchema },
+        response: { 200: userSchema, 401: errorResponseSchema },
       },
     },
     async (request) => {

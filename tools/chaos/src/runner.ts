@@ -6,6 +6,7 @@ import { window, type LoadGenerator } from './load.ts';
 import type { Observer } from './observe.ts';
 import { checkPolicy, type ControllerAudit, type SafetyPolicy } from './policy.ts';
 import { planChaos, type ChaosPlan } from './translate.ts';
+import { wait as sleep } from './wait.ts';
 import { runWorkflow, unsupportedTemplates, type NodeResult } from './workflow.ts';
 
 /** The verdict of one experiment. */
@@ -36,18 +37,6 @@ export interface RunnerOptions {
   /** Aborted by Ctrl-C: the current experiment recovers at once and the rest are skipped. */
   signal: AbortSignal;
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 
 /**
  * Runs experiments one at a time against the local environment, under load:

@@ -1,4 +1,5 @@
 import { CHAOS_KINDS, parseDuration, type ChaosKind, type WorkflowTemplate } from '@nova/chaos-spec';
+import { wait } from './wait.ts';
 
 /** How a workflow node ended. */
 export type NodeStatus = 'accomplished' | 'deadline-exceeded' | 'aborted' | 'failed';
@@ -38,20 +39,6 @@ export function unsupportedTemplates(spec: { entry: string; templates: WorkflowT
   };
   visit(spec.entry, new Set());
   return problems;
-}
-
-/** Resolves after `ms` or when `signal` aborts, whichever is first. */
-function wait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 /**

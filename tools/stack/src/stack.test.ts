@@ -82,6 +82,10 @@ describe('local stack', () => {
     }
   });
 
+  it('keeps a stopped-on-purpose replica down (no supervision unless asked)', () => {
+    expect(stack.instances.every((i) => i.restarts === 0)).toBe(true);
+  });
+
   it('answers 503 with Retry-After, not 500, with auth-service stopped', async () => {
     const [messaging] = stack.urls('messaging');
     const auth = stack.instances.find((i) => i.service === 'auth')!;
@@ -95,4 +99,27 @@ describe('local stack', () => {
     }
     // Back to normal once auth-service is back (its breaker may need its reset timeout).
   });
+});
+
+describe('supervision', () => {
+  it('restarts a replica that dies by itself, with backoff, and reports it', async () => {
+    const events: string[] = [];
+    const supervised = await startStack({ supervise: true, env: { LOG_LEVEL: 'error' }, onLifecycle: (e) => events.push(`${e.instance}:${e.type}`) });
+    try {
+      const user = supervised.instances.find((i) => i.service === 'user')!;
+      const pid = user.process.pid!;
+      process.kill(pid, 'SIGKILL');
+      const started = Date.now();
+      while (!events.includes('user-service:restarted')) {
+        if (Date.now() - started > 20_000) throw new Error(`not restarted: ${events.join(', ')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(events.slice(0, 2)).toEqual(['user-service:exited', 'user-service:restarted']);
+      expect(user.process.pid).not.toBe(pid);
+      expect(user.restarts).toBe(1);
+      expect((await call('GET', `${user.url}/healthz`)).status).toBe(200);
+    } finally {
+      await supervised.stop();
+    }
+  }, 90_000);
 });
