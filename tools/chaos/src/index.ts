@@ -5,3 +5,4 @@ export * from './policy.ts';
 export * from './hypotheses.ts';
 export * from './load.ts';
 export * from './report/report.ts';
+export { hypothesesFrom } from './hypotheses.ts';
