@@ -3,18 +3,26 @@ import { parseSize } from './drivers/stress.ts';
 import { FaultRuntime } from './runtime.ts';
 
 describe('stress faults', () => {
-  it('holds 80 % of one core: measured 70–90 % over two seconds', async () => {
+  /** CPU share (of one core) this process used over `ms` while `fault` ran. */
+  async function shareUnder(load: number, ms: number): Promise<number> {
     const rt = new FaultRuntime();
-    await rt.apply('cpu', 'cpu-stress', { workers: 1, load: 80 }, 60_000);
+    await rt.apply('cpu', 'cpu-stress', { workers: 1, load }, 60_000);
     // Let the worker start, then measure the process's CPU time against wall time.
     await new Promise((r) => setTimeout(r, 300));
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, ms));
     const used = process.cpuUsage(cpu0);
     const share = (used.user + used.system) / 1000 / (performance.now() - t0);
     await rt.recover('cpu');
-    expect(share).toBeGreaterThan(0.7);
+    return share;
+  }
+
+  it('holds 80 % of one core: measured 70–90 % (less only if the machine cannot give a thread that much)', async () => {
+    // What one thread can get right now (1.0 on an idle machine, less when other work competes).
+    const capacity = await shareUnder(100, 1000);
+    const share = await shareUnder(80, 2000);
+    expect(share).toBeGreaterThan(Math.min(0.8, capacity) - 0.1);
     expect(share).toBeLessThan(0.9);
     // Recovered: the process is idle again.
     const cpu1 = process.cpuUsage();

