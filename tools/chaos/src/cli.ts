@@ -1,10 +1,11 @@
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { blockName, formatIssue, nextRuns, parseResources, seededRandom, yamlFiles, type Resource, type ScheduleResource, type SelectorSpec } from '@nova/chaos-spec';
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
+import { startApi } from './api.ts';
 import { startLocalEnvironment, type LocalEnvironment } from './environment.ts';
 import { LoadGenerator } from './load.ts';
 import { Observer } from './observe.ts';
@@ -104,6 +105,9 @@ interface UpState {
   pid: number;
   agent: string;
   token: string;
+  /** The controller's REST API and its bearer token. */
+  api: string;
+  apiToken: string;
   services: Array<{ name: string; url: string; pid: number | undefined }>;
 }
 const UP_FILE = join(STATE, 'up.json');
@@ -253,8 +257,31 @@ async function up(): Promise<number> {
   const runDir = join(STATE, 'up');
   const env = await startEnv(runDir, (l) => console.log(l));
   mkdirSync(STATE, { recursive: true });
-  const state: UpState = { pid: process.pid, agent: env.agent.address, token: env.agent.token, services: env.stack.instances.map((i) => ({ name: i.name, url: i.url, pid: i.process.pid })) };
+  const policy = policyFromEnv();
+  const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
+  // The API starts faults without load or verdicts: the runner is used for planning, policy and leases only.
+  const idle = new LoadGenerator({ user: env.stack.urls('user'), auth: env.stack.urls('auth'), messaging: env.stack.urls('messaging') }, { ratePerSecond: 1 });
+  const runner = new Runner(env, idle, new Observer(() => [], () => idle.now()), {
+    runId: 'up',
+    seed: randomInt(1, 2 ** 31 - 1),
+    baselineMs: 0,
+    policy,
+    audit,
+    log: (l) => console.log(l),
+    signal: new AbortController().signal,
+  });
+  const apiToken = randomBytes(24).toString('hex');
+  const api = await startApi({ runner, audit, token: apiToken, suite: [DEFAULT_SUITE], port: Number(process.env['CHAOS_API_PORT'] ?? 0) });
+  const state: UpState = {
+    pid: process.pid,
+    agent: env.agent.address,
+    token: env.agent.token,
+    api: api.url,
+    apiToken,
+    services: env.stack.instances.map((i) => ({ name: i.name, url: i.url, pid: i.process.pid })),
+  };
   writeFileSync(UP_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
+  console.log(`REST API ${api.url}/api/v1/experiments (bearer token in ${relative(process.cwd(), UP_FILE)})`);
   console.log(`up. chaos status shows targets and faults; Ctrl-C or chaos down stops everything.`);
   await new Promise<void>((resolveStop) => {
     const stop = (): void => resolveStop();
@@ -262,6 +289,9 @@ async function up(): Promise<number> {
     process.once('SIGTERM', stop);
   });
   console.log('stopping...');
+  await api.close();
+  await runner.recoverAll();
+  await idle.stop();
   await env.stop();
   rmSync(UP_FILE, { force: true });
   return 0;

@@ -76,7 +76,7 @@ export class Runner {
   }
 
   /** Applies a plan's faults (lease = duration + 2 s as the safety net) and returns how to recover them. */
-  private async inject(uid: string, plan: ChaosPlan, injected: ExperimentResult['injected']): Promise<void> {
+  async inject(uid: string, plan: ChaosPlan, injected: ExperimentResult['injected']): Promise<void> {
     const client = this.env.agent.client;
     this.live.add(uid);
     for (const f of plan.faults) {
@@ -94,7 +94,7 @@ export class Runner {
     }
   }
 
-  private async recover(uid: string): Promise<void> {
+  async recover(uid: string): Promise<void> {
     const client = this.env.agent.client;
     await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: this.options.policy.actor ?? 'controller' }, this.md, 10_000);
     this.live.delete(uid);

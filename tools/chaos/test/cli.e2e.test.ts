@@ -146,6 +146,36 @@ describe('chaos up / status / down', () => {
     expect(status.out).toMatch(/target user-service-\d+-\w+ \(default\) pid \d+/);
     expect(status.out.match(/target /g)?.length).toBe(4);
     expect(status.out).toContain('no active fault');
+
+    // The REST API: token required, start by YAML, status, stop (idempotent), leases.
+    const upState = JSON.parse(readFileSync(join(state, 'up.json'), 'utf8')) as { api: string; apiToken: string; services: Array<{ name: string; url: string }> };
+    const api = (method: string, path: string, body?: unknown, token = upState.apiToken) =>
+      fetch(`${upState.api}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    expect((await api('GET', '/api/v1/experiments', undefined, 'wrong')).status).toBe(401);
+    expect((await fetch(`${upState.api}/api/v1/health`)).status).toBe(200);
+    const bad = await api('POST', '/api/v1/experiments', { yaml: 'apiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata:\n  name: x\nspec:\n  action: pod-kill\n  mode: some\n' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toMatch(/spec.mode: must be one of/);
+    const userUrl = upState.services.find((x) => x.name === 'user-service')!.url;
+    const yaml = ['apiVersion: chaos-mesh.org/v1alpha1', 'kind: HTTPChaos', 'metadata:', '  name: api-error', 'spec:', '  mode: all', '  selector:', '    labelSelectors:', '      app: user-service', '  target: Request', '  port: 3001', '  path: /users/*', '  replace:', '    code: 503', '  duration: 30s'].join('\n');
+    const started = await api('POST', '/api/v1/experiments', { yaml });
+    expect(started.status).toBe(201);
+    const exp = (await started.json()) as { id: string; phase: string; faults: unknown[] };
+    expect(exp.phase).toBe('injected');
+    expect(exp.faults).toHaveLength(2);
+    expect((await fetch(`${userUrl}/users/00000000-0000-4000-8000-000000000000`)).status).toBe(503);
+    expect(((await (await api('GET', `/api/v1/experiments/${exp.id}`)).json()) as { phase: string }).phase).toBe('injected');
+    const stopped = await api('DELETE', `/api/v1/experiments/${exp.id}`);
+    expect(((await stopped.json()) as { phase: string }).phase).toBe('recovered');
+    expect((await api('DELETE', `/api/v1/experiments/${exp.id}`)).status).toBe(200);
+    expect((await fetch(`${userUrl}/users/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
+    // A client that never stops its fault: the lease ends it.
+    const short = (await (await api('POST', '/api/v1/experiments', { yaml: yaml.replace('duration: 30s', 'duration: 1s') })).json()) as { id: string };
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(((await (await api('GET', `/api/v1/experiments/${short.id}`)).json()) as { phase: string }).phase).toBe('recovered');
+    expect((await chaos(['status'], undefined, state).done).out).toContain('no active fault');
+    expect((await api('POST', '/api/v1/experiments', { name: 'no-such' })).status).toBe(404);
+
     const again = await chaos(['up'], undefined, state).done;
     expect(again.code).toBe(2);
     expect(again.out).toMatch(/already up/);
