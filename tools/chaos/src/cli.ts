@@ -7,7 +7,8 @@ import { blockName, formatIssue, nextRuns, parseResources, seededRandom, yamlFil
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
 import { startApi } from './api.ts';
 import { startLocalEnvironment, type LocalEnvironment } from './environment.ts';
-import { LoadGenerator } from './load.ts';
+import { K6Load } from './k6-load.ts';
+import { LoadGenerator, type LoadSource } from './load.ts';
 import { Observer } from './observe.ts';
 import { ControllerAudit, policyFromEnv } from './policy.ts';
 import { verdictTable, writeReports, type RunReport } from './report/report.ts';
@@ -34,6 +35,7 @@ Usage:
 Options (run):
   --seed <n>          replay a run: the same seed selects the same targets and draws the same jitter
   --rate <n>          load in requests per second (default 40)
+  --load <gen>        builtin (default) or k6: the real k6 binary runs the same journeys
   --baseline <dur>    baseline before each fault, in seconds (default 3)
   --report-dir <dir>  where reports go (default reports/<run-id>)
 
@@ -133,6 +135,7 @@ async function startEnv(runDir: string, log: (l: string) => void): Promise<Local
 }
 
 interface RunOptions {
+  load?: string;
   seed?: string;
   rate?: string;
   baseline?: string;
@@ -152,6 +155,7 @@ function scheduleChild(s: ScheduleResource, name: string): Resource {
 async function harness(resources: Resource[], opts: RunOptions, body: (runner: Runner, results: ExperimentResult[], signal: AbortSignal) => Promise<void>): Promise<number> {
   const seed = opts.seed !== undefined ? Number(opts.seed) : randomInt(1, 2 ** 31 - 1);
   if (!Number.isInteger(seed)) usage(`--seed ${opts.seed}: expected an integer`);
+  if (opts.load !== undefined && opts.load !== 'k6' && opts.load !== 'builtin') usage(`--load ${opts.load}: expected builtin or k6`);
   const rate = Number(opts.rate ?? 40);
   if (!(rate > 0 && rate <= 500)) usage(`--rate ${opts.rate}: expected a number of requests per second from 1 to 500`);
   const baselineMs = Number(opts.baseline ?? 3) * 1000;
@@ -177,14 +181,16 @@ async function harness(resources: Resource[], opts: RunOptions, body: (runner: R
 
   const startedAt = new Date().toISOString();
   let env: LocalEnvironment | undefined;
-  let loadGen: LoadGenerator | undefined;
+  let loadGen: LoadSource | undefined;
   let observer: Observer | undefined;
   let runner: Runner | undefined;
   const results: ExperimentResult[] = [];
   try {
     env = await startEnv(runDir, log);
     const instances = env.stack.instances;
-    loadGen = new LoadGenerator({ user: env.stack.urls('user'), auth: env.stack.urls('auth'), messaging: env.stack.urls('messaging') }, { ratePerSecond: rate });
+    const targets = { user: env.stack.urls('user'), auth: env.stack.urls('auth'), messaging: env.stack.urls('messaging') };
+    loadGen = opts.load === 'k6' ? new K6Load(targets, { ratePerSecond: rate }) : new LoadGenerator(targets, { ratePerSecond: rate });
+    log(`load: ${opts.load === 'k6' ? 'k6' : 'built-in'} generator`);
     await loadGen.prepare();
     observer = new Observer(() => instances.map((i) => i.url), () => loadGen!.now());
     observer.start();
@@ -344,6 +350,7 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         seed: { type: 'string' },
+        load: { type: 'string' },
         rate: { type: 'string' },
         baseline: { type: 'string' },
         'report-dir': { type: 'string' },

@@ -18,19 +18,30 @@ export interface LoadTargets {
   messaging: string[];
 }
 
+/** What the harness needs from a load source: the samples so far, on its clock. */
+export interface LoadSource {
+  readonly samples: Sample[];
+  /** ms since the load source was created */
+  now(): number;
+  prepare(): Promise<void>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
 /**
  * The built-in load generator: the user journeys (read a profile, log in, send a message, read the
  * conversation) at a fixed total rate, on undici. Each service is reached through a balancer over its
  * replicas that skips a replica refusing connections, as a Service with health checks would; nothing else
  * is retried, so what the services get wrong is counted. Bounded: `stop()` ends it, at most `maxInFlight`.
  */
-export class LoadGenerator {
+export class LoadGenerator implements LoadSource {
   readonly samples: Sample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private seq = 0;
   private readonly clients: { user: HttpClient; auth: HttpClient; messaging: HttpClient };
-  private accounts: Array<{ id: string; email: string; token: string }> = [];
+  /** The accounts the journeys use (after {@link prepare}); their password is `load-password`. */
+  accounts: Array<{ id: string; email: string; token: string; password: string }> = [];
   private readonly started = Date.now();
 
   constructor(
@@ -63,7 +74,7 @@ export class LoadGenerator {
       if (created.statusCode !== 201) throw new Error(`load setup: creating ${email} answered ${created.statusCode}: ${created.body}`);
       const login = await this.clients.auth.post('/auth/login', { email, password: 'load-password' }, { idempotent: true });
       if (login.statusCode !== 200) throw new Error(`load setup: login of ${email} answered ${login.statusCode}: ${login.body}`);
-      this.accounts.push({ id: created.json<{ id: string }>().id, email, token: login.json<{ token: string }>().token });
+      this.accounts.push({ id: created.json<{ id: string }>().id, email, token: login.json<{ token: string }>().token, password: 'load-password' });
     }
     // Let messaging see every recipient once, as a real service would have before an incident.
     for (const a of this.accounts) for (const b of this.accounts) if (a !== b) await this.clients.messaging.post('/messages', { to: b.id, text: 'hello' }, { headers: { authorization: `Bearer ${a.token}` } });

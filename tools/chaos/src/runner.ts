@@ -2,7 +2,7 @@ import { CHAOS_KINDS, parseDuration, seededRandom, type ChaosKind, type ChaosRes
 import { bearer, unary, type Fault, type Target } from '@nova/proto';
 import type { LocalEnvironment } from './environment.ts';
 import { evaluate, hypothesesFrom, type Check, type Phases } from './hypotheses.ts';
-import { window, type LoadGenerator } from './load.ts';
+import { window, type LoadSource } from './load.ts';
 import type { Observer } from './observe.ts';
 import { checkPolicy, type ControllerAudit, type SafetyPolicy } from './policy.ts';
 import { planChaos, type ChaosPlan } from './translate.ts';
@@ -50,7 +50,7 @@ export class Runner {
 
   constructor(
     private readonly env: LocalEnvironment,
-    private readonly load: LoadGenerator,
+    private readonly load: LoadSource,
     private readonly observer: Observer,
     private readonly options: RunnerOptions,
   ) {

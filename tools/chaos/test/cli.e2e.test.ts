@@ -97,6 +97,22 @@ describe('chaos CLI, end to end on the local environment', () => {
     expect(readFileSync(join(reportDir, 'metrics.prom'), 'utf8')).toMatch(/chaos_experiments_total\{kind="NetworkChaos",verdict="pass"\} 1/);
   }, 120_000);
 
+  it('runs with the real k6 as the load generator (--load k6): same hypotheses, same reports', async () => {
+    const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-k6-'));
+    const { done } = chaos(['run', fixture('short-delay.yaml'), '--load', 'k6', '--baseline', '2', '--rate', '30', '--report-dir', reportDir]);
+    const { code, out } = await done;
+    expect(out, out).toMatch(/load: k6 generator/);
+    expect(out).toMatch(/PASS\s+NetworkChaos\/short-delay-auth/);
+    expect(code).toBe(0);
+    const report = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8'));
+    const [result] = report.results;
+    expect(result.figures.fault.p99 - result.figures.baseline.p99).toBeGreaterThanOrEqual(100);
+    // The samples are k6's journey points: every journey is there, at about the asked rate.
+    const journeys = new Set(report.samples.map((s: { journey: string }) => s.journey));
+    expect([...journeys].sort()).toEqual(['login', 'read-conversation', 'read-profile', 'send-message']);
+    expect(result.figures.baseline.count).toBeGreaterThan(40);
+  }, 120_000);
+
   it('Ctrl-C mid-fault recovers the fault, stops every process it started, and exits 130', async () => {
     let pids: number[] = [];
     const { done } = chaos(['run', fixture('long-error.yaml'), '--baseline', '1'], (line, proc) => {

@@ -1,0 +1,69 @@
+// `npx nx k6`: starts the local environment with `chaos up`, runs the journeys scenario with a fault of the
+// default suite (FAULT, default network-delay-auth) through the real k6, prints the per-phase summary, and
+// stops everything. Exit code: k6's (99 when a threshold failed).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { k6Binary } from './k6-binary.ts';
+
+const CLI = fileURLToPath(new URL('../../chaos/src/cli.ts', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('./journeys.ts', import.meta.url));
+
+/** Runs `chaos up` in `state`; resolves once it is up, with its state and a way to stop it. */
+export async function chaosUp(state: string): Promise<{ up: { api: string; apiToken: string; agent: string; token: string; services: Array<{ name: string; url: string }> }; stop(): Promise<void> }> {
+  const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'up'], {
+    env: { ...process.env, CHAOS_STATE_DIR: state, CHAOS_ACTOR: process.env['CHAOS_ACTOR'] ?? 'k6' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\nup.')) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`chaos up exited with ${code}:\n${out}`)));
+  });
+  return {
+    up: JSON.parse(readFileSync(join(state, 'up.json'), 'utf8')),
+    stop: async () => {
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Runs the journeys script with k6 against a running `chaos up`; resolves with k6's exit code. */
+export function runK6(up: Awaited<ReturnType<typeof chaosUp>>['up'], env: Record<string, string>, onStart?: (pid: number) => void): Promise<number | null> {
+  const url = (name: string): string => up.services.filter((s) => s.name === name || s.name.startsWith(`${name}-`)).map((s) => s.url).join(',');
+  const proc = spawn(k6Binary(), ['run', '--quiet', '--no-usage-report', SCRIPT], {
+    env: {
+      ...process.env,
+      USER_URL: url('user-service'),
+      AUTH_URL: url('auth-service'),
+      MESSAGING_URL: url('messaging-service'),
+      CHAOS_API: up.api,
+      CHAOS_API_TOKEN: up.apiToken,
+      ...env,
+    },
+    stdio: 'inherit',
+  });
+  onStart?.(proc.pid!);
+  return new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const state = mkdtempSync(join(tmpdir(), 'nova-k6-'));
+  k6Binary();
+  console.log('starting the local environment (chaos up)...');
+  const { up, stop } = await chaosUp(state);
+  let code: number | null = 1;
+  try {
+    code = await runK6(up, { FAULT: process.env['FAULT'] ?? 'network-delay-auth', SUMMARY_JSON: process.env['SUMMARY_JSON'] ?? join(state, 'k6-summary.json') });
+  } finally {
+    await stop();
+  }
+  process.exit(code ?? 1);
+}
