@@ -40,6 +40,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard page runs in a browser.
+    files: ['tools/chaos/web/**/*.js'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', fetch: 'readonly' } },
+  },
+  {
     // Config files import the workspace's shared settings (the root project) by path, by design.
     files: ['**/vitest.config.ts'],
     rules: { '@nx/enforce-module-boundaries': 'off' },

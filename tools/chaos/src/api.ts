@@ -1,7 +1,16 @@
-import { timingSafeEqual, randomUUID } from 'node:crypto';
+import { createHash, timingSafeEqual, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import bcrypt from 'bcryptjs';
 
-import { CHAOS_KINDS, formatIssue, loadResources, parseResources, type ChaosResource, type Resource } from '@nova/chaos-spec';
+import { formatIssue, loadResources, nextRuns, parseDuration, parseResources, type ChaosResource, type Resource, type ScheduleResource, type WorkflowResource } from '@nova/chaos-spec';
+import { window, type LoadSource } from './load.ts';
+import type { ChaosPlan } from './translate.ts';
+import { wait } from './wait.ts';
+import { runWorkflow, unsupportedTemplates } from './workflow.ts';
 import type { ControllerAudit } from './policy.ts';
 import type { Runner } from './runner.ts';
 
@@ -10,11 +19,13 @@ export interface ApiExperiment {
   id: string;
   name: string;
   kind: string;
-  phase: 'scheduled' | 'injected' | 'recovered' | 'failed';
+  phase: 'scheduled' | 'injected' | 'paused' | 'recovered' | 'failed';
   startedAt: string | undefined;
   endsAt: string | undefined;
   recoveredAt: string | undefined;
   faults: Array<{ target: string; kind: string }>;
+  /** Each selected target's phase: selected → injected → recovered (Chaos Mesh's records). */
+  targets: Array<{ target: string; phase: 'selected' | 'injected' | 'recovered' }>;
   error?: string;
 }
 
@@ -29,7 +40,39 @@ export interface ApiOptions {
   port?: number;
   /** Longest fault the API starts, in ms. Default 10 minutes. */
   maxDurationMs?: number;
+  /** Dashboard users: `user:bcrypt-hash` lines (htpasswd -B). Basic auth is refused when absent. */
+  htpasswd?: string;
+  /** Where `chaos run` writes its reports (history, and the HTML reports the dashboard links). */
+  reportsDir?: string;
+  /** Load running while `chaos up` is (the dashboard's live chart); none when absent. */
+  live?: LoadSource;
 }
+
+/** Parses htpasswd content: `user:$2y$...` bcrypt lines (others are refused with a message). */
+export function parseHtpasswd(text: string): Map<string, string> {
+  const users = new Map<string, string>();
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const at = line.indexOf(':');
+    const hash = line.slice(at + 1);
+    if (at <= 0 || !/^\$2[aby]\$\d\d\$/.test(hash)) throw new Error(`htpasswd line ${i + 1}: expected user:bcrypt-hash (htpasswd -B)`);
+    users.set(line.slice(0, at), hash);
+  }
+  return users;
+}
+
+const WEB = fileURLToPath(new URL('../web/', import.meta.url));
+const req = createRequire(import.meta.url);
+/** Files the dashboard page loads: ours and the libraries', from node_modules (no CDN, no build). */
+const STATIC: Record<string, [string, string]> = {
+  '/': [join(WEB, 'index.html'), 'text/html; charset=utf-8'],
+  '/app.js': [join(WEB, 'app.js'), 'text/javascript'],
+  '/vendor/preact.mjs': [req.resolve('preact').replace(/preact\.js$/, 'preact.module.js'), 'text/javascript'],
+  '/vendor/hooks.mjs': [join(dirname(req.resolve('preact')), '../hooks/dist/hooks.module.js'), 'text/javascript'],
+  '/vendor/htm.mjs': [join(dirname(req.resolve('htm')), 'htm.module.js'), 'text/javascript'],
+  '/vendor/chart.js': [join(dirname(req.resolve('chart.js')), 'chart.umd.min.js'), 'text/javascript'],
+};
 
 class HttpProblem extends Error {
   constructor(
@@ -67,12 +110,15 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
  */
 export async function startApi(options: ApiOptions): Promise<{ server: Server; url: string; experiments: Map<string, ApiExperiment>; close(): Promise<void> }> {
   const experiments = new Map<string, ApiExperiment>();
+  const plans = new Map<string, { plan: ChaosPlan; remainingMs: number; injectedAt: number }>();
+  const users = options.htpasswd ? parseHtpasswd(options.htpasswd) : new Map<string, string>();
+  const verified = new Set<string>();
   const timers = new Map<string, NodeJS.Timeout[]>();
   const expected = Buffer.from(`Bearer ${options.token}`);
   const maxDurationMs = options.maxDurationMs ?? 600_000;
   const named = (): Map<string, Resource> => new Map(loadResources(options.suite).map((r) => [r.metadata.name, r]));
 
-  function resolveResource(b: Record<string, unknown>): ChaosResource {
+  function resolveResource(b: Record<string, unknown>): ChaosResource | WorkflowResource {
     let resources: Resource[];
     if (typeof b['yaml'] === 'string') {
       const parsed = parseResources(b['yaml'], 'request.yaml');
@@ -85,12 +131,61 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     } else throw new HttpProblem(400, 'give "name" (an experiment of the suite) or "yaml" (one Chaos Mesh object)');
     if (resources.length !== 1) throw new HttpProblem(400, `"yaml" must hold exactly one object, got ${resources.length}`);
     const r = resources[0]!;
-    if (!(CHAOS_KINDS as readonly string[]).includes(r.kind)) throw new HttpProblem(400, `${r.kind} is not started through the API: use chaos run (workflows) or chaos schedule`);
-    return r as ChaosResource;
+    if (r.kind === 'Schedule') throw new HttpProblem(400, 'a Schedule runs under chaos schedule, not through the API');
+    return r as ChaosResource | WorkflowResource;
+  }
+
+  const workflows = new Map<string, { abort: AbortController; done: Promise<void> }>();
+
+  /** A Workflow runs in the background through the engine; its chaos nodes' targets show up as they run. */
+  function startWorkflow(r: WorkflowResource, actor: string): ApiExperiment {
+    const problems = unsupportedTemplates(r.spec);
+    if (problems.length) throw new HttpProblem(422, problems.join('; '));
+    const id = `api-${randomUUID().slice(0, 8)}`;
+    const exp: ApiExperiment = { id, name: r.metadata.name, kind: r.kind, phase: 'injected', startedAt: new Date().toISOString(), endsAt: undefined, recoveredAt: undefined, faults: [], targets: [] };
+    experiments.set(id, exp);
+    options.audit.write('api-start', `${id} Workflow/${r.metadata.name}`, 'ok', `by ${actor}`);
+    const abort = new AbortController();
+    let n = 0;
+    const done = runWorkflow(r.spec, {
+      now: () => Date.now(),
+      runChaos: async (template, kind, spec, signal) => {
+        const deadline = template.deadline ? parseDuration(template.deadline)! : 10_000;
+        const plan = await options.runner.plan(kind, spec, r, deadline);
+        const uid = `${id}-${n++}`;
+        const mine = plan.selected.map((t) => ({ target: t.id, phase: 'selected' as const }));
+        exp.targets.push(...mine);
+        exp.faults.push(...plan.faults.map((f) => ({ target: f.target.id, kind: f.kind })));
+        try {
+          await options.runner.inject(uid, plan, []);
+          for (const t of mine) (t as { phase: string }).phase = 'injected';
+          await wait(deadline, signal);
+        } finally {
+          await options.runner.recover(uid);
+          for (const t of mine) (t as { phase: string }).phase = 'recovered';
+        }
+      },
+    }, abort.signal).then(
+      (result) => {
+        exp.phase = result.status === 'failed' ? 'failed' : 'recovered';
+        if (result.status === 'failed') exp.error = result.children.find((c) => c.error)?.error ?? 'a node failed';
+      },
+      (error: unknown) => {
+        exp.phase = 'failed';
+        exp.error = (error as Error).message;
+      },
+    ).finally(() => {
+      exp.recoveredAt = new Date().toISOString();
+      workflows.delete(id);
+    });
+    workflows.set(id, { abort, done });
+    return exp;
   }
 
   async function start(b: Record<string, unknown>, actor: string): Promise<ApiExperiment> {
-    const r = resolveResource(b);
+    const resolved = resolveResource(b);
+    if (resolved.kind === 'Workflow') return startWorkflow(resolved, actor);
+    const r = resolved;
     const delayMs = b['startInSeconds'] === undefined ? 0 : Number(b['startInSeconds']) * 1000;
     if (!(delayMs >= 0 && delayMs <= 3_600_000)) throw new HttpProblem(400, 'startInSeconds must be a number from 0 to 3600');
     const plan = await options.runner.plan(r.kind, r.spec as Record<string, unknown>, r).catch((e: Error) => {
@@ -98,17 +193,25 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     });
     if (plan.durationMs > maxDurationMs) throw new HttpProblem(400, `spec.duration must be at most ${maxDurationMs / 1000} s through the API`);
     const id = `api-${randomUUID().slice(0, 8)}`;
-    const exp: ApiExperiment = { id, name: r.metadata.name, kind: r.kind, phase: 'scheduled', startedAt: undefined, endsAt: undefined, recoveredAt: undefined, faults: plan.faults.map((f) => ({ target: f.target.id, kind: f.kind })) };
+    const exp: ApiExperiment = {
+      id,
+      name: r.metadata.name,
+      kind: r.kind,
+      phase: 'scheduled',
+      startedAt: undefined,
+      endsAt: undefined,
+      recoveredAt: undefined,
+      faults: plan.faults.map((f) => ({ target: f.target.id, kind: f.kind })),
+      targets: plan.selected.map((t) => ({ target: t.id, phase: 'selected' })),
+    };
+    plans.set(id, { plan, remainingMs: plan.durationMs, injectedAt: 0 });
     experiments.set(id, exp);
     options.audit.write('api-start', `${id} ${r.kind}/${r.metadata.name}`, 'ok', `by ${actor}`);
     const inject = async (): Promise<void> => {
       if (exp.phase !== 'scheduled') return;
       try {
         await options.runner.inject(id, plan, []);
-        exp.phase = 'injected';
-        exp.startedAt = new Date().toISOString();
-        exp.endsAt = new Date(Date.now() + plan.durationMs).toISOString();
-        timers.set(id, [...(timers.get(id) ?? []), setTimeout(() => void stop(id, 'expiry'), plan.durationMs)]);
+        markInjected(exp, plan.durationMs);
       } catch (error) {
         exp.phase = 'failed';
         exp.error = (error as Error).message;
@@ -120,15 +223,117 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     return exp;
   }
 
+  function markInjected(exp: ApiExperiment, forMs: number): void {
+    exp.phase = 'injected';
+    exp.startedAt ??= new Date().toISOString();
+    exp.endsAt = new Date(Date.now() + forMs).toISOString();
+    for (const t of exp.targets) t.phase = 'injected';
+    plans.get(exp.id)!.injectedAt = Date.now();
+    timers.set(exp.id, [...(timers.get(exp.id) ?? []), setTimeout(() => void stop(exp.id, 'expiry'), forMs)]);
+  }
+
+  /** Chaos Mesh's pause: the fault is recovered but the experiment stays, with the time it had left. */
+  async function pause(id: string, actor: string): Promise<ApiExperiment> {
+    const exp = experiments.get(id);
+    if (!exp) throw new HttpProblem(404, `no experiment ${id}`);
+    if (exp.phase !== 'injected') throw new HttpProblem(409, `experiment ${id} is ${exp.phase}, not injected`);
+    if (exp.kind === 'Workflow') throw new HttpProblem(409, 'a Workflow is not paused (as in Chaos Mesh): stop it');
+    for (const t of timers.get(id) ?? []) clearTimeout(t);
+    timers.delete(id);
+    const p = plans.get(id)!;
+    p.remainingMs = Math.max(1000, p.remainingMs - (Date.now() - p.injectedAt));
+    await options.runner.recover(id);
+    exp.phase = 'paused';
+    for (const t of exp.targets) t.phase = 'recovered';
+    options.audit.write('api-pause', id, 'ok', `by ${actor}`);
+    return exp;
+  }
+
+  async function resume(id: string, actor: string): Promise<ApiExperiment> {
+    const exp = experiments.get(id);
+    if (!exp) throw new HttpProblem(404, `no experiment ${id}`);
+    if (exp.phase !== 'paused') throw new HttpProblem(409, `experiment ${id} is ${exp.phase}, not paused`);
+    const p = plans.get(id)!;
+    await options.runner.inject(id, { ...p.plan, durationMs: p.remainingMs }, []);
+    markInjected(exp, p.remainingMs);
+    options.audit.write('api-resume', id, 'ok', `by ${actor}`);
+    return exp;
+  }
+
+  /** Finished experiments of this controller, and the runs `chaos run` reported. */
+  function history(): unknown {
+    const runs: unknown[] = [];
+    const dir = options.reportsDir;
+    if (dir && existsSync(dir)) {
+      for (const run of readdirSync(dir).sort().reverse().slice(0, 20)) {
+        try {
+          const r = JSON.parse(readFileSync(join(dir, run, 'report.json'), 'utf8')) as { runId: string; startedAt: string; results: Array<{ name: string; kind: string; verdict: string }> };
+          runs.push({ runId: r.runId, startedAt: r.startedAt, report: `/reports/${run}/report.html`, results: r.results.map((x) => ({ name: x.name, kind: x.kind, verdict: x.verdict })) });
+        } catch {
+          // a run still writing, or not a report
+        }
+      }
+    }
+    return { experiments: [...experiments.values()].filter((e) => e.phase === 'recovered' || e.phase === 'failed'), runs };
+  }
+
+  function suite(): unknown {
+    const resources = loadResources(options.suite);
+    const now = new Date();
+    return {
+      experiments: resources.filter((r) => r.kind !== 'Schedule').map((r) => ({ name: r.metadata.name, kind: r.kind, file: `${r.source.file}:${r.source.line}`, startable: true })),
+      schedules: resources.filter((r): r is ScheduleResource => r.kind === 'Schedule').map((s) => ({ name: s.metadata.name, type: s.spec.type, schedule: s.spec.schedule, concurrencyPolicy: s.spec.concurrencyPolicy ?? 'Forbid', next: nextRuns(s.spec.schedule, now, 3) })),
+    };
+  }
+
+  function live(): unknown {
+    const load = options.live;
+    if (!load) return { series: [] };
+    const now = load.now();
+    const series = [];
+    for (let t = Math.max(0, Math.floor(now / 1000) - 60); t < Math.floor(now / 1000); t++) {
+      const w = window(load.samples, t * 1000, t * 1000 + 1000);
+      series.push({ t, p99: Math.round(w.p99), errorRate: w.errorRate, count: w.count });
+    }
+    return { series };
+  }
+
+  /** Basic (htpasswd, bcrypt) or bearer; the verified pair is remembered by its hash so bcrypt runs once. */
+  async function authenticate(req: IncomingMessage): Promise<{ actor: string; basic: boolean } | undefined> {
+    const header = req.headers.authorization ?? '';
+    const got = Buffer.from(header);
+    if (got.length === expected.length && timingSafeEqual(got, expected)) return { actor: String(req.headers['x-chaos-actor'] ?? 'api-token'), basic: false };
+    if (!header.startsWith('Basic ')) return undefined;
+    const decoded = Buffer.from(header.slice(6), 'base64').toString();
+    const at = decoded.indexOf(':');
+    const user = decoded.slice(0, at);
+    const hash = users.get(user);
+    if (at <= 0 || !hash) return undefined;
+    const key = createHash('sha256').update(decoded).digest('hex');
+    if (!verified.has(key)) {
+      if (!(await bcrypt.compare(decoded.slice(at + 1), hash))) return undefined;
+      verified.add(key);
+    }
+    return { actor: user, basic: true };
+  }
+
   async function stop(id: string, actor: string): Promise<ApiExperiment> {
     const exp = experiments.get(id);
     if (!exp) throw new HttpProblem(404, `no experiment ${id}`);
+    const wf = workflows.get(id);
+    if (wf) {
+      wf.abort.abort();
+      await wf.done;
+      options.audit.write('api-stop', id, 'ok', `by ${actor}`);
+      return exp;
+    }
     for (const t of timers.get(id) ?? []) clearTimeout(t);
     timers.delete(id);
-    if (exp.phase === 'scheduled' || exp.phase === 'injected') {
+    if (exp.phase === 'scheduled' || exp.phase === 'injected' || exp.phase === 'paused') {
       await options.runner.recover(id);
       exp.phase = 'recovered';
       exp.recoveredAt = new Date().toISOString();
+      for (const t of exp.targets) t.phase = 'recovered';
       options.audit.write('api-stop', id, 'ok', `by ${actor}`);
     }
     return exp;
@@ -142,17 +347,52 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     try {
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.method === 'GET' && url.pathname === '/api/v1/health') return send(200, { status: 'ok' });
-      const got = Buffer.from(req.headers.authorization ?? '');
-      if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
-        options.audit.write('api', `${req.method} ${url.pathname}`, 'denied', 'missing or wrong token');
-        throw new HttpProblem(401, 'missing or wrong bearer token (Authorization: Bearer <token>)');
+      const who = await authenticate(req);
+      if (!who) {
+        options.audit.write('api', `${req.method} ${url.pathname}`, 'denied', 'missing or wrong credentials');
+        res.setHeader('www-authenticate', 'Basic realm="Nova Chaos", charset="UTF-8"');
+        throw new HttpProblem(401, 'missing or wrong credentials: Basic (dashboard users) or Authorization: Bearer <token>');
       }
-      const actor = String(req.headers['x-chaos-actor'] ?? req.socket.remoteAddress ?? 'api');
-      const m = /^\/api\/v1\/experiments(?:\/([\w-]+))?$/.exec(url.pathname);
+      const mutating = req.method !== 'GET' && req.method !== 'HEAD';
+      // CSRF: a browser sends Basic credentials by itself, so a mutation must prove it comes from our page:
+      // a custom header (which a cross-site form cannot set), and no foreign Origin.
+      if (mutating && who.basic) {
+        const origin = req.headers.origin;
+        if (req.headers['x-nova-csrf'] !== '1' || (origin && new URL(origin).host !== req.headers.host)) {
+          options.audit.write('api', `${req.method} ${url.pathname}`, 'denied', 'CSRF check failed');
+          throw new HttpProblem(403, 'cross-site request refused: send X-Nova-Csrf: 1 from the dashboard');
+        }
+      }
+      const actor = who.actor;
+      if (req.method === 'GET' && STATIC[url.pathname]) {
+        const [file, type] = STATIC[url.pathname]!;
+        res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(readFileSync(file));
+        return;
+      }
+      const report = /^\/reports\/([\w-]+)\/report\.html$/.exec(url.pathname);
+      if (req.method === 'GET' && report && options.reportsDir) {
+        const file = join(options.reportsDir, report[1]!, 'report.html');
+        if (!existsSync(file)) throw new HttpProblem(404, `no report ${report[1]}`);
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(readFileSync(file));
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/api/v1/suite') return send(200, suite());
+      if (req.method === 'GET' && url.pathname === '/api/v1/history') return send(200, history());
+      if (req.method === 'GET' && url.pathname === '/api/v1/live') return send(200, live());
+      if (req.method === 'POST' && url.pathname === '/api/v1/schedules/preview') {
+        const b = await body(req);
+        try {
+          return send(200, { schedule: b['schedule'], next: nextRuns(String(b['schedule'] ?? ''), new Date(), 5) });
+        } catch (error) {
+          throw new HttpProblem(400, `schedule: ${(error as Error).message}`);
+        }
+      }
+      const m = /^\/api\/v1\/experiments(?:\/([\w-]+)(?:\/(pause|resume))?)?$/.exec(url.pathname);
       if (!m) throw new HttpProblem(404, `no route ${req.method} ${url.pathname}`);
-      const id = m[1];
+      const [, id, verb] = m;
       if (!id && req.method === 'GET') return send(200, { experiments: [...experiments.values()] });
       if (!id && req.method === 'POST') return send(201, await start(await body(req), actor));
+      if (id && verb && req.method === 'POST') return send(200, verb === 'pause' ? await pause(id, actor) : await resume(id, actor));
       if (id && req.method === 'GET') {
         const exp = experiments.get(id);
         if (!exp) throw new HttpProblem(404, `no experiment ${id}`);

@@ -28,7 +28,9 @@ Usage:
   chaos validate <files...>      check experiment files (CRD schema + Chaos Mesh webhook rules)
   chaos plan [files...]          show which services each selector matches (the blast radius)
   chaos schedule [files...]      run the Schedules (cron, Forbid/Allow, historyLimit) until Ctrl-C
-  chaos up                       start the local environment and keep it running (Ctrl-C or chaos down stops it)
+  chaos up [--live-load <rps>]   start the local environment, the REST API and the dashboard; keep them running
+                                 (Ctrl-C or chaos down stops them)
+  chaos dashboard                chaos up with a live load of 10 req/s for the dashboard's live chart
   chaos down                     stop an environment started by chaos up
   chaos status                   targets and active faults of a running chaos up
 
@@ -258,15 +260,23 @@ function schedule(paths: string[], opts: RunOptions): Promise<number> {
   });
 }
 
-async function up(): Promise<number> {
+async function up(opts: { 'live-load'?: string } = {}): Promise<number> {
   if (readUpState()) usage(`an environment is already up (${UP_FILE}); run chaos down first`);
   const runDir = join(STATE, 'up');
   const env = await startEnv(runDir, (l) => console.log(l));
   mkdirSync(STATE, { recursive: true });
   const policy = policyFromEnv();
   const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
-  // The API starts faults without load or verdicts: the runner is used for planning, policy and leases only.
-  const idle = new LoadGenerator({ user: env.stack.urls('user'), auth: env.stack.urls('auth'), messaging: env.stack.urls('messaging') }, { ratePerSecond: 1 });
+  // The API starts faults without verdicts: the runner is used for planning, policy and leases. A live load
+  // (--live-load, req/s) feeds the dashboard's live chart.
+  const liveRate = Number(opts['live-load'] ?? 0);
+  if (!(liveRate >= 0 && liveRate <= 500)) usage(`--live-load ${opts['live-load']}: expected requests per second from 0 to 500`);
+  const idle = new LoadGenerator({ user: env.stack.urls('user'), auth: env.stack.urls('auth'), messaging: env.stack.urls('messaging') }, { ratePerSecond: Math.max(1, liveRate) });
+  if (liveRate > 0) {
+    await idle.prepare();
+    idle.start();
+  }
+  const htpasswdFile = process.env['CHAOS_DASHBOARD_HTPASSWD'];
   const runner = new Runner(env, idle, new Observer(() => [], () => idle.now()), {
     runId: 'up',
     seed: randomInt(1, 2 ** 31 - 1),
@@ -277,7 +287,16 @@ async function up(): Promise<number> {
     signal: new AbortController().signal,
   });
   const apiToken = randomBytes(24).toString('hex');
-  const api = await startApi({ runner, audit, token: apiToken, suite: [DEFAULT_SUITE], port: Number(process.env['CHAOS_API_PORT'] ?? 0) });
+  const api = await startApi({
+    runner,
+    audit,
+    token: apiToken,
+    suite: [DEFAULT_SUITE],
+    port: Number(process.env['CHAOS_API_PORT'] ?? 0),
+    reportsDir: join(ROOT, 'reports'),
+    ...(htpasswdFile ? { htpasswd: readFileSync(htpasswdFile, 'utf8') } : {}),
+    ...(liveRate > 0 ? { live: idle } : {}),
+  });
   const state: UpState = {
     pid: process.pid,
     agent: env.agent.address,
@@ -288,6 +307,7 @@ async function up(): Promise<number> {
   };
   writeFileSync(UP_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
   console.log(`REST API ${api.url}/api/v1/experiments (bearer token in ${relative(process.cwd(), UP_FILE)})`);
+  console.log(`dashboard ${api.url}/ (${htpasswdFile ? `users of ${htpasswdFile}` : 'set CHAOS_DASHBOARD_HTPASSWD to an htpasswd -B file to log in with a browser'})`);
   console.log(`up. chaos status shows targets and faults; Ctrl-C or chaos down stops everything.`);
   await new Promise<void>((resolveStop) => {
     const stop = (): void => resolveStop();
@@ -351,6 +371,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         seed: { type: 'string' },
         load: { type: 'string' },
+        'live-load': { type: 'string' },
         rate: { type: 'string' },
         baseline: { type: 'string' },
         'report-dir': { type: 'string' },
@@ -379,7 +400,9 @@ async function main(argv: string[]): Promise<number> {
     case 'schedule':
       return schedule(rest, parsed.values);
     case 'up':
-      return up();
+      return up(parsed.values);
+    case 'dashboard':
+      return up({ 'live-load': parsed.values['live-load'] ?? '10' });
     case 'down':
       return down();
     case 'status':

@@ -1,0 +1,112 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import bcrypt from 'bcryptjs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+
+let up: ChildProcess;
+let exited: Promise<void>;
+let state: { api: string; apiToken: string };
+let browser: Browser;
+
+beforeAll(async () => {
+  if (spawnSync(CHROMIUM, ['--version']).status !== 0) {
+    throw new Error(`Chromium is required for the dashboard tests: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'nova-dashboard-'));
+  writeFileSync(join(dir, 'htpasswd'), `admin:${bcrypt.hashSync('s3cret-pass', 10)}\n`);
+  up = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'up', '--live-load', '10'], {
+    env: { ...process.env, CHAOS_STATE_DIR: dir, CHAOS_DASHBOARD_HTPASSWD: join(dir, 'htpasswd'), CHAOS_ACTOR: 'dashboard-test', LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  exited = new Promise((r) => up.once('exit', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    up.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\nup.')) resolve();
+    });
+    up.once('exit', (code) => reject(new Error(`chaos up exited with ${code}: ${out}`)));
+  });
+  state = JSON.parse(readFileSync(join(dir, 'up.json'), 'utf8'));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  up?.kill('SIGTERM');
+  await exited;
+}, 30_000);
+
+describe('dashboard in a real browser (Chromium via playwright-core)', () => {
+  it('logs in, starts an experiment, shows it injected then recovered, and lists it in history', async () => {
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: 's3cret-pass' }, viewport: { width: 1280, height: 1000 } });
+    const page = await context.newPage();
+    const res = await page.goto(`${state.api}/`);
+    expect(res?.status()).toBe(200);
+    await page.locator('tr[data-experiment="http-abort-user"] button').click();
+    const running = page.locator('tr[data-running="http-abort-user"]');
+    await expect.poll(async () => running.locator('.phase').textContent(), { timeout: 10_000 }).toBe('injected');
+    // The per-target phase (Chaos Mesh's records): the selected replica is injected.
+    await expect.poll(async () => running.locator('td').nth(1).textContent()).toMatch(/user-service-[^:]+: injected/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.waitForTimeout(1500); // let the live chart draw a few seconds of load
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    // http-abort-user lasts 8 s; then it is recovered and moves to history.
+    await expect.poll(async () => page.locator('tr[data-history="http-abort-user"] td').nth(1).textContent(), { timeout: 20_000, interval: 500 }).toBe('recovered');
+    await expect.poll(async () => running.count()).toBe(0);
+    await context.close();
+  }, 60_000);
+
+  it('pauses and resumes an experiment, previews a schedule, and shows validation errors', async () => {
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: 's3cret-pass' } });
+    const page = await context.newPage();
+    await page.goto(`${state.api}/`);
+    await page.locator('tr[data-experiment="network-delay-auth"] button').click();
+    const row = page.locator('tr[data-running="network-delay-auth"]');
+    await expect.poll(async () => row.locator('.phase').textContent(), { timeout: 10_000 }).toBe('injected');
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(async () => row.locator('.phase').textContent()).toBe('paused');
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(async () => row.locator('.phase').textContent()).toBe('injected');
+    await row.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(async () => row.count()).toBe(0);
+    // A Workflow runs in the background: its first node's targets appear injected; Stop ends it.
+    await page.locator('tr[data-experiment="incident-simulation"] button').click();
+    const wf = page.locator('tr[data-running="incident-simulation"]');
+    await expect.poll(async () => wf.locator('td').nth(1).textContent(), { timeout: 10_000 }).toMatch(/: injected/);
+    await wf.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(async () => page.locator('tr[data-history="incident-simulation"] td').nth(1).textContent(), { timeout: 10_000 }).toBe('recovered');
+    await page.locator('#cron').fill('@every 30m');
+    await page.locator('#preview').click();
+    await expect.poll(async () => page.locator('#next-runs li').count()).toBe(5);
+    await page.locator('#yaml').fill('apiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata:\n  name: bad\nspec:\n  action: pod-kill\n  mode: some\n');
+    await page.locator('#start-yaml').click();
+    await expect.poll(async () => page.locator('#error').textContent()).toMatch(/spec.mode: must be one of/);
+    await context.close();
+  }, 60_000);
+
+  it('refuses a wrong password, and cross-site mutations even with good credentials', async () => {
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: 'wrong' } });
+    const page = await context.newPage();
+    const res = await page.goto(`${state.api}/`);
+    expect(res?.status()).toBe(401);
+    await context.close();
+    const basic = `Basic ${Buffer.from('admin:s3cret-pass').toString('base64')}`;
+    const forged = await fetch(`${state.api}/api/v1/experiments`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'http-abort-user' }) });
+    expect(forged.status).toBe(403);
+    const foreign = await fetch(`${state.api}/api/v1/experiments`, { method: 'POST', headers: { authorization: basic, 'x-nova-csrf': '1', origin: 'http://evil.example', 'content-type': 'application/json' }, body: '{}' });
+    expect(foreign.status).toBe(403);
+    expect((await fetch(`${state.api}/api/v1/experiments`)).status).toBe(401);
+  });
+});
