@@ -24,12 +24,3 @@ export function parseDuration(text: string): number | undefined {
   }
   return sign * total;
 }
-
-/** Formats milliseconds as a short Go-style duration (`1m30s`, `250ms`). */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const h = Math.floor(ms / 3_600_000);
-  const m = Math.floor((ms % 3_600_000) / 60_000);
-  const s = Math.round((ms % 60_000) / 100) / 10;
-  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}` || '0s';
-}

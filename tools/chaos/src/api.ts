@@ -125,8 +125,9 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
       if (parsed.issues.length) throw new HttpProblem(400, 'invalid experiment', { issues: parsed.issues.map(formatIssue) });
       resources = parsed.resources;
     } else if (typeof b['name'] === 'string') {
-      const r = named().get(b['name']);
-      if (!r) throw new HttpProblem(404, `no experiment named "${b['name']}" in the suite; known: ${[...named().keys()].join(', ')}`);
+      const suite = named();
+      const r = suite.get(b['name']);
+      if (!r) throw new HttpProblem(404, `no experiment named "${b['name']}" in the suite; known: ${[...suite.keys()].join(', ')}`);
       resources = [r];
     } else throw new HttpProblem(400, 'give "name" (an experiment of the suite) or "yaml" (one Chaos Mesh object)');
     if (resources.length !== 1) throw new HttpProblem(400, `"yaml" must hold exactly one object, got ${resources.length}`);

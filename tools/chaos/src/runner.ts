@@ -1,5 +1,5 @@
-import { CHAOS_KINDS, parseDuration, seededRandom, type ChaosKind, type ChaosResource, type Resource, type SelectorSpec, type WorkflowResource } from '@nova/chaos-spec';
-import { bearer, unary, type Fault, type Target } from '@nova/proto';
+import { CHAOS_KINDS, parseDuration, seededRandom, type ChaosKind, type Resource, type SelectorSpec, type WorkflowResource } from '@nova/chaos-spec';
+import { bearer, unary, type Fault } from '@nova/proto';
 import type { LocalEnvironment } from './environment.ts';
 import { evaluate, hypothesesFrom, type Check, type Phases } from './hypotheses.ts';
 import { window, type LoadSource } from './load.ts';
@@ -206,4 +206,3 @@ export class Runner {
   }
 }
 
-export type { ChaosResource, Target };
