@@ -111,7 +111,7 @@ export class FaultManager {
     const entry: Entry = { fault };
     try {
       if (processDriver) {
-        entry.process = processDriver.apply(target.pid, parsed, durationMs);
+        entry.process = await processDriver.apply(target, parsed, durationMs, id);
         // A kill is over once the process is gone: the fault is then recovered (the supervisor restarts it).
         void entry.process.settled.then(() => this.finish(id, 'completed'));
       } else {
@@ -154,11 +154,11 @@ export class FaultManager {
 
   /**
    * A target's stream ended: its in-process faults went with it, and a kill is complete. A held-down
-   * (SIGSTOPped) process keeps its fault until recovery or lease: it must be resumed whatever happens.
+   * (SIGSTOPped, paused) target keeps its fault until recovery or lease: it must be resumed whatever happens.
    */
   targetGone(targetId: string): void {
     for (const e of this.faults.values()) {
-      if (e.fault.targetId === targetId && e.fault.phase === 'injected' && e.fault.kind !== 'process-failure') {
+      if (e.fault.targetId === targetId && e.fault.phase === 'injected' && !this.processDrivers.get(e.fault.kind)?.holdsTarget) {
         void this.finish(e.fault.id, 'target-gone');
       }
     }

@@ -16,6 +16,11 @@ Usage: chaos-agent --listen 127.0.0.1:7070 --token-file <file> [options]
   --audit-log <file>            append every mutating call as a JSON line
   --state-dir <dir>             journal of stopped processes (resumed by the next run)
   --heartbeat-grace-ms <n>      services revert their faults after this long without us (default 2000)
+  --docker                      enable the Docker and kernel drivers (root + Docker engine): container-kill,
+                                container-pause, container-stress, kernel-partition/-loss/-duplicate/-bandwidth,
+                                kernel-netem where the kernel has netem; only containers labelled
+                                dev.nova.chaos/target=true are touched, and leftovers of a crashed run are
+                                removed at start
   --help                        this text
 
 Logs are JSON lines on stdout (LOG_LEVEL=debug|info|warn). Ctrl-C or SIGTERM recovers every fault, then exits.`;
@@ -39,6 +44,7 @@ try {
       'audit-log': { type: 'string' },
       'state-dir': { type: 'string' },
       'heartbeat-grace-ms': { type: 'string', default: '2000' },
+      docker: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -81,6 +87,7 @@ const agent = await startAgent({
   auditFile: values['audit-log'],
   stateDir: values['state-dir'],
   heartbeatGraceMs: grace,
+  docker: values.docker,
   logger,
 }).catch((error: unknown) => die(`cannot start: ${(error as Error).message}`));
 // Tools that start the agent read this line to learn the bound address.

@@ -1,10 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { ChaosAgentService, type AgentEvent, type AgentMessage, type ApplyFaultRequest, type RecoverFaultRequest, type ServiceMessage } from '@nova/proto';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
-import { FailureJournal, processFailure, processKill } from './drivers/process.ts';
+import { ContainerJournal, containerKill, containerPause, containerStress } from './drivers/container.ts';
+import { kernelBandwidth, kernelDuplicate, kernelLoss, kernelNetem, kernelPartition, probeNetem, removeLeftovers } from './drivers/kernel.ts';
+import { FailureJournal, processFailure, processKill, type ProcessDriver } from './drivers/process.ts';
 import { AgentError, FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
 import { TargetRegistry, type Registration } from './registry.ts';
@@ -27,6 +30,12 @@ export interface AgentOptions {
   stateDir?: string;
   /** Services revert their faults after this long without hearing from us, in ms. Default 2 000. */
   heartbeatGraceMs?: number;
+  /**
+   * Enable the Docker driver (container-kill/-pause/-stress) and the kernel driver (network faults inside
+   * containers' network namespaces). Needs root and a Docker engine; only containers labelled
+   * `dev.nova.chaos/target=true` are touched.
+   */
+  docker?: boolean;
   logger: Logger;
 }
 
@@ -45,6 +54,23 @@ export interface RunningAgent {
 const STATUS = grpc.status;
 
 /**
+ * The Docker and kernel drivers, after undoing what a previous run left: journalled pauses and limits,
+ * then every tagged rule in every marked container. netem is offered only where the kernel has it.
+ */
+async function dockerDrivers(stateDir: string | undefined, log: Logger): Promise<ProcessDriver<unknown>[]> {
+  const journal = new ContainerJournal(stateDir);
+  const reverted = await journal.revertLeftovers();
+  if (reverted.length > 0) log.warn({ reverted }, 'reverted Docker-level faults a previous agent run left');
+  const cleaned = await removeLeftovers();
+  if (cleaned.length > 0) log.warn({ cleaned }, 'removed kernel rules a previous agent run left');
+  const netem = await probeNetem();
+  log.info({ netem: netem.available, detail: netem.detail }, 'kernel driver ready');
+  const drivers: ProcessDriver<unknown>[] = [containerKill, containerPause(journal), containerStress(journal, availableParallelism()), kernelPartition, kernelLoss, kernelDuplicate, kernelBandwidth] as never;
+  if (netem.available) drivers.push(kernelNetem as never);
+  return drivers;
+}
+
+/**
  * Starts the agent: the gRPC API (token-checked on every call, TLS/mTLS when configured), the registry of
  * services, the fault manager with its leases, heartbeats to every service, and `/metrics`. A new agent
  * starts clean: it resumes any process a previous run left stopped.
@@ -57,6 +83,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const journal = new FailureJournal(options.stateDir);
   const resumed = await journal.resumeLeftovers();
   if (resumed.length > 0) log.warn({ pids: resumed }, 'resumed processes a previous agent run left stopped');
+  const drivers: ProcessDriver<never>[] = [processKill, processFailure(journal)] as never;
+  if (options.docker) drivers.push(...((await dockerDrivers(options.stateDir, log)) as never[]));
   const watchers = new Set<grpc.ServerWritableStream<object, AgentEvent>>();
   const broadcast = (event: AgentEvent): void => {
     for (const w of watchers) w.write(event);
@@ -64,7 +92,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const manager = new FaultManager({
     targets,
     metrics,
-    processDrivers: [processKill, processFailure(journal)] as never,
+    processDrivers: drivers as never,
     allowedNamespaces: options.allowedNamespaces,
     onEvent: (event) => {
       log.info({ event: event.type, fault: event.fault?.id }, 'fault event');

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FaultSpecError, SpecReader } from '@nova/faults';
+import type { Target } from '@nova/proto';
 
 /** Is a process with this PID alive (and ours to signal)? */
 export function alive(pid: number): boolean {
@@ -20,12 +21,18 @@ export interface ProcessInjection {
   readonly settled: Promise<void>;
 }
 
-/** A process-level fault kind, applied by the agent to a registered target's PID. */
+/**
+ * A fault kind the agent applies itself (to a target's process, container or network namespace), as
+ * opposed to the in-process kinds it delegates to the service. `apply` may be async; it must either apply
+ * the whole fault or throw having applied nothing.
+ */
 export interface ProcessDriver<Spec> {
   readonly kind: string;
   readonly description: string;
+  /** The fault holds the target down (stopped, paused): it outlives the target's control stream. */
+  readonly holdsTarget?: boolean;
   parse(spec: unknown): Spec;
-  apply(pid: number, spec: Spec, leaseMs: number): ProcessInjection;
+  apply(target: Target, spec: Spec, leaseMs: number, faultId: string): ProcessInjection | Promise<ProcessInjection>;
 }
 
 const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT'] as const;
@@ -45,7 +52,7 @@ export const processKill: ProcessDriver<{ signal: (typeof SIGNALS)[number]; grac
       gracePeriodMs: r.number('gracePeriodMs', { min: 0, max: 600_000, default: 5_000, integer: true }),
     };
   },
-  apply(pid, spec) {
+  apply({ pid }, spec) {
     let timer: NodeJS.Timeout | undefined;
     let poll: NodeJS.Timeout | undefined;
     const settled = new Promise<void>((resolve) => {
@@ -122,12 +129,13 @@ export function processFailure(journal: FailureJournal): ProcessDriver<Record<st
   return {
     kind: 'process-failure',
     description: 'hold the target process stopped for the duration (SIGSTOP, then SIGCONT)',
+    holdsTarget: true,
     parse(spec) {
       const r = new SpecReader('process-failure', spec);
       r.only();
       return {};
     },
-    apply(pid, _spec, leaseMs) {
+    apply({ pid }, _spec, leaseMs) {
       if (!alive(pid)) throw new FaultSpecError('process-failure', '(target)', `process ${pid} is not running`);
       const watchdog = spawn(
         process.execPath,

@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { blockName, formatIssue, nextRuns, parseResources, seededRandom, yamlFiles, type Resource, type ScheduleResource, type SelectorSpec } from '@nova/chaos-spec';
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
 import { startApi } from './api.ts';
-import { startLocalEnvironment, type LocalEnvironment } from './environment.ts';
+import { startContainersEnvironment } from '@nova/containers';
+import { startLocalEnvironment, type ChaosEnvironment } from './environment.ts';
 import { K6Load } from './k6-load.ts';
 import { LoadGenerator, type LoadSource } from './load.ts';
 import { Observer } from './observe.ts';
@@ -34,7 +35,10 @@ Usage:
   chaos down                     stop an environment started by chaos up
   chaos status                   targets and active faults of a running chaos up
 
-Options (run):
+Options (run, schedule, up):
+  --env <name>        local (default: processes + embedded PostgreSQL) or containers (Docker: images built
+                      locally, PostgreSQL and the services in containers, Docker- and kernel-level faults;
+                      needs root and a running Docker engine)
   --seed <n>          replay a run: the same seed selects the same targets and draws the same jitter
   --rate <n>          load in requests per second (default 40)
   --load <gen>        builtin (default) or k6: the real k6 binary runs the same journeys
@@ -126,17 +130,33 @@ function readUpState(): UpState | undefined {
   }
 }
 
-async function startEnv(runDir: string, log: (l: string) => void): Promise<LocalEnvironment> {
-  log('starting the local environment: embedded PostgreSQL, chaos-agent, user-service ×2, auth-service, messaging-service...');
-  const env = await startLocalEnvironment({
-    stateDir: runDir,
-    onLifecycle: (e) => log(`    supervisor: ${e.instance} ${e.type}${e.type === 'exited' ? ` (code ${e.code}), restarting` : ''}`),
-  });
-  log(`environment ready: agent ${env.agent.address}; ${env.stack.instances.map((i) => `${i.name} ${i.url}`).join(', ')}`);
+/** The environments `--env` names. */
+const ENVIRONMENTS = ['local', 'containers'] as const;
+
+function envName(value: string | undefined): (typeof ENVIRONMENTS)[number] {
+  const name = value ?? process.env['CHAOS_ENV'] ?? 'local';
+  if (!ENVIRONMENTS.includes(name as never)) usage(`--env ${name}: expected ${ENVIRONMENTS.join(' or ')} (k8s runs the same files with Chaos Mesh: kubectl apply -k k8s/overlays/staging/chaos-mesh)`);
+  return name as (typeof ENVIRONMENTS)[number];
+}
+
+async function startEnv(runDir: string, log: (l: string) => void, which: (typeof ENVIRONMENTS)[number] = 'local'): Promise<ChaosEnvironment> {
+  const onLifecycle = (e: { instance: string; type: string; code: number | null }): void =>
+    log(`    supervisor: ${e.instance} ${e.type}${e.type === 'exited' ? ` (code ${e.code}), restarting` : ''}`);
+  let env: ChaosEnvironment;
+  if (which === 'containers') {
+    log('starting the containers environment: images (built locally), PostgreSQL, user-service ×2, auth-service, messaging-service in Docker; chaos-agent on the host with the Docker and kernel drivers...');
+    env = await startContainersEnvironment({ stateDir: runDir, onLifecycle, onLine: (source, l) => source === 'images' && log(`    ${l}`) });
+    if (!env.netem) log('    note: this kernel has no netem qdisc: NetworkChaos delay is injected in-process, corrupt is refused');
+  } else {
+    log('starting the local environment: embedded PostgreSQL, chaos-agent, user-service ×2, auth-service, messaging-service...');
+    env = await startLocalEnvironment({ stateDir: runDir, onLifecycle });
+  }
+  log(`environment ready: agent ${env.agent.address}; ${env.instances.map((i) => `${i.name} ${i.url}`).join(', ')}`);
   return env;
 }
 
 interface RunOptions {
+  env?: string;
   load?: string;
   seed?: string;
   rate?: string;
@@ -161,6 +181,7 @@ async function harness(resources: Resource[], opts: RunOptions, body: (runner: R
   const rate = Number(opts.rate ?? 40);
   if (!(rate > 0 && rate <= 500)) usage(`--rate ${opts.rate}: expected a number of requests per second from 1 to 500`);
   const baselineMs = Number(opts.baseline ?? 3) * 1000;
+  const which = envName(opts.env);
   if (!(baselineMs >= 1000)) usage(`--baseline ${opts.baseline}: expected seconds >= 1`);
   const policy = policyFromEnv();
   const runId = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
@@ -182,15 +203,15 @@ async function harness(resources: Resource[], opts: RunOptions, body: (runner: R
   process.on('SIGTERM', onSignal);
 
   const startedAt = new Date().toISOString();
-  let env: LocalEnvironment | undefined;
+  let env: ChaosEnvironment | undefined;
   let loadGen: LoadSource | undefined;
   let observer: Observer | undefined;
   let runner: Runner | undefined;
   const results: ExperimentResult[] = [];
   try {
-    env = await startEnv(runDir, log);
-    const instances = env.stack.instances;
-    const targets = { user: env.stack.urls('user'), auth: env.stack.urls('auth'), messaging: env.stack.urls('messaging') };
+    env = await startEnv(runDir, log, which);
+    const instances = env.instances;
+    const targets = { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') };
     loadGen = opts.load === 'k6' ? new K6Load(targets, { ratePerSecond: rate }) : new LoadGenerator(targets, { ratePerSecond: rate });
     log(`load: ${opts.load === 'k6' ? 'k6' : 'built-in'} generator`);
     await loadGen.prepare();
@@ -209,7 +230,7 @@ async function harness(resources: Resource[], opts: RunOptions, body: (runner: R
     observer?.stop();
     await env?.stop().catch((e: unknown) => log(`error while stopping the environment: ${(e as Error).message}`));
   }
-  const report: RunReport = { runId, seed, startedAt, finishedAt: new Date().toISOString(), environment: 'local', results, samples: loadGen?.samples ?? [], observations: observer?.observations ?? [] };
+  const report: RunReport = { runId, seed, startedAt, finishedAt: new Date().toISOString(), environment: which, results, samples: loadGen?.samples ?? [], observations: observer?.observations ?? [] };
   const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
   const files = await writeReports(dir, report);
   rmSync(join(runDir, 'data'), { recursive: true, force: true });
@@ -260,10 +281,10 @@ function schedule(paths: string[], opts: RunOptions): Promise<number> {
   });
 }
 
-async function up(opts: { 'live-load'?: string } = {}): Promise<number> {
+async function up(opts: { 'live-load'?: string; env?: string } = {}): Promise<number> {
   if (readUpState()) usage(`an environment is already up (${UP_FILE}); run chaos down first`);
   const runDir = join(STATE, 'up');
-  const env = await startEnv(runDir, (l) => console.log(l));
+  const env = await startEnv(runDir, (l) => console.log(l), envName(opts.env));
   mkdirSync(STATE, { recursive: true });
   const policy = policyFromEnv();
   const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
@@ -271,7 +292,7 @@ async function up(opts: { 'live-load'?: string } = {}): Promise<number> {
   // (--live-load, req/s) feeds the dashboard's live chart.
   const liveRate = Number(opts['live-load'] ?? 0);
   if (!(liveRate >= 0 && liveRate <= 500)) usage(`--live-load ${opts['live-load']}: expected requests per second from 0 to 500`);
-  const idle = new LoadGenerator({ user: env.stack.urls('user'), auth: env.stack.urls('auth'), messaging: env.stack.urls('messaging') }, { ratePerSecond: Math.max(1, liveRate) });
+  const idle = new LoadGenerator({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }, { ratePerSecond: Math.max(1, liveRate) });
   if (liveRate > 0) {
     await idle.prepare();
     idle.start();
@@ -303,7 +324,7 @@ async function up(opts: { 'live-load'?: string } = {}): Promise<number> {
     token: env.agent.token,
     api: api.url,
     apiToken,
-    services: env.stack.instances.map((i) => ({ name: i.name, url: i.url, pid: i.process.pid })),
+    services: env.instances.map((i) => ({ name: i.name, url: i.url, pid: i.pid })),
   };
   writeFileSync(UP_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
   console.log(`REST API ${api.url}/api/v1/experiments (bearer token in ${relative(process.cwd(), UP_FILE)})`);
@@ -370,6 +391,7 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         seed: { type: 'string' },
+        env: { type: 'string' },
         load: { type: 'string' },
         'live-load': { type: 'string' },
         rate: { type: 'string' },
@@ -402,7 +424,7 @@ async function main(argv: string[]): Promise<number> {
     case 'up':
       return up(parsed.values);
     case 'dashboard':
-      return up({ 'live-load': parsed.values['live-load'] ?? '10' });
+      return up({ 'live-load': parsed.values['live-load'] ?? '10', ...(parsed.values.env ? { env: parsed.values.env } : {}) });
     case 'down':
       return down();
     case 'status':

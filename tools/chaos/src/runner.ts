@@ -1,6 +1,6 @@
 import { CHAOS_KINDS, parseDuration, seededRandom, type ChaosKind, type Resource, type SelectorSpec, type WorkflowResource } from '@nova/chaos-spec';
 import { bearer, unary, type Fault } from '@nova/proto';
-import type { LocalEnvironment } from './environment.ts';
+import type { ChaosEnvironment } from './environment.ts';
 import { evaluate, hypothesesFrom, type Check, type Phases } from './hypotheses.ts';
 import { window, type LoadSource } from './load.ts';
 import type { Observer } from './observe.ts';
@@ -49,7 +49,7 @@ export class Runner {
   private readonly live = new Set<string>();
 
   constructor(
-    private readonly env: LocalEnvironment,
+    private readonly env: ChaosEnvironment,
     private readonly load: LoadSource,
     private readonly observer: Observer,
     private readonly options: RunnerOptions,
@@ -65,6 +65,7 @@ export class Runner {
       namespace: r.metadata.namespace,
       defaultDurationMs: 10_000,
       dataDirOf: (t) => this.env.dataDirOf(t),
+      layer: { layer: this.env.layer, netem: this.env.netem },
       ...(durationMs !== undefined ? { durationMs } : {}),
     });
     const objections = checkPolicy(r, plan.selected, this.options.policy);
@@ -79,6 +80,7 @@ export class Runner {
   async inject(uid: string, plan: ChaosPlan, injected: ExperimentResult['injected']): Promise<void> {
     const client = this.env.agent.client;
     this.live.add(uid);
+    for (const note of plan.notes) this.options.log(`    note: ${note}`);
     for (const f of plan.faults) {
       const { fault } = await unary(client.applyFault.bind(client), {
         experimentUid: uid,
@@ -118,7 +120,7 @@ export class Runner {
     while (this.load.now() < deadline && !this.options.signal.aborted) {
       await sleep(250, this.options.signal);
       const now = this.load.now();
-      const healthy = this.env.stack.instances.every((i) => i.process.running) && (this.observer.observations.at(-1)?.at ?? 0) > after;
+      const healthy = this.env.instances.every((i) => i.running) && (this.observer.observations.at(-1)?.at ?? 0) > after;
       const last = this.observer.observations.at(-1);
       const allUp = healthy && last !== undefined && Object.values(last.healthy).every(Boolean);
       // Steady again: the newest full second of requests after the fault ended is within the baseline's errors.

@@ -18,6 +18,15 @@ export interface ChaosPlan {
   faults: PlannedFault[];
   /** How long the fault lasts, in ms. */
   durationMs: number;
+  /** How the environment honours the action where it differs from Chaos Mesh (printed by the runner). */
+  notes: string[];
+}
+
+/** Where process- and network-level actions go: signals and in-process faults, or Docker and the kernel. */
+export interface FaultLayer {
+  layer: 'process' | 'container';
+  /** The kernel has netem (containers): delay/corrupt go there; else delay is in-process. */
+  netem: boolean;
 }
 
 /** A valid Chaos Mesh action the local environment cannot honour: refused before anything is injected. */
@@ -48,8 +57,15 @@ export function planChaos(
   spec: Obj & SelectorSpec,
   targets: readonly Target[],
   random: () => number,
-  ctx: { namespace: string; durationMs?: number; defaultDurationMs: number; dataDirOf: (t: Target) => string | undefined },
+  ctx: { namespace: string; durationMs?: number; defaultDurationMs: number; dataDirOf: (t: Target) => string | undefined; layer?: FaultLayer },
 ): ChaosPlan {
+  const notes: string[] = [];
+  const containers = ctx.layer?.layer === 'container';
+  const containerOf = (t: Target): string => {
+    const c = t.labels['nova.dev/container'];
+    if (!c) throw new UnsupportedLocallyError(`${t.name} registered without a nova.dev/container label: it does not run in this environment's containers`);
+    return c;
+  };
   const { matching, selected } = selectTargets(spec, targets, random, ctx.namespace);
   const durationMs = ctx.durationMs ?? (typeof spec['duration'] === 'string' ? parseDuration(spec['duration'])! : ctx.defaultDurationMs);
   const faults: PlannedFault[] = [];
@@ -68,6 +84,14 @@ export function planChaos(
       const direction = String(spec['direction'] ?? 'to');
       if (spec['externalTargets']) throw new UnsupportedLocallyError('NetworkChaos externalTargets: the local environment has no external hosts');
       const peers = otherSide();
+      if (containers && (action !== 'delay' || ctx.layer!.netem)) {
+        planKernel(action, direction, peers.map(containerOf), spec, each, ctx.layer!, notes);
+        if (peers.length === 0 && (action === 'partition' || spec['target'] !== undefined)) {
+          throw new UnsupportedLocallyError('NetworkChaos target selects no registered service');
+        }
+        break;
+      }
+      if (containers) notes.push('NetworkChaos delay: this kernel has no netem qdisc, so the delay is injected in-process (inbound/outbound HTTP) instead of on the container interface');
       const peerNames = [...new Set(peers.map((p) => p.labels['app'] ?? p.name))];
       const outbound = (k: string, s: Record<string, unknown>): void => {
         if (direction === 'to' || direction === 'both') for (const name of peerNames) each(k, { ...s, target: name });
@@ -102,9 +126,10 @@ export function planChaos(
     case 'PodChaos': {
       const action = String(spec['action']);
       const grace = Number(spec['gracePeriod'] ?? 0);
-      if (action === 'pod-kill') each('process-kill', { signal: grace === 0 ? 'SIGKILL' : 'SIGTERM', gracePeriodMs: grace * 1000 });
-      else if (action === 'container-kill') each('process-kill', { signal: 'SIGKILL', gracePeriodMs: 0 });
-      else each('process-failure', {});
+      const k = containers ? 'container-kill' : 'process-kill';
+      if (action === 'pod-kill') each(k, { signal: grace === 0 ? 'SIGKILL' : 'SIGTERM', gracePeriodMs: grace * 1000 });
+      else if (action === 'container-kill') each(k, { signal: 'SIGKILL', gracePeriodMs: 0 });
+      else each(containers ? 'container-pause' : 'process-failure', {});
       break;
     }
     case 'StressChaos': {
@@ -112,7 +137,10 @@ export function planChaos(
       const stressors = spec['stressors'] as Obj;
       const cpu = stressors['cpu'] as Obj | undefined;
       const mem = stressors['memory'] as Obj | undefined;
-      if (cpu) each('cpu-stress', { workers: Number(cpu['workers'] ?? 1), load: Number(cpu['load'] ?? 100) });
+      if (cpu && containers) {
+        each('container-stress', { workers: Number(cpu['workers'] ?? 1), load: Number(cpu['load'] ?? 100) });
+        notes.push('StressChaos cpu: the container CPU limit is lowered by workers × load % (docker update) for the duration');
+      } else if (cpu) each('cpu-stress', { workers: Number(cpu['workers'] ?? 1), load: Number(cpu['load'] ?? 100) });
       if (mem) {
         if (String(mem['size'] ?? '').endsWith('%')) throw new UnsupportedLocallyError('StressChaos memory size as a percentage needs a container memory limit (containers/k8s); give a size such as 256MB');
         each('memory-stress', { size: String(mem['size'] ?? '256MB') });
@@ -158,5 +186,51 @@ export function planChaos(
       throw new UnsupportedLocallyError('TimeChaos shifts clocks through ptrace in a container; the local environment cannot do it');
   }
   if (selected.length === 0) throw new UnsupportedLocallyError('the selector matches no registered service');
-  return { kind, matching, selected, faults, durationMs };
+  return { kind, matching, selected, faults, durationMs, notes };
+}
+
+/** NetworkChaos through the agent's kernel driver, inside the selected containers' network namespaces. */
+function planKernel(
+  action: string,
+  direction: string,
+  peers: string[],
+  spec: Obj,
+  each: (k: string, s: Record<string, unknown>) => void,
+  layer: FaultLayer,
+  notes: string[],
+): void {
+  const net = { direction, peers: [...new Set(peers)] };
+  const percent = (block: string, field: string): number => Number((spec[block] as Obj)[field]);
+  switch (action) {
+    case 'partition':
+      each('kernel-partition', net);
+      return;
+    case 'loss':
+      if (layer.netem && !peers.length) each('kernel-netem', { lossPercent: percent('loss', 'loss') });
+      else each('kernel-loss', { ...net, percent: percent('loss', 'loss') });
+      return;
+    case 'duplicate':
+      if (!peers.length) throw new UnsupportedLocallyError('NetworkChaos duplicate without a target: in containers, packets are duplicated (iptables TEE) towards the target\'s containers; add spec.target');
+      each('kernel-duplicate', { ...net, percent: percent('duplicate', 'duplicate') });
+      return;
+    case 'bandwidth': {
+      const b = spec['bandwidth'] as Obj;
+      each('kernel-bandwidth', { bytesPerSecond: parseRate(String(b['rate'])), limitBytes: Number(b['limit']), bufferBytes: Number(b['buffer']) });
+      if (peers.length) notes.push('NetworkChaos bandwidth: the limit applies to all egress of the container interface (tbf), not only towards the target');
+      return;
+    }
+    case 'delay': {
+      const d = spec['delay'] as Obj;
+      const ms = (v: unknown): number => parseDuration(String(v)) ?? 0;
+      each('kernel-netem', { delayMs: ms(d['latency']), jitterMs: ms(d['jitter'] ?? '0ms'), correlation: Number(d['correlation'] ?? 0) });
+      if (peers.length) notes.push('NetworkChaos delay: netem delays all egress of the container interface, not only towards the target');
+      return;
+    }
+    case 'corrupt':
+      if (!layer.netem) throw new UnsupportedLocallyError('NetworkChaos corrupt needs the netem qdisc, which this kernel lacks (tc: "Specified qdisc kind is unknown")');
+      each('kernel-netem', { corruptPercent: percent('corrupt', 'corrupt') });
+      return;
+    default:
+      throw new UnsupportedLocallyError(`NetworkChaos ${action} is not implemented in the containers environment`);
+  }
 }

@@ -1,2 +1,4 @@
 export * from './stack.ts';
 export * from './managed-process.ts';
+export { startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
+export * from './chaos-environment.ts';

@@ -1,0 +1,268 @@
+import { execFile, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FaultSpecError, SpecReader } from '@nova/faults';
+import type { Target } from '@nova/proto';
+import type { ProcessDriver, ProcessInjection } from './process.ts';
+
+/** The Docker label an environment puts on every container the agent may fault (nothing else is touched). */
+export const TARGET_LABEL = 'dev.nova.chaos/target';
+/** The target label (from the service's `CHAOS_LABELS`) naming its container. */
+export const CONTAINER_LABEL = 'nova.dev/container';
+
+/** Runs a command without a shell; resolves stdout, rejects with its stderr. */
+export function exec(cmd: string, args: readonly string[], timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 8 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${cmd} ${args.join(' ')}: ${(stderr || error.message).trim().split('\n').slice(-3).join(' ')}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** What the agent needs to know of a container. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  running: boolean;
+  paused: boolean;
+  /** Its init process in the host's PID namespace (the handle on its network namespace). */
+  pid: number;
+  ips: string[];
+  labels: Record<string, string>;
+  nanoCpus: number;
+  memory: number;
+}
+
+/** `docker inspect` of one container, reduced to {@link ContainerInfo}. */
+export async function inspectContainer(ref: string): Promise<ContainerInfo> {
+  const [raw] = JSON.parse(await exec('docker', ['container', 'inspect', ref])) as Array<Record<string, any>>;
+  if (!raw) throw new Error(`no container ${ref}`);
+  return {
+    id: raw['Id'],
+    name: String(raw['Name']).replace(/^\//, ''),
+    running: Boolean(raw['State']['Running']),
+    paused: Boolean(raw['State']['Paused']),
+    pid: Number(raw['State']['Pid']),
+    ips: Object.values(raw['NetworkSettings']['Networks'] ?? {}).map((n: any) => String(n.IPAddress)).filter(Boolean),
+    labels: raw['Config']['Labels'] ?? {},
+    nanoCpus: Number(raw['HostConfig']['NanoCpus'] ?? 0),
+    memory: Number(raw['HostConfig']['Memory'] ?? 0),
+  };
+}
+
+/** The container a target runs in; refuses targets without one and containers the environment did not mark. */
+export async function containerOf(kind: string, target: Target): Promise<ContainerInfo> {
+  const ref = target.labels[CONTAINER_LABEL];
+  if (!ref) throw new FaultSpecError(kind, '(target)', `${target.name} does not run in a container (no ${CONTAINER_LABEL} label); ${kind} needs the containers environment`);
+  const info = await inspectContainer(ref).catch((e: Error) => {
+    throw new FaultSpecError(kind, '(target)', `container ${ref} of ${target.name}: ${e.message}`);
+  });
+  if (info.labels[TARGET_LABEL] !== 'true') {
+    throw new FaultSpecError(kind, '(target)', `container ${ref} lacks the Docker label ${TARGET_LABEL}=true: the agent only faults containers an environment marked as targets`);
+  }
+  return info;
+}
+
+/** Containers marked as chaos targets (running or not). */
+export async function markedContainers(): Promise<string[]> {
+  const out = await exec('docker', ['ps', '-a', '-q', '--no-trunc', '--filter', `label=${TARGET_LABEL}=true`]);
+  return out.split('\n').filter(Boolean);
+}
+
+/**
+ * What the Docker-level faults changed, per container, so that an agent restarted after a crash restores it
+ * (pause → unpause, cpu/memory → the recorded originals) before anything else.
+ */
+export class ContainerJournal {
+  constructor(private readonly dir: string | undefined) {}
+  private get file(): string | undefined {
+    return this.dir ? join(this.dir, 'container-faults.json') : undefined;
+  }
+  private async read(): Promise<Record<string, JournalEntry>> {
+    if (!this.file) return {};
+    try {
+      return JSON.parse(await readFile(this.file, 'utf8')) as Record<string, JournalEntry>;
+    } catch {
+      return {};
+    }
+  }
+  async add(faultId: string, entry: JournalEntry): Promise<void> {
+    if (!this.file) return;
+    await writeFile(this.file, JSON.stringify({ ...(await this.read()), [faultId]: entry }));
+  }
+  async remove(faultId: string): Promise<void> {
+    if (!this.file) return;
+    const all = await this.read();
+    delete all[faultId];
+    await writeFile(this.file, JSON.stringify(all));
+  }
+  /** Reverts every change a previous run left; returns what it reverted. */
+  async revertLeftovers(): Promise<JournalEntry[]> {
+    const entries = Object.values(await this.read());
+    for (const e of entries) await revert(e).catch(() => undefined);
+    if (this.file) await writeFile(this.file, '{}');
+    return entries;
+  }
+}
+
+type JournalEntry = { container: string; action: 'unpause' } | { container: string; action: 'restore-limits'; nanoCpus: number; memory: number };
+
+async function revert(e: JournalEntry): Promise<void> {
+  if (e.action === 'unpause') {
+    const info = await inspectContainer(e.container);
+    if (info.paused) await exec('docker', ['unpause', e.container]);
+  } else {
+    await exec('docker', ['update', ...limitArgs(e.nanoCpus, e.memory), e.container]);
+  }
+}
+
+/** `docker update` arguments that set these limits (0 = unlimited, Docker's own encoding). */
+function limitArgs(nanoCpus: number, memory: number): string[] {
+  const args = ['--cpus', String(nanoCpus / 1e9)];
+  if (memory > 0) args.push('--memory', String(memory), '--memory-swap', String(memory));
+  return args;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT'] as const;
+
+/**
+ * PodChaos pod-kill / container-kill in Docker: `docker kill -s <signal>`, then SIGKILL once `gracePeriodMs`
+ * has passed if the container still runs. The environment restarts it, as a kubelet would.
+ */
+export const containerKill: ProcessDriver<{ signal: (typeof SIGNALS)[number]; gracePeriodMs: number }> = {
+  kind: 'container-kill',
+  description: 'kill the target container (signal, gracePeriodMs), via docker kill',
+  parse(spec) {
+    const r = new SpecReader('container-kill', spec);
+    r.only('signal', 'gracePeriodMs');
+    return {
+      signal: r.string('signal', { default: 'SIGTERM', oneOf: SIGNALS }) as (typeof SIGNALS)[number],
+      gracePeriodMs: r.number('gracePeriodMs', { min: 0, max: 600_000, default: 5_000, integer: true }),
+    };
+  },
+  async apply(target, spec) {
+    const c = await containerOf('container-kill', target);
+    if (!c.running) throw new FaultSpecError('container-kill', '(target)', `container ${c.name} is not running`);
+    await exec('docker', ['kill', '-s', spec.signal, c.id]);
+    let cancelled = false;
+    const settled = (async () => {
+      const deadline = Date.now() + spec.gracePeriodMs;
+      let killed = spec.signal === 'SIGKILL';
+      for (;;) {
+        const info = await inspectContainer(c.id).catch(() => undefined);
+        // Gone, or restarted already (a new init PID): the kill is complete.
+        if (!info || !info.running || info.pid !== c.pid) return;
+        if (!killed && Date.now() >= deadline && !cancelled) {
+          killed = true;
+          await exec('docker', ['kill', '-s', 'SIGKILL', c.id]).catch(() => undefined);
+        }
+        if (cancelled && !killed) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    return {
+      settled,
+      // A kill cannot be undone; stopping the grace escalation is all there is.
+      undo: async () => {
+        cancelled = true;
+      },
+    };
+  },
+};
+
+/**
+ * PodChaos pod-failure in Docker: `docker pause` (the cgroup freezer) for the duration, then `docker
+ * unpause`. A detached watchdog unpauses at lease expiry even if the agent is SIGKILLed; a restarted agent
+ * unpauses from its journal first thing.
+ */
+export function containerPause(journal: ContainerJournal): ProcessDriver<Record<string, never>> {
+  return {
+    kind: 'container-pause',
+    description: 'freeze the target container for the duration (docker pause, then unpause)',
+    holdsTarget: true,
+    parse(spec) {
+      new SpecReader('container-pause', spec).only();
+      return {};
+    },
+    async apply(target, _spec, leaseMs, faultId) {
+      const c = await containerOf('container-pause', target);
+      if (!c.running || c.paused) throw new FaultSpecError('container-pause', '(target)', `container ${c.name} is ${c.paused ? 'already paused' : 'not running'}`);
+      await journal.add(faultId, { container: c.id, action: 'unpause' });
+      const watchdog = spawn(
+        process.execPath,
+        ['-e', `setTimeout(() => require('node:child_process').execFile('docker', ['unpause', ${JSON.stringify(c.id)}], () => {}), ${Math.ceil(leaseMs)})`],
+        { detached: true, stdio: 'ignore' },
+      );
+      watchdog.unref();
+      try {
+        await exec('docker', ['pause', c.id]);
+      } catch (error) {
+        watchdog.kill('SIGKILL');
+        await journal.remove(faultId);
+        throw error;
+      }
+      let undone = false;
+      return {
+        settled: new Promise(() => {}),
+        undo: async () => {
+          if (undone) return;
+          undone = true;
+          const info = await inspectContainer(c.id).catch(() => undefined);
+          if (info?.paused) await exec('docker', ['unpause', c.id]);
+          if (watchdog.exitCode === null) watchdog.kill('SIGKILL');
+          await journal.remove(faultId);
+        },
+      };
+    },
+  };
+}
+
+/**
+ * StressChaos at the Docker level: the container's CPU (and memory) limits are lowered with `docker update`
+ * to what the stressors would leave the service — `cpus` minus `workers × load %` of a CPU — and restored
+ * (from the recorded originals) on recovery.
+ */
+export function containerStress(journal: ContainerJournal, hostCpus: number): ProcessDriver<{ workers: number; load: number; memoryBytes?: number }> {
+  return {
+    kind: 'container-stress',
+    description: 'squeeze the target container: cpu limit lowered by workers × load %, memory limit lowered by memoryBytes (docker update)',
+    parse(spec) {
+      const r = new SpecReader('container-stress', spec);
+      r.only('workers', 'load', 'memoryBytes');
+      const memoryBytes = r.number('memoryBytes', { min: 0, max: 2 ** 48, default: 0, integer: true });
+      return {
+        workers: r.number('workers', { min: 0, max: 64, default: 1, integer: true }),
+        load: r.number('load', { min: 0, max: 100, default: 100 }),
+        ...(memoryBytes > 0 ? { memoryBytes } : {}),
+      };
+    },
+    async apply(target, spec, _leaseMs, faultId) {
+      const c = await containerOf('container-stress', target);
+      const cpus = c.nanoCpus > 0 ? c.nanoCpus / 1e9 : hostCpus;
+      const left = Math.max(0.05, cpus - (spec.workers * spec.load) / 100);
+      let memory = c.memory;
+      if (spec.memoryBytes) {
+        if (c.memory === 0) throw new FaultSpecError('container-stress', 'memoryBytes', `container ${c.name} has no memory limit to lower; give it one (--memory) or stress memory in-process`);
+        memory = Math.max(8 << 20, c.memory - spec.memoryBytes);
+      }
+      await journal.add(faultId, { container: c.id, action: 'restore-limits', nanoCpus: c.nanoCpus, memory: c.memory });
+      try {
+        await exec('docker', ['update', ...limitArgs(Math.round(left * 1e9), memory), c.id]);
+      } catch (error) {
+        await journal.remove(faultId);
+        throw error;
+      }
+      let undone = false;
+      return {
+        settled: new Promise(() => {}),
+        undo: async () => {
+          if (undone) return;
+          undone = true;
+          await exec('docker', ['update', ...limitArgs(c.nanoCpus, c.memory), c.id]).catch(() => undefined);
+          await journal.remove(faultId);
+        },
+      };
+    },
+  };
+}

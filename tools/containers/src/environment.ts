@@ -1,0 +1,283 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createAgentClient } from '@nova/proto';
+import { awaitRegistrations, listTargets, startAgentProcess, stopAgentProcess, type ChaosEnvironment, type EnvironmentInstance, type ServiceName } from '@nova/stack';
+import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
+import { request } from 'undici';
+import { check, run } from './docker.ts';
+import { buildImages, imageNames, type ImageNames } from './images.ts';
+
+const LABEL_RUN = 'dev.nova.chaos/run';
+
+/**
+ * The guard: a detached process tied to us by IPC. If we die without stopping (SIGKILL, crash), it removes
+ * this run's containers and network. Plain JavaScript, so it starts in ~50 ms.
+ */
+const GUARD = `
+const { execFileSync } = require('node:child_process');
+const [runId] = process.argv.slice(1);
+let network;
+process.on('message', (m) => { if (m && m.network) network = m.network; });
+process.on('SIGTERM', () => process.exit(0));
+process.once('disconnect', () => {
+  try {
+    const ids = execFileSync('docker', ['ps', '-aq', '--filter', 'label=${LABEL_RUN}=' + runId]).toString().split('\\n').filter(Boolean);
+    if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+    if (network) execFileSync('docker', ['network', 'rm', network], { stdio: 'ignore' });
+  } catch {}
+  process.exit(0);
+});`;
+
+/** Docker labels on everything this environment starts. */
+export const LABELS = {
+  /** The agent only faults containers carrying this (see chaos-agent's container driver). */
+  target: 'dev.nova.chaos/target',
+  run: LABEL_RUN,
+  controllerPid: 'dev.nova.chaos/controller-pid',
+} as const;
+
+/** Options of {@link startContainersEnvironment}. */
+export interface ContainersEnvironmentOptions {
+  stateDir: string;
+  userReplicas?: number;
+  images?: ImageNames;
+  onLine?: (source: string, line: string) => void;
+  onLifecycle?: (event: { instance: string; type: 'exited' | 'restarted'; code: number | null }) => void;
+}
+
+interface Replica extends EnvironmentInstance {
+  container: StartedTestContainer;
+  containerName: string;
+  url: string;
+  running: boolean;
+  restarts: number;
+}
+
+/** A running containers environment, plus what its tests look at. */
+export interface ContainersEnvironment extends ChaosEnvironment {
+  readonly runId: string;
+  /** Container name of each replica. */
+  containerOf(instance: string): string;
+  /** The agent process (tests kill it). */
+  readonly agentProcess: ChildProcess;
+  /** Starts a new agent on the same address (after a test killed it); services re-register. */
+  restartAgent(): Promise<void>;
+}
+
+const PORT = 8080;
+
+/** Polls `url` until it answers 200. */
+async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await request(url, { headersTimeout: 1_000, bodyTimeout: 1_000 });
+      await res.body.dump();
+      if (res.statusCode === 200) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not healthy within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Removes the containers and networks of runs whose controller is gone (a SIGKILLed controller's leftovers). */
+export async function removeOrphans(): Promise<string[]> {
+  const out = await check('docker', ['ps', '-a', '--filter', `label=${LABELS.run}`, '--format', `{{.ID}} {{.Label "${LABELS.controllerPid}"}}`]);
+  const orphans = out.split('\n').filter(Boolean).map((l) => l.split(' ')).filter(([, pid]) => {
+    try {
+      process.kill(Number(pid), 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (orphans.length) await run('docker', ['rm', '-f', ...orphans.map(([id]) => id!)]);
+  return orphans.map(([id]) => id!);
+}
+
+/**
+ * The `containers` environment: PostgreSQL and the services (user-service ×2, auth, messaging) in Docker
+ * containers on their own network, started by testcontainers from locally built images; the chaos agent on
+ * the host (root, Docker socket, nsenter into the containers' network namespaces), listening on the
+ * network's gateway where the services register. A killed container is restarted, as a kubelet would. Every
+ * container and the network are removed at the end — by `stop()`, or by a guard process if we die.
+ */
+export async function startContainersEnvironment(options: ContainersEnvironmentOptions): Promise<ContainersEnvironment> {
+  process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
+  mkdirSync(options.stateDir, { recursive: true });
+  const names = options.images ?? (await buildImages({ log: (l) => options.onLine?.('images', l) }));
+  await removeOrphans();
+  const runId = `nova-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const labels = { [LABELS.run]: runId, [LABELS.controllerPid]: String(process.pid) };
+  const started: StartedTestContainer[] = [];
+  let network: StartedNetwork | undefined;
+  let agent: { proc: ChildProcess; address: string } | undefined;
+  let client: ReturnType<typeof createAgentClient> | undefined;
+  const guard = spawn(process.execPath, ['-e', GUARD, runId], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  guard.channel?.unref();
+  guard.unref();
+  let stopping = false;
+  let events: ChildProcess | undefined;
+  const replicas: Replica[] = [];
+
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    events?.kill('SIGTERM');
+    // The agent first: it recovers every fault while the containers still exist.
+    if (agent) await stopAgentProcess(agent.proc);
+    client?.close();
+    await Promise.all(started.map((c) => c.stop({ timeout: 5_000, remove: true }).catch(() => undefined)));
+    await network?.stop().catch(() => undefined);
+    guard.kill('SIGTERM');
+  };
+
+  try {
+    network = await new Network().start();
+    guard.send({ network: network.getId() });
+    const gateway = JSON.parse(await check('docker', ['network', 'inspect', network.getId(), '--format', '{{json .IPAM.Config}}']))[0]?.Gateway as string;
+    if (!gateway) throw new Error(`network ${network.getName()} has no IPv4 gateway`);
+    const token = randomBytes(24).toString('hex');
+    agent = await startAgentProcess({ stateDir: options.stateDir, token, listen: `${gateway}:0`, docker: true, onLine: (l) => options.onLine?.('chaos-agent', l) });
+    client = createAgentClient(agent.address);
+
+    const publicPostgres = Boolean(process.env['NOVA_POSTGRES_IMAGE']);
+    const pg = await new GenericContainer(names.postgres)
+      .withName(`${runId}-postgres`)
+      .withNetwork(network)
+      .withNetworkAliases('postgres')
+      .withLabels(labels)
+      .withEnvironment({ POSTGRES_USER: 'nova', POSTGRES_PASSWORD: 'nova', POSTGRES_DB: 'postgres' })
+      // The public image prints this once for its init server and once for the real one.
+      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, publicPostgres ? 2 : 1))
+      .withStartupTimeout(60_000)
+      .start();
+    started.push(pg);
+
+    const userReplicas = options.userReplicas ?? 2;
+    const plan: Array<{ service: ServiceName; replica: number }> = [
+      ...Array.from({ length: userReplicas }, (_, i) => ({ service: 'user' as const, replica: i + 1 })),
+      { service: 'auth', replica: 0 },
+      { service: 'messaging', replica: 0 },
+    ];
+    const alias = (service: ServiceName, replica: number): string => `${service}${replica > 0 ? `-${replica}` : ''}`;
+    const common = {
+      DATABASE_URL: 'postgres://nova:nova@postgres:5432/postgres',
+      USER_SERVICE_URLS: plan.filter((p) => p.service === 'user').map((p) => `http://${alias('user', p.replica)}:${PORT}`).join(','),
+      AUTH_SERVICE_URLS: `http://auth:${PORT}`,
+      JWT_SECRET: randomBytes(24).toString('hex'),
+      PASSWORD_HASH_COST: '12',
+      // info: the wait strategy reads fastify's "Server listening at" (there is no shell in the image to probe a port).
+      LOG_LEVEL: 'info',
+      SHUTDOWN_GRACE_MS: '5000',
+      CHAOS_AGENT_ADDR: agent.address,
+      CHAOS_AGENT_TOKEN: token,
+      CHAOS_NAMESPACE: 'default',
+      DATA_DIR: '/var/lib/nova',
+    };
+    const launched = await Promise.all(
+      plan.map(async ({ service, replica }) => {
+        const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
+        const containerName = `${runId}-${alias(service, replica)}`;
+        const container = await new GenericContainer(names[service])
+          .withName(containerName)
+          .withNetwork(network!)
+          .withNetworkAliases(alias(service, replica))
+          .withLabels({ ...labels, [LABELS.target]: 'true', 'app.kubernetes.io/name': `${service}-service` })
+          .withEnvironment({ ...common, OTEL_SERVICE_NAME: `${service}-service`, CHAOS_LABELS: `tier=backend,chaos.mesh/safe=true,nova.dev/container=${containerName}` })
+          // The data volume (an emptyDir in k8s), writable by the service's user.
+          .withTmpFs({ '/var/lib/nova': 'rw,uid=1000,gid=1000,size=64m' })
+          .withWaitStrategy(Wait.forLogMessage(/Server listening at/))
+          .withStartupTimeout(60_000)
+          .start();
+        started.push(container);
+        return { service, name, container, containerName };
+      }),
+    );
+    for (const l of launched) {
+      const ip = l.container.getIpAddress(network.getName());
+      replicas.push({ service: l.service, name: l.name, container: l.container, containerName: l.containerName, url: `http://${ip}:${PORT}`, running: true, pid: undefined, restarts: 0 });
+    }
+    await Promise.all(replicas.map((r) => waitHealthy(`${r.url}/readyz`, 30_000)));
+    const targets = listTargets(client, token);
+    await awaitRegistrations(targets, replicas.length);
+    events = superviseContainers(runId, replicas, () => stopping, options.onLifecycle);
+    const agentAddress = agent.address;
+    const netem = (await run('unshare', ['-n', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'])).code === 0;
+
+    const env: ContainersEnvironment = {
+      name: 'containers',
+      runId,
+      agent: { address: agentAddress, token, client },
+      instances: replicas,
+      urls: (service) => replicas.filter((r) => r.service === service).map((r) => r.url),
+      targets,
+      // The services see their data volume at DATA_DIR in every container.
+      dataDirOf: () => '/var/lib/nova',
+      layer: 'container',
+      netem,
+      containerOf: (instance) => {
+        const r = replicas.find((x) => x.name === instance);
+        if (!r) throw new Error(`no instance ${instance}`);
+        return r.containerName;
+      },
+      get agentProcess() {
+        return agent!.proc;
+      },
+      restartAgent: async () => {
+        agent = await startAgentProcess({ stateDir: options.stateDir, token, listen: agentAddress, docker: true, onLine: (l) => options.onLine?.('chaos-agent', l) });
+      },
+      stop,
+    };
+    return env;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * Restarts containers that die (a pod-kill/container-kill), with backoff, as a kubelet restarts a pod's
+ * containers; reads `docker events` for this run's containers.
+ */
+function superviseContainers(
+  runId: string,
+  replicas: Replica[],
+  stopping: () => boolean,
+  onLifecycle: ContainersEnvironmentOptions['onLifecycle'],
+): ChildProcess {
+  const events = spawn('docker', ['events', '--filter', `label=${LABELS.run}=${runId}`, '--filter', 'event=die', '--format', '{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let buffered = '';
+  events.stdout!.on('data', (c: Buffer) => {
+    buffered += c.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const [name, code] = buffered.slice(0, nl).split(' ');
+      buffered = buffered.slice(nl + 1);
+      const replica = replicas.find((r) => r.containerName === name);
+      if (!replica || stopping()) continue;
+      replica.running = false;
+      onLifecycle?.({ instance: replica.name, type: 'exited', code: Number(code) });
+      const backoff = Math.min(5_000, 250 * 2 ** replica.restarts);
+      replica.restarts++;
+      setTimeout(() => {
+        if (stopping()) return;
+        void run('docker', ['start', replica.containerName])
+          .then(() => waitHealthy(`${replica.url}/readyz`, 30_000))
+          .then(() => {
+            replica.running = true;
+            onLifecycle?.({ instance: replica.name, type: 'restarted', code: null });
+          })
+          .catch(() => undefined);
+      }, backoff);
+    }
+  });
+  events.unref();
+  (events.stdout as unknown as { unref?: () => void }).unref?.();
+  return events;
+}
+
+export type { ImageNames };
+export { imageNames };

@@ -1,0 +1,3 @@
+export * from './docker.ts';
+export * from './images.ts';
+export * from './environment.ts';

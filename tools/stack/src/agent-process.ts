@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const AGENT_MAIN = fileURLToPath(new URL('../../../chaos-agent/src/main.ts', import.meta.url));
+
+/** Options of {@link startAgentProcess}. */
+export interface AgentProcessOptions {
+  /** Journal, token file and audit log go here. */
+  stateDir: string;
+  token: string;
+  /** `host:port` to listen on; default `127.0.0.1:0` (any free port). */
+  listen?: string;
+  /** Enable the Docker and kernel drivers (`--docker`). */
+  docker?: boolean;
+  /** Every log line the agent prints. */
+  onLine?: (line: string) => void;
+}
+
+/**
+ * Starts the chaos agent as a child process tied to us by IPC (if we die, it recovers every fault and exits)
+ * and resolves with its bound address once it listens.
+ */
+export function startAgentProcess(options: AgentProcessOptions): Promise<{ proc: ChildProcess; address: string }> {
+  const tokenFile = join(options.stateDir, 'agent-token');
+  writeFileSync(tokenFile, options.token, { mode: 0o600 });
+  const args = ['--listen', options.listen ?? '127.0.0.1:0', '--token-file', tokenFile, '--state-dir', options.stateDir, '--audit-log', join(options.stateDir, 'agent-audit.jsonl')];
+  if (options.docker) args.push('--docker');
+  const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', AGENT_MAIN, ...args], {
+    env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  proc.channel?.unref();
+  proc.unref();
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const onData = (c: Buffer): void => {
+      buffered += c.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        const m = /"msg":"ready","address":"([^"]+)"/.exec(line);
+        if (m) resolve({ proc, address: m[1]! });
+        else options.onLine?.(line);
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`chaos-agent exited during start-up with code ${code}`)));
+  });
+}
+
+/** Stops an agent started by {@link startAgentProcess} (SIGTERM: it recovers every fault first). */
+export async function stopAgentProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.ref();
+  proc.kill('SIGTERM');
+  await exited;
+}

@@ -1,0 +1,50 @@
+import { bearer, unary, type ChaosAgentClient, type Target } from '@nova/proto';
+import type { ServiceName } from './stack.ts';
+
+/** One running service replica, as the harness sees it in any environment. */
+export interface EnvironmentInstance {
+  readonly service: ServiceName;
+  readonly name: string;
+  /** Base URL reachable from the controller. */
+  readonly url: string;
+  /** Is it running right now (not killed, not yet restarted)? */
+  readonly running: boolean;
+  /** Its PID on this host, when it is a local process. */
+  readonly pid: number | undefined;
+}
+
+/**
+ * What the harness needs of an environment (`local`, `containers`): the agent, the service replicas, their
+ * registered targets, and which fault layer applies process- and network-level actions.
+ */
+export interface ChaosEnvironment {
+  readonly name: 'local' | 'containers';
+  readonly agent: { address: string; token: string; client: ChaosAgentClient };
+  readonly instances: readonly EnvironmentInstance[];
+  urls(service: ServiceName): string[];
+  /** The agent's registered targets. */
+  targets(): Promise<Target[]>;
+  /** The data volume of the service instance registered as `target`, as the service sees it. */
+  dataDirOf(target: Target): string | undefined;
+  /** `process`: signals and in-process network faults; `container`: Docker and kernel drivers. */
+  readonly layer: 'process' | 'container';
+  /** The kernel has netem (containers only): delay goes to the kernel, else in-process. */
+  readonly netem: boolean;
+  stop(): Promise<void>;
+}
+
+/** The agent's registered targets, as the controller lists them. */
+export function listTargets(client: ChaosAgentClient, token: string): () => Promise<Target[]> {
+  const md = bearer(token);
+  return async () => (await unary(client.listTargets.bind(client), {}, md)).targets;
+}
+
+/** Waits until `count` service instances have registered with the agent. */
+export async function awaitRegistrations(targets: () => Promise<Target[]>, count: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await targets()).length < count) {
+    if (Date.now() > deadline) throw new Error(`services did not register with the chaos agent within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
