@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FaultSpecError, SpecReader } from '@nova/faults';
 import type { Target } from '@nova/proto';
-import type { ProcessDriver, ProcessInjection } from './process.ts';
+import type { ProcessDriver } from './process.ts';
 
 /** The Docker label an environment puts on every container the agent may fault (nothing else is touched). */
 export const TARGET_LABEL = 'dev.nova.chaos/target';
@@ -34,20 +34,30 @@ export interface ContainerInfo {
   memory: number;
 }
 
+/** The part of `docker container inspect` the agent reads. */
+interface InspectJson {
+  Id: string;
+  Name: string;
+  State: { Running: boolean; Paused: boolean; Pid: number };
+  NetworkSettings: { Networks?: Record<string, { IPAddress?: string }> };
+  Config: { Labels?: Record<string, string> | null };
+  HostConfig: { NanoCpus?: number; Memory?: number };
+}
+
 /** `docker inspect` of one container, reduced to {@link ContainerInfo}. */
 export async function inspectContainer(ref: string): Promise<ContainerInfo> {
-  const [raw] = JSON.parse(await exec('docker', ['container', 'inspect', ref])) as Array<Record<string, any>>;
+  const [raw] = JSON.parse(await exec('docker', ['container', 'inspect', ref])) as InspectJson[];
   if (!raw) throw new Error(`no container ${ref}`);
   return {
-    id: raw['Id'],
-    name: String(raw['Name']).replace(/^\//, ''),
-    running: Boolean(raw['State']['Running']),
-    paused: Boolean(raw['State']['Paused']),
-    pid: Number(raw['State']['Pid']),
-    ips: Object.values(raw['NetworkSettings']['Networks'] ?? {}).map((n: any) => String(n.IPAddress)).filter(Boolean),
-    labels: raw['Config']['Labels'] ?? {},
-    nanoCpus: Number(raw['HostConfig']['NanoCpus'] ?? 0),
-    memory: Number(raw['HostConfig']['Memory'] ?? 0),
+    id: raw.Id,
+    name: raw.Name.replace(/^\//, ''),
+    running: raw.State.Running,
+    paused: raw.State.Paused,
+    pid: raw.State.Pid,
+    ips: Object.values(raw.NetworkSettings.Networks ?? {}).map((n) => n.IPAddress ?? '').filter(Boolean),
+    labels: raw.Config.Labels ?? {},
+    nanoCpus: raw.HostConfig.NanoCpus ?? 0,
+    memory: raw.HostConfig.Memory ?? 0,
   };
 }
 

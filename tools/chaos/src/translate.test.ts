@@ -70,4 +70,51 @@ describe('planChaos (Chaos Mesh → agent faults)', () => {
     expect(parseRate('1mbps')).toBe(1024 * 1024);
     expect(parseRate('100kbps')).toBe(102_400);
   });
+
+  describe('in the containers environment (Docker and kernel drivers)', () => {
+    const c = (id: string, app: string): Target => t(id, app, { 'nova.dev/container': `run-${id}` });
+    const ctargets = [c('user-0', 'user-service'), c('user-1', 'user-service'), c('auth-0', 'auth-service'), c('msg-0', 'messaging-service')];
+    const cplan = (kind: string, spec: string, netem = false) => {
+      const r = resource(kind, spec);
+      return planChaos(r.kind, r.spec, ctargets, seededRandom(3), { ...ctx, layer: { layer: 'container', netem } });
+    };
+    const towardsUsers = `target:\n  ${sel('user-service', 'all').replace(/\n/g, '\n  ')}`;
+
+    it('puts partition, loss and duplicate into the kernel of the selected containers, naming the peer containers', () => {
+      const part = cplan('NetworkChaos', `action: partition\n${sel('messaging-service', 'all')}\ndirection: both\n${towardsUsers}`);
+      expect(part.faults.map((f) => [f.target.id, f.kind, f.spec])).toEqual([['msg-0', 'kernel-partition', { direction: 'both', peers: ['run-user-0', 'run-user-1'] }]]);
+      const loss = cplan('NetworkChaos', `action: loss\n${sel('messaging-service', 'all')}\nloss:\n  loss: "30"\n${towardsUsers}`);
+      expect(loss.faults[0]).toMatchObject({ kind: 'kernel-loss', spec: { direction: 'to', percent: 30, peers: ['run-user-0', 'run-user-1'] } });
+      const dup = cplan('NetworkChaos', `action: duplicate\n${sel('messaging-service', 'all')}\nduplicate:\n  duplicate: "50"\n${towardsUsers}`);
+      expect(dup.faults[0]).toMatchObject({ kind: 'kernel-duplicate', spec: { percent: 50 } });
+      expect(() => cplan('NetworkChaos', `action: duplicate\n${sel('messaging-service', 'all')}\nduplicate:\n  duplicate: "50"`)).toThrow(/duplicate without a target/);
+    });
+
+    it('limits bandwidth with tbf, and sends delay to netem where the kernel has it, else in-process with a note', () => {
+      const bw = cplan('NetworkChaos', `action: bandwidth\n${sel('auth-service')}\nbandwidth:\n  rate: 1mbps\n  limit: 20971520\n  buffer: 10000`);
+      expect(bw.faults[0]).toMatchObject({ kind: 'kernel-bandwidth', spec: { bytesPerSecond: 1024 ** 2, limitBytes: 20971520, bufferBytes: 10000 } });
+      const delay = `action: delay\n${sel('auth-service')}\ndelay:\n  latency: 100ms\n  jitter: 10ms\n  correlation: "50"`;
+      expect(cplan('NetworkChaos', delay, true).faults[0]).toMatchObject({ kind: 'kernel-netem', spec: { delayMs: 100, jitterMs: 10, correlation: 50 } });
+      const fallback = cplan('NetworkChaos', delay, false);
+      expect(fallback.faults[0]!.kind).toBe('http-delay');
+      expect(fallback.notes.join()).toMatch(/no netem qdisc.*in-process/);
+      expect(() => cplan('NetworkChaos', `action: corrupt\n${sel('auth-service')}\ncorrupt:\n  corrupt: "10"`)).toThrow(/corrupt needs the netem qdisc/);
+    });
+
+    it('kills and pauses containers through Docker and squeezes their CPU for StressChaos', () => {
+      expect(cplan('PodChaos', `action: pod-kill\ngracePeriod: 5\n${sel('user-service')}`).faults[0]).toMatchObject({ kind: 'container-kill', spec: { signal: 'SIGTERM', gracePeriodMs: 5000 } });
+      expect(cplan('PodChaos', `action: container-kill\ncontainerNames: [user]\n${sel('user-service')}`).faults[0]).toMatchObject({ kind: 'container-kill', spec: { signal: 'SIGKILL' } });
+      expect(cplan('PodChaos', `action: pod-failure\n${sel('user-service')}`).faults[0]!.kind).toBe('container-pause');
+      const stress = cplan('StressChaos', `${sel('auth-service')}\nstressors:\n  cpu:\n    workers: 1\n    load: 60`);
+      expect(stress.faults[0]).toMatchObject({ kind: 'container-stress', spec: { workers: 1, load: 60 } });
+    });
+
+    it('refuses a target that does not run in a container', () => {
+      const r = resource('PodChaos', `action: pod-kill\n${sel('user-service')}`);
+      const plain = planChaos(r.kind, r.spec, targets, seededRandom(3), { ...ctx, layer: { layer: 'container', netem: false } });
+      expect(plain.faults[0]!.kind).toBe('container-kill');
+      const part = resource('NetworkChaos', `action: partition\n${sel('messaging-service', 'all')}\n${towardsUsers}`);
+      expect(() => planChaos(part.kind, part.spec, targets, seededRandom(3), { ...ctx, layer: { layer: 'container', netem: false } })).toThrow(/nova.dev\/container/);
+    });
+  });
 });

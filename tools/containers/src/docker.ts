@@ -57,3 +57,38 @@ export async function imageLabel(name: string, label: string): Promise<string | 
   const v = r.stdout.trim();
   return r.code === 0 && v && v !== '<no value>' ? v : undefined;
 }
+
+/** The chaos rules in a container's network namespace (tagged by the agent's kernel driver) and their hits. */
+export interface KernelState {
+  /** One line per tagged nft table, iptables rule and tc qdisc. */
+  tagged: string[];
+  /** Packets the tagged rules matched so far (nft and iptables counters). */
+  packets: number;
+}
+
+/** Reads {@link KernelState} of a running container, from the host (root: nsenter into its network namespace). */
+export async function kernelState(container: string): Promise<KernelState> {
+  const pid = (await check('docker', ['inspect', '-f', '{{.State.Pid}}', container])).trim();
+  const ns = (cmd: string[]): Promise<string> => check('nsenter', ['-t', pid, '-n', ...cmd]);
+  const tagged: string[] = [];
+  let packets = 0;
+  const ruleset = await ns(['nft', 'list', 'ruleset']);
+  // Our tables hold `counter packets N bytes M` on each rule; iptables-nft tables are listed too (their names differ).
+  for (const block of ruleset.split(/^table /m).slice(1)) {
+    const name = /^\S+ (\S+)/.exec(block)?.[1] ?? '';
+    if (!name.startsWith('nova_chaos_')) continue;
+    tagged.push(`nft table ${name}`);
+    for (const m of block.matchAll(/counter packets (\d+)/g)) packets += Number(m[1]);
+  }
+  for (const table of ['filter', 'mangle']) {
+    const out = await ns(['iptables', '-w', '-t', table, '-L', '-v', '-n', '-x']);
+    for (const line of out.split('\n')) {
+      if (!line.includes('nova-chaos:')) continue;
+      tagged.push(`iptables ${table}: ${line.trim().replace(/\s+/g, ' ')}`);
+      packets += Number(line.trim().split(/\s+/)[0]);
+    }
+  }
+  const qdiscs = await ns(['tc', 'qdisc', 'show']);
+  for (const line of qdiscs.split('\n')) if (/ 4e43: /.test(line)) tagged.push(`tc ${line.trim()}`);
+  return { tagged, packets };
+}

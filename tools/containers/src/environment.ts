@@ -6,7 +6,7 @@ import { awaitRegistrations, listTargets, startAgentProcess, stopAgentProcess, t
 import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { request } from 'undici';
 import { check, run } from './docker.ts';
-import { buildImages, imageNames, type ImageNames } from './images.ts';
+import { buildImages, type ImageNames } from './images.ts';
 
 const LABEL_RUN = 'dev.nova.chaos/run';
 
@@ -279,5 +279,3 @@ function superviseContainers(
   return events;
 }
 
-export type { ImageNames };
-export { imageNames };

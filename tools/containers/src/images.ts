@@ -182,9 +182,3 @@ export async function buildImages(options: { names?: ImageNames; agent?: boolean
   if (options.agent) await buildFromDockerfile('chaos-agent/Dockerfile', names.agent, names.nodeBase, log);
   return names;
 }
-
-/** Runs `docker run --rm <image> <args>` and returns stdout (for smoke tests). */
-export async function runOnce(image: string, args: readonly string[]): Promise<string> {
-  return check('docker', ['run', '--rm', image, ...args]);
-}
-

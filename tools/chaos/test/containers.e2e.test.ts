@@ -1,0 +1,138 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseResources, type Resource } from '@nova/chaos-spec';
+import { kernelState, requireDocker, startContainersEnvironment, type ContainersEnvironment } from '@nova/containers';
+import { bearer, unary, type Fault } from '@nova/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LoadGenerator } from '../src/load.ts';
+import { Observer } from '../src/observe.ts';
+import { ControllerAudit, policyFromEnv } from '../src/policy.ts';
+import { Runner } from '../src/runner.ts';
+
+// The containers environment, for real: Docker (images built locally), testcontainers, the agent's Docker and
+// kernel drivers. Without a Docker engine these tests fail, printing how to start one (.ci/run does).
+const SUITE = fileURLToPath(new URL('../../../k8s/base/chaos-mesh/experiments/', import.meta.url));
+const experiment = (file: string): Resource => parseResources(readFileSync(join(SUITE, file), 'utf8'), file).resources[0]!;
+
+let env: ContainersEnvironment;
+let load: LoadGenerator;
+let observer: Observer;
+let runner: Runner;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  await requireDocker();
+  const state = mkdtempSync(join(tmpdir(), 'nova-containers-'));
+  env = await startContainersEnvironment({ stateDir: state, onLifecycle: (e) => lines.push(`${e.instance} ${e.type}`) });
+  load = new LoadGenerator({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }, { ratePerSecond: 30 });
+  await load.prepare();
+  observer = new Observer(() => env.instances.map((i) => i.url), () => load.now());
+  observer.start();
+  load.start();
+  runner = new Runner(env, load, observer, {
+    runId: 'containers-test',
+    seed: 7,
+    baselineMs: 2_000,
+    policy: policyFromEnv({ CHAOS_ACTOR: 'containers-test' }),
+    audit: new ControllerAudit(join(state, 'audit.jsonl'), 'containers-test'),
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+  });
+}, 600_000);
+
+afterAll(async () => {
+  await runner?.recoverAll();
+  await load?.stop();
+  observer?.stop();
+  await env?.stop();
+}, 60_000);
+
+/** Runs an experiment while sampling the kernel state of `container`; returns the result and the peak. */
+async function runSampling(file: string, container: string): Promise<{ verdict: string; reason: string | undefined; peakPackets: number; sawRules: boolean; checks: string[] }> {
+  let peakPackets = 0;
+  let sawRules = false;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const s = await kernelState(container).catch(() => undefined);
+      if (s && s.tagged.length) {
+        sawRules = true;
+        peakPackets = Math.max(peakPackets, s.packets);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  const result = await runner.run(experiment(file));
+  sampling = false;
+  await sampler;
+  return { verdict: result.verdict, reason: result.reason, peakPackets, sawRules, checks: result.checks.map((c) => `${c.name}: ${c.measured} (${c.ok ? 'ok' : 'FAILED'})`) };
+}
+
+async function noRulesAnywhere(): Promise<void> {
+  for (const i of env.instances) expect((await kernelState(env.containerOf(i.name))).tagged, i.name).toEqual([]);
+}
+
+describe('the containers environment', () => {
+  it('partition (nft DROP, messaging → user): packets dropped, breaker opens, fallback used; no rule left after recovery', async () => {
+    const r = await runSampling('partition-messaging-user.yaml', env.containerOf('messaging-service'));
+    expect(r.verdict, `${r.reason}\n${r.checks.join('\n')}\n${lines.slice(-20).join('\n')}`).toBe('pass');
+    expect(r.sawRules).toBe(true);
+    expect(r.peakPackets).toBeGreaterThan(0);
+    expect(r.checks.some((c) => c.startsWith('breaker messaging-service->user-service: opened'))).toBe(true);
+    await noRulesAnywhere();
+  }, 120_000);
+
+  it('loss (iptables statistic, 30 %): packets dropped, sends still succeed; no rule left after recovery', async () => {
+    const r = await runSampling('network-loss-messaging-user.yaml', env.containerOf('messaging-service'));
+    expect(r.verdict, `${r.reason}\n${r.checks.join('\n')}`).toBe('pass');
+    expect(r.sawRules).toBe(true);
+    expect(r.peakPackets).toBeGreaterThan(0);
+    await noRulesAnywhere();
+  }, 120_000);
+
+  it('pod-kill (docker kill): one user-service container dies and is restarted; the other keeps serving', async () => {
+    const before = lines.length;
+    const result = await runner.run(experiment('pod-kill-user.yaml'));
+    expect(result.verdict, `${result.reason}\n${lines.slice(before).join('\n')}`).toBe('pass');
+    const events = lines.slice(before).filter((l) => /^user-service-\d (exited|restarted)$/.test(l));
+    expect(events.some((l) => l.endsWith('exited'))).toBe(true);
+    expect(events.some((l) => l.endsWith('restarted'))).toBe(true);
+    expect(env.instances.every((i) => i.running)).toBe(true);
+  }, 120_000);
+
+  it('an agent SIGKILLed mid-partition leaves its rules; the restarted agent removes them at start', async () => {
+    const md = bearer(env.agent.token);
+    const client = env.agent.client;
+    const targets = await env.targets();
+    const messaging = targets.find((t) => t.labels['app'] === 'messaging-service')!;
+    const container = env.containerOf('messaging-service');
+    await unary(client.applyFault.bind(client), {
+      experimentUid: 'agent-crash',
+      targetId: messaging.id,
+      kind: 'kernel-partition',
+      specJson: JSON.stringify({ direction: 'to', peers: [env.containerOf('user-service-1'), env.containerOf('user-service-2')] }),
+      durationMs: 60_000,
+      actor: 'containers-test',
+    }, md);
+    expect((await kernelState(container)).tagged).toHaveLength(1);
+
+    const agent = env.agentProcess;
+    const dead = new Promise((r) => agent.once('exit', r));
+    agent.kill('SIGKILL');
+    await dead;
+    // Nobody recovered it: the rule is still there, and still dropping messaging's calls to user-service.
+    const stranded = await kernelState(container);
+    expect(stranded.tagged).toHaveLength(1);
+
+    await env.restartAgent();
+    expect((await kernelState(container)).tagged).toEqual([]);
+    const { faults } = await unary(client.listFaults.bind(client), {}, md);
+    expect((faults as Fault[]).length).toBe(0);
+    // The services find the new agent again (their control streams reconnect).
+    const deadline = Date.now() + 15_000;
+    while ((await env.targets().catch(() => [])).length < env.instances.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect((await env.targets()).length).toBe(env.instances.length);
+  }, 60_000);
+});

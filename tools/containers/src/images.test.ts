@@ -1,0 +1,79 @@
+import pg from 'pg';
+import { GenericContainer, Network, Wait } from 'testcontainers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { check, DOCKER_HELP, requireDocker, run } from './docker.ts';
+import { buildImages, contextFingerprint, type ImageNames } from './images.ts';
+
+// Real Docker: the images are built here (the first time ~3 min on 2 cores; later runs skip unchanged ones).
+// Without a Docker engine this fails with DOCKER_HELP: how to install and start one.
+process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
+let names: ImageNames;
+
+beforeAll(async () => {
+  await requireDocker();
+  names = await buildImages({ agent: true });
+}, 900_000);
+
+describe('requireDocker', () => {
+  it('explains how to get a Docker engine when none answers', async () => {
+    const saved = process.env['DOCKER_HOST'];
+    process.env['DOCKER_HOST'] = 'unix:///nonexistent/docker.sock';
+    try {
+      await expect(requireDocker()).rejects.toThrow(DOCKER_HELP);
+    } finally {
+      if (saved === undefined) delete process.env['DOCKER_HOST'];
+      else process.env['DOCKER_HOST'] = saved;
+    }
+  });
+});
+
+describe('locally built images', () => {
+  it('the node base runs the host node version and has no shell', async () => {
+    expect((await check('docker', ['run', '--rm', names.nodeBase, 'node', '-p', 'process.version'])).trim()).toBe(process.version);
+    const shell = await run('docker', ['run', '--rm', names.nodeBase, 'sh', '-c', 'true']);
+    expect(shell.code).not.toBe(0);
+  }, 60_000);
+
+  it('the services are built FROM the base by their Dockerfiles, run as uid 1000 and carry their entry point', async () => {
+    const baseId = (await check('docker', ['image', 'inspect', '-f', '{{.Id}}', names.nodeBase])).trim();
+    for (const service of ['user', 'auth', 'messaging'] as const) {
+      const [image] = JSON.parse(await check('docker', ['image', 'inspect', names[service]])) as Array<{ Config: { User: string; Cmd: string[]; Labels: Record<string, string> }; RootFS: { Layers: string[] } }>;
+      expect(image!.Config.User).toBe('1000');
+      expect(image!.Config.Cmd.join(' ')).toContain(`services/${service}/src/main.ts`);
+      expect(image!.Config.Labels['dev.nova.context']).toBe(await contextFingerprint(`services/${service}/Dockerfile`, names.nodeBase));
+      const [base] = JSON.parse(await check('docker', ['image', 'inspect', baseId])) as Array<{ RootFS: { Layers: string[] } }>;
+      expect(image!.RootFS.Layers.slice(0, base!.RootFS.Layers.length)).toEqual(base!.RootFS.Layers);
+    }
+  }, 60_000);
+
+  it('the agent image prints its usage', async () => {
+    expect(await check('docker', ['run', '--rm', names.agent])).toContain('chaos-agent: the per-node Nova Chaos daemon');
+  }, 60_000);
+
+  it('the PostgreSQL image is a real PostgreSQL 17 that accepts the nova user over the network', async () => {
+    const network = await new Network().start();
+    const container = await new GenericContainer(names.postgres)
+      .withNetwork(network)
+      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/))
+      .withStartupTimeout(60_000)
+      .start();
+    try {
+      const client = new pg.Client({ connectionString: `postgres://nova:nova@${container.getIpAddress(network.getName())}:5432/postgres` });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ v: string }>('select version() as v');
+        expect(rows[0]!.v).toMatch(/^PostgreSQL 17\./);
+        await client.query('create table t (x int)');
+        await client.query('insert into t values (42)');
+        expect((await client.query<{ x: number }>('select x from t')).rows[0]!.x).toBe(42);
+      } finally {
+        await client.end();
+      }
+      const wrong = new pg.Client({ connectionString: `postgres://nova:wrong@${container.getIpAddress(network.getName())}:5432/postgres` });
+      await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
+    } finally {
+      await container.stop();
+      await network.stop();
+    }
+  }, 90_000);
+});
