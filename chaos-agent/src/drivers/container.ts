@@ -30,8 +30,12 @@ export interface ContainerInfo {
   pid: number;
   ips: string[];
   labels: Record<string, string>;
+  /** CPU limit as `--cpus` (NanoCpus) or as a CFS quota/period; 0 / -1 = none. */
   nanoCpus: number;
+  cpuQuota: number;
+  cpuPeriod: number;
   memory: number;
+  memorySwap: number;
 }
 
 /** The part of `docker container inspect` the agent reads. */
@@ -41,7 +45,7 @@ interface InspectJson {
   State: { Running: boolean; Paused: boolean; Pid: number };
   NetworkSettings: { Networks?: Record<string, { IPAddress?: string }> };
   Config: { Labels?: Record<string, string> | null };
-  HostConfig: { NanoCpus?: number; Memory?: number };
+  HostConfig: { NanoCpus?: number; CpuQuota?: number; CpuPeriod?: number; Memory?: number; MemorySwap?: number };
 }
 
 /** `docker inspect` of one container, reduced to {@link ContainerInfo}. */
@@ -57,7 +61,10 @@ export async function inspectContainer(ref: string): Promise<ContainerInfo> {
     ips: Object.values(raw.NetworkSettings.Networks ?? {}).map((n) => n.IPAddress ?? '').filter(Boolean),
     labels: raw.Config.Labels ?? {},
     nanoCpus: raw.HostConfig.NanoCpus ?? 0,
+    cpuQuota: raw.HostConfig.CpuQuota ?? 0,
+    cpuPeriod: raw.HostConfig.CpuPeriod ?? 0,
     memory: raw.HostConfig.Memory ?? 0,
+    memorySwap: raw.HostConfig.MemorySwap ?? 0,
   };
 }
 
@@ -116,21 +123,39 @@ export class ContainerJournal {
   }
 }
 
-type JournalEntry = { container: string; action: 'unpause' } | { container: string; action: 'restore-limits'; nanoCpus: number; memory: number };
+/** The limits `container-stress` changes, as Docker reports them. */
+type Limits = Pick<ContainerInfo, 'nanoCpus' | 'cpuQuota' | 'cpuPeriod' | 'memory' | 'memorySwap'>;
+
+type JournalEntry = { container: string; action: 'unpause' } | ({ container: string; action: 'restore-limits' } & Limits);
 
 async function revert(e: JournalEntry): Promise<void> {
   if (e.action === 'unpause') {
     const info = await inspectContainer(e.container);
     if (info.paused) await exec('docker', ['unpause', e.container]);
   } else {
-    await exec('docker', ['update', ...limitArgs(e.nanoCpus, e.memory), e.container]);
+    await exec('docker', ['update', ...restoreArgs(e), e.container]);
   }
 }
 
-/** `docker update` arguments that set these limits (0 = unlimited, Docker's own encoding). */
-function limitArgs(nanoCpus: number, memory: number): string[] {
-  const args = ['--cpus', String(nanoCpus / 1e9)];
-  if (memory > 0) args.push('--memory', String(memory), '--memory-swap', String(memory));
+/**
+ * `docker update` arguments lowering the CPU limit to `cpus` (and memory to `memory`). A container started
+ * with `--cpus` keeps that form (Docker refuses to mix it with a quota); otherwise a CFS quota is set, because
+ * `--cpus 0` does not remove a limit while `--cpu-quota -1` does.
+ */
+function squeezeArgs(original: Limits, cpus: number, memory: number | undefined): string[] {
+  const args = original.nanoCpus > 0 ? ['--cpus', cpus.toFixed(3)] : ['--cpu-period', '100000', '--cpu-quota', String(Math.max(1_000, Math.round(cpus * 100_000)))];
+  if (memory !== undefined) args.push('--memory', String(memory), '--memory-swap', String(memory));
+  return args;
+}
+
+/** `docker update` arguments putting back the recorded limits. */
+function restoreArgs(original: Limits): string[] {
+  const args =
+    original.nanoCpus > 0
+      ? ['--cpus', String(original.nanoCpus / 1e9)]
+      : ['--cpu-quota', String(original.cpuQuota > 0 ? original.cpuQuota : -1), ...(original.cpuPeriod > 0 ? ['--cpu-period', String(original.cpuPeriod)] : [])];
+  // Memory is only ever lowered from a set limit, so the original is a real value (swap -1 = unlimited).
+  if (original.memory > 0) args.push('--memory-swap', String(original.memorySwap || -1), '--memory', String(original.memory));
   return args;
 }
 
@@ -249,16 +274,17 @@ export function containerStress(journal: ContainerJournal, hostCpus: number): Pr
     },
     async apply(target, spec, _leaseMs, faultId) {
       const c = await containerOf('container-stress', target);
-      const cpus = c.nanoCpus > 0 ? c.nanoCpus / 1e9 : hostCpus;
+      const cpus = c.nanoCpus > 0 ? c.nanoCpus / 1e9 : c.cpuQuota > 0 && c.cpuPeriod > 0 ? c.cpuQuota / c.cpuPeriod : hostCpus;
       const left = Math.max(0.05, cpus - (spec.workers * spec.load) / 100);
-      let memory = c.memory;
+      let memory: number | undefined;
       if (spec.memoryBytes) {
         if (c.memory === 0) throw new FaultSpecError('container-stress', 'memoryBytes', `container ${c.name} has no memory limit to lower; give it one (--memory) or stress memory in-process`);
         memory = Math.max(8 << 20, c.memory - spec.memoryBytes);
       }
-      await journal.add(faultId, { container: c.id, action: 'restore-limits', nanoCpus: c.nanoCpus, memory: c.memory });
+      const original: Limits = { nanoCpus: c.nanoCpus, cpuQuota: c.cpuQuota, cpuPeriod: c.cpuPeriod, memory: c.memory, memorySwap: c.memorySwap };
+      await journal.add(faultId, { container: c.id, action: 'restore-limits', ...original });
       try {
-        await exec('docker', ['update', ...limitArgs(Math.round(left * 1e9), memory), c.id]);
+        await exec('docker', ['update', ...squeezeArgs(original, left, memory), c.id]);
       } catch (error) {
         await journal.remove(faultId);
         throw error;
@@ -269,7 +295,11 @@ export function containerStress(journal: ContainerJournal, hostCpus: number): Pr
         undo: async () => {
           if (undone) return;
           undone = true;
-          await exec('docker', ['update', ...limitArgs(c.nanoCpus, c.memory), c.id]).catch(() => undefined);
+          // A container gone meanwhile has nothing to restore; any other failure keeps the journal entry, so
+          // the next agent start restores it, and is reported.
+          const info = await inspectContainer(c.id).catch(() => undefined);
+          if (!info) return journal.remove(faultId);
+          await exec('docker', ['update', ...restoreArgs(original), c.id]);
           await journal.remove(faultId);
         },
       };

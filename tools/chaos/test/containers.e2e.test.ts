@@ -1,10 +1,11 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseResources, type Resource } from '@nova/chaos-spec';
-import { kernelState, requireDocker, startContainersEnvironment, type ContainersEnvironment } from '@nova/containers';
+import { check, kernelState, requireDocker, startContainersEnvironment, type ContainersEnvironment } from '@nova/containers';
 import { bearer, unary, type Fault } from '@nova/proto';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadGenerator } from '../src/load.ts';
 import { Observer } from '../src/observe.ts';
@@ -101,6 +102,40 @@ describe('the containers environment', () => {
     expect(events.some((l) => l.endsWith('restarted'))).toBe(true);
     expect(env.instances.every((i) => i.running)).toBe(true);
   }, 120_000);
+
+  it('StressChaos cpu lowers the container CPU quota with docker update, and recovery removes the limit again', async () => {
+    const md = bearer(env.agent.token);
+    const client = env.agent.client;
+    const container = env.containerOf('auth-service');
+    const auth = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
+    const quota = async (): Promise<number> => Number((await check('docker', ['inspect', '-f', '{{.HostConfig.CpuQuota}}', container])).trim());
+    expect(await quota()).toBeLessThanOrEqual(0);
+    await unary(client.applyFault.bind(client), { experimentUid: 'stress-test', targetId: auth.id, kind: 'container-stress', specJson: JSON.stringify({ workers: 1, load: 50 }), durationMs: 30_000, actor: 'containers-test' }, md);
+    // The host's CPUs minus half a CPU, as a CFS quota per 100 ms period.
+    expect(await quota()).toBe(Math.round((availableParallelism() - 0.5) * 100_000));
+    await unary(client.recoverFault.bind(client), { experimentUid: 'stress-test', actor: 'containers-test' }, md);
+    expect(await quota()).toBeLessThanOrEqual(0);
+  }, 30_000);
+
+  it('pod-failure freezes the container (docker pause) and recovery thaws it', async () => {
+    const md = bearer(env.agent.token);
+    const client = env.agent.client;
+    const name = 'user-service-2';
+    const container = env.containerOf(name);
+    const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
+    const url = env.instances.find((i) => i.name === name)!.url;
+    const healthz = (): Promise<number | string> =>
+      request(`${url}/healthz`, { headersTimeout: 800, bodyTimeout: 800 }).then(
+        async (r) => (await r.body.dump(), r.statusCode),
+        (e: Error) => e.name,
+      );
+    await unary(client.applyFault.bind(client), { experimentUid: 'pause-test', targetId: target.id, kind: 'container-pause', specJson: '{}', durationMs: 30_000, actor: 'containers-test' }, md);
+    expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('true');
+    expect(await healthz()).toBe('HeadersTimeoutError');
+    await unary(client.recoverFault.bind(client), { experimentUid: 'pause-test', actor: 'containers-test' }, md);
+    expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('false');
+    expect(await healthz()).toBe(200);
+  }, 30_000);
 
   it('an agent SIGKILLed mid-partition leaves its rules; the restarted agent removes them at start', async () => {
     const md = bearer(env.agent.token);
