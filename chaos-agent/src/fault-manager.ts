@@ -111,7 +111,7 @@ export class FaultManager {
     const entry: Entry = { fault };
     try {
       if (processDriver) {
-        entry.process = await processDriver.apply(target, parsed, durationMs, id);
+        entry.process = await processDriver.apply(target, parsed, durationMs, id, { peer: registration.peer });
         // A kill is over once the process is gone: the fault is then recovered (the supervisor restarts it).
         void entry.process.settled.then(() => this.finish(id, 'completed'));
       } else {

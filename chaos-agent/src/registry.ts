@@ -4,6 +4,8 @@ import type { AgentMessage, Hello, Target } from '@nova/proto';
 /** A registered service and the way to reach it. */
 export interface Registration {
   target: Target;
+  /** Where its control stream comes from (`ip:port` as gRPC reports it). */
+  peer: string;
   send(msg: AgentMessage): void;
   /** Waits for the service's ack of an apply or recover. */
   awaitAck(faultId: string, action: 'apply' | 'recover', timeoutMs: number): Promise<void>;
@@ -16,7 +18,7 @@ export interface Registration {
 export class TargetRegistry {
   private readonly byId = new Map<string, Registration>();
 
-  add(hello: Hello, send: (msg: AgentMessage) => void, close: () => void): Registration {
+  add(hello: Hello, send: (msg: AgentMessage) => void, close: () => void, peer = ''): Registration {
     const name = hello.name.replace(/[^a-zA-Z0-9_.-]/g, '-') || 'service';
     const target: Target = {
       id: `${name}-${hello.pid}-${randomUUID().slice(0, 8)}`,
@@ -30,6 +32,7 @@ export class TargetRegistry {
     const waiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
     const registration: Registration = {
       target,
+      peer,
       send,
       close,
       awaitAck: (faultId, action, timeoutMs) =>

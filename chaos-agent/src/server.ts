@@ -139,7 +139,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       };
       call.on('data', (msg: ServiceMessage) => {
         if (msg.hello && !registration) {
-          registration = targets.add(msg.hello, (m) => call.write(m), () => call.end());
+          registration = targets.add(msg.hello, (m) => call.write(m), () => call.end(), call.getPeer());
           const { target } = registration;
           metrics.targets.set(targets.size);
           call.write({ welcome: { targetId: target.id, heartbeatGraceMs: graceMs } });

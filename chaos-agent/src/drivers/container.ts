@@ -68,8 +68,12 @@ export async function inspectContainer(ref: string): Promise<ContainerInfo> {
   };
 }
 
-/** The container a target runs in; refuses targets without one and containers the environment did not mark. */
-export async function containerOf(kind: string, target: Target): Promise<ContainerInfo> {
+/**
+ * The container a target runs in; refuses targets without one, containers the environment did not mark,
+ * and a target whose control stream does not come from that container's address (a service cannot point
+ * the agent at another container by claiming its name).
+ */
+export async function containerOf(kind: string, target: Target, peer = ''): Promise<ContainerInfo> {
   const ref = target.labels[CONTAINER_LABEL];
   if (!ref) throw new FaultSpecError(kind, '(target)', `${target.name} does not run in a container (no ${CONTAINER_LABEL} label); ${kind} needs the containers environment`);
   const info = await inspectContainer(ref).catch((e: Error) => {
@@ -77,6 +81,10 @@ export async function containerOf(kind: string, target: Target): Promise<Contain
   });
   if (info.labels[TARGET_LABEL] !== 'true') {
     throw new FaultSpecError(kind, '(target)', `container ${ref} lacks the Docker label ${TARGET_LABEL}=true: the agent only faults containers an environment marked as targets`);
+  }
+  const from = /(\d+\.\d+\.\d+\.\d+):\d+$/.exec(peer)?.[1];
+  if (from && info.running && !info.ips.includes(from)) {
+    throw new FaultSpecError(kind, '(target)', `${target.name} registered from ${from}, which is not an address of container ${ref} (${info.ips.join(', ') || 'none'})`);
   }
   return info;
 }
@@ -176,8 +184,8 @@ export const containerKill: ProcessDriver<{ signal: (typeof SIGNALS)[number]; gr
       gracePeriodMs: r.number('gracePeriodMs', { min: 0, max: 600_000, default: 5_000, integer: true }),
     };
   },
-  async apply(target, spec) {
-    const c = await containerOf('container-kill', target);
+  async apply(target, spec, _leaseMs, _faultId, ctx) {
+    const c = await containerOf('container-kill', target, ctx?.peer);
     if (!c.running) throw new FaultSpecError('container-kill', '(target)', `container ${c.name} is not running`);
     await exec('docker', ['kill', '-s', spec.signal, c.id]);
     let cancelled = false;
@@ -220,8 +228,8 @@ export function containerPause(journal: ContainerJournal): ProcessDriver<Record<
       new SpecReader('container-pause', spec).only();
       return {};
     },
-    async apply(target, _spec, leaseMs, faultId) {
-      const c = await containerOf('container-pause', target);
+    async apply(target, _spec, leaseMs, faultId, ctx) {
+      const c = await containerOf('container-pause', target, ctx?.peer);
       if (!c.running || c.paused) throw new FaultSpecError('container-pause', '(target)', `container ${c.name} is ${c.paused ? 'already paused' : 'not running'}`);
       await journal.add(faultId, { container: c.id, action: 'unpause' });
       const watchdog = spawn(
@@ -272,8 +280,8 @@ export function containerStress(journal: ContainerJournal, hostCpus: number): Pr
         ...(memoryBytes > 0 ? { memoryBytes } : {}),
       };
     },
-    async apply(target, spec, _leaseMs, faultId) {
-      const c = await containerOf('container-stress', target);
+    async apply(target, spec, _leaseMs, faultId, ctx) {
+      const c = await containerOf('container-stress', target, ctx?.peer);
       const cpus = c.nanoCpus > 0 ? c.nanoCpus / 1e9 : c.cpuQuota > 0 && c.cpuPeriod > 0 ? c.cpuQuota / c.cpuPeriod : hostCpus;
       const left = Math.max(0.05, cpus - (spec.workers * spec.load) / 100);
       let memory: number | undefined;

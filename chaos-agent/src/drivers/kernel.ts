@@ -107,8 +107,8 @@ function nftScript(table: string, spec: NetSpec, peers: string[], gateway: strin
   return `table inet ${table} {\n${chains.join('\n')}\n}\n`;
 }
 
-async function nftFault(kind: string, target: Target, spec: NetSpec, faultId: string, verdict: string): Promise<ProcessInjection> {
-  const c = await containerOf(kind, target);
+async function nftFault(kind: string, target: Target, spec: NetSpec, faultId: string, verdict: string, peer?: string): Promise<ProcessInjection> {
+  const c = await containerOf(kind, target, peer);
   const peers = await peerAddresses(kind, spec.peers);
   if (spec.peers.length && peers.length === 0) throw new FaultSpecError(kind, 'peers', `the peer containers ${spec.peers.join(', ')} have no IPv4 address`);
   const table = `${TABLE_PREFIX}${tagOf(faultId)}`;
@@ -125,7 +125,7 @@ export const kernelPartition: ProcessDriver<NetSpec> = {
     r.only('direction', 'peers');
     return readNet(r, { peersRequired: true });
   },
-  apply: (target, spec, _lease, faultId) => nftFault('kernel-partition', target, spec, faultId, 'drop'),
+  apply: (target, spec, _lease, faultId, ctx) => nftFault('kernel-partition', target, spec, faultId, 'drop', ctx?.peer),
 };
 
 /** NetworkChaos loss: iptables `statistic --mode random` DROP, to/from the peers (or all but the agent). */
@@ -137,8 +137,8 @@ export const kernelLoss: ProcessDriver<NetSpec & { percent: number }> = {
     r.only('direction', 'peers', 'percent');
     return { ...readNet(r, { peersRequired: false }), percent: r.number('percent', { min: 0, max: 100 }) };
   },
-  async apply(target, spec, _lease, faultId) {
-    const c = await containerOf('kernel-loss', target);
+  async apply(target, spec, _lease, faultId, ctx) {
+    const c = await containerOf('kernel-loss', target, ctx?.peer);
     const peers = await peerAddresses('kernel-loss', spec.peers);
     const gateway = await gatewayOf(c.pid);
     const p = (spec.percent / 100).toFixed(4);
@@ -163,8 +163,8 @@ export const kernelDuplicate: ProcessDriver<NetSpec & { percent: number }> = {
     r.only('direction', 'peers', 'percent');
     return { ...readNet(r, { peersRequired: true }), percent: r.number('percent', { min: 0, max: 100 }) };
   },
-  async apply(target, spec, _lease, faultId) {
-    const c = await containerOf('kernel-duplicate', target);
+  async apply(target, spec, _lease, faultId, ctx) {
+    const c = await containerOf('kernel-duplicate', target, ctx?.peer);
     const peers = await peerAddresses('kernel-duplicate', spec.peers);
     const p = (spec.percent / 100).toFixed(4);
     const rules = peers.map((ip) => ['POSTROUTING', '-d', ip, '-m', 'statistic', '--mode', 'random', '--probability', p, '-m', 'comment', '--comment', `${COMMENT_PREFIX}${tagOf(faultId)}`, '-j', 'TEE', '--gateway', ip]);
@@ -205,8 +205,8 @@ export const kernelBandwidth: ProcessDriver<{ bytesPerSecond: number; limitBytes
       bufferBytes: Math.max(r.number('bufferBytes', { min: 1, max: 2 ** 31, default: 10_000, integer: true }), 1_600),
     };
   },
-  async apply(target, spec) {
-    const c = await containerOf('kernel-bandwidth', target);
+  async apply(target, spec, _lease, _faultId, ctx) {
+    const c = await containerOf('kernel-bandwidth', target, ctx?.peer);
     const dev = await deviceOf(c.pid);
     await inNetns(c.pid, 'tc', ['qdisc', 'add', 'dev', dev, 'root', 'handle', QDISC_HANDLE, 'tbf', 'rate', `${Math.round(spec.bytesPerSecond * 8)}bit`, 'burst', String(spec.bufferBytes), 'limit', String(spec.limitBytes)]);
     return injection(() => whileAlive(c, (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE])));
@@ -241,8 +241,8 @@ export const kernelNetem: ProcessDriver<{ delayMs: number; jitterMs: number; cor
       corruptPercent: r.number('corruptPercent', { min: 0, max: 100, default: 0 }),
     };
   },
-  async apply(target, spec) {
-    const c = await containerOf('kernel-netem', target);
+  async apply(target, spec, _lease, _faultId, ctx) {
+    const c = await containerOf('kernel-netem', target, ctx?.peer);
     const dev = await deviceOf(c.pid);
     const args = ['qdisc', 'add', 'dev', dev, 'root', 'handle', QDISC_HANDLE, 'netem'];
     if (spec.delayMs) args.push('delay', `${spec.delayMs}ms`, `${spec.jitterMs}ms`, `${spec.correlation}%`);

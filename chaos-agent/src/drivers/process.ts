@@ -32,7 +32,7 @@ export interface ProcessDriver<Spec> {
   /** The fault holds the target down (stopped, paused): it outlives the target's control stream. */
   readonly holdsTarget?: boolean;
   parse(spec: unknown): Spec;
-  apply(target: Target, spec: Spec, leaseMs: number, faultId: string): ProcessInjection | Promise<ProcessInjection>;
+  apply(target: Target, spec: Spec, leaseMs: number, faultId: string, ctx?: { peer: string }): ProcessInjection | Promise<ProcessInjection>;
 }
 
 const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT'] as const;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseResources, type Resource } from '@nova/chaos-spec';
 import { check, kernelState, requireDocker, startContainersEnvironment, type ContainersEnvironment } from '@nova/containers';
-import { bearer, unary, type Fault } from '@nova/proto';
+import { AgentConnection, FaultRuntime } from '@nova/faults';
+import { bearer, unary, type Fault, type Target } from '@nova/proto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadGenerator } from '../src/load.ts';
@@ -26,7 +27,7 @@ const lines: string[] = [];
 beforeAll(async () => {
   await requireDocker();
   const state = mkdtempSync(join(tmpdir(), 'nova-containers-'));
-  env = await startContainersEnvironment({ stateDir: state, onLifecycle: (e) => lines.push(`${e.instance} ${e.type}`) });
+  env = await startContainersEnvironment({ stateDir: state, onLifecycle: (e) => lines.push(`${e.instance} ${e.type}${e.type === 'exited' ? ` ${e.code}` : ''}`) });
   load = new LoadGenerator({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }, { ratePerSecond: 30 });
   await load.prepare();
   observer = new Observer(() => env.instances.map((i) => i.url), () => load.now());
@@ -97,11 +98,29 @@ describe('the containers environment', () => {
     const before = lines.length;
     const result = await runner.run(experiment('pod-kill-user.yaml'));
     expect(result.verdict, `${result.reason}\n${lines.slice(before).join('\n')}`).toBe('pass');
-    const events = lines.slice(before).filter((l) => /^user-service-\d (exited|restarted)$/.test(l));
-    expect(events.some((l) => l.endsWith('exited'))).toBe(true);
+    const events = lines.slice(before).filter((l) => /^user-service-\d (exited \d+|restarted)$/.test(l));
+    // gracePeriod: 0 is a SIGKILL: exit code 137.
+    expect(events.some((l) => l.endsWith('exited 137'))).toBe(true);
     expect(events.some((l) => l.endsWith('restarted'))).toBe(true);
     expect(env.instances.every((i) => i.running)).toBe(true);
   }, 120_000);
+
+  it('a kill with a grace period sends SIGTERM: the service drains and exits 0 before the grace ends', async () => {
+    const md = bearer(env.agent.token);
+    const client = env.agent.client;
+    const container = env.containerOf('user-service-2');
+    const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
+    const before = lines.length;
+    await unary(client.applyFault.bind(client), { experimentUid: 'grace-test', targetId: target.id, kind: 'container-kill', specJson: JSON.stringify({ signal: 'SIGTERM', gracePeriodMs: 5_000 }), durationMs: 20_000, actor: 'containers-test' }, md);
+    const deadline = Date.now() + 20_000;
+    while (!lines.slice(before).includes('user-service-2 restarted') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(lines.slice(before)).toContain('user-service-2 exited 0');
+    expect(lines.slice(before)).toContain('user-service-2 restarted');
+    await unary(client.recoverFault.bind(client), { experimentUid: 'grace-test', actor: 'containers-test' }, md);
+    // The restarted service registers again before the next test picks targets.
+    const registered = Date.now() + 15_000;
+    while ((await env.targets()).length < env.instances.length && Date.now() < registered) await new Promise((r) => setTimeout(r, 200));
+  }, 40_000);
 
   it('StressChaos cpu lowers the container CPU quota with docker update, and recovery removes the limit again', async () => {
     const md = bearer(env.agent.token);
@@ -135,6 +154,32 @@ describe('the containers environment', () => {
     await unary(client.recoverFault.bind(client), { experimentUid: 'pause-test', actor: 'containers-test' }, md);
     expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('false');
     expect(await healthz()).toBe(200);
+  }, 30_000);
+
+  it('refuses a Docker-level fault for a target whose control stream does not come from its container', async () => {
+    const md = bearer(env.agent.token);
+    const client = env.agent.client;
+    const victim = env.containerOf('messaging-service');
+    // An impostor on the host registers claiming the messaging container as its own.
+    const impostor = new AgentConnection({
+      address: env.agent.address,
+      token: env.agent.token,
+      runtime: new FaultRuntime(),
+      hello: { name: 'impostor', namespace: 'default', labels: { app: 'impostor', 'nova.dev/container': victim }, pid: process.pid, ports: [] },
+    });
+    impostor.start();
+    try {
+      let target: Target | undefined;
+      for (let i = 0; i < 50 && !target; i++) {
+        target = (await env.targets()).find((t) => t.name === 'impostor');
+        if (!target) await new Promise((r) => setTimeout(r, 100));
+      }
+      const error = (await unary(client.applyFault.bind(client), { experimentUid: 'impostor', targetId: target!.id, kind: 'container-kill', specJson: '{}', durationMs: 5_000, actor: 'containers-test' }, md).catch((e: unknown) => e)) as Error;
+      expect(error.message).toMatch(/registered from [\d.]+, which is not an address of container/);
+      expect((await check('docker', ['inspect', '-f', '{{.State.Running}}', victim])).trim()).toBe('true');
+    } finally {
+      await impostor.stop();
+    }
   }, 30_000);
 
   it('an agent SIGKILLed mid-partition leaves its rules; the restarted agent removes them at start', async () => {

@@ -5,7 +5,7 @@ import { createAgentClient } from '@nova/proto';
 import { awaitRegistrations, listTargets, startAgentProcess, stopAgentProcess, type ChaosEnvironment, type EnvironmentInstance, type ServiceName } from '@nova/stack';
 import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { request } from 'undici';
-import { check, run } from './docker.ts';
+import { check, requireDocker, run } from './docker.ts';
 import { buildImages, type ImageNames } from './images.ts';
 
 const LABEL_RUN = 'dev.nova.chaos/run';
@@ -107,6 +107,10 @@ export async function removeOrphans(): Promise<string[]> {
  */
 export async function startContainersEnvironment(options: ContainersEnvironmentOptions): Promise<ContainersEnvironment> {
   process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
+  if (process.getuid?.() !== 0) {
+    throw new Error('the containers environment needs root: the agent enters the containers\' network namespaces (nsenter) and talks to the Docker socket; run it with sudo');
+  }
+  await requireDocker();
   mkdirSync(options.stateDir, { recursive: true });
   const names = options.images ?? (await buildImages({ log: (l) => options.onLine?.('images', l) }));
   await removeOrphans();
