@@ -279,7 +279,7 @@ export async function removeLeftovers(): Promise<string[]> {
     }
     const dev = await deviceOf(c.pid).catch(() => 'eth0');
     const qdiscs = await inNetns(c.pid, 'tc', ['qdisc', 'show', 'dev', dev]).catch(() => '');
-    if (new RegExp(`qdisc \\w+ ${QDISC_HANDLE} root`).test(qdiscs)) {
+    if (new RegExp(`qdisc \\w+ ${QDISC_HANDLE} (dev \\S+ )?root`).test(qdiscs)) {
       await inNetns(c.pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE]);
       removed.push('tc qdisc');
     }

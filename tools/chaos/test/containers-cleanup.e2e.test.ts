@@ -86,7 +86,7 @@ describe('containers environment cleanup', () => {
       () => undefined,
       (e: unknown) => e as Error,
     );
-    expect(error?.message).toMatch(/does-not-exist/);
+    expect(error?.message).toMatch(/image nova\/does-not-exist:0 is not on this machine.*npx nx images containers/);
     expect((await leftovers(process.pid)).containers).toEqual([]);
     expect((await leftovers(0)).networks.sort()).toEqual(networksBefore.sort());
   }, 120_000);

@@ -122,6 +122,49 @@ describe('the containers environment', () => {
     while ((await env.targets()).length < env.instances.length && Date.now() < registered) await new Promise((r) => setTimeout(r, 200));
   }, 40_000);
 
+  it('bandwidth (tbf): a response from the limited container slows to the rate, and is fast again after recovery', async () => {
+    const md = bearer(env.agent.token);
+    const client = env.agent.client;
+    const container = env.containerOf('user-service-1');
+    const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
+    const url = `${env.instances.find((i) => i.name === 'user-service-1')!.url}/metrics`;
+    const fetchMs = async (): Promise<{ ms: number; bytes: number }> => {
+      const started = performance.now();
+      const res = await request(url);
+      const bytes = (await res.body.arrayBuffer()).byteLength;
+      return { ms: performance.now() - started, bytes };
+    };
+    const before = await fetchMs();
+    const rate = 32 * 1024;
+    await unary(client.applyFault.bind(client), { experimentUid: 'bandwidth-test', targetId: target.id, kind: 'kernel-bandwidth', specJson: JSON.stringify({ bytesPerSecond: rate, limitBytes: 1 << 20, bufferBytes: 1600 }), durationMs: 30_000, actor: 'containers-test' }, md);
+    expect((await kernelState(container)).tagged.join()).toMatch(/tbf 4e43: (dev eth0 )?root/);
+    const during = await fetchMs();
+    await unary(client.recoverFault.bind(client), { experimentUid: 'bandwidth-test', actor: 'containers-test' }, md);
+    const after = await fetchMs();
+    // The body alone needs bytes / rate seconds at the limit (headers and TCP overhead come on top).
+    expect(before.bytes).toBeGreaterThan(8_000);
+    expect(during.ms).toBeGreaterThan(0.8 * (during.bytes / rate) * 1000);
+    expect(during.ms).toBeGreaterThan(5 * before.ms);
+    expect(after.ms).toBeLessThan(during.ms / 5);
+    expect((await kernelState(container)).tagged).toEqual([]);
+  }, 30_000);
+
+  it('duplicate (iptables TEE): messaging → user packets are copied while calls keep succeeding; the rule goes on recovery', async () => {
+    const md = bearer(env.agent.token);
+    const client = env.agent.client;
+    const container = env.containerOf('messaging-service');
+    const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
+    const errorsBefore = load.samples.filter((x) => !x.ok).length;
+    await unary(client.applyFault.bind(client), { experimentUid: 'duplicate-test', targetId: target.id, kind: 'kernel-duplicate', specJson: JSON.stringify({ percent: 100, peers: [env.containerOf('user-service-1'), env.containerOf('user-service-2')] }), durationMs: 30_000, actor: 'containers-test' }, md);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const state = await kernelState(container);
+    await unary(client.recoverFault.bind(client), { experimentUid: 'duplicate-test', actor: 'containers-test' }, md);
+    expect(state.tagged.join()).toMatch(/TEE gw:/);
+    expect(state.packets).toBeGreaterThan(0);
+    expect(load.samples.filter((x) => !x.ok).length - errorsBefore).toBeLessThanOrEqual(2);
+    expect((await kernelState(container)).tagged).toEqual([]);
+  }, 30_000);
+
   it('StressChaos cpu lowers the container CPU quota with docker update, and recovery removes the limit again', async () => {
     const md = bearer(env.agent.token);
     const client = env.agent.client;
@@ -182,29 +225,32 @@ describe('the containers environment', () => {
     }
   }, 30_000);
 
-  it('an agent SIGKILLed mid-partition leaves its rules; the restarted agent removes them at start', async () => {
+  it('an agent SIGKILLed mid-partition leaves its rules (nft, iptables, tc); the restarted agent removes them at start', async () => {
     const md = bearer(env.agent.token);
     const client = env.agent.client;
     const targets = await env.targets();
     const messaging = targets.find((t) => t.labels['app'] === 'messaging-service')!;
     const container = env.containerOf('messaging-service');
-    await unary(client.applyFault.bind(client), {
-      experimentUid: 'agent-crash',
-      targetId: messaging.id,
-      kind: 'kernel-partition',
-      specJson: JSON.stringify({ direction: 'to', peers: [env.containerOf('user-service-1'), env.containerOf('user-service-2')] }),
-      durationMs: 60_000,
-      actor: 'containers-test',
-    }, md);
-    expect((await kernelState(container)).tagged).toHaveLength(1);
+    const peers = [env.containerOf('user-service-1'), env.containerOf('user-service-2')];
+    // One of each kind of tagged rule: an nft table, iptables rules, a tc qdisc.
+    const planted = [
+      { kind: 'kernel-partition', spec: { direction: 'to', peers } },
+      { kind: 'kernel-loss', spec: { direction: 'both', peers, percent: 1 } },
+      { kind: 'kernel-bandwidth', spec: { bytesPerSecond: 50 * 1024 * 1024 } },
+    ];
+    for (const f of planted) {
+      await unary(client.applyFault.bind(client), { experimentUid: 'agent-crash', targetId: messaging.id, kind: f.kind, specJson: JSON.stringify(f.spec), durationMs: 60_000, actor: 'containers-test' }, md);
+    }
+    // nft table + 2 peers × 2 directions of iptables rules + the qdisc.
+    const tagged = (await kernelState(container)).tagged;
+    expect(tagged, tagged.join('\n')).toHaveLength(6);
 
     const agent = env.agentProcess;
     const dead = new Promise((r) => agent.once('exit', r));
     agent.kill('SIGKILL');
     await dead;
-    // Nobody recovered it: the rule is still there, and still dropping messaging's calls to user-service.
-    const stranded = await kernelState(container);
-    expect(stranded.tagged).toHaveLength(1);
+    // Nobody recovered them: the rules are still there.
+    expect((await kernelState(container)).tagged).toHaveLength(6);
 
     await env.restartAgent();
     expect((await kernelState(container)).tagged).toEqual([]);

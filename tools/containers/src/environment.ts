@@ -5,7 +5,7 @@ import { createAgentClient } from '@nova/proto';
 import { awaitRegistrations, listTargets, startAgentProcess, stopAgentProcess, type ChaosEnvironment, type EnvironmentInstance, type ServiceName } from '@nova/stack';
 import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { request } from 'undici';
-import { check, requireDocker, run } from './docker.ts';
+import { check, imageExists, requireDocker, run } from './docker.ts';
 import { buildImages, type ImageNames } from './images.ts';
 
 const LABEL_RUN = 'dev.nova.chaos/run';
@@ -113,6 +113,12 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
   await requireDocker();
   mkdirSync(options.stateDir, { recursive: true });
   const names = options.images ?? (await buildImages({ log: (l) => options.onLine?.('images', l) }));
+  // No registry is reachable here: a missing image would end in an opaque pull error from the engine.
+  for (const image of [names.postgres, names.user, names.auth, names.messaging]) {
+    if (!(await imageExists(image))) {
+      throw new Error(`image ${image} is not on this machine and none can be pulled: build the images with \`npx nx images containers\`${image === names.postgres ? ', or set NOVA_POSTGRES_IMAGE to an image you have' : ''}`);
+    }
+  }
   await removeOrphans();
   const runId = `nova-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const labels = { [LABELS.run]: runId, [LABELS.controllerPid]: String(process.pid) };
@@ -151,7 +157,6 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
     const pg = await new GenericContainer(names.postgres)
       .withName(`${runId}-postgres`)
       .withNetwork(network)
-      .withNetworkAliases('postgres')
       .withLabels(labels)
       .withEnvironment({ POSTGRES_USER: 'nova', POSTGRES_PASSWORD: 'nova', POSTGRES_DB: 'postgres' })
       // The public image prints this once for its init server and once for the real one.
@@ -166,11 +171,14 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
       { service: 'auth', replica: 0 },
       { service: 'messaging', replica: 0 },
     ];
-    const alias = (service: ServiceName, replica: number): string => `${service}${replica > 0 ? `-${replica}` : ''}`;
+    // Containers find each other by container name (Docker's DNS on a user network). No aliases: with
+    // aliases testcontainers attaches the container to Docker's default bridge too, and a second interface
+    // would split its traffic between two networks.
+    const nameOf = (service: ServiceName, replica: number): string => `${runId}-${service}${replica > 0 ? `-${replica}` : ''}`;
     const common = {
-      DATABASE_URL: 'postgres://nova:nova@postgres:5432/postgres',
-      USER_SERVICE_URLS: plan.filter((p) => p.service === 'user').map((p) => `http://${alias('user', p.replica)}:${PORT}`).join(','),
-      AUTH_SERVICE_URLS: `http://auth:${PORT}`,
+      DATABASE_URL: `postgres://nova:nova@${runId}-postgres:5432/postgres`,
+      USER_SERVICE_URLS: plan.filter((p) => p.service === 'user').map((p) => `http://${nameOf('user', p.replica)}:${PORT}`).join(','),
+      AUTH_SERVICE_URLS: `http://${nameOf('auth', 0)}:${PORT}`,
       JWT_SECRET: randomBytes(24).toString('hex'),
       PASSWORD_HASH_COST: '12',
       // info: the wait strategy reads fastify's "Server listening at" (there is no shell in the image to probe a port).
@@ -184,11 +192,10 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
     const launched = await Promise.all(
       plan.map(async ({ service, replica }) => {
         const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
-        const containerName = `${runId}-${alias(service, replica)}`;
+        const containerName = nameOf(service, replica);
         const container = await new GenericContainer(names[service])
           .withName(containerName)
           .withNetwork(network!)
-          .withNetworkAliases(alias(service, replica))
           .withLabels({ ...labels, [LABELS.target]: 'true', 'app.kubernetes.io/name': `${service}-service` })
           .withEnvironment({ ...common, OTEL_SERVICE_NAME: `${service}-service`, CHAOS_LABELS: `tier=backend,chaos.mesh/safe=true,nova.dev/container=${containerName}` })
           // The data volume (an emptyDir in k8s), writable by the service's user.
