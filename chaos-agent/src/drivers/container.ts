@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FaultSpecError, SpecReader } from '@nova/faults';
 import type { Target } from '@nova/proto';
-import type { ProcessDriver } from './process.ts';
+import { lastingInjection, parseKillSpec, type KillSpec, type ProcessDriver } from './process.ts';
 
 /** The Docker label an environment puts on every container the agent may fault (nothing else is touched). */
 export const TARGET_LABEL = 'dev.nova.chaos/target';
@@ -167,23 +167,14 @@ function restoreArgs(original: Limits): string[] {
   return args;
 }
 
-const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT'] as const;
-
 /**
  * PodChaos pod-kill / container-kill in Docker: `docker kill -s <signal>`, then SIGKILL once `gracePeriodMs`
  * has passed if the container still runs. The environment restarts it, as a kubelet would.
  */
-export const containerKill: ProcessDriver<{ signal: (typeof SIGNALS)[number]; gracePeriodMs: number }> = {
+export const containerKill: ProcessDriver<KillSpec> = {
   kind: 'container-kill',
   description: 'kill the target container (signal, gracePeriodMs), via docker kill',
-  parse(spec) {
-    const r = new SpecReader('container-kill', spec);
-    r.only('signal', 'gracePeriodMs');
-    return {
-      signal: r.string('signal', { default: 'SIGTERM', oneOf: SIGNALS }) as (typeof SIGNALS)[number],
-      gracePeriodMs: r.number('gracePeriodMs', { min: 0, max: 600_000, default: 5_000, integer: true }),
-    };
-  },
+  parse: (spec) => parseKillSpec('container-kill', spec),
   async apply(target, spec, _leaseMs, _faultId, ctx) {
     const c = await containerOf('container-kill', target, ctx?.peer);
     if (!c.running) throw new FaultSpecError('container-kill', '(target)', `container ${c.name} is not running`);
@@ -245,18 +236,12 @@ export function containerPause(journal: ContainerJournal): ProcessDriver<Record<
         await journal.remove(faultId);
         throw error;
       }
-      let undone = false;
-      return {
-        settled: new Promise(() => {}),
-        undo: async () => {
-          if (undone) return;
-          undone = true;
-          const info = await inspectContainer(c.id).catch(() => undefined);
-          if (info?.paused) await exec('docker', ['unpause', c.id]);
-          if (watchdog.exitCode === null) watchdog.kill('SIGKILL');
-          await journal.remove(faultId);
-        },
-      };
+      return lastingInjection(async () => {
+        const info = await inspectContainer(c.id).catch(() => undefined);
+        if (info?.paused) await exec('docker', ['unpause', c.id]);
+        if (watchdog.exitCode === null) watchdog.kill('SIGKILL');
+        await journal.remove(faultId);
+      });
     },
   };
 }
@@ -297,20 +282,13 @@ export function containerStress(journal: ContainerJournal, hostCpus: number): Pr
         await journal.remove(faultId);
         throw error;
       }
-      let undone = false;
-      return {
-        settled: new Promise(() => {}),
-        undo: async () => {
-          if (undone) return;
-          undone = true;
-          // A container gone meanwhile has nothing to restore; any other failure keeps the journal entry, so
-          // the next agent start restores it, and is reported.
-          const info = await inspectContainer(c.id).catch(() => undefined);
-          if (!info) return journal.remove(faultId);
-          await exec('docker', ['update', ...restoreArgs(original), c.id]);
-          await journal.remove(faultId);
-        },
-      };
+      return lastingInjection(async () => {
+        // A container gone meanwhile has nothing to restore; any other failure keeps the journal entry, so
+        // the next agent start restores it, and is reported.
+        const info = await inspectContainer(c.id).catch(() => undefined);
+        if (info) await exec('docker', ['update', ...restoreArgs(original), c.id]);
+        await journal.remove(faultId);
+      });
     },
   };
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { FaultSpecError, SpecReader } from '@nova/faults';
 import type { Target } from '@nova/proto';
 import { containerOf, exec, inspectContainer, markedContainers, type ContainerInfo } from './container.ts';
-import type { ProcessDriver, ProcessInjection } from './process.ts';
+import { lastingInjection, type ProcessDriver, type ProcessInjection } from './process.ts';
 
 /**
  * Kernel-level network faults inside a container's network namespace (`nsenter -t <pid> -n`), as Chaos
@@ -73,19 +73,6 @@ function readNet(r: SpecReader, opts: { peersRequired: boolean }): NetSpec {
   return { direction: r.string('direction', { default: 'to', oneOf: DIRECTIONS }) as Direction, peers };
 }
 
-/** An applied kernel fault: how to remove exactly it. */
-function injection(undo: () => Promise<void>): ProcessInjection {
-  let undone = false;
-  return {
-    settled: new Promise(() => {}),
-    undo: async () => {
-      if (undone) return;
-      undone = true;
-      await undo();
-    },
-  };
-}
-
 /** Runs `undo` unless the container (its network namespace) is gone, in which case there is nothing left. */
 async function whileAlive(c: ContainerInfo, undo: (pid: number) => Promise<unknown>): Promise<void> {
   const now = await inspectContainer(c.id).catch(() => undefined);
@@ -113,7 +100,7 @@ async function nftFault(kind: string, target: Target, spec: NetSpec, faultId: st
   if (spec.peers.length && peers.length === 0) throw new FaultSpecError(kind, 'peers', `the peer containers ${spec.peers.join(', ')} have no IPv4 address`);
   const table = `${TABLE_PREFIX}${tagOf(faultId)}`;
   await inNetns(c.pid, 'nft', ['-f', '-'], nftScript(table, spec, peers, await gatewayOf(c.pid), verdict));
-  return injection(() => whileAlive(c, (pid) => inNetns(pid, 'nft', ['delete', 'table', 'inet', table])));
+  return lastingInjection(() => whileAlive(c, (pid) => inNetns(pid, 'nft', ['delete', 'table', 'inet', table])));
 }
 
 /** NetworkChaos partition: nft DROP between the target and its peers, in the chosen direction. */
@@ -128,23 +115,30 @@ export const kernelPartition: ProcessDriver<NetSpec> = {
   apply: (target, spec, _lease, faultId, ctx) => nftFault('kernel-partition', target, spec, faultId, 'drop', ctx?.peer),
 };
 
+/** A spec of direction, peers and a percentage of packets. */
+function readRandomShare(kind: string, spec: unknown, opts: { peersRequired: boolean }): NetSpec & { percent: number } {
+  const r = new SpecReader(kind, spec);
+  r.only('direction', 'peers', 'percent');
+  return { ...readNet(r, opts), percent: r.number('percent', { min: 0, max: 100 }) };
+}
+
+/** iptables matches for `percent` % of the packets, tagged with the fault. */
+function randomShare(percent: number, faultId: string): string[] {
+  return ['-m', 'statistic', '--mode', 'random', '--probability', (percent / 100).toFixed(4), '-m', 'comment', '--comment', `${COMMENT_PREFIX}${tagOf(faultId)}`];
+}
+
 /** NetworkChaos loss: iptables `statistic --mode random` DROP, to/from the peers (or all but the agent). */
 export const kernelLoss: ProcessDriver<NetSpec & { percent: number }> = {
   kind: 'kernel-loss',
   description: 'drop a random share of packets in the target container (iptables statistic)',
-  parse(spec) {
-    const r = new SpecReader('kernel-loss', spec);
-    r.only('direction', 'peers', 'percent');
-    return { ...readNet(r, { peersRequired: false }), percent: r.number('percent', { min: 0, max: 100 }) };
-  },
+  parse: (spec) => readRandomShare('kernel-loss', spec, { peersRequired: false }),
   async apply(target, spec, _lease, faultId, ctx) {
     const c = await containerOf('kernel-loss', target, ctx?.peer);
     const peers = await peerAddresses('kernel-loss', spec.peers);
     const gateway = await gatewayOf(c.pid);
-    const p = (spec.percent / 100).toFixed(4);
     const rules: string[][] = [];
     const add = (chain: 'INPUT' | 'OUTPUT', addrFlag: '-s' | '-d'): void => {
-      const match = ['-m', 'statistic', '--mode', 'random', '--probability', p, '-m', 'comment', '--comment', `${COMMENT_PREFIX}${tagOf(faultId)}`, '-j', 'DROP'];
+      const match = [...randomShare(spec.percent, faultId), '-j', 'DROP'];
       if (peers.length) for (const ip of peers) rules.push([chain, addrFlag, ip, ...match]);
       else rules.push([chain, ...(gateway ? ['!', addrFlag, gateway] : []), ...match]);
     };
@@ -158,16 +152,11 @@ export const kernelLoss: ProcessDriver<NetSpec & { percent: number }> = {
 export const kernelDuplicate: ProcessDriver<NetSpec & { percent: number }> = {
   kind: 'kernel-duplicate',
   description: 'duplicate a random share of packets sent to peer containers (iptables TEE)',
-  parse(spec) {
-    const r = new SpecReader('kernel-duplicate', spec);
-    r.only('direction', 'peers', 'percent');
-    return { ...readNet(r, { peersRequired: true }), percent: r.number('percent', { min: 0, max: 100 }) };
-  },
+  parse: (spec) => readRandomShare('kernel-duplicate', spec, { peersRequired: true }),
   async apply(target, spec, _lease, faultId, ctx) {
     const c = await containerOf('kernel-duplicate', target, ctx?.peer);
     const peers = await peerAddresses('kernel-duplicate', spec.peers);
-    const p = (spec.percent / 100).toFixed(4);
-    const rules = peers.map((ip) => ['POSTROUTING', '-d', ip, '-m', 'statistic', '--mode', 'random', '--probability', p, '-m', 'comment', '--comment', `${COMMENT_PREFIX}${tagOf(faultId)}`, '-j', 'TEE', '--gateway', ip]);
+    const rules = peers.map((ip) => ['POSTROUTING', '-d', ip, ...randomShare(spec.percent, faultId), '-j', 'TEE', '--gateway', ip]);
     return iptablesRules(c, 'mangle', rules);
   },
 };
@@ -187,7 +176,7 @@ async function iptablesRules(c: ContainerInfo, table: 'filter' | 'mangle', rules
     await remove(c.pid);
     throw error;
   }
-  return injection(() => whileAlive(c, remove));
+  return lastingInjection(() => whileAlive(c, remove));
 }
 
 /** NetworkChaos bandwidth: a `tbf` root qdisc on the container's interface (egress), as Chaos Mesh does. */
@@ -209,7 +198,7 @@ export const kernelBandwidth: ProcessDriver<{ bytesPerSecond: number; limitBytes
     const c = await containerOf('kernel-bandwidth', target, ctx?.peer);
     const dev = await deviceOf(c.pid);
     await inNetns(c.pid, 'tc', ['qdisc', 'add', 'dev', dev, 'root', 'handle', QDISC_HANDLE, 'tbf', 'rate', `${Math.round(spec.bytesPerSecond * 8)}bit`, 'burst', String(spec.bufferBytes), 'limit', String(spec.limitBytes)]);
-    return injection(() => whileAlive(c, (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE])));
+    return lastingInjection(() => whileAlive(c, (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE])));
   },
 };
 
@@ -249,7 +238,7 @@ export const kernelNetem: ProcessDriver<{ delayMs: number; jitterMs: number; cor
     if (spec.lossPercent) args.push('loss', `${spec.lossPercent}%`);
     if (spec.corruptPercent) args.push('corrupt', `${spec.corruptPercent}%`);
     await inNetns(c.pid, 'tc', args);
-    return injection(() => whileAlive(c, (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE])));
+    return lastingInjection(() => whileAlive(c, (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE])));
   },
 };
 

@@ -35,23 +35,40 @@ export interface ProcessDriver<Spec> {
   apply(target: Target, spec: Spec, leaseMs: number, faultId: string, ctx?: { peer: string }): ProcessInjection | Promise<ProcessInjection>;
 }
 
+/** A fault that lasts until undone; `undo` runs once however often it is called. */
+export function lastingInjection(undo: () => Promise<void>): ProcessInjection {
+  let undone: Promise<void> | undefined;
+  return {
+    settled: new Promise(() => {}),
+    undo: () => (undone ??= undo()),
+  };
+}
+
 const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT'] as const;
+/** The spec of a kill: the first signal, and how long before SIGKILL follows. */
+export interface KillSpec {
+  signal: (typeof SIGNALS)[number];
+  gracePeriodMs: number;
+}
+
+/** Reads a {@link KillSpec} (SIGTERM and 5 s by default). */
+export function parseKillSpec(kind: string, spec: unknown): KillSpec {
+  const r = new SpecReader(kind, spec);
+  r.only('signal', 'gracePeriodMs');
+  return {
+    signal: r.string('signal', { default: 'SIGTERM', oneOf: SIGNALS }) as KillSpec['signal'],
+    gracePeriodMs: r.number('gracePeriodMs', { min: 0, max: 600_000, default: 5_000, integer: true }),
+  };
+}
 
 /**
  * PodChaos pod-kill / container-kill: the signal (SIGTERM by default), then SIGKILL once `gracePeriodMs` has
  * passed if the process still runs. The supervisor (local env) or kubelet restarts it.
  */
-export const processKill: ProcessDriver<{ signal: (typeof SIGNALS)[number]; gracePeriodMs: number }> = {
+export const processKill: ProcessDriver<KillSpec> = {
   kind: 'process-kill',
   description: 'kill the target process (signal, gracePeriodMs)',
-  parse(spec) {
-    const r = new SpecReader('process-kill', spec);
-    r.only('signal', 'gracePeriodMs');
-    return {
-      signal: r.string('signal', { default: 'SIGTERM', oneOf: SIGNALS }) as (typeof SIGNALS)[number],
-      gracePeriodMs: r.number('gracePeriodMs', { min: 0, max: 600_000, default: 5_000, integer: true }),
-    };
-  },
+  parse: (spec) => parseKillSpec('process-kill', spec),
   apply({ pid }, spec) {
     let timer: NodeJS.Timeout | undefined;
     let poll: NodeJS.Timeout | undefined;
@@ -145,21 +162,15 @@ export function processFailure(journal: FailureJournal): ProcessDriver<Record<st
       watchdog.unref();
       process.kill(pid, 'SIGSTOP');
       void journal.add(pid);
-      let undone = false;
-      return {
-        settled: new Promise(() => {}),
-        undo: async () => {
-          if (undone) return;
-          undone = true;
-          try {
-            process.kill(pid, 'SIGCONT');
-          } catch {
-            // gone: nothing to resume
-          }
-          if (watchdog.pid !== undefined && watchdog.exitCode === null) watchdog.kill('SIGKILL');
-          await journal.remove(pid);
-        },
-      };
+      return lastingInjection(async () => {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          // gone: nothing to resume
+        }
+        if (watchdog.pid !== undefined && watchdog.exitCode === null) watchdog.kill('SIGKILL');
+        await journal.remove(pid);
+      });
     },
   };
 }
