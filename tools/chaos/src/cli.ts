@@ -38,7 +38,7 @@ Usage:
 Options (run, schedule, up):
   --env <name>        local (default: processes + embedded PostgreSQL) or containers (Docker: images built
                       locally, PostgreSQL and the services in containers, Docker- and kernel-level faults;
-                      needs root and a running Docker engine)
+                      needs root and a running Docker engine; CHAOS_ENV=containers does the same)
   --seed <n>          replay a run: the same seed selects the same targets and draws the same jitter
   --rate <n>          load in requests per second (default 40)
   --load <gen>        builtin (default) or k6: the real k6 binary runs the same journeys

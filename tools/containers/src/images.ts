@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { chmod, chown, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -6,7 +7,7 @@ import { spawn } from 'node:child_process';
 
 import { fileURLToPath } from 'node:url';
 import dockerignoreModule from '@balena/dockerignore';
-import { check, imageExists, imageLabel, requireDocker } from './docker.ts';
+import { check, imageExists, imageLabel, requireDocker, run } from './docker.ts';
 
 // A CommonJS package whose typings say `export default`: under Node's ESM the factory is also `.default`.
 const dockerignore = (dockerignoreModule as unknown as { default: (o?: object) => { add(p: string[]): { ignores(p: string): boolean } } }).default;
@@ -128,39 +129,93 @@ export async function buildPostgres(name: string, log: (line: string) => void = 
 }
 
 /**
- * A fingerprint of a build: the Dockerfile, the base image's id and every file of the context Docker would
- * send (path, size, mtime; `.dockerignore` applied with Docker's own rules). Equal fingerprints mean
- * `docker build` would produce the same image, so it is skipped: Docker's layer cache still has to send
- * and checksum ~150 MB of context (~20 s), this takes ~0.2 s.
+ * The build context of the repository root, as Docker would send it (`.dockerignore` applied with Docker's
+ * own rules), read once for every image: its fingerprint decides whether a build is needed at all, and its
+ * tar (made once, by GNU tar) is fed to every `docker build` on stdin. Docker's legacy builder otherwise
+ * walks, filters and tars ~20,000 files itself for each image (~17 s each here).
  */
-export async function contextFingerprint(dockerfile: string, base: string): Promise<string> {
-  const hash = createHash('sha256');
-  hash.update(await readFile(join(ROOT, dockerfile)));
-  hash.update((await check('docker', ['image', 'inspect', '--format', '{{.Id}}', base])).trim());
-  const ignore = dockerignore({}).add((await readFile(join(ROOT, '.dockerignore'), 'utf8')).split('\n'));
-  const walk = async (rel: string): Promise<void> => {
-    for (const entry of await readdir(join(ROOT, rel), { withFileTypes: true })) {
-      const path = rel ? `${rel}/${entry.name}` : entry.name;
-      if (ignore.ignores(path)) continue;
-      if (entry.isDirectory()) await walk(path);
-      else {
+export class BuildContext {
+  private tarFile: Promise<string> | undefined;
+  private constructor(
+    private readonly entries: ReadonlyArray<{ path: string; dir: boolean; size: number; mtimeMs: number }>,
+    private readonly dir: string,
+  ) {}
+
+  static async scan(): Promise<BuildContext> {
+    const ignore = dockerignore({}).add((await readFile(join(ROOT, '.dockerignore'), 'utf8')).split('\n'));
+    const entries: Array<{ path: string; dir: boolean; size: number; mtimeMs: number }> = [];
+    const walk = async (rel: string): Promise<void> => {
+      for (const entry of await readdir(join(ROOT, rel), { withFileTypes: true })) {
+        const path = rel ? `${rel}/${entry.name}` : entry.name;
+        if (ignore.ignores(path)) continue;
         const st = await lstat(join(ROOT, path));
-        hash.update(`${path}\0${st.size}\0${st.mtimeMs}\n`);
+        entries.push({ path, dir: entry.isDirectory(), size: st.size, mtimeMs: st.mtimeMs });
+        if (entry.isDirectory()) await walk(path);
       }
-    }
-  };
-  await walk('');
-  return hash.digest('hex').slice(0, 32);
+    };
+    await walk('');
+    return new BuildContext(entries, await mkdtemp(join(tmpdir(), 'nova-context-')));
+  }
+
+  /** Dockerfile + base image id + every file's path, size and mtime: equal fingerprints, equal images. */
+  async fingerprint(dockerfile: string, base: string): Promise<string> {
+    const hash = createHash('sha256');
+    hash.update(await readFile(join(ROOT, dockerfile)));
+    hash.update((await check('docker', ['image', 'inspect', '--format', '{{.Id}}', base])).trim());
+    for (const e of this.entries) if (!e.dir) hash.update(`${e.path}\0${e.size}\0${e.mtimeMs}\n`);
+    return hash.digest('hex').slice(0, 32);
+  }
+
+  /** The context as one tar file (made on first use). */
+  tar(): Promise<string> {
+    this.tarFile ??= (async () => {
+      const list = join(this.dir, 'files');
+      await writeFile(list, this.entries.map((e) => e.path).join('\n'));
+      const file = join(this.dir, 'context.tar');
+      await check('tar', ['-C', ROOT, '--no-recursion', '-cf', file, '-T', list]);
+      return file;
+    })();
+    return this.tarFile;
+  }
+
+  async dispose(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
 }
 
-/** `docker build --build-arg BASE=<base> -f <dockerfile> -t <name> .` from the repository root, unless unchanged. */
-export async function buildFromDockerfile(dockerfile: string, name: string, base: string, log: (line: string) => void = () => {}): Promise<void> {
+/** The fingerprint {@link buildFromDockerfile} marks an image with (the tag `<repository>:ctx-<fingerprint>`). */
+export async function contextFingerprint(dockerfile: string, base: string): Promise<string> {
+  const context = await BuildContext.scan();
+  try {
+    return await context.fingerprint(dockerfile, base);
+  } finally {
+    await context.dispose();
+  }
+}
+
+/** `nova/user-service:dev` → `nova/user-service`. */
+const repositoryOf = (name: string): string => name.replace(/:[^:/]*$/, '');
+
+/**
+ * `docker build --build-arg BASE=<base> -f <dockerfile> -t <name>` on the repository's context, unless an
+ * image of the same fingerprint exists. The fingerprint is a second tag, not a label: a `--label` is one
+ * more layer, and with vfs each layer copies the whole image (~10 s). Images of older fingerprints are
+ * removed, so rebuilds do not pile up ~260 MB each.
+ */
+export async function buildFromDockerfile(context: BuildContext, dockerfile: string, name: string, base: string, log: (line: string) => void = () => {}): Promise<void> {
   const started = Date.now();
-  const fingerprint = await contextFingerprint(dockerfile, base);
-  if ((await imageLabel(name, 'dev.nova.context')) === fingerprint) return;
-  await check('docker', ['build', '-q', '--build-arg', `BASE=${base}`, '--label', `dev.nova.context=${fingerprint}`, '-f', join(ROOT, dockerfile), '-t', name, ROOT], {
+  const repository = repositoryOf(name);
+  const marker = `${repository}:ctx-${await context.fingerprint(dockerfile, base)}`;
+  if (await imageExists(marker)) {
+    await check('docker', ['tag', marker, name]);
+    return;
+  }
+  await check('docker', ['build', '-q', '--build-arg', `BASE=${base}`, '-f', dockerfile, '-t', name, '-t', marker, '-'], {
     env: { ...process.env, DOCKER_BUILDKIT: '0' },
+    input: createReadStream(await context.tar()),
   });
+  const tags = (await check('docker', ['images', repository, '--format', '{{.Tag}}'])).split('\n');
+  for (const tag of tags) if (tag.startsWith('ctx-') && `${repository}:${tag}` !== marker) await run('docker', ['rmi', `${repository}:${tag}`]);
   log(`built ${name} from ${dockerfile} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
@@ -176,9 +231,17 @@ export async function buildImages(options: { names?: ImageNames; agent?: boolean
   if (!process.env['NOVA_NODE_BASE']) await buildNodeBase(names.nodeBase, log);
   else if (!(await imageExists(names.nodeBase))) throw new Error(`NOVA_NODE_BASE=${names.nodeBase}: no such image here (docker pull it, or unset NOVA_NODE_BASE to build one from the host's node)`);
   if (!process.env['NOVA_POSTGRES_IMAGE']) await buildPostgres(names.postgres, log);
-  await buildFromDockerfile('services/user/Dockerfile', names.user, names.nodeBase, log);
-  await buildFromDockerfile('services/auth/Dockerfile', names.auth, names.nodeBase, log);
-  await buildFromDockerfile('services/messaging/Dockerfile', names.messaging, names.nodeBase, log);
-  if (options.agent) await buildFromDockerfile('chaos-agent/Dockerfile', names.agent, names.nodeBase, log);
+  const context = await BuildContext.scan();
+  try {
+    // One service first (it builds the COPY layer the others share), then the rest side by side.
+    await buildFromDockerfile(context, 'services/user/Dockerfile', names.user, names.nodeBase, log);
+    await Promise.all([
+      buildFromDockerfile(context, 'services/auth/Dockerfile', names.auth, names.nodeBase, log),
+      buildFromDockerfile(context, 'services/messaging/Dockerfile', names.messaging, names.nodeBase, log),
+      ...(options.agent ? [buildFromDockerfile(context, 'chaos-agent/Dockerfile', names.agent, names.nodeBase, log)] : []),
+    ]);
+  } finally {
+    await context.dispose();
+  }
   return names;
 }
