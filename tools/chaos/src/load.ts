@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createHttpClient, type HttpClient } from '@nova/resilience';
+import { Agent } from 'undici';
+
+/**
+ * Errors that mean the replica could not be reached at all (nothing was sent): refused, or — for a container
+ * that is gone, whose address no longer answers — unreachable or not connected within the connect timeout.
+ */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** One request of the load: when, which journey, how long, and whether the user saw it succeed. */
 export interface Sample {
@@ -43,6 +50,8 @@ export class LoadGenerator implements LoadSource {
   /** The accounts the journeys use (after {@link prepare}); their password is `load-password`. */
   accounts: Array<{ id: string; email: string; token: string; password: string }> = [];
   private readonly started = Date.now();
+  /** Replicas answer within a millisecond when up; a gone container's address is given up after 1 s. */
+  private readonly dispatcher = new Agent({ connect: { timeout: 1_000 } });
 
   constructor(
     targets: LoadTargets,
@@ -53,9 +62,10 @@ export class LoadGenerator implements LoadSource {
         baseUrls: urls,
         name,
         timeoutMs: options.timeoutMs ?? 5_000,
-        // A balancer moves on from a replica that refuses connections; it retries nothing else.
-        retry: { maxAttempts: 2, backoff: { delay: () => 0 }, shouldRetry: (e) => ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET'].includes(String((e as { code?: string }).code)) },
-        breaker: { minimumVolume: 3, resetTimeoutMs: 1_000, failureRateThreshold: 50, isFailure: (e) => ['ECONNREFUSED'].includes(String((e as { code?: string }).code)) },
+        dispatcher: this.dispatcher,
+        // A balancer moves on from a replica it cannot reach (or whose connection dropped); it retries nothing else.
+        retry: { maxAttempts: 2, backoff: { delay: () => 0 }, shouldRetry: (e) => { const code = String((e as { code?: string }).code); return UNREACHABLE.has(code) || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET'; } },
+        breaker: { minimumVolume: 3, resetTimeoutMs: 1_000, failureRateThreshold: 50, isFailure: (e) => UNREACHABLE.has(String((e as { code?: string }).code)) },
       });
     this.clients = { user: balancer('user-service', targets.user), auth: balancer('auth-service', targets.auth), messaging: balancer('messaging-service', targets.messaging) };
   }
@@ -95,6 +105,7 @@ export class LoadGenerator implements LoadSource {
     clearInterval(this.timer);
     while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 20));
     for (const c of Object.values(this.clients)) c.close();
+    await this.dispatcher.close();
   }
 
   private async fire(): Promise<void> {
