@@ -189,7 +189,9 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
       CHAOS_NAMESPACE: 'default',
       DATA_DIR: '/var/lib/nova',
     };
-    const launched = await Promise.all(
+    // allSettled, not all: when one start fails, the others must have finished starting (and be recorded in
+    // `started`) before stop() removes them, or a late one would be left running.
+    const settled = await Promise.allSettled(
       plan.map(async ({ service, replica }) => {
         const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
         const containerName = nameOf(service, replica);
@@ -207,6 +209,9 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
         return { service, name, container, containerName };
       }),
     );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const launched = settled.map((r) => (r as PromiseFulfilledResult<{ service: ServiceName; name: string; container: StartedTestContainer; containerName: string }>).value);
     for (const l of launched) {
       const ip = l.container.getIpAddress(network.getName());
       replicas.push({ service: l.service, name: l.name, container: l.container, containerName: l.containerName, url: `http://${ip}:${PORT}`, running: true, pid: undefined, restarts: 0 });
