@@ -76,6 +76,20 @@ async function noRulesAnywhere(): Promise<void> {
   for (const i of env.instances) expect((await kernelState(env.containerOf(i.name))).tagged, i.name).toEqual([]);
 }
 
+/** Applies a fault through the agent to the service running in `container`, as the controller does. */
+async function applyTo(container: string, uid: string, kind: string, spec: object, durationMs = 30_000): Promise<void> {
+  const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container);
+  if (!target) throw new Error(`no target registered from ${container}`);
+  const client = env.agent.client;
+  await unary(client.applyFault.bind(client), { experimentUid: uid, targetId: target.id, kind, specJson: JSON.stringify(spec), durationMs, actor: 'containers-test' }, bearer(env.agent.token));
+}
+
+/** Recovers every fault of an experiment through the agent. */
+async function recover(uid: string): Promise<void> {
+  const client = env.agent.client;
+  await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: 'containers-test' }, bearer(env.agent.token));
+}
+
 describe('the containers environment', () => {
   it('partition (nft DROP, messaging → user): packets dropped, breaker opens, fallback used; no rule left after recovery', async () => {
     const r = await runSampling('partition-messaging-user.yaml', env.containerOf('messaging-service'));
@@ -106,27 +120,20 @@ describe('the containers environment', () => {
   }, 120_000);
 
   it('a kill with a grace period sends SIGTERM: the service drains and exits 0 before the grace ends', async () => {
-    const md = bearer(env.agent.token);
-    const client = env.agent.client;
-    const container = env.containerOf('user-service-2');
-    const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
     const before = lines.length;
-    await unary(client.applyFault.bind(client), { experimentUid: 'grace-test', targetId: target.id, kind: 'container-kill', specJson: JSON.stringify({ signal: 'SIGTERM', gracePeriodMs: 5_000 }), durationMs: 20_000, actor: 'containers-test' }, md);
+    await applyTo(env.containerOf('user-service-2'), 'grace-test', 'container-kill', { signal: 'SIGTERM', gracePeriodMs: 5_000 }, 20_000);
     const deadline = Date.now() + 20_000;
     while (!lines.slice(before).includes('user-service-2 restarted') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(lines.slice(before)).toContain('user-service-2 exited 0');
     expect(lines.slice(before)).toContain('user-service-2 restarted');
-    await unary(client.recoverFault.bind(client), { experimentUid: 'grace-test', actor: 'containers-test' }, md);
+    await recover('grace-test');
     // The restarted service registers again before the next test picks targets.
     const registered = Date.now() + 15_000;
     while ((await env.targets()).length < env.instances.length && Date.now() < registered) await new Promise((r) => setTimeout(r, 200));
   }, 40_000);
 
   it('bandwidth (tbf): a response from the limited container slows to the rate, and is fast again after recovery', async () => {
-    const md = bearer(env.agent.token);
-    const client = env.agent.client;
     const container = env.containerOf('user-service-1');
-    const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
     const url = `${env.instances.find((i) => i.name === 'user-service-1')!.url}/metrics`;
     const fetchMs = async (): Promise<{ ms: number; bytes: number }> => {
       const started = performance.now();
@@ -136,10 +143,10 @@ describe('the containers environment', () => {
     };
     const before = await fetchMs();
     const rate = 32 * 1024;
-    await unary(client.applyFault.bind(client), { experimentUid: 'bandwidth-test', targetId: target.id, kind: 'kernel-bandwidth', specJson: JSON.stringify({ bytesPerSecond: rate, limitBytes: 1 << 20, bufferBytes: 1600 }), durationMs: 30_000, actor: 'containers-test' }, md);
+    await applyTo(container, 'bandwidth-test', 'kernel-bandwidth', { bytesPerSecond: rate, limitBytes: 1 << 20, bufferBytes: 1600 });
     expect((await kernelState(container)).tagged.join()).toMatch(/tbf 4e43: (dev eth0 )?root/);
     const during = await fetchMs();
-    await unary(client.recoverFault.bind(client), { experimentUid: 'bandwidth-test', actor: 'containers-test' }, md);
+    await recover('bandwidth-test');
     const after = await fetchMs();
     // The body alone needs bytes / rate seconds at the limit (headers and TCP overhead come on top).
     expect(before.bytes).toBeGreaterThan(8_000);
@@ -150,15 +157,12 @@ describe('the containers environment', () => {
   }, 30_000);
 
   it('duplicate (iptables TEE): messaging → user packets are copied while calls keep succeeding; the rule goes on recovery', async () => {
-    const md = bearer(env.agent.token);
-    const client = env.agent.client;
     const container = env.containerOf('messaging-service');
-    const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
     const errorsBefore = load.samples.filter((x) => !x.ok).length;
-    await unary(client.applyFault.bind(client), { experimentUid: 'duplicate-test', targetId: target.id, kind: 'kernel-duplicate', specJson: JSON.stringify({ percent: 100, peers: [env.containerOf('user-service-1'), env.containerOf('user-service-2')] }), durationMs: 30_000, actor: 'containers-test' }, md);
+    await applyTo(container, 'duplicate-test', 'kernel-duplicate', { percent: 100, peers: [env.containerOf('user-service-1'), env.containerOf('user-service-2')] });
     await new Promise((r) => setTimeout(r, 3_000));
     const state = await kernelState(container);
-    await unary(client.recoverFault.bind(client), { experimentUid: 'duplicate-test', actor: 'containers-test' }, md);
+    await recover('duplicate-test');
     expect(state.tagged.join()).toMatch(/TEE gw:/);
     expect(state.packets).toBeGreaterThan(0);
     expect(load.samples.filter((x) => !x.ok).length - errorsBefore).toBeLessThanOrEqual(2);
@@ -166,35 +170,29 @@ describe('the containers environment', () => {
   }, 30_000);
 
   it('StressChaos cpu lowers the container CPU quota with docker update, and recovery removes the limit again', async () => {
-    const md = bearer(env.agent.token);
-    const client = env.agent.client;
     const container = env.containerOf('auth-service');
-    const auth = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
     const quota = async (): Promise<number> => Number((await check('docker', ['inspect', '-f', '{{.HostConfig.CpuQuota}}', container])).trim());
     expect(await quota()).toBeLessThanOrEqual(0);
-    await unary(client.applyFault.bind(client), { experimentUid: 'stress-test', targetId: auth.id, kind: 'container-stress', specJson: JSON.stringify({ workers: 1, load: 50 }), durationMs: 30_000, actor: 'containers-test' }, md);
+    await applyTo(container, 'stress-test', 'container-stress', { workers: 1, load: 50 });
     // The host's CPUs minus half a CPU, as a CFS quota per 100 ms period.
     expect(await quota()).toBe(Math.round((availableParallelism() - 0.5) * 100_000));
-    await unary(client.recoverFault.bind(client), { experimentUid: 'stress-test', actor: 'containers-test' }, md);
+    await recover('stress-test');
     expect(await quota()).toBeLessThanOrEqual(0);
   }, 30_000);
 
   it('pod-failure freezes the container (docker pause) and recovery thaws it', async () => {
-    const md = bearer(env.agent.token);
-    const client = env.agent.client;
     const name = 'user-service-2';
     const container = env.containerOf(name);
-    const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container)!;
     const url = env.instances.find((i) => i.name === name)!.url;
     const healthz = (): Promise<number | string> =>
       request(`${url}/healthz`, { headersTimeout: 800, bodyTimeout: 800 }).then(
         async (r) => (await r.body.dump(), r.statusCode),
         (e: Error) => e.name,
       );
-    await unary(client.applyFault.bind(client), { experimentUid: 'pause-test', targetId: target.id, kind: 'container-pause', specJson: '{}', durationMs: 30_000, actor: 'containers-test' }, md);
+    await applyTo(container, 'pause-test', 'container-pause', {});
     expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('true');
     expect(await healthz()).toBe('HeadersTimeoutError');
-    await unary(client.recoverFault.bind(client), { experimentUid: 'pause-test', actor: 'containers-test' }, md);
+    await recover('pause-test');
     expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('false');
     expect(await healthz()).toBe(200);
   }, 30_000);
