@@ -4,6 +4,23 @@ import js from '@eslint/js';
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
+const depConstraints = [
+  // The resilience lib is copied into other repos: it may depend on nothing in the workspace.
+  { sourceTag: 'scope:resilience', onlyDependOnLibsWithTags: [] },
+  { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'] },
+  { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:util', 'type:data-access'] },
+  { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature'] },
+  // Services never import each other: they talk over HTTP.
+  { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature'] },
+  { sourceTag: 'type:agent', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature'] },
+  { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature', 'type:tool'] },
+  // The benchmark kit stands alone (it imports nothing of the workspace).
+  { sourceTag: 'type:bench', onlyDependOnLibsWithTags: [] },
+];
+// Benchmarks (never part of what a lib ships or teams copy) may use the benchmark kit besides what their
+// project may use.
+const benchConstraints = depConstraints.map((c) => ({ ...c, onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:bench'] }));
+
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '**/.nx/**', '**/reports/**', 'tools/dashboard/web/dist/**'] },
   js.configs.recommended,
@@ -18,17 +35,7 @@ export default tseslint.config(
         {
           enforceBuildableLibDependency: false,
           allow: [],
-          depConstraints: [
-            // The resilience lib is copied into other repos: it may depend on nothing in the workspace.
-            { sourceTag: 'scope:resilience', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'] },
-            { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:util', 'type:data-access'] },
-            { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature'] },
-            // Services never import each other: they talk over HTTP.
-            { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature'] },
-            { sourceTag: 'type:agent', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature'] },
-            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature', 'type:tool'] },
-          ],
+          depConstraints,
         },
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -48,6 +55,10 @@ export default tseslint.config(
     // Config files import the workspace's shared settings (the root project) by path, by design.
     files: ['**/vitest.config.ts'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
+  },
+  {
+    files: ['**/bench/**/*.ts', '**/*.bench.ts'],
+    rules: { '@nx/enforce-module-boundaries': ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: benchConstraints }] },
   },
   {
     files: ['**/*.test.ts', '**/bench/**/*.ts', '**/*.bench.ts'],

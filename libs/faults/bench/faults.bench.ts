@@ -1,63 +1,64 @@
 /**
  * `npx nx bench faults`, in one run:
  *  1. fastify req/s of a route that calls an upstream through undici, with the faults plugin and interceptor
- *     loaded but no fault active, against the same app without them (ABAB, median of two 4 s runs each);
+ *     loaded but no fault active, against the same app without them: both up at once, interleaved rounds,
+ *     the ratio taken per round;
  *  2. the latency of ApplyFault and RecoverFault against a real agent process, and the time from each call
  *     returning to the fault being active / gone in the service;
  *  3. ApplyFault throughput with 200 registered targets.
- * Everything runs on loopback. Last line: one JSON object with the figures.
+ * Everything runs on loopback. Each figure is printed with its median, 95 % interval and IQR; last line: one
+ * JSON object. `-- --check` exits 1 when a goal is missed with confidence; `-- --record` appends the run to
+ * docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bearer, createAgentClient, unary } from '@nova/proto';
+import { BenchReport, interleave, parseBenchFlags, splitCores } from '@nova/bench-kit';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Agent, request } from 'undici';
-import { AgentConnection, FaultRuntime, inboundFaults, outboundFaults } from '../src/index.ts';
+import { AgentConnection, FaultRuntime, inboundFaults } from '../src/index.ts';
 
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
 const TOKEN = 'bench-token-0123456789';
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // ---------- 1. overhead with no active fault ----------
-const upstream = createServer((_req, res) => res.end('{"ok":true}'));
-await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-
-async function app(withFaults: boolean): Promise<{ app: FastifyInstance; url: string; close(): Promise<void> }> {
-  const runtime = new FaultRuntime();
-  const a = Fastify();
-  const agent = new Agent();
-  const dispatcher = withFaults ? agent.compose(outboundFaults(runtime, { upstream: 'up' })) : agent;
-  if (withFaults) await a.register(inboundFaults, { runtime });
-  a.get('/x', async () => {
-    const res = await request(`${upstreamUrl}/`, { dispatcher });
-    return res.body.json();
+/** Starts bench/dormant-apps.ts (the system under test) and reads the two apps' URLs. */
+async function dormantApps(): Promise<{ urls: { with: string; without: string }; stop(): void }> {
+  const entry = fileURLToPath(new URL('./dormant-apps.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', entry], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const urls = await new Promise<{ with: string; without: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
+    });
+    child.once('exit', (code) => reject(new Error(`dormant-apps exited with ${code}`)));
   });
-  await a.listen({ port: 0, host: '127.0.0.1' });
-  return { app: a, url: `http://127.0.0.1:${(a.server.address() as AddressInfo).port}/x`, close: async () => { await a.close(); await agent.close(); } };
+  return { urls, stop: () => void child.kill('SIGTERM') };
 }
 
-async function rps(url: string): Promise<number> {
-  const r = await autocannon({ url, connections: 10, duration: SECONDS });
-  return r.requests.average;
-}
+const flags = parseBenchFlags();
+const report = new BenchReport('faults', flags);
+const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 9);
+report.note(`dormant overhead: ${ROUNDS} interleaved rounds after 1 warm-up, ${SECONDS} s of autocannon (10 connections) per case per round, both apps up throughout`);
+report.note('load generator: autocannon in the bench process, the same connections and duration for both cases, so its cost is held constant and cancels in the per-round ratio');
 
-const runs: Record<'with' | 'without', number[]> = { with: [], without: [] };
-for (const order of [['without', 'with'], ['with', 'without']] as const) {
-  for (const variant of order) {
-    const a = await app(variant === 'with');
-    await autocannon({ url: a.url, connections: 10, duration: 1 }); // warm-up
-    runs[variant].push(await rps(a.url));
-    await a.close();
-  }
-}
-const overhead = { withFaults: Math.round(median(runs.with)), without: Math.round(median(runs.without)) };
+// Both apps run side by side in one child process for the whole measurement, so the cases alternate without
+// restarts; the child sits on core 0, this process (autocannon) on core 1.
+const moveLoadGenerator = splitCores();
+const apps = await dormantApps();
+report.note(moveLoadGenerator());
+const rps = (url: string) => async (): Promise<number> =>
+  (await autocannon({ url, connections: 10, duration: SECONDS })).requests.average;
+const overheadRounds = await interleave({ with: rps(apps.urls.with), without: rps(apps.urls.without) }, { rounds: ROUNDS, warmup: 1 });
+apps.stop();
+report.figure('rpsWith', 'route calling an upstream, faults plugin + interceptor, no fault active', 'req/s', overheadRounds.with);
+report.figure('rpsWithout', 'the same route without them', 'req/s', overheadRounds.without);
+report.ratio('dormantRatio', 'dormant overhead: with / without', 'rpsWith', 'rpsWithout');
+report.goal({ figure: 'dormantRatio', op: '>=', target: 0.97, source: 'issue 15' });
 
 // ---------- 2 & 3. control latency against a real agent process ----------
 const dir = mkdtempSync(join(tmpdir(), 'nova-bench-'));
@@ -123,36 +124,34 @@ const many = [one];
 for (let i = 1; i < 200; i++) many.push(await target(i));
 await waitTargets(200);
 const ids = (await listTargets()).targets.map((t) => t.id);
-let start = performance.now();
-await Promise.all(ids.map((id) => unary(client.applyFault.bind(client), { experimentUid: 'many', targetId: id, kind: 'http-delay', specJson: '{"latencyMs":1}', durationMs: 60_000 }, md)));
-const applySeconds = (performance.now() - start) / 1000;
-start = performance.now();
-await unary(client.recoverFault.bind(client), { experimentUid: 'many' }, md, 30_000);
-const recoverSeconds = (performance.now() - start) / 1000;
-const stillActive = many.reduce((n, t) => n + t.runtime.size, 0);
+const appliesPerSecond: number[] = [];
+const recoverAllMs: number[] = [];
+let stillActive = 0;
+for (let round = 0; round < 3; round++) {
+  const uid = `many-${round}`;
+  const start = performance.now();
+  await Promise.all(ids.map((id) => unary(client.applyFault.bind(client), { experimentUid: uid, targetId: id, kind: 'http-delay', specJson: '{"latencyMs":1}', durationMs: 60_000 }, md)));
+  appliesPerSecond.push(200 / ((performance.now() - start) / 1000));
+  const recoverStart = performance.now();
+  await unary(client.recoverFault.bind(client), { experimentUid: uid }, md, 30_000);
+  recoverAllMs.push(performance.now() - recoverStart);
+  stillActive += many.reduce((n, t) => n + t.runtime.size, 0);
+}
 
 for (const t of many) await t.conn.stop();
 client.close();
 agentProc.kill('SIGTERM');
-upstream.close();
 
-const r2 = (x: number): number => Math.round(x * 1000) / 1000;
-const result = {
-  bench: 'faults',
-  node: process.version,
-  rps: { ...overhead, ratio: r2(overhead.withFaults / overhead.without) },
-  control: {
-    applyRoundTripMsMedian: r2(median(applyMs)),
-    activeAfterApplyReturnsMsMedian: r2(median(activeAfterMs)),
-    recoverRoundTripMsMedian: r2(median(recoverMs)),
-    goneAfterRecoverReturnsMsMedian: r2(median(goneAfterMs)),
-  },
-  targets200: { appliesPerSecond: Math.round(200 / applySeconds), recoverAllSeconds: r2(recoverSeconds), stillActiveAfterRecover: stillActive },
-};
-console.log(`faults benchmark: Node ${process.version}, loopback`);
-console.log(`route calling an upstream, no fault active: ${overhead.withFaults} req/s with plugin+interceptor vs ${overhead.without} without (ratio ${result.rps.ratio}; goal >= 0.97)`);
-console.log(`ApplyFault round trip (service acknowledged) median ${result.control.applyRoundTripMsMedian} ms; active in the service ${result.control.activeAfterApplyReturnsMsMedian} ms after it returned`);
-console.log(`RecoverFault round trip median ${result.control.recoverRoundTripMsMedian} ms; gone ${result.control.goneAfterRecoverReturnsMsMedian} ms after it returned (goal < 5 ms each)`);
-console.log(`200 targets: ${result.targets200.appliesPerSecond} applies/s; recover of all 200 in ${result.targets200.recoverAllSeconds} s; ${stillActive} left active`);
-console.log(JSON.stringify(result));
-process.exit(0);
+report.note('control latency: 50 apply/recover cycles against a real agent process; 200 targets: 3 rounds');
+report.figure('applyRoundTripMs', 'ApplyFault round trip (service acknowledged)', 'ms', applyMs);
+report.figure('activeAfterApplyMs', 'fault active in the service after ApplyFault returned', 'ms', activeAfterMs);
+report.figure('recoverRoundTripMs', 'RecoverFault round trip', 'ms', recoverMs);
+report.figure('goneAfterRecoverMs', 'fault gone after RecoverFault returned', 'ms', goneAfterMs);
+report.figure('appliesPerSecond200', '200 targets: concurrent applies', 'applies/s', appliesPerSecond);
+report.figure('recoverAll200Ms', '200 targets: recover all', 'ms', recoverAllMs);
+report.goal({ figure: 'applyRoundTripMs', op: '<=', target: 5, source: 'issue 15' });
+report.goal({ figure: 'recoverRoundTripMs', op: '<=', target: 5, source: 'issue 15' });
+report.goal({ figure: 'activeAfterApplyMs', op: '<=', target: 5, source: 'docs' });
+report.goal({ figure: 'goneAfterRecoverMs', op: '<=', target: 5, source: 'docs' });
+if (stillActive > 0) console.log(`WARNING: ${stillActive} faults still active after RecoverFault`);
+process.exit(report.finish().exitCode || (stillActive > 0 ? 1 : 0));

@@ -1,8 +1,11 @@
 /**
  * `npx nx bench resilience`: ns per call of the success path and of the open-breaker fast-fail, for a bare
  * async call, our composed policy, cockatiel's equivalent pipeline and opossum's `fire()`, measured in one
- * run. Each case runs in 3 interleaved rounds (mitata, batched); the figure is the median of the rounds' p50.
- * Prints a table, then one JSON line with the figures and the ratios.
+ * run, pinned to one core. The cases alternate round-robin over interleaved rounds (mitata measures each case
+ * for a slice of CPU time per round); ratios are taken per round, so noise that hits both sides cancels.
+ * Prints each figure's median with its 95 % interval and IQR, the goals judged against the interval, then
+ * one JSON line. `-- --check` exits 1 when a goal is missed with confidence; `-- --record` appends to
+ * docs/benchmarks.md.
  */
 import {
   BrokenCircuitError,
@@ -16,12 +19,12 @@ import {
   timeout as cTimeout,
   wrap,
 } from 'cockatiel';
+import { BenchReport, canCollectGarbage, interleave, parseBenchFlags, pinToOneCore } from '@nova/bench-kit';
 import { measure } from 'mitata';
 import CircuitBreaker from 'opossum';
 import { bulkhead, circuitBreaker, compose, retry, timeout } from '../src/index.ts';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const CPU_MS = Number(process.env.BENCH_CPU_MS ?? 400);
+const CPU_MS = Number(process.env.BENCH_CPU_MS ?? 150);
 
 const ok = async (): Promise<number> => 1;
 const noop = (): void => {};
@@ -75,36 +78,27 @@ const labels: Record<string, string> = {
   opossumOpen: 'opossum: open breaker fast-fail',
 };
 
-const rounds: Record<string, number[]> = {};
-for (let r = 0; r < ROUNDS; r++) {
-  for (const [name, fn] of Object.entries(cases)) {
-    const stats = await measure(fn, { batch_threshold: Infinity, min_cpu_time: CPU_MS * 1e6 });
-    (rounds[name] ??= []).push(stats.p50);
-  }
-}
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const ns: Record<string, number> = {};
-for (const name of Object.keys(cases)) ns[name] = Math.round(median(rounds[name]!));
-
-const pad = (s: string, n: number): string => s + ' '.repeat(Math.max(0, n - s.length));
-console.log(`resilience benchmark: Node ${process.version}, ${ROUNDS} rounds × ${CPU_MS} ms CPU per case; ns per call (median of p50s)`);
-console.log(pad('case', 50) + pad('ns/call', 10) + 'vs bare');
-for (const name of Object.keys(cases)) {
-  console.log(pad(labels[name]!, 50) + pad(String(ns[name]), 10) + (ns[name]! / ns['bare']!).toFixed(1) + '×');
-}
-const result = {
-  bench: 'resilience',
-  node: process.version,
-  ns,
-  ratios: {
-    composed_over_cockatiel: +(ns['composed']! / ns['cockatiel']!).toFixed(3),
-    composed_over_opossum: +(ns['composed']! / ns['opossum']!).toFixed(3),
-    composedOpen_over_cockatielOpen: +(ns['composedOpen']! / ns['cockatielOpen']!).toFixed(3),
-    composedOpen_over_opossumOpen: +(ns['composedOpen']! / ns['opossumOpen']!).toFixed(3),
-  },
-};
+const flags = parseBenchFlags();
+const report = new BenchReport('resilience', flags);
+const ROUNDS = flags.rounds ?? Number(process.env.BENCH_ROUNDS ?? 15);
+report.note(pinToOneCore());
+report.note(`${ROUNDS} interleaved rounds after 1 warm-up round, ${CPU_MS} ms of CPU per case per round (mitata); figure per round: p50 ns/call`);
+report.note(canCollectGarbage() ? 'full GC before each case' : 'no GC between cases (run with --expose-gc)');
+report.note('ratios computed per round, then summarized; interval: 95 % percentile bootstrap of the median');
+const measures = Object.fromEntries(
+  Object.entries(cases).map(([name, fn]) => [name, async () => (await measure(fn, { batch_threshold: Infinity, min_cpu_time: CPU_MS * 1e6 })).p50]),
+);
+const rounds = await interleave(measures, { rounds: ROUNDS, warmup: 1 });
+for (const name of Object.keys(cases)) report.figure(name, labels[name]!, 'ns/call', rounds[name]!);
+report.ratio('composed_over_cockatiel', 'composed / cockatiel', 'composed', 'cockatiel');
+report.ratio('composed_over_opossum', 'composed / opossum fire()', 'composed', 'opossum');
+report.ratio('composedOpen_over_cockatielOpen', 'open fast-fail / cockatiel', 'composedOpen', 'cockatielOpen');
+report.ratio('composedOpen_over_opossumOpen', 'open fast-fail / opossum', 'composedOpen', 'opossumOpen');
+report.goal({ figure: 'composed', op: '<=', target: 900, source: 'issue 17' });
+report.goal({ figure: 'composed_over_cockatiel', op: '<=', target: 0.1, source: 'issue 17' });
+report.goal({ figure: 'composedOpen_over_opossumOpen', op: '<=', target: 0.5, source: 'issue 17' });
 ourBreaker.dispose();
 ourOpenBreaker.dispose();
 opossum.shutdown();
 opossumOpen.shutdown();
-console.log(JSON.stringify(result));
+process.exitCode = report.finish().exitCode;

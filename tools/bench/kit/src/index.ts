@@ -1,0 +1,5 @@
+export * from './stats.ts';
+export * from './goal.ts';
+export * from './rounds.ts';
+export * from './machine.ts';
+export * from './report.ts';

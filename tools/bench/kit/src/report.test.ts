@@ -1,0 +1,101 @@
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BenchReport, formatValue, parseBenchFlags } from './report.ts';
+import { interleave } from './rounds.ts';
+
+describe('interleave', () => {
+  it('alternates the cases, rotates which goes first, and discards warm-up rounds', async () => {
+    const order: string[] = [];
+    let tick = 0;
+    const out = await interleave(
+      {
+        a: async () => (order.push('a'), ++tick),
+        b: async () => (order.push('b'), ++tick),
+        c: async () => (order.push('c'), ++tick),
+      },
+      { rounds: 3, warmup: 1, gc: false },
+    );
+    // Warm-up round (index -1) starts at c, then a, b, c.
+    expect(order.join('')).toBe('cab' + 'abc' + 'bca' + 'cab');
+    expect(out.a).toEqual([4, 9, 11]);
+    expect(out.b).toEqual([5, 7, 12]);
+    expect(out.c).toEqual([6, 8, 10]);
+  });
+
+  it('refuses zero rounds', async () => {
+    await expect(interleave({ a: async () => 1 }, { rounds: 0 })).rejects.toThrow(/rounds must be/);
+  });
+});
+
+describe('parseBenchFlags', () => {
+  it('reads --check, --record and --rounds, and names bad input', () => {
+    expect(parseBenchFlags(['--check', '--rounds', '9'])).toEqual({ check: true, record: false, rounds: 9 });
+    expect(parseBenchFlags([])).toEqual({ check: false, record: false, rounds: undefined });
+    expect(() => parseBenchFlags(['--rounds', 'x'])).toThrow(/--rounds must be a whole number/);
+    expect(() => parseBenchFlags(['--chek'])).toThrow(/chek/);
+  });
+});
+
+describe('BenchReport', () => {
+  function workspace(): string {
+    const root = mkdtempSync(join(tmpdir(), 'bench-kit-'));
+    writeFileSync(join(root, 'nx.json'), '{}');
+    mkdirSync(join(root, 'docs'));
+    writeFileSync(join(root, 'docs', 'benchmarks.md'), '# Benchmark results\n');
+    return root;
+  }
+
+  it('computes ratios per round, so drift that hits both sides cancels', () => {
+    const report = new BenchReport('demo', { check: false, record: false, rounds: undefined });
+    // The machine slows down 2× over the run, on both cases alike.
+    report.figure('ours', 'ours', 'ns/call', [100, 150, 200]);
+    report.figure('theirs', 'theirs', 'ns/call', [1000, 1500, 2000]);
+    const r = report.ratio('ours_over_theirs', 'ours / theirs', 'ours', 'theirs');
+    expect(r.samples).toEqual([0.1, 0.1, 0.1]);
+    expect(r.summary.ci).toEqual([0.1, 0.1]);
+    expect(() => report.ratio('x', 'x', 'ours', 'nope')).toThrow(/no figure named nope/);
+  });
+
+  it('with --check exits 1 only for a goal missed with confidence, and says inconclusive otherwise', () => {
+    const lines: string[] = [];
+    const root = workspace();
+    const missed = new BenchReport('demo', { check: true, record: false, rounds: undefined });
+    missed.figure('ns', 'composed', 'ns/call', [1000, 1010, 990, 1005, 995]);
+    missed.goal({ figure: 'ns', op: '<=', target: 900 });
+    const a = missed.finish({ print: (l) => lines.push(l), root });
+    expect(a.exitCode).toBe(1);
+    expect(a.goals[0]!.outcome).toBe('missed');
+    expect(lines.join('\n')).toMatch(/≤ 900: missed/);
+    expect(JSON.parse(lines.at(-1)!).figures.ns.median).toBe(1000);
+
+    const straddles = new BenchReport('demo', { check: true, record: false, rounds: undefined });
+    straddles.figure('ns', 'composed', 'ns/call', [850, 950, 880, 930, 900]);
+    straddles.goal({ figure: 'ns', op: '<=', target: 900 });
+    const b = straddles.finish({ print: () => {}, root });
+    expect(b.goals[0]!.outcome).toBe('inconclusive');
+    expect(b.exitCode).toBe(0);
+  });
+
+  it('with --record appends a dated entry with commit, machine and spread under one History heading', () => {
+    const root = workspace();
+    for (let i = 0; i < 2; i++) {
+      const report = new BenchReport('demo', { check: false, record: true, rounds: undefined });
+      report.note('3 rounds');
+      report.figure('rps', 'GET /x', 'req/s', [9000, 9100, 9200]);
+      report.finish({ print: () => {}, root });
+    }
+    const doc = readFileSync(join(root, 'docs', 'benchmarks.md'), 'utf8');
+    expect(doc.match(/^## History$/gm)).toHaveLength(1);
+    expect(doc.match(/^### \d{4}-\d{2}-\d{2} · `demo` · commit /gm)).toHaveLength(2);
+    expect(doc).toContain('| GET /x (req/s) | 9,100 | 9,000 – 9,200 | 9,050 – 9,150 |  |');
+    expect(doc).toMatch(/Node v\d+.*3 rounds\./);
+  });
+
+  it('formats ratios, small and large values', () => {
+    expect(formatValue(0.98765, 'ratio')).toBe('0.988');
+    expect(formatValue(1.234, 'ms')).toBe('1.23');
+    expect(formatValue(12345.6, 'req/s')).toBe('12,346');
+  });
+});

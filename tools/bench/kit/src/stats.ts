@@ -1,0 +1,85 @@
+/**
+ * Order statistics and a percentile bootstrap, enough to say "median X, 95 % interval [lo, hi]" about a
+ * handful of benchmark rounds without assuming the rounds are normally distributed (they are not: a GC or a
+ * neighbour's burst makes a long right tail).
+ */
+
+/** A deterministic PRNG (mulberry32), so a run's intervals replay exactly from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** The q-quantile (0 ≤ q ≤ 1) of `xs` by linear interpolation between order statistics (R's type 7). */
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) throw new RangeError('quantile of an empty sample');
+  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile q must be within [0, 1], got ${q}`);
+  const sorted = [...xs].sort((a, b) => a - b);
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+/** The median of `xs`. */
+export function median(xs: readonly number[]): number {
+  return quantile(xs, 0.5);
+}
+
+/** A statistic with its spread. */
+export interface Summary {
+  /** Median of the samples. */
+  readonly median: number;
+  /** First and third quartiles. */
+  readonly iqr: readonly [number, number];
+  /** Percentile-bootstrap confidence interval of the median. */
+  readonly ci: readonly [number, number];
+  /** Confidence level of {@link ci}, e.g. 0.95. */
+  readonly confidence: number;
+  /** Number of samples (rounds). */
+  readonly n: number;
+}
+
+/** Options of {@link summarize}. */
+export interface SummaryOptions {
+  /** Confidence level of the interval. Default 0.95. */
+  confidence?: number;
+  /** Bootstrap resamples. Default 2 000. */
+  resamples?: number;
+  /** Seed of the resampling. Default 1. */
+  seed?: number;
+}
+
+/**
+ * Median, quartiles and a percentile-bootstrap confidence interval of the median. With fewer than 3 samples
+ * the interval is the sample's range (a bootstrap of 1–2 values says nothing).
+ */
+export function summarize(samples: readonly number[], options: SummaryOptions = {}): Summary {
+  const confidence = options.confidence ?? 0.95;
+  const resamples = options.resamples ?? 2_000;
+  const n = samples.length;
+  const m = median(samples);
+  const iqr = [quantile(samples, 0.25), quantile(samples, 0.75)] as const;
+  if (n < 3) return { median: m, iqr, ci: [Math.min(...samples), Math.max(...samples)], confidence, n };
+  const random = seededRandom(options.seed ?? 1);
+  const medians = new Array<number>(resamples);
+  const draw = new Array<number>(n);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < n; i++) draw[i] = samples[Math.floor(random() * n)]!;
+    medians[r] = median(draw);
+  }
+  const tail = (1 - confidence) / 2;
+  return { median: m, iqr, ci: [quantile(medians, tail), quantile(medians, 1 - tail)], confidence, n };
+}
+
+/** Element-wise ratios `a[i] / b[i]` of two paired samples (the same rounds). */
+export function pairedRatios(a: readonly number[], b: readonly number[]): number[] {
+  if (a.length !== b.length) throw new RangeError(`paired samples differ in length: ${a.length} vs ${b.length}`);
+  return a.map((x, i) => x / b[i]!);
+}
