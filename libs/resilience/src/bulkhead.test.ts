@@ -73,6 +73,60 @@ describe('bulkhead', () => {
     expect(late).not.toHaveBeenCalled();
   });
 
+  it('frees the queue place of a caller that aborted at once, so the next caller is queued, not rejected', async () => {
+    const b = bulkhead(1, 1);
+    const g = gate();
+    const first = b.execute(g.run);
+    const controller = new AbortController();
+    const abandoned = b.execute(g.run, { signal: controller.signal }).catch((e: unknown) => e);
+    expect(b.queued).toBe(1);
+    controller.abort(new Error('gone'));
+    expect(await abandoned).toEqual(new Error('gone'));
+    expect(b.queued).toBe(0);
+    const next = b.execute(g.run);
+    expect(b.queued).toBe(1);
+    g.open();
+    expect(await Promise.all([first, next])).toEqual(['done', 'done']);
+    expect(g.run).toHaveBeenCalledTimes(2);
+    expect(b.queued).toBe(0);
+    expect(b.active).toBe(0);
+  });
+
+  it('frees the queue place of a caller whose timeout expired', async () => {
+    const b = bulkhead(1, 1);
+    const g = gate();
+    const first = b.execute(g.run);
+    const late = compose(timeout(50), b)
+      .execute(g.run)
+      .catch((e: unknown) => e);
+    expect(b.queued).toBe(1);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await late).toBeInstanceOf(TimeoutError);
+    expect(b.queued).toBe(0);
+    const next = b.execute(g.run);
+    expect(b.queued).toBe(1);
+    g.open();
+    expect(await Promise.all([first, next])).toEqual(['done', 'done']);
+  });
+
+  it('keeps its memory bounded while callers keep giving up behind a call that hangs', async () => {
+    const b = bulkhead(1, 10);
+    const g = gate();
+    const first = b.execute(g.run);
+    for (let i = 0; i < 1_000; i++) {
+      const controller = new AbortController();
+      const p = b.execute(g.run, { signal: controller.signal }).catch(() => undefined);
+      controller.abort();
+      await p;
+    }
+    expect(b.queued).toBe(0);
+    // The departed waiters were dropped from the internal array, not only uncounted.
+    expect((b as unknown as { stage: { queue: unknown[] } }).stage.queue.length).toBeLessThan(200);
+    g.open();
+    await first;
+    expect(g.run).toHaveBeenCalledTimes(1);
+  });
+
   it('validates its sizes', () => {
     expect(() => bulkhead(0)).toThrow(/maxConcurrent/);
     expect(() => bulkhead(1, -1)).toThrow(/maxQueue/);

@@ -9,20 +9,28 @@ interface Waiter {
   attempt: number;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** Set when its caller gave up (aborted, or an enclosing timeout expired): it has left the queue. */
+  gone: boolean;
+  /** Stops listening for the caller giving up. */
+  unlisten: (() => void) | undefined;
 }
 
 class BulkheadStage implements Stage {
   active = 0;
+  readonly maxConcurrent: number;
+  readonly maxQueue: number;
   private queue: Waiter[] = [];
   private head = 0;
+  /** Waiters still in `queue` whose callers gave up; they no longer count as queued. */
+  private gone = 0;
 
-  constructor(
-    readonly maxConcurrent: number,
-    readonly maxQueue: number,
-  ) {}
+  constructor(maxConcurrent: number, maxQueue: number) {
+    this.maxConcurrent = maxConcurrent;
+    this.maxQueue = maxQueue;
+  }
 
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head - this.gone;
   }
 
   // Bound once so the hot path allocates no closure.
@@ -44,8 +52,32 @@ class BulkheadStage implements Stage {
       return Promise.reject(BulkheadRejectedError.stackless(this.maxConcurrent, this.maxQueue));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ ex, next, scope, attempt, resolve, reject });
+      const w: Waiter = { ex, next, scope, attempt, resolve, reject, gone: false, unlisten: undefined };
+      // A caller that gives up leaves the queue at once, so its place is free for the next caller.
+      const signal = scope ? scope.signal : ex.callerSignal;
+      if (signal) {
+        const onAbort = (): void => {
+          w.gone = true;
+          this.gone++;
+          reject(signal.reason);
+          this.compact();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        w.unlisten = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.queue.push(w);
     });
+  }
+
+  /**
+   * Drops departed waiters from the array once they are most of it, so callers that keep giving up while
+   * the running calls hang cannot grow it without bound.
+   */
+  private compact(): void {
+    if (this.gone < 64 || this.gone * 2 < this.queue.length - this.head) return;
+    this.queue = this.queue.slice(this.head).filter((w) => !w.gone);
+    this.head = 0;
+    this.gone = 0;
   }
 
   private release(): void {
@@ -53,6 +85,11 @@ class BulkheadStage implements Stage {
     while (this.active < this.maxConcurrent && this.head < this.queue.length) {
       const w = this.queue[this.head]!;
       this.queue[this.head++] = undefined as unknown as Waiter;
+      if (w.gone) {
+        this.gone--;
+        continue;
+      }
+      w.unlisten?.();
       // A waiter whose caller gave up or whose timeout expired must not take a slot.
       if (cancelled(w.ex, w.scope)) {
         w.reject(cancelReason(w.ex, w.scope));

@@ -4,6 +4,8 @@ import { circuitBreaker, CircuitState, countsAsFailure, type StateChangeEvent } 
 import { compose } from './compose.ts';
 import { BrokenCircuitError, BulkheadRejectedError, ErrorCodes, isResilienceError } from './errors.ts';
 import { retry } from './retry.ts';
+import { timeout } from './timeout.ts';
+import { TimeoutError } from './errors.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -136,6 +138,18 @@ describe('circuitBreaker', () => {
     b.dispose();
   });
 
+  it('starts from a clean window after the last isolation of a tripped breaker is released', async () => {
+    const b = circuitBreaker({ minimumVolume: 1, resetTimeoutMs: 60_000 });
+    await b.execute(fail).catch(() => undefined);
+    expect(b.state).toBe(CircuitState.Open);
+    const handle = b.isolate();
+    handle.dispose();
+    // Released before the reset timeout: closed at once, not left open by the earlier trip.
+    expect(b.state).toBe(CircuitState.Closed);
+    expect(await b.execute(ok)).toBe('ok');
+    b.dispose();
+  });
+
   it('rejects an invalid probe count', () => {
     expect(() => circuitBreaker({ halfOpenProbes: 0 })).toThrow(/halfOpenProbes/);
   });
@@ -149,6 +163,72 @@ describe('circuitBreaker', () => {
     // Two failures open the breaker; the third attempt is rejected fast and not retried.
     expect(await p).toBeInstanceOf(BrokenCircuitError);
     expect(fn).toHaveBeenCalledTimes(2);
+    b.dispose();
+  });
+
+  it('does not wedge half-open when a probe ignores its signal: the timeout that answers its caller fails the probe', async () => {
+    const b = circuitBreaker({ minimumVolume: 1, resetTimeoutMs: 100 });
+    const policy = compose(timeout(50), b);
+    await policy.execute(fail).catch(() => undefined);
+    expect(b.state).toBe(CircuitState.Open);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(b.state).toBe(CircuitState.HalfOpen);
+    const hangs = policy.execute(() => new Promise<never>(() => {})).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await hangs).toBeInstanceOf(TimeoutError);
+    // The probe failed: open again, and after the reset timeout a new probe is let through and closes it.
+    expect(b.state).toBe(CircuitState.Open);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await policy.execute(ok)).toBe('ok');
+    expect(b.state).toBe(CircuitState.Closed);
+    b.dispose();
+  });
+
+  it('frees the probe place of a caller that aborted, without counting it either way', async () => {
+    const b = circuitBreaker({ minimumVolume: 1, resetTimeoutMs: 100 });
+    await b.execute(fail).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(100);
+    const controller = new AbortController();
+    const gone = b.execute(() => new Promise<never>(() => {}), { signal: controller.signal }).catch((e: unknown) => e);
+    expect(b.accepting).toBe(false);
+    controller.abort(new DOMException('caller left', 'AbortError'));
+    expect((await gone as Error).name).toBe('AbortError');
+    expect(b.state).toBe(CircuitState.HalfOpen);
+    expect(b.accepting).toBe(true);
+    expect(await b.execute(ok)).toBe('ok');
+    expect(b.state).toBe(CircuitState.Closed);
+    b.dispose();
+  });
+
+  it('caps the time spent half-open when a probe never settles and nothing times it out', async () => {
+    const b = circuitBreaker({ minimumVolume: 1, resetTimeoutMs: 100, maxHalfOpenMs: 500 });
+    await b.execute(fail).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(100);
+    void b.execute(() => new Promise<never>(() => {}));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(b.state).toBe(CircuitState.HalfOpen);
+    expect(await b.execute(ok).catch((e: unknown) => e)).toBeInstanceOf(BrokenCircuitError);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(b.state).toBe(CircuitState.Open);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await b.execute(ok)).toBe('ok');
+    expect(b.state).toBe(CircuitState.Closed);
+    expect(() => circuitBreaker({ maxHalfOpenMs: 0 })).toThrow(/maxHalfOpenMs must be a positive number of ms, got 0/);
+    b.dispose();
+  });
+
+  it('ignores a probe that settles after its half-open period ended', async () => {
+    const b = circuitBreaker({ minimumVolume: 1, resetTimeoutMs: 100, maxHalfOpenMs: 200 });
+    await b.execute(fail).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(100);
+    let finish!: () => void;
+    const late = b.execute(() => new Promise<string>((r) => (finish = () => r('late'))));
+    await vi.advanceTimersByTimeAsync(200);
+    expect(b.state).toBe(CircuitState.Open);
+    finish();
+    expect(await late).toBe('late');
+    // A success from an earlier half-open period proves nothing now: still open.
+    expect(b.state).toBe(CircuitState.Open);
     b.dispose();
   });
 });

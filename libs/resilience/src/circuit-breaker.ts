@@ -22,6 +22,12 @@ export interface CircuitBreakerOptions {
   /** Probe calls let through when half-open; all must succeed to close, any failure reopens. Default 1. */
   halfOpenProbes?: number;
   /**
+   * Longest time the breaker stays half-open, in ms: probes that have not all settled by then count as
+   * failed and the breaker opens again, so a probe whose function never settles cannot wedge it. Default
+   * 30 000.
+   */
+  maxHalfOpenMs?: number;
+  /**
    * Which errors count as failures. Default {@link countsAsFailure}: everything except 4xx responses,
    * bulkhead rejections and aborts.
    */
@@ -45,8 +51,13 @@ export function countsAsFailure(error: unknown): boolean {
   const status = statusOf(error);
   if (status !== undefined && status >= 400 && status < 500) return false;
   if (isResilienceError(error, ErrorCodes.BULKHEAD_FULL)) return false;
-  if (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError') return false;
+  if (isAbort(error)) return false;
   return true;
+}
+
+/** A caller's abort (`AbortError`), which says nothing about the upstream. */
+function isAbort(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
 }
 
 type Action = (ex: Execution, next: number, scope: Scope | undefined, attempt: number) => Promise<unknown>;
@@ -60,17 +71,27 @@ class BreakerStage implements Stage {
   readonly breaker: CircuitBreaker<Parameters<Action>, unknown>;
   readonly changes = new Emitter<StateChangeEvent>();
   readonly openError: BrokenCircuitError;
+  readonly name: string;
   private readonly probes: number;
+  private readonly maxHalfOpenMs: number;
   private probesInFlight = 0;
   private probeSuccesses = 0;
+  /** Bumped at every transition, so a probe that settles after its half-open period ended is ignored. */
+  private epoch = 0;
+  private halfOpenTimer: ReturnType<typeof setTimeout> | undefined;
   private isolations = 0;
   private last: CircuitState = CircuitState.Closed;
   private readonly isFailure: (error: unknown) => boolean;
 
-  constructor(readonly name: string, options: CircuitBreakerOptions) {
+  constructor(name: string, options: CircuitBreakerOptions) {
+    this.name = name;
     this.probes = options.halfOpenProbes ?? 1;
     if (!Number.isInteger(this.probes) || this.probes < 1) {
       throw new RangeError(`circuitBreaker: halfOpenProbes must be an integer >= 1, got ${this.probes}`);
+    }
+    this.maxHalfOpenMs = options.maxHalfOpenMs ?? 30_000;
+    if (!(this.maxHalfOpenMs > 0)) {
+      throw new RangeError(`circuitBreaker: maxHalfOpenMs must be a positive number of ms, got ${this.maxHalfOpenMs}`);
     }
     this.isFailure = options.isFailure ?? countsAsFailure;
     this.openError = BrokenCircuitError.preallocated(`circuit breaker ${name} is open: the call was not attempted`);
@@ -86,13 +107,36 @@ class BreakerStage implements Stage {
       enableSnapshots: false,
       errorFilter: (error: unknown) => !this.isFailure(error),
     });
-    const update = (): void => this.transition();
-    this.breaker.on('open', update);
-    this.breaker.on('halfOpen', () => {
+    const settle = (): void => {
+      this.epoch++;
+      this.probesInFlight = 0;
       this.probeSuccesses = 0;
-      update();
+      clearTimeout(this.halfOpenTimer);
+      this.halfOpenTimer = undefined;
+    };
+    this.breaker.on('open', () => {
+      settle();
+      this.transition();
     });
-    this.breaker.on('close', update);
+    this.breaker.on('halfOpen', () => {
+      settle();
+      // Unref'd: an idle breaker must not keep a process alive.
+      this.halfOpenTimer = setTimeout(() => {
+        if (this.breaker.halfOpen) this.breaker.open();
+      }, this.maxHalfOpenMs);
+      this.halfOpenTimer.unref?.();
+      this.transition();
+    });
+    this.breaker.on('close', () => {
+      settle();
+      this.transition();
+    });
+  }
+
+  /** True when a call would be attempted now: closed, or half-open with a probe place free. */
+  get accepting(): boolean {
+    if (this.isolations > 0 || this.breaker.opened) return false;
+    return !this.breaker.halfOpen || this.probesInFlight + this.probeSuccesses < this.probes;
   }
 
   get state(): CircuitState {
@@ -108,23 +152,39 @@ class BreakerStage implements Stage {
     return b.fire(ex, next, scope, attempt);
   }
 
-  /** Half-open: up to N calls run; N successes close the breaker, one counted failure reopens it. */
+  /**
+   * Half-open: up to N calls run; N successes close the breaker, one counted failure reopens it. A probe is
+   * over for the breaker when its function settles or when its caller is answered without it (an enclosing
+   * timeout expired, or the caller aborted), whichever comes first: a function that ignores its signal must
+   * not hold the probe's place.
+   */
   private probe(ex: Execution, next: number, scope: Scope | undefined, attempt: number): Promise<unknown> {
     if (this.probesInFlight + this.probeSuccesses >= this.probes) return Promise.reject(this.openError);
     this.probesInFlight++;
+    const epoch = this.epoch;
+    let over = false;
+    const signal = scope ? scope.signal : ex.callerSignal;
+    /** `proof`: the upstream answered (a value, or an error that is not its fault such as a 4xx). */
+    const end = (outcome: 'proof' | 'failure' | 'neutral'): void => {
+      if (over) return;
+      over = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (epoch !== this.epoch || !this.breaker.halfOpen) return;
+      this.probesInFlight--;
+      if (outcome === 'failure') this.breaker.open();
+      else if (outcome === 'proof' && ++this.probeSuccesses >= this.probes) this.breaker.close();
+    };
+    const judge = (error: unknown): 'failure' | 'neutral' | 'proof' =>
+      this.isFailure(error) ? 'failure' : isAbort(error) ? 'neutral' : 'proof';
+    const onAbort = (): void => end(judge(signal!.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
     return proceed(ex, next, scope, attempt).then(
       (value) => {
-        this.probesInFlight--;
-        if (this.breaker.halfOpen && ++this.probeSuccesses >= this.probes) this.breaker.close();
+        end('proof');
         return value;
       },
       (error: unknown) => {
-        this.probesInFlight--;
-        if (this.breaker.halfOpen) {
-          if (this.isFailure(error)) this.breaker.open();
-          else this.probeSuccesses++;
-          if (this.probeSuccesses >= this.probes) this.breaker.close();
-        }
+        end(judge(error));
         throw error;
       },
     );
@@ -145,6 +205,11 @@ class BreakerStage implements Stage {
         this.transition();
       },
     };
+  }
+
+  dispose(): void {
+    clearTimeout(this.halfOpenTimer);
+    this.breaker.shutdown();
   }
 
   private transition(): void {
@@ -179,6 +244,11 @@ export class CircuitBreakerPolicy extends Pipeline {
     return this.stage.state;
   }
 
+  /** True when a call would be attempted now: closed, or half-open with a probe place free. */
+  get accepting(): boolean {
+    return this.stage.accepting;
+  }
+
   /** Holds the breaker open until the returned handle is disposed (ref-counted); then it closes. */
   isolate(): Disposable {
     return this.stage.isolate();
@@ -186,7 +256,7 @@ export class CircuitBreakerPolicy extends Pipeline {
 
   /** Stops opossum's window timer; call when the breaker is discarded. */
   dispose(): void {
-    this.stage.breaker.shutdown();
+    this.stage.dispose();
   }
 }
 

@@ -43,8 +43,10 @@ function stackless<T>(build: () => T): T {
 
 /** Thrown when a timeout elapses. `timeoutMs` is the budget that ran out. */
 export class TimeoutError extends ResilienceError {
-  constructor(readonly timeoutMs: number, message = `operation timed out after ${timeoutMs} ms`) {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, message = `operation timed out after ${timeoutMs} ms`) {
     super(ErrorCodes.TIMEOUT, message);
+    this.timeoutMs = timeoutMs;
   }
 }
 
@@ -64,8 +66,12 @@ export class BrokenCircuitError extends ResilienceError {
 
 /** Thrown when a bulkhead has no free slot and no room in its queue. */
 export class BulkheadRejectedError extends ResilienceError {
-  constructor(readonly maxConcurrent: number, readonly maxQueue: number) {
+  readonly maxConcurrent: number;
+  readonly maxQueue: number;
+  constructor(maxConcurrent: number, maxQueue: number) {
     super(ErrorCodes.BULKHEAD_FULL, `bulkhead full: ${maxConcurrent} running and ${maxQueue} queued`);
+    this.maxConcurrent = maxConcurrent;
+    this.maxQueue = maxQueue;
   }
   /** A stackless instance, for the rejection path. */
   static stackless(maxConcurrent: number, maxQueue: number): BulkheadRejectedError {
@@ -82,14 +88,17 @@ export class DeadlineExceededError extends ResilienceError {
 
 /** Thrown by the HTTP client for a response status it treats as a failure (5xx, 429). */
 export class HttpStatusError extends ResilienceError {
-  constructor(
-    readonly statusCode: number,
-    readonly upstream: string,
-    /** Milliseconds the server asked us to wait (`Retry-After`), when it said so. */
-    readonly retryAfterMs: number | undefined,
-    readonly body: string,
-  ) {
+  readonly statusCode: number;
+  readonly upstream: string;
+  /** Milliseconds the server asked us to wait (`Retry-After`), when it said so. */
+  readonly retryAfterMs: number | undefined;
+  readonly body: string;
+  constructor(statusCode: number, upstream: string, retryAfterMs: number | undefined, body: string) {
     super(ErrorCodes.HTTP_STATUS, `upstream ${upstream} answered HTTP ${statusCode}`);
+    this.statusCode = statusCode;
+    this.upstream = upstream;
+    this.retryAfterMs = retryAfterMs;
+    this.body = body;
   }
 }
 

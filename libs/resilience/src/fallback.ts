@@ -14,10 +14,12 @@ export interface FallbackEvent {
 
 class FallbackStage implements Stage {
   readonly used = new Emitter<FallbackEvent>();
-  constructor(
-    private readonly produce: (error: unknown) => unknown,
-    private readonly when: (error: unknown) => boolean,
-  ) {}
+  private readonly produce: (error: unknown) => unknown;
+  private readonly when: (error: unknown) => boolean;
+  constructor(produce: (error: unknown) => unknown, when: (error: unknown) => boolean) {
+    this.produce = produce;
+    this.when = when;
+  }
 
   run(ex: Execution, next: number, scope: Scope | undefined, attempt: number): Promise<unknown> {
     return proceed(ex, next, scope, attempt).catch((error: unknown) => {
@@ -29,8 +31,8 @@ class FallbackStage implements Stage {
   }
 }
 
-/** A fallback: {@link Pipeline} plus its event. */
-export class FallbackPolicy extends Pipeline {
+/** A fallback answering `R`: {@link Pipeline} plus its event. */
+export class FallbackPolicy<R> extends Pipeline<R> {
   /** Subscribes to each use of the fallback. */
   readonly onFallback: Subscribe<FallbackEvent>;
   constructor(produce: (error: unknown) => unknown, when: (error: unknown) => boolean) {
@@ -44,6 +46,6 @@ export class FallbackPolicy extends Pipeline {
  * Answers with `produce(error)` (a value or a promise) when the protected call fails. Put it outermost to
  * cover every other policy's rejection, including an open breaker's.
  */
-export function fallback<T>(produce: (error: unknown) => T | PromiseLike<T>, options: FallbackOptions = {}): FallbackPolicy {
-  return new FallbackPolicy(produce, options.when ?? (() => true));
+export function fallback<R>(produce: (error: unknown) => R | PromiseLike<R>, options: FallbackOptions = {}): FallbackPolicy<R> {
+  return new FallbackPolicy<R>(produce, options.when ?? (() => true));
 }

@@ -25,10 +25,13 @@ export interface ExecuteOptions {
   deadline?: number;
 }
 
-/** The one interface of every policy and of a composed pipeline. */
-export interface Policy {
+/**
+ * The one interface of every policy and of a composed pipeline. `R` is what the policy may answer instead of
+ * the function's own result (a fallback's value); `never` for every other policy.
+ */
+export interface Policy<R = never> {
   /** Runs `fn` under this policy. */
-  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T>;
+  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T | R>;
 }
 
 /** A never-aborting signal, shared by every context that has nothing to abort. */
@@ -57,11 +60,15 @@ export class Scope {
   expired: unknown = undefined;
   settled = false;
 
-  constructor(
-    readonly parent: Scope | undefined,
-    readonly callerSignal: AbortSignal | undefined,
-    readonly deadline: number,
-  ) {}
+  readonly parent: Scope | undefined;
+  readonly callerSignal: AbortSignal | undefined;
+  readonly deadline: number;
+
+  constructor(parent: Scope | undefined, callerSignal: AbortSignal | undefined, deadline: number) {
+    this.parent = parent;
+    this.callerSignal = callerSignal;
+    this.deadline = deadline;
+  }
 
   /** The signal of this scope, linked to the enclosing scope or the caller. */
   get signal(): AbortSignal {
@@ -107,11 +114,15 @@ export class Scope {
 
 /** The context handed to one attempt of the protected function. */
 class AttemptContext implements PolicyContext {
-  constructor(
-    private readonly ex: Execution,
-    private readonly scope: Scope | undefined,
-    readonly attempt: number,
-  ) {}
+  private readonly ex: Execution;
+  private readonly scope: Scope | undefined;
+  readonly attempt: number;
+
+  constructor(ex: Execution, scope: Scope | undefined, attempt: number) {
+    this.ex = ex;
+    this.scope = scope;
+    this.attempt = attempt;
+  }
   get signal(): AbortSignal {
     return this.scope ? this.scope.signal : (this.ex.callerSignal ?? NEVER);
   }
@@ -153,25 +164,30 @@ export function cancelReason(ex: Execution, scope: Scope | undefined): unknown {
 }
 
 /** A policy made of stages; every factory returns one, and `compose()` concatenates them. */
-export class Pipeline implements Policy {
+export class Pipeline<R = never> implements Policy<R> {
   /** @internal */
   readonly stages: readonly Stage[];
+  /**
+   * Type only (undefined at run time): what this pipeline may answer instead of the function's result, so
+   * `compose` can carry a fallback's value type (see {@link Policy}).
+   */
+  declare readonly answerType: R;
 
   constructor(stages: readonly Stage[]) {
     this.stages = stages;
   }
 
-  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T> {
+  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T | R> {
     // The shared never-aborting signal (handed to functions that have nothing to abort) needs no listener.
     const signal = options?.signal === NEVER ? undefined : options?.signal;
     const deadline = options?.deadline ?? Infinity;
     const ex: Execution = { fn, stages: this.stages, callerSignal: signal, deadline };
     if (deadline === Infinity) {
-      if (signal === undefined) return proceed(ex, 0, undefined, 1) as Promise<T>;
+      if (signal === undefined) return proceed(ex, 0, undefined, 1) as Promise<T | R>;
       if (signal.aborted) return Promise.reject(signal.reason);
-      return raceAbort(proceed(ex, 0, undefined, 1) as Promise<T>, signal);
+      return raceAbort(proceed(ex, 0, undefined, 1) as Promise<T | R>, signal);
     }
-    return runWithDeadline(ex, deadline) as Promise<T>;
+    return runWithDeadline(ex, deadline) as Promise<T | R>;
   }
 }
 

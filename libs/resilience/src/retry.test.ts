@@ -3,6 +3,9 @@ import { constantBackoff, exponentialBackoff } from './backoff.ts';
 import { BrokenCircuitError, BulkheadRejectedError, HttpStatusError, TimeoutError } from './errors.ts';
 import { isTransientError, retry, type GiveUpEvent, type RetryEvent } from './retry.ts';
 import { RetryBudget } from './retry-budget.ts';
+import { compose } from './compose.ts';
+import { DEADLINE_HEADER, deadlineFromHeaders } from './deadline.ts';
+import { timeout } from './timeout.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -194,5 +197,37 @@ describe('RetryBudget', () => {
 
   it('rejects invalid options', () => {
     expect(() => new RetryBudget({ ratio: -1 })).toThrow(RangeError);
+  });
+
+  it('starts no attempt after a backoff sleep during which an enclosing timeout expired', async () => {
+    // Real timers: the event loop is held up just before the sleep (as a busy process would), so the sleep
+    // starts after the timeout's deadline and the timeout expires while it sleeps.
+    vi.useRealTimers();
+    const fn = vi.fn(async () => {
+      throw new HttpStatusError(503, 'up', undefined, '');
+    });
+    const r = retry({ maxAttempts: 3, backoff: constantBackoff(20) });
+    r.onRetry(() => {
+      const until = performance.now() + 80;
+      while (performance.now() < until);
+    });
+    const caught = await compose(timeout(50), r)
+      .execute(fn)
+      .catch((e: unknown) => e);
+    expect(caught).toBeInstanceOf(TimeoutError);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    // The sleep ended after the caller was answered: no second attempt.
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('deadlineFromHeaders', () => {
+  it('caps an incoming budget at one hour', () => {
+    const start = performance.now();
+    const deadline = deadlineFromHeaders({ [DEADLINE_HEADER]: '99999999' })!;
+    expect(deadline - start).toBeGreaterThanOrEqual(3_600_000);
+    expect(deadline - start).toBeLessThan(3_600_000 + 1_000);
+    expect(deadlineFromHeaders({ [DEADLINE_HEADER]: '250' })! - performance.now()).toBeLessThanOrEqual(250);
+    expect(deadlineFromHeaders({ [DEADLINE_HEADER]: '-5' })).toBeUndefined();
   });
 });

@@ -29,6 +29,7 @@ class DeadlineQueue {
   add(entry: TimedScope): void {
     this.items.push(entry);
     if (this.timer === undefined) this.arm(entry.deadline);
+    else this.timer.ref?.();
   }
 
   /** Drops finished entries from the head so the queue does not grow on the success path. */
@@ -38,6 +39,9 @@ class DeadlineQueue {
     if (this.head === items.length) {
       this.items = [];
       this.head = 0;
+      // Nothing is waiting on the timer any more: it may stay armed (re-arming per call costs more) but
+      // must not keep the process alive.
+      this.timer?.unref?.();
     } else if (this.head > 1024 && this.head * 2 > items.length) {
       this.items = items.slice(this.head);
       this.head = 0;
@@ -45,9 +49,9 @@ class DeadlineQueue {
   }
 
   private arm(at: number): void {
+    // Referenced while an execution waits on it: a process whose only pending work is a timed call must
+    // live to see the TimeoutError (an unref'd timer let such a process exit 0 silently).
     this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - now())));
-    // A pending timeout must not keep a process alive by itself; the protected work does that.
-    this.timer.unref?.();
   }
 
   private readonly onTimer = (): void => {
@@ -72,7 +76,10 @@ class DeadlineQueue {
 
 class TimeoutStage implements Stage {
   private readonly queue = new DeadlineQueue();
-  constructor(private readonly ms: number) {}
+  private readonly ms: number;
+  constructor(ms: number) {
+    this.ms = ms;
+  }
 
   run(ex: Execution, next: number, outer: Scope | undefined, attempt: number): Promise<unknown> {
     const own = now() + this.ms;

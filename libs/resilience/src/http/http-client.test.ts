@@ -133,6 +133,28 @@ describe('HttpClient', () => {
     expect(c.state).toBe(CircuitState.HalfOpen);
   });
 
+  it('sends every request to the healthy replica while the other is half-open with its probe out', async () => {
+    let recovering = false;
+    const a = await upstream((req, res, body) => {
+      if (!recovering) return reply(503)(req, res, body);
+      setTimeout(() => reply(200, { from: 'a' })(req, res, body), 300);
+    });
+    const b = await upstream(reply(200, { from: 'b' }));
+    const c = client({
+      baseUrls: [a.url, b.url],
+      retry: { backoff: constantBackoff(1), maxAttempts: 3 },
+      breaker: { minimumVolume: 2, resetTimeoutMs: 200 },
+    });
+    for (let i = 0; i < 6; i++) await c.get('/x');
+    expect(c.breakerStates[0]!.state).toBe(CircuitState.Open);
+    recovering = true;
+    await new Promise((r) => setTimeout(r, 250));
+    expect(c.breakerStates[0]!.state).toBe(CircuitState.HalfOpen);
+    const results = await Promise.all(Array.from({ length: 6 }, () => c.get('/x').then((r) => r.json<{ from: string }>().from, (e: unknown) => e)));
+    expect(results.filter((r) => r === 'a')).toHaveLength(1); // the one probe
+    expect(results.filter((r) => r === 'b')).toHaveLength(5);
+  });
+
   it('fails fast with BrokenCircuitError when every endpoint is open', async () => {
     const bad = await upstream(reply(500));
     const c = client({ baseUrls: bad.url, retry: false, breaker: { minimumVolume: 1, resetTimeoutMs: 60_000 } });

@@ -6,7 +6,7 @@ import { DEADLINE_HEADER, deadlineHeaderValue } from '../deadline.ts';
 import { HttpStatusError } from '../errors.ts';
 import type { Disposable } from '../event.ts';
 import { noop } from '../compose.ts';
-import type { Pipeline, PolicyContext } from '../policy.ts';
+import type { ExecuteOptions, Pipeline, PolicyContext } from '../policy.ts';
 import { retry, type RetryOptions } from '../retry.ts';
 import { exponentialBackoff } from '../backoff.ts';
 import { timeout } from '../timeout.ts';
@@ -171,7 +171,9 @@ export class HttpClient {
       }
     }
     const policy = canRetry ? this.retrying : noop;
-    const options = { signal: req.signal, deadline: req.deadline };
+    const options: ExecuteOptions = {};
+    if (req.signal) options.signal = req.signal;
+    if (req.deadline !== undefined) options.deadline = req.deadline;
     return policy.execute((ctx) => this.attempt(method, req.path, headers, body, ctx), options);
   }
 
@@ -193,17 +195,20 @@ export class HttpClient {
     }
   }
 
-  /** Picks the next endpoint whose breaker is not open (round-robin); the first one if all are open. */
+  /**
+   * Picks the next endpoint (round-robin) whose breaker would attempt the call: closed, or half-open with a
+   * probe place free. A half-open endpoint whose probes are all out would fail fast while a healthy replica
+   * could answer. When none accepts, the first one's breaker fails fast with BrokenCircuitError.
+   */
   private pick(): Endpoint {
     const n = this.endpoints.length;
     for (let k = 0; k < n; k++) {
       const e = this.endpoints[(this.cursor + k) % n]!;
-      if (e.breaker === undefined || e.breaker.state !== CircuitState.Open) {
+      if (e.breaker === undefined || e.breaker.accepting) {
         this.cursor = (this.cursor + k + 1) % n;
         return e;
       }
     }
-    // Every breaker is open: the first endpoint's breaker fails fast with BrokenCircuitError.
     return this.endpoints[0]!;
   }
 
@@ -239,8 +244,8 @@ export class HttpClient {
       const res = await undiciRequest(endpoint.url + path, {
         method: method as Dispatcher.HttpMethod,
         headers,
-        body,
         signal: ctx.signal,
+        ...(body !== undefined ? { body } : {}),
         ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       });
       statusCode = res.statusCode;
