@@ -52,13 +52,13 @@ export default tseslint.config(
     languageOptions: { globals: { window: 'readonly', document: 'readonly', fetch: 'readonly' } },
   },
   {
+    files: ['**/bench/**/*.ts', '**/*.bench.ts'],
+    rules: { '@nx/enforce-module-boundaries': ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: benchConstraints }] },
+  },
+  {
     // Config files import the workspace's shared settings (the root project) by path, by design.
     files: ['**/vitest.config.ts'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
-  },
-  {
-    files: ['**/bench/**/*.ts', '**/*.bench.ts'],
-    rules: { '@nx/enforce-module-boundaries': ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: benchConstraints }] },
   },
   {
     files: ['**/*.test.ts', '**/bench/**/*.ts', '**/*.bench.ts'],

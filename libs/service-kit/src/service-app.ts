@@ -1,7 +1,17 @@
-import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { FaultRuntime, inboundFaults } from '@nova/faults';
-import { createLogger, createMetrics, initTracing, type Logger, type ServiceMetrics, type Tracing } from '@nova/telemetry';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import {
+  createLogger,
+  createMetrics,
+  initTracing,
+  KEEP_ATTRIBUTE,
+  telemetryModeFromEnv,
+  type Logger,
+  type ServiceMetrics,
+  type TelemetryMode,
+  type Tracing,
+} from '@nova/telemetry';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { HttpError } from './http-error.ts';
 
 /** A named readiness check: resolves when the dependency is usable. */
@@ -17,10 +27,12 @@ export interface ServiceAppOptions {
   /** Largest accepted request body, in bytes (larger → 413). Default 64 KiB. */
   bodyLimit?: number;
   /**
-   * Metrics and tracing on (default), or off: `TELEMETRY=off` turns them off for a benchmark baseline.
-   * Logs stay on.
+   * Telemetry: `on` (metrics + sampled tracing), `metrics`, `off` (a benchmark's baseline); `true`/`false`
+   * mean `on`/`off`. Default `TELEMETRY` (default `on`). Logs stay on.
    */
-  telemetry?: boolean;
+  telemetry?: boolean | TelemetryMode;
+  /** A request at least this slow keeps its span even when its trace was not sampled, in ms. Default `TRACE_SLOW_MS` or 250. */
+  slowRequestMs?: number;
   /** Logger to use. Default: pino at `LOG_LEVEL`. */
   logger?: Logger;
   /** Budget of each readiness check, in ms. Default 1 000. */
@@ -35,7 +47,11 @@ export interface ServiceContext {
   readonly tracing: Tracing | undefined;
   /** Adds a readiness check run by `/readyz`. */
   addReadinessCheck(check: ReadinessCheck): void;
-  /** Trace-context headers for an outgoing call (empty with telemetry off). */
+  /**
+   * Trace-context headers of the active OpenTelemetry context (empty with telemetry off). Inside a request
+   * handler, use `request.traceHeaders()`: requests do not run inside an AsyncLocalStorage context (see
+   * {@link createServiceApp}).
+   */
   traceHeaders(): Record<string, string>;
   /** Set when shutdown begins: responses then carry `Connection: close` so keep-alive clients let go. */
   draining: boolean;
@@ -49,6 +65,12 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     otelSpan?: Span;
+    otelParent?: Context;
+    /**
+     * W3C trace-context headers continuing this request's trace (and its sampling decision), for the calls
+     * it makes to other services. Empty with tracing off.
+     */
+    traceHeaders(): Record<string, string>;
   }
 }
 
@@ -64,15 +86,19 @@ function fieldOf(error: FastifyError): string | undefined {
 
 /**
  * A fastify instance with what every Nova service needs: pino logs with trace ids, an OpenTelemetry span per
- * request (W3C context extracted from the caller), RED metrics, `/healthz`, `/readyz` and `/metrics`, a body
+ * request (W3C context extracted from the caller, sampled parent-based; failed and slow requests always
+ * kept), RED metrics, `/healthz`, `/readyz` and `/metrics`, a body
  * limit, and errors mapped to clear JSON answers: 400 naming the field, 413 for oversized bodies, the status
  * of an {@link HttpError}, and 500 with no internals for the rest.
  */
 export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
-  const telemetry = options.telemetry ?? process.env['TELEMETRY'] !== 'off';
+  const mode: TelemetryMode =
+    options.telemetry === true ? 'on' : options.telemetry === false ? 'off' : (options.telemetry ?? telemetryModeFromEnv());
+  const telemetry = mode !== 'off';
+  const slowRequestMs = options.slowRequestMs ?? Number(process.env['TRACE_SLOW_MS'] ?? 250);
   const logger = options.logger ?? createLogger(options.name);
   const metrics = createMetrics(options.name, { processMetrics: telemetry });
-  const tracing = telemetry ? initTracing(options.name) : undefined;
+  const tracing = mode === 'on' ? initTracing(options.name) : undefined;
   const checks: ReadinessCheck[] = [];
   const faults = new FaultRuntime();
   const app = Fastify({
@@ -103,8 +129,16 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     done(null, payload);
   });
 
+  app.decorateRequest('traceHeaders', function (this: FastifyRequest): Record<string, string> {
+    if (!tracing || !this.otelSpan) return {};
+    return tracing.headersFor(trace.setSpan(this.otelParent ?? ROOT_CONTEXT, this.otelSpan));
+  });
   if (tracing) {
     const tracer = tracing.tracer;
+    // The span travels on the request object, not in an AsyncLocalStorage context: on Node 20, entering one
+    // turns on async hooks for every promise, tick and socket write of the process, which cost 15–30 % of
+    // the throughput even with no trace sampled (measured: docs/benchmarks.md). Handlers pass
+    // `request.traceHeaders()` to their outgoing calls instead.
     app.addHook('onRequest', (request, _reply, done) => {
       const parent = tracing.extract(request.headers);
       const span = tracer.startSpan(
@@ -113,8 +147,10 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
         parent,
       );
       request.otelSpan = span;
-      // The rest of the request runs inside the span's context, so logs and outgoing calls carry its ids.
-      context.with(trace.setSpan(parent, span), done);
+      request.otelParent = parent;
+      const { traceId, spanId } = span.spanContext();
+      (request.log as Logger).setBindings({ trace_id: traceId, span_id: spanId });
+      done();
     });
   }
 
@@ -123,10 +159,30 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     const status = reply.statusCode;
     if (telemetry) metrics.observeRequest(route, request.method, status, reply.elapsedTime / 1000);
     const span = request.otelSpan;
-    if (span) {
+    if (span?.isRecording()) {
       span.setAttribute('http.response.status_code', status);
       if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
+    } else if (tracing && (status >= 500 || reply.elapsedTime >= slowRequestMs)) {
+      // Not sampled, but failed or slow: keep a span for it after the fact, in the caller's trace, so
+      // sampling never hides the requests a chaos run is about.
+      const kept = tracing.tracer.startSpan(
+        `${request.method} ${route}`,
+        {
+          kind: SpanKind.SERVER,
+          startTime: new Date(Date.now() - reply.elapsedTime),
+          attributes: {
+            'http.request.method': request.method,
+            'url.path': request.url,
+            'http.response.status_code': status,
+            [KEEP_ATTRIBUTE]: true,
+            'nova.kept_because': status >= 500 ? 'error' : 'slow',
+          },
+        },
+        request.otelParent,
+      );
+      if (status >= 500) kept.setStatus({ code: SpanStatusCode.ERROR });
+      kept.end();
     }
     done();
   });

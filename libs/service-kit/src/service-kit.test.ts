@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase } from '@nova/local-postgres';
+import { createLogger } from '@nova/telemetry';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
 import { Config } from './config.ts';
@@ -86,11 +88,24 @@ describe('createServiceApp', () => {
     await app.close();
   });
 
-  it('runs each request in a span continuing the caller trace, visible to outgoing calls', async () => {
-    const app = createServiceApp({ name: 't', telemetry: true });
-    app.get('/trace', async () => app.service.traceHeaders());
+  it('runs each request in a span continuing the caller trace, visible to outgoing calls and in its logs', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    const app = createServiceApp({ name: 't', telemetry: true, logger: createLogger('t', { level: 'info' }, sink) });
+    app.get('/trace', async (request) => {
+      request.log.info('handling');
+      return request.traceHeaders();
+    });
     const res = await app.inject({ url: '/trace', headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
-    expect(res.json().traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    const traceparent: string = res.json().traceparent;
+    expect(traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    const line = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'handling');
+    expect(line).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: traceparent.split('-')[2] });
     await app.close();
   });
 });

@@ -1,3 +1,5 @@
 export * from './metrics.ts';
 export * from './tracing.ts';
+export * from './sampling.ts';
+export * from './mode.ts';
 export * from './logger.ts';

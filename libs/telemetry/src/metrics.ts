@@ -22,6 +22,9 @@ export interface ServiceMetrics {
 /** Latency buckets in seconds: 1 ms to 10 s, dense where our SLOs sit (50–500 ms). */
 const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1, 2.5, 5, 10];
 
+/** HTTP methods kept as label values; any other method is counted as `OTHER`, so a client cannot grow the label set. */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 /** Creates the metrics of one service (with Node process metrics) on a fresh registry. */
 export function createMetrics(service: string, options: { processMetrics?: boolean } = {}): ServiceMetrics {
   const registry = new Registry();
@@ -65,7 +68,7 @@ export function createMetrics(service: string, options: { processMetrics?: boole
     upstreamRequests,
     fallbacks,
     observeRequest(route, method, status, seconds) {
-      const labels = { service, route, method, status: String(status) };
+      const labels = { service, route, method: METHODS.has(method) ? method : 'OTHER', status: String(status) };
       httpRequests.inc(labels);
       httpDuration.observe(labels, seconds);
     },

@@ -2,14 +2,19 @@ import { context, propagation, trace, type Context, type Span, type Tracer } fro
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { samplerFromEnv } from './sampling.ts';
 
 /** Tracing of one process. */
 export interface Tracing {
   readonly tracer: Tracer;
   /** True when spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` is set). */
   readonly exporting: boolean;
+  /** The sampler in force, e.g. `parentbased_traceidratio 0.1`. */
+  readonly sampling: string;
   /** The W3C trace-context headers (`traceparent`, `tracestate`) of the active span, for outgoing calls. */
   headers(): Record<string, string>;
+  /** The W3C trace-context headers of `ctx` (e.g. a request's span, passed explicitly rather than through AsyncLocalStorage). */
+  headersFor(ctx: Context): Record<string, string>;
   /** The context carried by incoming headers. */
   extract(headers: Record<string, string | string[] | undefined>): Context;
   /** Flushes and stops exporting. */
@@ -17,18 +22,24 @@ export interface Tracing {
 }
 
 let provider: NodeTracerProvider | undefined;
+let sampling = '';
 
 /**
  * Registers the process-wide tracer provider once: AsyncLocalStorage context, W3C trace-context
- * propagation (the SDK's default), and an OTLP/HTTP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
- * Without an endpoint, spans are still created and propagated (ids appear in logs) but not exported.
+ * propagation (the SDK's default), the sampler of {@link samplerFromEnv} (parent-based, 10 % of new traces
+ * by default), and a batching OTLP/HTTP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Without an
+ * endpoint, sampled spans are still created and propagated (ids appear in logs) but not exported.
+ * `extra.spanProcessors` (tests, custom exporters) are added on the first call only.
  */
-export function initTracing(service: string, env: NodeJS.ProcessEnv = process.env): Tracing {
+export function initTracing(service: string, env: NodeJS.ProcessEnv = process.env, extra: { spanProcessors?: SpanProcessor[] } = {}): Tracing {
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
   if (!provider) {
-    const spanProcessors: SpanProcessor[] = [];
+    const spanProcessors: SpanProcessor[] = [...(extra.spanProcessors ?? [])];
     if (endpoint) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
+    const chosen = samplerFromEnv(env);
+    sampling = chosen.description;
     provider = new NodeTracerProvider({
+      sampler: chosen.sampler,
       resource: resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? service }),
       spanProcessors,
     });
@@ -38,9 +49,15 @@ export function initTracing(service: string, env: NodeJS.ProcessEnv = process.en
   return {
     tracer: trace.getTracer(service),
     exporting: Boolean(endpoint),
+    sampling,
     headers() {
       const carrier: Record<string, string> = {};
       propagation.inject(context.active(), carrier);
+      return carrier;
+    },
+    headersFor(ctx) {
+      const carrier: Record<string, string> = {};
+      propagation.inject(ctx, carrier);
       return carrier;
     },
     extract(headers) {

@@ -67,7 +67,7 @@ export function buildAuthApp(options: AuthAppOptions): FastifyInstance {
       let res;
       try {
         // A credentials check reads and changes nothing: safe to retry although it is a POST.
-        res = await users.post('/internal/credentials/verify', request.body, { idempotent: true });
+        res = await users.post('/internal/credentials/verify', request.body, { idempotent: true, headers: request.traceHeaders() });
       } catch (error) {
         request.log.warn({ err: error }, 'user-service unavailable for login');
         throw unavailable('login is temporarily unavailable: user-service does not answer', breakerResetMs / 1000);

@@ -17,9 +17,12 @@ const tokens: Record<string, string> = { 'token-alice': ALICE, 'token-bob': BOB 
 const known = new Set<string>([ALICE, BOB, CAROL]);
 const down = { auth: false, user: false };
 let userCalls = 0;
+/** `traceparent` of every call the stubs received, by upstream. */
+const seen: Array<{ upstream: 'auth' | 'user'; traceparent: string | undefined }> = [];
 
-function stub(handle: (url: string, body: string) => [number, unknown], isDown: () => boolean): Server {
+function stub(upstream: 'auth' | 'user', handle: (url: string, body: string) => [number, unknown], isDown: () => boolean): Server {
   return createServer((req, res) => {
+    if (req.url !== '/healthz') seen.push({ upstream, traceparent: req.headers.traceparent as string | undefined });
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
@@ -42,13 +45,13 @@ let app: FastifyInstance;
 
 beforeAll(async () => {
   const authUrl = await listen(
-    stub((_url, body) => {
+    stub('auth', (_url, body) => {
       const sub = tokens[JSON.parse(body).token as string];
       return sub ? [200, { sub, email: 'x@example.com', name: 'x', iat: 0, exp: 0 }] : [401, { error: 'invalid' }];
     }, () => down.auth),
   );
   const userUrl = await listen(
-    stub((url) => {
+    stub('user', (url) => {
       userCalls++;
       const id = url.split('/').pop()!;
       return known.has(id) ? [200, { id, email: 'x@example.com', name: 'x', createdAt: '' }] : [404, { error: 'no user' }];
@@ -83,6 +86,16 @@ const read = (token: string, query: string) =>
   app.inject({ method: 'GET', url: `/messages?${query}`, headers: { authorization: `Bearer ${token}` } });
 
 describe('messaging-service', () => {
+  it("carries the caller's trace, and its sampling decision, to auth-service and user-service", async () => {
+    for (const flags of ['01', '00']) {
+      seen.length = 0;
+      const traceparent = `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-${flags}`;
+      expect((await send('token-alice', { to: CAROL, text: 'traced' }, { traceparent })).statusCode).toBe(201);
+      expect(seen.map((s) => s.upstream).sort()).toEqual(['auth', 'user']);
+      for (const s of seen) expect(s.traceparent).toMatch(new RegExp(`^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-${flags}$`));
+    }
+  });
+
   it('sends messages and reads the conversation from both sides, newest first, page by page', async () => {
     for (let i = 1; i <= 5; i++) {
       const res = await send(i % 2 ? 'token-alice' : 'token-bob', { to: i % 2 ? BOB : ALICE, text: `hello ${i}` });

@@ -69,7 +69,7 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
     let res;
     try {
       // Verifying a token changes nothing: safe to retry although it is a POST.
-      res = await client.post('/auth/verify', { token: header.slice(7).trim() }, { idempotent: true });
+      res = await client.post('/auth/verify', { token: header.slice(7).trim() }, { idempotent: true, headers: request.traceHeaders() });
     } catch (error) {
       request.log.warn({ err: error }, 'auth-service unavailable');
       throw unavailable('cannot verify the token: auth-service does not answer', breakerResetMs / 1000);
@@ -83,7 +83,7 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
   async function checkRecipient(request: FastifyRequest, id: string): Promise<void> {
     let res;
     try {
-      res = await users.get(`/users/${id}`);
+      res = await users.get(`/users/${id}`, { headers: request.traceHeaders() });
     } catch (error) {
       if (recipients.has(id)) {
         service.metrics.fallbacks.inc({ service: service.name, upstream: 'user-service' });

@@ -4,6 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 export interface ManagedProcessOptions {
   /** Name in log lines. */
   name: string;
+  /** Extra Node.js options before the entry, e.g. `--cpu-prof` (which NODE_OPTIONS may not carry). */
+  nodeArgs?: string[];
   /** TypeScript entry point, run with tsx under the `@nova/source` condition. */
   entry: string;
   env: Record<string, string>;
@@ -43,7 +45,7 @@ export class ManagedProcess {
   start(): void {
     if (this.running) return;
     this.stoppedOnPurpose = false;
-    const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', this.options.entry], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--conditions=@nova/source', '--import', 'tsx', this.options.entry], {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });

@@ -28,6 +28,8 @@ export interface StackOptions {
   databaseUrl?: string;
   /** Extra environment for every service (e.g. `LOG_LEVEL`, `TELEMETRY=off`). */
   env?: Record<string, string>;
+  /** Extra Node.js options for every service, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/p']`. */
+  nodeArgs?: string[];
   /** Receives every service log line. */
   onLine?: (instance: string, line: string) => void;
   /** Time allowed for the whole stack to become ready, in ms. Default 60 000. */
@@ -142,6 +144,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         process: new ManagedProcess({
           name,
           entry: ENTRY[service],
+          nodeArgs: options.nodeArgs,
           env: { ...common, PORT: String(port), OTEL_SERVICE_NAME: `${service}-service`, ...(dataDir ? { DATA_DIR: dataDir } : {}) },
           onLine: (line) => options.onLine?.(name, line),
           onExit: (code) => {

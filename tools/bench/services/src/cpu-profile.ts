@@ -1,0 +1,69 @@
+/** The parts of a V8 `.cpuprofile` (what `node --cpu-prof` writes) that self time needs. */
+export interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  /** Node id of each sample. */
+  samples: number[];
+  /** Microseconds since the previous sample, per sample. */
+  timeDeltas: number[];
+  /** When profiling began and ended, in µs on V8's clock. */
+  startTime: number;
+  endTime: number;
+}
+
+/** One row of {@link topFrames}. */
+export interface FrameTime {
+  name: string;
+  /** Script and line, shortened to the package or workspace path. */
+  where: string;
+  /** Self time, in ms. */
+  selfMs: number;
+}
+
+/** Where a script comes from: `fastify`, `@opentelemetry/api`, `libs/telemetry`, `node:internal`, `(v8)`. */
+export function packageOf(url: string): string {
+  if (!url) return '(v8)';
+  if (url.startsWith('node:')) return url.replace(/:\d+$/, '');
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url.split('node_modules/').length > 2 ? `node_modules/${url.split('node_modules/').at(-1)}` : url);
+  if (nm) return nm[1]!;
+  const ws = /\/((?:libs|services|tools|chaos-agent)\/[^/]+)/.exec(url);
+  return ws ? ws[1]! : url;
+}
+
+/**
+ * Self time per function (summed over its call sites) and per package, most first. `(idle)` and
+ * `(program)` are V8's own buckets; idle time is reported apart so shares are of busy time. With `window`
+ * (µs before the profile's end, e.g. the load phase), samples outside it are left out.
+ */
+export function topFrames(profile: CpuProfile, top: number, window?: { fromEndUs: number; toEndUs: number }): { totalMs: number; idleMs: number; frames: FrameTime[]; packages: Array<{ name: string; selfMs: number }> } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const frames = new Map<string, FrameTime>();
+  const packages = new Map<string, number>();
+  let totalMs = 0;
+  let idleMs = 0;
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (window && (at < profile.endTime - window.fromEndUs || at > profile.endTime - window.toEndUs)) return;
+    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    totalMs += ms;
+    const frame = byId.get(id);
+    if (!frame) return;
+    if (frame.functionName === '(idle)') {
+      idleMs += ms;
+      return;
+    }
+    const pkg = packageOf(frame.url);
+    const where = frame.url ? `${pkg}${frame.url.slice(frame.url.lastIndexOf('/'))}:${frame.lineNumber + 1}` : '';
+    const key = `${frame.functionName}@${where}`;
+    const row = frames.get(key) ?? { name: frame.functionName || '(anonymous)', where, selfMs: 0 };
+    row.selfMs += ms;
+    frames.set(key, row);
+    packages.set(pkg, (packages.get(pkg) ?? 0) + ms);
+  });
+  return {
+    totalMs,
+    idleMs,
+    frames: [...frames.values()].sort((a, b) => b.selfMs - a.selfMs).slice(0, top),
+    packages: [...packages.entries()].map(([name, selfMs]) => ({ name, selfMs })).sort((a, b) => b.selfMs - a.selfMs),
+  };
+}
