@@ -5,3 +5,4 @@ export * from './parse.ts';
 export * from './select.ts';
 export * from './random.ts';
 export { toJsonSchema } from './schemas.ts';
+export * from './units.ts';

@@ -13,11 +13,13 @@ export interface SourcePosition {
   column: number;
 }
 
-/** One validation error: the file, the YAML path and line, and what would be valid. */
+/** One validation finding: the file, the YAML path and line, and what would be valid. */
 export interface SpecIssue extends SourcePosition {
   /** Dotted YAML path, e.g. `spec.templates[2].stressChaos.selector`. */
   path: string;
   message: string;
+  /** `warning`: valid for Chaos Mesh, but something Nova Chaos cannot run (an error with `--strict`). Default error. */
+  severity?: 'error' | 'warning';
 }
 
 /** Kubernetes object metadata (the fields we use). */
@@ -80,7 +82,37 @@ export interface ScheduleResource {
 
 export type Resource = ChaosResource | WorkflowResource | ScheduleResource;
 
-/** The spec block a chaos kind uses inside a Workflow template or a Schedule: `networkChaos`, … */
-export function blockName(kind: ChaosKind | 'Workflow'): string {
-  return kind === 'Workflow' ? 'workflow' : kind.charAt(0).toLowerCase() + kind.slice(1);
+/**
+ * Chaos Mesh kinds that Nova Chaos does not model: a Workflow or Schedule may embed them (they are checked
+ * against Chaos Mesh's schema and reported as a warning), but nothing here can run them.
+ */
+export const UNMODELLED_KINDS = ['JVMChaos', 'DNSChaos', 'PhysicalMachineChaos', 'KernelChaos', 'AWSChaos', 'GCPChaos', 'AzureChaos', 'BlockChaos'] as const;
+export type UnmodelledKind = (typeof UNMODELLED_KINDS)[number];
+
+/**
+ * The field a kind is embedded under in a Workflow template or a Schedule, as Chaos Mesh's `EmbedChaos`
+ * declares it (api/v1alpha1/workflow_types.go): not a mechanical lower-casing (`ioChaos`, `httpChaos`,
+ * `physicalmachineChaos`).
+ */
+const EMBED_FIELDS: Record<ChaosKind | UnmodelledKind | 'Workflow', string> = {
+  NetworkChaos: 'networkChaos',
+  PodChaos: 'podChaos',
+  StressChaos: 'stressChaos',
+  IOChaos: 'ioChaos',
+  HTTPChaos: 'httpChaos',
+  TimeChaos: 'timeChaos',
+  JVMChaos: 'jvmChaos',
+  DNSChaos: 'dnsChaos',
+  PhysicalMachineChaos: 'physicalmachineChaos',
+  KernelChaos: 'kernelChaos',
+  AWSChaos: 'awsChaos',
+  GCPChaos: 'gcpChaos',
+  AzureChaos: 'azureChaos',
+  BlockChaos: 'blockChaos',
+  Workflow: 'workflow',
+};
+
+/** The spec block a kind uses inside a Workflow template or a Schedule: `networkChaos`, `ioChaos`, … */
+export function blockName(kind: ChaosKind | UnmodelledKind | 'Workflow'): string {
+  return EMBED_FIELDS[kind];
 }

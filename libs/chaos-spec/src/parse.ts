@@ -7,9 +7,24 @@ import { chaosRules, scheduleRules, workflowRules, type RuleIssue } from './webh
 
 /** The outcome of reading one or more files. */
 export interface ParseResult {
+  /** Objects with no error (they may have warnings). */
   resources: Resource[];
+  /** Errors: an object with any is not in `resources`. */
   issues: SpecIssue[];
+  /** Valid for Chaos Mesh, but not runnable here (embedded kinds Nova Chaos does not model). */
+  warnings: SpecIssue[];
 }
+
+/** Options of {@link parseResources}. */
+export interface ParseOptions {
+  /** Treat warnings as errors (`chaos validate --strict`). */
+  strict?: boolean;
+}
+
+/** Largest experiment file we read, in bytes: a real manifest is a few KB. */
+export const MAX_FILE_BYTES = 1024 * 1024;
+/** Most YAML alias uses per document: enough for any real manifest, far too few for an alias bomb. */
+export const MAX_ALIAS_COUNT = 100;
 
 /** Thrown by {@link loadResources} when any file has issues; the message lists each one. */
 export class SpecValidationError extends Error {
@@ -20,9 +35,9 @@ export class SpecValidationError extends Error {
   }
 }
 
-/** `file:line:column path: message` */
+/** `file:line:column path: message` (warnings say so). */
 export function formatIssue(i: SpecIssue): string {
-  return `${i.file}:${i.line}:${i.column} ${i.path || '(document)'}: ${i.message}`;
+  return `${i.file}:${i.line}:${i.column} ${i.path || '(document)'}: ${i.severity === 'warning' ? 'warning: ' : ''}${i.message}`;
 }
 
 /** Dotted path: `spec.templates[2].stressChaos`. */
@@ -144,13 +159,23 @@ function validateObject(obj: Record<string, unknown>): RuleIssue[] {
   });
 }
 
-/** Parses and validates multi-document YAML. Every issue carries the file, YAML path and line. */
-export function parseResources(text: string, file: string): ParseResult {
-  const lc = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false });
+/**
+ * Parses and validates multi-document YAML. Every finding carries the file, YAML path and line; nothing
+ * throws on bad input (syntax errors, alias bombs, oversized or empty files are findings too).
+ */
+export function parseResources(text: string, file: string, options: ParseOptions = {}): ParseResult {
   const resources: Resource[] = [];
   const issues: SpecIssue[] = [];
+  const warnings: SpecIssue[] = [];
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_FILE_BYTES) {
+    issues.push({ file, line: 1, column: 1, path: '', message: `is ${bytes} bytes: experiment files are at most ${MAX_FILE_BYTES} bytes (1 MiB); split it` });
+    return { resources, issues, warnings };
+  }
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false });
   const list = Array.isArray(docs) ? docs : [docs];
+  let objects = 0;
   for (const doc of list) {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
@@ -159,16 +184,33 @@ export function parseResources(text: string, file: string): ParseResult {
       }
       continue;
     }
-    const obj = doc.toJS() as unknown;
+    let obj: unknown;
+    try {
+      obj = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (error) {
+      // The yaml library refuses to expand an alias bomb (it throws a ReferenceError): report, never crash.
+      const p = position(doc, [], lc);
+      issues.push({ file, ...p, path: '', message: `YAML aliases expand too far (${(error as Error).message.split('\n')[0]}): at most ${MAX_ALIAS_COUNT} alias uses per document` });
+      continue;
+    }
     if (obj === null || obj === undefined) continue; // an empty document (a trailing ---)
+    objects++;
     if (typeof obj !== 'object' || Array.isArray(obj)) {
       const p = position(doc, [], lc);
       issues.push({ file, ...p, path: '', message: 'each document must be a Kubernetes object (apiVersion, kind, metadata, spec)' });
       continue;
     }
     const found = validateObject(obj as Record<string, unknown>);
-    for (const i of found) issues.push({ file, ...position(doc, i.path, lc), path: formatPath(i.path), message: i.message });
-    if (found.length === 0) {
+    let errors = 0;
+    for (const i of found) {
+      const finding: SpecIssue = { file, ...position(doc, i.path, lc), path: formatPath(i.path), message: i.message };
+      if (i.warning && !options.strict) warnings.push({ ...finding, severity: 'warning' });
+      else {
+        issues.push(finding);
+        errors++;
+      }
+    }
+    if (errors === 0) {
       const o = obj as { kind: Kind; metadata: Record<string, unknown>; spec: never };
       resources.push({
         kind: o.kind,
@@ -183,7 +225,10 @@ export function parseResources(text: string, file: string): ParseResult {
       } as Resource);
     }
   }
-  return { resources, issues };
+  if (objects === 0 && issues.length === 0) {
+    issues.push({ file, line: 1, column: 1, path: '', message: 'holds no Kubernetes object: an experiment file needs at least one (apiVersion: chaos-mesh.org/v1alpha1, kind, metadata, spec)' });
+  }
+  return { resources, issues, warnings };
 }
 
 /** Lists the YAML files of paths (files, or directories read recursively), sorted. */
@@ -201,7 +246,7 @@ export function yamlFiles(paths: readonly string[]): string[] {
 
 /** Reads and validates files and directories; throws {@link SpecValidationError} listing every issue. */
 export function loadResources(paths: readonly string[]): Resource[] {
-  const all: ParseResult = { resources: [], issues: [] };
+  const all: ParseResult = { resources: [], issues: [], warnings: [] };
   for (const f of yamlFiles(paths)) {
     const r = parseResources(readFileSync(f, 'utf8'), f);
     all.resources.push(...r.resources);

@@ -1,11 +1,25 @@
 import { parseSchedule } from './cron.ts';
 import { parseDuration } from './duration.ts';
-import { blockName, CHAOS_KINDS, type ChaosKind } from './model.ts';
+import { blockName, CHAOS_KINDS, UNMODELLED_KINDS, type ChaosKind, type UnmodelledKind } from './model.ts';
+import { parseFloatStr, parseMemorySize, parsePercent, parseRate } from './units.ts';
 
 /** A problem found at a path (before positions are attached). */
 export interface RuleIssue {
   path: Array<string | number>;
   message: string;
+  /** Valid for Chaos Mesh but not runnable here (see {@link UNMODELLED_KINDS}). */
+  warning?: boolean;
+}
+
+const isUnmodelled = (kind: string): kind is UnmodelledKind => (UNMODELLED_KINDS as readonly string[]).includes(kind);
+
+/** The warning for an embedded kind we do not model: the rest of the file is still validated. */
+function unmodelled(kind: UnmodelledKind, path: Array<string | number>): RuleIssue {
+  return {
+    path,
+    warning: true,
+    message: `${kind} is not modelled by Nova Chaos: checked against Chaos Mesh's schema only, and \`chaos run\` cannot run it (it runs on a cluster with Chaos Mesh)`,
+  };
 }
 
 type Obj = Record<string, unknown>;
@@ -20,9 +34,8 @@ function duration(issues: RuleIssue[], path: Array<string | number>, value: unkn
 
 function float(issues: RuleIssue[], path: Array<string | number>, value: unknown): void {
   if (value === undefined) return;
-  if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(Number(value))) {
-    issues.push({ path, message: `${JSON.stringify(value)} must be a number in a string, such as "25"` });
-  }
+  const r = parseFloatStr(value);
+  if (!r.ok) issues.push({ path, message: r.reason });
 }
 
 /** Selector and mode rules shared by every chaos kind (PodSelector). */
@@ -73,8 +86,9 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
         }
       }
       const bw = spec['bandwidth'];
-      if (isObj(bw) && typeof bw['rate'] === 'string' && !/^\d+(\.\d+)?(bps|kbps|mbps|gbps|tbps)$/i.test(bw['rate'])) {
-        issues.push({ path: [...at, 'bandwidth', 'rate'], message: `${JSON.stringify(bw['rate'])} needs a unit: bps, kbps, mbps, gbps or tbps (bytes per second), e.g. "1mbps"` });
+      if (isObj(bw) && typeof bw['rate'] === 'string') {
+        const rate = parseRate(bw['rate']);
+        if (!rate.ok) issues.push({ path: [...at, 'bandwidth', 'rate'], message: rate.reason });
       }
       const action = spec['action'];
       const needs: Record<string, string> = { delay: 'delay', loss: 'loss', duplicate: 'duplicate', corrupt: 'corrupt', bandwidth: 'bandwidth' };
@@ -105,8 +119,9 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
         issues.push({ path: [...at, 'stressors'], message: 'needs cpu or memory' });
       }
       const mem = isObj(stressors) ? stressors['memory'] : undefined;
-      if (isObj(mem) && mem['size'] !== undefined && !(typeof mem['size'] === 'string' && /^(\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?|\d{1,3}%)$/i.test(mem['size']))) {
-        issues.push({ path: [...at, 'stressors', 'memory', 'size'], message: `${JSON.stringify(mem['size'])} must be a size such as 256MB, 1GiB, or a percentage such as 50%` });
+      if (isObj(mem) && typeof mem['size'] === 'string' && mem['size'] !== '') {
+        const size = parseMemorySize(mem['size']);
+        if (!size.ok) issues.push({ path: [...at, 'stressors', 'memory', 'size'], message: size.reason });
       }
       break;
     }
@@ -118,9 +133,16 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
       if (spec['action'] === 'fault' && !(typeof spec['errno'] === 'number' && spec['errno'] > 0)) {
         issues.push({ path: [...at, 'errno'], message: 'must be a non-zero errno for action fault, e.g. 5 (EIO)' });
       }
+      if (spec['percent'] !== undefined) {
+        const percent = parsePercent(spec['percent']);
+        if (!percent.ok) issues.push({ path: [...at, 'percent'], message: percent.reason });
+      }
       break;
     case 'HTTPChaos':
-      if (!(typeof spec['port'] === 'number' && spec['port'] > 0)) issues.push({ path: [...at, 'port'], message: 'is required: the port the service listens on (> 0)' });
+      if (spec['port'] === undefined) issues.push({ path: [...at, 'port'], message: 'is required: the port the service listens on (1–65535)' });
+      else if (!(Number.isInteger(spec['port']) && (spec['port'] as number) >= 1 && (spec['port'] as number) <= 65535)) {
+        issues.push({ path: [...at, 'port'], message: `must be a port from 1 to 65535, got ${JSON.stringify(spec['port'])}` });
+      }
       duration(issues, [...at, 'delay'], spec['delay']);
       if (spec['target'] === 'Request' && typeof spec['method'] === 'string' && !HTTP_METHODS.includes(spec['method'])) {
         issues.push({ path: [...at, 'method'], message: `${JSON.stringify(spec['method'])} is not an HTTP method (${HTTP_METHODS.join(', ')})` });
@@ -136,7 +158,7 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
 }
 
 const CONTROL_TYPES = ['Serial', 'Parallel', 'Suspend', 'Task', 'Schedule', 'StatusCheck'];
-const CHAOS_BLOCKS = CHAOS_KINDS.map(blockName);
+const CHAOS_BLOCKS = [...CHAOS_KINDS, ...UNMODELLED_KINDS].map(blockName);
 
 /** Workflow admission rules: entry, unique names, children, per-type fields, deadlines. */
 export function workflowRules(spec: unknown, at: Array<string | number>, issues: RuleIssue[]): void {
@@ -177,6 +199,11 @@ export function workflowRules(spec: unknown, at: Array<string | number>, issues:
       for (const b of present.filter((b) => b !== block)) issues.push({ path: [...here, b], message: `is not allowed in a ${type} template` });
       if (t['children'] !== undefined) issues.push({ path: [...here, 'children'], message: `is not allowed in a ${type} template (use a Serial or Parallel template)` });
       if (t['deadline'] === undefined) issues.push({ path: [...here, 'deadline'], message: `is required: a chaos template without a deadline never finishes` });
+    } else if (isUnmodelled(type)) {
+      const block = blockName(type);
+      if (t[block] === undefined) issues.push({ path: [...here, block], message: `is required for templateType ${type}` });
+      else issues.push(unmodelled(type, [...here, 'templateType']));
+      for (const b of present.filter((b) => b !== block)) issues.push({ path: [...here, b], message: `is not allowed in a ${type} template` });
     } else if (!CONTROL_TYPES.includes(type)) {
       issues.push({ path: [...here, 'templateType'], message: `"${type}" is not a template type: use Serial, Parallel, Suspend, Task, Schedule, StatusCheck or a chaos kind (${CHAOS_KINDS.join(', ')})` });
     }
@@ -202,5 +229,9 @@ export function scheduleRules(spec: unknown, at: Array<string | number>, issues:
     const block = blockName(type as ChaosKind);
     if (spec[block] === undefined) issues.push({ path: [...at, block], message: `is required for type ${type}` });
     else chaosRules(type as ChaosKind, spec[block], [...at, block], issues, 'schedule');
+  } else if (isUnmodelled(type)) {
+    const block = blockName(type);
+    if (spec[block] === undefined) issues.push({ path: [...at, block], message: `is required for type ${type}` });
+    else issues.push(unmodelled(type, [...at, 'type']));
   } else issues.push({ path: [...at, 'type'], message: `"${type}" is not a schedulable type: use a chaos kind or Workflow` });
 }

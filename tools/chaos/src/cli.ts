@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { blockName, formatIssue, nextRuns, parseResources, seededRandom, yamlFiles, type Resource, type ScheduleResource, type SelectorSpec } from '@nova/chaos-spec';
+import { blockName, formatIssue, nextRuns, seededRandom, type Resource, type ScheduleResource, type SelectorSpec } from '@nova/chaos-spec';
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
 import { startApi } from './api.ts';
 import { startContainersEnvironment } from '@nova/containers';
@@ -16,6 +16,7 @@ import { verdictTable, writeReports, type RunReport } from './report/report.ts';
 import { Runner, type ExperimentResult } from './runner.ts';
 import { Scheduler } from './scheduler.ts';
 import { planChaos, UnsupportedLocallyError } from './translate.ts';
+import { validateCommand, validateFiles } from './validate-command.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DEFAULT_SUITE = join(ROOT, 'k8s/base/chaos-mesh');
@@ -26,7 +27,8 @@ const HELP = `chaos: run Chaos Mesh experiments against the local stack
 Usage:
   chaos run [files or dirs...]   start the local environment, run the experiments under load, print verdicts
                                  (default: k8s/base/chaos-mesh, the default suite)
-  chaos validate <files...>      check experiment files (CRD schema + Chaos Mesh webhook rules)
+  chaos validate <files...>      check experiment files (CRD schema + Chaos Mesh webhook rules); --strict makes
+                                 kinds Nova Chaos does not model errors, --output json prints a report
   chaos plan [files...]          show which services each selector matches (the blast radius)
   chaos schedule [files...]      run the Schedules (cron, Forbid/Allow, historyLimit) until Ctrl-C
   chaos up [--live-load <rps>]   start the local environment, the REST API and the dashboard; keep them running
@@ -54,21 +56,15 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-/** Reads and validates files; prints every issue and exits 2 when any. */
+/** Reads and validates files; prints every finding and exits 2 when any is an error. */
 function load(paths: string[]): Resource[] {
-  const files = yamlFiles(paths.length ? paths : [DEFAULT_SUITE]);
-  const resources: Resource[] = [];
-  const issues = [];
-  for (const f of files) {
-    const r = parseResources(readFileSync(f, 'utf8'), relative(process.cwd(), f) || f);
-    resources.push(...r.resources);
-    issues.push(...r.issues);
-  }
-  if (issues.length) {
-    process.stderr.write(`${issues.length} problem(s) in the experiment files:\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}\n`);
+  const v = validateFiles(paths.length ? paths : [DEFAULT_SUITE]);
+  for (const w of v.warnings) process.stderr.write(`  ${formatIssue(w)}\n`);
+  if (v.errors.length) {
+    process.stderr.write(`${v.errors.length} problem(s) in the experiment files:\n${v.errors.map((i) => `  ${formatIssue(i)}`).join('\n')}\n`);
     process.exit(2);
   }
-  return resources;
+  return v.resources;
 }
 
 /** The local environment's targets, as they register (for planning without starting anything). */
@@ -398,6 +394,8 @@ async function main(argv: string[]): Promise<number> {
         baseline: { type: 'string' },
         'report-dir': { type: 'string' },
         help: { type: 'boolean', default: false },
+        strict: { type: 'boolean' },
+        output: { type: 'string' },
       },
     });
   } catch (error) {
@@ -411,12 +409,9 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run':
       return run(rest, parsed.values);
-    case 'validate': {
+    case 'validate':
       if (rest.length === 0) usage('validate needs files or directories');
-      const resources = load(rest);
-      for (const r of resources) console.log(`ok  ${r.kind}/${r.metadata.name}  (${r.source.file}:${r.source.line})`);
-      return 0;
-    }
+      return validateCommand(rest, { strict: parsed.values.strict ?? false, output: parsed.values.output ?? 'text' });
     case 'plan':
       return plan(rest);
     case 'schedule':

@@ -33,13 +33,20 @@ describe('planChaos (Chaos Mesh → agent faults)', () => {
     expect(both.faults.map((f) => [f.target.id, f.spec['target']])).toEqual([['msg-0', 'user-service'], ['user-0', 'messaging-service'], ['user-1', 'messaging-service']]);
   });
 
+  it("reads rates and memory sizes by Chaos Mesh's own rules: 10 Mbps, 256M", () => {
+    expect(parseRate('10 Mbps')).toBe(10 * 1024 ** 2);
+    expect(() => parseRate('1.5mbps')).toThrow(UnsupportedLocallyError);
+    expect(plan('StressChaos', `${sel('auth-service')}\nstressors:\n  memory:\n    workers: 1\n    size: 256M`).faults[0]!.spec).toEqual({ size: 256_000_000 });
+    expect(() => plan('StressChaos', `${sel('auth-service')}\nstressors:\n  memory:\n    workers: 1\n    size: "50%"`)).toThrow(/percentage needs a container memory limit/);
+  });
+
   it('maps pod-kill, pod-failure, stress, IO and HTTP chaos', () => {
     expect(plan('PodChaos', `action: pod-kill\ngracePeriod: 0\n${sel('user-service')}`).faults[0]).toMatchObject({ kind: 'process-kill', spec: { signal: 'SIGKILL' } });
     expect(plan('PodChaos', `action: pod-kill\ngracePeriod: 5\n${sel('user-service')}`).faults[0]!.spec).toEqual({ signal: 'SIGTERM', gracePeriodMs: 5000 });
     expect(plan('PodChaos', `action: pod-failure\n${sel('user-service')}`).faults[0]!.kind).toBe('process-failure');
     expect(plan('StressChaos', `${sel('auth-service')}\nstressors:\n  cpu:\n    workers: 2\n    load: 70\n  memory:\n    workers: 1\n    size: 64MB`).faults.map((f) => [f.kind, f.spec])).toEqual([
       ['cpu-stress', { workers: 2, load: 70 }],
-      ['memory-stress', { size: '64MB' }],
+      ['memory-stress', { size: 64_000_000 }],
     ]);
     const io = plan('IOChaos', `action: fault\n${sel('messaging-service')}\nvolumePath: /var/lib/nova\npath: /var/lib/nova/**/*.log\nerrno: 28\nmethods: [write, create]\npercent: 50`);
     expect(io.faults[0]).toMatchObject({ kind: 'io-fault', spec: { path: '/tmp/data/msg-0/**/*.log', errno: 28, methods: ['write', 'open'], percent: 50 } });

@@ -1,4 +1,4 @@
-import { parseDuration, selectTargets, type ChaosKind, type SelectorSpec } from '@nova/chaos-spec';
+import { parseDuration, parseMemorySize, parseRate as parseChaosMeshRate, selectTargets, type ChaosKind, type SelectorSpec } from '@nova/chaos-spec';
 import type { Target } from '@nova/proto';
 
 /** One fault to apply through the agent. */
@@ -36,11 +36,11 @@ export class UnsupportedLocallyError extends Error {
 
 type Obj = Record<string, unknown>;
 
-/** `1mbps` → bytes per second (Chaos Mesh: bps/kbps/mbps/gbps are bytes, ×1024 steps). */
+/** A bandwidth rate in bytes per second, by Chaos Mesh's own rule (validated before we get here). */
 export function parseRate(rate: string): number {
-  const m = /^(\d+(?:\.\d+)?)(bps|kbps|mbps|gbps|tbps)$/i.exec(rate)!;
-  const scale = { bps: 1, kbps: 1024, mbps: 1024 ** 2, gbps: 1024 ** 3, tbps: 1024 ** 4 }[m[2]!.toLowerCase() as 'bps'];
-  return Number(m[1]) * scale;
+  const r = parseChaosMeshRate(rate);
+  if (!r.ok) throw new UnsupportedLocallyError(`bandwidth.rate ${r.reason}`);
+  return r.value;
 }
 
 const IO_METHODS: Record<string, string> = {
@@ -142,8 +142,11 @@ export function planChaos(
         notes.push('StressChaos cpu: the container CPU limit is lowered by workers × load % (docker update) for the duration');
       } else if (cpu) each('cpu-stress', { workers: Number(cpu['workers'] ?? 1), load: Number(cpu['load'] ?? 100) });
       if (mem) {
-        if (String(mem['size'] ?? '').endsWith('%')) throw new UnsupportedLocallyError('StressChaos memory size as a percentage needs a container memory limit (containers/k8s); give a size such as 256MB');
-        each('memory-stress', { size: String(mem['size'] ?? '256MB') });
+        const size = parseMemorySize(String(mem['size'] || '256MB'));
+        if (!size.ok) throw new UnsupportedLocallyError(`StressChaos memory size ${size.reason}`);
+        if ('percent' in size.value) throw new UnsupportedLocallyError('StressChaos memory size as a percentage needs a container memory limit (containers/k8s); give a size such as 256MB');
+        // Bytes as Chaos Mesh counts them (decimal units: 256MB = 256 000 000).
+        each('memory-stress', { size: size.value.bytes });
       }
       break;
     }

@@ -90,6 +90,17 @@ describe('workflow engine', () => {
     const wf = workflow(`    - name: root\n      templateType: Serial\n      children: [check]\n    - name: check\n      templateType: StatusCheck\n`);
     expect(unsupportedTemplates(wf.spec)).toEqual(['template check: StatusCheck templates are not supported by the local workflow engine (Serial, Parallel, Suspend and chaos templates are)']);
   });
+
+  it('refuses to run a workflow node of a kind Nova Chaos does not model, saying where it can run', () => {
+    const spec = {
+      entry: 'root',
+      templates: [
+        { name: 'root', templateType: 'Serial', children: ['jvm'] },
+        { name: 'jvm', templateType: 'JVMChaos', deadline: '30s' },
+      ],
+    };
+    expect(unsupportedTemplates(spec)).toEqual(['template jvm: JVMChaos is not modelled by Nova Chaos, so this workflow cannot run here: run it on a cluster with Chaos Mesh']);
+  });
 });
 
 function schedule(extra: string): ScheduleResource {

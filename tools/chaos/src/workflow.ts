@@ -1,4 +1,4 @@
-import { CHAOS_KINDS, parseDuration, type ChaosKind, type WorkflowTemplate } from '@nova/chaos-spec';
+import { CHAOS_KINDS, parseDuration, UNMODELLED_KINDS, type ChaosKind, type WorkflowTemplate } from '@nova/chaos-spec';
 import { wait } from './wait.ts';
 
 /** How a workflow node ended. */
@@ -34,7 +34,11 @@ export function unsupportedTemplates(spec: { entry: string; templates: WorkflowT
     const t = byName.get(name);
     if (!t || seen.has(name)) return;
     seen.add(name);
-    if (!(RUNNABLE as readonly string[]).includes(t.templateType)) problems.push(`template ${name}: ${t.templateType} templates are not supported by the local workflow engine (Serial, Parallel, Suspend and chaos templates are)`);
+    if ((UNMODELLED_KINDS as readonly string[]).includes(t.templateType)) {
+      problems.push(`template ${name}: ${t.templateType} is not modelled by Nova Chaos, so this workflow cannot run here: run it on a cluster with Chaos Mesh`);
+    } else if (!(RUNNABLE as readonly string[]).includes(t.templateType)) {
+      problems.push(`template ${name}: ${t.templateType} templates are not supported by the local workflow engine (Serial, Parallel, Suspend and chaos templates are)`);
+    }
     for (const c of t.children ?? []) visit(c, seen);
   };
   visit(spec.entry, new Set());

@@ -172,6 +172,14 @@ describe('chaos up / status / down', () => {
     const bad = await api('POST', '/api/v1/experiments', { yaml: 'apiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata:\n  name: x\nspec:\n  action: pod-kill\n  mode: some\n' });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(await bad.json())).toMatch(/spec.mode: must be one of/);
+    // An alias bomb and an empty document are findings (400 naming the problem), never a 500.
+    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`)].join('\n');
+    const bombed = await api('POST', '/api/v1/experiments', { yaml: bomb });
+    expect(bombed.status).toBe(400);
+    expect(JSON.stringify(await bombed.json())).toMatch(/YAML aliases expand too far/);
+    const empty = await api('POST', '/api/v1/experiments', { yaml: '# nothing\n' });
+    expect(empty.status).toBe(400);
+    expect(JSON.stringify(await empty.json())).toMatch(/holds no Kubernetes object/);
     const userUrl = upState.services.find((x) => x.name === 'user-service')!.url;
     const yaml = ['apiVersion: chaos-mesh.org/v1alpha1', 'kind: HTTPChaos', 'metadata:', '  name: api-error', 'spec:', '  mode: all', '  selector:', '    labelSelectors:', '      app: user-service', '  target: Request', '  port: 3001', '  path: /users/*', '  replace:', '    code: 503', '  duration: 30s'].join('\n');
     const started = await api('POST', '/api/v1/experiments', { yaml });
