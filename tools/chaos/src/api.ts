@@ -230,7 +230,20 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     exp.endsAt = new Date(Date.now() + forMs).toISOString();
     for (const t of exp.targets) t.phase = 'injected';
     plans.get(exp.id)!.injectedAt = Date.now();
-    timers.set(exp.id, [...(timers.get(exp.id) ?? []), setTimeout(() => void stop(exp.id, 'expiry'), forMs)]);
+    timers.set(exp.id, [...(timers.get(exp.id) ?? []), setTimeout(() => expire(exp), forMs)]);
+  }
+
+  /**
+   * Ends an experiment at its expiry. A recovery that fails there (the agent died, a target is gone) must not
+   * become an unhandled rejection, which would end `chaos up` and everything it runs: it is recorded on the
+   * experiment and in the audit log; the services revert the fault themselves when its lease ends.
+   */
+  function expire(exp: ApiExperiment): void {
+    stop(exp.id, 'expiry').catch((error: unknown) => {
+      exp.phase = 'failed';
+      exp.error = `recovery at expiry failed: ${(error as Error).message} (each target reverts the fault itself when its lease ends)`;
+      options.audit.write('api-stop', exp.id, 'failed', exp.error);
+    });
   }
 
   /** Chaos Mesh's pause: the fault is recovered but the experiment stays, with the time it had left. */

@@ -1,0 +1,57 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Target } from '@nova/proto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startApi } from './api.ts';
+import { ControllerAudit } from './policy.ts';
+import type { Runner } from './runner.ts';
+import type { ChaosPlan } from './translate.ts';
+
+const target: Target = { id: 'user-0', name: 'user-service', namespace: 'default', labels: { app: 'user-service' }, pid: 1, ports: [], registeredAtMs: 0 };
+
+/** A runner whose agent died after injecting: every recovery fails, as a dead agent's would. */
+function runnerWithDeadAgent(): Runner {
+  return {
+    plan: async (kind: ChaosPlan['kind'], spec: Record<string, unknown>): Promise<ChaosPlan> => ({
+      kind,
+      matching: [target],
+      selected: [target],
+      faults: [{ target, kind: 'http-error', spec: { status: 503 } }],
+      durationMs: Number.parseInt(String(spec['duration'] ?? '1s'), 10) * 1000,
+      notes: [],
+    }),
+    inject: async () => undefined,
+    recover: async () => {
+      throw new Error('agent unavailable: connect ECONNREFUSED 127.0.0.1:7070');
+    },
+  } as unknown as Runner;
+}
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+});
+
+describe('the REST API when the agent dies mid-experiment', () => {
+  it('records a failed recovery at expiry on the experiment and in the audit log, and keeps serving', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nova-api-'));
+    const auditFile = join(dir, 'audit.jsonl');
+    const api = await startApi({ runner: runnerWithDeadAgent(), audit: new ControllerAudit(auditFile, 'test'), token: 'tok-0123456789', suite: [], host: '127.0.0.1', port: 0 });
+    closers.push(api.close);
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(`${api.url}${path}`, { method, headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const yaml = ['apiVersion: chaos-mesh.org/v1alpha1', 'kind: HTTPChaos', 'metadata:', '  name: short', 'spec:', '  mode: one', '  selector:', '    labelSelectors:', '      app: user-service', '  target: Request', '  port: 3001', '  abort: true', '  duration: 1s'].join('\n');
+    const started = await call('POST', '/api/v1/experiments', { yaml });
+    expect(started.status).toBe(201);
+    const { id } = (await started.json()) as { id: string };
+    // Past the expiry: the recovery there fails (no unhandled rejection: vitest would fail this test).
+    await new Promise((r) => setTimeout(r, 1_500));
+    const exp = (await (await call('GET', `/api/v1/experiments/${id}`)).json()) as { phase: string; error?: string };
+    expect(exp.phase).toBe('failed');
+    expect(exp.error).toMatch(/^recovery at expiry failed: agent unavailable.*reverts the fault itself when its lease ends/);
+    const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; result: string });
+    expect(audit.at(-1)).toMatchObject({ action: 'api-stop', result: 'failed' });
+    expect((await fetch(`${api.url}/api/v1/health`)).status).toBe(200);
+  });
+});
