@@ -4,7 +4,10 @@
  * neighbour's burst makes a long right tail).
  */
 
-/** A deterministic PRNG (mulberry32), so a run's intervals replay exactly from its seed. */
+/**
+ * A deterministic PRNG (mulberry32), so a run's intervals replay exactly from its seed. The same few lines as
+ * `libs/chaos-spec`'s `seededRandom`, on purpose: the kit imports nothing of the workspace.
+ */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
