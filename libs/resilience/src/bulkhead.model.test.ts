@@ -50,7 +50,10 @@ async function check(m: Model, r: Real): Promise<void> {
 }
 
 class Submit implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly abortable: boolean) {}
+  readonly abortable: boolean;
+  constructor(abortable: boolean) {
+    this.abortable = abortable;
+  }
   check = (): boolean => true;
   async run(m: Model, r: Real): Promise<void> {
     let open!: () => void;
@@ -80,7 +83,10 @@ class Submit implements fc.AsyncCommand<Model, Real> {
 }
 
 class Finish implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly pick: number) {}
+  readonly pick: number;
+  constructor(pick: number) {
+    this.pick = pick;
+  }
   check = (m: Readonly<Model>): boolean => running(m as Model).length > 0;
   async run(m: Model, r: Real): Promise<void> {
     const list = running(m);
@@ -95,7 +101,10 @@ class Finish implements fc.AsyncCommand<Model, Real> {
 }
 
 class Abort implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly pick: number) {}
+  readonly pick: number;
+  constructor(pick: number) {
+    this.pick = pick;
+  }
   check = (m: Readonly<Model>): boolean => m.calls.some((c) => c.controller && !c.controller.signal.aborted && c.outcome === 'pending');
   async run(m: Model, r: Real): Promise<void> {
     const list = m.calls.filter((c) => c.controller && !c.controller.signal.aborted && c.outcome === 'pending');

@@ -59,7 +59,10 @@ async function check(m: Model, r: Real): Promise<void> {
 
 /** Sends one call whose function fails (`fail`), succeeds (`ok`), or never settles (`hang`). */
 class Call implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly kind: 'fail' | 'ok' | 'hang') {}
+  readonly kind: 'fail' | 'ok' | 'hang';
+  constructor(kind: 'fail' | 'ok' | 'hang') {
+    this.kind = kind;
+  }
   check = (m: Readonly<Model>): boolean => (this.kind === 'fail' ? true : m.state !== CircuitState.Closed);
   async run(m: Model, r: Real): Promise<void> {
     const attempted = m.state === CircuitState.Closed || free(m);
@@ -86,7 +89,10 @@ class Call implements fc.AsyncCommand<Model, Real> {
 }
 
 class AbortProbe implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly pick: number) {}
+  readonly pick: number;
+  constructor(pick: number) {
+    this.pick = pick;
+  }
   check = (m: Readonly<Model>): boolean => m.inFlight.length > 0;
   async run(m: Model, r: Real): Promise<void> {
     const [controller] = m.inFlight.splice(this.pick % m.inFlight.length, 1);
@@ -97,7 +103,10 @@ class AbortProbe implements fc.AsyncCommand<Model, Real> {
 }
 
 class Tick implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ms: number) {}
+  readonly ms: number;
+  constructor(ms: number) {
+    this.ms = ms;
+  }
   check = (): boolean => true;
   async run(m: Model, r: Real): Promise<void> {
     await vi.advanceTimersByTimeAsync(this.ms);

@@ -46,7 +46,10 @@ class Retry implements fc.Command<Model, Real> {
 }
 
 class Tick implements fc.Command<Model, Real> {
-  constructor(readonly ms: number) {}
+  readonly ms: number;
+  constructor(ms: number) {
+    this.ms = ms;
+  }
   check = (): boolean => true;
   run(m: Model, r: Real): void {
     vi.advanceTimersByTime(this.ms);
