@@ -66,7 +66,9 @@ async function allGone(pids: number[], timeoutMs: number): Promise<number[]> {
   return pids.filter(alive);
 }
 
-describe('chaos CLI, end to end on the local environment', () => {
+// Whole runs on a shared 2-vCPU VM: the p99-rise check of a 150 ms delay once measured +98 ms against a
+// noisy 109 ms baseline (needs +100). A failed test runs once more; the failure stays in the output.
+describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
   it('validate names file, line, path and what is valid, with exit code 2', async () => {
     const { done } = chaos(['validate', fileURLToPath(new URL('../../../libs/chaos-spec/src/fixtures/invalid.yaml', import.meta.url))]);
     const { code, out } = await done;
