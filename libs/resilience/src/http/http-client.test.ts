@@ -116,6 +116,25 @@ describe('HttpClient', () => {
     expect(c.state).toBe(CircuitState.Closed);
   });
 
+  it('sends a retry to a replica the request has not tried, even when concurrent calls moved the cursor', async () => {
+    const bad = await upstream(reply(503));
+    const good = await upstream(reply(200));
+    // No breaker, so the failing replica is never ejected: only the choice of replica for the retry saves a call.
+    const c = client({ baseUrls: [bad.url, good.url], retry: { maxAttempts: 2, backoff: constantBackoff(1) }, breaker: false });
+    const results = await Promise.all(Array.from({ length: 20 }, () => c.get('/x').then((r) => r.statusCode, (e: unknown) => e)));
+    expect(results).toEqual(Array.from({ length: 20 }, () => 200));
+    expect(bad.seen).toHaveLength(10); // each of the first attempts it got, once
+    expect(good.seen).toHaveLength(20);
+  });
+
+  it('tries a replica it already tried again when it has tried them all', async () => {
+    let calls = 0;
+    const flaky = await upstream((req, res, body) => reply(++calls === 1 ? 503 : 200)(req, res, body));
+    const c = client({ baseUrls: [flaky.url], retry: { maxAttempts: 2, backoff: constantBackoff(1) }, breaker: false });
+    expect((await c.get('/x')).statusCode).toBe(200);
+    expect(flaky.seen).toHaveLength(2);
+  });
+
   it('ejects an endpoint whose breaker opened and keeps serving from the healthy one', async () => {
     const bad = await upstream(reply(500));
     const good = await upstream(reply(200));

@@ -174,7 +174,10 @@ export class HttpClient {
     const options: ExecuteOptions = {};
     if (req.signal) options.signal = req.signal;
     if (req.deadline !== undefined) options.deadline = req.deadline;
-    return policy.execute((ctx) => this.attempt(method, req.path, headers, body, ctx), options);
+    // The replicas this request has tried: a retry goes to one it has not (concurrent calls move the shared
+    // round-robin cursor, so without this a retry could land on the replica that just failed).
+    const tried = new Set<Endpoint>();
+    return policy.execute((ctx) => this.attempt(method, req.path, headers, body, ctx, tried), options);
   }
 
   /** GET a path and parse the JSON answer. */
@@ -197,19 +200,26 @@ export class HttpClient {
 
   /**
    * Picks the next endpoint (round-robin) whose breaker would attempt the call: closed, or half-open with a
-   * probe place free. A half-open endpoint whose probes are all out would fail fast while a healthy replica
-   * could answer. When none accepts, the first one's breaker fails fast with BrokenCircuitError.
+   * probe place free, preferring one this request has not tried. A half-open endpoint whose probes are all
+   * out would fail fast while a healthy replica could answer. When none accepts, the first one's breaker
+   * fails fast with BrokenCircuitError.
    */
-  private pick(): Endpoint {
+  private pick(tried: ReadonlySet<Endpoint>): Endpoint {
     const n = this.endpoints.length;
+    let fallback: number | undefined;
     for (let k = 0; k < n; k++) {
-      const e = this.endpoints[(this.cursor + k) % n]!;
-      if (e.breaker === undefined || e.breaker.accepting) {
-        this.cursor = (this.cursor + k + 1) % n;
+      const i = (this.cursor + k) % n;
+      const e = this.endpoints[i]!;
+      if (e.breaker !== undefined && !e.breaker.accepting) continue;
+      if (!tried.has(e)) {
+        this.cursor = (i + 1) % n;
         return e;
       }
+      fallback ??= i;
     }
-    return this.endpoints[0]!;
+    if (fallback === undefined) return this.endpoints[0]!;
+    this.cursor = (fallback + 1) % n;
+    return this.endpoints[fallback]!;
   }
 
   private attempt(
@@ -218,8 +228,10 @@ export class HttpClient {
     headers: Record<string, string>,
     body: string | undefined,
     outer: PolicyContext,
+    tried: Set<Endpoint>,
   ): Promise<HttpResponse> {
-    const endpoint = this.pick();
+    const endpoint = this.pick(tried);
+    tried.add(endpoint);
     return endpoint.policy.execute((ctx) => this.send(endpoint, method, path, headers, body, ctx, outer.attempt), {
       signal: outer.signal,
       deadline: outer.deadline,
