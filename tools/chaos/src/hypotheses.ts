@@ -51,7 +51,13 @@ export function evaluate(h: Hypotheses, samples: readonly Sample[], observer: Ob
   const fault = window(samples, p.faultStart, p.faultEnd);
   const checks: Check[] = [];
   const errors = Math.round(fault.errorRate * fault.count);
-  checks.push({ name: 'error rate during the fault', ok: fault.errorRate <= h.maxErrorRate, measured: `${pct(fault.errorRate)} (${errors}/${fault.count})`, expected: `<= ${pct(h.maxErrorRate)}` });
+  const how = [...fault.errorsBy].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${n}`).join(', ');
+  checks.push({
+    name: 'error rate during the fault',
+    ok: fault.errorRate <= h.maxErrorRate,
+    measured: `${pct(fault.errorRate)} (${errors}/${fault.count}${how ? `: ${how}` : ''})`,
+    expected: `<= ${pct(h.maxErrorRate)}`,
+  });
   if (h.maxP99Ms !== undefined) {
     checks.push({ name: 'p99 during the fault', ok: fault.p99 <= h.maxP99Ms, measured: `${Math.round(fault.p99)} ms`, expected: `<= ${h.maxP99Ms} ms` });
   }

@@ -143,9 +143,16 @@ export function percentile(values: number[], p: number): number {
 }
 
 /** Error rate, p50 and p99 of the samples started in [from, to). */
-export function window(samples: readonly Sample[], from: number, to: number): { count: number; errorRate: number; p50: number; p99: number } {
+export function window(
+  samples: readonly Sample[],
+  from: number,
+  to: number,
+): { count: number; errorRate: number; p50: number; p99: number; errorsBy: Map<string, number> } {
   const s = samples.filter((x) => x.at >= from && x.at < to);
-  const errors = s.filter((x) => !x.ok).length;
+  const failed = s.filter((x) => !x.ok);
+  // "journey status" → count: which calls failed and how, so a failed error-rate check says why.
+  const errorsBy = new Map<string, number>();
+  for (const x of failed) errorsBy.set(`${x.journey} ${x.status}`, (errorsBy.get(`${x.journey} ${x.status}`) ?? 0) + 1);
   const lat = s.map((x) => x.latencyMs);
-  return { count: s.length, errorRate: s.length ? errors / s.length : 0, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+  return { count: s.length, errorRate: s.length ? failed.length / s.length : 0, p50: percentile(lat, 50), p99: percentile(lat, 99), errorsBy };
 }
