@@ -43,6 +43,22 @@ let requests = 0;
 /** CPU time the stack's services spent per request in the last window of each case, in µs. */
 const cpuPerRequest: Record<string, number[]> = {};
 
+/**
+ * Loads one route of one stack at a fixed rate (`overallRate`, req/s) for the window; resolves to the stack's
+ * CPU per request (µs). At a fixed rate every configuration serves the same requests with the same batching
+ * and idle time, so this compares the work each does per request without the scheduling noise of saturation.
+ */
+const fixedRate =
+  (opts: autocannon.Options, pids: readonly number[], rate: () => number): Measure =>
+  async () => {
+    const cpuBefore = totalCpuMs(pids);
+    const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, overallRate: rate(), ...opts });
+    const cpuMs = totalCpuMs(pids) - cpuBefore;
+    failures += r.errors + r.timeouts + r.non2xx;
+    requests += r.requests.total;
+    return (cpuMs * 1000) / Math.max(1, r.requests.total);
+  };
+
 /** Loads one route of one stack for the window; resolves to its req/s and records its CPU per request. */
 const load =
   (name: string, opts: autocannon.Options, pids: readonly number[]): Measure =>
@@ -62,7 +78,7 @@ const report = new BenchReport('services', flags);
 report.note('one embedded PostgreSQL 17, five stacks up at once (telemetry off / off again as an A/A control / metrics / default / full)');
 report.note(`${ROUNDS} interleaved rounds after 1 warm-up; in each, every route of every stack is loaded in turn for ${SECONDS} s (${CONNECTIONS} connections; one stack at a time, the order rotating each round) and ratios to off taken per round`);
 report.note('load generator: autocannon in the bench process, identical for every case, so its cost is held constant and cancels in the per-round ratio');
-report.note("capacity: the services' CPU time per request (/proc/<pid>/stat, PostgreSQL excluded) off / on, per round: the throughput ratio a CPU-bound service would see, less exposed to scheduling noise than req/s");
+report.note("capacity: the services' CPU time per request (every thread's /proc/<pid>/task/<tid>/schedstat, PostgreSQL excluded) off / on, per round: the throughput ratio a CPU-bound service would see, less exposed to scheduling noise than req/s; measured at saturation and at a fixed rate (autocannon overallRate)");
 
 // Not pinned: the system under test is 13 processes (PostgreSQL and four stacks); on one core its figures
 // fell 4× and scattered ±40 % (measured), so every process may use both cores and the rounds interleave.
@@ -78,9 +94,20 @@ try {
     targets[mode] = await prepareRoutes(stack, mode);
     pids[mode] = stack.instances.map((i) => i.process.pid!);
   }
+  // The fixed rate of each route: half what the costliest configuration (full tracing) sustains, measured
+  // here, so every configuration keeps up with it on this machine.
+  const rates = {} as Record<(typeof ROUTES)[number][0], number>;
+  for (const [route, label] of ROUTES) {
+    const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...targets.full[route] });
+    rates[route] = Math.max(20, Math.floor(r.requests.average / 2));
+    report.note(`fixed rate of ${label}: ${rates[route]} req/s (half of the ${Math.round(r.requests.average)} req/s telemetry full sustained at calibration)`);
+  }
   const cases: Record<string, Measure> = {};
   for (const [route] of ROUTES) {
-    for (const mode of Object.keys(MODES) as Mode[]) cases[`${route}_${mode}`] = load(`${route}_${mode}`, targets[mode][route], pids[mode]);
+    for (const mode of Object.keys(MODES) as Mode[]) {
+      cases[`${route}_${mode}`] = load(`${route}_${mode}`, targets[mode][route], pids[mode]);
+      cases[`${route}_${mode}_fixed`] = fixedRate(targets[mode][route], pids[mode], () => rates[route]);
+    }
   }
   const rounds = await interleave(cases, { rounds: ROUNDS, warmup: 1 });
   for (const [route, label] of ROUTES) {
@@ -88,13 +115,15 @@ try {
       report.figure(`${route}_${mode}`, `${label}, telemetry ${mode}`, 'req/s', rounds[`${route}_${mode}`]!);
       // The warm-up round's CPU figures are dropped like its throughput.
       report.figure(`${route}_${mode}_cpu`, `${label}, telemetry ${mode}, services' CPU per request`, 'µs', cpuPerRequest[`${route}_${mode}`]!.slice(-ROUNDS));
+      report.figure(`${route}_${mode}_fixed`, `${label}, telemetry ${mode}, services' CPU per request at the fixed rate`, 'µs', rounds[`${route}_${mode}_fixed`]!);
     }
     for (const mode of COMPARED) {
       report.ratio(`${route}_${mode}_over_off`, `${label}: ${mode} / off, throughput`, `${route}_${mode}`, `${route}_off`);
       // Capacity: CPU per request off / on, the throughput ratio a CPU-bound service would see.
       report.ratio(`${route}_${mode}_capacity`, `${label}: ${mode} / off, capacity (CPU per request off / ${mode})`, `${route}_off_cpu`, `${route}_${mode}_cpu`);
+      report.ratio(`${route}_${mode}_fixed_capacity`, `${label}: ${mode} / off, capacity at the fixed rate`, `${route}_off_fixed`, `${route}_${mode}_fixed`);
     }
-    for (const kind of ['over_off', 'capacity'] as const) {
+    for (const kind of ['over_off', 'capacity', 'fixed_capacity'] as const) {
       report.goal({ figure: `${route}_default_${kind}`, op: '>=', target: 0.9, source: 'issue 22' });
       report.goal({ figure: `${route}_full_${kind}`, op: '>=', target: 0.8, source: 'issue 22' });
     }
