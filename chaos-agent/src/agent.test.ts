@@ -72,6 +72,8 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     expect(metrics).toMatch(/chaos_agent_faults_active\{kind="http-error"\} 1/);
     const { faults } = await recover();
     expect(faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
+    // The effect measured in the service comes back with the recovery: the one /ping that got the 503.
+    expect(JSON.parse(faults[0].effectJson)).toEqual({ took: true, summary: 'answered 503 to 1 of 1 requests', figures: { seen: 1, affected: 1 } });
     expect(await ping(target.url)).toBe(200);
     expect((await recover()).faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
     expect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults).toHaveLength(0);
@@ -85,6 +87,14 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     const took = await until(async () => (await ping(target.url)) === 200, 3000, 'lease expiry');
     expect(took).toBeLessThan(1000);
     await until(async () => (await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults.length === 0, 2000, 'agent bookkeeping');
+    // Ended by the leases, and its effect still known to the agent.
+    const ended = (await unary(ctl.client.listFaults.bind(ctl.client), { includeEnded: true }, md)).faults.find((f: Fault) => f.experimentUid === 'exp-lease');
+    expect(ended).toMatchObject({ phase: 'recovered' });
+    const effect = JSON.parse(ended.effectJson);
+    expect(effect.took).toBe(true);
+    // Every /ping while it was active was answered 500 by it (the polling above saw them).
+    expect(effect.figures.affected).toBeGreaterThanOrEqual(1);
+    expect(effect.figures.seen).toBe(effect.figures.affected);
   });
 
   it('rejects bad requests with a clear status and message, injecting nothing', async () => {
@@ -129,9 +139,27 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
   it('holds the process down for a pod-failure and resumes it on recovery', async () => {
     await apply('process-failure', {}, 10_000, 'exp-failure');
     expect(await ping(target.url, 300)).toBe('error');
-    await recover('exp-failure');
+    const { faults } = await recover('exp-failure');
     await until(async () => (await ping(target.url)) === 200, 3000, 'resume');
+    // Seen stopped (state T in /proc) for about as long as it was held.
+    const effect = JSON.parse(faults[0].effectJson);
+    expect(effect).toMatchObject({ took: true, figures: { seenStopped: 1 } });
+    expect(effect.figures.stoppedMs).toBeGreaterThanOrEqual(300);
+    expect(effect.summary).toMatch(new RegExp(`^pid ${target.child.proc.pid} stopped \\(state T\\) for \\d+\\.\\d s$`));
   });
+
+  it('reports a recovery the service did not acknowledge as failed, with the reason, never as recovered', async () => {
+    await apply('http-error', { status: 503, path: '/ping' }, 30_000, 'exp-unacked');
+    // Stopped, the service cannot acknowledge the recovery within the agent's 3 s.
+    await apply('process-failure', {}, 20_000, 'exp-hold');
+    const { faults } = await recover('exp-unacked');
+    expect(faults).toHaveLength(1);
+    expect(faults[0]).toMatchObject({ phase: 'failed', error: expect.stringMatching(/^recover failed: target did not acknowledge recover of .* within 3000 ms$/) });
+    expect(events.some((e) => e.type === 'fault-failed' && e.fault?.experimentUid === 'exp-unacked')).toBe(true);
+    await recover('exp-hold');
+    // Resumed, the service reads the recovery it was sent and reverts the fault.
+    await until(async () => (await ping(target.url)) === 200, 3000, 'resume and revert');
+  }, 20_000);
 });
 
 describe('crash safety (agent and service as processes, SIGKILL)', () => {
@@ -200,6 +228,11 @@ describe('crash safety (agent and service as processes, SIGKILL)', () => {
       await until(async () => (await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults.length === 0, 3000, 'kill recorded');
       const { faults } = await unary(ctl.client.listFaults.bind(ctl.client), { includeEnded: true }, md);
       expect(faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
+      // The agent saw the process go after the SIGTERM, before the 2 s grace ran out (no SIGKILL needed).
+      const effect = JSON.parse(faults[0].effectJson);
+      expect(effect).toMatchObject({ took: true, figures: { escalated: 0 } });
+      expect(effect.figures.goneAfterMs).toBeLessThan(2000);
+      expect(effect.summary).toMatch(/^pid \d+ gone \d+ ms after SIGTERM$/);
     } finally {
       ctl.client.close();
       await target.child.kill();

@@ -33,7 +33,11 @@ interface Entry {
   fault: Fault;
   timer?: NodeJS.Timeout;
   process?: ProcessInjection;
+  /** The recovery in progress: a second caller waits for it instead of starting another. */
+  finishing?: Promise<void>;
 }
+
+type EndReason = 'recovered' | 'expired' | 'completed' | 'shutdown' | 'target-gone';
 
 /**
  * Every fault this agent applied: ids keyed by (experiment uid, target, kind), leases enforced here (a
@@ -164,25 +168,55 @@ export class FaultManager {
     }
   }
 
-  private async finish(id: string, reason: 'recovered' | 'expired' | 'completed' | 'shutdown' | 'target-gone'): Promise<void> {
+  /**
+   * The service's lease ended an in-process fault before ours did: keep what it says the fault did. Our own
+   * lease (or a recover) still ends the fault here, and asks the service, which answers with the same effect.
+   */
+  expiredInService(faultId: string, targetId: string, effectJson: string): void {
+    const entry = this.faults.get(faultId);
+    if (entry && entry.fault.targetId === targetId && effectJson) entry.fault.effectJson = effectJson;
+  }
+
+  private finish(id: string, reason: EndReason): Promise<void> {
     const entry = this.faults.get(id);
-    if (!entry || entry.fault.phase !== 'injected') return;
+    if (!entry || entry.fault.phase !== 'injected') return entry?.finishing ?? Promise.resolve();
+    return (entry.finishing ??= this.undo(entry, reason));
+  }
+
+  /**
+   * Reverts one fault and only then records the outcome: `recovered` with the effect measured at the target,
+   * or `failed` with the reason when the undo failed (the fault may still be in place: status, audit and
+   * report must say so).
+   */
+  private async undo(entry: Entry, reason: EndReason): Promise<void> {
     const { fault } = entry;
-    fault.phase = 'recovered';
-    fault.recoveredAtMs = Date.now();
     clearTimeout(entry.timer);
     const registration = this.options.targets.get(fault.targetId);
+    let error: string | undefined;
     try {
-      if (entry.process) await entry.process.undo();
-      else if (registration) {
-        registration.send({ recover: { faultId: id } });
-        await registration.awaitAck(id, 'recover', this.options.ackTimeoutMs ?? 3_000).catch(() => undefined);
+      if (entry.process) {
+        await entry.process.undo();
+      } else if (registration) {
+        registration.send({ recover: { faultId: fault.id } });
+        const ack = await registration.awaitAck(fault.id, 'recover', this.options.ackTimeoutMs ?? 3_000);
+        if (ack.effectJson) fault.effectJson = ack.effectJson;
+      } else {
+        // The process went with its in-process faults; whatever the service measured went with it too.
+        fault.effectJson ||= JSON.stringify({ took: false, summary: `${fault.targetId} ended before the fault was recovered; its effect was not reported`, figures: {} });
       }
-    } finally {
-      this.options.metrics.faultsActive.dec({ kind: fault.kind });
-      this.options.metrics.recovers.inc({ kind: fault.kind, reason });
-      this.event(reason === 'expired' ? 'fault-expired' : 'fault-recovered', fault, registration?.target);
+    } catch (e) {
+      error = (e as Error).message;
+      const ack = (e as { ack?: { effectJson?: string } }).ack;
+      if (ack?.effectJson) fault.effectJson = ack.effectJson;
     }
+    if (entry.process?.effect) fault.effectJson = JSON.stringify(entry.process.effect());
+    fault.recoveredAtMs = Date.now();
+    fault.phase = error === undefined ? 'recovered' : 'failed';
+    if (error !== undefined) fault.error = `recover failed: ${error}`;
+    this.options.metrics.faultsActive.dec({ kind: fault.kind });
+    this.options.metrics.recovers.inc({ kind: fault.kind, reason: error === undefined ? reason : 'failed' });
+    const type = error !== undefined ? 'fault-failed' : reason === 'expired' ? 'fault-expired' : 'fault-recovered';
+    this.event(type, fault, registration?.target);
   }
 
   private event(type: AgentEvent['type'], fault: Fault, target?: Target): void {

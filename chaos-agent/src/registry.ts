@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AgentMessage, Hello, Target } from '@nova/proto';
+import type { Ack, AgentMessage, Hello, Target } from '@nova/proto';
 
 /** A registered service and the way to reach it. */
 export interface Registration {
@@ -7,10 +7,10 @@ export interface Registration {
   /** Where its control stream comes from (`ip:port` as gRPC reports it). */
   peer: string;
   send(msg: AgentMessage): void;
-  /** Waits for the service's ack of an apply or recover. */
-  awaitAck(faultId: string, action: 'apply' | 'recover', timeoutMs: number): Promise<void>;
+  /** Waits for the service's ack of an apply or recover; resolves with it (a recover's carries the effect). */
+  awaitAck(faultId: string, action: 'apply' | 'recover', timeoutMs: number): Promise<Ack>;
   /** Called by the stream handler for each ack received. */
-  onAck(faultId: string, action: string, ok: boolean, error: string): void;
+  onAck(ack: Ack): void;
   close(): void;
 }
 
@@ -29,23 +29,23 @@ export class TargetRegistry {
       ports: [...hello.ports],
       registeredAtMs: Date.now(),
     };
-    const waiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+    const waiters = new Map<string, { resolve: (ack: Ack) => void; reject: (e: Error) => void }>();
     const registration: Registration = {
       target,
       peer,
       send,
       close,
       awaitAck: (faultId, action, timeoutMs) =>
-        new Promise<void>((resolve, reject) => {
+        new Promise<Ack>((resolve, reject) => {
           const key = `${action}:${faultId}`;
           const timer = setTimeout(() => {
             waiters.delete(key);
             reject(new Error(`${target.name} did not acknowledge ${action} of ${faultId} within ${timeoutMs} ms`));
           }, timeoutMs);
           waiters.set(key, {
-            resolve: () => {
+            resolve: (ack) => {
               clearTimeout(timer);
-              resolve();
+              resolve(ack);
             },
             reject: (e) => {
               clearTimeout(timer);
@@ -53,13 +53,13 @@ export class TargetRegistry {
             },
           });
         }),
-      onAck: (faultId, action, ok, error) => {
-        const key = `${action}:${faultId}`;
+      onAck: (ack) => {
+        const key = `${ack.action}:${ack.faultId}`;
         const w = waiters.get(key);
         if (!w) return;
         waiters.delete(key);
-        if (ok) w.resolve();
-        else w.reject(new Error(error || `${target.name} refused ${action} of ${faultId}`));
+        if (ack.ok) w.resolve(ack);
+        else w.reject(Object.assign(new Error(ack.error || `${target.name} refused ${ack.action} of ${ack.faultId}`), { ack }));
       },
     };
     this.byId.set(target.id, registration);

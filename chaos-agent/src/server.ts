@@ -147,7 +147,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           log.info({ target: target.id, pid: target.pid, namespace: target.namespace }, 'target registered');
           broadcast({ type: 'target-registered', atMs: Date.now(), target, message: '' });
         } else if (msg.ack && registration) {
-          registration.onAck(msg.ack.faultId, msg.ack.action, msg.ack.ok, msg.ack.error);
+          // An `expired` ack is unasked: the service's lease ended a fault, and it says what the fault did.
+          if (msg.ack.action === 'expired') manager.expiredInService(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
+          else registration.onAck(msg.ack);
         }
       });
       call.on('end', () => {

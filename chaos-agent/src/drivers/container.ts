@@ -1,9 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FaultSpecError, SpecReader } from '@nova/faults';
+import { FaultSpecError, SpecReader, type FaultEffect } from '@nova/faults';
 import type { Target } from '@nova/proto';
-import { lastingInjection, parseKillSpec, type KillSpec, type ProcessDriver } from './process.ts';
+import { killEffect, lastingInjection, parseKillSpec, type KillSpec, type ProcessDriver } from './process.ts';
 
 /** The Docker label an environment puts on every container the agent may fault (nothing else is touched). */
 export const TARGET_LABEL = 'dev.nova.chaos/target';
@@ -178,17 +178,23 @@ export const containerKill: ProcessDriver<KillSpec> = {
   async apply(target, spec, _leaseMs, _faultId, ctx) {
     const c = await containerOf('container-kill', target, ctx?.peer);
     if (!c.running) throw new FaultSpecError('container-kill', '(target)', `container ${c.name} is not running`);
+    const signalledAt = performance.now();
     await exec('docker', ['kill', '-s', spec.signal, c.id]);
     let cancelled = false;
+    let goneAfterMs: number | undefined;
+    let escalated = false;
     const settled = (async () => {
       const deadline = Date.now() + spec.gracePeriodMs;
       let killed = spec.signal === 'SIGKILL';
       for (;;) {
         const info = await inspectContainer(c.id).catch(() => undefined);
         // Gone, or restarted already (a new init PID): the kill is complete.
-        if (!info || !info.running || info.pid !== c.pid) return;
+        if (!info || !info.running || info.pid !== c.pid) {
+          goneAfterMs = performance.now() - signalledAt;
+          return;
+        }
         if (!killed && Date.now() >= deadline && !cancelled) {
-          killed = true;
+          killed = escalated = true;
           await exec('docker', ['kill', '-s', 'SIGKILL', c.id]).catch(() => undefined);
         }
         if (cancelled && !killed) return;
@@ -197,10 +203,13 @@ export const containerKill: ProcessDriver<KillSpec> = {
     })();
     return {
       settled,
-      // A kill cannot be undone; stopping the grace escalation is all there is.
+      // A kill cannot be undone; stopping the grace escalation is all there is. The service's control stream
+      // ends (and the agent recovers) before Docker reports the container stopped: watch up to 3 s for it.
       undo: async () => {
+        await Promise.race([settled, new Promise((r) => setTimeout(r, 3_000))]);
         cancelled = true;
       },
+      effect: () => killEffect(`container ${c.name} (init pid ${c.pid})`, spec.signal, true, goneAfterMs, escalated),
     };
   },
 };
@@ -236,12 +245,24 @@ export function containerPause(journal: ContainerJournal): ProcessDriver<Record<
         await journal.remove(faultId);
         throw error;
       }
-      return lastingInjection(async () => {
-        const info = await inspectContainer(c.id).catch(() => undefined);
-        if (info?.paused) await exec('docker', ['unpause', c.id]);
-        if (watchdog.exitCode === null) watchdog.kill('SIGKILL');
-        await journal.remove(faultId);
-      });
+      const pausedAt = performance.now();
+      // Evidence: Docker reports the container paused (its cgroup frozen) after the call, and at recovery.
+      const seenPaused = (await inspectContainer(c.id).catch(() => undefined))?.paused === true;
+      let pausedMs: number | undefined;
+      return lastingInjection(
+        async () => {
+          const info = await inspectContainer(c.id).catch(() => undefined);
+          pausedMs = performance.now() - pausedAt;
+          if (info?.paused) await exec('docker', ['unpause', c.id]);
+          if (watchdog.exitCode === null) watchdog.kill('SIGKILL');
+          await journal.remove(faultId);
+        },
+        () => ({
+          took: seenPaused,
+          summary: seenPaused ? `container ${c.name} paused for ${((pausedMs ?? performance.now() - pausedAt) / 1000).toFixed(1)} s` : `container ${c.name} was not seen paused`,
+          figures: { pausedMs: Math.round(pausedMs ?? performance.now() - pausedAt), seenPaused: Number(seenPaused) },
+        }),
+      );
     },
   };
 }
@@ -282,13 +303,24 @@ export function containerStress(journal: ContainerJournal, hostCpus: number): Pr
         await journal.remove(faultId);
         throw error;
       }
+      // Evidence: the limit Docker now reports for the container (what the cgroup enforces).
+      const now = await inspectContainer(c.id).catch(() => undefined);
+      const limitCpus = now ? (now.nanoCpus > 0 ? now.nanoCpus / 1e9 : now.cpuQuota > 0 && now.cpuPeriod > 0 ? now.cpuQuota / now.cpuPeriod : 0) : 0;
+      const took = limitCpus > 0 && Math.abs(limitCpus - left) < 0.01 && (memory === undefined || now?.memory === memory);
+      const effect = (): FaultEffect => ({
+        took,
+        summary: took
+          ? `container ${c.name} limited to ${limitCpus.toFixed(2)} CPUs (from ${cpus.toFixed(2)})${memory !== undefined ? ` and ${memory} bytes of memory` : ''}`
+          : `container ${c.name}: Docker does not report the lowered limit (${limitCpus.toFixed(2)} CPUs, asked ${left.toFixed(2)})`,
+        figures: { limitCpus, fromCpus: cpus, ...(memory !== undefined ? { memoryBytes: memory } : {}) },
+      });
       return lastingInjection(async () => {
         // A container gone meanwhile has nothing to restore; any other failure keeps the journal entry, so
         // the next agent start restores it, and is reported.
         const info = await inspectContainer(c.id).catch(() => undefined);
         if (info) await exec('docker', ['update', ...restoreArgs(original), c.id]);
         await journal.remove(faultId);
-      });
+      }, effect);
     },
   };
 }

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { FaultSpecError, SpecReader } from '@nova/faults';
+import { FaultSpecError, SpecReader, type FaultEffect } from '@nova/faults';
 import type { Target } from '@nova/proto';
 import { containerOf, exec, inspectContainer, markedContainers, type ContainerInfo } from './container.ts';
+import { iptablesPackets, nftPackets, qdiscStats } from './kernel-counters.ts';
 import { lastingInjection, type ProcessDriver, type ProcessInjection } from './process.ts';
 
 /**
@@ -80,6 +81,27 @@ async function whileAlive(c: ContainerInfo, undo: (pid: number) => Promise<unkno
   await undo(c.pid);
 }
 
+/**
+ * A kernel fault whose evidence is its rules' counters: at recovery `read` takes them (while the rules
+ * exist), then `remove` deletes the rules. A container gone first took its counters with it.
+ */
+function counted(c: ContainerInfo, read: (pid: number) => Promise<FaultEffect>, remove: (pid: number) => Promise<unknown>): ProcessInjection {
+  let effect: FaultEffect = { took: false, summary: `container ${c.name} was gone before its rule counters could be read`, figures: {} };
+  return lastingInjection(
+    () =>
+      whileAlive(c, async (pid) => {
+        effect = await read(pid).catch((error: Error) => ({ took: false, summary: `reading the rule counters failed: ${error.message}`, figures: {} }));
+        await remove(pid);
+      }),
+    () => effect,
+  );
+}
+
+/** The effect of rules that acted on `packets` packets (`verb`: "dropped", "copied"). */
+function packetEffect(verb: string, packets: number, where: string): FaultEffect {
+  return { took: packets > 0, summary: `${verb} ${packets} packets (${where})`, figures: { packets } };
+}
+
 /** An nft table with an input and/or an output chain, each rule matching the peers (or everything). */
 function nftScript(table: string, spec: NetSpec, peers: string[], gateway: string | undefined, verdict: string): string {
   const set = peers.length ? `{ ${peers.join(', ')} }` : undefined;
@@ -100,7 +122,11 @@ async function nftFault(kind: string, target: Target, spec: NetSpec, faultId: st
   if (spec.peers.length && peers.length === 0) throw new FaultSpecError(kind, 'peers', `the peer containers ${spec.peers.join(', ')} have no IPv4 address`);
   const table = `${TABLE_PREFIX}${tagOf(faultId)}`;
   await inNetns(c.pid, 'nft', ['-f', '-'], nftScript(table, spec, peers, await gatewayOf(c.pid), verdict));
-  return lastingInjection(() => whileAlive(c, (pid) => inNetns(pid, 'nft', ['delete', 'table', 'inet', table])));
+  return counted(
+    c,
+    async (pid) => packetEffect(verdict === 'drop' ? 'dropped' : verdict, nftPackets(await inNetns(pid, 'nft', ['list', 'table', 'inet', table])), `nft counters in ${c.name}`),
+    (pid) => inNetns(pid, 'nft', ['delete', 'table', 'inet', table]),
+  );
 }
 
 /** NetworkChaos partition: nft DROP between the target and its peers, in the chosen direction. */
@@ -144,7 +170,7 @@ export const kernelLoss: ProcessDriver<NetSpec & { percent: number }> = {
     };
     if (spec.direction !== 'from') add('OUTPUT', '-d');
     if (spec.direction !== 'to') add('INPUT', '-s');
-    return iptablesRules(c, 'filter', rules);
+    return iptablesRules(c, 'filter', rules, faultId, 'dropped');
   },
 };
 
@@ -157,12 +183,15 @@ export const kernelDuplicate: ProcessDriver<NetSpec & { percent: number }> = {
     const c = await containerOf('kernel-duplicate', target, ctx?.peer);
     const peers = await peerAddresses('kernel-duplicate', spec.peers);
     const rules = peers.map((ip) => ['POSTROUTING', '-d', ip, ...randomShare(spec.percent, faultId), '-j', 'TEE', '--gateway', ip]);
-    return iptablesRules(c, 'mangle', rules);
+    return iptablesRules(c, 'mangle', rules, faultId, 'copied');
   },
 };
 
-/** Appends the rules (all or none) and returns how to delete exactly them. */
-async function iptablesRules(c: ContainerInfo, table: 'filter' | 'mangle', rules: string[][]): Promise<ProcessInjection> {
+/**
+ * Appends the rules (all or none) and returns how to delete exactly them; their packet counters (rules
+ * tagged with the fault) are the effect, `verb` saying what the rules did to those packets.
+ */
+async function iptablesRules(c: ContainerInfo, table: 'filter' | 'mangle', rules: string[][], faultId: string, verb: string): Promise<ProcessInjection> {
   const added: string[][] = [];
   const remove = async (pid: number): Promise<void> => {
     for (const rule of added.splice(0).reverse()) await inNetns(pid, 'iptables', ['-w', '-t', table, '-D', ...rule]).catch(() => undefined);
@@ -176,7 +205,12 @@ async function iptablesRules(c: ContainerInfo, table: 'filter' | 'mangle', rules
     await remove(c.pid);
     throw error;
   }
-  return lastingInjection(() => whileAlive(c, remove));
+  const tag = `${COMMENT_PREFIX}${tagOf(faultId)}`;
+  return counted(
+    c,
+    async (pid) => packetEffect(verb, iptablesPackets(await inNetns(pid, 'iptables', ['-w', '-t', table, '-L', '-v', '-n', '-x']), tag), `iptables ${table} counters in ${c.name}`),
+    remove,
+  );
 }
 
 /** NetworkChaos bandwidth: a `tbf` root qdisc on the container's interface (egress), as Chaos Mesh does. */
@@ -198,7 +232,12 @@ export const kernelBandwidth: ProcessDriver<{ bytesPerSecond: number; limitBytes
     const c = await containerOf('kernel-bandwidth', target, ctx?.peer);
     const dev = await deviceOf(c.pid);
     await inNetns(c.pid, 'tc', ['qdisc', 'add', 'dev', dev, 'root', 'handle', QDISC_HANDLE, 'tbf', 'rate', `${Math.round(spec.bytesPerSecond * 8)}bit`, 'burst', String(spec.bufferBytes), 'limit', String(spec.limitBytes)]);
-    return lastingInjection(() => whileAlive(c, (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE])));
+    return qdiscFault(c, dev, (s) => ({
+      // The limit bit when the qdisc held packets back over its rate (or dropped them off its full queue).
+      took: s.overlimits > 0 || s.dropped > 0,
+      summary: `tbf sent ${s.sentBytes} bytes in ${s.sentPackets} packets from ${c.name}; ${s.overlimits} held over the rate, ${s.dropped} dropped`,
+      figures: { ...s },
+    }));
   },
 };
 
@@ -238,9 +277,25 @@ export const kernelNetem: ProcessDriver<{ delayMs: number; jitterMs: number; cor
     if (spec.lossPercent) args.push('loss', `${spec.lossPercent}%`);
     if (spec.corruptPercent) args.push('corrupt', `${spec.corruptPercent}%`);
     await inNetns(c.pid, 'tc', args);
-    return lastingInjection(() => whileAlive(c, (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE])));
+    return qdiscFault(c, dev, (s) => ({
+      took: s.sentPackets > 0,
+      summary: `netem passed ${s.sentPackets} packets from ${c.name} (${s.dropped} dropped)`,
+      figures: { ...s },
+    }));
   },
 };
+
+/** A root qdisc fault: its statistics (`tc -s`), judged by `judge`, are the effect; recovery deletes it. */
+function qdiscFault(c: ContainerInfo, dev: string, judge: (s: NonNullable<ReturnType<typeof qdiscStats>>) => FaultEffect): ProcessInjection {
+  return counted(
+    c,
+    async (pid) => {
+      const stats = qdiscStats(await inNetns(pid, 'tc', ['-s', 'qdisc', 'show', 'dev', dev]), QDISC_HANDLE);
+      return stats ? judge(stats) : { took: false, summary: `no qdisc ${QDISC_HANDLE} on ${dev} of ${c.name} at recovery`, figures: {} };
+    },
+    (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE]),
+  );
+}
 
 /**
  * Removes every tagged rule from every marked container: what a previous agent run (killed mid-fault)

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FaultSpecError, SpecReader } from '@nova/faults';
+import { FaultSpecError, SpecReader, type FaultEffect } from '@nova/faults';
 import type { Target } from '@nova/proto';
 
 /** Is a process with this PID alive (and ours to signal)? */
@@ -19,6 +20,11 @@ export interface ProcessInjection {
   undo(): Promise<void>;
   /** Resolves when the fault is over by itself (a kill completes; a failure lasts until undone). */
   readonly settled: Promise<void>;
+  /**
+   * What the fault did, observed at the target (the process gone, stopped; rule counters read before the
+   * rules were deleted). Read after `undo` or `settled`; none means nothing was measured.
+   */
+  effect?(): FaultEffect;
 }
 
 /**
@@ -36,12 +42,23 @@ export interface ProcessDriver<Spec> {
 }
 
 /** A fault that lasts until undone; `undo` runs once however often it is called. */
-export function lastingInjection(undo: () => Promise<void>): ProcessInjection {
+export function lastingInjection(undo: () => Promise<void>, effect?: () => FaultEffect): ProcessInjection {
   let undone: Promise<void> | undefined;
   return {
     settled: new Promise(() => {}),
     undo: () => (undone ??= undo()),
+    ...(effect ? { effect } : {}),
   };
+}
+
+/** The state letter of a process (`R`, `S`, `T` stopped, `Z`...) from /proc/<pid>/stat; undefined when gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
 }
 
 const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT'] as const;
@@ -72,15 +89,22 @@ export const processKill: ProcessDriver<KillSpec> = {
   apply({ pid }, spec) {
     let timer: NodeJS.Timeout | undefined;
     let poll: NodeJS.Timeout | undefined;
+    const signalledAt = performance.now();
+    // What was observed: the process gone (after how long), and whether SIGKILL had to follow.
+    let goneAfterMs: number | undefined;
+    let escalated = false;
+    let signalled = true;
     const settled = new Promise<void>((resolve) => {
       try {
         process.kill(pid, spec.signal);
       } catch {
+        signalled = false;
         resolve();
         return;
       }
       poll = setInterval(() => {
         if (!alive(pid)) {
+          goneAfterMs = performance.now() - signalledAt;
           clearInterval(poll);
           clearTimeout(timer);
           resolve();
@@ -90,6 +114,7 @@ export const processKill: ProcessDriver<KillSpec> = {
         if (alive(pid)) {
           try {
             process.kill(pid, 'SIGKILL');
+            escalated = true;
           } catch {
             // gone meanwhile
           }
@@ -98,14 +123,28 @@ export const processKill: ProcessDriver<KillSpec> = {
     });
     return {
       settled,
-      // A kill cannot be undone; stopping the grace timer is all there is.
+      // A kill cannot be undone; stopping the grace timer is all there is. The target's control stream
+      // often ends (and the agent recovers) a moment before the process is gone: watch up to 1 s for the exit.
       undo: async () => {
+        await Promise.race([settled, new Promise((r) => setTimeout(r, 1_000))]);
         clearTimeout(timer);
         clearInterval(poll);
       },
+      effect: () => killEffect(`pid ${pid}`, spec.signal, signalled, goneAfterMs, escalated),
     };
   },
 };
+
+/** The effect of a kill: the target seen gone after the signal (and SIGKILL, if the grace ran out). */
+export function killEffect(what: string, signal: string, signalled: boolean, goneAfterMs: number | undefined, escalated: boolean): FaultEffect {
+  if (!signalled) return { took: false, summary: `${what} was already gone: no signal delivered`, figures: {} };
+  if (goneAfterMs === undefined) return { took: false, summary: `${what} still running after ${signal}${escalated ? ' and SIGKILL' : ''}`, figures: { escalated: Number(escalated) } };
+  return {
+    took: true,
+    summary: `${what} gone ${Math.round(goneAfterMs)} ms after ${signal}${escalated ? ' (SIGKILL followed at the end of the grace period)' : ''}`,
+    figures: { goneAfterMs: Math.round(goneAfterMs), escalated: Number(escalated) },
+  };
+}
 
 /** The journal of stopped PIDs, so that a restarted agent resumes them first thing. */
 export class FailureJournal {
@@ -161,16 +200,37 @@ export function processFailure(journal: FailureJournal): ProcessDriver<Record<st
       );
       watchdog.unref();
       process.kill(pid, 'SIGSTOP');
+      const stoppedAt = performance.now();
       void journal.add(pid);
-      return lastingInjection(async () => {
-        try {
-          process.kill(pid, 'SIGCONT');
-        } catch {
-          // gone: nothing to resume
-        }
-        if (watchdog.pid !== undefined && watchdog.exitCode === null) watchdog.kill('SIGKILL');
-        await journal.remove(pid);
-      });
+      // Seen stopped: the state letter is T once the signal is delivered (at most a few ms later).
+      let seenStopped = false;
+      const look = setInterval(() => {
+        if (processState(pid) === 'T') seenStopped = true;
+        if (seenStopped) clearInterval(look);
+      }, 5);
+      look.unref();
+      let stoppedMs: number | undefined;
+      return lastingInjection(
+        async () => {
+          clearInterval(look);
+          if (processState(pid) === 'T') seenStopped = true;
+          stoppedMs = performance.now() - stoppedAt;
+          try {
+            process.kill(pid, 'SIGCONT');
+          } catch {
+            // gone: nothing to resume
+          }
+          if (watchdog.pid !== undefined && watchdog.exitCode === null) watchdog.kill('SIGKILL');
+          await journal.remove(pid);
+        },
+        () => ({
+          took: seenStopped,
+          summary: seenStopped
+            ? `pid ${pid} stopped (state T) for ${((stoppedMs ?? performance.now() - stoppedAt) / 1000).toFixed(1)} s`
+            : `pid ${pid} was never seen stopped`,
+          figures: { stoppedMs: Math.round(stoppedMs ?? performance.now() - stoppedAt), seenStopped: Number(seenStopped) },
+        }),
+      );
     },
   };
 }

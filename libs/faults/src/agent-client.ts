@@ -1,3 +1,4 @@
+import { unmeasured } from './effect.ts';
 import { bearer, createAgentClient, type AgentMessage, type ChaosAgentClient, type ClientTls, type Hello, type ServiceMessage } from '@nova/proto';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { FaultRuntime } from './runtime.ts';
@@ -34,6 +35,7 @@ export class AgentConnection {
   private backoffMs = 250;
   private timers: NodeJS.Timeout[] = [];
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private subscription: { dispose(): void } | undefined;
   state: AgentConnectionState = 'connecting';
   targetId = '';
 
@@ -57,12 +59,18 @@ export class AgentConnection {
     }, interval);
     beat.unref();
     this.timers.push(beat);
+    // A fault the service's own lease ended: tell the agent what it did (it may be waiting on its own lease).
+    this.subscription = this.options.runtime.onChange((change) => {
+      if (change.type !== 'ended' || change.reason !== 'expired' || this.state !== 'connected') return;
+      this.call?.write({ ack: { faultId: change.fault.id, action: 'expired', ok: true, error: '', effectJson: JSON.stringify(change.effect) } });
+    });
     this.connect();
   }
 
   /** Closes the stream and reverts every fault. */
   async stop(): Promise<void> {
     this.state = 'stopped';
+    this.subscription?.dispose();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.reconnectTimer);
     this.call?.cancel();
@@ -103,9 +111,11 @@ export class AgentConnection {
         );
     } else if (msg.recover) {
       const { faultId } = msg.recover;
+      // The ack carries the fault's final effect, measured here; a failed undo is reported as failed.
+      const effectJson = (): string => JSON.stringify(runtime.effect(faultId) ?? unmeasured('unknown fault'));
       runtime.recover(faultId).then(
-        () => call.write({ ack: { faultId, action: 'recover', ok: true, error: '' } }),
-        (err: Error) => call.write({ ack: { faultId, action: 'recover', ok: false, error: err.message } }),
+        () => call.write({ ack: { faultId, action: 'recover', ok: true, error: '', effectJson: effectJson() } }),
+        (err: Error) => call.write({ ack: { faultId, action: 'recover', ok: false, error: err.message, effectJson: effectJson() } }),
       );
     }
   }

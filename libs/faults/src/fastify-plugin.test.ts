@@ -59,6 +59,14 @@ describe('inbound faults (fastify plugin)', () => {
     timerLateness.length = 0;
     const delayed = await latencies(500);
     await runtime.recover('delay');
+    // The evidence the fault reports: every one of the 500 delayed, by what it measured (timer to callback).
+    const effect = runtime.effect('delay')!;
+    expect(effect.took).toBe(true);
+    expect(effect.figures).toMatchObject({ seen: 500, affected: 500 });
+    expect(effect.figures['addedMeanMs']).toBeGreaterThan(99);
+    expect(effect.figures['addedMeanMs']).toBeLessThan(100 + mean(timerLateness) + 3);
+    expect(effect.figures['addedP99Ms']).toBeGreaterThanOrEqual(108);
+    expect(effect.summary).toMatch(/^delayed 500 of 500 requests, \+\d+(\.\d)? ms mean \(p99 \+\d+(\.\d)? ms\)$/);
     // What the fault added, net of how late any 100 ms timer fired on this (possibly busy) machine.
     const added = mean(delayed) - baseline - mean(timerLateness);
     expect(added).toBeGreaterThan(97);
@@ -74,6 +82,7 @@ describe('inbound faults (fastify plugin)', () => {
     let hit = 0;
     for (let i = 0; i < 2000; i++) if ((await app.inject('/users/1')).statusCode === 503) hit++;
     await runtime.recover('err');
+    expect(runtime.effect('err')).toEqual({ took: true, summary: `answered 503 to ${hit} of 2000 requests`, figures: { seen: 2000, affected: hit } });
     expect(hit / 20).toBeGreaterThanOrEqual(8);
     expect(hit / 20).toBeLessThanOrEqual(12);
   });
@@ -95,7 +104,15 @@ describe('inbound faults (fastify plugin)', () => {
     const { port } = app.server.address() as AddressInfo;
     await runtime.apply('abort', 'http-abort', { path: '/users/*' }, 60_000);
     await expect(request(`http://127.0.0.1:${port}/users/1`)).rejects.toMatchObject({ code: 'UND_ERR_SOCKET' });
+    expect(runtime.effect('abort')).toMatchObject({ took: true, figures: { seen: 1, affected: 1 } });
     await runtime.recover('abort');
     expect((await request(`http://127.0.0.1:${port}/users/1`)).statusCode).toBe(200);
+  });
+
+  it('reports no effect for a fault whose requests never come: the path is never called', async () => {
+    await runtime.apply('idle', 'http-abort', { path: '/never/*' }, 60_000);
+    for (let i = 0; i < 20; i++) expect((await app.inject('/users/1')).statusCode).toBe(200);
+    await runtime.recover('idle');
+    expect(runtime.effect('idle')).toEqual({ took: false, summary: 'aborted 0 of 20 requests', figures: { seen: 20, affected: 0 } });
   });
 });

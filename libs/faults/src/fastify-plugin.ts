@@ -37,7 +37,15 @@ const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done)
         const effect = rule.effect();
         if (effect.type === 'delay') {
           i++;
-          setTimeout(step, effect.ms);
+          const { applied } = effect;
+          if (!applied) setTimeout(step, effect.ms);
+          else {
+            const started = performance.now();
+            setTimeout(() => {
+              applied(performance.now() - started);
+              step();
+            }, effect.ms);
+          }
           return;
         }
         if (effect.type === 'abort') {

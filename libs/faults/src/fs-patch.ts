@@ -20,7 +20,8 @@ export const IO_METHODS = Object.keys(FUNCTIONS) as IoMethod[];
 export interface IoRule {
   faultId: string;
   matches(path: string, method: IoMethod): boolean;
-  effect(): { type: 'delay'; ms: number } | { type: 'error'; code: string; errno: number };
+  /** A delay's `applied` is told the delay actually added (ms): the fault's effect evidence. */
+  effect(): { type: 'delay'; ms: number; applied?: (ms: number) => void } | { type: 'error'; code: string; errno: number };
 }
 
 const rules = new Set<IoRule>();
@@ -60,7 +61,11 @@ function patch(): void {
         promises[name] = async function (this: unknown, ...args: unknown[]) {
           const effect = decide(method, args[0]);
           if (effect?.type === 'error') throw injectedError(effect.code, effect.errno, name, args[0]);
-          if (effect?.type === 'delay') await new Promise((r) => setTimeout(r, effect.ms));
+          if (effect?.type === 'delay') {
+            const started = performance.now();
+            await new Promise((r) => setTimeout(r, effect.ms));
+            effect.applied?.(performance.now() - started);
+          }
           return p.apply(this, args);
         };
       }
@@ -75,7 +80,11 @@ function patch(): void {
             return undefined;
           }
           if (effect?.type === 'delay') {
-            setTimeout(() => c.apply(this, args), effect.ms);
+            const started = performance.now();
+            setTimeout(() => {
+              effect.applied?.(performance.now() - started);
+              c.apply(this, args);
+            }, effect.ms);
             return undefined;
           }
           return c.apply(this, args);
@@ -103,6 +112,7 @@ function unpatch(): void {
  * the originals) when the last one goes. Callback and promise APIs are covered; the `*Sync` functions are not.
  */
 export function installIoRule(rule: IoRule): { recover(): void } {
+  // The rule's effect is read by its driver (which made the rule), not here.
   if (rules.size === 0) patch();
   rules.add(rule);
   return {

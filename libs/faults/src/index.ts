@@ -11,3 +11,4 @@ export type { FaultDriver, Injection, FaultEnvironment } from './drivers/index.t
 export { noopDriver } from './drivers/driver.ts';
 export { parseSize } from './drivers/stress.ts';
 export * from './agent-client.ts';
+export * from './effect.ts';

@@ -26,6 +26,10 @@ describe('IO faults', () => {
     t = performance.now();
     await readFile(data);
     expect(performance.now() - t).toBeLessThan(50);
+    // One read of a .txt seen and delayed by about 120 ms (the other file's read was not of the path).
+    const effect = rt.effect('io')!;
+    expect(effect).toMatchObject({ took: true, figures: { seen: 1, affected: 1 } });
+    expect(effect.figures['addedMeanMs']).toBeGreaterThanOrEqual(119);
   });
 
   it('fails fs calls with the chosen errno, in both APIs, and restores the exact originals', async () => {
@@ -40,6 +44,7 @@ describe('IO faults', () => {
     // Methods not chosen are untouched.
     expect((await fs.promises.stat(data)).size).toBe(7);
     await rt.recover('io');
+    expect(rt.effect('io')).toEqual({ took: true, summary: 'failed with ENOSPC 3 of 3 fs calls', figures: { seen: 3, affected: 3 } });
     expect(fs.promises.readFile).toBe(originalPromise);
     expect(fs.readFile).toBe(originalCallback);
     expect(await fs.promises.readFile(data, 'utf8')).toBe('payload');

@@ -2,7 +2,8 @@ import type { RequestFacts } from './match.ts';
 
 /** What an inbound fault does to a request it matches. */
 export type InboundEffect =
-  | { type: 'delay'; ms: number }
+  /** `applied` is told the delay actually added (timer to callback, ms): the fault's effect evidence. */
+  | { type: 'delay'; ms: number; applied?: (ms: number) => void }
   | { type: 'abort' }
   | { type: 'error'; status: number; body: string };
 
@@ -23,7 +24,7 @@ export interface OutboundFacts extends RequestFacts {
 
 /** What an outbound fault does to a request it matches. */
 export type OutboundEffect =
-  | { type: 'delay'; ms: number }
+  | { type: 'delay'; ms: number; applied?: (ms: number) => void }
   | { type: 'error'; status: number }
   | { type: 'reset' }
   | { type: 'partition'; mode: 'hang' | 'fail' }

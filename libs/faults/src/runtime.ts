@@ -1,5 +1,9 @@
 import { defaultRegistry, type DriverRegistry, type Injection } from './drivers/index.ts';
+import { unmeasured, type FaultEffect } from './effect.ts';
 import { RuleList, type InboundRule, type OutboundRule } from './rules.ts';
+
+/** How many ended faults keep their final effect for a late reader. */
+const KEPT_ENDED = 256;
 
 /** A fault active in this process. */
 export interface ActiveFault {
@@ -14,7 +18,9 @@ export interface ActiveFault {
 export type EndReason = 'recovered' | 'expired' | 'agent-lost' | 'shutdown';
 
 /** Emitted when a fault starts or ends. */
-export type FaultChange = { type: 'applied'; fault: ActiveFault } | { type: 'ended'; fault: ActiveFault; reason: EndReason };
+export type FaultChange =
+  | { type: 'applied'; fault: ActiveFault }
+  | { type: 'ended'; fault: ActiveFault; reason: EndReason; effect: FaultEffect };
 
 /**
  * The faults active in one process, each with a lease: it reverts by itself at `expiresAt` whatever else
@@ -26,6 +32,7 @@ export class FaultRuntime {
   private readonly active = new Map<string, { fault: ActiveFault; injection: Injection; timer: NodeJS.Timeout }>();
   private readonly pending = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(change: FaultChange) => void>();
+  private readonly ended = new Map<string, FaultEffect>();
 
   constructor(readonly registry: DriverRegistry = defaultRegistry) {}
 
@@ -65,6 +72,16 @@ export class FaultRuntime {
     await Promise.all([...this.active.keys()].map((id) => this.end(id, reason)));
   }
 
+  /**
+   * What a fault has done, measured by its driver: live while it is active, final once it ended (kept for
+   * the last 256 ended faults). Undefined for a fault this runtime never applied.
+   */
+  effect(id: string): FaultEffect | undefined {
+    const entry = this.active.get(id);
+    if (entry) return effectOf(entry.fault, entry.injection);
+    return this.ended.get(id);
+  }
+
   list(): ActiveFault[] {
     return [...this.active.values()].map((a) => a.fault);
   }
@@ -87,7 +104,11 @@ export class FaultRuntime {
     try {
       await entry.injection.recover();
     } finally {
-      this.emit({ type: 'ended', fault: entry.fault, reason });
+      // Read after the undo: a delay released by it has been counted.
+      const effect = effectOf(entry.fault, entry.injection);
+      this.ended.set(id, effect);
+      if (this.ended.size > KEPT_ENDED) this.ended.delete(this.ended.keys().next().value!);
+      this.emit({ type: 'ended', fault: entry.fault, reason, effect });
     }
     return true;
   }
@@ -100,5 +121,14 @@ export class FaultRuntime {
         // observers must not break fault bookkeeping
       }
     }
+  }
+}
+
+/** A driver's effect, or "no effect measured" when it has no meter or its meter throws. */
+function effectOf(fault: ActiveFault, injection: Injection): FaultEffect {
+  try {
+    return injection.effect?.() ?? unmeasured(fault.kind);
+  } catch (error) {
+    return { ...unmeasured(fault.kind), summary: `${fault.kind}: measuring its effect failed: ${(error as Error).message}` };
   }
 }

@@ -46,6 +46,8 @@ describe('outbound faults (undici interceptor)', () => {
     const res = await request(`${origin}/x`, { dispatcher: dispatcher('user-service') });
     expect(res.statusCode).toBe(200);
     expect(await res.body.json()).toEqual({ ok: true });
+    // Its evidence says so: no call to auth-service was seen, so the fault did not take.
+    expect(runtime.effect('other')).toEqual({ took: false, summary: 'failed with 500 0 of 0 calls to auth-service', figures: { seen: 0, affected: 0 } });
   });
 
   it('delays calls to the target by the injected latency', async () => {
@@ -55,6 +57,10 @@ describe('outbound faults (undici interceptor)', () => {
     const res = await request(`${origin}/x`, { dispatcher: d });
     await res.body.dump();
     expect(performance.now() - t).toBeGreaterThanOrEqual(148);
+    const effect = runtime.effect('d')!;
+    expect(effect).toMatchObject({ took: true, figures: { seen: 1, affected: 1 } });
+    expect(effect.figures['addedMeanMs']).toBeGreaterThanOrEqual(149);
+    expect(effect.figures['addedMeanMs']).toBeLessThan(performance.now() - t);
   });
 
   it('answers with an error status without reaching the upstream', async () => {
@@ -65,6 +71,7 @@ describe('outbound faults (undici interceptor)', () => {
     expect(res.headers['x-chaos-fault']).toBe('e');
     expect(await res.body.json()).toMatchObject({ error: 'injected fault' });
     expect(hits).toBe(before);
+    expect(runtime.effect('e')?.summary).toBe('failed with 503 1 of 1 calls to user-service');
   });
 
   it('resets connections, which the resilient client treats as transient and retries', async () => {
@@ -74,6 +81,12 @@ describe('outbound faults (undici interceptor)', () => {
     const res = await client.get('/x');
     expect(res.statusCode).toBe(200);
     client.close();
+    // Every call that reached the fault is seen; those reset are the affected ones, and only the calls that
+    // answered 200 (the client's last attempt, and the first plain request if it passed) were not.
+    const { figures } = runtime.effect('r')!;
+    expect(figures['affected']).toBeGreaterThanOrEqual(2);
+    expect(figures['seen']! - figures['affected']!).toBeGreaterThanOrEqual(1);
+    expect(figures['seen']! - figures['affected']!).toBeLessThanOrEqual(2);
   });
 
   it('partitions (hang): calls wait until the caller times out, and a call held when the partition heals goes through', async () => {
@@ -88,6 +101,7 @@ describe('outbound faults (undici interceptor)', () => {
     expect(hits).toBe(before);
     await runtime.recover('p');
     expect((await held).statusCode).toBe(200);
+    expect(runtime.effect('p')).toMatchObject({ took: true, summary: 'held (partition) 2 of 2 calls to user-service' });
     client.close();
   });
 

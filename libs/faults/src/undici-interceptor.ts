@@ -119,9 +119,14 @@ export function outboundFaults(runtime: FaultRuntime, options: OutboundFaultsOpt
         if (!rule.matches(facts)) continue;
         const effect = rule.effect();
         switch (effect.type) {
-          case 'delay':
-            setTimeout(() => dispatch(opts, handler), effect.ms);
+          case 'delay': {
+            const started = performance.now();
+            setTimeout(() => {
+              effect.applied?.(performance.now() - started);
+              dispatch(opts, handler);
+            }, effect.ms);
             return true;
+          }
           case 'error':
             respond(handler, effect.status, rule.faultId);
             return true;

@@ -24,9 +24,12 @@ export interface Hello {
 }
 export interface Ack {
   faultId: string;
-  action: 'apply' | 'recover';
+  /** `expired`: sent unasked when the service's own lease ended the fault. */
+  action: 'apply' | 'recover' | 'expired';
   ok: boolean;
   error: string;
+  /** After recover or expiry: the fault's effect measured in the service, as JSON (`FaultEffect`). */
+  effectJson?: string;
 }
 export interface Heartbeat {
   sentAtMs: number;
@@ -64,6 +67,8 @@ export interface Fault {
   expiresAtMs: number;
   error: string;
   recoveredAtMs: number;
+  /** What the fault did, measured at its target, as JSON (`FaultEffect` of `@nova/faults`); '' until measured. */
+  effectJson?: string;
 }
 export interface ApplyFaultRequest {
   experimentUid: string;

@@ -234,10 +234,11 @@ async function harness(resources: Resource[], opts: RunOptions, body: (runner: R
   console.log(`reports: ${Object.values(files).map((f) => relative(process.cwd(), f)).join(', ')}`);
   const passed = results.filter((r) => r.verdict === 'pass').length;
   const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error').length;
+  const inconclusive = results.filter((r) => r.verdict === 'inconclusive').length;
   const skipped = results.filter((r) => r.verdict === 'skipped').length;
-  console.log(`${passed} passed, ${bad} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  console.log(`${passed} passed, ${bad} failed${inconclusive ? `, ${inconclusive} inconclusive (a fault showed no effect)` : ''}${skipped ? `, ${skipped} skipped` : ''}`);
   if (controller.signal.aborted) return 130;
-  return bad > 0 ? 1 : 0;
+  return bad + inconclusive > 0 ? 1 : 0;
 }
 
 function run(paths: string[], opts: RunOptions): Promise<number> {

@@ -9,6 +9,11 @@ export interface Check {
   measured: string;
   /** The hypothesis, e.g. "<= 1 %". */
   expected: string;
+  /**
+   * An evidence check (did the fault take effect at its target), not a hypothesis about the system: when
+   * only these fail, the verdict is inconclusive rather than a failure.
+   */
+  evidence?: boolean;
 }
 
 /** The phases of one experiment on the run's clock (ms). */

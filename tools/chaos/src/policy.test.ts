@@ -65,6 +65,18 @@ describe('reports', () => {
     results: [
       { name: 'a', kind: 'PodChaos', file: 'a.yaml:1', verdict: 'pass', checks: [{ name: 'error rate during the fault', ok: true, measured: '0.0 %', expected: '<= 1.0 %' }], injected: [], durationSeconds: 12, phases: { baselineStart: 0, faultStart: 2000, faultEnd: 5000, recoveredAt: 5500 } },
       { name: 'b<x>', kind: 'NetworkChaos', file: 'b.yaml:1', verdict: 'fail', checks: [{ name: 'p99 during the fault', ok: false, measured: '900 ms', expected: '<= 500 ms' }], injected: [], durationSeconds: 10 },
+      {
+        name: 'c',
+        kind: 'HTTPChaos',
+        file: 'c.yaml:1',
+        verdict: 'inconclusive',
+        checks: [
+          { name: 'error rate during the fault', ok: true, measured: '0.0 %', expected: '<= 1.0 %' },
+          { name: 'fault took effect: http-abort on user-service', ok: false, measured: 'aborted 0 of 0 requests', expected: 'an effect measured at the target', evidence: true },
+        ],
+        injected: [],
+        durationSeconds: 11,
+      },
     ],
     samples: [{ at: 100, journey: 'login', latencyMs: 10, ok: true, status: 200 }, { at: 2500, journey: 'login', latencyMs: 300, ok: false, status: 503 }],
     observations: [{ at: 2600, breakers: { 'messaging-service->user-service': 1 }, fallbacks: {}, healthy: {} }],
@@ -73,12 +85,14 @@ describe('reports', () => {
     const t = verdictTable(report.results);
     expect(t).toMatch(/PASS\s+PodChaos\/a\s+12s/);
     expect(t).toMatch(/FAIL\s+NetworkChaos\/b<x>.*p99 during the fault: 900 ms \(expected <= 500 ms\)/);
+    expect(t).toMatch(/INCONCLUSIVE\s+HTTPChaos\/c\s+11s\s+fault took effect: http-abort on user-service: aborted 0 of 0 requests/);
   });
   it('writes JUnit with one failure per failed check, escaped', () => {
     const x = junit(report);
-    expect(x).toMatch(/tests="2" failures="1" errors="0"/);
+    expect(x).toMatch(/tests="3" failures="2" errors="0"/);
+    expect(x).toContain('<failure type="inconclusive" message="fault took effect: http-abort on user-service: aborted 0 of 0 requests, expected an effect measured at the target"/>');
     expect(x).toContain('name="b&lt;x&gt;"');
-    expect(x).toContain('<failure message="p99 during the fault: 900 ms, expected &lt;= 500 ms"/>');
+    expect(x).toContain('<failure type="fail" message="p99 during the fault: 900 ms, expected &lt;= 500 ms"/>');
   });
   it('draws the HTML report with Chart.js inlined, fault windows and the breaker timeline', () => {
     const h = html(report);

@@ -1,6 +1,7 @@
 import { CHAOS_KINDS, parseDuration, seededRandom, type ChaosKind, type Resource, type SelectorSpec, type WorkflowResource } from '@nova/chaos-spec';
 import { bearer, unary, type Fault } from '@nova/proto';
 import type { ChaosEnvironment } from './environment.ts';
+import { effectChecks, verdictOf } from './evidence.ts';
 import { evaluate, hypothesesFrom, type Check, type Phases } from './hypotheses.ts';
 import { window, type LoadSource } from './load.ts';
 import type { Observer } from './observe.ts';
@@ -14,7 +15,11 @@ export interface ExperimentResult {
   name: string;
   kind: string;
   file: string;
-  verdict: 'pass' | 'fail' | 'error' | 'skipped';
+  /**
+   * `inconclusive`: every hypothesis held, but a fault showed no effect at its target, so the run proves
+   * nothing about it (exit code 1, like a failure).
+   */
+  verdict: 'pass' | 'fail' | 'inconclusive' | 'error' | 'skipped';
   reason?: string;
   checks: Check[];
   phases?: Phases;
@@ -47,6 +52,8 @@ export class Runner {
   private readonly md;
   /** Every (experiment uid) with faults possibly active: recovered on abort. */
   private readonly live = new Set<string>();
+  /** The faults each recover returned (with their measured effect), by experiment uid, until the verdict reads them. */
+  private readonly recovered = new Map<string, Fault[]>();
 
   constructor(
     private readonly env: ChaosEnvironment,
@@ -96,11 +103,26 @@ export class Runner {
     }
   }
 
-  async recover(uid: string): Promise<void> {
+  /** Recovers an experiment's faults; returns them as the agent recorded them (phase, effect). */
+  async recover(uid: string): Promise<Fault[]> {
     const client = this.env.agent.client;
-    await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: this.options.policy.actor ?? 'controller' }, this.md, 10_000);
+    const { faults } = await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: this.options.policy.actor ?? 'controller' }, this.md, 10_000);
     this.live.delete(uid);
-    this.options.audit.write('recover', uid, 'ok');
+    const failed = (faults as Fault[]).filter((f) => f.phase === 'failed');
+    this.options.audit.write('recover', uid, failed.length ? 'failed' : 'ok', failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ') || undefined);
+    this.recovered.set(uid, [...(this.recovered.get(uid) ?? []), ...(faults as Fault[])]);
+    return faults as Fault[];
+  }
+
+  /** The recovered faults of an experiment and its workflow nodes (uids starting with `uid`), forgotten here. */
+  private takeRecovered(uid: string): Fault[] {
+    const out: Fault[] = [];
+    for (const [key, faults] of this.recovered) {
+      if (key !== uid && !key.startsWith(`${uid}-`)) continue;
+      out.push(...faults);
+      this.recovered.delete(key);
+    }
+    return out;
   }
 
   /** Recovers every experiment with faults possibly active (Ctrl-C, errors). */
@@ -142,6 +164,7 @@ export class Runner {
     }
     const h = hypothesesFrom(r.metadata.annotations);
     const { signal } = this.options;
+    this.takeRecovered(uid);
     try {
       // Everything is planned and checked before anything is injected.
       let plan: ChaosPlan | undefined;
@@ -172,10 +195,12 @@ export class Runner {
       const recoveredAt = await this.waitRecovered(faultEnd, Math.max(baseline.errorRate, 0.01), (h.maxRecoverySeconds + 3) * 1000);
       if (signal.aborted) return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
       const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };
-      const checks = evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid));
+      const targets = new Map((await this.env.targets().catch(() => [])).map((t) => [t.id, t.name]));
+      const evidence = effectChecks(this.takeRecovered(uid), (id) => targets.get(id) ?? id);
+      const checks = [...evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid)), ...evidence];
       return {
         ...base,
-        verdict: checks.every((c) => c.ok) && (!workflow || workflow.status !== 'failed') ? 'pass' : 'fail',
+        verdict: verdictOf(checks, workflow?.status === 'failed'),
         checks,
         phases,
         figures: { baseline, fault: window(this.load.samples, faultStart, faultEnd) },

@@ -1,8 +1,14 @@
+import type { FaultEffect } from '../effect.ts';
 import type { InboundRule, OutboundRule, RuleList } from '../rules.ts';
 
-/** Undoes one injection. Idempotent. */
+/** Undoes one injection (idempotent), and says what it did. */
 export interface Injection {
   recover(): void | Promise<void>;
+  /**
+   * What the fault has done so far, measured where it acted; read while active and once more after
+   * `recover`. A driver without it measures nothing, and a verdict on its fault is inconclusive.
+   */
+  effect?(): FaultEffect;
 }
 
 /** What a driver may act on inside the target process. */
@@ -28,7 +34,7 @@ export const noopDriver: FaultDriver<unknown> = {
   kind: 'noop',
   description: 'does nothing (tests)',
   parse: (spec) => spec,
-  apply: () => ({ recover: () => {} }),
+  apply: () => ({ recover: () => {}, effect: () => ({ took: true, summary: 'noop: nothing to do', figures: {} }) }),
 };
 
 /** A driver of any spec type, for lists and registries (a driver's spec type is both read and written). */

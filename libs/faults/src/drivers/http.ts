@@ -1,14 +1,26 @@
 import { compileMatch, MATCH_FIELDS, readMatch, type RequestMatch } from '../match.ts';
 import { delaySampler, seededRandom } from '@nova/chaos-spec';
+import { RequestMeter } from '../effect.ts';
 import type { InboundEffect } from '../rules.ts';
 import { SpecReader } from '../spec.ts';
 import type { FaultDriver, FaultEnvironment, Injection } from './driver.ts';
 
-/** Adds an inbound rule and returns its removal. */
-function inbound(env: FaultEnvironment, faultId: string, match: RequestMatch, effect: () => InboundEffect): Injection {
-  const rule = { faultId, matches: compileMatch(match), effect };
+/** Adds an inbound rule, counted by `meter`, and returns its removal. */
+function inbound(env: FaultEnvironment, faultId: string, match: RequestMatch, effect: () => InboundEffect, meter: RequestMeter): Injection {
+  const matches = compileMatch(match);
+  const rule = {
+    faultId,
+    matches: (facts: Parameters<typeof matches>[0]) => {
+      meter.seen++;
+      return matches(facts);
+    },
+    effect: () => {
+      meter.affected++;
+      return effect();
+    },
+  };
   env.inbound.add(rule);
-  return { recover: () => env.inbound.remove(rule) };
+  return { recover: () => env.inbound.remove(rule), effect: () => meter.effect() };
 }
 
 interface DelaySpec {
@@ -39,7 +51,9 @@ export const httpDelay: FaultDriver<DelaySpec> = {
   apply(spec, env, faultId) {
     const random = spec.match.seed === undefined ? Math.random : seededRandom(spec.match.seed + 1);
     const next = delaySampler(spec.latencyMs, spec.jitterMs, spec.correlation, random);
-    return inbound(env, faultId, spec.match, () => ({ type: 'delay', ms: next() }));
+    const meter = new RequestMeter('delayed');
+    const applied = (ms: number): void => meter.delayed(ms);
+    return inbound(env, faultId, spec.match, () => ({ type: 'delay', ms: next(), applied }), meter);
   },
 };
 
@@ -52,7 +66,7 @@ export const httpAbort: FaultDriver<{ match: RequestMatch }> = {
     r.only(...MATCH_FIELDS);
     return { match: readMatch(r) };
   },
-  apply: (spec, env, faultId) => inbound(env, faultId, spec.match, () => ({ type: 'abort' })),
+  apply: (spec, env, faultId) => inbound(env, faultId, spec.match, () => ({ type: 'abort' }), new RequestMeter('aborted')),
 };
 
 /** HTTPChaos replace of the status code: answer matching requests with an error status. */
@@ -69,5 +83,5 @@ export const httpError: FaultDriver<{ match: RequestMatch; status: number; body:
     };
   },
   apply: (spec, env, faultId) =>
-    inbound(env, faultId, spec.match, () => ({ type: 'error', status: spec.status, body: spec.body })),
+    inbound(env, faultId, spec.match, () => ({ type: 'error', status: spec.status, body: spec.body }), new RequestMeter(`answered ${spec.status} to`)),
 };

@@ -1,10 +1,11 @@
 import { constants } from 'node:os';
 import picomatch from 'picomatch';
 import { FaultSpecError } from '../errors.ts';
-import { installIoRule, IO_METHODS, type IoMethod } from '../fs-patch.ts';
+import { RequestMeter } from '../effect.ts';
+import { installIoRule, IO_METHODS, type IoMethod, type IoRule } from '../fs-patch.ts';
 import { seededRandom } from '@nova/chaos-spec';
 import { SpecReader } from '../spec.ts';
-import type { FaultDriver } from './driver.ts';
+import type { FaultDriver, Injection } from './driver.ts';
 
 interface IoSpec {
   path: string;
@@ -22,11 +23,30 @@ function readIo(r: SpecReader): IoSpec {
   return { path: r.string('path'), methods, percent: r.number('percent', { min: 0, max: 100, default: 100 }), seed: seed >= 0 ? seed : undefined };
 }
 
-function matcher(spec: IoSpec): (path: string, method: IoMethod) => boolean {
+/** Matches fs calls of the spec's methods on its paths (counted as seen by `meter`), then draws the percent. */
+function matcher(spec: IoSpec, meter: RequestMeter): (path: string, method: IoMethod) => boolean {
   const isPath = picomatch(spec.path, { dot: true });
   const random = spec.seed === undefined ? Math.random : seededRandom(spec.seed);
-  return (path, method) => spec.methods.includes(method) && isPath(path) && (spec.percent >= 100 || random() * 100 < spec.percent);
+  return (path, method) => {
+    if (!spec.methods.includes(method) || !isPath(path)) return false;
+    meter.seen++;
+    return spec.percent >= 100 || random() * 100 < spec.percent;
+  };
 }
+
+/** Installs an IO rule counted by `meter`; the injection reports the meter's effect. */
+function ioRule(faultId: string, spec: IoSpec, meter: RequestMeter, effect: ReturnType<IoRule['effect']>): Injection {
+  const undo = installIoRule({
+    faultId,
+    matches: matcher(spec, meter),
+    effect: () => {
+      meter.affected++;
+      return effect;
+    },
+  });
+  return { recover: () => undo.recover(), effect: () => meter.effect() };
+}
+
 
 /** IOChaos latency: fs calls on matching paths take `latencyMs` longer. */
 export const ioDelay: FaultDriver<IoSpec & { latencyMs: number }> = {
@@ -38,7 +58,8 @@ export const ioDelay: FaultDriver<IoSpec & { latencyMs: number }> = {
     return { ...readIo(r), latencyMs: r.number('latencyMs', { min: 0, max: 600_000 }) };
   },
   apply(spec, _env, faultId) {
-    return installIoRule({ faultId, matches: matcher(spec), effect: () => ({ type: 'delay', ms: spec.latencyMs }) });
+    const meter = new RequestMeter('delayed', 'fs calls');
+    return ioRule(faultId, spec, meter, { type: 'delay', ms: spec.latencyMs, applied: (ms: number) => meter.delayed(ms) });
   },
 };
 
@@ -57,6 +78,6 @@ export const ioFault: FaultDriver<IoSpec & { code: string; errno: number }> = {
     return { ...readIo(r), code, errno: table[code]! };
   },
   apply(spec, _env, faultId) {
-    return installIoRule({ faultId, matches: matcher(spec), effect: () => ({ type: 'error', code: spec.code, errno: spec.errno }) });
+    return ioRule(faultId, spec, new RequestMeter(`failed with ${spec.code}`, 'fs calls'), { type: 'error', code: spec.code, errno: spec.errno });
   },
 };

@@ -1,3 +1,4 @@
+import { RequestMeter } from '../effect.ts';
 import { UnsupportedFaultError } from '../errors.ts';
 import { compileMatch, MATCH_FIELDS, readMatch, type RequestMatch } from '../match.ts';
 import { delaySampler, seededRandom } from '@nova/chaos-spec';
@@ -6,24 +7,39 @@ import { SpecReader } from '../spec.ts';
 import type { FaultDriver, FaultEnvironment, Injection } from './driver.ts';
 import { readDelay } from './http.ts';
 
-/** Adds an outbound rule and returns its removal (which releases held requests). */
+/** Counts calls to `target` (any upstream when undefined) that the fault `verb`. */
+const callMeter = (verb: string, target: string | undefined): RequestMeter => new RequestMeter(verb, `calls to ${target ?? 'any upstream'}`);
+
+/**
+ * Adds an outbound rule and returns its removal (which releases held requests). The meter counts the calls
+ * to the target (seen) and those the fault acted on.
+ */
 function outbound(
   env: FaultEnvironment,
   faultId: string,
   target: string | undefined,
   match: RequestMatch,
   effect: () => OutboundEffect,
+  meter: RequestMeter,
   held?: Set<() => void>,
 ): Injection {
   const inner = compileMatch(match);
   const rule: OutboundRule = {
     faultId,
-    matches: (facts: OutboundFacts) => targetMatches(target, facts) && inner(facts),
-    effect,
+    matches: (facts: OutboundFacts) => {
+      if (!targetMatches(target, facts)) return false;
+      meter.seen++;
+      return inner(facts);
+    },
+    effect: () => {
+      meter.affected++;
+      return effect();
+    },
     ...(held ? { held } : {}),
   };
   env.outbound.add(rule);
   return {
+    effect: () => meter.effect(),
     recover: () => {
       env.outbound.remove(rule);
       if (held) {
@@ -58,7 +74,9 @@ export const netDelay: FaultDriver<OutboundSpec & ReturnType<typeof readDelay>> 
   apply(spec, env, faultId) {
     const random = spec.match.seed === undefined ? Math.random : seededRandom(spec.match.seed + 1);
     const next = delaySampler(spec.latencyMs, spec.jitterMs, spec.correlation, random);
-    return outbound(env, faultId, spec.target, spec.match, () => ({ type: 'delay', ms: next() }));
+    const meter = callMeter('delayed', spec.target);
+    const applied = (ms: number): void => meter.delayed(ms);
+    return outbound(env, faultId, spec.target, spec.match, () => ({ type: 'delay', ms: next(), applied }), meter);
   },
 };
 
@@ -71,7 +89,8 @@ export const netError: FaultDriver<OutboundSpec & { status: number }> = {
     r.only('status', ...OUTBOUND_FIELDS);
     return { status: r.number('status', { min: 400, max: 599, integer: true, default: 503 }), ...readOutbound(r) };
   },
-  apply: (spec, env, faultId) => outbound(env, faultId, spec.target, spec.match, () => ({ type: 'error', status: spec.status })),
+  apply: (spec, env, faultId) =>
+    outbound(env, faultId, spec.target, spec.match, () => ({ type: 'error', status: spec.status }), callMeter(`failed with ${spec.status}`, spec.target)),
 };
 
 /** NetworkChaos loss, as seen by a client: the connection is reset. */
@@ -83,7 +102,7 @@ export const netReset: FaultDriver<OutboundSpec> = {
     r.only(...OUTBOUND_FIELDS);
     return readOutbound(r);
   },
-  apply: (spec, env, faultId) => outbound(env, faultId, spec.target, spec.match, () => ({ type: 'reset' })),
+  apply: (spec, env, faultId) => outbound(env, faultId, spec.target, spec.match, () => ({ type: 'reset' }), callMeter('reset', spec.target)),
 };
 
 /**
@@ -101,7 +120,15 @@ export const netPartition: FaultDriver<{ target: string; mode: 'hang' | 'fail' }
     return { target: r.string('target'), mode: r.string('mode', { default: 'hang', oneOf: ['hang', 'fail'] }) as 'hang' | 'fail' };
   },
   apply: (spec, env, faultId) =>
-    outbound(env, faultId, spec.target, { percent: 100 }, () => ({ type: 'partition', mode: spec.mode }), new Set()),
+    outbound(
+      env,
+      faultId,
+      spec.target,
+      { percent: 100 },
+      () => ({ type: 'partition', mode: spec.mode }),
+      callMeter(spec.mode === 'hang' ? 'held (partition)' : 'refused (partition)', spec.target),
+      new Set(),
+    ),
 };
 
 /** NetworkChaos bandwidth: response bodies of calls to the target arrive at most this fast. */
@@ -114,7 +141,7 @@ export const netBandwidth: FaultDriver<OutboundSpec & { bytesPerSecond: number }
     return { bytesPerSecond: r.number('bytesPerSecond', { min: 1 }), ...readOutbound(r) };
   },
   apply: (spec, env, faultId) =>
-    outbound(env, faultId, spec.target, spec.match, () => ({ type: 'bandwidth', bytesPerSecond: spec.bytesPerSecond })),
+    outbound(env, faultId, spec.target, spec.match, () => ({ type: 'bandwidth', bytesPerSecond: spec.bytesPerSecond }), callMeter('throttled', spec.target)),
 };
 
 /** Actions that need the kernel layer; named so that a request for them is refused with the reason. */

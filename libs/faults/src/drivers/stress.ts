@@ -1,4 +1,5 @@
-import { freemem } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
+import { mib, type FaultEffect } from '../effect.ts';
 import { Worker } from 'node:worker_threads';
 import { FaultSpecError } from '../errors.ts';
 import { SpecReader } from '../spec.ts';
@@ -12,7 +13,7 @@ import type { FaultDriver } from './driver.ts';
  * the wall-clock duty cycle.
  */
 const CPU_WORKER = `
-const { workerData } = require('node:worker_threads');
+const { workerData, parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const load = workerData.load / 100;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -27,8 +28,11 @@ const closedLoop = threadCpuMs() !== undefined;
 const start = Date.now();
 const cpu0 = closedLoop ? threadCpuMs() : 0;
 let slice = 0;
+let reported = start;
 for (;;) {
   const now = Date.now();
+  // Every 250 ms: the CPU this thread got and the wall time it ran, the fault's effect evidence.
+  if (closedLoop && now - reported >= 250) { reported = now; parentPort.postMessage({ cpuMs: threadCpuMs() - cpu0, wallMs: now - start }); }
   const behind = closedLoop
     ? (threadCpuMs() - cpu0) < load * (now - start)
     : (slice++ % 100) < load * 100;
@@ -47,15 +51,39 @@ export const cpuStress: FaultDriver<{ workers: number; load: number }> = {
     return { workers: r.number('workers', { min: 1, max: 64, integer: true, default: 1 }), load: r.number('load', { min: 1, max: 100, default: 100 }) };
   },
   apply(spec) {
-    const workers = Array.from({ length: spec.workers }, () => {
+    const got = Array.from({ length: spec.workers }, () => ({ cpuMs: 0, wallMs: 0 }));
+    const workers = got.map((slot) => {
       const w = new Worker(CPU_WORKER, { eval: true, workerData: { load: spec.load } });
+      w.on('message', (m: { cpuMs: number; wallMs: number }) => Object.assign(slot, m));
       // A stress worker must never keep the process alive by itself.
       w.unref();
       return w;
     });
-    return { recover: async () => void (await Promise.all(workers.map((w) => w.terminate()))) };
+    return {
+      recover: async () => void (await Promise.all(workers.map((w) => w.terminate()))),
+      effect: () => cpuEffect(spec, got),
+    };
   },
 };
+
+/**
+ * The CPU the stress workers got, per worker, against the load asked: within 15 points of what this machine
+ * could give them (a core each at most, all cores shared between the workers), the fault took.
+ */
+function cpuEffect(spec: { workers: number; load: number }, got: ReadonlyArray<{ cpuMs: number; wallMs: number }>): FaultEffect {
+  const wallMs = Math.min(...got.map((g) => g.wallMs));
+  const cpuMs = got.reduce((s, g) => s + g.cpuMs, 0);
+  const achieved = wallMs > 0 ? Math.round((cpuMs / wallMs / spec.workers) * 100) : 0;
+  const possible = Math.min(spec.load, (100 * availableParallelism()) / spec.workers);
+  return {
+    took: wallMs > 0 && achieved >= possible - 15,
+    summary:
+      wallMs > 0
+        ? `${spec.workers} worker${spec.workers > 1 ? 's' : ''} at ${achieved} % of a core each (asked ${spec.load} %) over ${(wallMs / 1000).toFixed(1)} s`
+        : 'no CPU measured yet (the workers report every 250 ms)',
+    figures: { workers: spec.workers, askedPercent: spec.load, achievedPercent: achieved, measuredOverMs: wallMs },
+  };
+}
 
 /** Parses sizes like 256MB, 1GiB, 512KB or a number of bytes. */
 export function parseSize(kind: string, field: string, value: unknown): number {
@@ -84,11 +112,23 @@ export const memoryStress: FaultDriver<{ bytes: number }> = {
     return { bytes };
   },
   apply(spec) {
+    const beforeRss = process.memoryUsage.rss();
     let ballast: Buffer[] | undefined = [];
     for (let left = spec.bytes; left > 0; left -= CHUNK) ballast.push(Buffer.alloc(Math.min(CHUNK, left), 1));
+    let peakRss = process.memoryUsage.rss();
     return {
       recover: () => {
         ballast = undefined;
+      },
+      effect: () => {
+        if (ballast) peakRss = Math.max(peakRss, process.memoryUsage.rss());
+        const rose = peakRss - beforeRss;
+        // The ballast is touched (filled with 1s), so resident memory rises by about its size.
+        return {
+          took: rose >= spec.bytes * 0.8,
+          summary: `resident memory ${mib(beforeRss)} → ${mib(peakRss)} (+${mib(rose)}, asked ${mib(spec.bytes)})`,
+          figures: { askedBytes: spec.bytes, beforeRssBytes: beforeRss, peakRssBytes: peakRss },
+        };
       },
     };
   },

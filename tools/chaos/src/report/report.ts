@@ -24,23 +24,27 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;',
 export function verdictTable(results: readonly ExperimentResult[]): string {
   const rows = results.map((r) => {
     const failed = r.checks.filter((c) => !c.ok);
-    const detail = r.reason ?? (failed.length ? failed.map((c) => `${c.name}: ${c.measured} (expected ${c.expected})`).join('; ') : r.checks.map((c) => `${c.name} ${c.measured}`).slice(0, 2).join('; '));
+    // A pass shows what the fault did at its target first, then the first hypothesis.
+    const shown = [...r.checks.filter((c) => c.evidence), ...r.checks.filter((c) => !c.evidence).slice(0, 1)];
+    const detail = r.reason ?? (failed.length ? failed.map((c) => `${c.name}: ${c.measured} (expected ${c.expected})`).join('; ') : shown.map((c) => `${c.name} ${c.measured}`).join('; '));
     return [r.verdict.toUpperCase(), `${r.kind}/${r.name}`, `${r.durationSeconds.toFixed(0)}s`, detail];
   });
-  const widths = [7, Math.max(10, ...rows.map((r) => r[1]!.length)), 5];
+  const widths = [Math.max(7, ...rows.map((r) => r[0]!.length)), Math.max(10, ...rows.map((r) => r[1]!.length)), 5];
   const line = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ');
   return [line(['VERDICT', 'EXPERIMENT', 'TIME', 'EVIDENCE']), ...rows.map(line)].join('\n');
 }
 
 /** JUnit XML: one testcase per experiment, one failure per failed check. */
 export function junit(report: RunReport): string {
-  const failures = report.results.filter((r) => r.verdict === 'fail').length;
+  // An inconclusive experiment fails the build like a failed one: nothing was proven.
+  const failures = report.results.filter((r) => r.verdict === 'fail' || r.verdict === 'inconclusive').length;
   const errors = report.results.filter((r) => r.verdict === 'error').length;
   const skipped = report.results.filter((r) => r.verdict === 'skipped').length;
   const total = report.results.reduce((s, r) => s + r.durationSeconds, 0);
   const cases = report.results.map((r) => {
     const body =
-      r.verdict === 'fail' ? r.checks.filter((c) => !c.ok).map((c) => `<failure message="${esc(`${c.name}: ${c.measured}, expected ${c.expected}`)}"/>`).join('') :
+      r.verdict === 'fail' || r.verdict === 'inconclusive'
+        ? r.checks.filter((c) => !c.ok).map((c) => `<failure type="${r.verdict}" message="${esc(`${c.name}: ${c.measured}, expected ${c.expected}`)}"/>`).join('') :
       r.verdict === 'error' ? `<error message="${esc(r.reason ?? 'error')}"/>` :
       r.verdict === 'skipped' ? `<skipped message="${esc(r.reason ?? '')}"/>` : '';
     const out = r.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.measured} (expected ${c.expected})`).join('\n');
@@ -95,7 +99,7 @@ export function html(report: RunReport): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Nova Chaos report ${esc(report.runId)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:6px;vertical-align:top;text-align:left}
-tr.pass td:first-child{color:#137333;font-weight:bold}tr.fail td:first-child,tr.error td:first-child{color:#b3261e;font-weight:bold}li.bad{color:#b3261e}.chart{height:280px;margin:24px 0}</style>
+tr.pass td:first-child{color:#137333;font-weight:bold}tr.inconclusive td:first-child{color:#b06000;font-weight:bold}tr.fail td:first-child,tr.error td:first-child{color:#b3261e;font-weight:bold}li.bad{color:#b3261e}.chart{height:280px;margin:24px 0}</style>
 <script>${chartJs()}</script></head><body>
 <h1>Nova Chaos — run ${esc(report.runId)}</h1>
 <p>Environment <b>${esc(report.environment)}</b>, seed <b>${report.seed}</b> (replay with <code>--seed ${report.seed}</code>), ${esc(report.startedAt)} → ${esc(report.finishedAt)}.</p>
@@ -121,12 +125,12 @@ new Chart(document.getElementById('breakers'), { type: 'line', data: { datasets:
 export async function controllerMetrics(report: RunReport): Promise<string> {
   const registry = new Registry();
   const total = new Counter({ name: 'chaos_experiments_total', help: 'Experiments run, by kind and verdict.', labelNames: ['kind', 'verdict'] as const, registers: [registry] });
-  const failed = new Counter({ name: 'chaos_experiments_failed_total', help: 'Experiments whose hypotheses failed or that errored.', labelNames: ['kind'] as const, registers: [registry] });
+  const failed = new Counter({ name: 'chaos_experiments_failed_total', help: 'Experiments whose hypotheses failed, whose fault showed no effect (inconclusive), or that errored.', labelNames: ['kind'] as const, registers: [registry] });
   const duration = new Histogram({ name: 'chaos_experiment_duration_seconds', help: 'Wall time of an experiment, baseline to verified recovery.', labelNames: ['kind'] as const, buckets: [5, 10, 20, 30, 60, 120, 300], registers: [registry] });
   new Gauge({ name: 'chaos_experiments_running', help: 'Experiments running now.', registers: [registry] }).set(0);
   for (const r of report.results) {
     total.inc({ kind: r.kind, verdict: r.verdict });
-    if (r.verdict === 'fail' || r.verdict === 'error') failed.inc({ kind: r.kind });
+    if (r.verdict === 'fail' || r.verdict === 'inconclusive' || r.verdict === 'error') failed.inc({ kind: r.kind });
     if (r.verdict !== 'skipped') duration.observe({ kind: r.kind }, r.durationSeconds);
   }
   return registry.metrics();

@@ -1,0 +1,83 @@
+/**
+ * Evidence that a fault acted on its target, measured where it acted (in the target process, at the agent,
+ * in the kernel) rather than inferred from the load: a verdict rests on it.
+ */
+export interface FaultEffect {
+  /** The fault did what it was asked at least once (a request delayed, memory held, a process killed). */
+  took: boolean;
+  /** One line for people, with units, e.g. "delayed 212 of 240 requests, +101 ms mean (p99 +148 ms)". */
+  summary: string;
+  /** The figures behind the summary, by name; units are in the names (`addedMeanMs`, `peakRssBytes`). */
+  figures: Record<string, number>;
+}
+
+/** The most recent added delays kept for the mean and p99 (bounded memory under any load). */
+const KEPT_DELAYS = 4_096;
+
+/**
+ * Counts what a request-level fault saw and did: requests (or fs calls, connections) it was consulted on,
+ * those it acted on, and for delays the delay actually added (timer to callback, not the one asked for).
+ */
+export class RequestMeter {
+  /** Requests the fault's rule was consulted on (its selector applied, percent drawn). */
+  seen = 0;
+  /** Requests it acted on. */
+  affected = 0;
+  private readonly delays: number[] = [];
+  private delayCount = 0;
+  private delaySum = 0;
+
+  /**
+   * @param verb what the fault does to a request, in the past tense ("aborted", "answered 503")
+   * @param unit what it counts ("requests", "fs calls", "calls to user-service")
+   */
+  constructor(
+    private readonly verb: string,
+    private readonly unit = 'requests',
+  ) {}
+
+  /** Records a delay actually added to one affected request, in ms. */
+  delayed(ms: number): void {
+    this.delays[this.delayCount % KEPT_DELAYS] = ms;
+    this.delayCount++;
+    this.delaySum += ms;
+  }
+
+  effect(): FaultEffect {
+    const figures: Record<string, number> = { seen: this.seen, affected: this.affected };
+    let summary = `${this.verb} ${this.affected} of ${this.seen} ${this.unit}`;
+    if (this.delayCount > 0) {
+      const mean = this.delaySum / this.delayCount;
+      const sorted = [...this.delays].sort((a, b) => a - b);
+      const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
+      figures['addedMeanMs'] = round(mean);
+      figures['addedP99Ms'] = round(p99);
+      summary += `, +${round(mean)} ms mean (p99 +${round(p99)} ms)`;
+    }
+    return { took: this.affected > 0, summary, figures };
+  }
+}
+
+const round = (x: number): number => Math.round(x * 10) / 10;
+
+/** Formats a byte count for a summary (MiB with one decimal). */
+export function mib(bytes: number): string {
+  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+/** The effect of a fault whose driver measures nothing (never a PASS: the verdict needs evidence). */
+export function unmeasured(kind: string): FaultEffect {
+  return { took: false, summary: `${kind}: no effect measured`, figures: {} };
+}
+
+/** Parses an effect from the wire (`effect_json`); undefined when absent or malformed. */
+export function parseEffect(json: string | undefined): FaultEffect | undefined {
+  if (!json) return undefined;
+  try {
+    const e = JSON.parse(json) as Partial<FaultEffect>;
+    if (typeof e.took !== 'boolean' || typeof e.summary !== 'string' || typeof e.figures !== 'object' || e.figures === null) return undefined;
+    return { took: e.took, summary: e.summary, figures: e.figures };
+  } catch {
+    return undefined;
+  }
+}

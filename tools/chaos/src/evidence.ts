@@ -1,0 +1,37 @@
+import { parseEffect } from '@nova/faults';
+import type { Fault } from '@nova/proto';
+import type { Check } from './hypotheses.ts';
+
+/**
+ * The evidence checks of an experiment, one per fault it recovered: "fault took effect" with what was
+ * measured at the target (requests delayed, packets dropped, the process gone), and "fault reverted" for
+ * a fault whose undo failed. `nameOf` turns a target id into the service's name.
+ */
+export function effectChecks(faults: readonly Fault[], nameOf: (targetId: string) => string): Check[] {
+  const checks: Check[] = [];
+  for (const f of faults) {
+    const where = `${f.kind} on ${nameOf(f.targetId)}`;
+    if (f.phase === 'failed') {
+      checks.push({ name: `fault reverted: ${where}`, ok: false, measured: f.error || 'recovery failed', expected: 'reverted' });
+    }
+    const effect = parseEffect(f.effectJson);
+    checks.push({
+      name: `fault took effect: ${where}`,
+      ok: effect?.took ?? false,
+      measured: effect?.summary ?? 'no effect reported by the agent',
+      expected: 'an effect measured at the target',
+      evidence: true,
+    });
+  }
+  return checks;
+}
+
+/**
+ * The verdict from the checks: `fail` when a hypothesis (or the workflow) failed; else `inconclusive` when a
+ * fault showed no effect, since then the run proves nothing about it; else `pass`.
+ */
+export function verdictOf(checks: readonly Check[], workflowFailed = false): 'pass' | 'fail' | 'inconclusive' {
+  if (workflowFailed || checks.some((c) => !c.ok && !c.evidence)) return 'fail';
+  if (checks.some((c) => !c.ok)) return 'inconclusive';
+  return 'pass';
+}
