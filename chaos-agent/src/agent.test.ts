@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, grpc, unary, type AgentEvent, type Fault } from '@nova/proto';
 import { pino } from 'pino';
 import { request } from 'undici';
@@ -12,6 +13,12 @@ const dir = mkdtempSync(join(tmpdir(), 'nova-agent-'));
 const tokenFile = join(dir, 'token');
 writeFileSync(tokenFile, `${TOKEN}\n`);
 const md = bearer(TOKEN);
+/** The effect an agent recorded for a fault (fails the test when it recorded none). */
+const effectOf = (f: Fault | undefined): FaultEffect => {
+  const e = parseEffect(f?.effectJson);
+  if (!e) throw new Error(`no effect recorded for ${f?.id}: ${JSON.stringify(f?.effectJson)}`);
+  return e;
+};
 
 describe('chaos-agent API (in-process agent, target service as a process)', () => {
   let agent: RunningAgent;
@@ -73,7 +80,7 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     const { faults } = await recover();
     expect(faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
     // The effect measured in the service comes back with the recovery: the one /ping that got the 503.
-    expect(JSON.parse(faults[0].effectJson)).toEqual({ took: true, summary: 'answered 503 to 1 of 1 requests', figures: { seen: 1, affected: 1 } });
+    expect(effectOf(faults[0])).toEqual({ took: true, summary: 'answered 503 to 1 of 1 requests', figures: { seen: 1, affected: 1 } });
     expect(await ping(target.url)).toBe(200);
     expect((await recover()).faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
     expect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults).toHaveLength(0);
@@ -90,11 +97,11 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     // Ended by the leases, and its effect still known to the agent.
     const ended = (await unary(ctl.client.listFaults.bind(ctl.client), { includeEnded: true }, md)).faults.find((f: Fault) => f.experimentUid === 'exp-lease');
     expect(ended).toMatchObject({ phase: 'recovered' });
-    const effect = JSON.parse(ended.effectJson);
+    const effect = effectOf(ended);
     expect(effect.took).toBe(true);
     // Every /ping while it was active was answered 500 by it (the polling above saw them).
-    expect(effect.figures.affected).toBeGreaterThanOrEqual(1);
-    expect(effect.figures.seen).toBe(effect.figures.affected);
+    expect(effect.figures['affected']).toBeGreaterThanOrEqual(1);
+    expect(effect.figures['seen']).toBe(effect.figures['affected']);
   });
 
   it('rejects bad requests with a clear status and message, injecting nothing', async () => {
@@ -142,9 +149,9 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     const { faults } = await recover('exp-failure');
     await until(async () => (await ping(target.url)) === 200, 3000, 'resume');
     // Seen stopped (state T in /proc) for about as long as it was held.
-    const effect = JSON.parse(faults[0].effectJson);
+    const effect = effectOf(faults[0]);
     expect(effect).toMatchObject({ took: true, figures: { seenStopped: 1 } });
-    expect(effect.figures.stoppedMs).toBeGreaterThanOrEqual(300);
+    expect(effect.figures['stoppedMs']).toBeGreaterThanOrEqual(300);
     expect(effect.summary).toMatch(new RegExp(`^pid ${target.child.proc.pid} stopped \\(state T\\) for \\d+\\.\\d s$`));
   });
 
@@ -229,9 +236,9 @@ describe('crash safety (agent and service as processes, SIGKILL)', () => {
       const { faults } = await unary(ctl.client.listFaults.bind(ctl.client), { includeEnded: true }, md);
       expect(faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
       // The agent saw the process go after the SIGTERM, before the 2 s grace ran out (no SIGKILL needed).
-      const effect = JSON.parse(faults[0].effectJson);
+      const effect = effectOf(faults[0]);
       expect(effect).toMatchObject({ took: true, figures: { escalated: 0 } });
-      expect(effect.figures.goneAfterMs).toBeLessThan(2000);
+      expect(effect.figures['goneAfterMs']).toBeLessThan(2000);
       expect(effect.summary).toMatch(/^pid \d+ gone \d+ ms after SIGTERM$/);
     } finally {
       ctl.client.close();

@@ -114,7 +114,7 @@ export const processKill: ProcessDriver<KillSpec> = {
         if (alive(pid)) {
           try {
             process.kill(pid, 'SIGKILL');
-            escalated = true;
+            escalated = spec.signal !== 'SIGKILL';
           } catch {
             // gone meanwhile
           }

@@ -54,6 +54,8 @@ export class Runner {
   private readonly live = new Set<string>();
   /** The faults each recover returned (with their measured effect), by experiment uid, until the verdict reads them. */
   private readonly recovered = new Map<string, Fault[]>();
+  /** Service names of the targets faults were applied to (a killed target is gone from the agent's list). */
+  private readonly names = new Map<string, string>();
 
   constructor(
     private readonly env: ChaosEnvironment,
@@ -98,6 +100,7 @@ export class Runner {
         actor: this.options.policy.actor ?? 'controller',
       }, this.md);
       injected.push({ target: f.target.id, kind: f.kind, phase: (fault as Fault).phase });
+      this.names.set(f.target.id, f.target.name);
       this.options.audit.write('apply', `${uid} ${f.kind} → ${f.target.id}`, 'ok');
       this.options.log(`    injected ${f.kind} into ${f.target.name} (${f.target.id})`);
     }
@@ -195,8 +198,7 @@ export class Runner {
       const recoveredAt = await this.waitRecovered(faultEnd, Math.max(baseline.errorRate, 0.01), (h.maxRecoverySeconds + 3) * 1000);
       if (signal.aborted) return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
       const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };
-      const targets = new Map((await this.env.targets().catch(() => [])).map((t) => [t.id, t.name]));
-      const evidence = effectChecks(this.takeRecovered(uid), (id) => targets.get(id) ?? id);
+      const evidence = effectChecks(this.takeRecovered(uid), (id) => this.names.get(id) ?? id);
       const checks = [...evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid)), ...evidence];
       return {
         ...base,
