@@ -26,6 +26,8 @@ export class RequestMeter {
   private readonly delays: number[] = [];
   private delayCount = 0;
   private delaySum = 0;
+  /** FNV-1a over every decision (hit or not, and the value drawn): equal for equal seeds and requests. */
+  private hash = 0x811c9dc5;
 
   /**
    * @param verb what the fault does to a request, in the past tense ("aborted", "answered 503")
@@ -36,6 +38,17 @@ export class RequestMeter {
     private readonly unit = 'requests',
   ) {}
 
+  /**
+   * Records one decision of the fault's random draws: whether a seen request was hit, and the value drawn
+   * for it (a delay in ms, rounded to µs). Two runs with the same seed and requests log the same decisions.
+   */
+  decided(hit: boolean, value = 0): void {
+    const word = hit ? Math.round(value * 1000) + 1 : 0;
+    for (const byte of [word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, (word >>> 24) & 0xff]) {
+      this.hash = Math.imul(this.hash ^ byte, 0x01000193) >>> 0;
+    }
+  }
+
   /** Records a delay actually added to one affected request, in ms. */
   delayed(ms: number): void {
     this.delays[this.delayCount % KEPT_DELAYS] = ms;
@@ -44,7 +57,7 @@ export class RequestMeter {
   }
 
   effect(): FaultEffect {
-    const figures: Record<string, number> = { seen: this.seen, affected: this.affected };
+    const figures: Record<string, number> = { seen: this.seen, affected: this.affected, decisionHash: this.hash };
     let summary = `${this.verb} ${this.affected} of ${this.seen} ${this.unit}`;
     if (this.delayCount > 0) {
       const mean = this.delaySum / this.delayCount;

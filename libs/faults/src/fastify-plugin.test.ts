@@ -63,8 +63,10 @@ describe('inbound faults (fastify plugin)', () => {
     const effect = runtime.effect('delay')!;
     expect(effect.took).toBe(true);
     expect(effect.figures).toMatchObject({ seen: 500, affected: 500 });
+    // It measures what the handler saw added (the wait in the plugin), so the two agree; both include how
+    // late the timers fired on this machine, which is part of the delay the requests really got.
     expect(effect.figures['addedMeanMs']).toBeGreaterThan(99);
-    expect(effect.figures['addedMeanMs']).toBeLessThan(100 + mean(timerLateness) + 3);
+    expect(Math.abs(effect.figures['addedMeanMs']! - (mean(delayed) - baseline))).toBeLessThan(5);
     expect(effect.figures['addedP99Ms']).toBeGreaterThanOrEqual(108);
     expect(effect.summary).toMatch(/^delayed 500 of 500 requests, \+\d+(\.\d)? ms mean \(p99 \+\d+(\.\d)? ms\)$/);
     // What the fault added, net of how late any 100 ms timer fired on this (possibly busy) machine.
@@ -82,7 +84,7 @@ describe('inbound faults (fastify plugin)', () => {
     let hit = 0;
     for (let i = 0; i < 2000; i++) if ((await app.inject('/users/1')).statusCode === 503) hit++;
     await runtime.recover('err');
-    expect(runtime.effect('err')).toEqual({ took: true, summary: `answered 503 to ${hit} of 2000 requests`, figures: { seen: 2000, affected: hit } });
+    expect(runtime.effect('err')).toEqual({ took: true, summary: `answered 503 to ${hit} of 2000 requests`, figures: { seen: 2000, affected: hit, decisionHash: expect.any(Number) } });
     expect(hit / 20).toBeGreaterThanOrEqual(8);
     expect(hit / 20).toBeLessThanOrEqual(12);
   });
@@ -113,6 +115,6 @@ describe('inbound faults (fastify plugin)', () => {
     await runtime.apply('idle', 'http-abort', { path: '/never/*' }, 60_000);
     for (let i = 0; i < 20; i++) expect((await app.inject('/users/1')).statusCode).toBe(200);
     await runtime.recover('idle');
-    expect(runtime.effect('idle')).toEqual({ took: false, summary: 'aborted 0 of 20 requests', figures: { seen: 20, affected: 0 } });
+    expect(runtime.effect('idle')).toEqual({ took: false, summary: 'aborted 0 of 20 requests', figures: { seen: 20, affected: 0, decisionHash: expect.any(Number) } });
   });
 });

@@ -6,6 +6,7 @@ import { evaluate, hypothesesFrom, type Check, type Phases } from './hypotheses.
 import { window, type LoadSource } from './load.ts';
 import type { Observer } from './observe.ts';
 import { checkPolicy, type ControllerAudit, type SafetyPolicy } from './policy.ts';
+import { seedFaults } from './seeds.ts';
 import { planChaos, type ChaosPlan } from './translate.ts';
 import { wait as sleep } from './wait.ts';
 import { runWorkflow, unsupportedTemplates, type NodeResult } from './workflow.ts';
@@ -90,7 +91,9 @@ export class Runner {
     const client = this.env.agent.client;
     this.live.add(uid);
     for (const note of plan.notes) this.options.log(`    note: ${note}`);
-    for (const f of plan.faults) {
+    // The experiment's name without the run id, so the faults' seeds are the same in every run of this seed.
+    const experiment = uid.startsWith(`${this.options.runId}-`) ? uid.slice(this.options.runId.length + 1) : uid;
+    for (const f of seedFaults(plan.faults, this.options.seed, experiment)) {
       const { fault } = await unary(client.applyFault.bind(client), {
         experimentUid: uid,
         targetId: f.target.id,

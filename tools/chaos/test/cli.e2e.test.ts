@@ -66,8 +66,24 @@ async function allGone(pids: number[], timeoutMs: number): Promise<number[]> {
   return pids.filter(alive);
 }
 
-// Whole runs on a shared 2-vCPU VM: the p99-rise check of a 150 ms delay once measured +98 ms against a
-// noisy 109 ms baseline (needs +100). A failed test runs once more; the failure stays in the output.
+/**
+ * The short delay's evidence: auth-service delayed every request it saw while the fault was active, by the
+ * 150 ms asked (as its timers measured it: a late timer on a busy machine adds a little; Node may fire one up
+ * to a millisecond early).
+ */
+function expectDelayEvidence(checks: Array<{ name: string; ok: boolean; measured: string }>): void {
+  const effect = checks.find((c) => c.name === 'fault took effect: http-delay on auth-service');
+  expect(effect, JSON.stringify(checks)).toMatchObject({ ok: true });
+  const m = /^delayed (\d+) of (\d+) requests, \+(\d+(?:\.\d)?) ms mean/.exec(effect!.measured);
+  expect(m, effect!.measured).not.toBeNull();
+  expect(Number(m![1])).toBe(Number(m![2]));
+  expect(Number(m![1])).toBeGreaterThan(10);
+  expect(Number(m![3])).toBeGreaterThanOrEqual(149);
+  expect(Number(m![3])).toBeLessThan(200);
+}
+
+// Whole runs on a shared 2-vCPU VM (the services, the agent, PostgreSQL and the load on 2 cores): a failed
+// test runs once more; the failure stays in the output.
 describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
   it('validate names file, line, path and what is valid, with exit code 2', async () => {
     const { done } = chaos(['validate', fileURLToPath(new URL('../../../libs/chaos-spec/src/fixtures/invalid.yaml', import.meta.url))]);
@@ -76,7 +92,7 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
     expect(out).toMatch(/invalid\.yaml:7:3 spec\.mode: must be one of "one", "all", "fixed", "fixed-percent", "random-max-percent", got "some"/);
   });
 
-  it('runs a short experiment: the fault is measurable during its window and gone after', async () => {
+  it('runs a short experiment: the fault took effect at its target (measured there) and is gone after', async () => {
     const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-'));
     const { done } = chaos(['run', fixture('short-delay.yaml'), '--baseline', '2', '--rate', '30', '--seed', '11', '--report-dir', reportDir]);
     const { code, out } = await done;
@@ -86,7 +102,7 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
     const [result] = report.results;
     expect(report.seed).toBe(11);
     expect(result.injected).toEqual([expect.objectContaining({ kind: 'http-delay', phase: 'injected' })]);
-    expect(result.figures.fault.p99 - result.figures.baseline.p99).toBeGreaterThanOrEqual(100);
+    expectDelayEvidence(result.checks);
     expect(result.checks.find((c: { name: string }) => c.name === 'no fault left behind')).toMatchObject({ ok: true, measured: '0 active' });
     // After the window, login latency is back to the baseline.
     const after = report.samples.filter((s: { at: number; journey: string }) => s.at > result.phases.faultEnd + 500 && s.journey === 'login');
@@ -108,7 +124,7 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
     expect(code).toBe(0);
     const report = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8'));
     const [result] = report.results;
-    expect(result.figures.fault.p99 - result.figures.baseline.p99).toBeGreaterThanOrEqual(100);
+    expectDelayEvidence(result.checks);
     // The samples are k6's journey points: every journey is there, at about the asked rate.
     const journeys = new Set(report.samples.map((s: { journey: string }) => s.journey));
     expect([...journeys].sort()).toEqual(['login', 'read-conversation', 'read-profile', 'send-message']);

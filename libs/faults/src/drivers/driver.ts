@@ -25,6 +25,11 @@ export interface FaultDriver<Spec = unknown> {
   readonly kind: string;
   /** One line for `--help` and errors. */
   readonly description: string;
+  /**
+   * Its spec takes a `seed` that drives every random draw it makes (percent, jitter, correlation): the
+   * controller passes one derived from the run's seed, so a run replays exactly.
+   */
+  readonly seeded?: boolean;
   parse(spec: unknown): Spec;
   apply(spec: Spec, env: FaultEnvironment, faultId: string): Injection | Promise<Injection>;
 }

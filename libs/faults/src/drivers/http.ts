@@ -12,11 +12,15 @@ function inbound(env: FaultEnvironment, faultId: string, match: RequestMatch, ef
     faultId,
     matches: (facts: Parameters<typeof matches>[0]) => {
       meter.seen++;
-      return matches(facts);
+      const hit = matches(facts);
+      if (!hit) meter.decided(false);
+      return hit;
     },
     effect: () => {
       meter.affected++;
-      return effect();
+      const e = effect();
+      meter.decided(true, e.type === 'delay' ? e.ms : 0);
+      return e;
     },
   };
   env.inbound.add(rule);
@@ -42,6 +46,7 @@ export function readDelay(r: SpecReader): Omit<DelaySpec, 'match'> {
 /** HTTPChaos delay / NetworkChaos delay, inbound: hold matching requests before the handler runs. */
 export const httpDelay: FaultDriver<DelaySpec> = {
   kind: 'http-delay',
+  seeded: true,
   description: 'delay inbound requests (latencyMs, jitterMs, correlation %, path, method, headers, port, percent)',
   parse(spec) {
     const r = new SpecReader('http-delay', spec);
@@ -60,6 +65,7 @@ export const httpDelay: FaultDriver<DelaySpec> = {
 /** HTTPChaos abort: drop the connection of matching requests without an answer. */
 export const httpAbort: FaultDriver<{ match: RequestMatch }> = {
   kind: 'http-abort',
+  seeded: true,
   description: 'drop the connection of inbound requests (path, method, headers, port, percent)',
   parse(spec) {
     const r = new SpecReader('http-abort', spec);
@@ -72,6 +78,7 @@ export const httpAbort: FaultDriver<{ match: RequestMatch }> = {
 /** HTTPChaos replace of the status code: answer matching requests with an error status. */
 export const httpError: FaultDriver<{ match: RequestMatch; status: number; body: string }> = {
   kind: 'http-error',
+  seeded: true,
   description: 'answer inbound requests with an error status (status, body, path, method, headers, port, percent)',
   parse(spec) {
     const r = new SpecReader('http-error', spec);

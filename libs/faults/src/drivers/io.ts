@@ -30,7 +30,9 @@ function matcher(spec: IoSpec, meter: RequestMeter): (path: string, method: IoMe
   return (path, method) => {
     if (!spec.methods.includes(method) || !isPath(path)) return false;
     meter.seen++;
-    return spec.percent >= 100 || random() * 100 < spec.percent;
+    const hit = spec.percent >= 100 || random() * 100 < spec.percent;
+    meter.decided(hit);
+    return hit;
   };
 }
 
@@ -51,6 +53,7 @@ function ioRule(faultId: string, spec: IoSpec, meter: RequestMeter, effect: Retu
 /** IOChaos latency: fs calls on matching paths take `latencyMs` longer. */
 export const ioDelay: FaultDriver<IoSpec & { latencyMs: number }> = {
   kind: 'io-delay',
+  seeded: true,
   description: 'delay fs calls (path glob, latencyMs, methods, percent)',
   parse(spec) {
     const r = new SpecReader('io-delay', spec);
@@ -66,6 +69,7 @@ export const ioDelay: FaultDriver<IoSpec & { latencyMs: number }> = {
 /** IOChaos fault: fs calls on matching paths fail with an errno (number, like Chaos Mesh, or a name). */
 export const ioFault: FaultDriver<IoSpec & { code: string; errno: number }> = {
   kind: 'io-fault',
+  seeded: true,
   description: 'fail fs calls with an errno (path glob, errno, methods, percent)',
   parse(spec) {
     const r = new SpecReader('io-fault', spec);

@@ -29,11 +29,15 @@ function outbound(
     matches: (facts: OutboundFacts) => {
       if (!targetMatches(target, facts)) return false;
       meter.seen++;
-      return inner(facts);
+      const hit = inner(facts);
+      if (!hit) meter.decided(false);
+      return hit;
     },
     effect: () => {
       meter.affected++;
-      return effect();
+      const e = effect();
+      meter.decided(true, e.type === 'delay' ? e.ms : 0);
+      return e;
     },
     ...(held ? { held } : {}),
   };
@@ -65,6 +69,7 @@ function readOutbound(r: SpecReader): OutboundSpec {
 /** NetworkChaos delay, outbound: hold calls to an upstream. */
 export const netDelay: FaultDriver<OutboundSpec & ReturnType<typeof readDelay>> = {
   kind: 'net-delay',
+  seeded: true,
   description: 'delay outgoing calls (latencyMs, jitterMs, correlation %, target, path, method, percent)',
   parse(spec) {
     const r = new SpecReader('net-delay', spec);
@@ -83,6 +88,7 @@ export const netDelay: FaultDriver<OutboundSpec & ReturnType<typeof readDelay>> 
 /** Answer outgoing calls with an error status, without sending them. */
 export const netError: FaultDriver<OutboundSpec & { status: number }> = {
   kind: 'net-error',
+  seeded: true,
   description: 'answer outgoing calls with an error status (status, target, path, method, percent)',
   parse(spec) {
     const r = new SpecReader('net-error', spec);
@@ -96,6 +102,7 @@ export const netError: FaultDriver<OutboundSpec & { status: number }> = {
 /** NetworkChaos loss, as seen by a client: the connection is reset. */
 export const netReset: FaultDriver<OutboundSpec> = {
   kind: 'net-reset',
+  seeded: true,
   description: 'fail outgoing calls with a connection reset (target, path, method, percent)',
   parse(spec) {
     const r = new SpecReader('net-reset', spec);
@@ -134,6 +141,7 @@ export const netPartition: FaultDriver<{ target: string; mode: 'hang' | 'fail' }
 /** NetworkChaos bandwidth: response bodies of calls to the target arrive at most this fast. */
 export const netBandwidth: FaultDriver<OutboundSpec & { bytesPerSecond: number }> = {
   kind: 'net-bandwidth',
+  seeded: true,
   description: 'limit the body rate of outgoing calls (bytesPerSecond, target)',
   parse(spec) {
     const r = new SpecReader('net-bandwidth', spec);
