@@ -32,7 +32,7 @@ describe('stress faults', () => {
     const effect = effects.at(-1)!;
     expect(effect.figures).toMatchObject({ workers: 1, askedPercent: 80 });
     expect(effect.figures['measuredOverMs']).toBeGreaterThan(2_000);
-    expect(Math.abs(effect.figures['achievedPercent']! - share * 100)).toBeLessThan(12);
+    expect(Math.abs(effect.figures['achievedPercent']! - share * 100), JSON.stringify({ effect, share })).toBeLessThan(15);
     expect(effect.took).toBe(effect.figures['achievedPercent']! >= Math.min(80, capacity * 100) - 15);
     expect(effect.summary).toMatch(/^1 worker at \d+ % of a core each \(asked 80 %\) over \d+\.\d s$/);
     // Recovered: the process is idle again.
