@@ -127,6 +127,7 @@ describe('outbound faults (undici interceptor)', () => {
     const body = await (await request(`${origin}/big`, { dispatcher: d })).body.arrayBuffer();
     const took = performance.now() - t;
     expect(body.byteLength).toBe(100_000);
+    expect(runtime.effect('b')).toMatchObject({ took: true, summary: 'throttled 1 of 1 calls to user-service' });
     expect(took).toBeGreaterThan(400);
     expect(took).toBeLessThan(1500);
     expect(unthrottled).toBeLessThan(100);

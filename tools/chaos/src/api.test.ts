@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Target } from '@nova/proto';
+import type { Fault, Target } from '@nova/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startApi } from './api.ts';
 import { ControllerAudit } from './policy.ts';
@@ -12,6 +12,13 @@ const target: Target = { id: 'user-0', name: 'user-service', namespace: 'default
 
 /** A runner whose agent died after injecting: every recovery fails, as a dead agent's would. */
 function runnerWithDeadAgent(): Runner {
+  return runnerRecovering(async () => {
+    throw new Error('agent unavailable: connect ECONNREFUSED 127.0.0.1:7070');
+  });
+}
+
+/** A runner whose recovery answers as `recover` says (the agent's records of the experiment's faults). */
+function runnerRecovering(recover: (uid: string) => Promise<Fault[]>): Runner {
   return {
     plan: async (kind: ChaosPlan['kind'], spec: Record<string, unknown>): Promise<ChaosPlan> => ({
       kind,
@@ -22,9 +29,7 @@ function runnerWithDeadAgent(): Runner {
       notes: [],
     }),
     inject: async () => undefined,
-    recover: async () => {
-      throw new Error('agent unavailable: connect ECONNREFUSED 127.0.0.1:7070');
-    },
+    recover,
   } as unknown as Runner;
 }
 
@@ -53,5 +58,29 @@ describe('the REST API when the agent dies mid-experiment', () => {
     const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; result: string });
     expect(audit.at(-1)).toMatchObject({ action: 'api-stop', result: 'failed' });
     expect((await fetch(`${api.url}/api/v1/health`)).status).toBe(200);
+  });
+});
+
+describe('the REST API reports what each fault did', () => {
+  it('shows the effect measured at each target after recovery, and a failed undo fails the experiment', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nova-api-'));
+    const fault = (over: Partial<Fault>): Fault => ({ id: 'f', experimentUid: 'x', targetId: 'user-0', kind: 'http-abort', specJson: '{}', phase: 'recovered', appliedAtMs: 0, expiresAtMs: 0, error: '', recoveredAtMs: 0, ...over });
+    const answers: Fault[][] = [
+      [fault({ effectJson: JSON.stringify({ took: true, summary: 'aborted 3 of 9 requests', figures: { seen: 9, affected: 3 } }) })],
+      [fault({ phase: 'failed', error: 'recover failed: user-service did not acknowledge recover of f within 3000 ms', effectJson: '' })],
+    ];
+    const api = await startApi({ runner: runnerRecovering(async () => answers.shift()!), audit: new ControllerAudit(join(dir, 'audit.jsonl'), 'test'), token: 'tok-0123456789', suite: [], host: '127.0.0.1', port: 0 });
+    closers.push(api.close);
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(`${api.url}${path}`, { method, headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const yaml = ['apiVersion: chaos-mesh.org/v1alpha1', 'kind: HTTPChaos', 'metadata:', '  name: short', 'spec:', '  mode: one', '  selector:', '    labelSelectors:', '      app: user-service', '  target: Request', '  port: 3001', '  abort: true', '  duration: 60s'].join('\n');
+    const start = async (): Promise<string> => ((await (await call('POST', '/api/v1/experiments', { yaml })).json()) as { id: string }).id;
+    const first = await start();
+    const stopped = (await (await call('DELETE', `/api/v1/experiments/${first}`)).json()) as { phase: string; effects: unknown };
+    expect(stopped).toMatchObject({ phase: 'recovered', effects: [{ target: 'user-0', kind: 'http-abort', took: true, summary: 'aborted 3 of 9 requests' }] });
+    const second = await start();
+    const failed = (await (await call('DELETE', `/api/v1/experiments/${second}`)).json()) as { phase: string; error: string; effects: unknown };
+    expect(failed).toMatchObject({ phase: 'failed', error: 'recovery failed: http-abort on user-0: recover failed: user-service did not acknowledge recover of f within 3000 ms' });
+    expect(failed.effects).toEqual([{ target: 'user-0', kind: 'http-abort', took: false, summary: 'no effect reported' }]);
   });
 });

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcryptjs';
 
 import { formatIssue, loadResources, nextRuns, parseDuration, parseResources, type ChaosResource, type Resource, type ScheduleResource, type WorkflowResource } from '@nova/chaos-spec';
+import { parseEffect } from '@nova/faults';
+import type { Fault } from '@nova/proto';
 import { window, type LoadSource } from './load.ts';
 import type { ChaosPlan } from './translate.ts';
 import { wait } from './wait.ts';
@@ -26,6 +28,8 @@ export interface ApiExperiment {
   faults: Array<{ target: string; kind: string }>;
   /** Each selected target's phase: selected → injected → recovered (Chaos Mesh's records). */
   targets: Array<{ target: string; phase: 'selected' | 'injected' | 'recovered' }>;
+  /** After recovery: what each fault did, measured at its target (`took` false: it had no effect). */
+  effects?: Array<{ target: string; kind: string; took: boolean; summary: string }>;
   error?: string;
 }
 
@@ -246,6 +250,16 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     });
   }
 
+  /** Keeps what each recovered fault did; returns why recovery failed, when a fault's undo failed. */
+  function recordEffects(exp: ApiExperiment, faults: readonly Fault[]): string | undefined {
+    for (const f of faults) {
+      const effect = parseEffect(f.effectJson);
+      (exp.effects ??= []).push({ target: f.targetId, kind: f.kind, took: effect?.took ?? false, summary: effect?.summary ?? 'no effect reported' });
+    }
+    const failed = faults.filter((f) => f.phase === 'failed');
+    return failed.length ? failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ') : undefined;
+  }
+
   /** Chaos Mesh's pause: the fault is recovered but the experiment stays, with the time it had left. */
   async function pause(id: string, actor: string): Promise<ApiExperiment> {
     const exp = experiments.get(id);
@@ -344,11 +358,12 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     for (const t of timers.get(id) ?? []) clearTimeout(t);
     timers.delete(id);
     if (exp.phase === 'scheduled' || exp.phase === 'injected' || exp.phase === 'paused') {
-      await options.runner.recover(id);
-      exp.phase = 'recovered';
+      const failed = recordEffects(exp, await options.runner.recover(id));
+      exp.phase = failed ? 'failed' : 'recovered';
+      if (failed) exp.error = `recovery failed: ${failed}`;
       exp.recoveredAt = new Date().toISOString();
       for (const t of exp.targets) t.phase = 'recovered';
-      options.audit.write('api-stop', id, 'ok', `by ${actor}`);
+      options.audit.write('api-stop', id, failed ? 'failed' : 'ok', failed ? `by ${actor}: ${exp.error}` : `by ${actor}`);
     }
     return exp;
   }

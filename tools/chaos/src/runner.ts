@@ -53,8 +53,11 @@ export class Runner {
   private readonly md;
   /** Every (experiment uid) with faults possibly active: recovered on abort. */
   private readonly live = new Set<string>();
-  /** The faults each recover returned (with their measured effect), by experiment uid, until the verdict reads them. */
-  private readonly recovered = new Map<string, Fault[]>();
+  /**
+   * The faults recovered for each experiment `run` is running (its workflow nodes' uids start with its uid),
+   * with their measured effect, for the verdict. Recoveries of other uids (the REST API) are not kept.
+   */
+  private readonly collecting = new Map<string, Fault[]>();
   /** Service names of the targets faults were applied to (a killed target is gone from the agent's list). */
   private readonly names = new Map<string, string>();
 
@@ -116,19 +119,8 @@ export class Runner {
     this.live.delete(uid);
     const failed = (faults as Fault[]).filter((f) => f.phase === 'failed');
     this.options.audit.write('recover', uid, failed.length ? 'failed' : 'ok', failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ') || undefined);
-    this.recovered.set(uid, [...(this.recovered.get(uid) ?? []), ...(faults as Fault[])]);
+    for (const [key, list] of this.collecting) if (uid === key || uid.startsWith(`${key}-`)) list.push(...(faults as Fault[]));
     return faults as Fault[];
-  }
-
-  /** The recovered faults of an experiment and its workflow nodes (uids starting with `uid`), forgotten here. */
-  private takeRecovered(uid: string): Fault[] {
-    const out: Fault[] = [];
-    for (const [key, faults] of this.recovered) {
-      if (key !== uid && !key.startsWith(`${uid}-`)) continue;
-      out.push(...faults);
-      this.recovered.delete(key);
-    }
-    return out;
   }
 
   /** Recovers every experiment with faults possibly active (Ctrl-C, errors). */
@@ -170,7 +162,8 @@ export class Runner {
     }
     const h = hypothesesFrom(r.metadata.annotations);
     const { signal } = this.options;
-    this.takeRecovered(uid);
+    const recovered: Fault[] = [];
+    this.collecting.set(uid, recovered);
     try {
       // Everything is planned and checked before anything is injected.
       let plan: ChaosPlan | undefined;
@@ -201,7 +194,7 @@ export class Runner {
       const recoveredAt = await this.waitRecovered(faultEnd, Math.max(baseline.errorRate, 0.01), (h.maxRecoverySeconds + 3) * 1000);
       if (signal.aborted) return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
       const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };
-      const evidence = effectChecks(this.takeRecovered(uid), (id) => this.names.get(id) ?? id);
+      const evidence = effectChecks(recovered, (id) => this.names.get(id) ?? id);
       const checks = [...evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid)), ...evidence];
       return {
         ...base,
@@ -214,6 +207,8 @@ export class Runner {
       };
     } catch (error) {
       return { ...base, verdict: 'error', reason: (error as Error).message, durationSeconds: (Date.now() - started) / 1000 };
+    } finally {
+      this.collecting.delete(uid);
     }
   }
 

@@ -131,6 +131,19 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
     expect(result.figures.baseline.count).toBeGreaterThan(40);
   }, 120_000);
 
+  it('a fault that cannot reach its target is INCONCLUSIVE, never PASS: exit 1, a JUnit failure, the evidence said', async () => {
+    const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-inconclusive-'));
+    const { done } = chaos(['run', fixture('unreachable-loss.yaml'), '--baseline', '1', '--rate', '30', '--report-dir', reportDir]);
+    const { code, out } = await done;
+    expect(out, out).toMatch(/INCONCLUSIVE\s+NetworkChaos\/unreachable-loss-auth-messaging\s+\d+s\s+fault took effect: net-reset on auth-service: reset 0 of 0 calls to messaging-service/);
+    expect(out).toMatch(/0 passed, 0 failed, 1 inconclusive/);
+    expect(code).toBe(1);
+    const [result] = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')).results;
+    // Every hypothesis held: only the evidence is missing.
+    expect(result.checks.filter((c: { ok: boolean; evidence?: boolean }) => !c.ok && !c.evidence)).toEqual([]);
+    expect(readFileSync(join(reportDir, 'junit.xml'), 'utf8')).toContain('<failure type="inconclusive" message="fault took effect: net-reset on auth-service: reset 0 of 0 calls to messaging-service');
+  }, 120_000);
+
   it('Ctrl-C mid-fault recovers the fault, stops every process it started, and exits 130', async () => {
     let pids: number[] = [];
     const { done } = chaos(['run', fixture('long-error.yaml'), '--baseline', '1'], (line, proc) => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseResources, type Resource } from '@nova/chaos-spec';
 import { check, kernelState, requireDocker, startContainersEnvironment, type ContainersEnvironment } from '@nova/containers';
-import { AgentConnection, FaultRuntime } from '@nova/faults';
+import { AgentConnection, FaultRuntime, parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, unary, type Fault, type Target } from '@nova/proto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,10 +85,11 @@ async function applyTo(container: string, uid: string, kind: string, spec: objec
   await unary(client.applyFault.bind(client), { experimentUid: uid, targetId: target.id, kind, specJson: JSON.stringify(spec), durationMs, actor: 'containers-test' }, bearer(env.agent.token));
 }
 
-/** Recovers every fault of an experiment through the agent. */
-async function recover(uid: string): Promise<void> {
+/** Recovers every fault of an experiment through the agent; returns the effect the agent measured for each. */
+async function recover(uid: string): Promise<FaultEffect[]> {
   const client = env.agent.client;
-  await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: 'containers-test' }, bearer(env.agent.token));
+  const { faults } = await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: 'containers-test' }, bearer(env.agent.token));
+  return (faults as Fault[]).map((f) => parseEffect(f.effectJson) ?? { took: false, summary: `no effect recorded for ${f.id}`, figures: {} });
 }
 
 // Real Docker on a shared 2-vCPU VM with vfs storage: error-count assertions under faults flaked once each in
@@ -101,6 +102,8 @@ describe('the containers environment', { retry: 1 }, () => {
     expect(r.sawRules).toBe(true);
     expect(r.peakPackets).toBeGreaterThan(0);
     expect(r.checks.some((c) => c.startsWith('breaker messaging-service->user-service: opened'))).toBe(true);
+    // The evidence the verdict rests on: the nft rule's own counter, read by the agent before it deleted it.
+    expect(r.checks.join('\n')).toMatch(/^fault took effect: kernel-partition on messaging-service: dropped [1-9]\d* packets \(nft counters in .*\) \(ok\)$/m);
     await noRulesAnywhere();
   }, 120_000);
 
@@ -109,6 +112,7 @@ describe('the containers environment', { retry: 1 }, () => {
     expect(r.verdict, `${r.reason}\n${r.checks.join('\n')}`).toBe('pass');
     expect(r.sawRules).toBe(true);
     expect(r.peakPackets).toBeGreaterThan(0);
+    expect(r.checks.join('\n')).toMatch(/^fault took effect: kernel-loss on messaging-service: dropped [1-9]\d* packets \(iptables filter counters in .*\) \(ok\)$/m);
     await noRulesAnywhere();
   }, 120_000);
 
@@ -119,6 +123,7 @@ describe('the containers environment', { retry: 1 }, () => {
     const events = lines.slice(before).filter((l) => /^user-service-\d (exited \d+|restarted)$/.test(l));
     // gracePeriod: 0 is a SIGKILL: exit code 137.
     expect(events.some((l) => l.endsWith('exited 137'))).toBe(true);
+    expect(result.checks.find((c) => c.name === 'fault took effect: container-kill on user-service')).toMatchObject({ ok: true, measured: expect.stringMatching(/^container \S+ \(init pid \d+\) gone \d+ ms after SIGKILL$/) });
     expect(events.some((l) => l.endsWith('restarted'))).toBe(true);
     expect(env.instances.every((i) => i.running)).toBe(true);
   }, 120_000);
@@ -150,7 +155,11 @@ describe('the containers environment', { retry: 1 }, () => {
     await applyTo(container, 'bandwidth-test', 'kernel-bandwidth', { bytesPerSecond: rate, limitBytes: 1 << 20, bufferBytes: 1600 });
     expect((await kernelState(container)).tagged.join()).toMatch(/tbf 4e43: (dev eth0 )?root/);
     const during = await fetchMs();
-    await recover('bandwidth-test');
+    const [effect] = await recover('bandwidth-test');
+    // The qdisc's own statistics: it held packets back over the rate.
+    expect(effect, JSON.stringify(effect)).toMatchObject({ took: true });
+    expect(effect!.figures['overlimits']).toBeGreaterThan(0);
+    expect(effect!.figures['sentBytes']).toBeGreaterThan(during.bytes);
     const after = await fetchMs();
     // The body alone needs bytes / rate seconds at the limit (headers and TCP overhead come on top).
     expect(before.bytes).toBeGreaterThan(8_000);
@@ -167,9 +176,12 @@ describe('the containers environment', { retry: 1 }, () => {
     await applyTo(container, 'duplicate-test', 'kernel-duplicate', { percent: 100, peers: [env.containerOf('user-service-1'), env.containerOf('user-service-2')] });
     await new Promise((r) => setTimeout(r, 3_000));
     const state = await kernelState(container);
-    await recover('duplicate-test');
+    const effects = await recover('duplicate-test');
     expect(state.tagged.join()).toMatch(/TEE gw:/);
     expect(state.packets).toBeGreaterThan(0);
+    // The agent's count (read at recovery, so at least what the sample above saw).
+    expect(effects).toEqual([expect.objectContaining({ took: true, summary: expect.stringMatching(/^copied \d+ packets \(iptables mangle counters in /) })]);
+    expect(effects[0]!.figures['packets']).toBeGreaterThanOrEqual(state.packets);
     // Duplicated packets must not fail calls: at most 2 % of the window's calls fail (a request of the
     // previous test, the bandwidth limit, may still time out inside this window; 3 of ~120 once in CI).
     const window = load.samples.length - samplesBefore;
@@ -184,7 +196,8 @@ describe('the containers environment', { retry: 1 }, () => {
     await applyTo(container, 'stress-test', 'container-stress', { workers: 1, load: 50 });
     // The host's CPUs minus half a CPU, as a CFS quota per 100 ms period.
     expect(await quota()).toBe(Math.round((availableParallelism() - 0.5) * 100_000));
-    await recover('stress-test');
+    const [effect] = await recover('stress-test');
+    expect(effect).toMatchObject({ took: true, figures: { limitCpus: availableParallelism() - 0.5 } });
     expect(await quota()).toBeLessThanOrEqual(0);
   }, 30_000);
 
@@ -200,7 +213,9 @@ describe('the containers environment', { retry: 1 }, () => {
     await applyTo(container, 'pause-test', 'container-pause', {});
     expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('true');
     expect(await healthz()).toBe('HeadersTimeoutError');
-    await recover('pause-test');
+    const [effect] = await recover('pause-test');
+    expect(effect).toMatchObject({ took: true, figures: { seenPaused: 1 } });
+    expect(effect!.figures['pausedMs']).toBeGreaterThanOrEqual(800);
     expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('false');
     expect(await healthz()).toBe(200);
   }, 30_000);
