@@ -230,7 +230,7 @@ async function harness(resources: Resource[], opts: RunOptions, body: (runner: R
   const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
   const files = await writeReports(dir, report);
   rmSync(join(runDir, 'data'), { recursive: true, force: true });
-  console.log(`\n${verdictTable(results)}\n`);
+  console.log(`\n${verdictTable(results, { color: process.stdout.isTTY === true && !process.env['NO_COLOR'] })}\n`);
   console.log(`reports: ${Object.values(files).map((f) => relative(process.cwd(), f)).join(', ')}`);
   const passed = results.filter((r) => r.verdict === 'pass').length;
   const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error').length;

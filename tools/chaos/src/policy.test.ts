@@ -86,6 +86,12 @@ describe('reports', () => {
     expect(t).toMatch(/PASS\s+PodChaos\/a\s+12s/);
     expect(t).toMatch(/FAIL\s+NetworkChaos\/b<x>.*p99 during the fault: 900 ms \(expected <= 500 ms\)/);
     expect(t).toMatch(/INCONCLUSIVE\s+HTTPChaos\/c\s+11s\s+fault took effect: http-abort on user-service: aborted 0 of 0 requests/);
+    // In a terminal each verdict has its colour: inconclusive is yellow, neither green nor red.
+    const painted = verdictTable(report.results, { color: true }).split('\n');
+    expect(painted[1]).toMatch(/^\x1b\[32mPASS\x1b\[39m/);
+    expect(painted[2]).toMatch(/^\x1b\[31mFAIL\x1b\[39m/);
+    expect(painted[3]).toMatch(/^\x1b\[33mINCONCLUSIVE\x1b\[39m/);
+    expect(t).not.toContain('\x1b[');
   });
   it('writes JUnit with one failure per failed check, escaped', () => {
     const x = junit(report);

@@ -20,8 +20,14 @@ export interface RunReport {
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 
-/** The verdict table for the terminal. */
-export function verdictTable(results: readonly ExperimentResult[]): string {
+/**
+ * The ANSI colour of each verdict in a terminal (green, red, yellow, grey): inconclusive is neither a pass
+ * nor a failure. The caller decides whether the output is a terminal (`util.styleText` would decide by itself).
+ */
+const VERDICT_COLOR: Record<ExperimentResult['verdict'], number> = { pass: 32, fail: 31, error: 31, inconclusive: 33, skipped: 90 };
+
+/** The verdict table for the terminal; `color` paints each verdict (for a TTY). */
+export function verdictTable(results: readonly ExperimentResult[], options: { color?: boolean } = {}): string {
   const rows = results.map((r) => {
     const failed = r.checks.filter((c) => !c.ok);
     // A pass shows what the fault did at its target first, then the first hypothesis.
@@ -31,7 +37,8 @@ export function verdictTable(results: readonly ExperimentResult[]): string {
   });
   const widths = [Math.max(7, ...rows.map((r) => r[0]!.length)), Math.max(10, ...rows.map((r) => r[1]!.length)), 5];
   const line = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ');
-  return [line(['VERDICT', 'EXPERIMENT', 'TIME', 'EVIDENCE']), ...rows.map(line)].join('\n');
+  const paint = (text: string, r: ExperimentResult): string => (options.color ? text.replace(r.verdict.toUpperCase(), `\x1b[${VERDICT_COLOR[r.verdict]}m${r.verdict.toUpperCase()}\x1b[39m`) : text);
+  return [line(['VERDICT', 'EXPERIMENT', 'TIME', 'EVIDENCE']), ...rows.map((row, i) => paint(line(row), results[i]!))].join('\n');
 }
 
 /** JUnit XML: one testcase per experiment, one failure per failed check. */
