@@ -80,7 +80,7 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     const { faults } = await recover();
     expect(faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
     // The effect measured in the service comes back with the recovery: the one /ping that got the 503.
-    expect(effectOf(faults[0])).toEqual({ took: true, summary: 'answered 503 to 1 of 1 requests', figures: { seen: 1, affected: 1, decisionHash: expect.any(Number) } });
+    expect(effectOf(faults[0])).toEqual({ took: true, summary: 'answered 503 to 1 of 1 requests', figures: { seen: 1, affected: 1, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
     expect(await ping(target.url)).toBe(200);
     expect((await recover()).faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
     expect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults).toHaveLength(0);

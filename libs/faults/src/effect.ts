@@ -9,7 +9,12 @@ export interface FaultEffect {
   summary: string;
   /** The figures behind the summary, by name; units are in the names (`addedMeanMs`, `peakRssBytes`). */
   figures: Record<string, number>;
+  /** Requests (or calls) the fault acted on in each second since it was applied, for the report's chart. */
+  perSecond?: number[];
 }
+
+/** The longest per-second series kept (an hour). */
+const MAX_SECONDS = 3_600;
 
 /** The most recent added delays kept for the mean and p99 (bounded memory under any load). */
 const KEPT_DELAYS = 4_096;
@@ -28,6 +33,8 @@ export class RequestMeter {
   private delaySum = 0;
   /** FNV-1a over every decision (hit or not, and the value drawn): equal for equal seeds and requests. */
   private hash = 0x811c9dc5;
+  private readonly perSecond: number[] = [];
+  private readonly started = performance.now();
 
   /**
    * @param verb what the fault does to a request, in the past tense ("aborted", "answered 503")
@@ -43,6 +50,13 @@ export class RequestMeter {
    * for it (a delay in ms, rounded to µs). Two runs with the same seed and requests log the same decisions.
    */
   decided(hit: boolean, value = 0): void {
+    if (hit) {
+      const second = Math.floor((performance.now() - this.started) / 1000);
+      if (second < MAX_SECONDS) {
+        while (this.perSecond.length <= second) this.perSecond.push(0);
+        this.perSecond[second]!++;
+      }
+    }
     const word = hit ? Math.round(value * 1000) + 1 : 0;
     for (const byte of [word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, (word >>> 24) & 0xff]) {
       this.hash = Math.imul(this.hash ^ byte, 0x01000193) >>> 0;
@@ -67,7 +81,7 @@ export class RequestMeter {
       figures['addedP99Ms'] = round(p99);
       summary += `, +${round(mean)} ms mean (p99 +${round(p99)} ms)`;
     }
-    return { took: this.affected > 0, summary, figures };
+    return { took: this.affected > 0, summary, figures, perSecond: [...this.perSecond] };
   }
 }
 
@@ -89,7 +103,8 @@ export function parseEffect(json: string | undefined): FaultEffect | undefined {
   try {
     const e = JSON.parse(json) as Partial<FaultEffect>;
     if (typeof e.took !== 'boolean' || typeof e.summary !== 'string' || typeof e.figures !== 'object' || e.figures === null) return undefined;
-    return { took: e.took, summary: e.summary, figures: e.figures };
+    const perSecond = Array.isArray(e.perSecond) && e.perSecond.every((n) => typeof n === 'number') ? { perSecond: e.perSecond } : {};
+    return { took: e.took, summary: e.summary, figures: e.figures, ...perSecond };
   } catch {
     return undefined;
   }

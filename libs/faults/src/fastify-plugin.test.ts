@@ -84,7 +84,9 @@ describe('inbound faults (fastify plugin)', () => {
     let hit = 0;
     for (let i = 0; i < 2000; i++) if ((await app.inject('/users/1')).statusCode === 503) hit++;
     await runtime.recover('err');
-    expect(runtime.effect('err')).toEqual({ took: true, summary: `answered 503 to ${hit} of 2000 requests`, figures: { seen: 2000, affected: hit, decisionHash: expect.any(Number) } });
+    expect(runtime.effect('err')).toEqual({ took: true, summary: `answered 503 to ${hit} of 2000 requests`, figures: { seen: 2000, affected: hit, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
+    // Per second since it was applied, the requests it hit: they add up to every hit.
+    expect(runtime.effect('err')!.perSecond!.reduce((a, b) => a + b, 0)).toBe(hit);
     expect(hit / 20).toBeGreaterThanOrEqual(8);
     expect(hit / 20).toBeLessThanOrEqual(12);
   });
@@ -115,6 +117,6 @@ describe('inbound faults (fastify plugin)', () => {
     await runtime.apply('idle', 'http-abort', { path: '/never/*' }, 60_000);
     for (let i = 0; i < 20; i++) expect((await app.inject('/users/1')).statusCode).toBe(200);
     await runtime.recover('idle');
-    expect(runtime.effect('idle')).toEqual({ took: false, summary: 'aborted 0 of 20 requests', figures: { seen: 20, affected: 0, decisionHash: expect.any(Number) } });
+    expect(runtime.effect('idle')).toEqual({ took: false, summary: 'aborted 0 of 20 requests', figures: { seen: 20, affected: 0, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
   });
 });

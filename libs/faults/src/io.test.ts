@@ -44,7 +44,7 @@ describe('IO faults', () => {
     // Methods not chosen are untouched.
     expect((await fs.promises.stat(data)).size).toBe(7);
     await rt.recover('io');
-    expect(rt.effect('io')).toEqual({ took: true, summary: 'failed with ENOSPC 3 of 3 fs calls', figures: { seen: 3, affected: 3, decisionHash: expect.any(Number) } });
+    expect(rt.effect('io')).toEqual({ took: true, summary: 'failed with ENOSPC 3 of 3 fs calls', figures: { seen: 3, affected: 3, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
     expect(fs.promises.readFile).toBe(originalPromise);
     expect(fs.readFile).toBe(originalCallback);
     expect(await fs.promises.readFile(data, 'utf8')).toBe('payload');

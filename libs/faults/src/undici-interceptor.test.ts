@@ -47,7 +47,7 @@ describe('outbound faults (undici interceptor)', () => {
     expect(res.statusCode).toBe(200);
     expect(await res.body.json()).toEqual({ ok: true });
     // Its evidence says so: no call to auth-service was seen, so the fault did not take.
-    expect(runtime.effect('other')).toEqual({ took: false, summary: 'failed with 500 0 of 0 calls to auth-service', figures: { seen: 0, affected: 0, decisionHash: expect.any(Number) } });
+    expect(runtime.effect('other')).toEqual({ took: false, summary: 'failed with 500 0 of 0 calls to auth-service', figures: { seen: 0, affected: 0, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
   });
 
   it('delays calls to the target by the injected latency', async () => {

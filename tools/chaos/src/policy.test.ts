@@ -5,7 +5,7 @@ import { parseResources, type Resource } from '@nova/chaos-spec';
 import type { Target } from '@nova/proto';
 import { describe, expect, it } from 'vitest';
 import { checkPolicy, ControllerAudit, policyFromEnv } from './policy.ts';
-import { html, junit, verdictTable, type RunReport } from './report/report.ts';
+import { effectSeries, html, junit, verdictTable, type RunReport } from './report/report.ts';
 
 const res = (text: string): Resource => {
   const r = parseResources(text, 'p.yaml');
@@ -63,7 +63,20 @@ describe('reports', () => {
     finishedAt: '2026-11-24T10:01:00Z',
     environment: 'local',
     results: [
-      { name: 'a', kind: 'PodChaos', file: 'a.yaml:1', verdict: 'pass', checks: [{ name: 'error rate during the fault', ok: true, measured: '0.0 %', expected: '<= 1.0 %' }], injected: [], durationSeconds: 12, phases: { baselineStart: 0, faultStart: 2000, faultEnd: 5000, recoveredAt: 5500 } },
+      {
+        name: 'a',
+        kind: 'PodChaos',
+        file: 'a.yaml:1',
+        verdict: 'pass',
+        checks: [{ name: 'error rate during the fault', ok: true, measured: '0.0 %', expected: '<= 1.0 %' }],
+        injected: [],
+        durationSeconds: 12,
+        phases: { baselineStart: 0, faultStart: 2000, faultEnd: 5000, recoveredAt: 5500 },
+        effects: [
+          { target: 'user-service', kind: 'http-abort', effect: { took: true, summary: 'aborted 7 of 9 requests', figures: {}, perSecond: [3, 4] } },
+          { target: 'user-service', kind: 'process-kill', effect: { took: true, summary: 'pid 1 gone', figures: {} } },
+        ],
+      },
       { name: 'b<x>', kind: 'NetworkChaos', file: 'b.yaml:1', verdict: 'fail', checks: [{ name: 'p99 during the fault', ok: false, measured: '900 ms', expected: '<= 500 ms' }], injected: [], durationSeconds: 10 },
       {
         name: 'c',
@@ -93,6 +106,11 @@ describe('reports', () => {
     expect(painted[3]).toMatch(/^\x1b\[33mINCONCLUSIVE\x1b\[39m/);
     expect(t).not.toContain('\x1b[');
   });
+  it('charts what each request-level fault did per second, on the run clock', () => {
+    expect(effectSeries(report.results)).toEqual([{ label: 'a: http-abort on user-service', points: [{ x: 2.5, y: 3 }, { x: 3.5, y: 4 }] }]);
+    expect(html(report)).toContain('"effects":[{"label":"a: http-abort on user-service","points":[{"x":2.5,"y":3},{"x":3.5,"y":4}]}]');
+  });
+
   it('writes JUnit with one failure per failed check, escaped', () => {
     const x = junit(report);
     expect(x).toMatch(/tests="3" failures="2" errors="0"/);

@@ -1,4 +1,5 @@
 import { CHAOS_KINDS, parseDuration, seededRandom, type ChaosKind, type Resource, type SelectorSpec, type WorkflowResource } from '@nova/chaos-spec';
+import { parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, unary, type Fault } from '@nova/proto';
 import type { ChaosEnvironment } from './environment.ts';
 import { effectChecks, verdictOf } from './evidence.ts';
@@ -29,6 +30,8 @@ export interface ExperimentResult {
   /** What was injected where. */
   injected: Array<{ target: string; kind: string; phase: string }>;
   workflow?: NodeResult;
+  /** What each fault did, measured at its target (as the agent returned it at recovery). */
+  effects?: Array<{ target: string; kind: string; effect: FaultEffect | undefined }>;
   durationSeconds: number;
 }
 
@@ -194,7 +197,8 @@ export class Runner {
       const recoveredAt = await this.waitRecovered(faultEnd, Math.max(baseline.errorRate, 0.01), (h.maxRecoverySeconds + 3) * 1000);
       if (signal.aborted) return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
       const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };
-      const evidence = effectChecks(recovered, (id) => this.names.get(id) ?? id);
+      const nameOf = (id: string): string => this.names.get(id) ?? id;
+      const evidence = effectChecks(recovered, nameOf);
       const checks = [...evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid)), ...evidence];
       return {
         ...base,
@@ -202,6 +206,7 @@ export class Runner {
         checks,
         phases,
         figures: { baseline, fault: window(this.load.samples, faultStart, faultEnd) },
+        effects: recovered.map((f) => ({ target: nameOf(f.targetId), kind: f.kind, effect: parseEffect(f.effectJson) })),
         ...(workflow ? { workflow } : {}),
         durationSeconds: (Date.now() - started) / 1000,
       };

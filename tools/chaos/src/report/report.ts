@@ -99,6 +99,7 @@ export function html(report: RunReport): string {
     shade: s.map((x) => (windows.some((w) => x.t >= Math.floor(w.from) && x.t < Math.ceil(w.to)) ? 1 : 0)),
     windows,
     breakers: breakerKeys.map((k) => ({ key: k, points: report.observations.map((o) => ({ x: +(o.at / 1000).toFixed(2), y: o.breakers[k] ?? 0 })) })),
+    effects: effectSeries(report.results),
   };
   const rows = report.results.map((r) => `<tr class="${r.verdict}"><td>${r.verdict.toUpperCase()}</td><td>${esc(r.kind)}/${esc(r.name)}<br><small>${esc(r.file)}</small></td><td><ul>${
     r.checks.map((c) => `<li class="${c.ok ? 'ok' : 'bad'}">${esc(c.name)}: <b>${esc(c.measured)}</b> (expected ${esc(c.expected)})</li>`).join('') || `<li>${esc(r.reason ?? '')}</li>`
@@ -113,6 +114,7 @@ tr.pass td:first-child{color:#137333;font-weight:bold}tr.inconclusive td:first-c
 <table><tr><th>Verdict</th><th>Experiment</th><th>Evidence</th></tr>${rows}</table>
 <h2>Latency and errors (fault windows shaded)</h2><div class="chart"><canvas id="latency"></canvas></div>
 <h2>Circuit breakers (0 closed, 1 open, 2 half-open)</h2><div class="chart"><canvas id="breakers"></canvas></div>
+<h2>What the faults did (requests or calls affected per second, measured at each target)</h2><div class="chart"><canvas id="effects"></canvas></div>
 <script>
 const D = ${JSON.stringify(data)};
 new Chart(document.getElementById('latency'), { data: { labels: D.labels, datasets: [
@@ -122,10 +124,30 @@ new Chart(document.getElementById('latency'), { data: { labels: D.labels, datase
   { type: 'line', label: 'error rate (%)', data: D.err, borderColor: '#d93025', pointRadius: 0, yAxisID: 'pct' } ] },
   options: { maintainAspectRatio: false, animation: false, scales: { x: { title: { display: true, text: 'seconds since start' } }, ms: { position: 'left', title: { display: true, text: 'ms' } },
     pct: { position: 'right', min: 0, max: 100, grid: { drawOnChartArea: false }, title: { display: true, text: '% errors' } }, shade: { display: false, min: 0, max: 1 } } } });
+new Chart(document.getElementById('effects'), { type: 'bar', data: { datasets: D.effects.map((e, i) => ({ label: e.label, data: e.points, backgroundColor: ['#d93025','#1a73e8','#188038','#f29900','#9334e6'][i % 5] })) },
+  options: { maintainAspectRatio: false, animation: false, scales: { x: { type: 'linear', title: { display: true, text: 'seconds since start' } }, y: { min: 0, title: { display: true, text: 'affected / s' } } } } });
 new Chart(document.getElementById('breakers'), { type: 'line', data: { datasets: D.breakers.map((b, i) => ({ label: b.key, data: b.points, stepped: true, pointRadius: 0, borderColor: ['#d93025','#1a73e8','#188038','#f29900'][i % 4] })) },
   options: { maintainAspectRatio: false, animation: false, scales: { x: { type: 'linear', title: { display: true, text: 'seconds since start' } }, y: { min: 0, max: 2, ticks: { stepSize: 1 } } } } });
 </script></body></html>
 `;
+}
+
+/**
+ * The per-second effect of every request-level fault of the run, placed on the run's clock (the fault's
+ * second i starts at its experiment's fault start + i s).
+ */
+export function effectSeries(results: readonly ExperimentResult[]): Array<{ label: string; points: Array<{ x: number; y: number }> }> {
+  const out: Array<{ label: string; points: Array<{ x: number; y: number }> }> = [];
+  for (const r of results) {
+    if (!r.phases) continue;
+    for (const e of r.effects ?? []) {
+      const perSecond = e.effect?.perSecond;
+      if (!perSecond?.length) continue;
+      const from = r.phases.faultStart / 1000;
+      out.push({ label: `${r.name}: ${e.kind} on ${e.target}`, points: perSecond.map((y, i) => ({ x: +(from + i + 0.5).toFixed(2), y })) });
+    }
+  }
+  return out;
 }
 
 /** The controller's metrics for the run, in Prometheus text format. */
