@@ -64,6 +64,8 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     // http-abort-user lasts 8 s; then it is recovered and moves to history.
     await expect.poll(async () => page.locator('tr[data-history="http-abort-user"] td').nth(1).textContent(), { timeout: 20_000, interval: 500 }).toBe('recovered');
+    // With what the fault did at its target, as the agent measured it.
+    expect(await page.locator('tr[data-history="http-abort-user"] .effect').first().textContent()).toMatch(/^http-abort on user-service-\S+: aborted \d+ of \d+ requests$/);
     await expect.poll(async () => running.count()).toBe(0);
     await context.close();
   }, 60_000);

@@ -116,7 +116,8 @@ function History() {
     <h2>History</h2>
     <table id="history">
       ${(data?.experiments ?? []).map((e) => html`<tr data-history=${e.name}><td>${e.kind}/${e.name}</td><td class=${e.phase}>${e.phase}</td>
-        <td><small>${e.startedAt ?? ''} → ${e.recoveredAt ?? ''}</small></td></tr>`)}
+        <td><small>${e.startedAt ?? ''} → ${e.recoveredAt ?? ''}</small>
+          ${(e.effects ?? []).map((x) => html`<br/><small class=${x.took ? 'effect ok' : 'effect bad'}>${x.kind} on ${x.target}: ${x.summary}</small>`)}</td></tr>`)}
       ${(data?.runs ?? []).map((r) => html`<tr><td>run ${r.runId}<br/><a href=${r.report}>HTML report</a></td>
         <td colspan="2">${r.results.map((x) => html`<span class=${x.verdict}>${x.verdict.toUpperCase()}</span> ${x.kind}/${x.name}<br/>`)}</td></tr>`)}
     </table>
