@@ -22,10 +22,17 @@ export interface FaultManagerOptions {
   inProcess?: DriverRegistry;
   /** Namespaces whose targets may be faulted; all when undefined. Enforced here, server-side. */
   allowedNamespaces?: readonly string[];
-  /** Longest lease accepted, in ms. Default 24 h. */
+  /**
+   * Longest lease accepted, in ms. Default 1 h: a lease is the safety net of one experiment's fault, and a
+   * caller must not be able to hold a process down for a day.
+   */
   maxDurationMs?: number;
   /** Budget for a service to acknowledge, in ms. Default 3 000. */
   ackTimeoutMs?: number;
+  /** Ended faults are kept (for ListFaults and their effect) this long, in ms. Default 1 h. */
+  endedRetentionMs?: number;
+  /** At most this many ended faults are kept; the oldest go first. Default 1 000. */
+  maxEnded?: number;
   onEvent: (event: AgentEvent) => void;
 }
 
@@ -68,10 +75,11 @@ export class FaultManager {
   }
 
   async apply(req: ApplyFaultRequest): Promise<Fault> {
+    this.prune();
     const { experimentUid, targetId, kind, durationMs } = req;
     if (!experimentUid) throw new AgentError('INVALID_ARGUMENT', 'experiment_uid is required');
     if (!targetId) throw new AgentError('INVALID_ARGUMENT', 'target_id is required (see ListTargets)');
-    const max = this.options.maxDurationMs ?? 86_400_000;
+    const max = this.options.maxDurationMs ?? 3_600_000;
     if (!(durationMs > 0) || durationMs > max) {
       throw new AgentError('INVALID_ARGUMENT', `duration_ms must be between 1 and ${max}, got ${durationMs}: every fault needs a lease`);
     }
@@ -115,7 +123,7 @@ export class FaultManager {
     const entry: Entry = { fault };
     try {
       if (processDriver) {
-        entry.process = await processDriver.apply(target, parsed, durationMs, id, { peer: registration.peer });
+        entry.process = await processDriver.apply(target, parsed, durationMs, id, { peer: registration.peer, verifiedPid: registration.verifiedPid });
         // A kill is over once the process is gone: the fault is then recovered (the supervisor restarts it).
         void entry.process.settled.then(() => this.finish(id, 'completed'));
       } else {
@@ -149,6 +157,22 @@ export class FaultManager {
       .filter((f) => f.experimentUid === experimentUid && (!targetId || f.targetId === targetId));
     await Promise.all(matching.map((f) => this.finish(f.id, 'recovered')));
     return matching;
+  }
+
+  /**
+   * Forgets ended faults past their retention, and the oldest beyond the cap: an agent that applies faults
+   * for weeks must not keep every one (20 004 were kept in one probe).
+   */
+  private prune(now = Date.now()): void {
+    const retention = this.options.endedRetentionMs ?? 3_600_000;
+    const ended = [...this.faults.entries()].filter(([, e]) => e.fault.phase !== 'injected');
+    let excess = ended.length - (this.options.maxEnded ?? 1_000);
+    for (const [id, e] of ended) {
+      if (excess > 0 || now - (e.fault.recoveredAtMs || e.fault.appliedAtMs) > retention) {
+        this.faults.delete(id);
+        excess--;
+      }
+    }
   }
 
   /** Recovers every fault (agent shutdown). */

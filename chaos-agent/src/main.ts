@@ -8,7 +8,9 @@ const HELP = `chaos-agent: the per-node Nova Chaos daemon (gRPC, package nova.ch
 Usage: chaos-agent --listen 127.0.0.1:7070 --token-file <file> [options]
 
   --listen <host:port>          gRPC address (default 127.0.0.1:7070; port 0 = any free port)
-  --token-file <file>           file holding the bearer token every call must carry (required)
+  --token-file <file>           file holding the controllers' bearer token (required)
+  --service-token-file <file>   file holding the services' token, which may only Register; without it the
+                                controllers' token serves both roles
   --metrics-listen <host:port>  serve Prometheus /metrics here (e.g. 127.0.0.1:7071)
   --tls-cert <file> --tls-key <file>   serve TLS
   --tls-ca <file>               also require client certificates signed by this CA (mTLS)
@@ -36,6 +38,7 @@ try {
     options: {
       listen: { type: 'string', default: '127.0.0.1:7070' },
       'token-file': { type: 'string' },
+      'service-token-file': { type: 'string' },
       'metrics-listen': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -66,6 +69,9 @@ const read = (flag: string, path: string): Buffer => {
 };
 const token = read('--token-file', values['token-file']).toString().trim();
 if (token.length < 16) die(`--token-file ${values['token-file']}: the token must be at least 16 characters`);
+const serviceToken = values['service-token-file'] ? read('--service-token-file', values['service-token-file']).toString().trim() : undefined;
+if (serviceToken !== undefined && serviceToken.length < 16) die(`--service-token-file ${values['service-token-file']}: the token must be at least 16 characters`);
+if (serviceToken === token) die('--service-token-file: the services\' token must differ from the controllers\' (a service may only register)');
 if (!/^[^:\s]+:\d+$/.test(values.listen) && !/^\[.+\]:\d+$/.test(values.listen)) die(`--listen ${values.listen}: expected host:port`);
 if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) die('--tls-cert and --tls-key go together');
 const grace = Number(values['heartbeat-grace-ms']);
@@ -75,6 +81,7 @@ const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'info', base: { service
 const agent = await startAgent({
   listen: values.listen,
   token,
+  ...(serviceToken !== undefined ? { serviceToken } : {}),
   tls: values['tls-cert']
     ? {
         cert: read('--tls-cert', values['tls-cert']),

@@ -6,6 +6,11 @@ export interface Registration {
   target: Target;
   /** Where its control stream comes from (`ip:port` as gRPC reports it). */
   peer: string;
+  /**
+   * The pid the kernel says holds the other end of the control stream (`peer-identity.ts`), when the agent
+   * could see it (same network namespace); undefined otherwise. Signals go only to a verified pid.
+   */
+  verifiedPid: number | undefined;
   send(msg: AgentMessage): void;
   /** Waits for the service's ack of an apply or recover; resolves with it (a recover's carries the effect). */
   awaitAck(faultId: string, action: 'apply' | 'recover', timeoutMs: number): Promise<Ack>;
@@ -18,7 +23,7 @@ export interface Registration {
 export class TargetRegistry {
   private readonly byId = new Map<string, Registration>();
 
-  add(hello: Hello, send: (msg: AgentMessage) => void, close: () => void, peer = ''): Registration {
+  add(hello: Hello, send: (msg: AgentMessage) => void, close: () => void, peer = '', verifiedPid?: number): Registration {
     const name = hello.name.replace(/[^a-zA-Z0-9_.-]/g, '-') || 'service';
     const target: Target = {
       id: `${name}-${hello.pid}-${randomUUID().slice(0, 8)}`,
@@ -33,6 +38,7 @@ export class TargetRegistry {
     const registration: Registration = {
       target,
       peer,
+      verifiedPid,
       send,
       close,
       awaitAck: (faultId, action, timeoutMs) =>

@@ -10,14 +10,21 @@ import { kernelBandwidth, kernelDuplicate, kernelLoss, kernelNetem, kernelPartit
 import { FailureJournal, processFailure, processKill, type ProcessDriver } from './drivers/process.ts';
 import { AgentError, FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
+import { helloProblem } from './hello.ts';
+import { pidOfTcpPeer } from './peer-identity.ts';
 import { TargetRegistry, type Registration } from './registry.ts';
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
   /** `host:port` for gRPC; port 0 picks a free one. */
   listen: string;
-  /** The bearer token every call must carry. */
+  /** The controllers' bearer token: ListTargets, ApplyFault, RecoverFault, ListFaults, Watch. */
   token: string;
+  /**
+   * The services' bearer token: it may only Register. Without it, `token` serves both roles (one credential
+   * then lets a service fault others: give services their own).
+   */
+  serviceToken?: string;
   /** TLS: server certificate and key; with `ca`, clients must present a certificate it signed (mTLS). */
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
   /** `host:port` for the Prometheus endpoint; omitted = no metrics server. */
@@ -100,12 +107,20 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     },
   });
   const graceMs = options.heartbeatGraceMs ?? 2_000;
-  const expected = Buffer.from(`Bearer ${options.token}`);
+  if (options.serviceToken !== undefined && options.serviceToken === options.token) {
+    throw new Error('the service token must differ from the controller token: a service may only register');
+  }
+  const controllerToken = Buffer.from(`Bearer ${options.token}`);
+  const serviceToken = Buffer.from(`Bearer ${options.serviceToken ?? options.token}`);
+  const same = (got: Buffer, expected: Buffer): boolean => got.length === expected.length && timingSafeEqual(got, expected);
 
-  /** Checks the bearer token in constant time; answers UNAUTHENTICATED otherwise. */
+  /**
+   * Checks the bearer token in constant time, by role: `Register` takes the services' token, every other
+   * method the controllers'. Answers UNAUTHENTICATED otherwise (a service's token on a controller method too).
+   */
   function authorized(metadata: grpc.Metadata, method: string): boolean {
     const got = Buffer.from(String(metadata.get('authorization')[0] ?? ''));
-    const ok = got.length === expected.length && timingSafeEqual(got, expected);
+    const ok = same(got, method === 'Register' ? serviceToken : controllerToken);
     if (!ok) metrics.errors.inc({ method, code: 'UNAUTHENTICATED' });
     return ok;
   }
@@ -126,7 +141,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       }
       let registration: Registration | undefined;
       let heartbeat: NodeJS.Timeout | undefined;
+      /** The stream ended: a registration still being checked must not be added after that. */
+      let ended = false;
+      let hello: Promise<void> | undefined;
       const end = (): void => {
+        ended = true;
         clearInterval(heartbeat);
         if (!registration) return;
         const { target } = registration;
@@ -137,21 +156,41 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         broadcast({ type: 'target-gone', atMs: Date.now(), target, message: '' });
         registration = undefined;
       };
+      const refuse = (code: grpc.status, why: string, claimed: ServiceMessage['hello']): void => {
+        metrics.errors.inc({ method: 'Register', code: grpc.status[code] });
+        audit.write({ actor: call.getPeer(), action: 'register', target: `${String(claimed?.name).slice(0, 80)} (pid ${claimed?.pid})`, result: 'denied', detail: why });
+        log.warn({ peer: call.getPeer(), name: claimed?.name, pid: claimed?.pid, why }, 'registration refused');
+        call.emit('error', { code, details: why });
+      };
       call.on('data', (msg: ServiceMessage) => {
-        if (msg.hello && !registration) {
-          registration = targets.add(msg.hello, (m) => call.write(m), () => call.end(), call.getPeer());
-          const { target } = registration;
-          metrics.targets.set(targets.size);
-          call.write({ welcome: { targetId: target.id, heartbeatGraceMs: graceMs } });
-          heartbeat = setInterval(() => call.write({ heartbeat: { sentAtMs: Date.now() } }), Math.max(100, graceMs / 4));
-          log.info({ target: target.id, pid: target.pid, namespace: target.namespace }, 'target registered');
-          broadcast({ type: 'target-registered', atMs: Date.now(), target, message: '' });
+        if (msg.hello && !registration && !hello) {
+          const claimed = msg.hello;
+          hello = (async () => {
+            const problem = helloProblem(claimed);
+            if (problem) return refuse(STATUS.INVALID_ARGUMENT, `Hello refused: ${problem}`, claimed);
+            // The pid is the kernel's word, not the caller's: a claim that disagrees is an impersonation.
+            const peerPid = await pidOfTcpPeer(call.getPeer(), boundPort);
+            if (peerPid !== undefined && peerPid !== claimed.pid) {
+              return refuse(STATUS.PERMISSION_DENIED, `Hello refused: it claims pid ${claimed.pid}, but the connection belongs to pid ${peerPid}`, claimed);
+            }
+            if (ended) return;
+            registration = targets.add(claimed, (m) => call.write(m), () => call.end(), call.getPeer(), peerPid);
+            onRegistered(registration);
+          })().catch((error: unknown) => refuse(STATUS.INTERNAL, `registration failed: ${(error as Error).message}`, claimed));
         } else if (msg.ack && registration) {
           // An `expired` ack is unasked: the service's lease ended a fault, and it says what the fault did.
           if (msg.ack.action === 'expired') manager.expiredInService(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
           else registration.onAck(msg.ack);
         }
       });
+      function onRegistered(r: Registration): void {
+        const { target } = r;
+        metrics.targets.set(targets.size);
+        call.write({ welcome: { targetId: target.id, heartbeatGraceMs: graceMs } });
+        heartbeat = setInterval(() => call.write({ heartbeat: { sentAtMs: Date.now() } }), Math.max(100, graceMs / 4));
+        log.info({ target: target.id, pid: target.pid, verified: r.verifiedPid !== undefined, namespace: target.namespace }, 'target registered');
+        broadcast({ type: 'target-registered', atMs: Date.now(), target, message: '' });
+      }
       call.on('end', () => {
         end();
         call.end();
@@ -211,7 +250,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     },
   };
 
-  const server = new grpc.Server();
+  /** The port we listen on, once bound (calls only arrive after that): the remote port of our peers' sockets. */
+  let boundPort = 0;
+  // 1 MiB per message is far above any legitimate one (a spec, a Hello) and bounds what a caller can make us parse.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 1 << 20 });
   server.addService(ChaosAgentService, impl);
   const creds = options.tls
     ? grpc.ServerCredentials.createSsl(options.tls.ca ?? null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], Boolean(options.tls.ca))
@@ -219,6 +261,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.listen, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
+  boundPort = port;
   const host = options.listen.slice(0, options.listen.lastIndexOf(':'));
   let metricsServer: HttpServer | undefined;
   let metricsPort: number | undefined;

@@ -38,7 +38,27 @@ export interface ProcessDriver<Spec> {
   /** The fault holds the target down (stopped, paused): it outlives the target's control stream. */
   readonly holdsTarget?: boolean;
   parse(spec: unknown): Spec;
-  apply(target: Target, spec: Spec, leaseMs: number, faultId: string, ctx?: { peer: string }): ProcessInjection | Promise<ProcessInjection>;
+  apply(target: Target, spec: Spec, leaseMs: number, faultId: string, ctx?: ApplyContext): ProcessInjection | Promise<ProcessInjection>;
+}
+
+/** What the agent knows of a target from its connection, not from its claims. */
+export interface ApplyContext {
+  /** Where the target's control stream comes from (`ip:port`). */
+  peer: string;
+  /** The pid the kernel says holds that stream, when the agent could see it. */
+  verifiedPid: number | undefined;
+}
+
+/**
+ * The pid a process-level fault may signal: the one the agent resolved from the target's connection, never
+ * the one the target claimed (a claim let any caller kill any process, or a process group with a negative pid).
+ */
+export function verifiedPid(kind: string, ctx: ApplyContext | undefined): number {
+  const pid = ctx?.verifiedPid;
+  if (pid === undefined || !Number.isInteger(pid) || pid <= 0) {
+    throw new FaultSpecError(kind, '(target)', 'the target\'s process could not be verified from its connection to the agent, so it is not signalled (process faults need the service on this host, in the agent\'s network namespace)');
+  }
+  return pid;
 }
 
 /** A fault that lasts until undone; `undo` runs once however often it is called. */
@@ -86,7 +106,8 @@ export const processKill: ProcessDriver<KillSpec> = {
   kind: 'process-kill',
   description: 'kill the target process (signal, gracePeriodMs)',
   parse: (spec) => parseKillSpec('process-kill', spec),
-  apply({ pid }, spec) {
+  apply(_target, spec, _leaseMs, _faultId, ctx) {
+    const pid = verifiedPid('process-kill', ctx);
     let timer: NodeJS.Timeout | undefined;
     let poll: NodeJS.Timeout | undefined;
     const signalledAt = performance.now();
@@ -191,7 +212,8 @@ export function processFailure(journal: FailureJournal): ProcessDriver<Record<st
       r.only();
       return {};
     },
-    apply({ pid }, _spec, leaseMs) {
+    apply(_target, _spec, leaseMs, _faultId, ctx) {
+      const pid = verifiedPid('process-failure', ctx);
       if (!alive(pid)) throw new FaultSpecError('process-failure', '(target)', `process ${pid} is not running`);
       const watchdog = spawn(
         process.execPath,

@@ -22,14 +22,16 @@ export interface LocalEnvironmentOptions {
  */
 export async function startLocalEnvironment(options: LocalEnvironmentOptions): Promise<ChaosEnvironment> {
   mkdirSync(options.stateDir, { recursive: true });
+  // Two roles, two credentials: the controller's token faults; the services' may only register.
   const token = randomBytes(24).toString('hex');
-  const agentProc = await startAgentProcess({ stateDir: options.stateDir, token, onLine: (l) => options.onLine?.('chaos-agent', l) });
+  const serviceToken = randomBytes(24).toString('hex');
+  const agentProc = await startAgentProcess({ stateDir: options.stateDir, token, serviceToken, onLine: (l) => options.onLine?.('chaos-agent', l) });
   const client = createAgentClient(agentProc.address);
   let stack;
   try {
     stack = await startStack({
       userReplicas: options.userReplicas ?? 2,
-      chaosAgent: { address: agentProc.address, token },
+      chaosAgent: { address: agentProc.address, token: serviceToken },
       dataRoot: join(options.stateDir, 'data'),
       supervise: true,
       onLifecycle: options.onLifecycle,
@@ -56,7 +58,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
   }));
   return {
     name: 'local',
-    agent: { address: agentProc.address, token, client },
+    agent: { address: agentProc.address, token, serviceToken, client },
     instances,
     urls: (service) => stack.urls(service),
     targets,

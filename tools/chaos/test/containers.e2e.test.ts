@@ -227,7 +227,7 @@ describe('the containers environment', { retry: 1 }, () => {
     // An impostor on the host registers claiming the messaging container as its own.
     const impostor = new AgentConnection({
       address: env.agent.address,
-      token: env.agent.token,
+      token: env.agent.serviceToken,
       runtime: new FaultRuntime(),
       hello: { name: 'impostor', namespace: 'default', labels: { app: 'impostor', 'nova.dev/container': victim }, pid: process.pid, ports: [] },
     });

@@ -149,8 +149,10 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
     guard.send({ network: network.getId() });
     const gateway = JSON.parse(await check('docker', ['network', 'inspect', network.getId(), '--format', '{{json .IPAM.Config}}']))[0]?.Gateway as string;
     if (!gateway) throw new Error(`network ${network.getName()} has no IPv4 gateway`);
+    // Two roles, two credentials: the controller's token faults; the services' may only register.
     const token = randomBytes(24).toString('hex');
-    agent = await startAgentProcess({ stateDir: options.stateDir, token, listen: `${gateway}:0`, docker: true, onLine: (l) => options.onLine?.('chaos-agent', l) });
+    const serviceToken = randomBytes(24).toString('hex');
+    agent = await startAgentProcess({ stateDir: options.stateDir, token, serviceToken, listen: `${gateway}:0`, docker: true, onLine: (l) => options.onLine?.('chaos-agent', l) });
     client = createAgentClient(agent.address);
 
     const publicPostgres = Boolean(process.env['NOVA_POSTGRES_IMAGE']);
@@ -185,7 +187,7 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE_MS: '5000',
       CHAOS_AGENT_ADDR: agent.address,
-      CHAOS_AGENT_TOKEN: token,
+      CHAOS_AGENT_TOKEN: serviceToken,
       CHAOS_NAMESPACE: 'default',
       DATA_DIR: '/var/lib/nova',
     };
@@ -226,7 +228,7 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
     const env: ContainersEnvironment = {
       name: 'containers',
       runId,
-      agent: { address: agentAddress, token, client },
+      agent: { address: agentAddress, token, serviceToken, client },
       instances: replicas,
       urls: (service) => replicas.filter((r) => r.service === service).map((r) => r.url),
       targets,
@@ -243,7 +245,7 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
         return agent!.proc;
       },
       restartAgent: async () => {
-        agent = await startAgentProcess({ stateDir: options.stateDir, token, listen: agentAddress, docker: true, onLine: (l) => options.onLine?.('chaos-agent', l) });
+        agent = await startAgentProcess({ stateDir: options.stateDir, token, serviceToken, listen: agentAddress, docker: true, onLine: (l) => options.onLine?.('chaos-agent', l) });
       },
       stop,
     };

@@ -9,7 +9,10 @@ const AGENT_MAIN = fileURLToPath(new URL('../../../chaos-agent/src/main.ts', imp
 export interface AgentProcessOptions {
   /** Journal, token file and audit log go here. */
   stateDir: string;
+  /** The controllers' token. */
   token: string;
+  /** The services' token (may only register); give it to the services, never the controllers' one. */
+  serviceToken?: string;
   /** `host:port` to listen on; default `127.0.0.1:0` (any free port). */
   listen?: string;
   /** Enable the Docker and kernel drivers (`--docker`). */
@@ -27,6 +30,11 @@ export function startAgentProcess(options: AgentProcessOptions): Promise<{ proc:
   writeFileSync(tokenFile, options.token, { mode: 0o600 });
   const args = ['--listen', options.listen ?? '127.0.0.1:0', '--token-file', tokenFile, '--state-dir', options.stateDir, '--audit-log', join(options.stateDir, 'agent-audit.jsonl')];
   if (options.docker) args.push('--docker');
+  if (options.serviceToken !== undefined) {
+    const serviceTokenFile = join(options.stateDir, 'agent-service-token');
+    writeFileSync(serviceTokenFile, options.serviceToken, { mode: 0o600 });
+    args.push('--service-token-file', serviceTokenFile);
+  }
   const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', AGENT_MAIN, ...args], {
     env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

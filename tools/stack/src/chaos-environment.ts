@@ -19,7 +19,8 @@ export interface EnvironmentInstance {
  */
 export interface ChaosEnvironment {
   readonly name: 'local' | 'containers';
-  readonly agent: { address: string; token: string; client: ChaosAgentClient };
+  /** The agent: `token` is the controllers' credential; `serviceToken` the services' (it may only register). */
+  readonly agent: { address: string; token: string; serviceToken: string; client: ChaosAgentClient };
   readonly instances: readonly EnvironmentInstance[];
   urls(service: ServiceName): string[];
   /** The agent's registered targets. */
