@@ -72,6 +72,8 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     const { fault } = await apply('http-error', { status: 503, path: '/ping' });
     expect(fault).toMatchObject({ phase: 'injected', kind: 'http-error', experimentUid: 'exp-1', targetId });
     expect(await ping(target.url)).toBe(503);
+    // While it holds, the service reports what it has done every second, and ListFaults shows it.
+    await until(async () => parseEffect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults[0]?.effectJson)?.summary === 'answered 503 to 1 of 1 requests', 3000, 'the live effect');
     const again = await apply('http-error', { status: 503, path: '/ping' });
     expect(again.fault.id).toBe(fault.id);
     expect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults).toHaveLength(1);

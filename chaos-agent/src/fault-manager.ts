@@ -66,7 +66,11 @@ export class FaultManager {
     return [...this.inProcess.kinds, ...this.processDrivers.keys()];
   }
 
+  /** The faults (active ones, or all kept), an active process-level fault with what it has done so far. */
   list(includeEnded = false): Fault[] {
+    for (const e of this.faults.values()) {
+      if (e.fault.phase === 'injected' && e.process?.effect) e.fault.effectJson = JSON.stringify(e.process.effect());
+    }
     return [...this.faults.values()].map((e) => e.fault).filter((f) => includeEnded || f.phase === 'injected');
   }
 
@@ -190,6 +194,12 @@ export class FaultManager {
         void this.finish(e.fault.id, 'target-gone');
       }
     }
+  }
+
+  /** What an active in-process fault has done so far, as its service reports it every second. */
+  liveEffect(faultId: string, targetId: string, effectJson: string): void {
+    const entry = this.faults.get(faultId);
+    if (entry && entry.fault.targetId === targetId && entry.fault.phase === 'injected' && effectJson) entry.fault.effectJson = effectJson;
   }
 
   /**

@@ -180,6 +180,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         } else if (msg.ack && registration) {
           // An `expired` ack is unasked: the service's lease ended a fault, and it says what the fault did.
           if (msg.ack.action === 'expired') manager.expiredInService(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
+          else if (msg.ack.action === 'effect') manager.liveEffect(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
           else registration.onAck(msg.ack);
         }
       });

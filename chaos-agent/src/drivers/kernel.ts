@@ -86,13 +86,16 @@ async function whileAlive(c: ContainerInfo, undo: (pid: number) => Promise<unkno
  * exist), then `remove` deletes the rules. A container gone first took its counters with it.
  */
 function counted(c: ContainerInfo, read: (pid: number) => Promise<FaultEffect>, remove: (pid: number) => Promise<unknown>): ProcessInjection {
-  let effect: FaultEffect = { took: false, summary: `container ${c.name} was gone before its rule counters could be read`, figures: {} };
+  // Until recovery reads the counters (the rules are only read once, before they go), the effect is not known.
+  let effect: FaultEffect = { took: false, summary: `rule counters in ${c.name} are read at recovery`, figures: {} };
   return lastingInjection(
-    () =>
-      whileAlive(c, async (pid) => {
+    () => {
+      effect = { took: false, summary: `container ${c.name} was gone before its rule counters could be read`, figures: {} };
+      return whileAlive(c, async (pid) => {
         effect = await read(pid).catch((error: Error) => ({ took: false, summary: `reading the rule counters failed: ${error.message}`, figures: {} }));
         await remove(pid);
-      }),
+      });
+    },
     () => effect,
   );
 }

@@ -15,6 +15,8 @@ export interface AgentConnectionOptions {
   heartbeatGraceMs?: number;
   /** Heartbeat period, in ms. Default 500. */
   heartbeatIntervalMs?: number;
+  /** How often the effect of each active fault is reported to the agent, in ms. Default 1 000. */
+  effectIntervalMs?: number;
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -59,6 +61,17 @@ export class AgentConnection {
     }, interval);
     beat.unref();
     this.timers.push(beat);
+    // What each active fault has done so far, every second, so status and the dashboard show it while it holds.
+    const report = setInterval(() => {
+      if (this.state !== 'connected') return;
+      const { runtime } = this.options;
+      for (const fault of runtime.list()) {
+        const effect = runtime.effect(fault.id);
+        if (effect) this.call?.write({ ack: { faultId: fault.id, action: 'effect', ok: true, error: '', effectJson: JSON.stringify(effect) } });
+      }
+    }, this.options.effectIntervalMs ?? 1_000);
+    report.unref();
+    this.timers.push(report);
     // A fault the service's own lease ended: tell the agent what it did (it may be waiting on its own lease).
     this.subscription = this.options.runtime.onChange((change) => {
       if (change.type !== 'ended' || change.reason !== 'expired' || this.state !== 'connected') return;

@@ -24,8 +24,11 @@ export interface Hello {
 }
 export interface Ack {
   faultId: string;
-  /** `expired`: sent unasked when the service's own lease ended the fault. */
-  action: 'apply' | 'recover' | 'expired';
+  /**
+   * Unasked: `expired` when the service's own lease ended the fault; `effect` every second while a fault is
+   * active, with what it has done so far.
+   */
+  action: 'apply' | 'recover' | 'expired' | 'effect';
   ok: boolean;
   error: string;
   /** After recover or expiry: the fault's effect measured in the service, as JSON (`FaultEffect`). */

@@ -29,6 +29,7 @@ function runnerRecovering(recover: (uid: string) => Promise<Fault[]>): Runner {
       notes: [],
     }),
     inject: async () => undefined,
+    activeFaults: async () => [],
     recover,
   } as unknown as Runner;
 }
@@ -82,5 +83,34 @@ describe('the REST API reports what each fault did', () => {
     const failed = (await (await call('DELETE', `/api/v1/experiments/${second}`)).json()) as { phase: string; error: string; effects: unknown };
     expect(failed).toMatchObject({ phase: 'failed', error: 'recovery failed: http-abort on user-0: recover failed: user-service did not acknowledge recover of f within 3000 ms' });
     expect(failed.effects).toEqual([{ target: 'user-0', kind: 'http-abort', took: false, summary: 'no effect reported' }]);
+  });
+});
+
+describe('the REST API against hostile input', () => {
+  it('sends security headers, answers bad input with 4xx (never 500), and logs refusals without echoing them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nova-api-'));
+    const auditFile = join(dir, 'audit.jsonl');
+    const htpasswd = `admin:${(await import('bcryptjs')).default.hashSync('pw', 4)}\n`;
+    const api = await startApi({ runner: runnerWithDeadAgent(), audit: new ControllerAudit(auditFile, 'test'), token: 'tok-0123456789', htpasswd, suite: [], host: '127.0.0.1', port: 0 });
+    closers.push(api.close);
+    const headers = { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' };
+    const health = await fetch(`${api.url}/api/v1/health`);
+    expect(health.headers.get('x-frame-options')).toBe('DENY');
+    expect(health.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
+    expect(health.headers.get('x-content-type-options')).toBe('nosniff');
+    // A billion-laughs YAML: a 400 naming the problem, not a 500 or a hang.
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
+    const bombed = await fetch(`${api.url}/api/v1/experiments`, { method: 'POST', headers, body: JSON.stringify({ yaml: bomb }) });
+    expect(bombed.status).toBe(400);
+    // Origin: null from a Basic-authenticated mutation is a foreign origin (403), not a crash.
+    const basic = `Basic ${Buffer.from('admin:pw').toString('base64')}`;
+    const nullOrigin = await fetch(`${api.url}/api/v1/experiments`, { method: 'POST', headers: { authorization: basic, 'x-nova-csrf': '1', origin: 'null', 'content-type': 'application/json' }, body: '{}' });
+    expect(nullOrigin.status).toBe(403);
+    // An unauthenticated request with a long path: refused, and the audit keeps a bounded line.
+    expect((await fetch(`${api.url}/${'x'.repeat(8_000)}`)).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 100));
+    const last = readFileSync(auditFile, 'utf8').trim().split('\n').at(-1)!;
+    expect(last.length).toBeLessThan(400);
+    expect(JSON.parse(last)).toMatchObject({ result: 'denied' });
   });
 });

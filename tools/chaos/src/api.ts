@@ -1,14 +1,13 @@
-import { createHash, timingSafeEqual, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import bcrypt from 'bcryptjs';
-
 import { formatIssue, loadResources, nextRuns, parseDuration, parseResources, type ChaosResource, type Resource, type ScheduleResource, type WorkflowResource } from '@nova/chaos-spec';
 import { parseEffect } from '@nova/faults';
 import type { Fault } from '@nova/proto';
+import { ApiAuth, parseHtpasswd } from './api-auth.ts';
 import { window, type LoadSource } from './load.ts';
 import type { ChaosPlan } from './translate.ts';
 import { wait } from './wait.ts';
@@ -33,6 +32,12 @@ export interface ApiExperiment {
   error?: string;
 }
 
+/** A fault's effect for the API: whether it took, and the one-line summary. */
+function effectOf(f: Fault): { took: boolean; summary: string } {
+  const effect = parseEffect(f.effectJson);
+  return { took: effect?.took ?? false, summary: effect?.summary ?? 'no effect reported' };
+}
+
 /** Options of {@link startApi}. */
 export interface ApiOptions {
   runner: Runner;
@@ -52,18 +57,24 @@ export interface ApiOptions {
   live?: LoadSource;
 }
 
-/** Parses htpasswd content: `user:$2y$...` bcrypt lines (others are refused with a message). */
-export function parseHtpasswd(text: string): Map<string, string> {
-  const users = new Map<string, string>();
-  for (const [i, raw] of text.split('\n').entries()) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const at = line.indexOf(':');
-    const hash = line.slice(at + 1);
-    if (at <= 0 || !/^\$2[aby]\$\d\d\$/.test(hash)) throw new Error(`htpasswd line ${i + 1}: expected user:bcrypt-hash (htpasswd -B)`);
-    users.set(line.slice(0, at), hash);
+/**
+ * Sent with every answer: no framing of the dashboard (clickjacking), no MIME sniffing, no referrer leaking
+ * report paths. Set by hand: the pages inline their scripts, so a script policy would have to allow that anyway.
+ */
+const SECURITY_HEADERS = {
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+} as const;
+
+/** The host of an Origin header, or undefined for `null` and anything unparsable (a foreign origin). */
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host || undefined;
+  } catch {
+    return undefined;
   }
-  return users;
 }
 
 const WEB = fileURLToPath(new URL('../web/', import.meta.url));
@@ -115,10 +126,8 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
 export async function startApi(options: ApiOptions): Promise<{ server: Server; url: string; experiments: Map<string, ApiExperiment>; close(): Promise<void> }> {
   const experiments = new Map<string, ApiExperiment>();
   const plans = new Map<string, { plan: ChaosPlan; remainingMs: number; injectedAt: number }>();
-  const users = options.htpasswd ? parseHtpasswd(options.htpasswd) : new Map<string, string>();
-  const verified = new Set<string>();
+  const auth = new ApiAuth({ token: options.token, users: options.htpasswd ? parseHtpasswd(options.htpasswd) : new Map<string, string>() });
   const timers = new Map<string, NodeJS.Timeout[]>();
-  const expected = Buffer.from(`Bearer ${options.token}`);
   const maxDurationMs = options.maxDurationMs ?? 600_000;
   const named = (): Map<string, Resource> => new Map(loadResources(options.suite).map((r) => [r.metadata.name, r]));
 
@@ -250,12 +259,21 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     });
   }
 
+  /** What the faults of each injected experiment have done so far, from the agent (best effort: status only). */
+  async function refreshLiveEffects(): Promise<void> {
+    const running = [...experiments.values()].filter((e) => e.phase === 'injected');
+    if (running.length === 0) return;
+    const faults = await options.runner.activeFaults().catch(() => [] as Fault[]);
+    for (const exp of running) {
+      const mine = faults.filter((f) => f.experimentUid === exp.id || f.experimentUid.startsWith(`${exp.id}-`));
+      exp.effects = mine.map((f) => ({ target: f.targetId, kind: f.kind, ...effectOf(f) }));
+    }
+  }
+
   /** Keeps what each recovered fault did; returns why recovery failed, when a fault's undo failed. */
   function recordEffects(exp: ApiExperiment, faults: readonly Fault[]): string | undefined {
-    for (const f of faults) {
-      const effect = parseEffect(f.effectJson);
-      (exp.effects ??= []).push({ target: f.targetId, kind: f.kind, took: effect?.took ?? false, summary: effect?.summary ?? 'no effect reported' });
-    }
+    // The live effects shown while it ran give way to the final ones.
+    exp.effects = [...(exp.effects ?? []).filter((e) => !faults.some((f) => f.targetId === e.target && f.kind === e.kind)), ...faults.map((f) => ({ target: f.targetId, kind: f.kind, ...effectOf(f) }))];
     const failed = faults.filter((f) => f.phase === 'failed');
     return failed.length ? failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ') : undefined;
   }
@@ -326,25 +344,6 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     return { series };
   }
 
-  /** Basic (htpasswd, bcrypt) or bearer; the verified pair is remembered by its hash so bcrypt runs once. */
-  async function authenticate(req: IncomingMessage): Promise<{ actor: string; basic: boolean } | undefined> {
-    const header = req.headers.authorization ?? '';
-    const got = Buffer.from(header);
-    if (got.length === expected.length && timingSafeEqual(got, expected)) return { actor: String(req.headers['x-chaos-actor'] ?? 'api-token'), basic: false };
-    if (!header.startsWith('Basic ')) return undefined;
-    const decoded = Buffer.from(header.slice(6), 'base64').toString();
-    const at = decoded.indexOf(':');
-    const user = decoded.slice(0, at);
-    const hash = users.get(user);
-    if (at <= 0 || !hash) return undefined;
-    const key = createHash('sha256').update(decoded).digest('hex');
-    if (!verified.has(key)) {
-      if (!(await bcrypt.compare(decoded.slice(at + 1), hash))) return undefined;
-      verified.add(key);
-    }
-    return { actor: user, basic: true };
-  }
-
   async function stop(id: string, actor: string): Promise<ApiExperiment> {
     const exp = experiments.get(id);
     if (!exp) throw new HttpProblem(404, `no experiment ${id}`);
@@ -373,22 +372,30 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     const send = (status: number, payload: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
     };
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     try {
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.method === 'GET' && url.pathname === '/api/v1/health') return send(200, { status: 'ok' });
-      const who = await authenticate(req);
-      if (!who) {
-        options.audit.write('api', `${req.method} ${url.pathname}`, 'denied', 'missing or wrong credentials');
+      // What a refusal records of the request: bounded, whatever the caller sent.
+      const what = `${String(req.method).slice(0, 10)} ${url.pathname.slice(0, 120)}`;
+      const authn = await auth.authenticate(req);
+      if (!authn.ok) {
+        if (authn.retryAfterS !== undefined) {
+          res.setHeader('retry-after', String(authn.retryAfterS));
+          throw new HttpProblem(429, 'too many failed or pending logins from this address: retry later');
+        }
+        options.audit.write('api', what, 'denied', 'missing or wrong credentials');
         res.setHeader('www-authenticate', 'Basic realm="Nova Chaos", charset="UTF-8"');
         throw new HttpProblem(401, 'missing or wrong credentials: Basic (dashboard users) or Authorization: Bearer <token>');
       }
+      const who = authn.principal;
       const mutating = req.method !== 'GET' && req.method !== 'HEAD';
       // CSRF: a browser sends Basic credentials by itself, so a mutation must prove it comes from our page:
       // a custom header (which a cross-site form cannot set), and no foreign Origin.
       if (mutating && who.basic) {
         const origin = req.headers.origin;
-        if (req.headers['x-nova-csrf'] !== '1' || (origin && new URL(origin).host !== req.headers.host)) {
-          options.audit.write('api', `${req.method} ${url.pathname}`, 'denied', 'CSRF check failed');
+        if (req.headers['x-nova-csrf'] !== '1' || (origin !== undefined && hostOf(origin) !== req.headers.host)) {
+          options.audit.write('api', what, 'denied', 'CSRF check failed');
           throw new HttpProblem(403, 'cross-site request refused: send X-Nova-Csrf: 1 from the dashboard');
         }
       }
@@ -419,7 +426,10 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
       const m = /^\/api\/v1\/experiments(?:\/([\w-]+)(?:\/(pause|resume))?)?$/.exec(url.pathname);
       if (!m) throw new HttpProblem(404, `no route ${req.method} ${url.pathname}`);
       const [, id, verb] = m;
-      if (!id && req.method === 'GET') return send(200, { experiments: [...experiments.values()] });
+      if (!id && req.method === 'GET') {
+        await refreshLiveEffects();
+        return send(200, { experiments: [...experiments.values()] });
+      }
       if (!id && req.method === 'POST') return send(201, await start(await body(req), actor));
       if (id && verb && req.method === 'POST') return send(200, verb === 'pause' ? await pause(id, actor) : await resume(id, actor));
       if (id && req.method === 'GET') {

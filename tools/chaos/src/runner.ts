@@ -126,6 +126,12 @@ export class Runner {
     return faults as Fault[];
   }
 
+  /** The faults active in the agent now, each with what it has done so far (services report it every second). */
+  async activeFaults(): Promise<Fault[]> {
+    const client = this.env.agent.client;
+    return (await unary(client.listFaults.bind(client), {}, this.md)).faults as Fault[];
+  }
+
   /** Recovers every experiment with faults possibly active (Ctrl-C, errors). */
   async recoverAll(): Promise<void> {
     for (const uid of [...this.live]) await this.recover(uid).catch(() => undefined);

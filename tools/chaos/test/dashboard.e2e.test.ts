@@ -57,6 +57,8 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     await page.locator('tr[data-experiment="http-abort-user"] button').click();
     const running = page.locator('tr[data-running="http-abort-user"]');
     await expect.poll(async () => running.locator('.phase').textContent(), { timeout: 10_000 }).toBe('injected');
+    // While it holds, what the fault has done so far (the service reports it every second).
+    await expect.poll(async () => running.locator('.effect').first().textContent(), { timeout: 5_000 }).toMatch(/^http-abort: aborted \d+ of \d+ requests$/);
     // The per-target phase (Chaos Mesh's records): the selected replica is injected.
     await expect.poll(async () => running.locator('td').nth(1).textContent()).toMatch(/user-service-[^:]+: injected/);
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -56,7 +56,8 @@ function Running({ onError }) {
     ${live.length === 0 ? html`<p><small>none</small></p>` : ''}
     <table>${live.map((e) => html`<tr data-running=${e.name}>
       <td>${e.kind}/${e.name}<br/><small>${e.id}${e.endsAt ? `, until ${new Date(e.endsAt).toLocaleTimeString()}` : ''}</small></td>
-      <td><span class="phase ${e.phase}">${e.phase}</span><br/>${e.targets.map((t) => html`<small>${t.target}: <span class=${t.phase}>${t.phase}</span></small><br/>`)}</td>
+      <td><span class="phase ${e.phase}">${e.phase}</span><br/>${e.targets.map((t) => html`<small>${t.target}: <span class=${t.phase}>${t.phase}</span></small><br/>`)}
+        ${(e.effects ?? []).map((x) => html`<small class="effect">${x.kind}: ${x.summary}</small><br/>`)}</td>
       <td>${e.phase === 'paused'
         ? html`<button onClick=${() => act('POST', `/api/v1/experiments/${e.id}/resume`)}>Resume</button>`
         : html`<button onClick=${() => act('POST', `/api/v1/experiments/${e.id}/pause`)}>Pause</button>`}
