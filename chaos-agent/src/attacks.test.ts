@@ -6,7 +6,7 @@ import { controller, TOKEN, until } from '../test/helpers.ts';
 import { lastingInjection, verifiedPid, type ProcessDriver } from './drivers/process.ts';
 import { FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
-import { parseAddress, pidOfTcpPeer, procNetAddress } from './peer-identity.ts';
+import { descendsFrom, parseAddress, pidOfTcpPeer, procNetAddress } from './peer-identity.ts';
 import { TargetRegistry } from './registry.ts';
 import { startAgent, type RunningAgent } from './server.ts';
 
@@ -90,6 +90,25 @@ describe('the agent refuses what a caller claims about itself', () => {
       expect(victim.signalCode).toBeNull();
     } finally {
       agent.targets.remove(r.target.id);
+    }
+  });
+
+  it('refuses a process the environment did not start, when told which process that is', async () => {
+    // The victim did not start this test process: as the environment, it disowns us.
+    const strict = await startAgent({ listen: '127.0.0.1:0', token: TOKEN, trustedAncestor: victim.pid!, logger: pino({ level: 'silent' }) });
+    const c = controller(strict.address);
+    try {
+      const answer = await new Promise<{ code: number; details: string }>((resolve) => {
+        const call = c.client.register(md);
+        call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
+        call.write({ hello: hello({}) });
+      });
+      expect(answer).toEqual({ code: grpc.status.PERMISSION_DENIED, details: `Hello refused: pid ${process.pid} was not started by this environment (it does not descend from pid ${victim.pid})` });
+      expect(await descendsFrom(victim.pid!, process.pid)).toBe(true);
+      expect(await descendsFrom(process.pid, victim.pid!)).toBe(false);
+    } finally {
+      c.client.close();
+      await strict.close();
     }
   });
 

@@ -18,6 +18,8 @@ Usage: chaos-agent --listen 127.0.0.1:7070 --token-file <file> [options]
   --audit-log <file>            append every mutating call as a JSON line
   --state-dir <dir>             journal of stopped processes (resumed by the next run)
   --heartbeat-grace-ms <n>      services revert their faults after this long without us (default 2000)
+  --trusted-ancestor <pid>      only processes descending from this one may register (the environment that
+                                starts the services; checked where the agent can see the caller's process)
   --docker                      enable the Docker and kernel drivers (root + Docker engine): container-kill,
                                 container-pause, container-stress, kernel-partition/-loss/-duplicate/-bandwidth,
                                 kernel-netem where the kernel has netem; only containers labelled
@@ -47,6 +49,7 @@ try {
       'audit-log': { type: 'string' },
       'state-dir': { type: 'string' },
       'heartbeat-grace-ms': { type: 'string', default: '2000' },
+      'trusted-ancestor': { type: 'string' },
       docker: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -77,6 +80,9 @@ if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) die('--tls-cert 
 const grace = Number(values['heartbeat-grace-ms']);
 if (!Number.isInteger(grace) || grace < 200) die(`--heartbeat-grace-ms ${values['heartbeat-grace-ms']}: expected an integer >= 200`);
 
+const ancestor = values['trusted-ancestor'] === undefined ? undefined : Number(values['trusted-ancestor']);
+if (ancestor !== undefined && !(Number.isInteger(ancestor) && ancestor > 1)) die(`--trusted-ancestor ${values['trusted-ancestor']}: expected a pid`);
+
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'info', base: { service: 'chaos-agent', pid: process.pid } });
 const agent = await startAgent({
   listen: values.listen,
@@ -94,6 +100,7 @@ const agent = await startAgent({
   auditFile: values['audit-log'],
   stateDir: values['state-dir'],
   heartbeatGraceMs: grace,
+  ...(ancestor !== undefined ? { trustedAncestor: ancestor } : {}),
   docker: values.docker,
   logger,
 }).catch((error: unknown) => die(`cannot start: ${(error as Error).message}`));

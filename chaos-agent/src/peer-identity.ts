@@ -86,3 +86,19 @@ async function pidHoldingSocket(inode: number): Promise<number | undefined> {
   }
   return undefined;
 }
+
+/**
+ * Does process `pid` descend from `ancestor` (or is it `ancestor`)? Walks the parent pids in /proc/<pid>/stat,
+ * at most 64 generations. The environment that starts the agent and the services is their common ancestor:
+ * a process it did not start cannot pass for one of its services.
+ */
+export async function descendsFrom(pid: number, ancestor: number): Promise<boolean> {
+  let current = pid;
+  for (let i = 0; i < 64 && current > 1; i++) {
+    if (current === ancestor) return true;
+    const stat = await readFile(`/proc/${current}/stat`, 'utf8').catch(() => '');
+    if (!stat) return false;
+    current = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  }
+  return current === ancestor;
+}

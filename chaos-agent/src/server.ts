@@ -11,7 +11,7 @@ import { FailureJournal, processFailure, processKill, type ProcessDriver } from 
 import { AgentError, FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
 import { helloProblem } from './hello.ts';
-import { pidOfTcpPeer } from './peer-identity.ts';
+import { descendsFrom, pidOfTcpPeer } from './peer-identity.ts';
 import { TargetRegistry, type Registration } from './registry.ts';
 
 /** Options of {@link startAgent}. */
@@ -35,6 +35,11 @@ export interface AgentOptions {
   auditFile?: string;
   /** Directory for the journal of stopped processes. */
   stateDir?: string;
+  /**
+   * Only processes descending from this pid may register (when the agent can see the caller's process): the
+   * environment that started the services, so a process it did not start cannot join the blast radius.
+   */
+  trustedAncestor?: number;
   /** Services revert their faults after this long without hearing from us, in ms. Default 2 000. */
   heartbeatGraceMs?: number;
   /**
@@ -172,6 +177,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
             const peerPid = await pidOfTcpPeer(call.getPeer(), boundPort);
             if (peerPid !== undefined && peerPid !== claimed.pid) {
               return refuse(STATUS.PERMISSION_DENIED, `Hello refused: it claims pid ${claimed.pid}, but the connection belongs to pid ${peerPid}`, claimed);
+            }
+            const ancestor = options.trustedAncestor;
+            if (peerPid !== undefined && ancestor !== undefined && !(await descendsFrom(peerPid, ancestor))) {
+              return refuse(STATUS.PERMISSION_DENIED, `Hello refused: pid ${peerPid} was not started by this environment (it does not descend from pid ${ancestor})`, claimed);
             }
             if (ended) return;
             registration = targets.add(claimed, (m) => call.write(m), () => call.end(), call.getPeer(), peerPid);

@@ -30,6 +30,8 @@ export function startAgentProcess(options: AgentProcessOptions): Promise<{ proc:
   writeFileSync(tokenFile, options.token, { mode: 0o600 });
   const args = ['--listen', options.listen ?? '127.0.0.1:0', '--token-file', tokenFile, '--state-dir', options.stateDir, '--audit-log', join(options.stateDir, 'agent-audit.jsonl')];
   if (options.docker) args.push('--docker');
+  // We start the services too: only our descendants may register as targets.
+  args.push('--trusted-ancestor', String(process.pid));
   if (options.serviceToken !== undefined) {
     const serviceTokenFile = join(options.stateDir, 'agent-service-token');
     writeFileSync(serviceTokenFile, options.serviceToken, { mode: 0o600 });
