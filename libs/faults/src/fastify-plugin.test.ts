@@ -81,10 +81,10 @@ describe('inbound faults (fastify plugin)', () => {
     await runtime.recover('delay');
     // A timer may fire a fraction of a millisecond early on Node's clock; never more.
     expect(Math.min(...delayed)).toBeGreaterThanOrEqual(99);
+    // What it reports is what it added, timer to callback: never less than asked. (How it compares with what
+    // the handler saw is checked on the fake clock above: on a loaded machine, queueing moves both.)
     const effect = runtime.effect('delay')!;
     expect(effect.figures['addedMeanMs']).toBeGreaterThanOrEqual(99);
-    // The handler saw that wait (plus any queueing behind the batch's other requests), never less.
-    expect(mean(delayed) - baseline).toBeGreaterThan(effect.figures['addedMeanMs']! - 3);
     // Recovered: no request waits for the 100 ms any more (half of it is far above a busy machine's noise).
     expect(Math.max(...(await latencies(50)))).toBeLessThan(baseline + 50);
   });
