@@ -63,6 +63,26 @@ export class RequestMeter {
     }
   }
 
+  /** Wraps a rule's matcher: every request it is asked about is seen, and a miss is a logged decision. */
+  counting<F>(matches: (facts: F) => boolean): (facts: F) => boolean {
+    return (facts) => {
+      this.seen++;
+      const hit = matches(facts);
+      if (!hit) this.decided(false);
+      return hit;
+    };
+  }
+
+  /** Wraps a rule's effect: every call is an affected request, logged with the delay drawn for it (if any). */
+  acting<E extends { type: string }>(effect: () => E): () => E {
+    return () => {
+      this.affected++;
+      const e = effect();
+      this.decided(true, e.type === 'delay' ? (e as { ms?: number }).ms ?? 0 : 0);
+      return e;
+    };
+  }
+
   /** Records a delay actually added to one affected request, in ms. */
   delayed(ms: number): void {
     this.delays[this.delayCount % KEPT_DELAYS] = ms;

@@ -7,22 +7,7 @@ import type { FaultDriver, FaultEnvironment, Injection } from './driver.ts';
 
 /** Adds an inbound rule, counted by `meter`, and returns its removal. */
 function inbound(env: FaultEnvironment, faultId: string, match: RequestMatch, effect: () => InboundEffect, meter: RequestMeter): Injection {
-  const matches = compileMatch(match);
-  const rule = {
-    faultId,
-    matches: (facts: Parameters<typeof matches>[0]) => {
-      meter.seen++;
-      const hit = matches(facts);
-      if (!hit) meter.decided(false);
-      return hit;
-    },
-    effect: () => {
-      meter.affected++;
-      const e = effect();
-      meter.decided(true, e.type === 'delay' ? e.ms : 0);
-      return e;
-    },
-  };
+  const rule = { faultId, matches: meter.counting(compileMatch(match)), effect: meter.acting(effect) };
   env.inbound.add(rule);
   return { recover: () => env.inbound.remove(rule), effect: () => meter.effect() };
 }

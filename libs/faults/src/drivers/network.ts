@@ -23,22 +23,12 @@ function outbound(
   meter: RequestMeter,
   held?: Set<() => void>,
 ): Injection {
-  const inner = compileMatch(match);
+  const inner = meter.counting(compileMatch(match));
   const rule: OutboundRule = {
     faultId,
-    matches: (facts: OutboundFacts) => {
-      if (!targetMatches(target, facts)) return false;
-      meter.seen++;
-      const hit = inner(facts);
-      if (!hit) meter.decided(false);
-      return hit;
-    },
-    effect: () => {
-      meter.affected++;
-      const e = effect();
-      meter.decided(true, e.type === 'delay' ? e.ms : 0);
-      return e;
-    },
+    // Only calls to the target are seen by this fault; the others are not its business.
+    matches: (facts: OutboundFacts) => targetMatches(target, facts) && inner(facts),
+    effect: meter.acting(effect),
     ...(held ? { held } : {}),
   };
   env.outbound.add(rule);
