@@ -109,7 +109,7 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
   it('rejects bad requests with a clear status and message, injecting nothing', async () => {
     const cases: Array<[string, object, number, RegExp, string?]> = [
       ['http-delay', { latencyMs: 'slow' }, grpc.status.INVALID_ARGUMENT, /spec.latencyMs must be a number/],
-      ['net-corrupt', {}, grpc.status.INVALID_ARGUMENT, /needs the kernel layer/],
+      ['time-offset', { offsetMs: 0 }, grpc.status.INVALID_ARGUMENT, /spec.offsetMs must not be 0/],
       ['http-teleport', {}, grpc.status.INVALID_ARGUMENT, /unknown fault kind "http-teleport"/],
       ['http-error', {}, grpc.status.NOT_FOUND, /no registered target "ghost"/, 'ghost'],
     ];

@@ -81,17 +81,37 @@ async function whileAlive(c: ContainerInfo, undo: (pid: number) => Promise<unkno
   await undo(c.pid);
 }
 
+/** How often an active kernel fault's counters are read for its live effect, in ms. */
+export const LIVE_SAMPLE_MS = 1_000;
+
 /**
- * A kernel fault whose evidence is its rules' counters: at recovery `read` takes them (while the rules
- * exist), then `remove` deletes the rules. A container gone first took its counters with it.
+ * A kernel fault whose evidence is its rules' counters: read every {@link LIVE_SAMPLE_MS} while the fault
+ * holds (so ListFaults, the API and the dashboard show it live), and a last time at recovery while the rules
+ * still exist; then `remove` deletes the rules. A container gone first took its counters with it.
  */
 function counted(c: ContainerInfo, read: (pid: number) => Promise<FaultEffect>, remove: (pid: number) => Promise<unknown>): ProcessInjection {
-  // Until recovery reads the counters (the rules are only read once, before they go), the effect is not known.
-  let effect: FaultEffect = { took: false, summary: `rule counters in ${c.name} are read at recovery`, figures: {} };
+  let effect: FaultEffect = { took: false, summary: `rule counters in ${c.name} not read yet`, figures: {} };
+  let sampling: Promise<void> | undefined;
+  let ended = false;
+  const sample = (): Promise<void> =>
+    (sampling ??= read(c.pid)
+      .then((e) => {
+        // A reading that finishes after recovery must not overwrite the final one.
+        if (!ended) effect = e;
+      })
+      .catch(() => {
+        // The namespace may be going away; the reading at recovery decides.
+      })
+      .finally(() => (sampling = undefined)));
+  const timer = setInterval(() => void sample(), LIVE_SAMPLE_MS);
+  timer.unref();
   return lastingInjection(
-    () => {
+    async () => {
+      clearInterval(timer);
+      await sampling;
+      ended = true;
       effect = { took: false, summary: `container ${c.name} was gone before its rule counters could be read`, figures: {} };
-      return whileAlive(c, async (pid) => {
+      await whileAlive(c, async (pid) => {
         effect = await read(pid).catch((error: Error) => ({ took: false, summary: `reading the rule counters failed: ${error.message}`, figures: {} }));
         await remove(pid);
       });

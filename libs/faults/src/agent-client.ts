@@ -2,6 +2,7 @@ import { unmeasured } from './effect.ts';
 import { bearer, createAgentClient, type AgentMessage, type ChaosAgentClient, type ClientTls, type Hello, type ServiceMessage } from '@nova/proto';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { FaultRuntime } from './runtime.ts';
+import { realNow } from './clock.ts';
 
 /** Options of {@link AgentConnection}. */
 export interface AgentConnectionOptions {
@@ -48,9 +49,9 @@ export class AgentConnection {
   start(): void {
     this.client = createAgentClient(this.options.address, this.options.tls);
     const interval = this.options.heartbeatIntervalMs ?? 500;
-    let lastTick = Date.now();
+    let lastTick = realNow();
     const beat = setInterval(() => {
-      const now = Date.now();
+      const now = realNow();
       // If this timer itself ran late, this process was frozen (SIGSTOP, a debugger, a paused container):
       // the silence is ours, not the agent's. Give the agent a fresh grace period to be heard again.
       if (now - lastTick > this.graceMs) this.lastHeard = now;
@@ -106,7 +107,7 @@ export class AgentConnection {
   }
 
   private onMessage(call: ClientDuplexStream<ServiceMessage, AgentMessage>, msg: AgentMessage): void {
-    this.lastHeard = Date.now();
+    this.lastHeard = realNow();
     const { runtime } = this.options;
     if (msg.welcome) {
       this.state = 'connected';

@@ -33,7 +33,7 @@ export class UnknownFaultError extends Error {
   }
 }
 
-/** An action no layer can honour here (e.g. packet corruption in-process): rejected, never ignored. */
+/** An action no layer can honour here: rejected, never ignored. */
 export class UnsupportedFaultError extends Error {
   readonly code = FaultErrorCodes.UNSUPPORTED;
   constructor(message: string) {

@@ -1,5 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
+import { responseHeaders, rewriteBody, rewriteRequestHead, rewritesBody, rewriteStream, type HttpRewrite } from './http-rewrite.ts';
+import type { RequestFacts } from './match.ts';
 import type { FaultRuntime } from './runtime.ts';
 
 /** Options of the inbound-fault plugin. */
@@ -9,10 +12,96 @@ export interface InboundFaultsOptions {
   exempt?: readonly string[];
 }
 
+/** The rewrites decided for one request, carried on the raw request from routing to sending. */
+interface Pending {
+  body: Array<{ rewrite: HttpRewrite; applied: () => void }>;
+  response: Array<{ rewrite: HttpRewrite; applied: () => void }>;
+}
+const PENDING = Symbol('nova.faults.rewrites');
+type Marked = IncomingMessage & { [PENDING]?: Pending };
+
+function rawFacts(req: IncomingMessage, path: string): RequestFacts {
+  return {
+    path,
+    method: req.method ?? 'GET',
+    port: req.socket?.localPort ?? 0,
+    header: (name: string) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    },
+  };
+}
+
 const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done) => {
   if (!options?.runtime) return done(new Error('faults plugin: the `runtime` option is required'));
   const { runtime } = options;
   const exempt = new Set(options.exempt ?? ['/metrics']);
+
+  // HTTPChaos replace/patch acts before routing, as Chaos Mesh's proxy in front of the pod does: the
+  // server's request listener is wrapped, and with no active fault the wrapper costs one length check.
+  const server = app.server;
+  const listeners = server.listeners('request') as Array<(req: IncomingMessage, res: unknown) => void>;
+  if (listeners.length > 0) {
+    server.removeAllListeners('request');
+    server.on('request', function (this: unknown, req: Marked, res: unknown) {
+      if (runtime.inbound.rules.length > 0) decideRewrites(req);
+      for (const l of listeners) l.call(this, req, res);
+    });
+  }
+  const decideRewrites = (req: Marked): void => {
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    if (exempt.has(path)) return;
+    const facts = rawFacts(req, path);
+    const pending: Pending = { body: [], response: [] };
+    for (const rule of runtime.inbound.rules) {
+      if (rule.stage !== 'rewrite' || !rule.matches(facts)) continue;
+      const effect = rule.effect();
+      if (effect.type !== 'rewrite') continue;
+      const { rewrite, applied } = effect;
+      if (rewrite.target === 'response') pending.response.push({ rewrite, applied });
+      else {
+        rewriteRequestHead(req, rewrite);
+        if (rewritesBody(rewrite)) pending.body.push({ rewrite, applied });
+        else applied();
+      }
+    }
+    if (pending.body.length || pending.response.length) req[PENDING] = pending;
+  };
+  app.addHook('preParsing', (request, _reply, payload, next) => {
+    const pending = (request.raw as Marked)[PENDING];
+    if (!pending?.body.length) return next(null, payload);
+    void (async () => {
+      let stream: typeof payload = payload;
+      let length = 0;
+      for (const { rewrite, applied } of pending.body) {
+        const next = await rewriteStream(stream, rewrite);
+        stream = next.stream as typeof payload;
+        length = next.length;
+        applied();
+      }
+      request.headers['content-length'] = String(length);
+      return stream;
+    })().then((s) => next(null, s), (e: Error) => next(e));
+  });
+  app.addHook('onSend', (request, reply, payload, next) => {
+    const pending = (request.raw as Marked)[PENDING];
+    if (!pending?.response.length) return next(null, payload);
+    let body = payload;
+    for (const { rewrite, applied } of pending.response) {
+      if (rewrite.replace?.code !== undefined) reply.code(rewrite.replace.code);
+      for (const [k, v] of responseHeaders(rewrite, (name) => reply.getHeader(name))) reply.header(k, v);
+      if (rewritesBody(rewrite)) {
+        const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : undefined;
+        // A streamed response is left as it is: rewriting it would mean buffering it whole.
+        if (bytes) {
+          body = rewriteBody(bytes, rewrite);
+          reply.removeHeader('content-length');
+        }
+      }
+      applied();
+    }
+    next(null, body);
+  });
 
   // A callback hook, not an async one: with no active fault the request pays one length check and no promise.
   app.addHook('onRequest', (request, reply, next) => {
@@ -20,20 +109,12 @@ const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done)
     if (rules.length === 0) return next();
     const path = request.url.split('?', 1)[0]!;
     if (exempt.has(path)) return next();
-    const facts = {
-      path,
-      method: request.method,
-      port: request.socket?.localPort ?? 0,
-      header: (name: string) => {
-        const v = request.headers[name];
-        return Array.isArray(v) ? v[0] : v;
-      },
-    };
+    const facts = rawFacts(request.raw, path);
     let i = 0;
     const step = (): void => {
       for (; i < rules.length; i++) {
         const rule = rules[i]!;
-        if (!rule.matches(facts)) continue;
+        if (rule.stage === 'rewrite' || !rule.matches(facts)) continue;
         const effect = rule.effect();
         if (effect.type === 'delay') {
           i++;
@@ -54,8 +135,10 @@ const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done)
           request.raw.socket?.destroy();
           return;
         }
-        reply.code(effect.status).header('content-type', 'application/json').header('x-chaos-fault', rule.faultId).send(effect.body);
-        return;
+        if (effect.type === 'error') {
+          reply.code(effect.status).header('content-type', 'application/json').header('x-chaos-fault', rule.faultId).send(effect.body);
+          return;
+        }
       }
       next();
     };
@@ -65,7 +148,7 @@ const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done)
 };
 
 /**
- * Inbound faults (HTTPChaos delay/abort/status, NetworkChaos delay) for a fastify app. With no active fault
- * the hook costs one array-length check per request.
+ * Inbound faults for a fastify app: HTTPChaos delay/abort/status and replace/patch, NetworkChaos delay.
+ * With no active fault each hook costs one array-length check per request.
  */
 export const inboundFaults = fp(plugin, { name: 'nova-inbound-faults', fastify: '5.x' });

@@ -1,3 +1,4 @@
+import type { HttpRewrite } from './http-rewrite.ts';
 import type { RequestFacts } from './match.ts';
 
 /** What an inbound fault does to a request it matches. */
@@ -5,11 +6,18 @@ export type InboundEffect =
   /** `applied` is told the delay actually added (timer to callback, ms): the fault's effect evidence. */
   | { type: 'delay'; ms: number; applied?: (ms: number) => void }
   | { type: 'abort' }
-  | { type: 'error'; status: number; body: string };
+  | { type: 'error'; status: number; body: string }
+  /** HTTPChaos replace/patch; `applied` is told each time a request or response was actually rewritten. */
+  | { type: 'rewrite'; rewrite: HttpRewrite; applied: () => void };
 
 /** An active inbound fault, consulted by the fastify plugin. */
 export interface InboundRule {
   readonly faultId: string;
+  /**
+   * `rewrite` rules are consulted before the server routes the request (a rewritten path or method reaches
+   * another route); the others when the route's hooks run.
+   */
+  readonly stage?: 'rewrite';
   matches(facts: RequestFacts): boolean;
   effect(): InboundEffect;
 }
@@ -20,6 +28,8 @@ export interface OutboundFacts extends RequestFacts {
   upstream: string | undefined;
   /** `http://host:port` */
   origin: string;
+  /** The body can be sent twice (none, a string or bytes; not a stream): what duplication needs. */
+  replayable?: boolean;
 }
 
 /** What an outbound fault does to a request it matches. */
@@ -28,7 +38,16 @@ export type OutboundEffect =
   | { type: 'error'; status: number }
   | { type: 'reset' }
   | { type: 'partition'; mode: 'hang' | 'fail' }
-  | { type: 'bandwidth'; bytesPerSecond: number };
+  | { type: 'bandwidth'; bytesPerSecond: number }
+  /** The upstream's name did not resolve (`error`), or resolved to `address` (`random`). */
+  | { type: 'dns'; action: 'error' | 'random'; name: string; address: string }
+  /** The call is sent twice; the caller sees the second answer. `sent` is told when the copy went out. */
+  | { type: 'duplicate'; sent?: () => void }
+  /**
+   * One bit of the response body is flipped: in byte `at × length` of the first non-empty chunk, bit `bit`.
+   * `corrupted` is told when a byte was changed (a response without a body has nothing to corrupt).
+   */
+  | { type: 'corrupt'; at: number; bit: number; corrupted?: () => void };
 
 /** An active outbound fault, consulted by the undici interceptor. */
 export interface OutboundRule {

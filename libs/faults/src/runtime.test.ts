@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FaultErrorCodes, FaultSpecError, UnknownFaultError, UnsupportedFaultError } from './errors.ts';
+import { FaultSpecError, UnknownFaultError } from './errors.ts';
 import { FaultRuntime, type FaultChange } from './runtime.ts';
 
 beforeEach(() => {
@@ -49,10 +49,8 @@ describe('FaultRuntime', () => {
     expect((bad as Error).message).toBe('http-delay: spec.latencyMs must be a number between 0 and 600000, got -5');
     const typo = await rt.apply('x', 'http-delay', { latencyMs: 5, jiter: 2 }, 1000).catch((e: unknown) => e);
     expect((typo as Error).message).toMatch(/spec.jiter is not a field of http-delay; valid fields: latencyMs, jitterMs/);
-    const corrupt = await rt.apply('x', 'net-corrupt', {}, 1000).catch((e: unknown) => e);
-    expect(corrupt).toBeInstanceOf(UnsupportedFaultError);
-    expect((corrupt as UnsupportedFaultError).code).toBe(FaultErrorCodes.UNSUPPORTED);
-    expect((corrupt as Error).message).toMatch(/needs the kernel layer/);
+    const dns = await rt.apply('x', 'dns-fault', { action: 'error', patterns: ['user-*-service'] }, 1000).catch((e: unknown) => e);
+    expect((dns as Error).message).toBe('dns-fault: spec.patterns[0] "user-*-service" is not a domain template: "?" matches one character, "*" only at the end');
     await expect(rt.apply('x', 'http-abort', {}, 0)).rejects.toThrow(/leaseMs must be > 0/);
     await expect(rt.apply('x', 'http-abort', { percent: 101 }, 10)).rejects.toThrow(/spec.percent must be a number between 0 and 100/);
     expect(rt.size).toBe(0);

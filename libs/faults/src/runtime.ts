@@ -1,6 +1,7 @@
 import { defaultRegistry, type DriverRegistry, type Injection } from './drivers/index.ts';
 import { unmeasured, type FaultEffect } from './effect.ts';
 import { RuleList, type InboundRule, type OutboundRule } from './rules.ts';
+import { realNow } from './clock.ts';
 
 /** How many ended faults keep their final effect for a late reader. */
 const KEPT_ENDED = 256;
@@ -51,7 +52,7 @@ export class FaultRuntime {
     const driver = this.registry.get(kind);
     const parsed = driver.parse(spec);
     const injection = await driver.apply(parsed, this, id);
-    const now = Date.now();
+    const now = realNow();
     const fault: ActiveFault = { id, kind, spec, appliedAt: now, expiresAt: now + leaseMs };
     const timer = setTimeout(() => void this.end(id, 'expired'), leaseMs);
     // The lease must fire even if nothing else keeps the process busy, but must not keep it alive.

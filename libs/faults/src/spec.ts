@@ -76,6 +76,11 @@ export class SpecReader {
     return new SpecReader(this.kind, this.obj[name] ?? {}, this.field(name));
   }
 
+  /** The object as given, for fields of a shape the typed readers do not cover. */
+  raw(): Readonly<Record<string, unknown>> {
+    return this.obj;
+  }
+
   /** Rejects fields the kind does not know, so a typo is an error rather than a silently ignored field. */
   only(...names: string[]): void {
     for (const k of Object.keys(this.obj)) {

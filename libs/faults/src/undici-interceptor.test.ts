@@ -132,4 +132,36 @@ describe('outbound faults (undici interceptor)', () => {
     expect(took).toBeLessThan(1500);
     expect(unthrottled).toBeLessThan(100);
   });
+
+  it('duplicates calls: the server sees each twice, the caller gets one answer; a streamed body is not duplicated', async () => {
+    await runtime.apply('dup', 'net-duplicate', { target: 'user-service', method: 'POST' }, 60_000);
+    const d = dispatcher('user-service');
+    const before = hits;
+    const res = await request(`${origin}/x`, { method: 'POST', body: '{"n":1}', dispatcher: d });
+    expect(await res.body.json()).toEqual({ ok: true });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(hits - before).toBe(2);
+    // A GET is not matched (method), and a streamed body cannot be sent twice.
+    await (await request(`${origin}/x`, { dispatcher: d })).body.dump();
+    const { Readable } = await import('node:stream');
+    await (await request(`${origin}/x`, { method: 'POST', body: Readable.from(['{"n":2}']), dispatcher: d })).body.dump();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(hits - before).toBe(4);
+    expect(runtime.effect('dup')).toMatchObject({ took: true, summary: 'duplicated 1 of 3 calls to user-service' });
+  });
+
+  it('corrupts one bit of a response body: the caller reads different bytes, of the same length', async () => {
+    const d = dispatcher('user-service');
+    const clean = Buffer.from(await (await request(`${origin}/x`, { dispatcher: d })).body.arrayBuffer());
+    await runtime.apply('c', 'net-corrupt', { target: 'user-service', seed: 3 }, 60_000);
+    const bad = Buffer.from(await (await request(`${origin}/x`, { dispatcher: d })).body.arrayBuffer());
+    expect(bad.length).toBe(clean.length);
+    const differing = [...bad].map((b, i) => b ^ clean[i]!).filter((x) => x !== 0);
+    // Exactly one byte differs, by exactly one bit.
+    expect(differing).toHaveLength(1);
+    expect([1, 2, 4, 8, 16, 32, 64, 128]).toContain(differing[0]);
+    expect(runtime.effect('c')).toMatchObject({ took: true, figures: { affected: 1, bodiesChanged: 1 } });
+    await runtime.recover('c');
+    expect(Buffer.from(await (await request(`${origin}/x`, { dispatcher: d })).body.arrayBuffer())).toEqual(clean);
+  });
 });

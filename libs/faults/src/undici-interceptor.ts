@@ -90,9 +90,40 @@ function throttle(handler: DispatchHandler, bytesPerSecond: number): DispatchHan
   };
 }
 
+/** Wraps a handler so that one bit of the first non-empty body chunk is flipped. */
+function corrupting(handler: DispatchHandler, at: number, bit: number, corrupted?: () => void): DispatchHandler {
+  let done = false;
+  return {
+    ...handler,
+    onRequestStart: (c, ctx) => handler.onRequestStart?.(c, ctx),
+    onResponseStart: (c, s, h, m) => handler.onResponseStart?.(c, s, h, m),
+    onResponseData(controller, chunk) {
+      if (done || chunk.length === 0) return handler.onResponseData?.(controller, chunk);
+      done = true;
+      // A copy: the chunk may be a view of a buffer undici reuses.
+      const copy = Buffer.from(chunk);
+      const i = Math.min(copy.length - 1, Math.floor(at * copy.length));
+      copy[i] = copy[i]! ^ (1 << bit);
+      corrupted?.();
+      return handler.onResponseData?.(controller, copy);
+    },
+    onResponseEnd: (c, t) => handler.onResponseEnd?.(c, t),
+    onResponseError: (c, e) => handler.onResponseError?.(c, e),
+  };
+}
+
+/** A handler that takes a response and drops it: the answer to a duplicated call, which nobody asked for. */
+const discard: DispatchHandler = {
+  onRequestStart() {},
+  onResponseStart() {},
+  onResponseData() {},
+  onResponseEnd() {},
+  onResponseError() {},
+};
+
 /**
  * An undici interceptor that applies the runtime's outbound faults (delay, error status, connection reset,
- * partition, bandwidth) to the calls of one dispatcher. Compose it under the resilient client:
+ * partition, bandwidth, name resolution, duplication, corruption) to the calls of one dispatcher. Compose it under the resilient client:
  * `new Agent().compose(outboundFaults(runtime, { upstream: 'user-service' }))`, so that the client's
  * timeouts, retries and breakers see the faults as they would see a real network. With no active fault it
  * costs one array-length check per request.
@@ -109,6 +140,7 @@ export function outboundFaults(runtime: FaultRuntime, options: OutboundFaultsOpt
         path: (opts.path ?? '/').split('?', 1)[0]!,
         method: opts.method,
         port: Number(new URL(origin || 'http://x').port) || 0,
+        replayable: opts.body == null || typeof opts.body === 'string' || opts.body instanceof Uint8Array,
         header: (name) => {
           const h = opts.headers as Record<string, string | string[] | undefined> | undefined;
           const v = h && !Array.isArray(h) ? h[name] : undefined;
@@ -154,6 +186,22 @@ export function outboundFaults(runtime: FaultRuntime, options: OutboundFaultsOpt
           }
           case 'bandwidth':
             return dispatch(opts, throttle(handler, effect.bytesPerSecond));
+          case 'dns': {
+            if (effect.action === 'error') {
+              fail(handler, socketError('ENOTFOUND', `getaddrinfo ENOTFOUND ${effect.name} (injected fault ${rule.faultId})`));
+              return true;
+            }
+            const url = new URL(origin);
+            url.hostname = effect.address;
+            return dispatch({ ...opts, origin: url.origin }, handler);
+          }
+          case 'duplicate':
+            // The copy first, so the server sees the duplicate before the call the caller waits for.
+            dispatch(opts, discard);
+            effect.sent?.();
+            return dispatch(opts, handler);
+          case 'corrupt':
+            return dispatch(opts, corrupting(handler, effect.at, effect.bit, effect.corrupted));
         }
       }
       return dispatch(opts, handler);

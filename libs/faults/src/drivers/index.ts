@@ -1,9 +1,11 @@
 import { UnknownFaultError } from '../errors.ts';
 import type { AnyFaultDriver, FaultDriver } from './driver.ts';
-import { httpAbort, httpDelay, httpError } from './http.ts';
+import { httpAbort, httpDelay, httpError, httpRewrite } from './http.ts';
 import { ioDelay, ioFault } from './io.ts';
 import { netBandwidth, netCorrupt, netDelay, netDuplicate, netError, netPartition, netReset } from './network.ts';
 import { cpuStress, memoryStress } from './stress.ts';
+import { dnsFault } from './dns.ts';
+import { timeOffset } from './time.ts';
 
 /**
  * Every in-process fault kind, listed explicitly (no registration by side effect). Process-level kinds
@@ -13,6 +15,7 @@ export const IN_PROCESS_DRIVERS = [
   httpDelay,
   httpAbort,
   httpError,
+  httpRewrite,
   netDelay,
   netError,
   netReset,
@@ -24,6 +27,8 @@ export const IN_PROCESS_DRIVERS = [
   memoryStress,
   ioDelay,
   ioFault,
+  timeOffset,
+  dnsFault,
 ] as const satisfies readonly AnyFaultDriver[];
 
 /** The in-process kinds whose spec takes a `seed` for their random draws (see {@link FaultDriver.seeded}). */

@@ -1,5 +1,4 @@
 import { RequestMeter } from '../effect.ts';
-import { UnsupportedFaultError } from '../errors.ts';
 import { compileMatch, MATCH_FIELDS, readMatch, type RequestMatch } from '../match.ts';
 import { delaySampler, seededRandom } from '@nova/chaos-spec';
 import { targetMatches, type OutboundEffect, type OutboundFacts, type OutboundRule } from '../rules.ts';
@@ -22,8 +21,9 @@ function outbound(
   effect: () => OutboundEffect,
   meter: RequestMeter,
   held?: Set<() => void>,
+  matcher: (facts: OutboundFacts) => boolean = compileMatch(match),
 ): Injection {
-  const inner = meter.counting(compileMatch(match));
+  const inner = meter.counting(matcher);
   const rule: OutboundRule = {
     faultId,
     // Only calls to the target are seen by this fault; the others are not its business.
@@ -142,21 +142,54 @@ export const netBandwidth: FaultDriver<OutboundSpec & { bytesPerSecond: number }
     outbound(env, faultId, spec.target, spec.match, () => ({ type: 'bandwidth', bytesPerSecond: spec.bytesPerSecond }), callMeter('throttled', spec.target)),
 };
 
-/** Actions that need the kernel layer; named so that a request for them is refused with the reason. */
-function kernelOnly(kind: string, what: string): FaultDriver<never> {
-  return {
-    kind,
-    description: `${what} (kernel layer only: containers or k8s)`,
-    parse() {
-      throw new UnsupportedFaultError(
-        `${kind}: ${what} cannot be done inside a Node process; it needs the kernel layer (netem/nftables), available in the containers and k8s environments`,
-      );
-    },
-    apply() {
-      throw new UnsupportedFaultError(`${kind} is not supported in-process`);
-    },
-  };
-}
+/**
+ * NetworkChaos duplicate, in-process: a matching call is sent twice and the caller gets the second answer.
+ * The kernel's duplicate copies packets, which TCP discards as already received; at the request layer the
+ * faithful meaning is a duplicated request, as a retrying proxy or client sends: the server sees it twice,
+ * which tests idempotency. Calls with a streamed body cannot be sent twice: they are not matched.
+ */
+export const netDuplicate: FaultDriver<OutboundSpec> = {
+  kind: 'net-duplicate',
+  seeded: true,
+  description: 'send outgoing calls twice (target, percent, path, method): duplicated requests',
+  parse(spec) {
+    const r = new SpecReader('net-duplicate', spec);
+    r.only(...OUTBOUND_FIELDS);
+    return readOutbound(r);
+  },
+  apply(spec, env, faultId) {
+    const meter = callMeter('duplicated', spec.target);
+    const matches = compileMatch(spec.match);
+    return outbound(env, faultId, spec.target, spec.match, () => ({ type: 'duplicate' }), meter, undefined, (facts) => facts.replayable !== false && matches(facts));
+  },
+};
 
-export const netCorrupt = kernelOnly('net-corrupt', 'packet corruption');
-export const netDuplicate = kernelOnly('net-duplicate', 'packet duplication');
+/**
+ * NetworkChaos corrupt, in-process: one bit of a matching call's response body is flipped (the kernel's
+ * corrupt flips bits in packets, which TCP's checksum then mostly drops; here the corruption reaches the
+ * caller, as it does past TLS-less proxies). Evidence: responses whose bytes were actually changed.
+ */
+export const netCorrupt: FaultDriver<OutboundSpec> = {
+  kind: 'net-corrupt',
+  seeded: true,
+  description: 'flip a bit in the response body of outgoing calls (target, percent, path, method)',
+  parse(spec) {
+    const r = new SpecReader('net-corrupt', spec);
+    r.only(...OUTBOUND_FIELDS);
+    return readOutbound(r);
+  },
+  apply(spec, env, faultId) {
+    const meter = callMeter('corrupted the answer to', spec.target);
+    const random = spec.match.seed === undefined ? Math.random : seededRandom(spec.match.seed + 1);
+    let changed = 0;
+    const corrupted = (): void => void changed++;
+    const injection = outbound(env, faultId, spec.target, spec.match, () => ({ type: 'corrupt', at: random(), bit: Math.floor(random() * 8), corrupted }), meter);
+    return {
+      recover: injection.recover,
+      effect: () => {
+        const e = meter.effect();
+        return { ...e, took: changed > 0, summary: `${e.summary} (${changed} bodies changed)`, figures: { ...e.figures, bodiesChanged: changed } };
+      },
+    };
+  },
+};
