@@ -1,5 +1,5 @@
 /** Chaos kinds the schemas know. */
-export const CHAOS_KINDS = ['NetworkChaos', 'PodChaos', 'StressChaos', 'IOChaos', 'HTTPChaos', 'TimeChaos'] as const;
+export const CHAOS_KINDS = ['NetworkChaos', 'PodChaos', 'StressChaos', 'IOChaos', 'HTTPChaos', 'TimeChaos', 'DNSChaos'] as const;
 export type ChaosKind = (typeof CHAOS_KINDS)[number];
 export const KINDS = [...CHAOS_KINDS, 'Workflow', 'Schedule'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -86,7 +86,7 @@ export type Resource = ChaosResource | WorkflowResource | ScheduleResource;
  * Chaos Mesh kinds that Nova Chaos does not model: a Workflow or Schedule may embed them (they are checked
  * against Chaos Mesh's schema and reported as a warning), but nothing here can run them.
  */
-export const UNMODELLED_KINDS = ['JVMChaos', 'DNSChaos', 'PhysicalMachineChaos', 'KernelChaos', 'AWSChaos', 'GCPChaos', 'AzureChaos', 'BlockChaos'] as const;
+export const UNMODELLED_KINDS = ['JVMChaos', 'PhysicalMachineChaos', 'KernelChaos', 'AWSChaos', 'GCPChaos', 'AzureChaos', 'BlockChaos'] as const;
 export type UnmodelledKind = (typeof UNMODELLED_KINDS)[number];
 
 /**

@@ -11,6 +11,7 @@ const FILES: Record<Kind, string> = {
   IOChaos: 'iochaos',
   HTTPChaos: 'httpchaos',
   TimeChaos: 'timechaos',
+  DNSChaos: 'dnschaos',
   Workflow: 'workflow',
   Schedule: 'schedule',
 };

@@ -154,6 +154,16 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
     case 'TimeChaos':
       duration(issues, [...at, 'timeOffset'], spec['timeOffset'], 'a signed Go duration such as -5m or 1h');
       break;
+    case 'DNSChaos':
+      // Chaos Mesh's webhook checks only the selector and duration (api/v1alpha1/dnschaos_webhook.go
+      // Validate); a pattern with `*` before its end is refused later, by the chaos DNS server, so it is a
+      // warning here: the file is valid for the API server but the fault will not apply.
+      for (const [i, p] of (Array.isArray(spec['patterns']) ? (spec['patterns'] as unknown[]) : []).entries()) {
+        if (typeof p === 'string' && p.slice(0, -1).includes('*')) {
+          issues.push({ path: [...at, 'patterns', i], warning: true, message: `${JSON.stringify(p)}: the wildcard * may only end a pattern (e.g. "chaos-mesh.*"); the fault would not apply` });
+        }
+      }
+      break;
   }
 }
 

@@ -95,9 +95,13 @@ const ACCEPTED: Array<[string, string]> = [
       `entry: all\ntemplates:\n  - name: all\n    templateType: Serial\n    children: [http, io]\n  - name: http\n    templateType: HTTPChaos\n    deadline: 30s\n    httpChaos: { target: Request, port: 80, abort: true, ${selector.replace('\n', ', ')} }\n  - name: io\n    templateType: IOChaos\n    deadline: 30s\n    ioChaos: { action: latency, volumePath: /data, delay: 10ms, ${selector.replace('\n', ', ')} }`,
     ),
   ],
+  // The DNSChaos example of Chaos Mesh's docs (v2.6.7 simulate-dns-chaos-on-kubernetes): modelled and run here.
+  ['DNSChaos random with templates', object('DNSChaos', `action: random\n${selector}\npatterns: [google.com, chaos-mesh.*, github.?om]`)],
+  ['Schedule embedding dnsChaos', object('Schedule', `schedule: "@every 1h"\ntype: DNSChaos\ndnsChaos: { action: error, patterns: [user-service], duration: 30s, ${selector.replace('\n', ', ')} }`)],
 ];
 
 const REJECTED: Array<[string, string, RegExp]> = [
+  ['DNSChaos with an unknown action', object('DNSChaos', `action: drop\n${selector}`), /spec\.action: must be one of "error", "random", got "drop"/],
   // IOChaosSpec.validatePercent: "percent field should be in 0-100".
   ['IOChaos percent over 100', object('IOChaos', `action: latency\n${selector}\nvolumePath: /data\ndelay: 10ms\npercent: 101`), /spec\.percent: must be from 0 to 100, got 101/],
   // tryParseBytes: "illegal proportion".
@@ -122,6 +126,12 @@ describe('cases grown from Chaos Mesh webhook tests and value rules', () => {
     const r = parseResources(yaml, 'case.yaml');
     expect(r.resources).toEqual([]);
     expect(r.issues.map(formatIssue).join('\n')).toMatch(message);
+  });
+
+  it('warns about a DNSChaos pattern with * before its end (the webhook accepts it; the DNS server will not)', () => {
+    const r = parseResources(object('DNSChaos', `action: error\n${selector}\npatterns: [ok.example, chaos-*.org]`), 'case.yaml');
+    expect(r.issues).toEqual([]);
+    expect(r.warnings.map(formatIssue).join('\n')).toMatch(/spec\.patterns\[1\]: warning: "chaos-\*\.org": the wildcard \* may only end a pattern/);
   });
 
   it('validates the rest of a workflow that embeds a kind it does not model, and warns about that kind', () => {

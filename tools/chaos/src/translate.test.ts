@@ -58,11 +58,29 @@ describe('planChaos (Chaos Mesh → agent faults)', () => {
     ]);
   });
 
+  it('plans the kinds run in-process: TimeChaos, DNSChaos, HTTPChaos replace/patch, NetworkChaos duplicate/corrupt', () => {
+    expect(plan('TimeChaos', `${sel('auth-service')}\ntimeOffset: -1h30m\nclockIds: [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME]`).faults[0]).toMatchObject({ kind: 'time-offset', spec: { offsetMs: -5_400_000, clocks: ['realtime', 'monotonic'] } });
+    expect(plan('TimeChaos', `${sel('auth-service')}\ntimeOffset: 10m`).faults[0]!.spec).toEqual({ offsetMs: 600_000, clocks: ['realtime'] });
+    expect(plan('DNSChaos', `action: random\n${sel('messaging-service')}\npatterns: [user-service*]`).faults[0]).toMatchObject({ kind: 'dns-fault', spec: { action: 'random', patterns: ['user-service*'] } });
+    const req = plan('HTTPChaos', `${sel('user-service')}\ntarget: Request\nport: 3001\npath: /users/*\nreplace:\n  code: 503\n  path: /x\n  queries: { a: b }\npatch:\n  headers: [[x-a, "1"]]`);
+    expect(req.faults.map((f) => [f.kind, f.spec])).toEqual([
+      ['http-error', { path: '/users/*', status: 503 }],
+      ['http-rewrite', { path: '/users/*', target: 'request', replace: { path: '/x', queries: { a: 'b' } }, patch: { headers: [['x-a', '1']] } }],
+    ]);
+    const res = plan('HTTPChaos', `${sel('user-service')}\ntarget: Response\nport: 3001\nreplace:\n  code: 418\npatch:\n  body: { type: JSON, value: '{"a":1}' }`);
+    expect(res.faults.map((f) => [f.kind, f.spec])).toEqual([['http-rewrite', { target: 'response', replace: { code: 418 }, patch: { body: { type: 'JSON', value: '{"a":1}' } } }]]);
+    const users = `target:\n  ${sel('user-service', 'all').replace(/\n/g, '\n  ')}`;
+    const dup = plan('NetworkChaos', `action: duplicate\n${sel('messaging-service', 'all')}\nduplicate:\n  duplicate: "40"\n${users}`);
+    expect(dup.faults.map((f) => [f.kind, f.spec])).toEqual([['net-duplicate', { percent: 40, target: 'user-service' }]]);
+    expect(dup.notes.join()).toMatch(/whole requests are sent twice/);
+  });
+
   it('refuses, before anything runs, what the local environment cannot do', () => {
     const cases: Array<[string, string, RegExp]> = [
-      ['NetworkChaos', `action: corrupt\n${sel('auth-service')}\ncorrupt:\n  corrupt: "10"`, /needs the kernel layer/],
+      ['NetworkChaos', `action: corrupt\n${sel('auth-service')}\ncorrupt:\n  corrupt: "10"`, /corrupt without a target: in-process, it acts on calls to a target service/],
       ['NetworkChaos', `action: delay\n${sel('auth-service')}\nexternalTargets: [example.com]\ndelay:\n  latency: 1s`, /no external hosts/],
-      ['TimeChaos', `${sel('auth-service')}\ntimeOffset: -5m`, /cannot do it/],
+      ['TimeChaos', `${sel('auth-service')}\ntimeOffset: -5m\nclockIds: [CLOCK_PROCESS_CPUTIME_ID]`, /TimeChaos clockIds CLOCK_PROCESS_CPUTIME_ID: in-process, the shifted clocks are CLOCK_REALTIME/],
+      ['HTTPChaos', `${sel('user-service')}\ntarget: Response\nport: 3001\ncode: 200\nreplace:\n  code: 500`, /HTTPChaos code and response_headers select responses/],
       ['StressChaos', `${sel('auth-service')}\nstressors:\n  memory:\n    workers: 1\n    size: 50%`, /percentage needs a container memory limit/],
       ['PodChaos', `action: pod-kill\n${sel('billing-service')}`, /matches no registered service/],
     ];
@@ -105,7 +123,10 @@ describe('planChaos (Chaos Mesh → agent faults)', () => {
       const fallback = cplan('NetworkChaos', delay, false);
       expect(fallback.faults[0]!.kind).toBe('http-delay');
       expect(fallback.notes.join()).toMatch(/no netem qdisc.*in-process/);
-      expect(() => cplan('NetworkChaos', `action: corrupt\n${sel('auth-service')}\ncorrupt:\n  corrupt: "10"`)).toThrow(/corrupt needs the netem qdisc/);
+      // Corrupt without netem: between services it falls back to the in-process layer, like delay.
+      expect(() => cplan('NetworkChaos', `action: corrupt\n${sel('auth-service')}\ncorrupt:\n  corrupt: "10"`)).toThrow(/corrupt without a target/);
+      const corrupt = cplan('NetworkChaos', `action: corrupt\n${sel('messaging-service')}\ncorrupt:\n  corrupt: "10"\n${towardsUsers}`, false);
+      expect(corrupt.faults[0]).toMatchObject({ kind: 'net-corrupt', spec: { percent: 10, target: 'user-service' } });
     });
 
     it('kills and pauses containers through Docker and squeezes their CPU for StressChaos', () => {

@@ -43,6 +43,12 @@ export function parseRate(rate: string): number {
   return r.value;
 }
 
+/** Chaos Mesh clock ids and the Node clocks that read them (the time-offset driver's `clocks`). */
+const CLOCK_IDS: Record<string, string> = {
+  CLOCK_REALTIME: 'realtime', CLOCK_REALTIME_COARSE: 'realtime',
+  CLOCK_MONOTONIC: 'monotonic', CLOCK_MONOTONIC_RAW: 'monotonic', CLOCK_MONOTONIC_COARSE: 'monotonic', CLOCK_BOOTTIME: 'monotonic',
+};
+
 const IO_METHODS: Record<string, string> = {
   read: 'read', write: 'write', open: 'open', create: 'open', getattr: 'getattr', readdir: 'readdir', opendir: 'readdir',
   unlink: 'unlink', rmdir: 'unlink', mkdir: 'mkdir', rename: 'rename',
@@ -84,14 +90,15 @@ export function planChaos(
       const direction = String(spec['direction'] ?? 'to');
       if (spec['externalTargets']) throw new UnsupportedLocallyError('NetworkChaos externalTargets: the local environment has no external hosts');
       const peers = otherSide();
-      if (containers && (action !== 'delay' || ctx.layer!.netem)) {
+      // Without netem, delay and corrupt fall back to the in-process layer (calls between the services).
+      if (containers && ((action !== 'delay' && action !== 'corrupt') || ctx.layer!.netem)) {
         planKernel(action, direction, peers.map(containerOf), spec, each, ctx.layer!, notes);
         if (peers.length === 0 && (action === 'partition' || spec['target'] !== undefined)) {
           throw new UnsupportedLocallyError('NetworkChaos target selects no registered service');
         }
         break;
       }
-      if (containers) notes.push('NetworkChaos delay: this kernel has no netem qdisc, so the delay is injected in-process (inbound/outbound HTTP) instead of on the container interface');
+      if (containers) notes.push(`NetworkChaos ${action}: this kernel has no netem qdisc, so it is injected in-process (inbound/outbound HTTP) instead of on the container interface`);
       const peerNames = [...new Set(peers.map((p) => p.labels['app'] ?? p.name))];
       const outbound = (k: string, s: Record<string, unknown>): void => {
         if (direction === 'to' || direction === 'both') for (const name of peerNames) each(k, { ...s, target: name });
@@ -115,6 +122,11 @@ export function planChaos(
         const bytesPerSecond = parseRate(String((spec['bandwidth'] as Obj)['rate']));
         if (peers.length > 0) outbound('net-bandwidth', { bytesPerSecond });
         else throw new UnsupportedLocallyError('NetworkChaos bandwidth without a target: locally, bandwidth is limited on calls to a target service');
+      } else if (action === 'duplicate' || action === 'corrupt') {
+        const percent = Number((spec[action] as Obj)[action]);
+        if (peers.length === 0) throw new UnsupportedLocallyError(`NetworkChaos ${action} without a target: in-process, it acts on calls to a target service (requests sent twice, response bits flipped); add spec.target`);
+        outbound(`net-${action}`, { percent });
+        notes.push(action === 'duplicate' ? 'NetworkChaos duplicate in-process: whole requests are sent twice (the server sees both), where the kernel copies packets' : 'NetworkChaos corrupt in-process: a bit of the response body is flipped, where the kernel corrupts packets (mostly dropped by TCP checksums)');
       } else {
         throw new UnsupportedLocallyError(`NetworkChaos ${action}: packet ${action === 'netem' ? 'netem' : action} needs the kernel layer (netem/nftables), available in the containers and k8s environments, not in local`);
       }
@@ -171,22 +183,41 @@ export function planChaos(
       break;
     }
     case 'HTTPChaos': {
-      if (spec['patch'] !== undefined) throw new UnsupportedLocallyError('HTTPChaos patch is not implemented in-process; use replace.code, delay or abort');
-      const replace = spec['replace'] as Obj | undefined;
-      if (replace && (replace['body'] !== undefined || replace['headers'] !== undefined || replace['path'] !== undefined)) {
-        throw new UnsupportedLocallyError('HTTPChaos replace supports code only in-process');
+      if (spec['code'] !== undefined || spec['response_headers'] !== undefined) {
+        throw new UnsupportedLocallyError('HTTPChaos code and response_headers select responses by what the handler answered; in-process, faults select requests (path, method, request_headers)');
       }
+      const target = spec['target'] === 'Response' ? 'response' : 'request';
       const match: Record<string, unknown> = {};
       if (spec['path']) match['path'] = spec['path'];
       if (spec['method']) match['method'] = spec['method'];
       if (spec['request_headers']) match['headers'] = spec['request_headers'];
       if (spec['abort'] === true) each('http-abort', match);
       if (spec['delay'] !== undefined) each('http-delay', { ...match, latencyMs: ms(spec['delay']) });
-      if (replace?.['code'] !== undefined) each('http-error', { ...match, status: Number(replace['code']) });
+      const { code, ...replace } = (spec['replace'] as Obj | undefined) ?? {};
+      // A status "replaced" on a request means answering with it (the handler never runs); on a response,
+      // the handler runs and its status is replaced.
+      if (code !== undefined && target === 'request') each('http-error', { ...match, status: Number(code) });
+      const rewrite: Obj = {};
+      if (code !== undefined && target === 'response') replace['code'] = code;
+      if (Object.keys(replace).length) rewrite['replace'] = replace;
+      if (spec['patch'] !== undefined) rewrite['patch'] = spec['patch'];
+      if (Object.keys(rewrite).length) each('http-rewrite', { ...match, target, ...rewrite });
       break;
     }
-    case 'TimeChaos':
-      throw new UnsupportedLocallyError('TimeChaos shifts clocks through ptrace in a container; the local environment cannot do it');
+    case 'TimeChaos': {
+      const clocks = new Set<string>();
+      for (const id of (spec['clockIds'] as string[] | undefined) ?? ['CLOCK_REALTIME']) {
+        const clock = CLOCK_IDS[id];
+        if (!clock) throw new UnsupportedLocallyError(`TimeChaos clockIds ${id}: in-process, the shifted clocks are ${Object.keys(CLOCK_IDS).join(', ')} (what a Node service reads)`);
+        clocks.add(clock);
+      }
+      each('time-offset', { offsetMs: ms(spec['timeOffset']), clocks: [...clocks] });
+      break;
+    }
+    case 'DNSChaos':
+      each('dns-fault', { action: String(spec['action'] ?? 'error'), patterns: (spec['patterns'] as string[] | undefined) ?? [] });
+      notes.push('DNSChaos: names are failed inside the selected services (dns.lookup, and calls to a named upstream), not by a cluster DNS server');
+      break;
   }
   if (selected.length === 0) throw new UnsupportedLocallyError('the selector matches no registered service');
   return { kind, matching, selected, faults, durationMs, notes };
