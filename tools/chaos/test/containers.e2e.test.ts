@@ -53,8 +53,9 @@ afterAll(async () => {
 }, 300_000);
 
 /** Runs an experiment while sampling the kernel state of `container`; returns the result and the peak. */
-async function runSampling(file: string, container: string): Promise<{ verdict: string; reason: string | undefined; peakPackets: number; sawRules: boolean; checks: string[] }> {
+async function runSampling(file: string, container: string): Promise<{ verdict: string; reason: string | undefined; peakPackets: number; livePackets: number; sawRules: boolean; checks: string[] }> {
   let peakPackets = 0;
+  let livePackets = 0;
   let sawRules = false;
   let sampling = true;
   const sampler = (async () => {
@@ -64,13 +65,18 @@ async function runSampling(file: string, container: string): Promise<{ verdict: 
         sawRules = true;
         peakPackets = Math.max(peakPackets, s.packets);
       }
+      // The agent's live effect of the active fault: its counters read while the rules hold.
+      const listed = await unary(env.agent.client.listFaults.bind(env.agent.client), {}, bearer(env.agent.token)).catch(() => ({ faults: [] }));
+      for (const f of listed.faults as Fault[]) {
+        if (f.phase === 'injected' && f.kind.startsWith('kernel-')) livePackets = Math.max(livePackets, Number(parseEffect(f.effectJson)?.figures['packets'] ?? 0));
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
   })();
   const result = await runner.run(experiment(file));
   sampling = false;
   await sampler;
-  return { verdict: result.verdict, reason: result.reason, peakPackets, sawRules, checks: result.checks.map((c) => `${c.name}: ${c.measured} (${c.ok ? 'ok' : 'FAILED'})`) };
+  return { verdict: result.verdict, reason: result.reason, peakPackets, livePackets, sawRules, checks: result.checks.map((c) => `${c.name}: ${c.measured} (${c.ok ? 'ok' : 'FAILED'})`) };
 }
 
 async function noRulesAnywhere(): Promise<void> {
@@ -101,6 +107,8 @@ describe('the containers environment', { retry: 1 }, () => {
     expect(r.verdict, `${r.reason}\n${r.checks.join('\n')}\n${lines.slice(-20).join('\n')}`).toBe('pass');
     expect(r.sawRules).toBe(true);
     expect(r.peakPackets).toBeGreaterThan(0);
+    // Seen live too: ListFaults showed the counters climbing while the partition held.
+    expect(r.livePackets).toBeGreaterThan(0);
     expect(r.checks.some((c) => c.startsWith('breaker messaging-service->user-service: opened'))).toBe(true);
     // The evidence the verdict rests on: the nft rule's own counter, read by the agent before it deleted it.
     expect(r.checks.join('\n')).toMatch(/^fault took effect: kernel-partition on messaging-service: dropped [1-9]\d* packets \(nft counters in .*\) \(ok\)$/m);
@@ -112,6 +120,7 @@ describe('the containers environment', { retry: 1 }, () => {
     expect(r.verdict, `${r.reason}\n${r.checks.join('\n')}`).toBe('pass');
     expect(r.sawRules).toBe(true);
     expect(r.peakPackets).toBeGreaterThan(0);
+    expect(r.livePackets).toBeGreaterThan(0);
     expect(r.checks.join('\n')).toMatch(/^fault took effect: kernel-loss on messaging-service: dropped [1-9]\d* packets \(iptables filter counters in .*\) \(ok\)$/m);
     await noRulesAnywhere();
   }, 120_000);
