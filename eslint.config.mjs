@@ -19,16 +19,48 @@ const depConstraints = [
 ];
 // Benchmarks (never part of what a lib ships or teams copy) may use the benchmark kit besides what their
 // project may use.
-const benchConstraints = depConstraints.map((c) => ({ ...c, onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:bench'] }));
+const benchConstraints = depConstraints.map((c) => ({
+  ...c,
+  onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:bench'],
+}));
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '**/.nx/**', '**/reports/**', 'tools/dashboard/web/dist/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/coverage/**',
+      '**/.nx/**',
+      '**/reports/**',
+      'tools/dashboard/web/dist/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts', '**/*.mjs', '**/*.js'],
     plugins: { '@nx': nx },
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', performance: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', Buffer: 'readonly', fetch: 'readonly', structuredClone: 'readonly', DOMException: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        performance: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        Buffer: 'readonly',
+        fetch: 'readonly',
+        structuredClone: 'readonly',
+        DOMException: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+      },
+    },
     rules: {
       '@nx/enforce-module-boundaries': [
         'error',
@@ -53,7 +85,12 @@ export default tseslint.config(
   },
   {
     files: ['**/bench/**/*.ts', '**/*.bench.ts'],
-    rules: { '@nx/enforce-module-boundaries': ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: benchConstraints }] },
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        { enforceBuildableLibDependency: false, allow: [], depConstraints: benchConstraints },
+      ],
+    },
   },
   {
     // Config files import the workspace's shared settings (the root project) by path, by design.

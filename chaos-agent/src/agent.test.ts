@@ -50,13 +50,21 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
   });
 
   const apply = (kind: string, spec: object, durationMs = 30_000, experimentUid = 'exp-1', id = targetId) =>
-    unary(ctl.client.applyFault.bind(ctl.client), { experimentUid, targetId: id, kind, specJson: JSON.stringify(spec), durationMs, actor: 'test' }, md);
+    unary(
+      ctl.client.applyFault.bind(ctl.client),
+      { experimentUid, targetId: id, kind, specJson: JSON.stringify(spec), durationMs, actor: 'test' },
+      md,
+    );
   const recover = (experimentUid = 'exp-1') => unary(ctl.client.recoverFault.bind(ctl.client), { experimentUid }, md);
 
   it('refuses calls without the right token', async () => {
-    const err = await unary(ctl.client.listTargets.bind(ctl.client), {}, bearer('wrong-token-wrong-token')).catch((e: grpc.ServiceError) => e);
+    const err = await unary(ctl.client.listTargets.bind(ctl.client), {}, bearer('wrong-token-wrong-token')).catch(
+      (e: grpc.ServiceError) => e,
+    );
     expect((err as grpc.ServiceError).code).toBe(grpc.status.UNAUTHENTICATED);
-    const none = await unary(ctl.client.listFaults.bind(ctl.client), {}, new grpc.Metadata()).catch((e: grpc.ServiceError) => e);
+    const none = await unary(ctl.client.listFaults.bind(ctl.client), {}, new grpc.Metadata()).catch(
+      (e: grpc.ServiceError) => e,
+    );
     expect((none as grpc.ServiceError).code).toBe(grpc.status.UNAUTHENTICATED);
   });
 
@@ -73,7 +81,13 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     expect(fault).toMatchObject({ phase: 'injected', kind: 'http-error', experimentUid: 'exp-1', targetId });
     expect(await ping(target.url)).toBe(503);
     // While it holds, the service reports what it has done every second, and ListFaults shows it.
-    await until(async () => parseEffect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults[0]?.effectJson)?.summary === 'answered 503 to 1 of 1 requests', 3000, 'the live effect');
+    await until(
+      async () =>
+        parseEffect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults[0]?.effectJson)?.summary ===
+        'answered 503 to 1 of 1 requests',
+      3000,
+      'the live effect',
+    );
     const again = await apply('http-error', { status: 503, path: '/ping' });
     expect(again.fault.id).toBe(fault.id);
     expect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults).toHaveLength(1);
@@ -82,7 +96,12 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     const { faults } = await recover();
     expect(faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
     // The effect measured in the service comes back with the recovery: the one /ping that got the 503.
-    expect(effectOf(faults[0])).toEqual({ took: true, summary: 'answered 503 to 1 of 1 requests', figures: { seen: 1, affected: 1, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
+    expect(effectOf(faults[0])).toEqual({
+      took: true,
+      summary: 'answered 503 to 1 of 1 requests',
+      figures: { seen: 1, affected: 1, decisionHash: expect.any(Number) },
+      perSecond: expect.any(Array),
+    });
     expect(await ping(target.url)).toBe(200);
     expect((await recover()).faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
     expect((await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults).toHaveLength(0);
@@ -95,9 +114,15 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     expect(await ping(target.url)).toBe(500);
     const took = await until(async () => (await ping(target.url)) === 200, 3000, 'lease expiry');
     expect(took).toBeLessThan(1000);
-    await until(async () => (await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults.length === 0, 2000, 'agent bookkeeping');
+    await until(
+      async () => (await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults.length === 0,
+      2000,
+      'agent bookkeeping',
+    );
     // Ended by the leases, and its effect still known to the agent.
-    const ended = (await unary(ctl.client.listFaults.bind(ctl.client), { includeEnded: true }, md)).faults.find((f: Fault) => f.experimentUid === 'exp-lease');
+    const ended = (await unary(ctl.client.listFaults.bind(ctl.client), { includeEnded: true }, md)).faults.find(
+      (f: Fault) => f.experimentUid === 'exp-lease',
+    );
     expect(ended).toMatchObject({ phase: 'recovered' });
     const effect = effectOf(ended);
     expect(effect.took).toBe(true);
@@ -114,7 +139,9 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
       ['http-error', {}, grpc.status.NOT_FOUND, /no registered target "ghost"/, 'ghost'],
     ];
     for (const [kind, spec, code, message, id] of cases) {
-      const err = (await apply(kind, spec, 1000, 'exp-bad', id ?? targetId).catch((e: unknown) => e)) as grpc.ServiceError;
+      const err = (await apply(kind, spec, 1000, 'exp-bad', id ?? targetId).catch(
+        (e: unknown) => e,
+      )) as grpc.ServiceError;
       expect(err.code, kind).toBe(code);
       expect(err.details).toMatch(message);
     }
@@ -124,13 +151,22 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
   });
 
   it('enforces the namespace allowlist server-side and audit-logs every mutating call', async () => {
-    const denied = await startAgent({ listen: '127.0.0.1:0', token: TOKEN, allowedNamespaces: ['payments'], logger: pino({ level: 'silent' }) });
+    const denied = await startAgent({
+      listen: '127.0.0.1:0',
+      token: TOKEN,
+      allowedNamespaces: ['payments'],
+      logger: pino({ level: 'silent' }),
+    });
     const other = await startTarget(denied.address, 'other');
     try {
       const c = controller(denied.address);
       await until(async () => (await c.targets()).length === 1, 10_000, 'registration');
       const [t] = await c.targets();
-      const err = (await unary(c.client.applyFault.bind(c.client), { experimentUid: 'x', targetId: t!.id, kind: 'http-abort', specJson: '{}', durationMs: 1000 }, md).catch((e: unknown) => e)) as grpc.ServiceError;
+      const err = (await unary(
+        c.client.applyFault.bind(c.client),
+        { experimentUid: 'x', targetId: t!.id, kind: 'http-abort', specJson: '{}', durationMs: 1000 },
+        md,
+      ).catch((e: unknown) => e)) as grpc.ServiceError;
       expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(err.details).toMatch(/namespace "shop" is not in the allowed namespaces \(payments\)/);
       expect(denied.audit.records.at(-1)).toMatchObject({ action: 'apply', result: 'denied' });
@@ -140,8 +176,13 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
       await denied.close();
     }
     await agent.audit.flush();
-    const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.some((l) => l.action === 'apply' && l.result === 'ok' && l.actor === 'test' && l.kind === 'http-error')).toBe(true);
+    const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(
+      lines.some((l) => l.action === 'apply' && l.result === 'ok' && l.actor === 'test' && l.kind === 'http-error'),
+    ).toBe(true);
     expect(lines.some((l) => l.action === 'recover' && l.experimentUid === 'exp-1')).toBe(true);
   }, 30_000);
 
@@ -163,7 +204,10 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     await apply('process-failure', {}, 20_000, 'exp-hold');
     const { faults } = await recover('exp-unacked');
     expect(faults).toHaveLength(1);
-    expect(faults[0]).toMatchObject({ phase: 'failed', error: expect.stringMatching(/^recover failed: target did not acknowledge recover of .* within 3000 ms$/) });
+    expect(faults[0]).toMatchObject({
+      phase: 'failed',
+      error: expect.stringMatching(/^recover failed: target did not acknowledge recover of .* within 3000 ms$/),
+    });
     expect(events.some((e) => e.type === 'fault-failed' && e.fault?.experimentUid === 'exp-unacked')).toBe(true);
     await recover('exp-hold');
     // Resumed, the service reads the recovery it was sent and reverts the fault.
@@ -180,7 +224,11 @@ describe('crash safety (agent and service as processes, SIGKILL)', () => {
     try {
       await until(async () => (await ctl.targets()).length === 1, 10_000, 'registration');
       const [t] = await ctl.targets();
-      await unary(ctl.client.applyFault.bind(ctl.client), { experimentUid: 'crash', targetId: t!.id, kind: 'http-error', specJson: '{"status":503}', durationMs: 60_000 }, md);
+      await unary(
+        ctl.client.applyFault.bind(ctl.client),
+        { experimentUid: 'crash', targetId: t!.id, kind: 'http-error', specJson: '{"status":503}', durationMs: 60_000 },
+        md,
+      );
       expect(await ping(target.url)).toBe(503);
       await first.child.kill('SIGKILL');
       const took = await until(async () => (await ping(target.url)) === 200, 5000, 'revert after agent loss');
@@ -210,7 +258,11 @@ describe('crash safety (agent and service as processes, SIGKILL)', () => {
     try {
       await until(async () => (await ctl.targets()).length === 1, 10_000, 'registration');
       const [t] = await ctl.targets();
-      await unary(ctl.client.applyFault.bind(ctl.client), { experimentUid: 'stop', targetId: t!.id, kind: 'process-failure', specJson: '{}', durationMs: 1500 }, md);
+      await unary(
+        ctl.client.applyFault.bind(ctl.client),
+        { experimentUid: 'stop', targetId: t!.id, kind: 'process-failure', specJson: '{}', durationMs: 1500 },
+        md,
+      );
       expect(await ping(target.url, 300)).toBe('error');
       await agent.child.kill('SIGKILL');
       const took = await until(async () => (await ping(target.url, 300)) === 200, 5000, 'watchdog resume');
@@ -230,11 +282,25 @@ describe('crash safety (agent and service as processes, SIGKILL)', () => {
       await until(async () => (await ctl.targets()).length === 1, 10_000, 'registration');
       const [t] = await ctl.targets();
       const exited = new Promise<number | null>((r) => target.child.proc.once('exit', (code) => r(code)));
-      await unary(ctl.client.applyFault.bind(ctl.client), { experimentUid: 'kill', targetId: t!.id, kind: 'process-kill', specJson: '{"gracePeriodMs":2000}', durationMs: 10_000 }, md);
+      await unary(
+        ctl.client.applyFault.bind(ctl.client),
+        {
+          experimentUid: 'kill',
+          targetId: t!.id,
+          kind: 'process-kill',
+          specJson: '{"gracePeriodMs":2000}',
+          durationMs: 10_000,
+        },
+        md,
+      );
       // SIGTERM: the service drains and exits 0 (a graceful stop, not a SIGKILL).
       expect(await exited).toBe(0);
       await until(async () => (await ctl.targets()).length === 0, 5000, 'target gone');
-      await until(async () => (await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults.length === 0, 3000, 'kill recorded');
+      await until(
+        async () => (await unary(ctl.client.listFaults.bind(ctl.client), {}, md)).faults.length === 0,
+        3000,
+        'kill recorded',
+      );
       const { faults } = await unary(ctl.client.listFaults.bind(ctl.client), { includeEnded: true }, md);
       expect(faults.map((f: Fault) => f.phase)).toEqual(['recovered']);
       // The agent saw the process go after the SIGTERM, before the 2 s grace ran out (no SIGKILL needed).
@@ -256,8 +322,11 @@ describe('chaos-agent CLI', () => {
     const main = new URL('./main.ts', import.meta.url).pathname;
     const run = (args: string[]) =>
       new Promise<{ code: number | null; out: string }>((resolve) =>
-        execFile(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', main, ...args], (err, stdout, stderr) =>
-          resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, out: stdout + stderr }),
+        execFile(
+          process.execPath,
+          ['--conditions=@nova/source', '--import', 'tsx', main, ...args],
+          (err, stdout, stderr) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
         ),
       );
     const help = await run(['--help']);

@@ -20,7 +20,12 @@ let ctl: ReturnType<typeof controller>;
 let victim: ChildProcess;
 
 beforeAll(async () => {
-  agent = await startAgent({ listen: '127.0.0.1:0', token: TOKEN, heartbeatGraceMs: 1000, logger: pino({ level: 'silent' }) });
+  agent = await startAgent({
+    listen: '127.0.0.1:0',
+    token: TOKEN,
+    heartbeatGraceMs: 1000,
+    logger: pino({ level: 'silent' }),
+  });
   ctl = controller(agent.address);
   victim = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   await new Promise((r) => victim.once('spawn', r));
@@ -45,29 +50,53 @@ function register(hello: Hello): Promise<{ code: number; details: string } | 'we
     call.write({ hello });
   });
 }
-const hello = (over: Partial<Hello>): Hello => ({ name: 'user-service', namespace: 'default', labels: { app: 'user-service' }, pid: process.pid, ports: [3001], ...over });
+const hello = (over: Partial<Hello>): Hello => ({
+  name: 'user-service',
+  namespace: 'default',
+  labels: { app: 'user-service' },
+  pid: process.pid,
+  ports: [3001],
+  ...over,
+});
 
 describe('the agent refuses what a caller claims about itself', () => {
   it('refuses a Hello claiming another process’s pid, audits it, and leaves that process alone', async () => {
     const answer = await register(hello({ pid: victim.pid! }));
-    expect(answer).toEqual({ code: grpc.status.PERMISSION_DENIED, details: `Hello refused: it claims pid ${victim.pid}, but the connection belongs to pid ${process.pid}` });
+    expect(answer).toEqual({
+      code: grpc.status.PERMISSION_DENIED,
+      details: `Hello refused: it claims pid ${victim.pid}, but the connection belongs to pid ${process.pid}`,
+    });
     expect(await ctl.targets()).toEqual([]);
-    expect(agent.audit.records.at(-1)).toMatchObject({ action: 'register', result: 'denied', target: `user-service (pid ${victim.pid})` });
+    expect(agent.audit.records.at(-1)).toMatchObject({
+      action: 'register',
+      result: 'denied',
+      target: `user-service (pid ${victim.pid})`,
+    });
     expect(victim.exitCode).toBeNull();
   });
 
   it('refuses non-positive pids (a negative pid signals a whole process group)', async () => {
     for (const pid of [-1, 0, -process.pid]) {
-      expect(await register(hello({ pid }))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: `Hello refused: pid must be a positive integer (the service's own process), got ${pid}` });
+      expect(await register(hello({ pid }))).toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: `Hello refused: pid must be a positive integer (the service's own process), got ${pid}`,
+      });
     }
   });
 
   it('refuses label bombs and oversized messages, and ListTargets keeps working', async () => {
     const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, 'v']));
-    expect(await register(hello({ labels: many }))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: 'Hello refused: at most 64 labels, got 1000' });
-    expect(await register(hello({ labels: { app: 'x'.repeat(100) } }))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect(await register(hello({ labels: many }))).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'Hello refused: at most 64 labels, got 1000',
+    });
+    expect(await register(hello({ labels: { app: 'x'.repeat(100) } }))).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+    });
     // 2.5 MB in one label: over the 1 MiB a message may carry, refused before it is parsed.
-    expect(await register(hello({ labels: { app: 'x'.repeat(2_500_000) } }))).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+    expect(await register(hello({ labels: { app: 'x'.repeat(2_500_000) } }))).toMatchObject({
+      code: grpc.status.RESOURCE_EXHAUSTED,
+    });
     expect(await ctl.targets()).toEqual([]);
   });
 
@@ -79,10 +108,20 @@ describe('the agent refuses what a caller claims about itself', () => {
 
   it('never signals a target whose pid it could not verify (a caller in another network namespace)', async () => {
     // As a registration from a container is added: the kernel view of the connection is not ours.
-    const r = agent.targets.add(hello({ pid: victim.pid! }), () => undefined, () => undefined, '172.18.0.9:40000', undefined);
+    const r = agent.targets.add(
+      hello({ pid: victim.pid! }),
+      () => undefined,
+      () => undefined,
+      '172.18.0.9:40000',
+      undefined,
+    );
     try {
       for (const kind of ['process-kill', 'process-failure']) {
-        const err = (await unary(ctl.client.applyFault.bind(ctl.client), { experimentUid: `x-${kind}`, targetId: r.target.id, kind, specJson: '{}', durationMs: 5_000 }, md).catch((e: unknown) => e)) as grpc.ServiceError;
+        const err = (await unary(
+          ctl.client.applyFault.bind(ctl.client),
+          { experimentUid: `x-${kind}`, targetId: r.target.id, kind, specJson: '{}', durationMs: 5_000 },
+          md,
+        ).catch((e: unknown) => e)) as grpc.ServiceError;
         expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
         expect(err.details).toMatch(/could not be verified from its connection/);
       }
@@ -95,7 +134,12 @@ describe('the agent refuses what a caller claims about itself', () => {
 
   it('refuses a process the environment did not start, when told which process that is', async () => {
     // The victim did not start this test process: as the environment, it disowns us.
-    const strict = await startAgent({ listen: '127.0.0.1:0', token: TOKEN, trustedAncestor: victim.pid!, logger: pino({ level: 'silent' }) });
+    const strict = await startAgent({
+      listen: '127.0.0.1:0',
+      token: TOKEN,
+      trustedAncestor: victim.pid!,
+      logger: pino({ level: 'silent' }),
+    });
     const c = controller(strict.address);
     try {
       const answer = await new Promise<{ code: number; details: string }>((resolve) => {
@@ -103,7 +147,10 @@ describe('the agent refuses what a caller claims about itself', () => {
         call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
         call.write({ hello: hello({}) });
       });
-      expect(answer).toEqual({ code: grpc.status.PERMISSION_DENIED, details: `Hello refused: pid ${process.pid} was not started by this environment (it does not descend from pid ${victim.pid})` });
+      expect(answer).toEqual({
+        code: grpc.status.PERMISSION_DENIED,
+        details: `Hello refused: pid ${process.pid} was not started by this environment (it does not descend from pid ${victim.pid})`,
+      });
       expect(await descendsFrom(victim.pid!, process.pid)).toBe(true);
       expect(await descendsFrom(process.pid, victim.pid!)).toBe(false);
     } finally {
@@ -113,7 +160,11 @@ describe('the agent refuses what a caller claims about itself', () => {
   });
 
   it('refuses a lease longer than an hour', async () => {
-    const err = (await unary(ctl.client.applyFault.bind(ctl.client), { experimentUid: 'long', targetId: 'any', kind: 'http-error', specJson: '{}', durationMs: 24 * 3_600_000 }, md).catch((e: unknown) => e)) as grpc.ServiceError;
+    const err = (await unary(
+      ctl.client.applyFault.bind(ctl.client),
+      { experimentUid: 'long', targetId: 'any', kind: 'http-error', specJson: '{}', durationMs: 24 * 3_600_000 },
+      md,
+    ).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(err.details).toMatch(/duration_ms must be between 1 and 3600000/);
   });
@@ -122,17 +173,33 @@ describe('the agent refuses what a caller claims about itself', () => {
 describe('roles: a service may only register', () => {
   it("refuses a service's token on every controller method, and the controllers' token on Register", async () => {
     const SERVICE = 'service-token-0123456789';
-    const roles = await startAgent({ listen: '127.0.0.1:0', token: TOKEN, serviceToken: SERVICE, logger: pino({ level: 'silent' }) });
+    const roles = await startAgent({
+      listen: '127.0.0.1:0',
+      token: TOKEN,
+      serviceToken: SERVICE,
+      logger: pino({ level: 'silent' }),
+    });
     const c = controller(roles.address);
     try {
       const asService = bearer(SERVICE);
       const calls: Array<[string, () => Promise<unknown>]> = [
         ['ListTargets', () => unary(c.client.listTargets.bind(c.client), {}, asService)],
-        ['ApplyFault', () => unary(c.client.applyFault.bind(c.client), { experimentUid: 'x', targetId: 'any', kind: 'process-kill', specJson: '{}', durationMs: 1000 }, asService)],
+        [
+          'ApplyFault',
+          () =>
+            unary(
+              c.client.applyFault.bind(c.client),
+              { experimentUid: 'x', targetId: 'any', kind: 'process-kill', specJson: '{}', durationMs: 1000 },
+              asService,
+            ),
+        ],
         ['RecoverFault', () => unary(c.client.recoverFault.bind(c.client), { experimentUid: 'x' }, asService)],
         ['ListFaults', () => unary(c.client.listFaults.bind(c.client), {}, asService)],
       ];
-      for (const [method, call] of calls) expect(((await call().catch((e: unknown) => e)) as grpc.ServiceError).code, method).toBe(grpc.status.UNAUTHENTICATED);
+      for (const [method, call] of calls)
+        expect(((await call().catch((e: unknown) => e)) as grpc.ServiceError).code, method).toBe(
+          grpc.status.UNAUTHENTICATED,
+        );
       const asController = await new Promise<number>((resolve) => {
         const stream = c.client.register(md);
         stream.on('error', (e: grpc.ServiceError) => resolve(e.code));
@@ -147,7 +214,9 @@ describe('roles: a service may only register', () => {
       });
       expect(welcomed).toBe(true);
       asServiceStream.cancel();
-      await expect(startAgent({ listen: '127.0.0.1:0', token: TOKEN, serviceToken: TOKEN, logger: pino({ level: 'silent' }) })).rejects.toThrow(/must differ/);
+      await expect(
+        startAgent({ listen: '127.0.0.1:0', token: TOKEN, serviceToken: TOKEN, logger: pino({ level: 'silent' }) }),
+      ).rejects.toThrow(/must differ/);
     } finally {
       c.client.close();
       await roles.close();
@@ -179,15 +248,44 @@ describe('limits of what the agent keeps and signals', () => {
   });
 
   it('prunes ended faults beyond the cap, oldest first', async () => {
-    const noop: ProcessDriver<unknown> = { kind: 'test-noop', description: 'test', parse: (s) => s, apply: () => lastingInjection(async () => undefined) };
+    const noop: ProcessDriver<unknown> = {
+      kind: 'test-noop',
+      description: 'test',
+      parse: (s) => s,
+      apply: () => lastingInjection(async () => undefined),
+    };
     const targets = new TargetRegistry();
-    const manager = new FaultManager({ targets, metrics: new AgentMetrics(), processDrivers: [noop], maxEnded: 3, onEvent: () => undefined });
-    const { target } = targets.add(hello({}), () => undefined, () => undefined, '127.0.0.1:1', process.pid);
+    const manager = new FaultManager({
+      targets,
+      metrics: new AgentMetrics(),
+      processDrivers: [noop],
+      maxEnded: 3,
+      onEvent: () => undefined,
+    });
+    const { target } = targets.add(
+      hello({}),
+      () => undefined,
+      () => undefined,
+      '127.0.0.1:1',
+      process.pid,
+    );
     for (let i = 0; i < 6; i++) {
-      await manager.apply({ experimentUid: `e${i}`, targetId: target.id, kind: 'test-noop', specJson: '{}', durationMs: 60_000 });
+      await manager.apply({
+        experimentUid: `e${i}`,
+        targetId: target.id,
+        kind: 'test-noop',
+        specJson: '{}',
+        durationMs: 60_000,
+      });
       await manager.recover(`e${i}`);
     }
-    await manager.apply({ experimentUid: 'last', targetId: target.id, kind: 'test-noop', specJson: '{}', durationMs: 60_000 });
+    await manager.apply({
+      experimentUid: 'last',
+      targetId: target.id,
+      kind: 'test-noop',
+      specJson: '{}',
+      durationMs: 60_000,
+    });
     expect(manager.list(true).map((f) => f.experimentUid)).toEqual(['e3', 'e4', 'e5', 'last']);
     await manager.recoverAll();
   });

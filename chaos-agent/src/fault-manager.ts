@@ -85,14 +85,20 @@ export class FaultManager {
     if (!targetId) throw new AgentError('INVALID_ARGUMENT', 'target_id is required (see ListTargets)');
     const max = this.options.maxDurationMs ?? 3_600_000;
     if (!(durationMs > 0) || durationMs > max) {
-      throw new AgentError('INVALID_ARGUMENT', `duration_ms must be between 1 and ${max}, got ${durationMs}: every fault needs a lease`);
+      throw new AgentError(
+        'INVALID_ARGUMENT',
+        `duration_ms must be between 1 and ${max}, got ${durationMs}: every fault needs a lease`,
+      );
     }
     const registration = this.options.targets.get(targetId);
     if (!registration) throw new AgentError('NOT_FOUND', `no registered target "${targetId}" (see ListTargets)`);
     const { target } = registration;
     const allowed = this.options.allowedNamespaces;
     if (allowed && !allowed.includes(target.namespace)) {
-      throw new AgentError('PERMISSION_DENIED', `namespace "${target.namespace}" is not in the allowed namespaces (${allowed.join(', ')})`);
+      throw new AgentError(
+        'PERMISSION_DENIED',
+        `namespace "${target.namespace}" is not in the allowed namespaces (${allowed.join(', ')})`,
+      );
     }
     let spec: unknown;
     try {
@@ -127,7 +133,10 @@ export class FaultManager {
     const entry: Entry = { fault };
     try {
       if (processDriver) {
-        entry.process = await processDriver.apply(target, parsed, durationMs, id, { peer: registration.peer, verifiedPid: registration.verifiedPid });
+        entry.process = await processDriver.apply(target, parsed, durationMs, id, {
+          peer: registration.peer,
+          verifiedPid: registration.verifiedPid,
+        });
         // A kill is over once the process is gone: the fault is then recovered (the supervisor restarts it).
         void entry.process.settled.then(() => this.finish(id, 'completed'));
       } else {
@@ -190,7 +199,11 @@ export class FaultManager {
    */
   targetGone(targetId: string): void {
     for (const e of this.faults.values()) {
-      if (e.fault.targetId === targetId && e.fault.phase === 'injected' && !this.processDrivers.get(e.fault.kind)?.holdsTarget) {
+      if (
+        e.fault.targetId === targetId &&
+        e.fault.phase === 'injected' &&
+        !this.processDrivers.get(e.fault.kind)?.holdsTarget
+      ) {
         void this.finish(e.fault.id, 'target-gone');
       }
     }
@@ -199,7 +212,8 @@ export class FaultManager {
   /** What an active in-process fault has done so far, as its service reports it every second. */
   liveEffect(faultId: string, targetId: string, effectJson: string): void {
     const entry = this.faults.get(faultId);
-    if (entry && entry.fault.targetId === targetId && entry.fault.phase === 'injected' && effectJson) entry.fault.effectJson = effectJson;
+    if (entry && entry.fault.targetId === targetId && entry.fault.phase === 'injected' && effectJson)
+      entry.fault.effectJson = effectJson;
   }
 
   /**
@@ -236,7 +250,11 @@ export class FaultManager {
         if (ack.effectJson) fault.effectJson = ack.effectJson;
       } else {
         // The process went with its in-process faults; whatever the service measured went with it too.
-        fault.effectJson ||= JSON.stringify({ took: false, summary: `${fault.targetId} ended before the fault was recovered; its effect was not reported`, figures: {} });
+        fault.effectJson ||= JSON.stringify({
+          took: false,
+          summary: `${fault.targetId} ended before the fault was recovered; its effect was not reported`,
+          figures: {},
+        });
       }
     } catch (e) {
       error = (e as Error).message;

@@ -72,16 +72,23 @@ const read = (flag: string, path: string): Buffer => {
 };
 const token = read('--token-file', values['token-file']).toString().trim();
 if (token.length < 16) die(`--token-file ${values['token-file']}: the token must be at least 16 characters`);
-const serviceToken = values['service-token-file'] ? read('--service-token-file', values['service-token-file']).toString().trim() : undefined;
-if (serviceToken !== undefined && serviceToken.length < 16) die(`--service-token-file ${values['service-token-file']}: the token must be at least 16 characters`);
-if (serviceToken === token) die('--service-token-file: the services\' token must differ from the controllers\' (a service may only register)');
-if (!/^[^:\s]+:\d+$/.test(values.listen) && !/^\[.+\]:\d+$/.test(values.listen)) die(`--listen ${values.listen}: expected host:port`);
+const serviceToken = values['service-token-file']
+  ? read('--service-token-file', values['service-token-file']).toString().trim()
+  : undefined;
+if (serviceToken !== undefined && serviceToken.length < 16)
+  die(`--service-token-file ${values['service-token-file']}: the token must be at least 16 characters`);
+if (serviceToken === token)
+  die("--service-token-file: the services' token must differ from the controllers' (a service may only register)");
+if (!/^[^:\s]+:\d+$/.test(values.listen) && !/^\[.+\]:\d+$/.test(values.listen))
+  die(`--listen ${values.listen}: expected host:port`);
 if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) die('--tls-cert and --tls-key go together');
 const grace = Number(values['heartbeat-grace-ms']);
-if (!Number.isInteger(grace) || grace < 200) die(`--heartbeat-grace-ms ${values['heartbeat-grace-ms']}: expected an integer >= 200`);
+if (!Number.isInteger(grace) || grace < 200)
+  die(`--heartbeat-grace-ms ${values['heartbeat-grace-ms']}: expected an integer >= 200`);
 
 const ancestor = values['trusted-ancestor'] === undefined ? undefined : Number(values['trusted-ancestor']);
-if (ancestor !== undefined && !(Number.isInteger(ancestor) && ancestor > 1)) die(`--trusted-ancestor ${values['trusted-ancestor']}: expected a pid`);
+if (ancestor !== undefined && !(Number.isInteger(ancestor) && ancestor > 1))
+  die(`--trusted-ancestor ${values['trusted-ancestor']}: expected a pid`);
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'info', base: { service: 'chaos-agent', pid: process.pid } });
 const agent = await startAgent({
@@ -96,7 +103,10 @@ const agent = await startAgent({
       }
     : undefined,
   metricsListen: values['metrics-listen'],
-  allowedNamespaces: values['allowed-namespaces']?.split(',').map((s) => s.trim()).filter(Boolean),
+  allowedNamespaces: values['allowed-namespaces']
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   auditFile: values['audit-log'],
   stateDir: values['state-dir'],
   heartbeatGraceMs: grace,

@@ -4,11 +4,35 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 /** The agent's Prometheus metrics. */
 export class AgentMetrics {
   readonly registry = new Registry();
-  readonly faultsActive = new Gauge({ name: 'chaos_agent_faults_active', help: 'Faults currently injected by this agent.', labelNames: ['kind'] as const, registers: [this.registry] });
-  readonly applies = new Counter({ name: 'chaos_agent_fault_applies_total', help: 'Faults applied, by kind and result.', labelNames: ['kind', 'result'] as const, registers: [this.registry] });
-  readonly recovers = new Counter({ name: 'chaos_agent_fault_recovers_total', help: 'Faults recovered, by kind and reason.', labelNames: ['kind', 'reason'] as const, registers: [this.registry] });
-  readonly errors = new Counter({ name: 'chaos_agent_errors_total', help: 'Failed or refused API calls, by method and gRPC code.', labelNames: ['method', 'code'] as const, registers: [this.registry] });
-  readonly targets = new Gauge({ name: 'chaos_agent_targets', help: 'Services registered with this agent.', registers: [this.registry] });
+  readonly faultsActive = new Gauge({
+    name: 'chaos_agent_faults_active',
+    help: 'Faults currently injected by this agent.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly applies = new Counter({
+    name: 'chaos_agent_fault_applies_total',
+    help: 'Faults applied, by kind and result.',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly recovers = new Counter({
+    name: 'chaos_agent_fault_recovers_total',
+    help: 'Faults recovered, by kind and reason.',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'chaos_agent_errors_total',
+    help: 'Failed or refused API calls, by method and gRPC code.',
+    labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly targets = new Gauge({
+    name: 'chaos_agent_targets',
+    help: 'Services registered with this agent.',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

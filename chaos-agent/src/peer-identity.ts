@@ -22,7 +22,9 @@ export async function pidOfTcpPeer(peer: string, agentPort: number): Promise<num
 export function parseAddress(peer: string): { ip: string; port: number } | undefined {
   const rest = peer.replace(/^ipv[46]:/, '');
   const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(rest);
-  const [ip, port] = bracketed ? [bracketed[1]!, bracketed[2]!] : [rest.slice(0, rest.lastIndexOf(':')), rest.slice(rest.lastIndexOf(':') + 1)];
+  const [ip, port] = bracketed
+    ? [bracketed[1]!, bracketed[2]!]
+    : [rest.slice(0, rest.lastIndexOf(':')), rest.slice(rest.lastIndexOf(':') + 1)];
   if (!isIP(ip) || !/^\d+$/.test(port)) return undefined;
   return { ip, port: Number(port) };
 }
@@ -32,7 +34,10 @@ export function procNetAddress(ip: string, port: number): string {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   if (isIPv4(ip)) {
     const bytes = ip.split('.').map(Number);
-    return `${bytes.reverse().map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join('')}:${hexPort}`;
+    return `${bytes
+      .reverse()
+      .map((b) => b.toString(16).toUpperCase().padStart(2, '0'))
+      .join('')}:${hexPort}`;
   }
   const words = expandIPv6(ip);
   // Each 32-bit word is printed in host (little-endian) byte order.
@@ -58,7 +63,9 @@ function expandIPv6(ip: string): string[] {
 
 /** The inode of the socket whose local address is the caller's and whose remote port is ours. */
 async function socketInode(address: { ip: string; port: number }, agentPort: number): Promise<number | undefined> {
-  const candidates = isIPv4(address.ip) ? [procNetAddress(address.ip, address.port), procNetAddress(`::ffff:${address.ip}`, address.port)] : [procNetAddress(address.ip, address.port)];
+  const candidates = isIPv4(address.ip)
+    ? [procNetAddress(address.ip, address.port), procNetAddress(`::ffff:${address.ip}`, address.port)]
+    : [procNetAddress(address.ip, address.port)];
   const remotePort = `:${agentPort.toString(16).toUpperCase().padStart(4, '0')}`;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     const text = await readFile(file, 'utf8').catch(() => '');

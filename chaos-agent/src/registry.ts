@@ -23,7 +23,13 @@ export interface Registration {
 export class TargetRegistry {
   private readonly byId = new Map<string, Registration>();
 
-  add(hello: Hello, send: (msg: AgentMessage) => void, close: () => void, peer = '', verifiedPid?: number): Registration {
+  add(
+    hello: Hello,
+    send: (msg: AgentMessage) => void,
+    close: () => void,
+    peer = '',
+    verifiedPid?: number,
+  ): Registration {
     const name = hello.name.replace(/[^a-zA-Z0-9_.-]/g, '-') || 'service';
     const target: Target = {
       id: `${name}-${hello.pid}-${randomUUID().slice(0, 8)}`,
@@ -65,7 +71,10 @@ export class TargetRegistry {
         if (!w) return;
         waiters.delete(key);
         if (ack.ok) w.resolve(ack);
-        else w.reject(Object.assign(new Error(ack.error || `${target.name} refused ${ack.action} of ${ack.faultId}`), { ack }));
+        else
+          w.reject(
+            Object.assign(new Error(ack.error || `${target.name} refused ${ack.action} of ${ack.faultId}`), { ack }),
+          );
       },
     };
     this.byId.set(target.id, registration);

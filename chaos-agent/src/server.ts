@@ -2,11 +2,26 @@ import { timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import { ChaosAgentService, type AgentEvent, type AgentMessage, type ApplyFaultRequest, type RecoverFaultRequest, type ServiceMessage } from '@nova/proto';
+import {
+  ChaosAgentService,
+  type AgentEvent,
+  type AgentMessage,
+  type ApplyFaultRequest,
+  type RecoverFaultRequest,
+  type ServiceMessage,
+} from '@nova/proto';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
 import { ContainerJournal, containerKill, containerPause, containerStress } from './drivers/container.ts';
-import { kernelBandwidth, kernelDuplicate, kernelLoss, kernelNetem, kernelPartition, probeNetem, removeLeftovers } from './drivers/kernel.ts';
+import {
+  kernelBandwidth,
+  kernelDuplicate,
+  kernelLoss,
+  kernelNetem,
+  kernelPartition,
+  probeNetem,
+  removeLeftovers,
+} from './drivers/kernel.ts';
 import { FailureJournal, processFailure, processKill, type ProcessDriver } from './drivers/process.ts';
 import { AgentError, FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
@@ -77,7 +92,15 @@ async function dockerDrivers(stateDir: string | undefined, log: Logger): Promise
   if (cleaned.length > 0) log.warn({ cleaned }, 'removed kernel rules a previous agent run left');
   const netem = await probeNetem();
   log.info({ netem: netem.available, detail: netem.detail }, 'kernel driver ready');
-  const drivers: ProcessDriver<unknown>[] = [containerKill, containerPause(journal), containerStress(journal, availableParallelism()), kernelPartition, kernelLoss, kernelDuplicate, kernelBandwidth] as never;
+  const drivers: ProcessDriver<unknown>[] = [
+    containerKill,
+    containerPause(journal),
+    containerStress(journal, availableParallelism()),
+    kernelPartition,
+    kernelLoss,
+    kernelDuplicate,
+    kernelBandwidth,
+  ] as never;
   if (netem.available) drivers.push(kernelNetem as never);
   return drivers;
 }
@@ -117,7 +140,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   }
   const controllerToken = Buffer.from(`Bearer ${options.token}`);
   const serviceToken = Buffer.from(`Bearer ${options.serviceToken ?? options.token}`);
-  const same = (got: Buffer, expected: Buffer): boolean => got.length === expected.length && timingSafeEqual(got, expected);
+  const same = (got: Buffer, expected: Buffer): boolean =>
+    got.length === expected.length && timingSafeEqual(got, expected);
 
   /**
    * Checks the bearer token in constant time, by role: `Register` takes the services' token, every other
@@ -129,13 +153,21 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     if (!ok) metrics.errors.inc({ method, code: 'UNAUTHENTICATED' });
     return ok;
   }
-  const deny = { code: STATUS.UNAUTHENTICATED, details: 'missing or wrong bearer token (authorization: Bearer <token>)' };
-  const actorOf = (req: { actor?: string }, call: grpc.ServerUnaryCall<unknown, unknown>): string => req.actor || call.getPeer();
+  const deny = {
+    code: STATUS.UNAUTHENTICATED,
+    details: 'missing or wrong bearer token (authorization: Bearer <token>)',
+  };
+  const actorOf = (req: { actor?: string }, call: grpc.ServerUnaryCall<unknown, unknown>): string =>
+    req.actor || call.getPeer();
 
   function fail(method: string, error: unknown): grpc.ServiceError {
     const code = error instanceof AgentError ? STATUS[error.status] : STATUS.INTERNAL;
     metrics.errors.inc({ method, code: error instanceof AgentError ? error.status : 'INTERNAL' });
-    return Object.assign(new Error((error as Error).message), { code, details: (error as Error).message, metadata: new grpc.Metadata() });
+    return Object.assign(new Error((error as Error).message), {
+      code,
+      details: (error as Error).message,
+      metadata: new grpc.Metadata(),
+    });
   }
 
   const impl: grpc.UntypedServiceImplementation = {
@@ -163,7 +195,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       };
       const refuse = (code: grpc.status, why: string, claimed: ServiceMessage['hello']): void => {
         metrics.errors.inc({ method: 'Register', code: grpc.status[code] });
-        audit.write({ actor: call.getPeer(), action: 'register', target: `${String(claimed?.name).slice(0, 80)} (pid ${claimed?.pid})`, result: 'denied', detail: why });
+        audit.write({
+          actor: call.getPeer(),
+          action: 'register',
+          target: `${String(claimed?.name).slice(0, 80)} (pid ${claimed?.pid})`,
+          result: 'denied',
+          detail: why,
+        });
         log.warn({ peer: call.getPeer(), name: claimed?.name, pid: claimed?.pid, why }, 'registration refused');
         call.emit('error', { code, details: why });
       };
@@ -176,20 +214,38 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
             // The pid is the kernel's word, not the caller's: a claim that disagrees is an impersonation.
             const peerPid = await pidOfTcpPeer(call.getPeer(), boundPort);
             if (peerPid !== undefined && peerPid !== claimed.pid) {
-              return refuse(STATUS.PERMISSION_DENIED, `Hello refused: it claims pid ${claimed.pid}, but the connection belongs to pid ${peerPid}`, claimed);
+              return refuse(
+                STATUS.PERMISSION_DENIED,
+                `Hello refused: it claims pid ${claimed.pid}, but the connection belongs to pid ${peerPid}`,
+                claimed,
+              );
             }
             const ancestor = options.trustedAncestor;
             if (peerPid !== undefined && ancestor !== undefined && !(await descendsFrom(peerPid, ancestor))) {
-              return refuse(STATUS.PERMISSION_DENIED, `Hello refused: pid ${peerPid} was not started by this environment (it does not descend from pid ${ancestor})`, claimed);
+              return refuse(
+                STATUS.PERMISSION_DENIED,
+                `Hello refused: pid ${peerPid} was not started by this environment (it does not descend from pid ${ancestor})`,
+                claimed,
+              );
             }
             if (ended) return;
-            registration = targets.add(claimed, (m) => call.write(m), () => call.end(), call.getPeer(), peerPid);
+            registration = targets.add(
+              claimed,
+              (m) => call.write(m),
+              () => call.end(),
+              call.getPeer(),
+              peerPid,
+            );
             onRegistered(registration);
-          })().catch((error: unknown) => refuse(STATUS.INTERNAL, `registration failed: ${(error as Error).message}`, claimed));
+          })().catch((error: unknown) =>
+            refuse(STATUS.INTERNAL, `registration failed: ${(error as Error).message}`, claimed),
+          );
         } else if (msg.ack && registration) {
           // An `expired` ack is unasked: the service's lease ended a fault, and it says what the fault did.
-          if (msg.ack.action === 'expired') manager.expiredInService(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
-          else if (msg.ack.action === 'effect') manager.liveEffect(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
+          if (msg.ack.action === 'expired')
+            manager.expiredInService(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
+          else if (msg.ack.action === 'effect')
+            manager.liveEffect(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
           else registration.onAck(msg.ack);
         }
       });
@@ -198,7 +254,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         metrics.targets.set(targets.size);
         call.write({ welcome: { targetId: target.id, heartbeatGraceMs: graceMs } });
         heartbeat = setInterval(() => call.write({ heartbeat: { sentAtMs: Date.now() } }), Math.max(100, graceMs / 4));
-        log.info({ target: target.id, pid: target.pid, verified: r.verifiedPid !== undefined, namespace: target.namespace }, 'target registered');
+        log.info(
+          { target: target.id, pid: target.pid, verified: r.verifiedPid !== undefined, namespace: target.namespace },
+          'target registered',
+        );
         broadcast({ type: 'target-registered', atMs: Date.now(), target, message: '' });
       }
       call.on('end', () => {
@@ -220,12 +279,27 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       const actor = actorOf(req, call);
       manager.apply(req).then(
         (fault) => {
-          audit.write({ actor, action: 'apply', target: req.targetId, experimentUid: req.experimentUid, kind: req.kind, result: 'ok' });
+          audit.write({
+            actor,
+            action: 'apply',
+            target: req.targetId,
+            experimentUid: req.experimentUid,
+            kind: req.kind,
+            result: 'ok',
+          });
           cb(null, { fault });
         },
         (error: unknown) => {
           const denied = error instanceof AgentError && error.status === 'PERMISSION_DENIED';
-          audit.write({ actor, action: 'apply', target: req.targetId, experimentUid: req.experimentUid, kind: req.kind, result: denied ? 'denied' : 'failed', detail: (error as Error).message });
+          audit.write({
+            actor,
+            action: 'apply',
+            target: req.targetId,
+            experimentUid: req.experimentUid,
+            kind: req.kind,
+            result: denied ? 'denied' : 'failed',
+            detail: (error as Error).message,
+          });
           cb(fail('ApplyFault', error));
         },
       );
@@ -236,7 +310,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       const req = call.request;
       manager.recover(req.experimentUid, req.targetId || undefined).then(
         (faults) => {
-          audit.write({ actor: actorOf(req, call), action: 'recover', experimentUid: req.experimentUid, target: req.targetId || '*', result: 'ok', detail: `${faults.length} fault(s)` });
+          audit.write({
+            actor: actorOf(req, call),
+            action: 'recover',
+            experimentUid: req.experimentUid,
+            target: req.targetId || '*',
+            result: 'ok',
+            detail: `${faults.length} fault(s)`,
+          });
           cb(null, { faults });
         },
         (error: unknown) => cb(fail('RecoverFault', error)),
@@ -266,7 +347,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 1 << 20 });
   server.addService(ChaosAgentService, impl);
   const creds = options.tls
-    ? grpc.ServerCredentials.createSsl(options.tls.ca ?? null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], Boolean(options.tls.ca))
+    ? grpc.ServerCredentials.createSsl(
+        options.tls.ca ?? null,
+        [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
+        Boolean(options.tls.ca),
+      )
     : grpc.ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.listen, creds, (err, p) => (err ? reject(err) : resolve(p))),
@@ -281,7 +366,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     metricsServer = served.server;
     metricsPort = served.port;
   }
-  log.info({ address: `${host}:${port}`, metricsPort, tls: Boolean(options.tls), mtls: Boolean(options.tls?.ca) }, 'chaos agent listening');
+  log.info(
+    { address: `${host}:${port}`, metricsPort, tls: Boolean(options.tls), mtls: Boolean(options.tls?.ca) },
+    'chaos agent listening',
+  );
 
   let closed = false;
   return {

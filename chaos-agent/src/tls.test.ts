@@ -14,15 +14,52 @@ function certificates(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert'
   const dir = mkdtempSync(join(tmpdir(), 'nova-tls-'));
   const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   for (const ca of ['ca', 'other']) {
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '1', '-subj', `/CN=${ca}-test-ca`);
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${ca}.key`,
+      '-out',
+      `${ca}.crt`,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${ca}-test-ca`,
+    );
   }
   writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
   for (const who of ['server', 'client']) {
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`);
-    ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.crt`, '-days', '1', '-extfile', 'san.cnf');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${who}.crt`,
+      '-days',
+      '1',
+      '-extfile',
+      'san.cnf',
+    );
   }
   const r = (f: string): Buffer => readFileSync(join(dir, f));
-  return { ca: r('ca.crt'), serverCert: r('server.crt'), serverKey: r('server.key'), clientCert: r('client.crt'), clientKey: r('client.key'), otherCa: r('other.crt') };
+  return {
+    ca: r('ca.crt'),
+    serverCert: r('server.crt'),
+    serverKey: r('server.key'),
+    clientCert: r('client.crt'),
+    clientKey: r('client.key'),
+    otherCa: r('other.crt'),
+  };
 }
 
 describe('chaos-agent over mTLS', () => {
@@ -49,22 +86,34 @@ describe('chaos-agent over mTLS', () => {
 
   it('refuses a client without a certificate, and one that does not trust the server', async () => {
     const noCert = createAgentClient(agent.address, { ca: certs.ca });
-    const err = (await unary(noCert.listTargets.bind(noCert), {}, bearer(TOKEN), 3000).catch((e: unknown) => e)) as grpc.ServiceError;
+    const err = (await unary(noCert.listTargets.bind(noCert), {}, bearer(TOKEN), 3000).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
     expect([grpc.status.UNAVAILABLE, grpc.status.CANCELLED]).toContain(err.code);
     noCert.close();
-    const distrustful = createAgentClient(agent.address, { ca: certs.otherCa, cert: certs.clientCert, key: certs.clientKey });
-    const err2 = (await unary(distrustful.listTargets.bind(distrustful), {}, bearer(TOKEN), 3000).catch((e: unknown) => e)) as grpc.ServiceError;
+    const distrustful = createAgentClient(agent.address, {
+      ca: certs.otherCa,
+      cert: certs.clientCert,
+      key: certs.clientKey,
+    });
+    const err2 = (await unary(distrustful.listTargets.bind(distrustful), {}, bearer(TOKEN), 3000).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
     expect([grpc.status.UNAVAILABLE, grpc.status.CANCELLED]).toContain(err2.code);
     distrustful.close();
     const plain = createAgentClient(agent.address);
-    const err3 = (await unary(plain.listTargets.bind(plain), {}, bearer(TOKEN), 3000).catch((e: unknown) => e)) as grpc.ServiceError;
+    const err3 = (await unary(plain.listTargets.bind(plain), {}, bearer(TOKEN), 3000).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
     expect([grpc.status.UNAVAILABLE, grpc.status.CANCELLED]).toContain(err3.code);
     plain.close();
   });
 
   it('still requires the token over TLS', async () => {
     const client = createAgentClient(agent.address, { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey });
-    const err = (await unary(client.listTargets.bind(client), {}, bearer('not-the-token-at-all'), 3000).catch((e: unknown) => e)) as grpc.ServiceError;
+    const err = (await unary(client.listTargets.bind(client), {}, bearer('not-the-token-at-all'), 3000).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
     expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
     client.close();
   });

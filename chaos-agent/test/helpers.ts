@@ -13,7 +13,12 @@ export interface Child {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function launch(entry: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: Child; match: RegExpExecArray }> {
+function launch(
+  entry: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<{ child: Child; match: RegExpExecArray }> {
   const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', entry, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,19 +49,33 @@ function launch(entry: string, args: string[], env: Record<string, string>, read
 }
 
 /** Starts the agent CLI as a process; resolves once it is listening. */
-export async function startAgentProcess(listen = '127.0.0.1:0', extra: string[] = [], tokenFile: string): Promise<{ child: Child; address: string }> {
-  const { child, match } = await launch(here('../src/main.ts'), ['--listen', listen, '--token-file', tokenFile, '--heartbeat-grace-ms', '1000', ...extra], {}, /"address":"([^"]+)"/);
+export async function startAgentProcess(
+  listen = '127.0.0.1:0',
+  extra: string[] = [],
+  tokenFile: string,
+): Promise<{ child: Child; address: string }> {
+  const { child, match } = await launch(
+    here('../src/main.ts'),
+    ['--listen', listen, '--token-file', tokenFile, '--heartbeat-grace-ms', '1000', ...extra],
+    {},
+    /"address":"([^"]+)"/,
+  );
   return { child, address: match[1]! };
 }
 
 /** Starts the fixture service, registered with the agent at `agentAddress`. */
 export async function startTarget(agentAddress: string, name = 'target'): Promise<{ child: Child; url: string }> {
-  const { child, match } = await launch(here('./fixtures/target-service.ts'), [], {
-    CHAOS_AGENT_ADDR: agentAddress,
-    CHAOS_AGENT_TOKEN: TOKEN,
-    SERVICE_NAME: name,
-    CHAOS_NAMESPACE: 'shop',
-  }, /LISTENING (\S+)/);
+  const { child, match } = await launch(
+    here('./fixtures/target-service.ts'),
+    [],
+    {
+      CHAOS_AGENT_ADDR: agentAddress,
+      CHAOS_AGENT_TOKEN: TOKEN,
+      SERVICE_NAME: name,
+      CHAOS_NAMESPACE: 'shop',
+    },
+    /LISTENING (\S+)/,
+  );
   return { child, url: match[1]! };
 }
 

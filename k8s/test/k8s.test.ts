@@ -20,9 +20,14 @@ function need(tool: string, install: string): void {
 /** `kubectl kustomize` (or the kustomize binary), offline. */
 function render(dir: string): Array<Record<string, unknown>> {
   const useKubectl = spawnSync('sh', ['-c', 'command -v kubectl']).status === 0;
-  if (!useKubectl) need('kustomize', 'install kubectl, or `go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0` (.ci/run does)');
-  const out = useKubectl ? execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' }) : execFileSync('kustomize', ['build', dir], { encoding: 'utf8' });
-  return parseAllDocuments(out).map((d) => d.toJS() as Record<string, unknown>).filter(Boolean);
+  if (!useKubectl)
+    need('kustomize', 'install kubectl, or `go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0` (.ci/run does)');
+  const out = useKubectl
+    ? execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })
+    : execFileSync('kustomize', ['build', dir], { encoding: 'utf8' });
+  return parseAllDocuments(out)
+    .map((d) => d.toJS() as Record<string, unknown>)
+    .filter(Boolean);
 }
 
 const MODELS: Record<string, string> = {
@@ -37,7 +42,9 @@ const MODELS: Record<string, string> = {
 async function validate(obj: Record<string, unknown>): Promise<string[]> {
   const apiVersion = String(obj['apiVersion']);
   if (apiVersion === 'chaos-mesh.org/v1alpha1') {
-    return parseResources(stringify(obj), `${obj['kind']}/${(obj['metadata'] as { name: string }).name}`).issues.map((i) => `${i.file} ${i.path}: ${i.message}`);
+    return parseResources(stringify(obj), `${obj['kind']}/${(obj['metadata'] as { name: string }).name}`).issues.map(
+      (i) => `${i.file} ${i.path}: ${i.message}`,
+    );
   }
   const module = MODELS[apiVersion];
   if (!module) return [`${apiVersion} ${obj['kind']}: no schema to validate against`];
@@ -52,7 +59,11 @@ async function validate(obj: Record<string, unknown>): Promise<string[]> {
   }
 }
 
-const overlays = { base: join(K8S, 'base'), staging: join(K8S, 'overlays/staging/chaos-mesh'), production: join(K8S, 'overlays/production/chaos-mesh') };
+const overlays = {
+  base: join(K8S, 'base'),
+  staging: join(K8S, 'overlays/staging/chaos-mesh'),
+  production: join(K8S, 'overlays/production/chaos-mesh'),
+};
 const rendered: Record<string, Array<Record<string, unknown>>> = {};
 
 beforeAll(() => {
@@ -62,9 +73,33 @@ beforeAll(() => {
 describe('kustomize', () => {
   it('builds the base and every overlay offline', () => {
     const kinds = (name: string) => rendered[name]!.map((o) => o['kind']);
-    expect(kinds('base')).toEqual(expect.arrayContaining(['Deployment', 'Service', 'StatefulSet', 'DaemonSet', 'Role', 'RoleBinding', 'ServiceMonitor', 'PrometheusRule', 'Secret']));
-    expect(kinds('staging')).toEqual(expect.arrayContaining(['NetworkChaos', 'PodChaos', 'StressChaos', 'IOChaos', 'HTTPChaos', 'Workflow', 'Schedule']));
-    expect(kinds('production')).toEqual(expect.arrayContaining(['NetworkChaos', 'PodChaos', 'Schedule', 'Ingress', 'Namespace']));
+    expect(kinds('base')).toEqual(
+      expect.arrayContaining([
+        'Deployment',
+        'Service',
+        'StatefulSet',
+        'DaemonSet',
+        'Role',
+        'RoleBinding',
+        'ServiceMonitor',
+        'PrometheusRule',
+        'Secret',
+      ]),
+    );
+    expect(kinds('staging')).toEqual(
+      expect.arrayContaining([
+        'NetworkChaos',
+        'PodChaos',
+        'StressChaos',
+        'IOChaos',
+        'HTTPChaos',
+        'Workflow',
+        'Schedule',
+      ]),
+    );
+    expect(kinds('production')).toEqual(
+      expect.arrayContaining(['NetworkChaos', 'PodChaos', 'Schedule', 'Ingress', 'Namespace']),
+    );
   });
 
   it('renders only objects that validate against their schemas', async () => {
@@ -75,19 +110,41 @@ describe('kustomize', () => {
   });
 
   it('gives every service probes, resources, a grace period and the opt-in label; the agent its node address', () => {
-    const deployments = rendered['base']!.filter((o) => o['kind'] === 'Deployment') as Array<{ metadata: { name: string }; spec: { template: { metadata: { labels: Record<string, string> }; spec: { terminationGracePeriodSeconds: number; containers: Array<Record<string, unknown> & { env: Array<{ name: string; value?: string; valueFrom?: unknown }> }> } } } }>;
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['auth-service', 'messaging-service', 'user-service']);
+    const deployments = rendered['base']!.filter((o) => o['kind'] === 'Deployment') as Array<{
+      metadata: { name: string };
+      spec: {
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: {
+            terminationGracePeriodSeconds: number;
+            containers: Array<
+              Record<string, unknown> & { env: Array<{ name: string; value?: string; valueFrom?: unknown }> }
+            >;
+          };
+        };
+      };
+    }>;
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
+      'auth-service',
+      'messaging-service',
+      'user-service',
+    ]);
     for (const d of deployments) {
       const c = d.spec.template.spec.containers[0]!;
       expect(c['readinessProbe'], d.metadata.name).toMatchObject({ httpGet: { path: '/readyz' } });
       expect(c['livenessProbe'], d.metadata.name).toMatchObject({ httpGet: { path: '/healthz' } });
-      expect(c['resources'], d.metadata.name).toMatchObject({ requests: expect.any(Object), limits: expect.any(Object) });
+      expect(c['resources'], d.metadata.name).toMatchObject({
+        requests: expect.any(Object),
+        limits: expect.any(Object),
+      });
       expect(d.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(10);
       expect(d.spec.template.metadata.labels).toMatchObject({ tier: 'backend', 'chaos.mesh/safe': 'true' });
       expect(c.env.find((e) => e.name === 'NODE_IP')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'status.hostIP' } });
       expect(c.env.find((e) => e.name === 'CHAOS_AGENT_ADDR')?.value).toBe('$(NODE_IP):7070');
     }
-    const role = rendered['base']!.find((o) => o['kind'] === 'Role') as { rules: Array<{ apiGroups: string[]; verbs: string[] }> };
+    const role = rendered['base']!.find((o) => o['kind'] === 'Role') as {
+      rules: Array<{ apiGroups: string[]; verbs: string[] }>;
+    };
     expect(rendered['base']!.some((o) => o['kind'] === 'ClusterRole')).toBe(false);
     expect(role.rules[0]!.apiGroups).toEqual(['chaos-mesh.org']);
   });
@@ -95,31 +152,44 @@ describe('kustomize', () => {
 
 describe('production overlay policy', () => {
   const chaos = (): Resource[] =>
-    rendered['production']!.filter((o) => o['apiVersion'] === 'chaos-mesh.org/v1alpha1').flatMap((o) => parseResources(stringify(o), 'production').resources);
+    rendered['production']!.filter((o) => o['apiVersion'] === 'chaos-mesh.org/v1alpha1').flatMap(
+      (o) => parseResources(stringify(o), 'production').resources,
+    );
 
   it('has only approved, canary-only experiments under a minute, all schedules Forbid', () => {
     const resources = chaos();
     expect(resources.length).toBeGreaterThanOrEqual(5);
     const policy = { ...policyFromEnv({ CHAOS_PROFILE: 'production', CHAOS_ACTOR: 'ci' }) };
     for (const r of resources) expect(checkPolicy(r, [], policy), `${r.kind}/${r.metadata.name}`).toEqual([]);
-    for (const r of resources.filter((x) => x.kind === 'Schedule')) expect((r.spec as { concurrencyPolicy?: string }).concurrencyPolicy).toBe('Forbid');
+    for (const r of resources.filter((x) => x.kind === 'Schedule'))
+      expect((r.spec as { concurrencyPolicy?: string }).concurrencyPolicy).toBe('Forbid');
   });
 
   it("follows the guide's production calendar: network and stress weekly on Sunday, pods monthly", () => {
-    const schedules = chaos().filter((r) => r.kind === 'Schedule') as Array<Resource & { spec: { schedule: string; type: string } }>;
+    const schedules = chaos().filter((r) => r.kind === 'Schedule') as Array<
+      Resource & { spec: { schedule: string; type: string } }
+    >;
     const sunday = new Date('2026-11-22T00:00:00Z');
-    const next = (type: string) => parseSchedule(schedules.find((s) => s.spec.type === type)!.spec.schedule).next(sunday)!;
+    const next = (type: string) =>
+      parseSchedule(schedules.find((s) => s.spec.type === type)!.spec.schedule).next(sunday)!;
     expect(next('NetworkChaos').toISOString()).toBe('2026-11-22T03:00:00.000Z');
     expect(next('StressChaos').toISOString()).toBe('2026-11-22T05:00:00.000Z');
     expect(next('PodChaos').toISOString()).toBe('2026-12-01T04:00:00.000Z');
   });
 
   it('would catch a violation (the check is not vacuous)', () => {
-    const staging = rendered['staging']!.filter((o) => o['apiVersion'] === 'chaos-mesh.org/v1alpha1').flatMap((o) => parseResources(stringify(o), 'staging').resources);
+    const staging = rendered['staging']!.filter((o) => o['apiVersion'] === 'chaos-mesh.org/v1alpha1').flatMap(
+      (o) => parseResources(stringify(o), 'staging').resources,
+    );
     const policy = policyFromEnv({ CHAOS_PROFILE: 'production', CHAOS_ACTOR: 'ci' });
     const refused = staging.filter((r) => checkPolicy(r, [], policy).length > 0);
     expect(refused.length).toBe(staging.length);
-    const long = staging.find((r) => r.kind === 'Schedule' && parseDuration(String((r.spec as Record<string, { duration?: string }>)['networkChaos']?.duration ?? '0s'))! >= 60_000);
+    const long = staging.find(
+      (r) =>
+        r.kind === 'Schedule' &&
+        parseDuration(String((r.spec as Record<string, { duration?: string }>)['networkChaos']?.duration ?? '0s'))! >=
+          60_000,
+    );
     expect(long).toBeDefined();
   });
 });
@@ -127,7 +197,9 @@ describe('production overlay policy', () => {
 describe('alerts', () => {
   it('pass promtool check and unit tests, written against the metrics we export', () => {
     need('promtool', 'apt-get install prometheus (Debian), as .ci/run does');
-    const rule = rendered['base']!.find((o) => o['kind'] === 'PrometheusRule') as { spec: { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> } };
+    const rule = rendered['base']!.find((o) => o['kind'] === 'PrometheusRule') as {
+      spec: { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+    };
     const dir = mkdtempSync(join(tmpdir(), 'nova-rules-'));
     writeFileSync(join(dir, 'rules.yml'), stringify(rule.spec));
     copyFileSync(join(K8S, 'base/monitoring/rules/alerts.test.yaml'), join(dir, 'alerts.test.yaml'));
@@ -137,23 +209,47 @@ describe('alerts', () => {
     expect(test.status, test.stdout + test.stderr).toBe(0);
     expect(test.stdout).toMatch(/SUCCESS/);
     const alerts = rule.spec.groups.flatMap((g) => g.rules.map((r) => r.alert));
-    expect(alerts).toEqual(['ChaosExperimentFailed', 'TooManyChaosExperiments', 'HighErrorRate', 'HighLatencyP99', 'CircuitBreakerOpen']);
-    const tested = parse(readFileSync(join(K8S, 'base/monitoring/rules/alerts.test.yaml'), 'utf8')) as { tests: Array<{ alert_rule_test: Array<{ alertname: string }> }> };
+    expect(alerts).toEqual([
+      'ChaosExperimentFailed',
+      'TooManyChaosExperiments',
+      'HighErrorRate',
+      'HighLatencyP99',
+      'CircuitBreakerOpen',
+    ]);
+    const tested = parse(readFileSync(join(K8S, 'base/monitoring/rules/alerts.test.yaml'), 'utf8')) as {
+      tests: Array<{ alert_rule_test: Array<{ alertname: string }> }>;
+    };
     expect(new Set(tested.tests.flatMap((t) => t.alert_rule_test.map((a) => a.alertname)))).toEqual(new Set(alerts));
     // Every metric an alert reads is one the code exports.
-    const exported = ['chaos_experiments_failed_total', 'chaos_agent_faults_active', 'http_requests_total', 'http_request_duration_seconds_bucket', 'circuit_breaker_state'];
-    for (const r of rule.spec.groups.flatMap((g) => g.rules)) expect(exported.some((m) => r.expr.includes(m)), r.alert).toBe(true);
+    const exported = [
+      'chaos_experiments_failed_total',
+      'chaos_agent_faults_active',
+      'http_requests_total',
+      'http_request_duration_seconds_bucket',
+      'circuit_breaker_state',
+    ];
+    for (const r of rule.spec.groups.flatMap((g) => g.rules))
+      expect(
+        exported.some((m) => r.expr.includes(m)),
+        r.alert,
+      ).toBe(true);
   });
 });
 
 describe('kind full run', () => {
   it('--dry-run prints every command of the run, pinned, and nothing runs', () => {
-    const out = execFileSync('bash', [join(K8S, 'kind/run.sh'), '--dry-run', '--base-image', 'local/node-base:20'], { encoding: 'utf8' });
+    const out = execFileSync('bash', [join(K8S, 'kind/run.sh'), '--dry-run', '--base-image', 'local/node-base:20'], {
+      encoding: 'utf8',
+    });
     const commands = out.trim().split('\n');
     expect(commands[0]).toBe('+ kind create cluster --config k8s/kind/cluster.yaml --wait 120s');
-    expect(out).toContain('+ docker build --build-arg BASE=local/node-base:20 -f services/user/Dockerfile -t nova/user-service:dev .');
+    expect(out).toContain(
+      '+ docker build --build-arg BASE=local/node-base:20 -f services/user/Dockerfile -t nova/user-service:dev .',
+    );
     expect(out).toContain('+ kind load docker-image nova/chaos-agent:dev --name nova-chaos');
-    expect(out).toMatch(/\+ helm upgrade --install chaos-mesh chaos-mesh\/chaos-mesh .*--version 2\.6\.7 -f k8s\/overlays\/staging\/chaos-mesh\/helm-values\.yaml/);
+    expect(out).toMatch(
+      /\+ helm upgrade --install chaos-mesh chaos-mesh\/chaos-mesh .*--version 2\.6\.7 -f k8s\/overlays\/staging\/chaos-mesh\/helm-values\.yaml/,
+    );
     expect(out).toContain('+ kubectl apply -k k8s/overlays/staging/chaos-mesh');
     const bad = spawnSync('bash', [join(K8S, 'kind/run.sh'), '--overlay', 'qa', '--dry-run'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
@@ -162,7 +258,12 @@ describe('kind full run', () => {
 
   it('has a Dockerfile per service and for the agent, FROM a build-arg base', () => {
     const fs = { readFileSync };
-    for (const f of ['services/user/Dockerfile', 'services/auth/Dockerfile', 'services/messaging/Dockerfile', 'chaos-agent/Dockerfile']) {
+    for (const f of [
+      'services/user/Dockerfile',
+      'services/auth/Dockerfile',
+      'services/messaging/Dockerfile',
+      'chaos-agent/Dockerfile',
+    ]) {
       const text = fs.readFileSync(join(ROOT, f), 'utf8');
       expect(text, f).toMatch(/^ARG BASE=/m);
       expect(text, f).toMatch(/^FROM \$\{BASE\}$/m);
@@ -171,8 +272,12 @@ describe('kind full run', () => {
 
   it('ships a GitHub workflow that runs the real commands of this project', () => {
     const fs = { readFileSync };
-    const wf = parse(fs.readFileSync(join(ROOT, '.github/workflows/chaos-test.yml'), 'utf8')) as { jobs: Record<string, { steps: Array<{ run?: string }> }> };
-    const runs = Object.values(wf.jobs).flatMap((j) => j.steps.map((s) => s.run ?? '')).join('\n');
+    const wf = parse(fs.readFileSync(join(ROOT, '.github/workflows/chaos-test.yml'), 'utf8')) as {
+      jobs: Record<string, { steps: Array<{ run?: string }> }>;
+    };
+    const runs = Object.values(wf.jobs)
+      .flatMap((j) => j.steps.map((s) => s.run ?? ''))
+      .join('\n');
     expect(runs).toContain('npx nx chaos');
     expect(runs).toContain('k8s/kind/run.sh --overlay staging');
   });

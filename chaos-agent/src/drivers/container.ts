@@ -14,7 +14,10 @@ export const CONTAINER_LABEL = 'nova.dev/container';
 export function exec(cmd: string, args: readonly string[], timeoutMs = 15_000): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 8 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${cmd} ${args.join(' ')}: ${(stderr || error.message).trim().split('\n').slice(-3).join(' ')}`));
+      if (error)
+        reject(
+          new Error(`${cmd} ${args.join(' ')}: ${(stderr || error.message).trim().split('\n').slice(-3).join(' ')}`),
+        );
       else resolve(stdout);
     });
   });
@@ -58,7 +61,9 @@ export async function inspectContainer(ref: string): Promise<ContainerInfo> {
     running: raw.State.Running,
     paused: raw.State.Paused,
     pid: raw.State.Pid,
-    ips: Object.values(raw.NetworkSettings.Networks ?? {}).map((n) => n.IPAddress ?? '').filter(Boolean),
+    ips: Object.values(raw.NetworkSettings.Networks ?? {})
+      .map((n) => n.IPAddress ?? '')
+      .filter(Boolean),
     labels: raw.Config.Labels ?? {},
     nanoCpus: raw.HostConfig.NanoCpus ?? 0,
     cpuQuota: raw.HostConfig.CpuQuota ?? 0,
@@ -75,16 +80,29 @@ export async function inspectContainer(ref: string): Promise<ContainerInfo> {
  */
 export async function containerOf(kind: string, target: Target, peer = ''): Promise<ContainerInfo> {
   const ref = target.labels[CONTAINER_LABEL];
-  if (!ref) throw new FaultSpecError(kind, '(target)', `${target.name} does not run in a container (no ${CONTAINER_LABEL} label); ${kind} needs the containers environment`);
+  if (!ref)
+    throw new FaultSpecError(
+      kind,
+      '(target)',
+      `${target.name} does not run in a container (no ${CONTAINER_LABEL} label); ${kind} needs the containers environment`,
+    );
   const info = await inspectContainer(ref).catch((e: Error) => {
     throw new FaultSpecError(kind, '(target)', `container ${ref} of ${target.name}: ${e.message}`);
   });
   if (info.labels[TARGET_LABEL] !== 'true') {
-    throw new FaultSpecError(kind, '(target)', `container ${ref} lacks the Docker label ${TARGET_LABEL}=true: the agent only faults containers an environment marked as targets`);
+    throw new FaultSpecError(
+      kind,
+      '(target)',
+      `container ${ref} lacks the Docker label ${TARGET_LABEL}=true: the agent only faults containers an environment marked as targets`,
+    );
   }
   const from = /(\d+\.\d+\.\d+\.\d+):\d+$/.exec(peer)?.[1];
   if (from && info.running && !info.ips.includes(from)) {
-    throw new FaultSpecError(kind, '(target)', `${target.name} registered from ${from}, which is not an address of container ${ref} (${info.ips.join(', ') || 'none'})`);
+    throw new FaultSpecError(
+      kind,
+      '(target)',
+      `${target.name} registered from ${from}, which is not an address of container ${ref} (${info.ips.join(', ') || 'none'})`,
+    );
   }
   return info;
 }
@@ -134,7 +152,8 @@ export class ContainerJournal {
 /** The limits `container-stress` changes, as Docker reports them. */
 type Limits = Pick<ContainerInfo, 'nanoCpus' | 'cpuQuota' | 'cpuPeriod' | 'memory' | 'memorySwap'>;
 
-type JournalEntry = { container: string; action: 'unpause' } | ({ container: string; action: 'restore-limits' } & Limits);
+type JournalEntry =
+  { container: string; action: 'unpause' } | ({ container: string; action: 'restore-limits' } & Limits);
 
 async function revert(e: JournalEntry): Promise<void> {
   if (e.action === 'unpause') {
@@ -151,7 +170,10 @@ async function revert(e: JournalEntry): Promise<void> {
  * `--cpus 0` does not remove a limit while `--cpu-quota -1` does.
  */
 function squeezeArgs(original: Limits, cpus: number, memory: number | undefined): string[] {
-  const args = original.nanoCpus > 0 ? ['--cpus', cpus.toFixed(3)] : ['--cpu-period', '100000', '--cpu-quota', String(Math.max(1_000, Math.round(cpus * 100_000)))];
+  const args =
+    original.nanoCpus > 0
+      ? ['--cpus', cpus.toFixed(3)]
+      : ['--cpu-period', '100000', '--cpu-quota', String(Math.max(1_000, Math.round(cpus * 100_000)))];
   if (memory !== undefined) args.push('--memory', String(memory), '--memory-swap', String(memory));
   return args;
 }
@@ -161,9 +183,14 @@ function restoreArgs(original: Limits): string[] {
   const args =
     original.nanoCpus > 0
       ? ['--cpus', String(original.nanoCpus / 1e9)]
-      : ['--cpu-quota', String(original.cpuQuota > 0 ? original.cpuQuota : -1), ...(original.cpuPeriod > 0 ? ['--cpu-period', String(original.cpuPeriod)] : [])];
+      : [
+          '--cpu-quota',
+          String(original.cpuQuota > 0 ? original.cpuQuota : -1),
+          ...(original.cpuPeriod > 0 ? ['--cpu-period', String(original.cpuPeriod)] : []),
+        ];
   // Memory is only ever lowered from a set limit, so the original is a real value (swap -1 = unlimited).
-  if (original.memory > 0) args.push('--memory-swap', String(original.memorySwap || -1), '--memory', String(original.memory));
+  if (original.memory > 0)
+    args.push('--memory-swap', String(original.memorySwap || -1), '--memory', String(original.memory));
   return args;
 }
 
@@ -230,11 +257,19 @@ export function containerPause(journal: ContainerJournal): ProcessDriver<Record<
     },
     async apply(target, _spec, leaseMs, faultId, ctx) {
       const c = await containerOf('container-pause', target, ctx?.peer);
-      if (!c.running || c.paused) throw new FaultSpecError('container-pause', '(target)', `container ${c.name} is ${c.paused ? 'already paused' : 'not running'}`);
+      if (!c.running || c.paused)
+        throw new FaultSpecError(
+          'container-pause',
+          '(target)',
+          `container ${c.name} is ${c.paused ? 'already paused' : 'not running'}`,
+        );
       await journal.add(faultId, { container: c.id, action: 'unpause' });
       const watchdog = spawn(
         process.execPath,
-        ['-e', `setTimeout(() => require('node:child_process').execFile('docker', ['unpause', ${JSON.stringify(c.id)}], () => {}), ${Math.ceil(leaseMs)})`],
+        [
+          '-e',
+          `setTimeout(() => require('node:child_process').execFile('docker', ['unpause', ${JSON.stringify(c.id)}], () => {}), ${Math.ceil(leaseMs)})`,
+        ],
         { detached: true, stdio: 'ignore' },
       );
       watchdog.unref();
@@ -259,7 +294,9 @@ export function containerPause(journal: ContainerJournal): ProcessDriver<Record<
         },
         () => ({
           took: seenPaused,
-          summary: seenPaused ? `container ${c.name} paused for ${((pausedMs ?? performance.now() - pausedAt) / 1000).toFixed(1)} s` : `container ${c.name} was not seen paused`,
+          summary: seenPaused
+            ? `container ${c.name} paused for ${((pausedMs ?? performance.now() - pausedAt) / 1000).toFixed(1)} s`
+            : `container ${c.name} was not seen paused`,
           figures: { pausedMs: Math.round(pausedMs ?? performance.now() - pausedAt), seenPaused: Number(seenPaused) },
         }),
       );
@@ -272,10 +309,14 @@ export function containerPause(journal: ContainerJournal): ProcessDriver<Record<
  * to what the stressors would leave the service — `cpus` minus `workers × load %` of a CPU — and restored
  * (from the recorded originals) on recovery.
  */
-export function containerStress(journal: ContainerJournal, hostCpus: number): ProcessDriver<{ workers: number; load: number; memoryBytes?: number }> {
+export function containerStress(
+  journal: ContainerJournal,
+  hostCpus: number,
+): ProcessDriver<{ workers: number; load: number; memoryBytes?: number }> {
   return {
     kind: 'container-stress',
-    description: 'squeeze the target container: cpu limit lowered by workers × load %, memory limit lowered by memoryBytes (docker update)',
+    description:
+      'squeeze the target container: cpu limit lowered by workers × load %, memory limit lowered by memoryBytes (docker update)',
     parse(spec) {
       const r = new SpecReader('container-stress', spec);
       r.only('workers', 'load', 'memoryBytes');
@@ -288,14 +329,26 @@ export function containerStress(journal: ContainerJournal, hostCpus: number): Pr
     },
     async apply(target, spec, _leaseMs, faultId, ctx) {
       const c = await containerOf('container-stress', target, ctx?.peer);
-      const cpus = c.nanoCpus > 0 ? c.nanoCpus / 1e9 : c.cpuQuota > 0 && c.cpuPeriod > 0 ? c.cpuQuota / c.cpuPeriod : hostCpus;
+      const cpus =
+        c.nanoCpus > 0 ? c.nanoCpus / 1e9 : c.cpuQuota > 0 && c.cpuPeriod > 0 ? c.cpuQuota / c.cpuPeriod : hostCpus;
       const left = Math.max(0.05, cpus - (spec.workers * spec.load) / 100);
       let memory: number | undefined;
       if (spec.memoryBytes) {
-        if (c.memory === 0) throw new FaultSpecError('container-stress', 'memoryBytes', `container ${c.name} has no memory limit to lower; give it one (--memory) or stress memory in-process`);
+        if (c.memory === 0)
+          throw new FaultSpecError(
+            'container-stress',
+            'memoryBytes',
+            `container ${c.name} has no memory limit to lower; give it one (--memory) or stress memory in-process`,
+          );
         memory = Math.max(8 << 20, c.memory - spec.memoryBytes);
       }
-      const original: Limits = { nanoCpus: c.nanoCpus, cpuQuota: c.cpuQuota, cpuPeriod: c.cpuPeriod, memory: c.memory, memorySwap: c.memorySwap };
+      const original: Limits = {
+        nanoCpus: c.nanoCpus,
+        cpuQuota: c.cpuQuota,
+        cpuPeriod: c.cpuPeriod,
+        memory: c.memory,
+        memorySwap: c.memorySwap,
+      };
       await journal.add(faultId, { container: c.id, action: 'restore-limits', ...original });
       try {
         await exec('docker', ['update', ...squeezeArgs(original, left, memory), c.id]);
@@ -305,8 +358,15 @@ export function containerStress(journal: ContainerJournal, hostCpus: number): Pr
       }
       // Evidence: the limit Docker now reports for the container (what the cgroup enforces).
       const now = await inspectContainer(c.id).catch(() => undefined);
-      const limitCpus = now ? (now.nanoCpus > 0 ? now.nanoCpus / 1e9 : now.cpuQuota > 0 && now.cpuPeriod > 0 ? now.cpuQuota / now.cpuPeriod : 0) : 0;
-      const took = limitCpus > 0 && Math.abs(limitCpus - left) < 0.01 && (memory === undefined || now?.memory === memory);
+      const limitCpus = now
+        ? now.nanoCpus > 0
+          ? now.nanoCpus / 1e9
+          : now.cpuQuota > 0 && now.cpuPeriod > 0
+            ? now.cpuQuota / now.cpuPeriod
+            : 0
+        : 0;
+      const took =
+        limitCpus > 0 && Math.abs(limitCpus - left) < 0.01 && (memory === undefined || now?.memory === memory);
       const effect = (): FaultEffect => ({
         took,
         summary: took

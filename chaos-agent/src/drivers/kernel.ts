@@ -32,7 +32,9 @@ function inNetns(pid: number, cmd: string, args: readonly string[], input?: stri
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim()}`))));
+    child.once('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim()}`)),
+    );
     child.stdin.end(input);
   });
 }
@@ -70,7 +72,8 @@ interface NetSpec {
 
 function readNet(r: SpecReader, opts: { peersRequired: boolean }): NetSpec {
   const peers = r.strings('peers') ?? [];
-  if (opts.peersRequired && peers.length === 0) throw new FaultSpecError(r.kind, 'peers', 'must name at least one peer container');
+  if (opts.peersRequired && peers.length === 0)
+    throw new FaultSpecError(r.kind, 'peers', 'must name at least one peer container');
   return { direction: r.string('direction', { default: 'to', oneOf: DIRECTIONS }) as Direction, peers };
 }
 
@@ -89,7 +92,11 @@ export const LIVE_SAMPLE_MS = 1_000;
  * holds (so ListFaults, the API and the dashboard show it live), and a last time at recovery while the rules
  * still exist; then `remove` deletes the rules. A container gone first took its counters with it.
  */
-function counted(c: ContainerInfo, read: (pid: number) => Promise<FaultEffect>, remove: (pid: number) => Promise<unknown>): ProcessInjection {
+function counted(
+  c: ContainerInfo,
+  read: (pid: number) => Promise<FaultEffect>,
+  remove: (pid: number) => Promise<unknown>,
+): ProcessInjection {
   let effect: FaultEffect = { took: false, summary: `rule counters in ${c.name} not read yet`, figures: {} };
   let sampling: Promise<void> | undefined;
   let ended = false;
@@ -110,9 +117,17 @@ function counted(c: ContainerInfo, read: (pid: number) => Promise<FaultEffect>, 
       clearInterval(timer);
       await sampling;
       ended = true;
-      effect = { took: false, summary: `container ${c.name} was gone before its rule counters could be read`, figures: {} };
+      effect = {
+        took: false,
+        summary: `container ${c.name} was gone before its rule counters could be read`,
+        figures: {},
+      };
       await whileAlive(c, async (pid) => {
-        effect = await read(pid).catch((error: Error) => ({ took: false, summary: `reading the rule counters failed: ${error.message}`, figures: {} }));
+        effect = await read(pid).catch((error: Error) => ({
+          took: false,
+          summary: `reading the rule counters failed: ${error.message}`,
+          figures: {},
+        }));
         await remove(pid);
       });
     },
@@ -126,28 +141,51 @@ function packetEffect(verb: string, packets: number, where: string): FaultEffect
 }
 
 /** An nft table with an input and/or an output chain, each rule matching the peers (or everything). */
-function nftScript(table: string, spec: NetSpec, peers: string[], gateway: string | undefined, verdict: string): string {
+function nftScript(
+  table: string,
+  spec: NetSpec,
+  peers: string[],
+  gateway: string | undefined,
+  verdict: string,
+): string {
   const set = peers.length ? `{ ${peers.join(', ')} }` : undefined;
   const chains: string[] = [];
   const exempt = (dir: 'saddr' | 'daddr'): string => (gateway ? `    ip ${dir} ${gateway} accept\n` : '');
   if (spec.direction === 'to' || spec.direction === 'both') {
-    chains.push(`  chain out {\n    type filter hook output priority 0; policy accept;\n${exempt('daddr')}    ${set ? `ip daddr ${set} ` : 'meta l4proto != icmp '}counter ${verdict}\n  }`);
+    chains.push(
+      `  chain out {\n    type filter hook output priority 0; policy accept;\n${exempt('daddr')}    ${set ? `ip daddr ${set} ` : 'meta l4proto != icmp '}counter ${verdict}\n  }`,
+    );
   }
   if (spec.direction === 'from' || spec.direction === 'both') {
-    chains.push(`  chain in {\n    type filter hook input priority 0; policy accept;\n${exempt('saddr')}    ${set ? `ip saddr ${set} ` : 'meta l4proto != icmp '}counter ${verdict}\n  }`);
+    chains.push(
+      `  chain in {\n    type filter hook input priority 0; policy accept;\n${exempt('saddr')}    ${set ? `ip saddr ${set} ` : 'meta l4proto != icmp '}counter ${verdict}\n  }`,
+    );
   }
   return `table inet ${table} {\n${chains.join('\n')}\n}\n`;
 }
 
-async function nftFault(kind: string, target: Target, spec: NetSpec, faultId: string, verdict: string, peer?: string): Promise<ProcessInjection> {
+async function nftFault(
+  kind: string,
+  target: Target,
+  spec: NetSpec,
+  faultId: string,
+  verdict: string,
+  peer?: string,
+): Promise<ProcessInjection> {
   const c = await containerOf(kind, target, peer);
   const peers = await peerAddresses(kind, spec.peers);
-  if (spec.peers.length && peers.length === 0) throw new FaultSpecError(kind, 'peers', `the peer containers ${spec.peers.join(', ')} have no IPv4 address`);
+  if (spec.peers.length && peers.length === 0)
+    throw new FaultSpecError(kind, 'peers', `the peer containers ${spec.peers.join(', ')} have no IPv4 address`);
   const table = `${TABLE_PREFIX}${tagOf(faultId)}`;
   await inNetns(c.pid, 'nft', ['-f', '-'], nftScript(table, spec, peers, await gatewayOf(c.pid), verdict));
   return counted(
     c,
-    async (pid) => packetEffect(verdict === 'drop' ? 'dropped' : verdict, nftPackets(await inNetns(pid, 'nft', ['list', 'table', 'inet', table])), `nft counters in ${c.name}`),
+    async (pid) =>
+      packetEffect(
+        verdict === 'drop' ? 'dropped' : verdict,
+        nftPackets(await inNetns(pid, 'nft', ['list', 'table', 'inet', table])),
+        `nft counters in ${c.name}`,
+      ),
     (pid) => inNetns(pid, 'nft', ['delete', 'table', 'inet', table]),
   );
 }
@@ -173,7 +211,18 @@ function readRandomShare(kind: string, spec: unknown, opts: { peersRequired: boo
 
 /** iptables matches for `percent` % of the packets, tagged with the fault. */
 function randomShare(percent: number, faultId: string): string[] {
-  return ['-m', 'statistic', '--mode', 'random', '--probability', (percent / 100).toFixed(4), '-m', 'comment', '--comment', `${COMMENT_PREFIX}${tagOf(faultId)}`];
+  return [
+    '-m',
+    'statistic',
+    '--mode',
+    'random',
+    '--probability',
+    (percent / 100).toFixed(4),
+    '-m',
+    'comment',
+    '--comment',
+    `${COMMENT_PREFIX}${tagOf(faultId)}`,
+  ];
 }
 
 /** NetworkChaos loss: iptables `statistic --mode random` DROP, to/from the peers (or all but the agent). */
@@ -205,7 +254,16 @@ export const kernelDuplicate: ProcessDriver<NetSpec & { percent: number }> = {
   async apply(target, spec, _lease, faultId, ctx) {
     const c = await containerOf('kernel-duplicate', target, ctx?.peer);
     const peers = await peerAddresses('kernel-duplicate', spec.peers);
-    const rules = peers.map((ip) => ['POSTROUTING', '-d', ip, ...randomShare(spec.percent, faultId), '-j', 'TEE', '--gateway', ip]);
+    const rules = peers.map((ip) => [
+      'POSTROUTING',
+      '-d',
+      ip,
+      ...randomShare(spec.percent, faultId),
+      '-j',
+      'TEE',
+      '--gateway',
+      ip,
+    ]);
     return iptablesRules(c, 'mangle', rules, faultId, 'copied');
   },
 };
@@ -214,10 +272,17 @@ export const kernelDuplicate: ProcessDriver<NetSpec & { percent: number }> = {
  * Appends the rules (all or none) and returns how to delete exactly them; their packet counters (rules
  * tagged with the fault) are the effect, `verb` saying what the rules did to those packets.
  */
-async function iptablesRules(c: ContainerInfo, table: 'filter' | 'mangle', rules: string[][], faultId: string, verb: string): Promise<ProcessInjection> {
+async function iptablesRules(
+  c: ContainerInfo,
+  table: 'filter' | 'mangle',
+  rules: string[][],
+  faultId: string,
+  verb: string,
+): Promise<ProcessInjection> {
   const added: string[][] = [];
   const remove = async (pid: number): Promise<void> => {
-    for (const rule of added.splice(0).reverse()) await inNetns(pid, 'iptables', ['-w', '-t', table, '-D', ...rule]).catch(() => undefined);
+    for (const rule of added.splice(0).reverse())
+      await inNetns(pid, 'iptables', ['-w', '-t', table, '-D', ...rule]).catch(() => undefined);
   };
   try {
     for (const rule of rules) {
@@ -231,7 +296,12 @@ async function iptablesRules(c: ContainerInfo, table: 'filter' | 'mangle', rules
   const tag = `${COMMENT_PREFIX}${tagOf(faultId)}`;
   return counted(
     c,
-    async (pid) => packetEffect(verb, iptablesPackets(await inNetns(pid, 'iptables', ['-w', '-t', table, '-L', '-v', '-n', '-x']), tag), `iptables ${table} counters in ${c.name}`),
+    async (pid) =>
+      packetEffect(
+        verb,
+        iptablesPackets(await inNetns(pid, 'iptables', ['-w', '-t', table, '-L', '-v', '-n', '-x']), tag),
+        `iptables ${table} counters in ${c.name}`,
+      ),
     remove,
   );
 }
@@ -254,7 +324,22 @@ export const kernelBandwidth: ProcessDriver<{ bytesPerSecond: number; limitBytes
   async apply(target, spec, _lease, _faultId, ctx) {
     const c = await containerOf('kernel-bandwidth', target, ctx?.peer);
     const dev = await deviceOf(c.pid);
-    await inNetns(c.pid, 'tc', ['qdisc', 'add', 'dev', dev, 'root', 'handle', QDISC_HANDLE, 'tbf', 'rate', `${Math.round(spec.bytesPerSecond * 8)}bit`, 'burst', String(spec.bufferBytes), 'limit', String(spec.limitBytes)]);
+    await inNetns(c.pid, 'tc', [
+      'qdisc',
+      'add',
+      'dev',
+      dev,
+      'root',
+      'handle',
+      QDISC_HANDLE,
+      'tbf',
+      'rate',
+      `${Math.round(spec.bytesPerSecond * 8)}bit`,
+      'burst',
+      String(spec.bufferBytes),
+      'limit',
+      String(spec.limitBytes),
+    ]);
     return qdiscFault(c, dev, (s) => ({
       // The limit bit when the qdisc held packets back over its rate (or dropped them off its full queue).
       took: s.overlimits > 0 || s.dropped > 0,
@@ -278,7 +363,13 @@ export async function probeNetem(): Promise<{ available: boolean; detail: string
 }
 
 /** NetworkChaos delay/corrupt/duplicate/loss through netem (only registered where {@link probeNetem} found it). */
-export const kernelNetem: ProcessDriver<{ delayMs: number; jitterMs: number; correlation: number; lossPercent: number; corruptPercent: number }> = {
+export const kernelNetem: ProcessDriver<{
+  delayMs: number;
+  jitterMs: number;
+  correlation: number;
+  lossPercent: number;
+  corruptPercent: number;
+}> = {
   kind: 'kernel-netem',
   description: 'netem on the target container egress (delay, jitter, correlation, loss, corrupt)',
   parse(spec) {
@@ -309,12 +400,18 @@ export const kernelNetem: ProcessDriver<{ delayMs: number; jitterMs: number; cor
 };
 
 /** A root qdisc fault: its statistics (`tc -s`), judged by `judge`, are the effect; recovery deletes it. */
-function qdiscFault(c: ContainerInfo, dev: string, judge: (s: NonNullable<ReturnType<typeof qdiscStats>>) => FaultEffect): ProcessInjection {
+function qdiscFault(
+  c: ContainerInfo,
+  dev: string,
+  judge: (s: NonNullable<ReturnType<typeof qdiscStats>>) => FaultEffect,
+): ProcessInjection {
   return counted(
     c,
     async (pid) => {
       const stats = qdiscStats(await inNetns(pid, 'tc', ['-s', 'qdisc', 'show', 'dev', dev]), QDISC_HANDLE);
-      return stats ? judge(stats) : { took: false, summary: `no qdisc ${QDISC_HANDLE} on ${dev} of ${c.name} at recovery`, figures: {} };
+      return stats
+        ? judge(stats)
+        : { took: false, summary: `no qdisc ${QDISC_HANDLE} on ${dev} of ${c.name} at recovery`, figures: {} };
     },
     (pid) => inNetns(pid, 'tc', ['qdisc', 'del', 'dev', dev, 'root', 'handle', QDISC_HANDLE]),
   );

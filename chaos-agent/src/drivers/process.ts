@@ -38,7 +38,13 @@ export interface ProcessDriver<Spec> {
   /** The fault holds the target down (stopped, paused): it outlives the target's control stream. */
   readonly holdsTarget?: boolean;
   parse(spec: unknown): Spec;
-  apply(target: Target, spec: Spec, leaseMs: number, faultId: string, ctx?: ApplyContext): ProcessInjection | Promise<ProcessInjection>;
+  apply(
+    target: Target,
+    spec: Spec,
+    leaseMs: number,
+    faultId: string,
+    ctx?: ApplyContext,
+  ): ProcessInjection | Promise<ProcessInjection>;
 }
 
 /** What the agent knows of a target from its connection, not from its claims. */
@@ -56,7 +62,11 @@ export interface ApplyContext {
 export function verifiedPid(kind: string, ctx: ApplyContext | undefined): number {
   const pid = ctx?.verifiedPid;
   if (pid === undefined || !Number.isInteger(pid) || pid <= 0) {
-    throw new FaultSpecError(kind, '(target)', 'the target\'s process could not be verified from its connection to the agent, so it is not signalled (process faults need the service on this host, in the agent\'s network namespace)');
+    throw new FaultSpecError(
+      kind,
+      '(target)',
+      "the target's process could not be verified from its connection to the agent, so it is not signalled (process faults need the service on this host, in the agent's network namespace)",
+    );
   }
   return pid;
 }
@@ -157,9 +167,20 @@ export const processKill: ProcessDriver<KillSpec> = {
 };
 
 /** The effect of a kill: the target seen gone after the signal (and SIGKILL, if the grace ran out). */
-export function killEffect(what: string, signal: string, signalled: boolean, goneAfterMs: number | undefined, escalated: boolean): FaultEffect {
+export function killEffect(
+  what: string,
+  signal: string,
+  signalled: boolean,
+  goneAfterMs: number | undefined,
+  escalated: boolean,
+): FaultEffect {
   if (!signalled) return { took: false, summary: `${what} was already gone: no signal delivered`, figures: {} };
-  if (goneAfterMs === undefined) return { took: false, summary: `${what} still running after ${signal}${escalated ? ' and SIGKILL' : ''}`, figures: { escalated: Number(escalated) } };
+  if (goneAfterMs === undefined)
+    return {
+      took: false,
+      summary: `${what} still running after ${signal}${escalated ? ' and SIGKILL' : ''}`,
+      figures: { escalated: Number(escalated) },
+    };
   return {
     took: true,
     summary: `${what} gone ${Math.round(goneAfterMs)} ms after ${signal}${escalated ? ' (SIGKILL followed at the end of the grace period)' : ''}`,
@@ -250,7 +271,10 @@ export function processFailure(journal: FailureJournal): ProcessDriver<Record<st
           summary: seenStopped
             ? `pid ${pid} stopped (state T) for ${((stoppedMs ?? performance.now() - stoppedAt) / 1000).toFixed(1)} s`
             : `pid ${pid} was never seen stopped`,
-          figures: { stoppedMs: Math.round(stoppedMs ?? performance.now() - stoppedAt), seenStopped: Number(seenStopped) },
+          figures: {
+            stoppedMs: Math.round(stoppedMs ?? performance.now() - stoppedAt),
+            seenStopped: Number(seenStopped),
+          },
         }),
       );
     },

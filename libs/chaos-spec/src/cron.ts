@@ -25,10 +25,13 @@ export function parseSchedule(expression: string): CronSchedule {
     try {
       new Intl.DateTimeFormat('en', { timeZone: timezone });
     } catch {
-      throw new Error(`"${expression}": ${JSON.stringify(timezone)} is not a time zone: use an IANA name such as UTC or Europe/Paris`);
+      throw new Error(
+        `"${expression}": ${JSON.stringify(timezone)} is not a time zone: use an IANA name such as UTC or Europe/Paris`,
+      );
     }
     text = text.slice(tz[0].length).trim();
-    if (text === '') throw new Error(`"${expression}": a schedule must follow the time zone, e.g. CRON_TZ=UTC 0 6 * * *`);
+    if (text === '')
+      throw new Error(`"${expression}": a schedule must follow the time zone, e.g. CRON_TZ=UTC 0 6 * * *`);
   }
   if (text.startsWith('@every')) {
     const spec = text.slice('@every'.length).trim();
@@ -41,7 +44,9 @@ export function parseSchedule(expression: string): CronSchedule {
   const aliased = text === '@midnight' ? '@daily' : text === '@annually' ? '@yearly' : text;
   const fields = aliased.split(/\s+/).length;
   if (!aliased.startsWith('@') && fields !== 5 && fields !== 6) {
-    throw new Error(`"${text}" has ${fields} fields; expected 5 (minute hour day-of-month month day-of-week), 6 (with seconds first) or a descriptor such as @hourly or @every 30m`);
+    throw new Error(
+      `"${text}" has ${fields} fields; expected 5 (minute hour day-of-month month day-of-week), 6 (with seconds first) or a descriptor such as @hourly or @every 30m`,
+    );
   }
   let cron: Cron;
   try {

@@ -1,5 +1,13 @@
 /** Chaos kinds the schemas know. */
-export const CHAOS_KINDS = ['NetworkChaos', 'PodChaos', 'StressChaos', 'IOChaos', 'HTTPChaos', 'TimeChaos', 'DNSChaos'] as const;
+export const CHAOS_KINDS = [
+  'NetworkChaos',
+  'PodChaos',
+  'StressChaos',
+  'IOChaos',
+  'HTTPChaos',
+  'TimeChaos',
+  'DNSChaos',
+] as const;
 export type ChaosKind = (typeof CHAOS_KINDS)[number];
 export const KINDS = [...CHAOS_KINDS, 'Workflow', 'Schedule'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -35,7 +43,11 @@ export interface SelectorSpec {
   selector: {
     namespaces?: string[];
     labelSelectors?: Record<string, string>;
-    expressionSelectors?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }>;
+    expressionSelectors?: Array<{
+      key: string;
+      operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+      values?: string[];
+    }>;
     pods?: Record<string, string[]>;
     annotationSelectors?: Record<string, string>;
   };
@@ -86,7 +98,15 @@ export type Resource = ChaosResource | WorkflowResource | ScheduleResource;
  * Chaos Mesh kinds that Nova Chaos does not model: a Workflow or Schedule may embed them (they are checked
  * against Chaos Mesh's schema and reported as a warning), but nothing here can run them.
  */
-export const UNMODELLED_KINDS = ['JVMChaos', 'PhysicalMachineChaos', 'KernelChaos', 'AWSChaos', 'GCPChaos', 'AzureChaos', 'BlockChaos'] as const;
+export const UNMODELLED_KINDS = [
+  'JVMChaos',
+  'PhysicalMachineChaos',
+  'KernelChaos',
+  'AWSChaos',
+  'GCPChaos',
+  'AzureChaos',
+  'BlockChaos',
+] as const;
 export type UnmodelledKind = (typeof UNMODELLED_KINDS)[number];
 
 /**

@@ -70,12 +70,15 @@ function schemaIssue(e: ErrorObject, kind: string): RuleIssue {
       return { path: [...path, String(params['missingProperty'])], message: 'is required' };
     case 'additionalProperties': {
       const field = String(params['additionalProperty']);
-      const allowed = Object.keys(((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}) as object);
+      const allowed = Object.keys(
+        ((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}) as object,
+      );
       const guess = allowed.find((a) => similar(a, field));
       if (kind === 'Workflow' && field === 'entrypoint') {
         return {
           path: [...path, field],
-          message: 'is not a field of Workflow: name the first template in `entry`, and to run templates in order make it a Serial template whose `children` list them',
+          message:
+            'is not a field of Workflow: name the first template in `entry`, and to run templates in order make it a Serial template whose `children` list them',
         };
       }
       return {
@@ -84,16 +87,26 @@ function schemaIssue(e: ErrorObject, kind: string): RuleIssue {
       };
     }
     case 'enum':
-      return { path, message: `must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(e.data)}` };
+      return {
+        path,
+        message: `must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(e.data)}`,
+      };
     case 'type':
       return { path, message: `must be ${String(params['type'])}, got ${JSON.stringify(e.data)}` };
     default:
-      return { path, message: `${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${JSON.stringify(e.data)}` : ''}` };
+      return {
+        path,
+        message: `${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${JSON.stringify(e.data)}` : ''}`,
+      };
   }
 }
 
 /** Finds the node at `path` (or its nearest existing ancestor) to report a line. */
-function position(doc: Document, path: ReadonlyArray<string | number>, lc: LineCounter): { line: number; column: number } {
+function position(
+  doc: Document,
+  path: ReadonlyArray<string | number>,
+  lc: LineCounter,
+): { line: number; column: number } {
   let node: Node | null | undefined = doc.contents;
   let best = node;
   for (const key of path) {
@@ -128,10 +141,14 @@ function validateObject(obj: Record<string, unknown>): RuleIssue[] {
   const metadata = obj['metadata'] as Record<string, unknown> | undefined;
   const name = metadata?.['name'];
   if (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) {
-    issues.push({ path: ['metadata', 'name'], message: `${name === undefined ? 'is required' : `${JSON.stringify(name)} is not`}: a DNS-1123 name (lower-case letters, digits, '-', '.')` });
+    issues.push({
+      path: ['metadata', 'name'],
+      message: `${name === undefined ? 'is required' : `${JSON.stringify(name)} is not`}: a DNS-1123 name (lower-case letters, digits, '-', '.')`,
+    });
   }
   for (const f of Object.keys(obj)) {
-    if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(f)) issues.push({ path: [f], message: `is not a top-level field of a ${kind} (apiVersion, kind, metadata, spec)` });
+    if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(f))
+      issues.push({ path: [f], message: `is not a top-level field of a ${kind} (apiVersion, kind, metadata, spec)` });
   }
   if (obj['spec'] === undefined) {
     issues.push({ path: ['spec'], message: 'is required' });
@@ -146,7 +163,8 @@ function validateObject(obj: Record<string, unknown>): RuleIssue[] {
       issues.push(schemaIssue(e, kind));
     }
   }
-  if ((CHAOS_KINDS as readonly string[]).includes(kind)) chaosRules(kind as ChaosKind, obj['spec'], ['spec'], issues, 'standalone');
+  if ((CHAOS_KINDS as readonly string[]).includes(kind))
+    chaosRules(kind as ChaosKind, obj['spec'], ['spec'], issues, 'standalone');
   else if (kind === 'Workflow') workflowRules(obj['spec'], ['spec'], issues);
   else scheduleRules(obj['spec'], ['spec'], issues);
   // One message per path is enough: the schema and the rules may both see the same problem.
@@ -169,7 +187,13 @@ export function parseResources(text: string, file: string, options: ParseOptions
   const warnings: SpecIssue[] = [];
   const bytes = Buffer.byteLength(text);
   if (bytes > MAX_FILE_BYTES) {
-    issues.push({ file, line: 1, column: 1, path: '', message: `is ${bytes} bytes: experiment files are at most ${MAX_FILE_BYTES} bytes (1 MiB); split it` });
+    issues.push({
+      file,
+      line: 1,
+      column: 1,
+      path: '',
+      message: `is ${bytes} bytes: experiment files are at most ${MAX_FILE_BYTES} bytes (1 MiB); split it`,
+    });
     return { resources, issues, warnings };
   }
   const lc = new LineCounter();
@@ -180,7 +204,13 @@ export function parseResources(text: string, file: string, options: ParseOptions
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const p = lc.linePos(e.pos[0]);
-        issues.push({ file, line: p.line, column: p.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
+        issues.push({
+          file,
+          line: p.line,
+          column: p.col,
+          path: '',
+          message: `YAML syntax: ${e.message.split('\n')[0]}`,
+        });
       }
       continue;
     }
@@ -190,14 +220,24 @@ export function parseResources(text: string, file: string, options: ParseOptions
     } catch (error) {
       // The yaml library refuses to expand an alias bomb (it throws a ReferenceError): report, never crash.
       const p = position(doc, [], lc);
-      issues.push({ file, ...p, path: '', message: `YAML aliases expand too far (${(error as Error).message.split('\n')[0]}): at most ${MAX_ALIAS_COUNT} alias uses per document` });
+      issues.push({
+        file,
+        ...p,
+        path: '',
+        message: `YAML aliases expand too far (${(error as Error).message.split('\n')[0]}): at most ${MAX_ALIAS_COUNT} alias uses per document`,
+      });
       continue;
     }
     if (obj === null || obj === undefined) continue; // an empty document (a trailing ---)
     objects++;
     if (typeof obj !== 'object' || Array.isArray(obj)) {
       const p = position(doc, [], lc);
-      issues.push({ file, ...p, path: '', message: 'each document must be a Kubernetes object (apiVersion, kind, metadata, spec)' });
+      issues.push({
+        file,
+        ...p,
+        path: '',
+        message: 'each document must be a Kubernetes object (apiVersion, kind, metadata, spec)',
+      });
       continue;
     }
     const found = validateObject(obj as Record<string, unknown>);
@@ -226,7 +266,14 @@ export function parseResources(text: string, file: string, options: ParseOptions
     }
   }
   if (objects === 0 && issues.length === 0) {
-    issues.push({ file, line: 1, column: 1, path: '', message: 'holds no Kubernetes object: an experiment file needs at least one (apiVersion: chaos-mesh.org/v1alpha1, kind, metadata, spec)' });
+    issues.push({
+      file,
+      line: 1,
+      column: 1,
+      path: '',
+      message:
+        'holds no Kubernetes object: an experiment file needs at least one (apiVersion: chaos-mesh.org/v1alpha1, kind, metadata, spec)',
+    });
   }
   return { resources, issues, warnings };
 }
@@ -238,7 +285,14 @@ export function yamlFiles(paths: readonly string[]): string[] {
     const st = statSync(p);
     if (st.isDirectory()) {
       const entries = readdirSync(p).sort();
-      out.push(...yamlFiles(entries.filter((e) => !e.startsWith('.') && e !== 'kustomization.yaml').map((e) => join(p, e)).filter((e) => statSync(e).isDirectory() || /\.ya?ml$/.test(e))));
+      out.push(
+        ...yamlFiles(
+          entries
+            .filter((e) => !e.startsWith('.') && e !== 'kustomization.yaml')
+            .map((e) => join(p, e))
+            .filter((e) => statSync(e).isDirectory() || /\.ya?ml$/.test(e)),
+        ),
+      );
     } else out.push(p);
   }
   return out;
@@ -260,5 +314,11 @@ export function loadResources(paths: readonly string[]): Resource[] {
 export function checkUpdate(before: Resource, after: Resource): SpecIssue[] {
   if (before.kind === 'Workflow' || before.kind === 'Schedule') return [];
   if (JSON.stringify(before.spec) === JSON.stringify(after.spec)) return [];
-  return [{ ...after.source, path: 'spec', message: `cannot update the spec of ${before.kind} ${before.metadata.name}: delete it and create it again` }];
+  return [
+    {
+      ...after.source,
+      path: 'spec',
+      message: `cannot update the spec of ${before.kind} ${before.metadata.name}: delete it and create it again`,
+    },
+  ];
 }

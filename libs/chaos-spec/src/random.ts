@@ -14,7 +14,12 @@ export function seededRandom(seed: number): () => number {
  * Delays with netem's semantics: `latency ± jitter`, where successive draws are correlated: the uniform
  * draw in [-1, 1] is `c × previous + (1 − c) × fresh`. Never negative.
  */
-export function delaySampler(latencyMs: number, jitterMs: number, correlation: number, random: () => number): () => number {
+export function delaySampler(
+  latencyMs: number,
+  jitterMs: number,
+  correlation: number,
+  random: () => number,
+): () => number {
   let last = random() * 2 - 1;
   return () => {
     if (jitterMs === 0) return latencyMs;

@@ -27,7 +27,8 @@ export function toJsonSchema(node: unknown): unknown {
   const s = node as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(s)) {
-    if (k === 'exclusiveMinimum' || k === 'exclusiveMaximum' || k === 'format' || k.startsWith('x-kubernetes')) continue;
+    if (k === 'exclusiveMinimum' || k === 'exclusiveMaximum' || k === 'format' || k.startsWith('x-kubernetes'))
+      continue;
     out[k] = toJsonSchema(v);
   }
   if (s['exclusiveMinimum'] === true && 'minimum' in s) {

@@ -19,9 +19,13 @@ function matches(sel: SelectorSpec['selector'], t: Selectable, defaultNamespace:
     const has = e.key in t.labels;
     const v = t.labels[e.key];
     const ok =
-      e.operator === 'In' ? has && (e.values ?? []).includes(v!) :
-      e.operator === 'NotIn' ? !has || !(e.values ?? []).includes(v!) :
-      e.operator === 'Exists' ? has : !has;
+      e.operator === 'In'
+        ? has && (e.values ?? []).includes(v!)
+        : e.operator === 'NotIn'
+          ? !has || !(e.values ?? []).includes(v!)
+          : e.operator === 'Exists'
+            ? has
+            : !has;
     if (!ok) return false;
   }
   return true;
@@ -38,7 +42,9 @@ export function selectTargets<T extends Selectable>(
   random: () => number,
   defaultNamespace = 'default',
 ): { matching: T[]; selected: T[] } {
-  const matching = targets.filter((t) => matches(spec.selector ?? {}, t, defaultNamespace)).sort((a, b) => a.id.localeCompare(b.id));
+  const matching = targets
+    .filter((t) => matches(spec.selector ?? {}, t, defaultNamespace))
+    .sort((a, b) => a.id.localeCompare(b.id));
   const pick = (n: number): T[] => {
     const pool = [...matching];
     const out: T[] = [];

@@ -26,7 +26,8 @@ export function parseRate(text: string): Parsed<number> {
     const unit = units[i]!;
     if (!s.endsWith(unit)) continue;
     const n = parseUint(s.slice(0, -unit.length).trim());
-    if (n === undefined) return bad(`${JSON.stringify(text)}: the number before ${unit} must be a whole number, e.g. "10mbps"`);
+    if (n === undefined)
+      return bad(`${JSON.stringify(text)}: the number before ${unit} must be a whole number, e.g. "10mbps"`);
     return ok(n * 1024 ** (4 - i));
   }
   return bad(`${JSON.stringify(text)} needs a unit: bps, kbps, mbps, gbps or tbps (bytes per second), e.g. "1mbps"`);
@@ -47,7 +48,8 @@ export function parseMemorySize(text: string): Parsed<{ bytes: number } | { perc
   }
   const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$/i.exec(text);
   const n = m ? Number(m[1]) : NaN;
-  if (!m || Number.isNaN(n)) return bad(`${JSON.stringify(text)} must be a size such as 256MB, 1GB, or a percentage such as 50%`);
+  if (!m || Number.isNaN(n))
+    return bad(`${JSON.stringify(text)} must be a size such as 256MB, 1GB, or a percentage such as 50%`);
   const scale: Record<string, number> = { k: 1e3, m: 1e6, g: 1e9, t: 1e12, p: 1e15 };
   return ok({ bytes: Math.round(n * (m[2] ? scale[m[2].toLowerCase()]! : 1)) });
 }
@@ -58,7 +60,8 @@ export function parseMemorySize(text: string): Parsed<{ bytes: number } | { perc
  * be in 0-100").
  */
 export function parsePercent(value: unknown): Parsed<number> {
-  if (typeof value !== 'number' || !Number.isInteger(value)) return bad(`must be an integer from 0 to 100, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    return bad(`must be an integer from 0 to 100, got ${JSON.stringify(value)}`);
   if (value < 0 || value > 100) return bad(`must be from 0 to 100, got ${value}`);
   return ok(value);
 }

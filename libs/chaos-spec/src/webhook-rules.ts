@@ -25,7 +25,12 @@ function unmodelled(kind: UnmodelledKind, path: Array<string | number>): RuleIss
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function duration(issues: RuleIssue[], path: Array<string | number>, value: unknown, what = 'a Go duration such as 30s, 1m30s or 250ms'): number | undefined {
+function duration(
+  issues: RuleIssue[],
+  path: Array<string | number>,
+  value: unknown,
+  what = 'a Go duration such as 30s, 1m30s or 250ms',
+): number | undefined {
   if (value === undefined || value === '') return undefined;
   const ms = typeof value === 'string' ? parseDuration(value) : undefined;
   if (ms === undefined) issues.push({ path, message: `${JSON.stringify(value)} is not ${what}` });
@@ -44,18 +49,43 @@ function selectorRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[
   const value = spec['value'];
   if (mode === 'fixed' || mode === 'fixed-percent' || mode === 'random-max-percent') {
     const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-    if (value === undefined) issues.push({ path: [...at, 'value'], message: `is required with mode ${mode}: ${mode === 'fixed' ? 'the number of targets, e.g. "2"' : 'a percentage from "1" to "100"'}` });
-    else if (mode === 'fixed' && !(n > 0)) issues.push({ path: [...at, 'value'], message: `${JSON.stringify(value)} must be a positive integer in a string with mode fixed, e.g. "2"` });
-    else if (mode !== 'fixed' && !(n >= 1 && n <= 100)) issues.push({ path: [...at, 'value'], message: `${JSON.stringify(value)} must be an integer from "1" to "100" with mode ${mode}` });
+    if (value === undefined)
+      issues.push({
+        path: [...at, 'value'],
+        message: `is required with mode ${mode}: ${mode === 'fixed' ? 'the number of targets, e.g. "2"' : 'a percentage from "1" to "100"'}`,
+      });
+    else if (mode === 'fixed' && !(n > 0))
+      issues.push({
+        path: [...at, 'value'],
+        message: `${JSON.stringify(value)} must be a positive integer in a string with mode fixed, e.g. "2"`,
+      });
+    else if (mode !== 'fixed' && !(n >= 1 && n <= 100))
+      issues.push({
+        path: [...at, 'value'],
+        message: `${JSON.stringify(value)} must be an integer from "1" to "100" with mode ${mode}`,
+      });
   }
   const selector = spec['selector'];
   if (isObj(selector)) {
-    const meaningful = ['namespaces', 'labelSelectors', 'expressionSelectors', 'pods', 'annotationSelectors', 'fieldSelectors', 'nodes', 'nodeSelectors'].some((k) => {
+    const meaningful = [
+      'namespaces',
+      'labelSelectors',
+      'expressionSelectors',
+      'pods',
+      'annotationSelectors',
+      'fieldSelectors',
+      'nodes',
+      'nodeSelectors',
+    ].some((k) => {
       const v = selector[k];
       return Array.isArray(v) ? v.length > 0 : isObj(v) ? Object.keys(v).length > 0 : false;
     });
     if (!meaningful) {
-      issues.push({ path: [...at, 'selector'], message: 'selects everything: give labelSelectors (e.g. app: auth-service), namespaces or pods, to bound the blast radius' });
+      issues.push({
+        path: [...at, 'selector'],
+        message:
+          'selects everything: give labelSelectors (e.g. app: auth-service), namespaces or pods, to bound the blast radius',
+      });
     }
   }
 }
@@ -63,11 +93,21 @@ function selectorRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[
 const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT'];
 
 /** The admission rules of Chaos Mesh's webhooks for one chaos spec (standalone, in a Workflow, or in a Schedule). */
-export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | number>, issues: RuleIssue[], context: 'standalone' | 'workflow' | 'schedule'): void {
+export function chaosRules(
+  kind: ChaosKind,
+  spec: unknown,
+  at: Array<string | number>,
+  issues: RuleIssue[],
+  context: 'standalone' | 'workflow' | 'schedule',
+): void {
   if (!isObj(spec)) return; // the schema reports the shape
   selectorRules(spec, at, issues);
   if (context === 'workflow') {
-    if (spec['duration'] !== undefined) issues.push({ path: [...at, 'duration'], message: "is not allowed in a workflow's chaos template: use the template's deadline instead" });
+    if (spec['duration'] !== undefined)
+      issues.push({
+        path: [...at, 'duration'],
+        message: "is not allowed in a workflow's chaos template: use the template's deadline instead",
+      });
   } else duration(issues, [...at, 'duration'], spec['duration']);
 
   switch (kind) {
@@ -91,30 +131,47 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
         if (!rate.ok) issues.push({ path: [...at, 'bandwidth', 'rate'], message: rate.reason });
       }
       const action = spec['action'];
-      const needs: Record<string, string> = { delay: 'delay', loss: 'loss', duplicate: 'duplicate', corrupt: 'corrupt', bandwidth: 'bandwidth' };
+      const needs: Record<string, string> = {
+        delay: 'delay',
+        loss: 'loss',
+        duplicate: 'duplicate',
+        corrupt: 'corrupt',
+        bandwidth: 'bandwidth',
+      };
       if (typeof action === 'string' && needs[action] && spec[needs[action]] === undefined) {
         issues.push({ path: [...at, needs[action]], message: `is required for action ${action}` });
       }
       const direction = spec['direction'] ?? 'to';
       if (action !== 'partition' && (direction === 'from' || direction === 'both')) {
-        if (spec['externalTargets'] !== undefined) issues.push({ path: [...at, 'direction'], message: `${direction} cannot be used with externalTargets` });
-        else if (spec['target'] === undefined) issues.push({ path: [...at, 'direction'], message: `${direction} needs a target (the other side)` });
+        if (spec['externalTargets'] !== undefined)
+          issues.push({ path: [...at, 'direction'], message: `${direction} cannot be used with externalTargets` });
+        else if (spec['target'] === undefined)
+          issues.push({ path: [...at, 'direction'], message: `${direction} needs a target (the other side)` });
       }
       if (action === 'partition' && spec['target'] === undefined && spec['externalTargets'] === undefined) {
-        issues.push({ path: [...at, 'target'], message: 'is required for a partition: the services cut off from the selected ones' });
+        issues.push({
+          path: [...at, 'target'],
+          message: 'is required for a partition: the services cut off from the selected ones',
+        });
       }
       if (isObj(spec['target'])) selectorRules(spec['target'], [...at, 'target'], issues);
       break;
     }
     case 'PodChaos':
-      if (spec['action'] === 'container-kill' && !(Array.isArray(spec['containerNames']) && spec['containerNames'].length > 0)) {
+      if (
+        spec['action'] === 'container-kill' &&
+        !(Array.isArray(spec['containerNames']) && spec['containerNames'].length > 0)
+      ) {
         issues.push({ path: [...at, 'containerNames'], message: 'is required (non-empty) for container-kill' });
       }
       break;
     case 'StressChaos': {
       const stressors = spec['stressors'];
       if (stressors === undefined && spec['stressngStressors'] === undefined) {
-        issues.push({ path: [...at, 'stressors'], message: 'is required (or stressngStressors): give cpu {workers, load} or memory {workers, size}' });
+        issues.push({
+          path: [...at, 'stressors'],
+          message: 'is required (or stressngStressors): give cpu {workers, load} or memory {workers, size}',
+        });
       } else if (isObj(stressors) && stressors['cpu'] === undefined && stressors['memory'] === undefined) {
         issues.push({ path: [...at, 'stressors'], message: 'needs cpu or memory' });
       }
@@ -127,7 +184,8 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
     }
     case 'IOChaos':
       if (spec['action'] === 'latency') {
-        if (spec['delay'] === undefined) issues.push({ path: [...at, 'delay'], message: 'is required for action latency, e.g. "100ms"' });
+        if (spec['delay'] === undefined)
+          issues.push({ path: [...at, 'delay'], message: 'is required for action latency, e.g. "100ms"' });
         duration(issues, [...at, 'delay'], spec['delay']);
       }
       if (spec['action'] === 'fault' && !(typeof spec['errno'] === 'number' && spec['errno'] > 0)) {
@@ -139,15 +197,35 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
       }
       break;
     case 'HTTPChaos':
-      if (spec['port'] === undefined) issues.push({ path: [...at, 'port'], message: 'is required: the port the service listens on (1–65535)' });
-      else if (!(Number.isInteger(spec['port']) && (spec['port'] as number) >= 1 && (spec['port'] as number) <= 65535)) {
-        issues.push({ path: [...at, 'port'], message: `must be a port from 1 to 65535, got ${JSON.stringify(spec['port'])}` });
+      if (spec['port'] === undefined)
+        issues.push({ path: [...at, 'port'], message: 'is required: the port the service listens on (1–65535)' });
+      else if (!(
+        Number.isInteger(spec['port']) &&
+        (spec['port'] as number) >= 1 &&
+        (spec['port'] as number) <= 65535
+      )) {
+        issues.push({
+          path: [...at, 'port'],
+          message: `must be a port from 1 to 65535, got ${JSON.stringify(spec['port'])}`,
+        });
       }
       duration(issues, [...at, 'delay'], spec['delay']);
-      if (spec['target'] === 'Request' && typeof spec['method'] === 'string' && !HTTP_METHODS.includes(spec['method'])) {
-        issues.push({ path: [...at, 'method'], message: `${JSON.stringify(spec['method'])} is not an HTTP method (${HTTP_METHODS.join(', ')})` });
+      if (
+        spec['target'] === 'Request' &&
+        typeof spec['method'] === 'string' &&
+        !HTTP_METHODS.includes(spec['method'])
+      ) {
+        issues.push({
+          path: [...at, 'method'],
+          message: `${JSON.stringify(spec['method'])} is not an HTTP method (${HTTP_METHODS.join(', ')})`,
+        });
       }
-      if (spec['abort'] === undefined && spec['delay'] === undefined && spec['replace'] === undefined && spec['patch'] === undefined) {
+      if (
+        spec['abort'] === undefined &&
+        spec['delay'] === undefined &&
+        spec['replace'] === undefined &&
+        spec['patch'] === undefined
+      ) {
         issues.push({ path: at, message: 'needs an action: abort, delay, replace or patch' });
       }
       break;
@@ -160,7 +238,11 @@ export function chaosRules(kind: ChaosKind, spec: unknown, at: Array<string | nu
       // warning here: the file is valid for the API server but the fault will not apply.
       for (const [i, p] of (Array.isArray(spec['patterns']) ? (spec['patterns'] as unknown[]) : []).entries()) {
         if (typeof p === 'string' && p.slice(0, -1).includes('*')) {
-          issues.push({ path: [...at, 'patterns', i], warning: true, message: `${JSON.stringify(p)}: the wildcard * may only end a pattern (e.g. "chaos-mesh.*"); the fault would not apply` });
+          issues.push({
+            path: [...at, 'patterns', i],
+            warning: true,
+            message: `${JSON.stringify(p)}: the wildcard * may only end a pattern (e.g. "chaos-mesh.*"); the fault would not apply`,
+          });
         }
       }
       break;
@@ -174,9 +256,14 @@ const CHAOS_BLOCKS = [...CHAOS_KINDS, ...UNMODELLED_KINDS].map(blockName);
 export function workflowRules(spec: unknown, at: Array<string | number>, issues: RuleIssue[]): void {
   if (!isObj(spec) || !Array.isArray(spec['templates'])) return;
   const templates = spec['templates'] as unknown[];
-  const names = templates.map((t) => (isObj(t) ? t['name'] : undefined)).filter((n): n is string => typeof n === 'string');
+  const names = templates
+    .map((t) => (isObj(t) ? t['name'] : undefined))
+    .filter((n): n is string => typeof n === 'string');
   if (typeof spec['entry'] === 'string' && !names.includes(spec['entry'])) {
-    issues.push({ path: [...at, 'entry'], message: `names no template: "${spec['entry']}" is not one of ${names.join(', ')}` });
+    issues.push({
+      path: [...at, 'entry'],
+      message: `names no template: "${spec['entry']}" is not one of ${names.join(', ')}`,
+    });
   }
   const seen = new Set<string>();
   templates.forEach((t, i) => {
@@ -184,9 +271,17 @@ export function workflowRules(spec: unknown, at: Array<string | number>, issues:
     const here = [...at, 'templates', i];
     const name = t['name'];
     if (typeof name === 'string') {
-      if (seen.has(name)) issues.push({ path: [...here, 'name'], message: `"${name}" is used by another template: names must be unique` });
+      if (seen.has(name))
+        issues.push({
+          path: [...here, 'name'],
+          message: `"${name}" is used by another template: names must be unique`,
+        });
       seen.add(name);
-      if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) issues.push({ path: [...here, 'name'], message: `"${name}" must be a DNS-1123 name: lower-case letters, digits, '-' and '.'` });
+      if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name))
+        issues.push({
+          path: [...here, 'name'],
+          message: `"${name}" must be a DNS-1123 name: lower-case letters, digits, '-' and '.'`,
+        });
     }
     duration(issues, [...here, 'deadline'], t['deadline']);
     const type = t['templateType'];
@@ -194,28 +289,50 @@ export function workflowRules(spec: unknown, at: Array<string | number>, issues:
     if (typeof type !== 'string') return;
     if (type === 'Serial' || type === 'Parallel') {
       const children = t['children'];
-      if (!Array.isArray(children) || children.length === 0) issues.push({ path: [...here, 'children'], message: `is required for a ${type} template: the templates it runs` });
-      else children.forEach((c, j) => {
-        if (!names.includes(String(c))) issues.push({ path: [...here, 'children', j], message: `"${String(c)}" names no template` });
-      });
+      if (!Array.isArray(children) || children.length === 0)
+        issues.push({
+          path: [...here, 'children'],
+          message: `is required for a ${type} template: the templates it runs`,
+        });
+      else
+        children.forEach((c, j) => {
+          if (!names.includes(String(c)))
+            issues.push({ path: [...here, 'children', j], message: `"${String(c)}" names no template` });
+        });
       for (const b of present) issues.push({ path: [...here, b], message: `is not allowed in a ${type} template` });
     } else if (type === 'Suspend') {
-      if (t['deadline'] === undefined) issues.push({ path: [...here, 'deadline'], message: 'is required for a Suspend template: how long to wait' });
+      if (t['deadline'] === undefined)
+        issues.push({ path: [...here, 'deadline'], message: 'is required for a Suspend template: how long to wait' });
       for (const b of present) issues.push({ path: [...here, b], message: 'is not allowed in a Suspend template' });
     } else if ((CHAOS_KINDS as readonly string[]).includes(type)) {
       const block = blockName(type as ChaosKind);
-      if (t[block] === undefined) issues.push({ path: [...here, block], message: `is required for templateType ${type}` });
+      if (t[block] === undefined)
+        issues.push({ path: [...here, block], message: `is required for templateType ${type}` });
       else chaosRules(type as ChaosKind, t[block], [...here, block], issues, 'workflow');
-      for (const b of present.filter((b) => b !== block)) issues.push({ path: [...here, b], message: `is not allowed in a ${type} template` });
-      if (t['children'] !== undefined) issues.push({ path: [...here, 'children'], message: `is not allowed in a ${type} template (use a Serial or Parallel template)` });
-      if (t['deadline'] === undefined) issues.push({ path: [...here, 'deadline'], message: `is required: a chaos template without a deadline never finishes` });
+      for (const b of present.filter((b) => b !== block))
+        issues.push({ path: [...here, b], message: `is not allowed in a ${type} template` });
+      if (t['children'] !== undefined)
+        issues.push({
+          path: [...here, 'children'],
+          message: `is not allowed in a ${type} template (use a Serial or Parallel template)`,
+        });
+      if (t['deadline'] === undefined)
+        issues.push({
+          path: [...here, 'deadline'],
+          message: `is required: a chaos template without a deadline never finishes`,
+        });
     } else if (isUnmodelled(type)) {
       const block = blockName(type);
-      if (t[block] === undefined) issues.push({ path: [...here, block], message: `is required for templateType ${type}` });
+      if (t[block] === undefined)
+        issues.push({ path: [...here, block], message: `is required for templateType ${type}` });
       else issues.push(unmodelled(type, [...here, 'templateType']));
-      for (const b of present.filter((b) => b !== block)) issues.push({ path: [...here, b], message: `is not allowed in a ${type} template` });
+      for (const b of present.filter((b) => b !== block))
+        issues.push({ path: [...here, b], message: `is not allowed in a ${type} template` });
     } else if (!CONTROL_TYPES.includes(type)) {
-      issues.push({ path: [...here, 'templateType'], message: `"${type}" is not a template type: use Serial, Parallel, Suspend, Task, Schedule, StatusCheck or a chaos kind (${CHAOS_KINDS.join(', ')})` });
+      issues.push({
+        path: [...here, 'templateType'],
+        message: `"${type}" is not a template type: use Serial, Parallel, Suspend, Task, Schedule, StatusCheck or a chaos kind (${CHAOS_KINDS.join(', ')})`,
+      });
     }
   });
 }
@@ -233,7 +350,8 @@ export function scheduleRules(spec: unknown, at: Array<string | number>, issues:
   const type = spec['type'];
   if (typeof type !== 'string') return;
   if (type === 'Workflow') {
-    if (spec['workflow'] === undefined) issues.push({ path: [...at, 'workflow'], message: 'is required for type Workflow' });
+    if (spec['workflow'] === undefined)
+      issues.push({ path: [...at, 'workflow'], message: 'is required for type Workflow' });
     else workflowRules(spec['workflow'], [...at, 'workflow'], issues);
   } else if ((CHAOS_KINDS as readonly string[]).includes(type)) {
     const block = blockName(type as ChaosKind);
@@ -243,5 +361,9 @@ export function scheduleRules(spec: unknown, at: Array<string | number>, issues:
     const block = blockName(type);
     if (spec[block] === undefined) issues.push({ path: [...at, block], message: `is required for type ${type}` });
     else issues.push(unmodelled(type, [...at, 'type']));
-  } else issues.push({ path: [...at, 'type'], message: `"${type}" is not a schedulable type: use a chaos kind or Workflow` });
+  } else
+    issues.push({
+      path: [...at, 'type'],
+      message: `"${type}" is not a schedulable type: use a chaos kind or Workflow`,
+    });
 }

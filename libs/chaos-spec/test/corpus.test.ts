@@ -11,9 +11,13 @@ const read = (set: string, f: string): string => readFileSync(join(CORPUS, set, 
 /** Valid files with a known, right departure from "accepted, no finding" (see corpus/valid/README.md). */
 const VALID_EXCEPTIONS: Record<string, { error?: RegExp; warning?: RegExp }> = {
   // `rate` first shipped in Chaos Mesh 2.7.0: an unknown field of 2.6.7, which we model.
-  'web__version-2-6-7-simulate-network-chaos-on-kubernetes__fence3-0.yaml': { error: /spec\.rate: is not a field of NetworkChaos/ },
+  'web__version-2-6-7-simulate-network-chaos-on-kubernetes__fence3-0.yaml': {
+    error: /spec\.rate: is not a field of NetworkChaos/,
+  },
   // PhysicalMachineChaos: valid, not modelled here.
-  'cm__test-integration-test-physical-machine-schedule.yaml': { warning: /spec\.type: warning: PhysicalMachineChaos is not modelled by Nova Chaos/ },
+  'cm__test-integration-test-physical-machine-schedule.yaml': {
+    warning: /spec\.type: warning: PhysicalMachineChaos is not modelled by Nova Chaos/,
+  },
 };
 
 /** The field each invalid file's defect is about, as our message must name it. */
@@ -45,7 +49,9 @@ describe('the Chaos Mesh v2.6.7 corpus', () => {
     if (expected?.warning) {
       expect(warnings.join('\n')).toMatch(expected.warning);
       // --strict makes the unmodelled kind an error.
-      expect(parseResources(read('valid', f), f, { strict: true }).issues.map(formatIssue).join('\n')).toMatch(/PhysicalMachineChaos is not modelled/);
+      expect(parseResources(read('valid', f), f, { strict: true }).issues.map(formatIssue).join('\n')).toMatch(
+        /PhysicalMachineChaos is not modelled/,
+      );
     } else expect(warnings).toEqual([]);
   });
 
@@ -76,17 +82,35 @@ const selector = 'selector: { labelSelectors: { app: web } }\nmode: one';
  */
 const ACCEPTED: Array<[string, string]> = [
   // ConvertUnitToBytes trims and lower-cases: "10 Mbps" is 10 MiB/s (networkchaos_webhook.go:67).
-  ['bandwidth rate with a space and capitals', object('NetworkChaos', `action: bandwidth\n${selector}\nbandwidth: { rate: 10 Mbps, limit: 100, buffer: 10000 }`)],
+  [
+    'bandwidth rate with a space and capitals',
+    object('NetworkChaos', `action: bandwidth\n${selector}\nbandwidth: { rate: 10 Mbps, limit: 100, buffer: 10000 }`),
+  ],
   // tryParseBytes → go-units FromHumanSize: a bare unit letter is enough (stresschaos_webhook.go).
   ['memory size 256M', object('StressChaos', `${selector}\nstressors: { memory: { workers: 1, size: 256M } }`)],
   ['memory size 50%', object('StressChaos', `${selector}\nstressors: { memory: { workers: 1, size: "50%" } }`)],
   // robfig/cron v3 Parse: a CRON_TZ= or TZ= prefix.
-  ['schedule with CRON_TZ=UTC', object('Schedule', `schedule: "CRON_TZ=UTC 0 6 * * *"\ntype: PodChaos\npodChaos: { action: pod-kill, ${selector.replace('\n', ', ')} }`)],
-  ['schedule with TZ=Europe/Paris and a descriptor', object('Schedule', `schedule: "TZ=Europe/Paris @daily"\ntype: PodChaos\npodChaos: { action: pod-kill, ${selector.replace('\n', ', ')} }`)],
+  [
+    'schedule with CRON_TZ=UTC',
+    object(
+      'Schedule',
+      `schedule: "CRON_TZ=UTC 0 6 * * *"\ntype: PodChaos\npodChaos: { action: pod-kill, ${selector.replace('\n', ', ')} }`,
+    ),
+  ],
+  [
+    'schedule with TZ=Europe/Paris and a descriptor',
+    object(
+      'Schedule',
+      `schedule: "TZ=Europe/Paris @daily"\ntype: PodChaos\npodChaos: { action: pod-kill, ${selector.replace('\n', ', ')} }`,
+    ),
+  ],
   // EmbedChaos json tags: ioChaos and httpChaos, as Chaos Mesh's own etcd IOChaos schedule uses.
   [
     'Schedule embedding ioChaos',
-    object('Schedule', `schedule: "@every 10m"\ntype: IOChaos\nioChaos:\n  action: latency\n  ${selector.replace('\n', '\n  ')}\n  volumePath: /var/run/etcd\n  path: /var/run/etcd/**/*\n  delay: 100ms\n  percent: 50\n  duration: 30s`),
+    object(
+      'Schedule',
+      `schedule: "@every 10m"\ntype: IOChaos\nioChaos:\n  action: latency\n  ${selector.replace('\n', '\n  ')}\n  volumePath: /var/run/etcd\n  path: /var/run/etcd/**/*\n  delay: 100ms\n  percent: 50\n  duration: 30s`,
+    ),
   ],
   [
     'Workflow embedding httpChaos and ioChaos',
@@ -96,23 +120,63 @@ const ACCEPTED: Array<[string, string]> = [
     ),
   ],
   // The DNSChaos example of Chaos Mesh's docs (v2.6.7 simulate-dns-chaos-on-kubernetes): modelled and run here.
-  ['DNSChaos random with templates', object('DNSChaos', `action: random\n${selector}\npatterns: [google.com, chaos-mesh.*, github.?om]`)],
-  ['Schedule embedding dnsChaos', object('Schedule', `schedule: "@every 1h"\ntype: DNSChaos\ndnsChaos: { action: error, patterns: [user-service], duration: 30s, ${selector.replace('\n', ', ')} }`)],
+  [
+    'DNSChaos random with templates',
+    object('DNSChaos', `action: random\n${selector}\npatterns: [google.com, chaos-mesh.*, github.?om]`),
+  ],
+  [
+    'Schedule embedding dnsChaos',
+    object(
+      'Schedule',
+      `schedule: "@every 1h"\ntype: DNSChaos\ndnsChaos: { action: error, patterns: [user-service], duration: 30s, ${selector.replace('\n', ', ')} }`,
+    ),
+  ],
 ];
 
 const REJECTED: Array<[string, string, RegExp]> = [
-  ['DNSChaos with an unknown action', object('DNSChaos', `action: drop\n${selector}`), /spec\.action: must be one of "error", "random", got "drop"/],
+  [
+    'DNSChaos with an unknown action',
+    object('DNSChaos', `action: drop\n${selector}`),
+    /spec\.action: must be one of "error", "random", got "drop"/,
+  ],
   // IOChaosSpec.validatePercent: "percent field should be in 0-100".
-  ['IOChaos percent over 100', object('IOChaos', `action: latency\n${selector}\nvolumePath: /data\ndelay: 10ms\npercent: 101`), /spec\.percent: must be from 0 to 100, got 101/],
+  [
+    'IOChaos percent over 100',
+    object('IOChaos', `action: latency\n${selector}\nvolumePath: /data\ndelay: 10ms\npercent: 101`),
+    /spec\.percent: must be from 0 to 100, got 101/,
+  ],
   // tryParseBytes: "illegal proportion".
-  ['memory size 150%', object('StressChaos', `${selector}\nstressors: { memory: { workers: 1, size: "150%" } }`), /spec\.stressors\.memory\.size: "150%": a percentage must be from 0% to 100%/],
+  [
+    'memory size 150%',
+    object('StressChaos', `${selector}\nstressors: { memory: { workers: 1, size: "150%" } }`),
+    /spec\.stressors\.memory\.size: "150%": a percentage must be from 0% to 100%/,
+  ],
   // ConvertUnitToBytes: strconv.ParseUint refuses a fraction.
-  ['fractional rate', object('NetworkChaos', `action: bandwidth\n${selector}\nbandwidth: { rate: 1.5mbps, limit: 100, buffer: 10000 }`), /spec\.bandwidth\.rate: "1\.5mbps": the number before mbps must be a whole number/],
+  [
+    'fractional rate',
+    object('NetworkChaos', `action: bandwidth\n${selector}\nbandwidth: { rate: 1.5mbps, limit: 100, buffer: 10000 }`),
+    /spec\.bandwidth\.rate: "1\.5mbps": the number before mbps must be a whole number/,
+  ],
   // HTTPChaos: the field is present, so say what is wrong with it, not that it is missing.
-  ['HTTPChaos port -1', object('HTTPChaos', `target: Request\nport: -1\nabort: true\n${selector}`), /spec\.port: must be a port from 1 to 65535, got -1/],
-  ['schedule with an unknown time zone', object('Schedule', `schedule: "CRON_TZ=Mars/Olympus 0 6 * * *"\ntype: PodChaos\npodChaos: { action: pod-kill, ${selector.replace('\n', ', ')} }`), /spec\.schedule: .*"Mars\/Olympus" is not a time zone/],
+  [
+    'HTTPChaos port -1',
+    object('HTTPChaos', `target: Request\nport: -1\nabort: true\n${selector}`),
+    /spec\.port: must be a port from 1 to 65535, got -1/,
+  ],
+  [
+    'schedule with an unknown time zone',
+    object(
+      'Schedule',
+      `schedule: "CRON_TZ=Mars/Olympus 0 6 * * *"\ntype: PodChaos\npodChaos: { action: pod-kill, ${selector.replace('\n', ', ')} }`,
+    ),
+    /spec\.schedule: .*"Mars\/Olympus" is not a time zone/,
+  ],
   // FloatStr.Validate: strconv.ParseFloat.
-  ['loss that is not a number', object('NetworkChaos', `action: loss\n${selector}\nloss: { loss: "ten" }`), /spec\.loss\.loss: "ten" must be a number in a string/],
+  [
+    'loss that is not a number',
+    object('NetworkChaos', `action: loss\n${selector}\nloss: { loss: "ten" }`),
+    /spec\.loss\.loss: "ten" must be a number in a string/,
+  ],
 ];
 
 describe('cases grown from Chaos Mesh webhook tests and value rules', () => {
@@ -129,9 +193,14 @@ describe('cases grown from Chaos Mesh webhook tests and value rules', () => {
   });
 
   it('warns about a DNSChaos pattern with * before its end (the webhook accepts it; the DNS server will not)', () => {
-    const r = parseResources(object('DNSChaos', `action: error\n${selector}\npatterns: [ok.example, chaos-*.org]`), 'case.yaml');
+    const r = parseResources(
+      object('DNSChaos', `action: error\n${selector}\npatterns: [ok.example, chaos-*.org]`),
+      'case.yaml',
+    );
     expect(r.issues).toEqual([]);
-    expect(r.warnings.map(formatIssue).join('\n')).toMatch(/spec\.patterns\[1\]: warning: "chaos-\*\.org": the wildcard \* may only end a pattern/);
+    expect(r.warnings.map(formatIssue).join('\n')).toMatch(
+      /spec\.patterns\[1\]: warning: "chaos-\*\.org": the wildcard \* may only end a pattern/,
+    );
   });
 
   it('validates the rest of a workflow that embeds a kind it does not model, and warns about that kind', () => {
@@ -140,8 +209,12 @@ describe('cases grown from Chaos Mesh webhook tests and value rules', () => {
       `entry: all\ntemplates:\n  - name: all\n    templateType: Serial\n    children: [jvm, bad]\n  - name: jvm\n    templateType: JVMChaos\n    deadline: 30s\n    jvmChaos: { action: latency, class: Main, method: run, latency: 100, port: 9277, ${selector.replace('\n', ', ')} }\n  - name: bad\n    templateType: NetworkChaos\n    deadline: 30s\n    networkChaos: { action: delay, delay: { latency: 10 parsecs }, ${selector.replace('\n', ', ')} }`,
     );
     const r = parseResources(yaml, 'case.yaml');
-    expect(r.warnings.map(formatIssue).join('\n')).toMatch(/spec\.templates\[1\]\.templateType: warning: JVMChaos is not modelled by Nova Chaos/);
+    expect(r.warnings.map(formatIssue).join('\n')).toMatch(
+      /spec\.templates\[1\]\.templateType: warning: JVMChaos is not modelled by Nova Chaos/,
+    );
     // The rest is still checked: the NetworkChaos template's bad latency is found.
-    expect(r.issues.map(formatIssue).join('\n')).toMatch(/spec\.templates\[2\]\.networkChaos\.delay\.latency: "10 parsecs" is not a Go duration/);
+    expect(r.issues.map(formatIssue).join('\n')).toMatch(
+      /spec\.templates\[2\]\.networkChaos\.delay\.latency: "10 parsecs" is not a Go duration/,
+    );
   });
 });

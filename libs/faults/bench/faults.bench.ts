@@ -28,7 +28,9 @@ const TOKEN = 'bench-token-0123456789';
 /** Starts bench/dormant-apps.ts (the system under test) and reads the two apps' URLs. */
 async function dormantApps(): Promise<{ urls: { with: string; without: string }; stop(): void }> {
   const entry = fileURLToPath(new URL('./dormant-apps.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', entry], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', entry], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const urls = await new Promise<{ with: string; without: string }>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -43,8 +45,12 @@ async function dormantApps(): Promise<{ urls: { with: string; without: string };
 const flags = parseBenchFlags();
 const report = new BenchReport('faults', flags);
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 9);
-report.note(`dormant overhead: ${ROUNDS} interleaved rounds after 1 warm-up, ${SECONDS} s of autocannon (10 connections) per case per round, both apps up throughout`);
-report.note('load generator: autocannon in the bench process, the same connections and duration for both cases, so its cost is held constant and cancels in the per-round ratio');
+report.note(
+  `dormant overhead: ${ROUNDS} interleaved rounds after 1 warm-up, ${SECONDS} s of autocannon (10 connections) per case per round, both apps up throughout`,
+);
+report.note(
+  'load generator: autocannon in the bench process, the same connections and duration for both cases, so its cost is held constant and cancels in the per-round ratio',
+);
 
 // Both apps run side by side in one child process for the whole measurement, so the cases alternate without
 // restarts; the child sits on core 0, this process (autocannon) on core 1.
@@ -53,9 +59,17 @@ const apps = await dormantApps();
 report.note(moveLoadGenerator());
 const rps = (url: string) => async (): Promise<number> =>
   (await autocannon({ url, connections: 10, duration: SECONDS })).requests.average;
-const overheadRounds = await interleave({ with: rps(apps.urls.with), without: rps(apps.urls.without) }, { rounds: ROUNDS, warmup: 1 });
+const overheadRounds = await interleave(
+  { with: rps(apps.urls.with), without: rps(apps.urls.without) },
+  { rounds: ROUNDS, warmup: 1 },
+);
 apps.stop();
-report.figure('rpsWith', 'route calling an upstream, faults plugin + interceptor, no fault active', 'req/s', overheadRounds.with);
+report.figure(
+  'rpsWith',
+  'route calling an upstream, faults plugin + interceptor, no fault active',
+  'req/s',
+  overheadRounds.with,
+);
 report.figure('rpsWithout', 'the same route without them', 'req/s', overheadRounds.without);
 report.ratio('dormantRatio', 'dormant overhead: with / without', 'rpsWith', 'rpsWithout');
 report.goal({ figure: 'dormantRatio', op: '>=', target: 0.97, source: 'issue 15' });
@@ -64,10 +78,14 @@ report.goal({ figure: 'dormantRatio', op: '>=', target: 0.97, source: 'issue 15'
 const dir = mkdtempSync(join(tmpdir(), 'nova-bench-'));
 writeFileSync(join(dir, 'token'), TOKEN);
 const main = fileURLToPath(new URL('../../../chaos-agent/src/main.ts', import.meta.url));
-const agentProc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', main, '--listen', '127.0.0.1:0', '--token-file', join(dir, 'token')], {
-  env: { ...process.env, LOG_LEVEL: 'warn' },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const agentProc = spawn(
+  process.execPath,
+  ['--conditions=@nova/source', '--import', 'tsx', main, '--listen', '127.0.0.1:0', '--token-file', join(dir, 'token')],
+  {
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 const address = await new Promise<string>((resolve, reject) => {
   let out = '';
   agentProc.stdout!.on('data', (c: Buffer) => {
@@ -87,13 +105,19 @@ async function target(i: number): Promise<{ runtime: FaultRuntime; app: FastifyI
   await a.register(inboundFaults, { runtime });
   a.get('/ping', async () => 'pong');
   await a.ready();
-  const conn = new AgentConnection({ address, token: TOKEN, runtime, hello: { name: `t${i}`, namespace: 'bench', labels: {}, pid: process.pid, ports: [] } });
+  const conn = new AgentConnection({
+    address,
+    token: TOKEN,
+    runtime,
+    hello: { name: `t${i}`, namespace: 'bench', labels: {}, pid: process.pid, ports: [] },
+  });
   conn.start();
   return { runtime, app: a, conn };
 }
 
 const one = await target(0);
-const listTargets = (): Promise<{ targets: Array<{ id: string; name: string }> }> => unary(client.listTargets.bind(client), {}, md);
+const listTargets = (): Promise<{ targets: Array<{ id: string; name: string }> }> =>
+  unary(client.listTargets.bind(client), {}, md);
 const waitTargets = async (n: number): Promise<void> => {
   while ((await listTargets()).targets.length < n) await new Promise((r) => setTimeout(r, 20));
 };
@@ -107,7 +131,11 @@ const isFaulted = async (): Promise<boolean> => (await one.app.inject('/ping')).
 for (let i = 0; i < 50; i++) {
   const uid = `lat-${i}`;
   let t = performance.now();
-  await unary(client.applyFault.bind(client), { experimentUid: uid, targetId: t0, kind: 'http-error', specJson: '{"status":503}', durationMs: 60_000 }, md);
+  await unary(
+    client.applyFault.bind(client),
+    { experimentUid: uid, targetId: t0, kind: 'http-error', specJson: '{"status":503}', durationMs: 60_000 },
+    md,
+  );
   const returned = performance.now();
   applyMs.push(returned - t);
   while (!(await isFaulted())) await new Promise((r) => setImmediate(r));
@@ -130,7 +158,15 @@ let stillActive = 0;
 for (let round = 0; round < 3; round++) {
   const uid = `many-${round}`;
   const start = performance.now();
-  await Promise.all(ids.map((id) => unary(client.applyFault.bind(client), { experimentUid: uid, targetId: id, kind: 'http-delay', specJson: '{"latencyMs":1}', durationMs: 60_000 }, md)));
+  await Promise.all(
+    ids.map((id) =>
+      unary(
+        client.applyFault.bind(client),
+        { experimentUid: uid, targetId: id, kind: 'http-delay', specJson: '{"latencyMs":1}', durationMs: 60_000 },
+        md,
+      ),
+    ),
+  );
   appliesPerSecond.push(200 / ((performance.now() - start) / 1000));
   const recoverStart = performance.now();
   await unary(client.recoverFault.bind(client), { experimentUid: uid }, md, 30_000);

@@ -1,5 +1,13 @@
 import { unmeasured } from './effect.ts';
-import { bearer, createAgentClient, type AgentMessage, type ChaosAgentClient, type ClientTls, type Hello, type ServiceMessage } from '@nova/proto';
+import {
+  bearer,
+  createAgentClient,
+  type AgentMessage,
+  type ChaosAgentClient,
+  type ClientTls,
+  type Hello,
+  type ServiceMessage,
+} from '@nova/proto';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { FaultRuntime } from './runtime.ts';
 import { realNow } from './clock.ts';
@@ -68,7 +76,10 @@ export class AgentConnection {
       const { runtime } = this.options;
       for (const fault of runtime.list()) {
         const effect = runtime.effect(fault.id);
-        if (effect) this.call?.write({ ack: { faultId: fault.id, action: 'effect', ok: true, error: '', effectJson: JSON.stringify(effect) } });
+        if (effect)
+          this.call?.write({
+            ack: { faultId: fault.id, action: 'effect', ok: true, error: '', effectJson: JSON.stringify(effect) },
+          });
       }
     }, this.options.effectIntervalMs ?? 1_000);
     report.unref();
@@ -76,7 +87,15 @@ export class AgentConnection {
     // A fault the service's own lease ended: tell the agent what it did (it may be waiting on its own lease).
     this.subscription = this.options.runtime.onChange((change) => {
       if (change.type !== 'ended' || change.reason !== 'expired' || this.state !== 'connected') return;
-      this.call?.write({ ack: { faultId: change.fault.id, action: 'expired', ok: true, error: '', effectJson: JSON.stringify(change.effect) } });
+      this.call?.write({
+        ack: {
+          faultId: change.fault.id,
+          action: 'expired',
+          ok: true,
+          error: '',
+          effectJson: JSON.stringify(change.effect),
+        },
+      });
     });
     this.connect();
   }
@@ -114,7 +133,10 @@ export class AgentConnection {
       this.targetId = msg.welcome.targetId;
       if (msg.welcome.heartbeatGraceMs > 0) this.graceMs = msg.welcome.heartbeatGraceMs;
       this.backoffMs = 250;
-      this.options.log?.info({ targetId: this.targetId, address: this.options.address }, 'registered with the chaos agent');
+      this.options.log?.info(
+        { targetId: this.targetId, address: this.options.address },
+        'registered with the chaos agent',
+      );
     } else if (msg.apply) {
       const { faultId, kind, specJson, leaseMs } = msg.apply;
       Promise.resolve()
@@ -129,7 +151,8 @@ export class AgentConnection {
       const effectJson = (): string => JSON.stringify(runtime.effect(faultId) ?? unmeasured('unknown fault'));
       runtime.recover(faultId).then(
         () => call.write({ ack: { faultId, action: 'recover', ok: true, error: '', effectJson: effectJson() } }),
-        (err: Error) => call.write({ ack: { faultId, action: 'recover', ok: false, error: err.message, effectJson: effectJson() } }),
+        (err: Error) =>
+          call.write({ ack: { faultId, action: 'recover', ok: false, error: err.message, effectJson: effectJson() } }),
       );
     }
   }

@@ -56,9 +56,15 @@ describe('TimeChaos in-process (time-offset)', () => {
   });
 
   it('refuses a zero or absurd offset and unknown clocks, naming the field', async () => {
-    await expect(runtime.apply('e', 'time-offset', { offsetMs: 0 }, 1000)).rejects.toThrow('time-offset: spec.offsetMs must not be 0: a shift of nothing cannot be seen');
-    await expect(runtime.apply('e', 'time-offset', { offsetMs: 1e12 }, 1000)).rejects.toThrow(/spec.offsetMs must be an integer between/);
-    await expect(runtime.apply('e', 'time-offset', { offsetMs: 5, clocks: ['CLOCK_TAI'] }, 1000)).rejects.toThrow('time-offset: spec.clocks must be among realtime, monotonic, got "CLOCK_TAI"');
+    await expect(runtime.apply('e', 'time-offset', { offsetMs: 0 }, 1000)).rejects.toThrow(
+      'time-offset: spec.offsetMs must not be 0: a shift of nothing cannot be seen',
+    );
+    await expect(runtime.apply('e', 'time-offset', { offsetMs: 1e12 }, 1000)).rejects.toThrow(
+      /spec.offsetMs must be an integer between/,
+    );
+    await expect(runtime.apply('e', 'time-offset', { offsetMs: 5, clocks: ['CLOCK_TAI'] }, 1000)).rejects.toThrow(
+      'time-offset: spec.clocks must be among realtime, monotonic, got "CLOCK_TAI"',
+    );
     expect(Date).toBe(RealDate);
   });
 });

@@ -55,7 +55,9 @@ function shiftedNow(): number {
  */
 const ShiftedDate = function (this: unknown, ...args: unknown[]): Date | string {
   if (!new.target) return new RealDate(shiftedNow()).toString();
-  return args.length === 0 ? new RealDate(shiftedNow()) : new (RealDate as unknown as new (...a: unknown[]) => Date)(...args);
+  return args.length === 0
+    ? new RealDate(shiftedNow())
+    : new (RealDate as unknown as new (...a: unknown[]) => Date)(...args);
 } as unknown as DateConstructor;
 Object.defineProperties(ShiftedDate, {
   prototype: { value: RealDate.prototype },

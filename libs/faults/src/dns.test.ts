@@ -25,7 +25,9 @@ afterAll(async () => {
 });
 
 const lookup = (name: string): Promise<string> =>
-  new Promise((resolve, reject) => dns.lookup(name, { family: 4 }, (err, address) => (err ? reject(err) : resolve(address))));
+  new Promise((resolve, reject) =>
+    dns.lookup(name, { family: 4 }, (err, address) => (err ? reject(err) : resolve(address))),
+  );
 
 describe('DNSChaos in-process (dns-fault)', () => {
   it('fails lookups of matching names (dns.lookup, dns.promises, and connections by name); other names resolve', async () => {
@@ -33,7 +35,9 @@ describe('DNSChaos in-process (dns-fault)', () => {
     await expect(lookup('localhost')).rejects.toMatchObject({ code: 'ENOTFOUND' });
     await expect(dns.promises.lookup('LOCALHOST.')).rejects.toMatchObject({ code: 'ENOTFOUND' });
     // A connection by name goes through dns.lookup: undici fails as it would on NXDOMAIN.
-    await expect(request(`http://localhost:${port}/`, { dispatcher: agent })).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(request(`http://localhost:${port}/`, { dispatcher: agent })).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+    });
     // An address needs no lookup; another name resolves as before.
     expect((await request(`http://127.0.0.1:${port}/`, { dispatcher: agent })).statusCode).toBe(200);
     const effect = runtime.effect('e')!;
@@ -63,7 +67,9 @@ describe('DNSChaos in-process (dns-fault)', () => {
     await runtime.apply('u', 'dns-fault', { action: 'error', patterns: ['user-serv?ce'] }, 60_000);
     const toUsers = agent.compose(outboundFaults(runtime, { upstream: 'user-service' }));
     const toAuth = agent.compose(outboundFaults(runtime, { upstream: 'auth-service' }));
-    await expect(request(`http://127.0.0.1:${port}/`, { dispatcher: toUsers })).rejects.toThrow(/getaddrinfo ENOTFOUND user-service \(injected fault u\)/);
+    await expect(request(`http://127.0.0.1:${port}/`, { dispatcher: toUsers })).rejects.toThrow(
+      /getaddrinfo ENOTFOUND user-service \(injected fault u\)/,
+    );
     expect((await request(`http://127.0.0.1:${port}/`, { dispatcher: toAuth })).statusCode).toBe(200);
     expect(runtime.effect('u')).toMatchObject({ took: true, figures: { seen: 2, affected: 1 } });
   });
@@ -71,7 +77,9 @@ describe('DNSChaos in-process (dns-fault)', () => {
   it('a random answer for an upstream sends the call to a loopback address where nothing listens', async () => {
     await runtime.apply('ru', 'dns-fault', { action: 'random', patterns: [] }, 60_000);
     const toUsers = agent.compose(outboundFaults(runtime, { upstream: 'user-service' }));
-    await expect(request(`http://127.0.0.1:${port}/`, { dispatcher: toUsers })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(request(`http://127.0.0.1:${port}/`, { dispatcher: toUsers })).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
   });
 
   it('reads Chaos Mesh domain templates: ? is one character, * only at the end', async () => {
@@ -80,7 +88,11 @@ describe('DNSChaos in-process (dns-fault)', () => {
     expect(dnsPattern('chaos-mesh.*')('chaos-mesh.org')).toBe(true);
     expect(dnsPattern('chaos-mesh.*')('chaos-meshXorg')).toBe(false);
     expect(dnsPattern('google.com')('www.google.com')).toBe(false);
-    await expect(runtime.apply('bad', 'dns-fault', { action: 'error', patterns: ['chaos-mes*.org'] }, 1000)).rejects.toThrow(/spec.patterns\[0\] "chaos-mes\*.org" is not a domain template/);
-    await expect(runtime.apply('bad', 'dns-fault', { action: 'drop' }, 1000)).rejects.toThrow('dns-fault: spec.action must be one of error, random, got "drop"');
+    await expect(
+      runtime.apply('bad', 'dns-fault', { action: 'error', patterns: ['chaos-mes*.org'] }, 1000),
+    ).rejects.toThrow(/spec.patterns\[0\] "chaos-mes\*.org" is not a domain template/);
+    await expect(runtime.apply('bad', 'dns-fault', { action: 'drop' }, 1000)).rejects.toThrow(
+      'dns-fault: spec.action must be one of error, random, got "drop"',
+    );
   });
 });

@@ -9,8 +9,18 @@ describe('RequestMeter', () => {
     const m = new RequestMeter('aborted');
     m.seen = 10;
     m.affected = 3;
-    expect(m.effect()).toEqual({ took: true, summary: 'aborted 3 of 10 requests', figures: { seen: 10, affected: 3, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
-    expect(new RequestMeter('reset', 'calls to user-service').effect()).toEqual({ took: false, summary: 'reset 0 of 0 calls to user-service', figures: { seen: 0, affected: 0, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
+    expect(m.effect()).toEqual({
+      took: true,
+      summary: 'aborted 3 of 10 requests',
+      figures: { seen: 10, affected: 3, decisionHash: expect.any(Number) },
+      perSecond: expect.any(Array),
+    });
+    expect(new RequestMeter('reset', 'calls to user-service').effect()).toEqual({
+      took: false,
+      summary: 'reset 0 of 0 calls to user-service',
+      figures: { seen: 0, affected: 0, decisionHash: expect.any(Number) },
+      perSecond: expect.any(Array),
+    });
   });
 
   it('reports the mean over every delay and the p99 over the most recent 4 096', () => {

@@ -78,7 +78,7 @@ export class RequestMeter {
     return () => {
       this.affected++;
       const e = effect();
-      this.decided(true, e.type === 'delay' ? (e as { ms?: number }).ms ?? 0 : 0);
+      this.decided(true, e.type === 'delay' ? ((e as { ms?: number }).ms ?? 0) : 0);
       return e;
     };
   }
@@ -122,8 +122,15 @@ export function parseEffect(json: string | undefined): FaultEffect | undefined {
   if (!json) return undefined;
   try {
     const e = JSON.parse(json) as Partial<FaultEffect>;
-    if (typeof e.took !== 'boolean' || typeof e.summary !== 'string' || typeof e.figures !== 'object' || e.figures === null) return undefined;
-    const perSecond = Array.isArray(e.perSecond) && e.perSecond.every((n) => typeof n === 'number') ? { perSecond: e.perSecond } : {};
+    if (
+      typeof e.took !== 'boolean' ||
+      typeof e.summary !== 'string' ||
+      typeof e.figures !== 'object' ||
+      e.figures === null
+    )
+      return undefined;
+    const perSecond =
+      Array.isArray(e.perSecond) && e.perSecond.every((n) => typeof n === 'number') ? { perSecond: e.perSecond } : {};
     return { took: e.took, summary: e.summary, figures: e.figures, ...perSecond };
   } catch {
     return undefined;

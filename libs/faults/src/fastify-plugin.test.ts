@@ -94,7 +94,12 @@ describe('inbound faults (fastify plugin)', () => {
     let hit = 0;
     for (let i = 0; i < 2000; i++) if ((await app.inject('/users/1')).statusCode === 503) hit++;
     await runtime.recover('err');
-    expect(runtime.effect('err')).toEqual({ took: true, summary: `answered 503 to ${hit} of 2000 requests`, figures: { seen: 2000, affected: hit, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
+    expect(runtime.effect('err')).toEqual({
+      took: true,
+      summary: `answered 503 to ${hit} of 2000 requests`,
+      figures: { seen: 2000, affected: hit, decisionHash: expect.any(Number) },
+      perSecond: expect.any(Array),
+    });
     // Per second since it was applied, the requests it hit: they add up to every hit.
     expect(runtime.effect('err')!.perSecond!.reduce((a, b) => a + b, 0)).toBe(hit);
     expect(hit / 20).toBeGreaterThanOrEqual(8);
@@ -102,7 +107,12 @@ describe('inbound faults (fastify plugin)', () => {
   });
 
   it('answers a chosen status only for matching method, path and headers, never on /metrics', async () => {
-    await runtime.apply('e', 'http-error', { status: 502, path: '/users/*', method: 'GET', headers: { 'x-canary': 'true' } }, 60_000);
+    await runtime.apply(
+      'e',
+      'http-error',
+      { status: 502, path: '/users/*', method: 'GET', headers: { 'x-canary': 'true' } },
+      60_000,
+    );
     const hit = await app.inject({ url: '/users/9', headers: { 'x-canary': 'true' } });
     expect(hit.statusCode).toBe(502);
     expect(hit.headers['x-chaos-fault']).toBe('e');
@@ -127,6 +137,11 @@ describe('inbound faults (fastify plugin)', () => {
     await runtime.apply('idle', 'http-abort', { path: '/never/*' }, 60_000);
     for (let i = 0; i < 20; i++) expect((await app.inject('/users/1')).statusCode).toBe(200);
     await runtime.recover('idle');
-    expect(runtime.effect('idle')).toEqual({ took: false, summary: 'aborted 0 of 20 requests', figures: { seen: 20, affected: 0, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
+    expect(runtime.effect('idle')).toEqual({
+      took: false,
+      summary: 'aborted 0 of 20 requests',
+      figures: { seen: 20, affected: 0, decisionHash: expect.any(Number) },
+      perSecond: expect.any(Array),
+    });
   });
 });

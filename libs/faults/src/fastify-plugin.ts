@@ -1,7 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
-import { responseHeaders, rewriteBody, rewriteRequestHead, rewritesBody, rewriteStream, type HttpRewrite } from './http-rewrite.ts';
+import {
+  responseHeaders,
+  rewriteBody,
+  rewriteRequestHead,
+  rewritesBody,
+  rewriteStream,
+  type HttpRewrite,
+} from './http-rewrite.ts';
 import type { RequestFacts } from './match.ts';
 import type { FaultRuntime } from './runtime.ts';
 
@@ -81,7 +88,10 @@ const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done)
       }
       request.headers['content-length'] = String(length);
       return stream;
-    })().then((s) => next(null, s), (e: Error) => next(e));
+    })().then(
+      (s) => next(null, s),
+      (e: Error) => next(e),
+    );
   });
   app.addHook('onSend', (request, reply, payload, next) => {
     const pending = (request.raw as Marked)[PENDING];
@@ -136,7 +146,11 @@ const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done)
           return;
         }
         if (effect.type === 'error') {
-          reply.code(effect.status).header('content-type', 'application/json').header('x-chaos-fault', rule.faultId).send(effect.body);
+          reply
+            .code(effect.status)
+            .header('content-type', 'application/json')
+            .header('x-chaos-fault', rule.faultId)
+            .send(effect.body);
           return;
         }
       }

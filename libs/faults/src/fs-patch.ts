@@ -21,7 +21,8 @@ export interface IoRule {
   faultId: string;
   matches(path: string, method: IoMethod): boolean;
   /** A delay's `applied` is told the delay actually added (ms): the fault's effect evidence. */
-  effect(): { type: 'delay'; ms: number; applied?: (ms: number) => void } | { type: 'error'; code: string; errno: number };
+  effect():
+    { type: 'delay'; ms: number; applied?: (ms: number) => void } | { type: 'error'; code: string; errno: number };
 }
 
 const rules = new Set<IoRule>();

@@ -14,7 +14,13 @@ beforeAll(async () => {
   app = Fastify();
   await app.register(inboundFaults, { runtime });
   // Echoes what the route saw, so a test sees what the rewrite did to the request.
-  const echo = async (req: { method: string; url: string; headers: Record<string, unknown>; body?: unknown; query: unknown }) => ({
+  const echo = async (req: {
+    method: string;
+    url: string;
+    headers: Record<string, unknown>;
+    body?: unknown;
+    query: unknown;
+  }) => ({
     route: req.url.split('?')[0],
     method: req.method,
     query: req.query,
@@ -35,16 +41,32 @@ beforeAll(async () => {
 afterEach(() => runtime.recoverAll());
 afterAll(() => app.close());
 
-async function call(path: string, init: { method?: 'GET' | 'POST' | 'DELETE'; body?: string; headers?: Record<string, string> } = {}) {
-  const res = await request(`${base}${path}`, { method: init.method ?? 'GET', body: init.body, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers } });
+async function call(
+  path: string,
+  init: { method?: 'GET' | 'POST' | 'DELETE'; body?: string; headers?: Record<string, string> } = {},
+) {
+  const res = await request(`${base}${path}`, {
+    method: init.method ?? 'GET',
+    body: init.body,
+    headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+  });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, json: text ? JSON.parse(text) : undefined, text };
 }
 
 describe('HTTPChaos replace and patch (inbound, before routing)', () => {
   it('replaces the path, method and queries of a request: it reaches the other route', async () => {
-    await runtime.apply('r', 'http-rewrite', { target: 'request', path: '/a', replace: { path: '/b', queries: { page: '9' } } }, 60_000);
-    expect((await call('/a?page=1&x=2')).json).toMatchObject({ route: '/b', method: 'GET', query: { page: '9', x: '2' } });
+    await runtime.apply(
+      'r',
+      'http-rewrite',
+      { target: 'request', path: '/a', replace: { path: '/b', queries: { page: '9' } } },
+      60_000,
+    );
+    expect((await call('/a?page=1&x=2')).json).toMatchObject({
+      route: '/b',
+      method: 'GET',
+      query: { page: '9', x: '2' },
+    });
     // Another path is not matched: untouched.
     expect((await call('/b?page=1')).json).toMatchObject({ route: '/b', query: { page: '1' } });
     const effect = runtime.effect('r')!;
@@ -53,12 +75,27 @@ describe('HTTPChaos replace and patch (inbound, before routing)', () => {
   });
 
   it('replaces the method: a GET becomes a DELETE', async () => {
-    await runtime.apply('m', 'http-rewrite', { target: 'request', method: 'GET', replace: { method: 'delete' } }, 60_000);
+    await runtime.apply(
+      'm',
+      'http-rewrite',
+      { target: 'request', method: 'GET', replace: { method: 'delete' } },
+      60_000,
+    );
     expect((await call('/a')).json).toMatchObject({ method: 'DELETE' });
   });
 
   it('replaces and patches headers, and merge-patches a JSON body', async () => {
-    await runtime.apply('h', 'http-rewrite', { target: 'request', method: 'POST', replace: { headers: { 'X-Flag': 'on' } }, patch: { body: { type: 'JSON', value: '{"age":null,"extra":{"k":1}}' } } }, 60_000);
+    await runtime.apply(
+      'h',
+      'http-rewrite',
+      {
+        target: 'request',
+        method: 'POST',
+        replace: { headers: { 'X-Flag': 'on' } },
+        patch: { body: { type: 'JSON', value: '{"age":null,"extra":{"k":1}}' } },
+      },
+      60_000,
+    );
     const r = await call('/a', { method: 'POST', body: JSON.stringify({ name: 'Ada', age: 36, extra: { j: 0 } }) });
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ flag: 'on', body: { name: 'Ada', extra: { j: 0, k: 1 } } });
@@ -68,11 +105,23 @@ describe('HTTPChaos replace and patch (inbound, before routing)', () => {
   it('replaces a request body whole (base64, as Chaos Mesh takes it)', async () => {
     const body = Buffer.from('{"replaced":true}').toString('base64');
     await runtime.apply('b', 'http-rewrite', { target: 'request', replace: { body } }, 60_000);
-    expect((await call('/a', { method: 'POST', body: '{"original":true}' })).json).toMatchObject({ body: { replaced: true } });
+    expect((await call('/a', { method: 'POST', body: '{"original":true}' })).json).toMatchObject({
+      body: { replaced: true },
+    });
   });
 
   it('rewrites a response: status, header replaced and appended, body patched', async () => {
-    await runtime.apply('s', 'http-rewrite', { target: 'response', path: '/profile', replace: { code: 203, headers: { 'x-version': '2' } }, patch: { headers: [['x-chaos', 'patched']], body: { type: 'JSON', value: '{"role":"admin"}' } } }, 60_000);
+    await runtime.apply(
+      's',
+      'http-rewrite',
+      {
+        target: 'response',
+        path: '/profile',
+        replace: { code: 203, headers: { 'x-version': '2' } },
+        patch: { headers: [['x-chaos', 'patched']], body: { type: 'JSON', value: '{"role":"admin"}' } },
+      },
+      60_000,
+    );
     const r = await call('/profile');
     expect(r.status).toBe(203);
     expect(r.headers['x-version']).toBe('2');
@@ -93,10 +142,20 @@ describe('HTTPChaos replace and patch (inbound, before routing)', () => {
   });
 
   it('refuses specs that name a field wrongly, saying which', async () => {
-    await expect(runtime.apply('e', 'http-rewrite', { target: 'request' }, 1000)).rejects.toThrow('http-rewrite: spec.replace or patch is required: what to rewrite');
-    await expect(runtime.apply('e', 'http-rewrite', { target: 'request', replace: { code: 500 } }, 1000)).rejects.toThrow(/spec.replace.code is not a field of http-rewrite; valid fields: path, method, headers, queries, body/);
-    await expect(runtime.apply('e', 'http-rewrite', { target: 'response', patch: { headers: [['only-name']] } }, 1000)).rejects.toThrow('http-rewrite: spec.patch.headers must be a list of [name, value] pairs of strings');
-    await expect(runtime.apply('e', 'http-rewrite', { target: 'response', patch: { body: { type: 'JSON', value: '{' } } }, 1000)).rejects.toThrow(/spec.patch.body.value must be a JSON document/);
+    await expect(runtime.apply('e', 'http-rewrite', { target: 'request' }, 1000)).rejects.toThrow(
+      'http-rewrite: spec.replace or patch is required: what to rewrite',
+    );
+    await expect(
+      runtime.apply('e', 'http-rewrite', { target: 'request', replace: { code: 500 } }, 1000),
+    ).rejects.toThrow(
+      /spec.replace.code is not a field of http-rewrite; valid fields: path, method, headers, queries, body/,
+    );
+    await expect(
+      runtime.apply('e', 'http-rewrite', { target: 'response', patch: { headers: [['only-name']] } }, 1000),
+    ).rejects.toThrow('http-rewrite: spec.patch.headers must be a list of [name, value] pairs of strings');
+    await expect(
+      runtime.apply('e', 'http-rewrite', { target: 'response', patch: { body: { type: 'JSON', value: '{' } } }, 1000),
+    ).rejects.toThrow(/spec.patch.body.value must be a JSON document/);
     expect(runtime.size).toBe(0);
   });
 });

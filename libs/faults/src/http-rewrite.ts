@@ -30,7 +30,10 @@ export interface HttpRewrite {
 /** RFC 7396 JSON merge patch: objects merge key by key, `null` deletes, anything else replaces. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
   for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -67,7 +70,8 @@ export function rewriteRequestHead(req: IncomingMessage, rw: HttpRewrite): void 
 }
 
 /** Does this rewrite change a body (request or response)? */
-export const rewritesBody = (rw: HttpRewrite): boolean => rw.replace?.body !== undefined || rw.patch?.body !== undefined;
+export const rewritesBody = (rw: HttpRewrite): boolean =>
+  rw.replace?.body !== undefined || rw.patch?.body !== undefined;
 
 /** The body after the rewrite: replaced whole, or merge-patched when it is JSON (left as is when it is not). */
 export function rewriteBody(body: Buffer, rw: HttpRewrite): Buffer {
@@ -83,7 +87,10 @@ export function rewriteBody(body: Buffer, rw: HttpRewrite): Buffer {
 }
 
 /** Reads a stream whole, then offers the rewritten bytes as a new stream (fastify's `preParsing` contract). */
-export async function rewriteStream(payload: NodeJS.ReadableStream, rw: HttpRewrite): Promise<{ stream: Readable; length: number }> {
+export async function rewriteStream(
+  payload: NodeJS.ReadableStream,
+  rw: HttpRewrite,
+): Promise<{ stream: Readable; length: number }> {
   const chunks: Buffer[] = [];
   for await (const c of payload as AsyncIterable<Buffer | string>) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
   const body = rewriteBody(Buffer.concat(chunks), rw);
@@ -94,7 +101,10 @@ export async function rewriteStream(payload: NodeJS.ReadableStream, rw: HttpRewr
 }
 
 /** The response's new status and headers (set on the reply by the caller), and whether the body changes. */
-export function responseHeaders(rw: HttpRewrite, current: (name: string) => string | string[] | number | undefined): Array<[string, string | string[]]> {
+export function responseHeaders(
+  rw: HttpRewrite,
+  current: (name: string) => string | string[] | number | undefined,
+): Array<[string, string | string[]]> {
   const out: Array<[string, string | string[]]> = [];
   for (const [k, v] of Object.entries(rw.replace?.headers ?? {})) out.push([k.toLowerCase(), v]);
   for (const [k, v] of rw.patch?.headers ?? []) out.push([k.toLowerCase(), appendHeader(current(k.toLowerCase()), v)]);

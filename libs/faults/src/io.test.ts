@@ -44,7 +44,12 @@ describe('IO faults', () => {
     // Methods not chosen are untouched.
     expect((await fs.promises.stat(data)).size).toBe(7);
     await rt.recover('io');
-    expect(rt.effect('io')).toEqual({ took: true, summary: 'failed with ENOSPC 3 of 3 fs calls', figures: { seen: 3, affected: 3, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
+    expect(rt.effect('io')).toEqual({
+      took: true,
+      summary: 'failed with ENOSPC 3 of 3 fs calls',
+      figures: { seen: 3, affected: 3, decisionHash: expect.any(Number) },
+      perSecond: expect.any(Array),
+    });
     expect(fs.promises.readFile).toBe(originalPromise);
     expect(fs.readFile).toBe(originalCallback);
     expect(await fs.promises.readFile(data, 'utf8')).toBe('payload');
@@ -52,7 +57,11 @@ describe('IO faults', () => {
 
   it('names the errno and methods it accepts', async () => {
     const rt = new FaultRuntime();
-    await expect(rt.apply('x', 'io-fault', { path: '/x', errno: 'EWHAT' }, 1000)).rejects.toThrow(/spec.errno must be an errno number \(5 = EIO\) or name/);
-    await expect(rt.apply('x', 'io-delay', { path: '/x', latencyMs: 1, methods: ['teleport'] }, 1000)).rejects.toThrow(/spec.methods has "teleport"; valid methods: read, write/);
+    await expect(rt.apply('x', 'io-fault', { path: '/x', errno: 'EWHAT' }, 1000)).rejects.toThrow(
+      /spec.errno must be an errno number \(5 = EIO\) or name/,
+    );
+    await expect(rt.apply('x', 'io-delay', { path: '/x', latencyMs: 1, methods: ['teleport'] }, 1000)).rejects.toThrow(
+      /spec.methods has "teleport"; valid methods: read, write/,
+    );
   });
 });

@@ -44,7 +44,8 @@ export interface RequestFacts {
 
 /** Compiles a match into a predicate; the percent draw uses the fault's own (seeded) random source. */
 export function compileMatch(match: RequestMatch): (facts: RequestFacts) => boolean {
-  const isPath = match.path && match.path !== '*' && match.path !== '**' ? picomatch(match.path, { dot: true }) : undefined;
+  const isPath =
+    match.path && match.path !== '*' && match.path !== '**' ? picomatch(match.path, { dot: true }) : undefined;
   const random = match.seed === undefined ? Math.random : seededRandom(match.seed);
   const headers = match.headers ? Object.entries(match.headers).map(([k, v]) => [k.toLowerCase(), v] as const) : [];
   return (facts) => {

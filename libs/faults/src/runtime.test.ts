@@ -23,7 +23,10 @@ describe('FaultRuntime', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(rt.size).toBe(0);
     expect(rt.inbound.rules).toHaveLength(0);
-    expect(changes.map((c) => c.type === 'ended' ? `ended:${c.reason}` : c.type)).toEqual(['applied', 'ended:expired']);
+    expect(changes.map((c) => (c.type === 'ended' ? `ended:${c.reason}` : c.type))).toEqual([
+      'applied',
+      'ended:expired',
+    ]);
   });
 
   it('recovers idempotently, and recoverAll reverts everything', async () => {
@@ -42,17 +45,27 @@ describe('FaultRuntime', () => {
     const rt = new FaultRuntime();
     const unknown = await rt.apply('x', 'http-teleport', {}, 1000).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(UnknownFaultError);
-    expect((unknown as Error).message).toMatch(/unknown fault kind "http-teleport"; known kinds: http-delay, http-abort/);
+    expect((unknown as Error).message).toMatch(
+      /unknown fault kind "http-teleport"; known kinds: http-delay, http-abort/,
+    );
     const bad = await rt.apply('x', 'http-delay', { latencyMs: -5 }, 1000).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(FaultSpecError);
     expect((bad as FaultSpecError).field).toBe('latencyMs');
     expect((bad as Error).message).toBe('http-delay: spec.latencyMs must be a number between 0 and 600000, got -5');
     const typo = await rt.apply('x', 'http-delay', { latencyMs: 5, jiter: 2 }, 1000).catch((e: unknown) => e);
-    expect((typo as Error).message).toMatch(/spec.jiter is not a field of http-delay; valid fields: latencyMs, jitterMs/);
-    const dns = await rt.apply('x', 'dns-fault', { action: 'error', patterns: ['user-*-service'] }, 1000).catch((e: unknown) => e);
-    expect((dns as Error).message).toBe('dns-fault: spec.patterns[0] "user-*-service" is not a domain template: "?" matches one character, "*" only at the end');
+    expect((typo as Error).message).toMatch(
+      /spec.jiter is not a field of http-delay; valid fields: latencyMs, jitterMs/,
+    );
+    const dns = await rt
+      .apply('x', 'dns-fault', { action: 'error', patterns: ['user-*-service'] }, 1000)
+      .catch((e: unknown) => e);
+    expect((dns as Error).message).toBe(
+      'dns-fault: spec.patterns[0] "user-*-service" is not a domain template: "?" matches one character, "*" only at the end',
+    );
     await expect(rt.apply('x', 'http-abort', {}, 0)).rejects.toThrow(/leaseMs must be > 0/);
-    await expect(rt.apply('x', 'http-abort', { percent: 101 }, 10)).rejects.toThrow(/spec.percent must be a number between 0 and 100/);
+    await expect(rt.apply('x', 'http-abort', { percent: 101 }, 10)).rejects.toThrow(
+      /spec.percent must be a number between 0 and 100/,
+    );
     expect(rt.size).toBe(0);
     expect(rt.inbound.rules).toHaveLength(0);
   });

@@ -130,6 +130,9 @@ function effectOf(fault: ActiveFault, injection: Injection): FaultEffect {
   try {
     return injection.effect?.() ?? unmeasured(fault.kind);
   } catch (error) {
-    return { ...unmeasured(fault.kind), summary: `${fault.kind}: measuring its effect failed: ${(error as Error).message}` };
+    return {
+      ...unmeasured(fault.kind),
+      summary: `${fault.kind}: measuring its effect failed: ${(error as Error).message}`,
+    };
   }
 }

@@ -42,7 +42,8 @@ export class SpecReader {
       if (opts.default !== undefined) return opts.default;
       throw new FaultSpecError(this.kind, this.field(name), 'is required');
     }
-    if (typeof v !== 'string' || v === '') throw new FaultSpecError(this.kind, this.field(name), 'must be a non-empty string');
+    if (typeof v !== 'string' || v === '')
+      throw new FaultSpecError(this.kind, this.field(name), 'must be a non-empty string');
     if (opts.oneOf && !opts.oneOf.includes(v)) {
       throw new FaultSpecError(this.kind, this.field(name), `must be one of ${opts.oneOf.join(', ')}, got "${v}"`);
     }
@@ -65,7 +66,12 @@ export class SpecReader {
   record(name: string): Record<string, string> | undefined {
     const v = this.obj[name];
     if (v === undefined) return undefined;
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((s) => typeof s !== 'string')) {
+    if (
+      typeof v !== 'object' ||
+      v === null ||
+      Array.isArray(v) ||
+      Object.values(v).some((s) => typeof s !== 'string')
+    ) {
       throw new FaultSpecError(this.kind, this.field(name), 'must be a map of strings');
     }
     return v as Record<string, string>;
@@ -85,7 +91,11 @@ export class SpecReader {
   only(...names: string[]): void {
     for (const k of Object.keys(this.obj)) {
       if (!names.includes(k)) {
-        throw new FaultSpecError(this.kind, this.field(k), `is not a field of ${this.kind}; valid fields: ${names.join(', ')}`);
+        throw new FaultSpecError(
+          this.kind,
+          this.field(k),
+          `is not a field of ${this.kind}; valid fields: ${names.join(', ')}`,
+        );
       }
     }
   }

@@ -32,7 +32,9 @@ describe('stress faults', () => {
     const effect = effects.at(-1)!;
     expect(effect.figures).toMatchObject({ workers: 1, askedPercent: 80 });
     expect(effect.figures['measuredOverMs']).toBeGreaterThan(2_000);
-    expect(Math.abs(effect.figures['achievedPercent']! - share * 100), JSON.stringify({ effect, share })).toBeLessThan(15);
+    expect(Math.abs(effect.figures['achievedPercent']! - share * 100), JSON.stringify({ effect, share })).toBeLessThan(
+      15,
+    );
     expect(effect.took).toBe(effect.figures['achievedPercent']! >= Math.min(80, capacity * 100) - 15);
     expect(effect.summary).toMatch(/^1 worker at \d+ % of a core each \(asked 80 %\) over \d+\.\d s$/);
     // Recovered: the process is idle again.
@@ -60,7 +62,11 @@ describe('stress faults', () => {
     expect(parseSize('k', 'size', '256MB')).toBe(256e6);
     expect(parseSize('k', 'size', '1GiB')).toBe(1024 ** 3);
     expect(parseSize('k', 'size', 4096)).toBe(4096);
-    expect(() => parseSize('memory-stress', 'size', 'lots')).toThrow('memory-stress: spec.size must be a size such as 256MB or 1GB, got "lots"');
-    await expect(new FaultRuntime().apply('m', 'memory-stress', { size: '100000GB' }, 1000)).rejects.toThrow(/more than 80% of the free memory/);
+    expect(() => parseSize('memory-stress', 'size', 'lots')).toThrow(
+      'memory-stress: spec.size must be a size such as 256MB or 1GB, got "lots"',
+    );
+    await expect(new FaultRuntime().apply('m', 'memory-stress', { size: '100000GB' }, 1000)).rejects.toThrow(
+      /more than 80% of the free memory/,
+    );
   });
 });

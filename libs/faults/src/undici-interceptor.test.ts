@@ -47,7 +47,12 @@ describe('outbound faults (undici interceptor)', () => {
     expect(res.statusCode).toBe(200);
     expect(await res.body.json()).toEqual({ ok: true });
     // Its evidence says so: no call to auth-service was seen, so the fault did not take.
-    expect(runtime.effect('other')).toEqual({ took: false, summary: 'failed with 500 0 of 0 calls to auth-service', figures: { seen: 0, affected: 0, decisionHash: expect.any(Number) }, perSecond: expect.any(Array) });
+    expect(runtime.effect('other')).toEqual({
+      took: false,
+      summary: 'failed with 500 0 of 0 calls to auth-service',
+      figures: { seen: 0, affected: 0, decisionHash: expect.any(Number) },
+      perSecond: expect.any(Array),
+    });
   });
 
   it('delays calls to the target by the injected latency', async () => {
@@ -76,8 +81,18 @@ describe('outbound faults (undici interceptor)', () => {
 
   it('resets connections, which the resilient client treats as transient and retries', async () => {
     await runtime.apply('r', 'net-reset', { target: 'user-service', percent: 50, seed: 3 }, 60_000);
-    await expect(request(`${origin}/x`, { dispatcher: dispatcher('user-service') }).then(() => request(`${origin}/x`, { dispatcher: dispatcher('user-service') }))).rejects.toMatchObject({ code: 'ECONNRESET' });
-    const client = createHttpClient({ baseUrls: origin, name: 'user-service', dispatcher: dispatcher('user-service'), retry: { maxAttempts: 6, backoff: { delay: () => 1 } }, breaker: false });
+    await expect(
+      request(`${origin}/x`, { dispatcher: dispatcher('user-service') }).then(() =>
+        request(`${origin}/x`, { dispatcher: dispatcher('user-service') }),
+      ),
+    ).rejects.toMatchObject({ code: 'ECONNRESET' });
+    const client = createHttpClient({
+      baseUrls: origin,
+      name: 'user-service',
+      dispatcher: dispatcher('user-service'),
+      retry: { maxAttempts: 6, backoff: { delay: () => 1 } },
+      breaker: false,
+    });
     const res = await client.get('/x');
     expect(res.statusCode).toBe(200);
     client.close();
@@ -91,7 +106,14 @@ describe('outbound faults (undici interceptor)', () => {
 
   it('partitions (hang): calls wait until the caller times out, and a call held when the partition heals goes through', async () => {
     await runtime.apply('p', 'net-partition', { target: 'user-service' }, 60_000);
-    const client = createHttpClient({ baseUrls: origin, name: 'user-service', dispatcher: dispatcher('user-service'), timeoutMs: 100, retry: false, breaker: false });
+    const client = createHttpClient({
+      baseUrls: origin,
+      name: 'user-service',
+      dispatcher: dispatcher('user-service'),
+      timeoutMs: 100,
+      retry: false,
+      breaker: false,
+    });
     const t = performance.now();
     await expect(client.get('/x')).rejects.toBeInstanceOf(TimeoutError);
     expect(performance.now() - t).toBeGreaterThanOrEqual(95);
@@ -108,7 +130,9 @@ describe('outbound faults (undici interceptor)', () => {
   it('partitions (fail): calls are refused at once', async () => {
     await runtime.apply('p', 'net-partition', { target: 'user-service', mode: 'fail' }, 60_000);
     const t = performance.now();
-    await expect(request(`${origin}/x`, { dispatcher: dispatcher('user-service') })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(request(`${origin}/x`, { dispatcher: dispatcher('user-service') })).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
     expect(performance.now() - t).toBeLessThan(50);
   });
 
@@ -144,7 +168,9 @@ describe('outbound faults (undici interceptor)', () => {
     // A GET is not matched (method), and a streamed body cannot be sent twice.
     await (await request(`${origin}/x`, { dispatcher: d })).body.dump();
     const { Readable } = await import('node:stream');
-    await (await request(`${origin}/x`, { method: 'POST', body: Readable.from(['{"n":2}']), dispatcher: d })).body.dump();
+    await (
+      await request(`${origin}/x`, { method: 'POST', body: Readable.from(['{"n":2}']), dispatcher: d })
+    ).body.dump();
     await new Promise((r) => setTimeout(r, 50));
     expect(hits - before).toBe(4);
     expect(runtime.effect('dup')).toMatchObject({ took: true, summary: 'duplicated 1 of 3 calls to user-service' });

@@ -50,7 +50,12 @@ function respond(handler: DispatchHandler, status: number, faultId: string): voi
   setImmediate(() => {
     handler.onRequestStart?.(controller, {});
     if (controller.aborted) return;
-    handler.onResponseStart?.(controller, status, { 'content-type': 'application/json', 'x-chaos-fault': faultId }, 'Injected Fault');
+    handler.onResponseStart?.(
+      controller,
+      status,
+      { 'content-type': 'application/json', 'x-chaos-fault': faultId },
+      'Injected Fault',
+    );
     handler.onResponseData?.(controller, body);
     handler.onResponseEnd?.(controller, {});
   });
@@ -75,11 +80,14 @@ function throttle(handler: DispatchHandler, bytesPerSecond: number): DispatchHan
       queue = queue.then(
         () =>
           new Promise<void>((resolve) =>
-            setTimeout(() => {
-              handler.onResponseData?.(controller, chunk);
-              controller.resume();
-              resolve();
-            }, Math.max(0, at - Date.now())),
+            setTimeout(
+              () => {
+                handler.onResponseData?.(controller, chunk);
+                controller.resume();
+                resolve();
+              },
+              Math.max(0, at - Date.now()),
+            ),
           ),
       );
     },
@@ -128,7 +136,10 @@ const discard: DispatchHandler = {
  * timeouts, retries and breakers see the faults as they would see a real network. With no active fault it
  * costs one array-length check per request.
  */
-export function outboundFaults(runtime: FaultRuntime, options: OutboundFaultsOptions = {}): Dispatcher.DispatcherComposeInterceptor {
+export function outboundFaults(
+  runtime: FaultRuntime,
+  options: OutboundFaultsOptions = {},
+): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch) =>
     function faultyDispatch(opts, handler) {
       const rules = runtime.outbound.rules;
@@ -167,7 +178,10 @@ export function outboundFaults(runtime: FaultRuntime, options: OutboundFaultsOpt
             return true;
           case 'partition': {
             if (effect.mode === 'fail') {
-              fail(handler, socketError('ECONNREFUSED', `injected fault ${rule.faultId}: ${origin} unreachable (partition)`));
+              fail(
+                handler,
+                socketError('ECONNREFUSED', `injected fault ${rule.faultId}: ${origin} unreachable (partition)`),
+              );
               return true;
             }
             // Hold the request like a dropped packet: the caller's timeout ends it, or the heal sends it.
@@ -188,7 +202,10 @@ export function outboundFaults(runtime: FaultRuntime, options: OutboundFaultsOpt
             return dispatch(opts, throttle(handler, effect.bytesPerSecond));
           case 'dns': {
             if (effect.action === 'error') {
-              fail(handler, socketError('ENOTFOUND', `getaddrinfo ENOTFOUND ${effect.name} (injected fault ${rule.faultId})`));
+              fail(
+                handler,
+                socketError('ENOTFOUND', `getaddrinfo ENOTFOUND ${effect.name} (injected fault ${rule.faultId})`),
+              );
               return true;
             }
             const url = new URL(origin);

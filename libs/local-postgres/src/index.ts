@@ -12,7 +12,8 @@ import pg from 'pg';
 // process.exit() on SIGINT, SIGTERM, SIGHUP and even `beforeExit`, with their own exit codes: they would cut
 // short our graceful shutdown (recover faults, write reports), mask exit codes, and on `exit` throw. We stop our servers
 // ourselves (and a guard process covers a SIGKILLed parent), so those handlers are removed.
-for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit']) exitHook.unhookEvent(event);
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'])
+  exitHook.unhookEvent(event);
 
 /** A PostgreSQL server for the local stack and the tests. */
 export interface LocalPostgres {
@@ -111,7 +112,14 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     // Dynamic shared memory as files in the data directory (not /dev/shm), so removing the directory
     // removes it even after the server was SIGKILLed.
     postgresFlags: [
-      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'dynamic_shared_memory_type=mmap'],
+      ...[
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'dynamic_shared_memory_type=mmap',
+      ],
       ...['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
     ],
     onLog: options.onLog ?? (() => {}),

@@ -87,12 +87,7 @@ export interface RecoverFaultRequest {
   actor?: string;
 }
 export type EventType =
-  | 'target-registered'
-  | 'target-gone'
-  | 'fault-injected'
-  | 'fault-recovered'
-  | 'fault-failed'
-  | 'fault-expired';
+  'target-registered' | 'target-gone' | 'fault-injected' | 'fault-recovered' | 'fault-failed' | 'fault-expired';
 export interface AgentEvent {
   type: EventType;
   atMs: number;
@@ -120,10 +115,26 @@ export const ChaosAgentService: grpc.ServiceDefinition = loaded.nova.chaos.v1.Ch
 /** A typed client of the agent. */
 export interface ChaosAgentClient extends grpc.Client {
   register(metadata?: grpc.Metadata): grpc.ClientDuplexStream<ServiceMessage, AgentMessage>;
-  listTargets(req: { namespace?: string }, md: grpc.Metadata, cb: grpc.requestCallback<{ targets: Target[] }>): grpc.ClientUnaryCall;
-  applyFault(req: ApplyFaultRequest, md: grpc.Metadata, cb: grpc.requestCallback<{ fault: Fault }>): grpc.ClientUnaryCall;
-  recoverFault(req: RecoverFaultRequest, md: grpc.Metadata, cb: grpc.requestCallback<{ faults: Fault[] }>): grpc.ClientUnaryCall;
-  listFaults(req: { includeEnded?: boolean }, md: grpc.Metadata, cb: grpc.requestCallback<{ faults: Fault[] }>): grpc.ClientUnaryCall;
+  listTargets(
+    req: { namespace?: string },
+    md: grpc.Metadata,
+    cb: grpc.requestCallback<{ targets: Target[] }>,
+  ): grpc.ClientUnaryCall;
+  applyFault(
+    req: ApplyFaultRequest,
+    md: grpc.Metadata,
+    cb: grpc.requestCallback<{ fault: Fault }>,
+  ): grpc.ClientUnaryCall;
+  recoverFault(
+    req: RecoverFaultRequest,
+    md: grpc.Metadata,
+    cb: grpc.requestCallback<{ faults: Fault[] }>,
+  ): grpc.ClientUnaryCall;
+  listFaults(
+    req: { includeEnded?: boolean },
+    md: grpc.Metadata,
+    cb: grpc.requestCallback<{ faults: Fault[] }>,
+  ): grpc.ClientUnaryCall;
   watch(req: object, md: grpc.Metadata): grpc.ClientReadableStream<AgentEvent>;
 }
 
@@ -136,7 +147,9 @@ export interface ClientTls {
 
 /** Creates a client of the agent at `address` (host:port). */
 export function createAgentClient(address: string, tls?: ClientTls): ChaosAgentClient {
-  const creds = tls ? grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
+  const creds = tls
+    ? grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)
+    : grpc.credentials.createInsecure();
   return new loaded.nova.chaos.v1.ChaosAgent(address, creds, {
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,

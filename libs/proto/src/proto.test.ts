@@ -3,7 +3,14 @@ import { bearer, ChaosAgentService, createAgentClient, grpc, unary } from './ind
 
 describe('agent proto', () => {
   it('defines the agent API: Register, ListTargets, ApplyFault, RecoverFault, ListFaults, Watch', () => {
-    expect(Object.keys(ChaosAgentService).sort()).toEqual(['ApplyFault', 'ListFaults', 'ListTargets', 'RecoverFault', 'Register', 'Watch']);
+    expect(Object.keys(ChaosAgentService).sort()).toEqual([
+      'ApplyFault',
+      'ListFaults',
+      'ListTargets',
+      'RecoverFault',
+      'Register',
+      'Watch',
+    ]);
     expect(ChaosAgentService['Register']!.requestStream && ChaosAgentService['Register']!.responseStream).toBe(true);
     expect(ChaosAgentService['Watch']!.responseStream).toBe(true);
   });
@@ -12,7 +19,9 @@ describe('agent proto', () => {
     expect(bearer('abc').get('authorization')).toEqual(['Bearer abc']);
     const client = createAgentClient('127.0.0.1:1');
     const t = Date.now();
-    const err = (await unary(client.listTargets.bind(client), {}, bearer('x'), 500).catch((e: unknown) => e)) as grpc.ServiceError;
+    const err = (await unary(client.listTargets.bind(client), {}, bearer('x'), 500).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
     expect([grpc.status.UNAVAILABLE, grpc.status.CANCELLED]).toContain(err.code);
     expect(Date.now() - t).toBeLessThan(3000);
     client.close();

@@ -82,11 +82,16 @@ const flags = parseBenchFlags();
 const report = new BenchReport('resilience', flags);
 const ROUNDS = flags.rounds ?? Number(process.env.BENCH_ROUNDS ?? 15);
 report.note(pinToOneCore());
-report.note(`${ROUNDS} interleaved rounds after 1 warm-up round, ${CPU_MS} ms of CPU per case per round (mitata); figure per round: p50 ns/call`);
+report.note(
+  `${ROUNDS} interleaved rounds after 1 warm-up round, ${CPU_MS} ms of CPU per case per round (mitata); figure per round: p50 ns/call`,
+);
 report.note(canCollectGarbage() ? 'full GC before each case' : 'no GC between cases (run with --expose-gc)');
 report.note('ratios computed per round, then summarized; interval: 95 % percentile bootstrap of the median');
 const measures = Object.fromEntries(
-  Object.entries(cases).map(([name, fn]) => [name, async () => (await measure(fn, { batch_threshold: Infinity, min_cpu_time: CPU_MS * 1e6 })).p50]),
+  Object.entries(cases).map(([name, fn]) => [
+    name,
+    async () => (await measure(fn, { batch_threshold: Infinity, min_cpu_time: CPU_MS * 1e6 })).p50,
+  ]),
 );
 const rounds = await interleave(measures, { rounds: ROUNDS, warmup: 1 });
 for (const name of Object.keys(cases)) report.figure(name, labels[name]!, 'ns/call', rounds[name]!);

@@ -105,7 +105,8 @@ class Abort implements fc.AsyncCommand<Model, Real> {
   constructor(pick: number) {
     this.pick = pick;
   }
-  check = (m: Readonly<Model>): boolean => m.calls.some((c) => c.controller && !c.controller.signal.aborted && c.outcome === 'pending');
+  check = (m: Readonly<Model>): boolean =>
+    m.calls.some((c) => c.controller && !c.controller.signal.aborted && c.outcome === 'pending');
   async run(m: Model, r: Real): Promise<void> {
     const list = m.calls.filter((c) => c.controller && !c.controller.signal.aborted && c.outcome === 'pending');
     const call = list[this.pick % list.length]!;
@@ -127,10 +128,18 @@ describe('bulkhead against a reference model', () => {
       fc.nat(20).map((i) => new Abort(i)),
     ];
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 3 }), fc.commands(commands, { maxCommands: 40 }), async (maxConcurrent, maxQueue, cmds) => {
-        const setup = () => ({ model: { maxConcurrent, maxQueue, calls: [] } as Model, real: { b: bulkhead(maxConcurrent, maxQueue) } });
-        await fc.asyncModelRun(setup, cmds);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.commands(commands, { maxCommands: 40 }),
+        async (maxConcurrent, maxQueue, cmds) => {
+          const setup = () => ({
+            model: { maxConcurrent, maxQueue, calls: [] } as Model,
+            real: { b: bulkhead(maxConcurrent, maxQueue) },
+          });
+          await fc.asyncModelRun(setup, cmds);
+        },
+      ),
       { numRuns: 150 },
     );
   }, 60_000);

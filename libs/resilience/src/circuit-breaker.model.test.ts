@@ -132,15 +132,28 @@ describe('circuit breaker against a reference model', () => {
       fc.integer({ min: 1, max: 1_200 }).map((ms) => new Tick(ms)),
     ];
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.commands(commands, { maxCommands: 40 }), async (probes, cmds) => {
-        const b = circuitBreaker({ minimumVolume: 1, resetTimeoutMs: RESET, maxHalfOpenMs: CAP, halfOpenProbes: probes, windowMs: 600_000 });
-        try {
-          const setup = () => ({ model: { probes, state: CircuitState.Closed, since: 0, now: 0, successes: 0, inFlight: [] } as Model, real: { b } });
-          await fc.asyncModelRun(setup, cmds);
-        } finally {
-          b.dispose();
-        }
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3 }),
+        fc.commands(commands, { maxCommands: 40 }),
+        async (probes, cmds) => {
+          const b = circuitBreaker({
+            minimumVolume: 1,
+            resetTimeoutMs: RESET,
+            maxHalfOpenMs: CAP,
+            halfOpenProbes: probes,
+            windowMs: 600_000,
+          });
+          try {
+            const setup = () => ({
+              model: { probes, state: CircuitState.Closed, since: 0, now: 0, successes: 0, inFlight: [] } as Model,
+              real: { b },
+            });
+            await fc.asyncModelRun(setup, cmds);
+          } finally {
+            b.dispose();
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   }, 120_000);

@@ -19,7 +19,11 @@ const fail = async (): Promise<never> => {
 };
 const ok = async (): Promise<string> => 'ok';
 
-async function drive(policy: ReturnType<typeof circuitBreaker>, fn: () => Promise<unknown>, n: number): Promise<unknown[]> {
+async function drive(
+  policy: ReturnType<typeof circuitBreaker>,
+  fn: () => Promise<unknown>,
+  n: number,
+): Promise<unknown[]> {
   const out: unknown[] = [];
   for (let i = 0; i < n; i++) out.push(await policy.execute(fn).catch((e: unknown) => e));
   return out;
@@ -192,7 +196,7 @@ describe('circuitBreaker', () => {
     const gone = b.execute(() => new Promise<never>(() => {}), { signal: controller.signal }).catch((e: unknown) => e);
     expect(b.accepting).toBe(false);
     controller.abort(new DOMException('caller left', 'AbortError'));
-    expect((await gone as Error).name).toBe('AbortError');
+    expect(((await gone) as Error).name).toBe('AbortError');
     expect(b.state).toBe(CircuitState.HalfOpen);
     expect(b.accepting).toBe(true);
     expect(await b.execute(ok)).toBe('ok');

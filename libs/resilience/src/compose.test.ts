@@ -89,7 +89,9 @@ describe('compose', () => {
   });
 
   it('honours an execution deadline: rejects work past it and cuts work that overruns it', async () => {
-    await expect(noop.execute(() => 1, { deadline: performance.now() - 1 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    await expect(noop.execute(() => 1, { deadline: performance.now() - 1 })).rejects.toBeInstanceOf(
+      DeadlineExceededError,
+    );
     let signal: AbortSignal | undefined;
     const p = compose(timeout(1000))
       .execute(
@@ -103,7 +105,9 @@ describe('compose', () => {
     await vi.advanceTimersByTimeAsync(50);
     expect(await p).toBeInstanceOf(DeadlineExceededError);
     expect(signal?.aborted).toBe(true);
-    expect(await noop.execute((ctx) => ctx.deadline, { deadline: performance.now() + 10 })).toBe(performance.now() + 10);
+    expect(await noop.execute((ctx) => ctx.deadline, { deadline: performance.now() + 10 })).toBe(
+      performance.now() + 10,
+    );
   });
 
   it('rejects at once for a caller that aborted before starting', async () => {

@@ -55,7 +55,10 @@ describe('fallback', () => {
   });
 
   it("types the answer as the function's result or the fallback's value, through compose", async () => {
-    const composed = compose(fallback(() => 42), timeout(1_000));
+    const composed = compose(
+      fallback(() => 42),
+      timeout(1_000),
+    );
     const p = composed.execute(async () => 'live');
     expectTypeOf(p).resolves.toEqualTypeOf<string | number>();
     expect(await composed.execute(() => Promise.reject(new Error('down')))).toBe(42);

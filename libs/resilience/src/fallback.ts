@@ -46,6 +46,9 @@ export class FallbackPolicy<R> extends Pipeline<R> {
  * Answers with `produce(error)` (a value or a promise) when the protected call fails. Put it outermost to
  * cover every other policy's rejection, including an open breaker's.
  */
-export function fallback<R>(produce: (error: unknown) => R | PromiseLike<R>, options: FallbackOptions = {}): FallbackPolicy<R> {
+export function fallback<R>(
+  produce: (error: unknown) => R | PromiseLike<R>,
+  options: FallbackOptions = {},
+): FallbackPolicy<R> {
   return new FallbackPolicy<R>(produce, options.when ?? (() => true));
 }

@@ -22,7 +22,8 @@ const inWindow = (m: Model, kind: 'request' | 'retry'): number => {
   const current = Math.floor(m.now / m.bucketMs);
   return m.events.filter((e) => e.kind === kind && current - Math.floor(e.at / m.bucketMs) < 10).length;
 };
-const available = (m: Model): number => Math.max(0, Math.floor(m.reserve + m.ratio * inWindow(m, 'request') - inWindow(m, 'retry')));
+const available = (m: Model): number =>
+  Math.max(0, Math.floor(m.reserve + m.ratio * inWindow(m, 'request') - inWindow(m, 'retry')));
 
 class Request implements fc.Command<Model, Real> {
   check = (): boolean => true;
@@ -68,7 +69,11 @@ afterEach(() => {
 
 describe('RetryBudget against a reference model', () => {
   it('allows exactly the retries the model allows, on every random sequence', () => {
-    const commands = [fc.constant(new Request()), fc.constant(new Retry()), fc.integer({ min: 1, max: 2_500 }).map((ms) => new Tick(ms))];
+    const commands = [
+      fc.constant(new Request()),
+      fc.constant(new Retry()),
+      fc.integer({ min: 1, max: 2_500 }).map((ms) => new Tick(ms)),
+    ];
     fc.assert(
       fc.property(
         fc.constantFrom(0, 0.1, 0.2, 0.5, 1),
@@ -78,7 +83,13 @@ describe('RetryBudget against a reference model', () => {
         (ratio, minRetriesPerSecond, windowMs, cmds) => {
           const start = performance.now();
           const setup = () => ({
-            model: { ratio, reserve: (minRetriesPerSecond * windowMs) / 1000, bucketMs: windowMs / 10, now: start, events: [] } as Model,
+            model: {
+              ratio,
+              reserve: (minRetriesPerSecond * windowMs) / 1000,
+              bucketMs: windowMs / 10,
+              now: start,
+              events: [],
+            } as Model,
             real: { budget: new RetryBudget({ ratio, minRetriesPerSecond, windowMs }) },
           });
           fc.modelRun(setup, cmds);

@@ -28,7 +28,9 @@ function flaky(failures: number, error: () => unknown = transient) {
 describe('retry', () => {
   it('counts the first call in maxAttempts', async () => {
     const fn = flaky(10);
-    const p = retry({ maxAttempts: 3, backoff: constantBackoff(10) }).execute(fn).catch((e: unknown) => e);
+    const p = retry({ maxAttempts: 3, backoff: constantBackoff(10) })
+      .execute(fn)
+      .catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(100);
     expect((await p) as Error).toMatchObject({ code: 'ECONNRESET' });
     expect(fn).toHaveBeenCalledTimes(3);
@@ -105,7 +107,9 @@ describe('retry', () => {
   it('classifies transient errors', () => {
     expect(isTransientError(Object.assign(new Error(), { code: 'ECONNREFUSED' }))).toBe(true);
     expect(isTransientError(Object.assign(new Error(), { code: 'UND_ERR_SOCKET' }))).toBe(true);
-    expect(isTransientError(new TypeError('fetch failed', { cause: Object.assign(new Error(), { code: 'ECONNRESET' }) }))).toBe(true);
+    expect(
+      isTransientError(new TypeError('fetch failed', { cause: Object.assign(new Error(), { code: 'ECONNRESET' }) })),
+    ).toBe(true);
     for (const status of [502, 503, 504, 429]) {
       expect(isTransientError({ statusCode: status })).toBe(true);
       expect(isTransientError(new HttpStatusError(status, 'u', undefined, ''))).toBe(true);

@@ -101,7 +101,9 @@ class RetryStage implements Stage {
   constructor(options: RetryOptions) {
     this.maxAttempts = options.maxAttempts ?? 3;
     if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1) {
-      throw new RangeError(`retry: maxAttempts counts the first call and must be an integer >= 1, got ${this.maxAttempts}`);
+      throw new RangeError(
+        `retry: maxAttempts counts the first call and must be an integer >= 1, got ${this.maxAttempts}`,
+      );
     }
     this.backoff = options.backoff ?? exponentialBackoff();
     this.shouldRetry = options.shouldRetry ?? isTransientError;
@@ -112,7 +114,9 @@ class RetryStage implements Stage {
   run(ex: Execution, next: number, scope: Scope | undefined, _attempt: number): Promise<unknown> {
     this.budget?.recordRequest();
     // Promise chaining rather than an async loop: the success path then costs one `.then` (~45 ns less).
-    return proceed(ex, next, scope, 1).then(undefined, (error: unknown) => this.onFailure(ex, next, scope, error, 1, 0));
+    return proceed(ex, next, scope, 1).then(undefined, (error: unknown) =>
+      this.onFailure(ex, next, scope, error, 1, 0),
+    );
   }
 
   private onFailure(
@@ -158,7 +162,6 @@ class RetryStage implements Stage {
     if (this.giveUps.hasListeners) this.giveUps.emit({ attempt, reason, error });
     return undefined;
   }
-
 }
 
 /** A retry policy: {@link Pipeline} plus its events. */

@@ -55,7 +55,11 @@ describe('copying libs/resilience into a fresh project, as its README says', () 
   }, 120_000);
 
   it("passes the library's own tests there", () => {
-    const r = spawnSync('npx', ['vitest', 'run', 'src/resilience'], { cwd: project, encoding: 'utf8', env: { ...process.env, CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' } });
+    const r = spawnSync('npx', ['vitest', 'run', 'src/resilience'], {
+      cwd: project,
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' },
+    });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Tests\s+\S*\d+ passed/);
   }, 180_000);

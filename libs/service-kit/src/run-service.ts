@@ -63,7 +63,10 @@ export function connectToChaosAgent(app: FastifyInstance, env: NodeJS.ProcessEnv
   if (!address) return undefined;
   const tokenFile = env['CHAOS_AGENT_TOKEN_FILE'];
   const token = env['CHAOS_AGENT_TOKEN'] ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined);
-  if (!token) throw new Error('configuration: CHAOS_AGENT_ADDR is set but neither CHAOS_AGENT_TOKEN nor CHAOS_AGENT_TOKEN_FILE is');
+  if (!token)
+    throw new Error(
+      'configuration: CHAOS_AGENT_ADDR is set but neither CHAOS_AGENT_TOKEN nor CHAOS_AGENT_TOKEN_FILE is',
+    );
   const labels: Record<string, string> = { app: app.service.name };
   for (const pair of (env['CHAOS_LABELS'] ?? '').split(',').filter(Boolean)) {
     const [k, v] = pair.split('=');

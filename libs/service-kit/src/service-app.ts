@@ -11,7 +11,13 @@ import {
   type TelemetryMode,
   type Tracing,
 } from '@nova/telemetry';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import { HttpError } from './http-error.ts';
 
 /** A named readiness check: resolves when the dependency is usable. */
@@ -93,7 +99,11 @@ function fieldOf(error: FastifyError): string | undefined {
  */
 export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   const mode: TelemetryMode =
-    options.telemetry === true ? 'on' : options.telemetry === false ? 'off' : (options.telemetry ?? telemetryModeFromEnv());
+    options.telemetry === true
+      ? 'on'
+      : options.telemetry === false
+        ? 'off'
+        : (options.telemetry ?? telemetryModeFromEnv());
   const telemetry = mode !== 'off';
   const slowRequestMs = options.slowRequestMs ?? Number(process.env['TRACE_SLOW_MS'] ?? 250);
   const logger = options.logger ?? createLogger(options.name);
@@ -220,7 +230,10 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
           await Promise.race([
             c.check(),
             new Promise((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`no answer within ${readinessTimeoutMs} ms`)), readinessTimeoutMs);
+              timer = setTimeout(
+                () => reject(new Error(`no answer within ${readinessTimeoutMs} ms`)),
+                readinessTimeoutMs,
+              );
             }),
           ]);
           return { name: c.name, ok: true as const };

@@ -12,7 +12,12 @@ import { createServiceApp } from './service-app.ts';
 
 describe('Config', () => {
   it('reads values and names the variable and the valid range in every error', () => {
-    const c = new Config({ PORT: '8080', BAD: 'x', URLS: 'http://127.0.0.1:1, http://127.0.0.1:2/', WRONG: 'localhost:1' });
+    const c = new Config({
+      PORT: '8080',
+      BAD: 'x',
+      URLS: 'http://127.0.0.1:1, http://127.0.0.1:2/',
+      WRONG: 'localhost:1',
+    });
     expect(c.int('PORT', 1)).toBe(8080);
     expect(c.int('MISSING', 7)).toBe(7);
     expect(() => c.int('BAD', 1, { max: 10 })).toThrow('configuration: BAD=x must be an integer between 0 and 10');
@@ -40,7 +45,9 @@ describe('migrate', () => {
     expect([...a, ...b].sort()).toEqual(['001', '002']);
     const bad = { id: '003', sql: 'ALTER TABLE t ADD COLUMN z int; SELECT nonsense FROM nowhere' };
     await expect(migrate(pool, 'kit', [m1, m2, bad])).rejects.toThrow(/migration kit\/003 failed/);
-    const cols = await pool.query("SELECT column_name FROM information_schema.columns WHERE table_schema = 'kit' AND table_name = 't'");
+    const cols = await pool.query(
+      "SELECT column_name FROM information_schema.columns WHERE table_schema = 'kit' AND table_name = 't'",
+    );
     expect(cols.rows.map((r) => r.column_name).sort()).toEqual(['x', 'y']);
     await expect(migrate(pool, 'Bad Schema', [])).rejects.toThrow(/invalid schema name/);
   });
@@ -66,7 +73,12 @@ describe('createServiceApp', () => {
     const bug = await app.inject('/bug');
     expect(bug.statusCode).toBe(500);
     expect(bug.body).not.toContain('secret');
-    const bad = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"a":' });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"a":',
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error).toMatch(/JSON/);
     expect(bad.body).not.toMatch(/at .*\.js/);
@@ -101,7 +113,10 @@ describe('createServiceApp', () => {
       request.log.info('handling');
       return request.traceHeaders();
     });
-    const res = await app.inject({ url: '/trace', headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+    const res = await app.inject({
+      url: '/trace',
+      headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+    });
     const traceparent: string = res.json().traceparent;
     expect(traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
     const line = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'handling');

@@ -13,7 +13,12 @@ const sampledParent = `00-${CALLER}-00f067aa0ba902b7-01`;
 const unsampledParent = `00-${CALLER}-00f067aa0ba902b7-00`;
 
 function app() {
-  const a = createServiceApp({ name: 't', telemetry: 'on', slowRequestMs: 40, logger: createLogger('t', { level: 'silent' }) });
+  const a = createServiceApp({
+    name: 't',
+    telemetry: 'on',
+    slowRequestMs: 40,
+    logger: createLogger('t', { level: 'silent' }),
+  });
   a.get('/ok', async () => ({ ok: true }));
   a.get('/boom', async () => {
     throw new Error('boom');
@@ -36,7 +41,7 @@ describe('sampled tracing', () => {
     expect(exporter.getFinishedSpans()).toHaveLength(0);
   });
 
-  it("records every request of a trace the caller sampled, whatever the ratio", async () => {
+  it('records every request of a trace the caller sampled, whatever the ratio', async () => {
     exporter.reset();
     const a = app();
     await a.inject({ url: '/ok', headers: { traceparent: sampledParent } });

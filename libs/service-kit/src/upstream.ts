@@ -39,7 +39,10 @@ export function createUpstream(app: FastifyInstance, options: UpstreamOptions): 
       }),
     onBreakerStateChange: (e) => {
       service.metrics.setBreakerState(options.name, client.state);
-      service.logger.warn({ upstream: options.name, endpoint: e.endpoint, state: e.state }, 'circuit breaker state changed');
+      service.logger.warn(
+        { upstream: options.name, endpoint: e.endpoint, state: e.state },
+        'circuit breaker state changed',
+      );
     },
   });
   service.metrics.setBreakerState(options.name, 0);

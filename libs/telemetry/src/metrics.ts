@@ -30,7 +30,8 @@ export function createMetrics(service: string, options: { processMetrics?: boole
   const registry = new Registry();
   // The event-loop delay monitor samples with a libuv timer; at prom-client's default 10 ms it wakes each
   // service 100 times a second whether or not requests come. 100 ms still gives the lag percentiles.
-  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
+  if (options.processMetrics !== false)
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   const httpRequests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests served, by route template, method and status code.',

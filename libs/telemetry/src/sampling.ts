@@ -27,7 +27,14 @@ export class KeepSampler implements Sampler {
     this.delegate = delegate;
   }
 
-  shouldSample(context: Context, traceId: string, name: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
+  shouldSample(
+    context: Context,
+    traceId: string,
+    name: string,
+    kind: SpanKind,
+    attributes: Attributes,
+    links: Link[],
+  ): SamplingResult {
     if (attributes[KEEP_ATTRIBUTE] === true) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
     return this.delegate.shouldSample(context, traceId, name, kind, attributes, links);
   }
@@ -37,7 +44,14 @@ export class KeepSampler implements Sampler {
   }
 }
 
-const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
 
 /**
  * The sampler named by OpenTelemetry's standard variables, `OTEL_TRACES_SAMPLER` (default
@@ -55,7 +69,11 @@ export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): { sampler:
   if (name.endsWith('traceidratio') && !(ratio >= 0 && ratio <= 1)) {
     throw new Error(`OTEL_TRACES_SAMPLER_ARG=${arg} is not a ratio: use a number from 0 to 1 (e.g. 0.1 for 10 %)`);
   }
-  const root: Sampler = name.endsWith('always_on') ? new AlwaysOnSampler() : name.endsWith('always_off') ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio);
+  const root: Sampler = name.endsWith('always_on')
+    ? new AlwaysOnSampler()
+    : name.endsWith('always_off')
+      ? new AlwaysOffSampler()
+      : new TraceIdRatioBasedSampler(ratio);
   const sampler = name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
   const description = name.endsWith('traceidratio') ? `${name} ${ratio}` : name;
   return { sampler: new KeepSampler(sampler), description };

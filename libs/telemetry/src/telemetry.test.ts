@@ -12,8 +12,12 @@ describe('createMetrics', () => {
     m.observeRequest('unmatched', 'BREW', 404, 0.001);
     const text = await m.registry.metrics();
     expect(text).toContain('http_requests_total{service="svc",route="/users/:id",method="GET",status="200"} 2');
-    expect(text).toContain('http_request_duration_seconds_bucket{le="0.025",service="svc",route="/users/:id",method="GET",status="200"} 1');
-    expect(text).toContain('http_request_duration_seconds_count{service="svc",route="/users/:id",method="GET",status="200"} 2');
+    expect(text).toContain(
+      'http_request_duration_seconds_bucket{le="0.025",service="svc",route="/users/:id",method="GET",status="200"} 1',
+    );
+    expect(text).toContain(
+      'http_request_duration_seconds_count{service="svc",route="/users/:id",method="GET",status="200"} 2',
+    );
     expect(text).toContain('circuit_breaker_state{service="svc",upstream="user-service"} 2');
     expect(text).toContain('http_requests_total{service="svc",route="unmatched",method="OTHER",status="404"} 1');
     expect(text).not.toContain('BREW');

@@ -31,7 +31,11 @@ let sampling = '';
  * endpoint, sampled spans are still created and propagated (ids appear in logs) but not exported.
  * `extra.spanProcessors` (tests, custom exporters) are added on the first call only.
  */
-export function initTracing(service: string, env: NodeJS.ProcessEnv = process.env, extra: { spanProcessors?: SpanProcessor[] } = {}): Tracing {
+export function initTracing(
+  service: string,
+  env: NodeJS.ProcessEnv = process.env,
+  extra: { spanProcessors?: SpanProcessor[] } = {},
+): Tracing {
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
   if (!provider) {
     const spanProcessors: SpanProcessor[] = [...(extra.spanProcessors ?? [])];

@@ -21,7 +21,9 @@ beforeAll(async () => {
       if (req.url === '/healthz') return res.end('{"status":"ok"}');
       const { email, password } = JSON.parse(body || '{}');
       if (email === 'ada@example.com' && password === 'correct horse') {
-        return res.end(JSON.stringify({ id: '6a1d3f0e-0000-4000-8000-000000000001', email, name: 'Ada', createdAt: '' }));
+        return res.end(
+          JSON.stringify({ id: '6a1d3f0e-0000-4000-8000-000000000001', email, name: 'Ada', createdAt: '' }),
+        );
       }
       res.statusCode = 401;
       res.end('{"error":"invalid email or password"}');
@@ -37,7 +39,8 @@ afterAll(async () => {
   await new Promise((r) => userService.close(r));
 });
 
-const login = (a: FastifyInstance, payload: unknown) => a.inject({ method: 'POST', url: '/auth/login', payload: payload as object });
+const login = (a: FastifyInstance, payload: unknown) =>
+  a.inject({ method: 'POST', url: '/auth/login', payload: payload as object });
 
 describe('auth-service', () => {
   it('logs in with good credentials and returns a token that verifies', async () => {
@@ -48,8 +51,16 @@ describe('auth-service', () => {
     expect(expiresIn).toBe(3600);
     const byBody = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token } });
     expect(byBody.statusCode).toBe(200);
-    expect(byBody.json()).toMatchObject({ sub: '6a1d3f0e-0000-4000-8000-000000000001', email: 'ada@example.com', name: 'Ada' });
-    const byHeader = await app.inject({ method: 'POST', url: '/auth/verify', headers: { authorization: `Bearer ${token}` } });
+    expect(byBody.json()).toMatchObject({
+      sub: '6a1d3f0e-0000-4000-8000-000000000001',
+      email: 'ada@example.com',
+      name: 'Ada',
+    });
+    const byHeader = await app.inject({
+      method: 'POST',
+      url: '/auth/verify',
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(byHeader.json().sub).toBe(byBody.json().sub);
   });
 
@@ -78,7 +89,11 @@ describe('auth-service', () => {
       .setIssuedAt(1_000_000)
       .setExpirationTime(1_000_060)
       .sign(new TextEncoder().encode(SECRET));
-    const otherKey = await new TokenService('another-secret-another-secret-12345').sign({ id: 'x', email: 'e@x.io', name: 'n' });
+    const otherKey = await new TokenService('another-secret-another-secret-12345').sign({
+      id: 'x',
+      email: 'e@x.io',
+      name: 'n',
+    });
     for (const t of [forged, expired, otherKey, 'not.a.jwt']) {
       const res = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token: t } });
       expect(res.statusCode).toBe(401);

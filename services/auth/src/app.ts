@@ -1,4 +1,11 @@
-import { createServiceApp, createUpstream, HttpError, unavailable, type ServiceAppOptions, errorResponseSchema } from '@nova/service-kit';
+import {
+  createServiceApp,
+  createUpstream,
+  HttpError,
+  unavailable,
+  type ServiceAppOptions,
+  errorResponseSchema,
+} from '@nova/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { TokenService } from './tokens.ts';
 
@@ -67,7 +74,10 @@ export function buildAuthApp(options: AuthAppOptions): FastifyInstance {
       let res;
       try {
         // A credentials check reads and changes nothing: safe to retry although it is a POST.
-        res = await users.post('/internal/credentials/verify', request.body, { idempotent: true, headers: request.traceHeaders() });
+        res = await users.post('/internal/credentials/verify', request.body, {
+          idempotent: true,
+          headers: request.traceHeaders(),
+        });
       } catch (error) {
         request.log.warn({ err: error }, 'user-service unavailable for login');
         throw unavailable('login is temporarily unavailable: user-service does not answer', breakerResetMs / 1000);

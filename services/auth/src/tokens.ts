@@ -22,7 +22,10 @@ export class TokenService {
    *   default: tokens then die with the process).
    * @param ttlSeconds token lifetime. Default 3 600.
    */
-  constructor(secret: string | undefined, readonly ttlSeconds = 3600) {
+  constructor(
+    secret: string | undefined,
+    readonly ttlSeconds = 3600,
+  ) {
     if (secret !== undefined && secret.length < 32) {
       throw new Error('configuration: JWT_SECRET must be at least 32 characters');
     }
@@ -43,7 +46,11 @@ export class TokenService {
   /** The token's claims, or undefined when it is malformed, forged, expired or not ours. */
   async verify(token: string): Promise<Claims | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+      const { payload } = await jwtVerify(token, this.key, {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        algorithms: ['HS256'],
+      });
       if (typeof payload.sub !== 'string' || typeof payload['email'] !== 'string') return undefined;
       return {
         sub: payload.sub,

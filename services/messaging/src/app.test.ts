@@ -20,13 +20,18 @@ let userCalls = 0;
 /** `traceparent` of every call the stubs received, by upstream. */
 const seen: Array<{ upstream: 'auth' | 'user'; traceparent: string | undefined }> = [];
 
-function stub(upstream: 'auth' | 'user', handle: (url: string, body: string) => [number, unknown], isDown: () => boolean): Server {
+function stub(
+  upstream: 'auth' | 'user',
+  handle: (url: string, body: string) => [number, unknown],
+  isDown: () => boolean,
+): Server {
   return createServer((req, res) => {
     if (req.url !== '/healthz') seen.push({ upstream, traceparent: req.headers.traceparent as string | undefined });
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      const [status, payload] = req.url === '/healthz' ? [200, { status: 'ok' }] : isDown() ? [503, { error: 'down' }] : handle(req.url!, body);
+      const [status, payload] =
+        req.url === '/healthz' ? [200, { status: 'ok' }] : isDown() ? [503, { error: 'down' }] : handle(req.url!, body);
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(payload));
     });
@@ -45,17 +50,27 @@ let app: FastifyInstance;
 
 beforeAll(async () => {
   const authUrl = await listen(
-    stub('auth', (_url, body) => {
-      const sub = tokens[JSON.parse(body).token as string];
-      return sub ? [200, { sub, email: 'x@example.com', name: 'x', iat: 0, exp: 0 }] : [401, { error: 'invalid' }];
-    }, () => down.auth),
+    stub(
+      'auth',
+      (_url, body) => {
+        const sub = tokens[JSON.parse(body).token as string];
+        return sub ? [200, { sub, email: 'x@example.com', name: 'x', iat: 0, exp: 0 }] : [401, { error: 'invalid' }];
+      },
+      () => down.auth,
+    ),
   );
   const userUrl = await listen(
-    stub('user', (url) => {
-      userCalls++;
-      const id = url.split('/').pop()!;
-      return known.has(id) ? [200, { id, email: 'x@example.com', name: 'x', createdAt: '' }] : [404, { error: 'no user' }];
-    }, () => down.user),
+    stub(
+      'user',
+      (url) => {
+        userCalls++;
+        const id = url.split('/').pop()!;
+        return known.has(id)
+          ? [200, { id, email: 'x@example.com', name: 'x', createdAt: '' }]
+          : [404, { error: 'no user' }];
+      },
+      () => down.user,
+    ),
   );
   pool = createPool(await createTestDatabase(inject('postgresUrl'), 'messaging'));
   await migrate(pool, 'messaging', migrations);
@@ -92,7 +107,10 @@ describe('messaging-service', () => {
       const traceparent = `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-${flags}`;
       expect((await send('token-alice', { to: CAROL, text: 'traced' }, { traceparent })).statusCode).toBe(201);
       expect(seen.map((s) => s.upstream).sort()).toEqual(['auth', 'user']);
-      for (const s of seen) expect(s.traceparent).toMatch(new RegExp(`^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-${flags}$`));
+      for (const s of seen)
+        expect(s.traceparent).toMatch(
+          new RegExp(`^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-${flags}$`),
+        );
     }
   });
 
@@ -119,7 +137,9 @@ describe('messaging-service', () => {
     expect([a.statusCode, b.statusCode]).toEqual([201, 200]);
     expect(b.headers['idempotent-replayed']).toBe('true');
     expect(b.json().id).toBe(a.json().id);
-    const { rows } = await pool.query('SELECT count(*)::int AS n FROM messaging.messages WHERE idempotency_key = $1', [key]);
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM messaging.messages WHERE idempotency_key = $1', [
+      key,
+    ]);
     expect(rows[0].n).toBe(1);
     // Without a key, two sends are two messages.
     await send('token-alice', { to: CAROL, text: 'twice' });

@@ -1,5 +1,13 @@
 import { isResilienceError, ErrorCodes, type HttpClient } from '@nova/resilience';
-import { createServiceApp, createUpstream, HttpError, pingDatabase, unavailable, type ServiceAppOptions, errorResponseSchema } from '@nova/service-kit';
+import {
+  createServiceApp,
+  createUpstream,
+  HttpError,
+  pingDatabase,
+  unavailable,
+  type ServiceAppOptions,
+  errorResponseSchema,
+} from '@nova/service-kit';
 import { appendFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
@@ -65,11 +73,16 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
   /** The caller's user id, from the bearer token, checked by auth-service. */
   async function authenticate(request: FastifyRequest, client: HttpClient): Promise<string> {
     const header = request.headers.authorization;
-    if (!header?.startsWith('Bearer ')) throw new HttpError(401, 'missing bearer token (Authorization: Bearer <token>)');
+    if (!header?.startsWith('Bearer '))
+      throw new HttpError(401, 'missing bearer token (Authorization: Bearer <token>)');
     let res;
     try {
       // Verifying a token changes nothing: safe to retry although it is a POST.
-      res = await client.post('/auth/verify', { token: header.slice(7).trim() }, { idempotent: true, headers: request.traceHeaders() });
+      res = await client.post(
+        '/auth/verify',
+        { token: header.slice(7).trim() },
+        { idempotent: true, headers: request.traceHeaders() },
+      );
     } catch (error) {
       request.log.warn({ err: error }, 'auth-service unavailable');
       throw unavailable('cannot verify the token: auth-service does not answer', breakerResetMs / 1000);
@@ -112,7 +125,13 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
           required: ['to', 'text'],
           properties: { to: uuid, text: { type: 'string', minLength: 1, maxLength: 2000 } },
         },
-        response: { 200: messageSchema, 201: messageSchema, 401: errorResponseSchema, 404: errorResponseSchema, 503: errorResponseSchema },
+        response: {
+          200: messageSchema,
+          201: messageSchema,
+          401: errorResponseSchema,
+          404: errorResponseSchema,
+          503: errorResponseSchema,
+        },
       },
     },
     async (request, reply) => {

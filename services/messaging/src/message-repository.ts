@@ -51,7 +51,12 @@ export class MessageRepository {
    * Stores a message. With an idempotency key, a second send with the same key returns the first message
    * (`created: false`) and stores nothing.
    */
-  async send(from: string, to: string, text: string, idempotencyKey: string | undefined): Promise<{ message: Message; created: boolean }> {
+  async send(
+    from: string,
+    to: string,
+    text: string,
+    idempotencyKey: string | undefined,
+  ): Promise<{ message: Message; created: boolean }> {
     const { rows } = await this.pool.query<Row>(
       `INSERT INTO messaging.messages (sender_id, recipient_id, body, idempotency_key) VALUES ($1, $2, $3, $4)
        ON CONFLICT (sender_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,

@@ -99,8 +99,12 @@ describe('user-service', () => {
     expect(ready.json().checks).toEqual([{ name: 'database', ok: true }]);
     await app.inject('/users/00000000-0000-4000-8000-000000000000');
     const metrics = (await app.inject('/metrics')).body;
-    expect(metrics).toMatch(/http_requests_total\{service="user-service",route="\/users\/:id",method="GET",status="404"\} \d+/);
-    expect(metrics).toMatch(/http_request_duration_seconds_bucket\{le="0.005",service="user-service",route="\/users\/:id"/);
+    expect(metrics).toMatch(
+      /http_requests_total\{service="user-service",route="\/users\/:id",method="GET",status="404"\} \d+/,
+    );
+    expect(metrics).toMatch(
+      /http_request_duration_seconds_bucket\{le="0.005",service="user-service",route="\/users\/:id"/,
+    );
     expect(metrics).toMatch(/process_cpu_user_seconds_total/);
   });
 });

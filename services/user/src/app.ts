@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createServiceApp, HttpError, pingDatabase, type ServiceAppOptions, errorResponseSchema } from '@nova/service-kit';
+import {
+  createServiceApp,
+  HttpError,
+  pingDatabase,
+  type ServiceAppOptions,
+  errorResponseSchema,
+} from '@nova/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { hashPassword, verifyPassword } from './password.ts';

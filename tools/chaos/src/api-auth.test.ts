@@ -5,7 +5,8 @@ import { ApiAuth } from './api-auth.ts';
 
 const TOKEN = 'tok-0123456789';
 const users = new Map([['admin', bcrypt.hashSync('s3cret', 4)]]);
-const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const basic = (user: string, password: string): string =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const request = (authorization: string, address = '10.0.0.1', extra: Record<string, string> = {}): IncomingMessage =>
   ({ headers: { authorization, ...extra }, socket: { remoteAddress: address } }) as unknown as IncomingMessage;
 
@@ -14,9 +15,18 @@ afterEach(() => vi.restoreAllMocks());
 describe('ApiAuth', () => {
   it('accepts the token and a dashboard user, naming the principal; a claimed actor is marked as a claim', async () => {
     const auth = new ApiAuth({ token: TOKEN, users });
-    expect(await auth.authenticate(request(`Bearer ${TOKEN}`))).toEqual({ ok: true, principal: { actor: 'api-token', basic: false } });
-    expect(await auth.authenticate(request(`Bearer ${TOKEN}`, '10.0.0.1', { 'x-chaos-actor': 'k6-run' }))).toEqual({ ok: true, principal: { actor: 'api-token (as k6-run)', basic: false } });
-    expect(await auth.authenticate(request(basic('admin', 's3cret')))).toEqual({ ok: true, principal: { actor: 'admin', basic: true } });
+    expect(await auth.authenticate(request(`Bearer ${TOKEN}`))).toEqual({
+      ok: true,
+      principal: { actor: 'api-token', basic: false },
+    });
+    expect(await auth.authenticate(request(`Bearer ${TOKEN}`, '10.0.0.1', { 'x-chaos-actor': 'k6-run' }))).toEqual({
+      ok: true,
+      principal: { actor: 'api-token (as k6-run)', basic: false },
+    });
+    expect(await auth.authenticate(request(basic('admin', 's3cret')))).toEqual({
+      ok: true,
+      principal: { actor: 'admin', basic: true },
+    });
   });
 
   it('does the same bcrypt work for an unknown user as for a wrong password (no timing oracle for names)', async () => {
@@ -32,7 +42,8 @@ describe('ApiAuth', () => {
   it('refuses an address at once after 10 failures in 10 s, whatever it sends, until the window ends', async () => {
     const auth = new ApiAuth({ token: TOKEN, users });
     const t0 = 1_000_000;
-    for (let i = 0; i < 10; i++) expect(await auth.authenticate(request('Bearer wrong'), t0 + i)).toEqual({ ok: false });
+    for (let i = 0; i < 10; i++)
+      expect(await auth.authenticate(request('Bearer wrong'), t0 + i)).toEqual({ ok: false });
     expect(await auth.authenticate(request(`Bearer ${TOKEN}`), t0 + 100)).toEqual({ ok: false, retryAfterS: 10 });
     // Another address is not affected; the first one is welcome again after the window.
     expect((await auth.authenticate(request(`Bearer ${TOKEN}`, '10.0.0.2'), t0 + 100)).ok).toBe(true);
@@ -41,7 +52,9 @@ describe('ApiAuth', () => {
 
   it('runs at most two bcrypt checks at once; a third is refused with a retry hint, not queued on the event loop', async () => {
     const auth = new ApiAuth({ token: TOKEN, users });
-    const answers = await Promise.all([1, 2, 3].map((i) => auth.authenticate(request(basic('admin', `wrong-${i}`), `10.0.1.${i}`))));
+    const answers = await Promise.all(
+      [1, 2, 3].map((i) => auth.authenticate(request(basic('admin', `wrong-${i}`), `10.0.1.${i}`))),
+    );
     expect(answers).toContainEqual({ ok: false, retryAfterS: 1 });
     expect(answers.filter((a) => a.ok === false && a.retryAfterS === undefined)).toHaveLength(2);
   });
@@ -49,7 +62,9 @@ describe('ApiAuth', () => {
   it("shares one check among a page's parallel requests with the same credentials", async () => {
     const compare = vi.spyOn(bcrypt, 'compare');
     const auth = new ApiAuth({ token: TOKEN, users });
-    const answers = await Promise.all(Array.from({ length: 6 }, () => auth.authenticate(request(basic('admin', 's3cret')))));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => auth.authenticate(request(basic('admin', 's3cret')))),
+    );
     expect(answers.every((a) => a.ok)).toBe(true);
     expect(compare).toHaveBeenCalledTimes(1);
   });

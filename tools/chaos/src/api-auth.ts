@@ -10,7 +10,8 @@ export function parseHtpasswd(text: string): Map<string, string> {
     if (!line || line.startsWith('#')) continue;
     const at = line.indexOf(':');
     const hash = line.slice(at + 1);
-    if (at <= 0 || !/^\$2[aby]\$\d\d\$/.test(hash)) throw new Error(`htpasswd line ${i + 1}: expected user:bcrypt-hash (htpasswd -B)`);
+    if (at <= 0 || !/^\$2[aby]\$\d\d\$/.test(hash))
+      throw new Error(`htpasswd line ${i + 1}: expected user:bcrypt-hash (htpasswd -B)`);
     users.set(line.slice(0, at), hash);
   }
   return users;
@@ -82,14 +83,21 @@ export class ApiAuth {
     if (got.length === this.expected.length && timingSafeEqual(got, this.expected)) {
       // The caller may say whom it acts for: recorded as its claim, beside who it proved to be.
       const claim = req.headers['x-chaos-actor'];
-      return { ok: true, principal: { actor: typeof claim === 'string' && claim ? `api-token (as ${claim.slice(0, 64)})` : 'api-token', basic: false } };
+      return {
+        ok: true,
+        principal: {
+          actor: typeof claim === 'string' && claim ? `api-token (as ${claim.slice(0, 64)})` : 'api-token',
+          basic: false,
+        },
+      };
     }
     if (!header.startsWith('Basic ')) return { ok: false };
     const decoded = Buffer.from(header.slice(6), 'base64').toString();
     const at = decoded.indexOf(':');
     const user = at > 0 ? decoded.slice(0, at) : '';
     const key = createHash('sha256').update(decoded).digest('hex');
-    if (this.verified.has(key) && this.options.users.has(user)) return { ok: true, principal: { actor: user, basic: true } };
+    if (this.verified.has(key) && this.options.users.has(user))
+      return { ok: true, principal: { actor: user, basic: true } };
     let check = this.pending.get(key);
     if (!check) {
       if (this.checking >= (this.options.maxConcurrentChecks ?? 2)) return { ok: false, retryAfterS: 1 };

@@ -8,7 +8,15 @@ import { ControllerAudit } from './policy.ts';
 import type { Runner } from './runner.ts';
 import type { ChaosPlan } from './translate.ts';
 
-const target: Target = { id: 'user-0', name: 'user-service', namespace: 'default', labels: { app: 'user-service' }, pid: 1, ports: [], registeredAtMs: 0 };
+const target: Target = {
+  id: 'user-0',
+  name: 'user-service',
+  namespace: 'default',
+  labels: { app: 'user-service' },
+  pid: 1,
+  ports: [],
+  registeredAtMs: 0,
+};
 
 /** A runner whose agent died after injecting: every recovery fails, as a dead agent's would. */
 function runnerWithDeadAgent(): Runner {
@@ -43,11 +51,36 @@ describe('the REST API when the agent dies mid-experiment', () => {
   it('records a failed recovery at expiry on the experiment and in the audit log, and keeps serving', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nova-api-'));
     const auditFile = join(dir, 'audit.jsonl');
-    const api = await startApi({ runner: runnerWithDeadAgent(), audit: new ControllerAudit(auditFile, 'test'), token: 'tok-0123456789', suite: [], host: '127.0.0.1', port: 0 });
+    const api = await startApi({
+      runner: runnerWithDeadAgent(),
+      audit: new ControllerAudit(auditFile, 'test'),
+      token: 'tok-0123456789',
+      suite: [],
+      host: '127.0.0.1',
+      port: 0,
+    });
     closers.push(api.close);
     const call = (method: string, path: string, body?: unknown) =>
-      fetch(`${api.url}${path}`, { method, headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    const yaml = ['apiVersion: chaos-mesh.org/v1alpha1', 'kind: HTTPChaos', 'metadata:', '  name: short', 'spec:', '  mode: one', '  selector:', '    labelSelectors:', '      app: user-service', '  target: Request', '  port: 3001', '  abort: true', '  duration: 1s'].join('\n');
+      fetch(`${api.url}${path}`, {
+        method,
+        headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    const yaml = [
+      'apiVersion: chaos-mesh.org/v1alpha1',
+      'kind: HTTPChaos',
+      'metadata:',
+      '  name: short',
+      'spec:',
+      '  mode: one',
+      '  selector:',
+      '    labelSelectors:',
+      '      app: user-service',
+      '  target: Request',
+      '  port: 3001',
+      '  abort: true',
+      '  duration: 1s',
+    ].join('\n');
     const started = await call('POST', '/api/v1/experiments', { yaml });
     expect(started.status).toBe(201);
     const { id } = (await started.json()) as { id: string };
@@ -55,8 +88,13 @@ describe('the REST API when the agent dies mid-experiment', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     const exp = (await (await call('GET', `/api/v1/experiments/${id}`)).json()) as { phase: string; error?: string };
     expect(exp.phase).toBe('failed');
-    expect(exp.error).toMatch(/^recovery at expiry failed: agent unavailable.*reverts the fault itself when its lease ends/);
-    const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; result: string });
+    expect(exp.error).toMatch(
+      /^recovery at expiry failed: agent unavailable.*reverts the fault itself when its lease ends/,
+    );
+    const audit = readFileSync(auditFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; result: string });
     expect(audit.at(-1)).toMatchObject({ action: 'api-stop', result: 'failed' });
     expect((await fetch(`${api.url}/api/v1/health`)).status).toBe(200);
   });
@@ -65,24 +103,92 @@ describe('the REST API when the agent dies mid-experiment', () => {
 describe('the REST API reports what each fault did', () => {
   it('shows the effect measured at each target after recovery, and a failed undo fails the experiment', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nova-api-'));
-    const fault = (over: Partial<Fault>): Fault => ({ id: 'f', experimentUid: 'x', targetId: 'user-0', kind: 'http-abort', specJson: '{}', phase: 'recovered', appliedAtMs: 0, expiresAtMs: 0, error: '', recoveredAtMs: 0, ...over });
+    const fault = (over: Partial<Fault>): Fault => ({
+      id: 'f',
+      experimentUid: 'x',
+      targetId: 'user-0',
+      kind: 'http-abort',
+      specJson: '{}',
+      phase: 'recovered',
+      appliedAtMs: 0,
+      expiresAtMs: 0,
+      error: '',
+      recoveredAtMs: 0,
+      ...over,
+    });
     const answers: Fault[][] = [
-      [fault({ effectJson: JSON.stringify({ took: true, summary: 'aborted 3 of 9 requests', figures: { seen: 9, affected: 3 } }) })],
-      [fault({ phase: 'failed', error: 'recover failed: user-service did not acknowledge recover of f within 3000 ms', effectJson: '' })],
+      [
+        fault({
+          effectJson: JSON.stringify({
+            took: true,
+            summary: 'aborted 3 of 9 requests',
+            figures: { seen: 9, affected: 3 },
+          }),
+        }),
+      ],
+      [
+        fault({
+          phase: 'failed',
+          error: 'recover failed: user-service did not acknowledge recover of f within 3000 ms',
+          effectJson: '',
+        }),
+      ],
     ];
-    const api = await startApi({ runner: runnerRecovering(async () => answers.shift()!), audit: new ControllerAudit(join(dir, 'audit.jsonl'), 'test'), token: 'tok-0123456789', suite: [], host: '127.0.0.1', port: 0 });
+    const api = await startApi({
+      runner: runnerRecovering(async () => answers.shift()!),
+      audit: new ControllerAudit(join(dir, 'audit.jsonl'), 'test'),
+      token: 'tok-0123456789',
+      suite: [],
+      host: '127.0.0.1',
+      port: 0,
+    });
     closers.push(api.close);
     const call = (method: string, path: string, body?: unknown) =>
-      fetch(`${api.url}${path}`, { method, headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    const yaml = ['apiVersion: chaos-mesh.org/v1alpha1', 'kind: HTTPChaos', 'metadata:', '  name: short', 'spec:', '  mode: one', '  selector:', '    labelSelectors:', '      app: user-service', '  target: Request', '  port: 3001', '  abort: true', '  duration: 60s'].join('\n');
-    const start = async (): Promise<string> => ((await (await call('POST', '/api/v1/experiments', { yaml })).json()) as { id: string }).id;
+      fetch(`${api.url}${path}`, {
+        method,
+        headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    const yaml = [
+      'apiVersion: chaos-mesh.org/v1alpha1',
+      'kind: HTTPChaos',
+      'metadata:',
+      '  name: short',
+      'spec:',
+      '  mode: one',
+      '  selector:',
+      '    labelSelectors:',
+      '      app: user-service',
+      '  target: Request',
+      '  port: 3001',
+      '  abort: true',
+      '  duration: 60s',
+    ].join('\n');
+    const start = async (): Promise<string> =>
+      ((await (await call('POST', '/api/v1/experiments', { yaml })).json()) as { id: string }).id;
     const first = await start();
-    const stopped = (await (await call('DELETE', `/api/v1/experiments/${first}`)).json()) as { phase: string; effects: unknown };
-    expect(stopped).toMatchObject({ phase: 'recovered', effects: [{ target: 'user-0', kind: 'http-abort', took: true, summary: 'aborted 3 of 9 requests' }] });
+    const stopped = (await (await call('DELETE', `/api/v1/experiments/${first}`)).json()) as {
+      phase: string;
+      effects: unknown;
+    };
+    expect(stopped).toMatchObject({
+      phase: 'recovered',
+      effects: [{ target: 'user-0', kind: 'http-abort', took: true, summary: 'aborted 3 of 9 requests' }],
+    });
     const second = await start();
-    const failed = (await (await call('DELETE', `/api/v1/experiments/${second}`)).json()) as { phase: string; error: string; effects: unknown };
-    expect(failed).toMatchObject({ phase: 'failed', error: 'recovery failed: http-abort on user-0: recover failed: user-service did not acknowledge recover of f within 3000 ms' });
-    expect(failed.effects).toEqual([{ target: 'user-0', kind: 'http-abort', took: false, summary: 'no effect reported' }]);
+    const failed = (await (await call('DELETE', `/api/v1/experiments/${second}`)).json()) as {
+      phase: string;
+      error: string;
+      effects: unknown;
+    };
+    expect(failed).toMatchObject({
+      phase: 'failed',
+      error:
+        'recovery failed: http-abort on user-0: recover failed: user-service did not acknowledge recover of f within 3000 ms',
+    });
+    expect(failed.effects).toEqual([
+      { target: 'user-0', kind: 'http-abort', took: false, summary: 'no effect reported' },
+    ]);
   });
 });
 
@@ -91,7 +197,15 @@ describe('the REST API against hostile input', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nova-api-'));
     const auditFile = join(dir, 'audit.jsonl');
     const htpasswd = `admin:${(await import('bcryptjs')).default.hashSync('pw', 4)}\n`;
-    const api = await startApi({ runner: runnerWithDeadAgent(), audit: new ControllerAudit(auditFile, 'test'), token: 'tok-0123456789', htpasswd, suite: [], host: '127.0.0.1', port: 0 });
+    const api = await startApi({
+      runner: runnerWithDeadAgent(),
+      audit: new ControllerAudit(auditFile, 'test'),
+      token: 'tok-0123456789',
+      htpasswd,
+      suite: [],
+      host: '127.0.0.1',
+      port: 0,
+    });
     closers.push(api.close);
     const headers = { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' };
     const health = await fetch(`${api.url}/api/v1/health`);
@@ -99,12 +213,29 @@ describe('the REST API against hostile input', () => {
     expect(health.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
     expect(health.headers.get('x-content-type-options')).toBe('nosniff');
     // A billion-laughs YAML: a 400 naming the problem, not a 500 or a hang.
-    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
-    const bombed = await fetch(`${api.url}/api/v1/experiments`, { method: 'POST', headers, body: JSON.stringify({ yaml: bomb }) });
+    const bomb = [
+      'a: &a ["x","x","x","x","x","x","x","x","x"]',
+      ...Array.from(
+        { length: 8 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+            .fill(`*${String.fromCharCode(97 + i)}`)
+            .join(',')}]`,
+      ),
+    ].join('\n');
+    const bombed = await fetch(`${api.url}/api/v1/experiments`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ yaml: bomb }),
+    });
     expect(bombed.status).toBe(400);
     // Origin: null from a Basic-authenticated mutation is a foreign origin (403), not a crash.
     const basic = `Basic ${Buffer.from('admin:pw').toString('base64')}`;
-    const nullOrigin = await fetch(`${api.url}/api/v1/experiments`, { method: 'POST', headers: { authorization: basic, 'x-nova-csrf': '1', origin: 'null', 'content-type': 'application/json' }, body: '{}' });
+    const nullOrigin = await fetch(`${api.url}/api/v1/experiments`, {
+      method: 'POST',
+      headers: { authorization: basic, 'x-nova-csrf': '1', origin: 'null', 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(nullOrigin.status).toBe(403);
     // An unauthenticated request with a long path: refused, and the audit keeps a bounded line.
     expect((await fetch(`${api.url}/${'x'.repeat(8_000)}`)).status).toBe(401);

@@ -4,7 +4,17 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatIssue, loadResources, nextRuns, parseDuration, parseResources, type ChaosResource, type Resource, type ScheduleResource, type WorkflowResource } from '@nova/chaos-spec';
+import {
+  formatIssue,
+  loadResources,
+  nextRuns,
+  parseDuration,
+  parseResources,
+  type ChaosResource,
+  type Resource,
+  type ScheduleResource,
+  type WorkflowResource,
+} from '@nova/chaos-spec';
 import { parseEffect } from '@nova/faults';
 import type { Fault } from '@nova/proto';
 import { ApiAuth, parseHtpasswd } from './api-auth.ts';
@@ -113,7 +123,10 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     return parsed as Record<string, unknown>;
   } catch {
-    throw new HttpProblem(400, 'the body must be a JSON object such as {"name": "network-delay-auth"} or {"yaml": "..."}');
+    throw new HttpProblem(
+      400,
+      'the body must be a JSON object such as {"name": "network-delay-auth"} or {"yaml": "..."}',
+    );
   }
 }
 
@@ -123,10 +136,15 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
  * idempotent, and every fault it starts carries the agent's lease (duration + 2 s), so a client that dies
  * (a SIGKILLed k6) leaves nothing behind.
  */
-export async function startApi(options: ApiOptions): Promise<{ server: Server; url: string; experiments: Map<string, ApiExperiment>; close(): Promise<void> }> {
+export async function startApi(
+  options: ApiOptions,
+): Promise<{ server: Server; url: string; experiments: Map<string, ApiExperiment>; close(): Promise<void> }> {
   const experiments = new Map<string, ApiExperiment>();
   const plans = new Map<string, { plan: ChaosPlan; remainingMs: number; injectedAt: number }>();
-  const auth = new ApiAuth({ token: options.token, users: options.htpasswd ? parseHtpasswd(options.htpasswd) : new Map<string, string>() });
+  const auth = new ApiAuth({
+    token: options.token,
+    users: options.htpasswd ? parseHtpasswd(options.htpasswd) : new Map<string, string>(),
+  });
   const timers = new Map<string, NodeJS.Timeout[]>();
   const maxDurationMs = options.maxDurationMs ?? 600_000;
   const named = (): Map<string, Resource> => new Map(loadResources(options.suite).map((r) => [r.metadata.name, r]));
@@ -135,15 +153,21 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     let resources: Resource[];
     if (typeof b['yaml'] === 'string') {
       const parsed = parseResources(b['yaml'], 'request.yaml');
-      if (parsed.issues.length) throw new HttpProblem(400, 'invalid experiment', { issues: parsed.issues.map(formatIssue) });
+      if (parsed.issues.length)
+        throw new HttpProblem(400, 'invalid experiment', { issues: parsed.issues.map(formatIssue) });
       resources = parsed.resources;
     } else if (typeof b['name'] === 'string') {
       const suite = named();
       const r = suite.get(b['name']);
-      if (!r) throw new HttpProblem(404, `no experiment named "${b['name']}" in the suite; known: ${[...suite.keys()].join(', ')}`);
+      if (!r)
+        throw new HttpProblem(
+          404,
+          `no experiment named "${b['name']}" in the suite; known: ${[...suite.keys()].join(', ')}`,
+        );
       resources = [r];
     } else throw new HttpProblem(400, 'give "name" (an experiment of the suite) or "yaml" (one Chaos Mesh object)');
-    if (resources.length !== 1) throw new HttpProblem(400, `"yaml" must hold exactly one object, got ${resources.length}`);
+    if (resources.length !== 1)
+      throw new HttpProblem(400, `"yaml" must hold exactly one object, got ${resources.length}`);
     const r = resources[0]!;
     if (r.kind === 'Schedule') throw new HttpProblem(400, 'a Schedule runs under chaos schedule, not through the API');
     return r as ChaosResource | WorkflowResource;
@@ -156,42 +180,58 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     const problems = unsupportedTemplates(r.spec);
     if (problems.length) throw new HttpProblem(422, problems.join('; '));
     const id = `api-${randomUUID().slice(0, 8)}`;
-    const exp: ApiExperiment = { id, name: r.metadata.name, kind: r.kind, phase: 'injected', startedAt: new Date().toISOString(), endsAt: undefined, recoveredAt: undefined, faults: [], targets: [] };
+    const exp: ApiExperiment = {
+      id,
+      name: r.metadata.name,
+      kind: r.kind,
+      phase: 'injected',
+      startedAt: new Date().toISOString(),
+      endsAt: undefined,
+      recoveredAt: undefined,
+      faults: [],
+      targets: [],
+    };
     experiments.set(id, exp);
     options.audit.write('api-start', `${id} Workflow/${r.metadata.name}`, 'ok', `by ${actor}`);
     const abort = new AbortController();
     let n = 0;
-    const done = runWorkflow(r.spec, {
-      now: () => Date.now(),
-      runChaos: async (template, kind, spec, signal) => {
-        const deadline = template.deadline ? parseDuration(template.deadline)! : 10_000;
-        const plan = await options.runner.plan(kind, spec, r, deadline);
-        const uid = `${id}-${n++}`;
-        const mine = plan.selected.map((t) => ({ target: t.id, phase: 'selected' as const }));
-        exp.targets.push(...mine);
-        exp.faults.push(...plan.faults.map((f) => ({ target: f.target.id, kind: f.kind })));
-        try {
-          await options.runner.inject(uid, plan, []);
-          for (const t of mine) (t as { phase: string }).phase = 'injected';
-          await wait(deadline, signal);
-        } finally {
-          await options.runner.recover(uid);
-          for (const t of mine) (t as { phase: string }).phase = 'recovered';
-        }
+    const done = runWorkflow(
+      r.spec,
+      {
+        now: () => Date.now(),
+        runChaos: async (template, kind, spec, signal) => {
+          const deadline = template.deadline ? parseDuration(template.deadline)! : 10_000;
+          const plan = await options.runner.plan(kind, spec, r, deadline);
+          const uid = `${id}-${n++}`;
+          const mine = plan.selected.map((t) => ({ target: t.id, phase: 'selected' as const }));
+          exp.targets.push(...mine);
+          exp.faults.push(...plan.faults.map((f) => ({ target: f.target.id, kind: f.kind })));
+          try {
+            await options.runner.inject(uid, plan, []);
+            for (const t of mine) (t as { phase: string }).phase = 'injected';
+            await wait(deadline, signal);
+          } finally {
+            await options.runner.recover(uid);
+            for (const t of mine) (t as { phase: string }).phase = 'recovered';
+          }
+        },
       },
-    }, abort.signal).then(
-      (result) => {
-        exp.phase = result.status === 'failed' ? 'failed' : 'recovered';
-        if (result.status === 'failed') exp.error = result.children.find((c) => c.error)?.error ?? 'a node failed';
-      },
-      (error: unknown) => {
-        exp.phase = 'failed';
-        exp.error = (error as Error).message;
-      },
-    ).finally(() => {
-      exp.recoveredAt = new Date().toISOString();
-      workflows.delete(id);
-    });
+      abort.signal,
+    )
+      .then(
+        (result) => {
+          exp.phase = result.status === 'failed' ? 'failed' : 'recovered';
+          if (result.status === 'failed') exp.error = result.children.find((c) => c.error)?.error ?? 'a node failed';
+        },
+        (error: unknown) => {
+          exp.phase = 'failed';
+          exp.error = (error as Error).message;
+        },
+      )
+      .finally(() => {
+        exp.recoveredAt = new Date().toISOString();
+        workflows.delete(id);
+      });
     workflows.set(id, { abort, done });
     return exp;
   }
@@ -201,11 +241,13 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     if (resolved.kind === 'Workflow') return startWorkflow(resolved, actor);
     const r = resolved;
     const delayMs = b['startInSeconds'] === undefined ? 0 : Number(b['startInSeconds']) * 1000;
-    if (!(delayMs >= 0 && delayMs <= 3_600_000)) throw new HttpProblem(400, 'startInSeconds must be a number from 0 to 3600');
+    if (!(delayMs >= 0 && delayMs <= 3_600_000))
+      throw new HttpProblem(400, 'startInSeconds must be a number from 0 to 3600');
     const plan = await options.runner.plan(r.kind, r.spec as Record<string, unknown>, r).catch((e: Error) => {
       throw new HttpProblem(422, e.message);
     });
-    if (plan.durationMs > maxDurationMs) throw new HttpProblem(400, `spec.duration must be at most ${maxDurationMs / 1000} s through the API`);
+    if (plan.durationMs > maxDurationMs)
+      throw new HttpProblem(400, `spec.duration must be at most ${maxDurationMs / 1000} s through the API`);
     const id = `api-${randomUUID().slice(0, 8)}`;
     const exp: ApiExperiment = {
       id,
@@ -273,7 +315,10 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
   /** Keeps what each recovered fault did; returns why recovery failed, when a fault's undo failed. */
   function recordEffects(exp: ApiExperiment, faults: readonly Fault[]): string | undefined {
     // The live effects shown while it ran give way to the final ones.
-    exp.effects = [...(exp.effects ?? []).filter((e) => !faults.some((f) => f.targetId === e.target && f.kind === e.kind)), ...faults.map((f) => ({ target: f.targetId, kind: f.kind, ...effectOf(f) }))];
+    exp.effects = [
+      ...(exp.effects ?? []).filter((e) => !faults.some((f) => f.targetId === e.target && f.kind === e.kind)),
+      ...faults.map((f) => ({ target: f.targetId, kind: f.kind, ...effectOf(f) })),
+    ];
     const failed = faults.filter((f) => f.phase === 'failed');
     return failed.length ? failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ') : undefined;
   }
@@ -313,22 +358,49 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     if (dir && existsSync(dir)) {
       for (const run of readdirSync(dir).sort().reverse().slice(0, 20)) {
         try {
-          const r = JSON.parse(readFileSync(join(dir, run, 'report.json'), 'utf8')) as { runId: string; startedAt: string; results: Array<{ name: string; kind: string; verdict: string }> };
-          runs.push({ runId: r.runId, startedAt: r.startedAt, report: `/reports/${run}/report.html`, results: r.results.map((x) => ({ name: x.name, kind: x.kind, verdict: x.verdict })) });
+          const r = JSON.parse(readFileSync(join(dir, run, 'report.json'), 'utf8')) as {
+            runId: string;
+            startedAt: string;
+            results: Array<{ name: string; kind: string; verdict: string }>;
+          };
+          runs.push({
+            runId: r.runId,
+            startedAt: r.startedAt,
+            report: `/reports/${run}/report.html`,
+            results: r.results.map((x) => ({ name: x.name, kind: x.kind, verdict: x.verdict })),
+          });
         } catch {
           // a run still writing, or not a report
         }
       }
     }
-    return { experiments: [...experiments.values()].filter((e) => e.phase === 'recovered' || e.phase === 'failed'), runs };
+    return {
+      experiments: [...experiments.values()].filter((e) => e.phase === 'recovered' || e.phase === 'failed'),
+      runs,
+    };
   }
 
   function suite(): unknown {
     const resources = loadResources(options.suite);
     const now = new Date();
     return {
-      experiments: resources.filter((r) => r.kind !== 'Schedule').map((r) => ({ name: r.metadata.name, kind: r.kind, file: `${r.source.file}:${r.source.line}`, startable: true })),
-      schedules: resources.filter((r): r is ScheduleResource => r.kind === 'Schedule').map((s) => ({ name: s.metadata.name, type: s.spec.type, schedule: s.spec.schedule, concurrencyPolicy: s.spec.concurrencyPolicy ?? 'Forbid', next: nextRuns(s.spec.schedule, now, 3) })),
+      experiments: resources
+        .filter((r) => r.kind !== 'Schedule')
+        .map((r) => ({
+          name: r.metadata.name,
+          kind: r.kind,
+          file: `${r.source.file}:${r.source.line}`,
+          startable: true,
+        })),
+      schedules: resources
+        .filter((r): r is ScheduleResource => r.kind === 'Schedule')
+        .map((s) => ({
+          name: s.metadata.name,
+          type: s.spec.type,
+          schedule: s.spec.schedule,
+          concurrencyPolicy: s.spec.concurrencyPolicy ?? 'Forbid',
+          next: nextRuns(s.spec.schedule, now, 3),
+        })),
     };
   }
 
@@ -362,7 +434,12 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
       if (failed) exp.error = `recovery failed: ${failed}`;
       exp.recoveredAt = new Date().toISOString();
       for (const t of exp.targets) t.phase = 'recovered';
-      options.audit.write('api-stop', id, failed ? 'failed' : 'ok', failed ? `by ${actor}: ${exp.error}` : `by ${actor}`);
+      options.audit.write(
+        'api-stop',
+        id,
+        failed ? 'failed' : 'ok',
+        failed ? `by ${actor}: ${exp.error}` : `by ${actor}`,
+      );
     }
     return exp;
   }
@@ -386,7 +463,10 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
         }
         options.audit.write('api', what, 'denied', 'missing or wrong credentials');
         res.setHeader('www-authenticate', 'Basic realm="Nova Chaos", charset="UTF-8"');
-        throw new HttpProblem(401, 'missing or wrong credentials: Basic (dashboard users) or Authorization: Bearer <token>');
+        throw new HttpProblem(
+          401,
+          'missing or wrong credentials: Basic (dashboard users) or Authorization: Bearer <token>',
+        );
       }
       const who = authn.principal;
       const mutating = req.method !== 'GET' && req.method !== 'HEAD';
@@ -402,7 +482,9 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
       const actor = who.actor;
       if (req.method === 'GET' && STATIC[url.pathname]) {
         const [file, type] = STATIC[url.pathname]!;
-        res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(readFileSync(file));
+        res
+          .writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
+          .end(readFileSync(file));
         return;
       }
       const report = /^\/reports\/([\w-]+)\/report\.html$/.exec(url.pathname);
@@ -431,7 +513,8 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
         return send(200, { experiments: [...experiments.values()] });
       }
       if (!id && req.method === 'POST') return send(201, await start(await body(req), actor));
-      if (id && verb && req.method === 'POST') return send(200, verb === 'pause' ? await pause(id, actor) : await resume(id, actor));
+      if (id && verb && req.method === 'POST')
+        return send(200, verb === 'pause' ? await pause(id, actor) : await resume(id, actor));
       if (id && req.method === 'GET') {
         const exp = experiments.get(id);
         if (!exp) throw new HttpProblem(404, `no experiment ${id}`);
@@ -457,4 +540,3 @@ export async function startApi(options: ApiOptions): Promise<{ server: Server; u
     },
   };
 }
-

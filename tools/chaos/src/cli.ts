@@ -3,7 +3,15 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { blockName, formatIssue, nextRuns, seededRandom, type Resource, type ScheduleResource, type SelectorSpec } from '@nova/chaos-spec';
+import {
+  blockName,
+  formatIssue,
+  nextRuns,
+  seededRandom,
+  type Resource,
+  type ScheduleResource,
+  type SelectorSpec,
+} from '@nova/chaos-spec';
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
 import { startApi } from './api.ts';
 import { startContainersEnvironment } from '@nova/containers';
@@ -61,7 +69,9 @@ function load(paths: string[]): Resource[] {
   const v = validateFiles(paths.length ? paths : [DEFAULT_SUITE]);
   for (const w of v.warnings) process.stderr.write(`  ${formatIssue(w)}\n`);
   if (v.errors.length) {
-    process.stderr.write(`${v.errors.length} problem(s) in the experiment files:\n${v.errors.map((i) => `  ${formatIssue(i)}`).join('\n')}\n`);
+    process.stderr.write(
+      `${v.errors.length} problem(s) in the experiment files:\n${v.errors.map((i) => `  ${formatIssue(i)}`).join('\n')}\n`,
+    );
     process.exit(2);
   }
   return v.resources;
@@ -69,8 +79,21 @@ function load(paths: string[]): Resource[] {
 
 /** The local environment's targets, as they register (for planning without starting anything). */
 function staticTargets(): Target[] {
-  const t = (id: string, app: string, pid: number): Target => ({ id, name: app, namespace: 'default', labels: { app, tier: 'backend', 'chaos.mesh/safe': 'true' }, pid, ports: [], registeredAtMs: 0 });
-  return [t('user-service-0', 'user-service', 1), t('user-service-1', 'user-service', 2), t('auth-service-0', 'auth-service', 3), t('messaging-service-0', 'messaging-service', 4)];
+  const t = (id: string, app: string, pid: number): Target => ({
+    id,
+    name: app,
+    namespace: 'default',
+    labels: { app, tier: 'backend', 'chaos.mesh/safe': 'true' },
+    pid,
+    ports: [],
+    registeredAtMs: 0,
+  });
+  return [
+    t('user-service-0', 'user-service', 1),
+    t('user-service-1', 'user-service', 2),
+    t('auth-service-0', 'auth-service', 3),
+    t('messaging-service-0', 'messaging-service', 4),
+  ];
 }
 
 async function plan(paths: string[]): Promise<number> {
@@ -82,23 +105,34 @@ async function plan(paths: string[]): Promise<number> {
     targets = (await unary(client.listTargets.bind(client), {}, bearer(up.token))).targets;
     client.close();
   }
-  console.log(`Blast radius against ${up ? `the running environment (${targets.length} targets)` : 'the local environment layout (not started)'}:`);
+  console.log(
+    `Blast radius against ${up ? `the running environment (${targets.length} targets)` : 'the local environment layout (not started)'}:`,
+  );
   const random = seededRandom(1);
   let bad = 0;
   const show = (label: string, kind: Resource['kind'], spec: Record<string, unknown>, durationMs?: number): void => {
     try {
-      const p = planChaos(kind as never, spec as Record<string, unknown> & SelectorSpec, targets, random, { namespace: 'default', defaultDurationMs: 10_000, dataDirOf: () => '/var/lib/nova', ...(durationMs ? { durationMs } : {}) });
-      console.log(`  ${label}: matches ${p.matching.map((t) => t.id).join(', ')}; mode picks ${p.selected.length}; faults: ${[...new Set(p.faults.map((f) => f.kind))].join(', ')}; ${p.durationMs / 1000} s`);
+      const p = planChaos(kind as never, spec as Record<string, unknown> & SelectorSpec, targets, random, {
+        namespace: 'default',
+        defaultDurationMs: 10_000,
+        dataDirOf: () => '/var/lib/nova',
+        ...(durationMs ? { durationMs } : {}),
+      });
+      console.log(
+        `  ${label}: matches ${p.matching.map((t) => t.id).join(', ')}; mode picks ${p.selected.length}; faults: ${[...new Set(p.faults.map((f) => f.kind))].join(', ')}; ${p.durationMs / 1000} s`,
+      );
     } catch (e) {
       bad++;
       console.log(`  ${label}: REFUSED: ${(e as Error).message}`);
     }
   };
   for (const r of resources) {
-    if (r.kind === 'Workflow') for (const t of r.spec.templates) {
-      const block = Object.keys(t).find((k) => k.endsWith('Chaos'));
-      if (block) show(`Workflow/${r.metadata.name} › ${t.name}`, t.templateType as never, t[block] as Record<string, unknown>);
-    }
+    if (r.kind === 'Workflow')
+      for (const t of r.spec.templates) {
+        const block = Object.keys(t).find((k) => k.endsWith('Chaos'));
+        if (block)
+          show(`Workflow/${r.metadata.name} › ${t.name}`, t.templateType as never, t[block] as Record<string, unknown>);
+      }
     else if (r.kind === 'Schedule') console.log(`  Schedule/${r.metadata.name}: ${r.spec.schedule} (${r.spec.type})`);
     else show(`${r.kind}/${r.metadata.name}`, r.kind, r.spec as Record<string, unknown>);
   }
@@ -131,20 +165,36 @@ const ENVIRONMENTS = ['local', 'containers'] as const;
 
 function envName(value: string | undefined): (typeof ENVIRONMENTS)[number] {
   const name = value ?? process.env['CHAOS_ENV'] ?? 'local';
-  if (!ENVIRONMENTS.includes(name as never)) usage(`--env ${name}: expected ${ENVIRONMENTS.join(' or ')} (k8s runs the same files with Chaos Mesh: kubectl apply -k k8s/overlays/staging/chaos-mesh)`);
+  if (!ENVIRONMENTS.includes(name as never))
+    usage(
+      `--env ${name}: expected ${ENVIRONMENTS.join(' or ')} (k8s runs the same files with Chaos Mesh: kubectl apply -k k8s/overlays/staging/chaos-mesh)`,
+    );
   return name as (typeof ENVIRONMENTS)[number];
 }
 
-async function startEnv(runDir: string, log: (l: string) => void, which: (typeof ENVIRONMENTS)[number] = 'local'): Promise<ChaosEnvironment> {
+async function startEnv(
+  runDir: string,
+  log: (l: string) => void,
+  which: (typeof ENVIRONMENTS)[number] = 'local',
+): Promise<ChaosEnvironment> {
   const onLifecycle = (e: { instance: string; type: string; code: number | null }): void =>
     log(`    supervisor: ${e.instance} ${e.type}${e.type === 'exited' ? ` (code ${e.code}), restarting` : ''}`);
   let env: ChaosEnvironment;
   if (which === 'containers') {
-    log('starting the containers environment: images (built locally), PostgreSQL, user-service ×2, auth-service, messaging-service in Docker; chaos-agent on the host with the Docker and kernel drivers...');
-    env = await startContainersEnvironment({ stateDir: runDir, onLifecycle, onLine: (source, l) => source === 'images' && log(`    ${l}`) });
-    if (!env.netem) log('    note: this kernel has no netem qdisc: NetworkChaos delay is injected in-process, corrupt is refused');
+    log(
+      'starting the containers environment: images (built locally), PostgreSQL, user-service ×2, auth-service, messaging-service in Docker; chaos-agent on the host with the Docker and kernel drivers...',
+    );
+    env = await startContainersEnvironment({
+      stateDir: runDir,
+      onLifecycle,
+      onLine: (source, l) => source === 'images' && log(`    ${l}`),
+    });
+    if (!env.netem)
+      log('    note: this kernel has no netem qdisc: NetworkChaos delay is injected in-process, corrupt is refused');
   } else {
-    log('starting the local environment: embedded PostgreSQL, chaos-agent, user-service ×2, auth-service, messaging-service...');
+    log(
+      'starting the local environment: embedded PostgreSQL, chaos-agent, user-service ×2, auth-service, messaging-service...',
+    );
     env = await startLocalEnvironment({ stateDir: runDir, onLifecycle });
   }
   log(`environment ready: agent ${env.agent.address}; ${env.instances.map((i) => `${i.name} ${i.url}`).join(', ')}`);
@@ -170,10 +220,15 @@ function scheduleChild(s: ScheduleResource, name: string): Resource {
  * Starts the local environment under load, runs `body` with a runner, then always: recovers every fault,
  * stops the load and the environment, writes the reports and prints the verdicts.
  */
-async function harness(resources: Resource[], opts: RunOptions, body: (runner: Runner, results: ExperimentResult[], signal: AbortSignal) => Promise<void>): Promise<number> {
+async function harness(
+  resources: Resource[],
+  opts: RunOptions,
+  body: (runner: Runner, results: ExperimentResult[], signal: AbortSignal) => Promise<void>,
+): Promise<number> {
   const seed = opts.seed !== undefined ? Number(opts.seed) : randomInt(1, 2 ** 31 - 1);
   if (!Number.isInteger(seed)) usage(`--seed ${opts.seed}: expected an integer`);
-  if (opts.load !== undefined && opts.load !== 'k6' && opts.load !== 'builtin') usage(`--load ${opts.load}: expected builtin or k6`);
+  if (opts.load !== undefined && opts.load !== 'k6' && opts.load !== 'builtin')
+    usage(`--load ${opts.load}: expected builtin or k6`);
   const rate = Number(opts.rate ?? 40);
   if (!(rate > 0 && rate <= 500)) usage(`--rate ${opts.rate}: expected a number of requests per second from 1 to 500`);
   const baselineMs = Number(opts.baseline ?? 3) * 1000;
@@ -208,35 +263,73 @@ async function harness(resources: Resource[], opts: RunOptions, body: (runner: R
     env = await startEnv(runDir, log, which);
     const instances = env.instances;
     const targets = { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') };
-    loadGen = opts.load === 'k6' ? new K6Load(targets, { ratePerSecond: rate }) : new LoadGenerator(targets, { ratePerSecond: rate });
+    loadGen =
+      opts.load === 'k6'
+        ? new K6Load(targets, { ratePerSecond: rate })
+        : new LoadGenerator(targets, { ratePerSecond: rate });
     log(`load: ${opts.load === 'k6' ? 'k6' : 'built-in'} generator`);
     await loadGen.prepare();
-    observer = new Observer(() => instances.map((i) => i.url), () => loadGen!.now());
+    observer = new Observer(
+      () => instances.map((i) => i.url),
+      () => loadGen!.now(),
+    );
     observer.start();
     loadGen.start();
-    runner = new Runner(env, loadGen, observer, { runId, seed, baselineMs, policy, audit, log, signal: controller.signal });
+    runner = new Runner(env, loadGen, observer, {
+      runId,
+      seed,
+      baselineMs,
+      policy,
+      audit,
+      log,
+      signal: controller.signal,
+    });
     await body(runner, results, controller.signal);
   } catch (error) {
     log(`chaos run failed: ${(error as Error).message}`);
     if (error instanceof UnsupportedLocallyError) log('  (refused before anything was injected)');
-    results.push({ name: 'environment', kind: 'Environment', file: '', verdict: 'error', reason: (error as Error).message, checks: [], injected: [], durationSeconds: 0 });
+    results.push({
+      name: 'environment',
+      kind: 'Environment',
+      file: '',
+      verdict: 'error',
+      reason: (error as Error).message,
+      checks: [],
+      injected: [],
+      durationSeconds: 0,
+    });
   } finally {
     await runner?.recoverAll();
     await loadGen?.stop();
     observer?.stop();
     await env?.stop().catch((e: unknown) => log(`error while stopping the environment: ${(e as Error).message}`));
   }
-  const report: RunReport = { runId, seed, startedAt, finishedAt: new Date().toISOString(), environment: which, results, samples: loadGen?.samples ?? [], observations: observer?.observations ?? [] };
+  const report: RunReport = {
+    runId,
+    seed,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    environment: which,
+    results,
+    samples: loadGen?.samples ?? [],
+    observations: observer?.observations ?? [],
+  };
   const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
   const files = await writeReports(dir, report);
   rmSync(join(runDir, 'data'), { recursive: true, force: true });
   console.log(`\n${verdictTable(results, { color: process.stdout.isTTY === true && !process.env['NO_COLOR'] })}\n`);
-  console.log(`reports: ${Object.values(files).map((f) => relative(process.cwd(), f)).join(', ')}`);
+  console.log(
+    `reports: ${Object.values(files)
+      .map((f) => relative(process.cwd(), f))
+      .join(', ')}`,
+  );
   const passed = results.filter((r) => r.verdict === 'pass').length;
   const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error').length;
   const inconclusive = results.filter((r) => r.verdict === 'inconclusive').length;
   const skipped = results.filter((r) => r.verdict === 'skipped').length;
-  console.log(`${passed} passed, ${bad} failed${inconclusive ? `, ${inconclusive} inconclusive (a fault showed no effect)` : ''}${skipped ? `, ${skipped} skipped` : ''}`);
+  console.log(
+    `${passed} passed, ${bad} failed${inconclusive ? `, ${inconclusive} inconclusive (a fault showed no effect)` : ''}${skipped ? `, ${skipped} skipped` : ''}`,
+  );
   if (controller.signal.aborted) return 130;
   return bad + inconclusive > 0 ? 1 : 0;
 }
@@ -246,12 +339,23 @@ function run(paths: string[], opts: RunOptions): Promise<number> {
   return harness(resources, opts, async (runner, results, signal) => {
     for (const r of resources) {
       if (signal.aborted) {
-        results.push({ name: r.metadata.name, kind: r.kind, file: `${r.source.file}:${r.source.line}`, verdict: 'skipped', reason: 'interrupted', checks: [], injected: [], durationSeconds: 0 });
+        results.push({
+          name: r.metadata.name,
+          kind: r.kind,
+          file: `${r.source.file}:${r.source.line}`,
+          verdict: 'skipped',
+          reason: 'interrupted',
+          checks: [],
+          injected: [],
+          durationSeconds: 0,
+        });
         continue;
       }
       const result = await runner.run(r);
       results.push(result);
-      console.log(`  → ${result.verdict.toUpperCase()} ${r.kind}/${r.metadata.name}${result.reason ? `: ${result.reason}` : ''}`);
+      console.log(
+        `  → ${result.verdict.toUpperCase()} ${r.kind}/${r.metadata.name}${result.reason ? `: ${result.reason}` : ''}`,
+      );
     }
   });
 }
@@ -261,16 +365,31 @@ function schedule(paths: string[], opts: RunOptions): Promise<number> {
   const schedules = load(paths).filter((r): r is ScheduleResource => r.kind === 'Schedule');
   if (schedules.length === 0) usage('no Schedule in the given files');
   for (const s of schedules) {
-    console.log(`Schedule/${s.metadata.name} (${s.spec.schedule}, ${s.spec.concurrencyPolicy ?? 'Forbid'}): next runs ${nextRuns(s.spec.schedule, new Date(), 3).map((d) => d.toISOString()).join(', ')}`);
+    console.log(
+      `Schedule/${s.metadata.name} (${s.spec.schedule}, ${s.spec.concurrencyPolicy ?? 'Forbid'}): next runs ${nextRuns(
+        s.spec.schedule,
+        new Date(),
+        3,
+      )
+        .map((d) => d.toISOString())
+        .join(', ')}`,
+    );
   }
   return harness(schedules, opts, async (runner, results, signal) => {
-    const schedulers = schedules.map((s) =>
-      new Scheduler(s, async (name) => {
-        const result = await runner.run(scheduleChild(s, name));
-        results.push(result);
-        console.log(`  → ${result.verdict.toUpperCase()} ${s.spec.type}/${name}${result.reason ? `: ${result.reason}` : ''}`);
-        return result.verdict === 'pass';
-      }, (e) => console.log(`  schedule ${s.metadata.name}: ${e.type}${'child' in e ? ` ${e.child}` : ''}`)),
+    const schedulers = schedules.map(
+      (s) =>
+        new Scheduler(
+          s,
+          async (name) => {
+            const result = await runner.run(scheduleChild(s, name));
+            results.push(result);
+            console.log(
+              `  → ${result.verdict.toUpperCase()} ${s.spec.type}/${name}${result.reason ? `: ${result.reason}` : ''}`,
+            );
+            return result.verdict === 'pass';
+          },
+          (e) => console.log(`  schedule ${s.metadata.name}: ${e.type}${'child' in e ? ` ${e.child}` : ''}`),
+        ),
     );
     for (const sc of schedulers) sc.start();
     await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
@@ -288,22 +407,34 @@ async function up(opts: { 'live-load'?: string; env?: string } = {}): Promise<nu
   // The API starts faults without verdicts: the runner is used for planning, policy and leases. A live load
   // (--live-load, req/s) feeds the dashboard's live chart.
   const liveRate = Number(opts['live-load'] ?? 0);
-  if (!(liveRate >= 0 && liveRate <= 500)) usage(`--live-load ${opts['live-load']}: expected requests per second from 0 to 500`);
-  const idle = new LoadGenerator({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }, { ratePerSecond: Math.max(1, liveRate) });
+  if (!(liveRate >= 0 && liveRate <= 500))
+    usage(`--live-load ${opts['live-load']}: expected requests per second from 0 to 500`);
+  const idle = new LoadGenerator(
+    { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') },
+    { ratePerSecond: Math.max(1, liveRate) },
+  );
   if (liveRate > 0) {
     await idle.prepare();
     idle.start();
   }
   const htpasswdFile = process.env['CHAOS_DASHBOARD_HTPASSWD'];
-  const runner = new Runner(env, idle, new Observer(() => [], () => idle.now()), {
-    runId: 'up',
-    seed: randomInt(1, 2 ** 31 - 1),
-    baselineMs: 0,
-    policy,
-    audit,
-    log: (l) => console.log(l),
-    signal: new AbortController().signal,
-  });
+  const runner = new Runner(
+    env,
+    idle,
+    new Observer(
+      () => [],
+      () => idle.now(),
+    ),
+    {
+      runId: 'up',
+      seed: randomInt(1, 2 ** 31 - 1),
+      baselineMs: 0,
+      policy,
+      audit,
+      log: (l) => console.log(l),
+      signal: new AbortController().signal,
+    },
+  );
   const apiToken = randomBytes(24).toString('hex');
   const api = await startApi({
     runner,
@@ -325,7 +456,9 @@ async function up(opts: { 'live-load'?: string; env?: string } = {}): Promise<nu
   };
   writeFileSync(UP_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
   console.log(`REST API ${api.url}/api/v1/experiments (bearer token in ${relative(process.cwd(), UP_FILE)})`);
-  console.log(`dashboard ${api.url}/ (${htpasswdFile ? `users of ${htpasswdFile}` : 'set CHAOS_DASHBOARD_HTPASSWD to an htpasswd -B file to log in with a browser'})`);
+  console.log(
+    `dashboard ${api.url}/ (${htpasswdFile ? `users of ${htpasswdFile}` : 'set CHAOS_DASHBOARD_HTPASSWD to an htpasswd -B file to log in with a browser'})`,
+  );
   console.log(`up. chaos status shows targets and faults; Ctrl-C or chaos down stops everything.`);
   await new Promise<void>((resolveStop) => {
     const stop = (): void => resolveStop();
@@ -374,9 +507,15 @@ async function status(): Promise<number> {
   const { faults } = await unary(client.listFaults.bind(client), {}, md);
   client.close();
   console.log(`agent ${s.agent}, controller pid ${s.pid}`);
-  for (const t of targets as Target[]) console.log(`  target ${t.id} (${t.namespace}) pid ${t.pid} ports ${t.ports.join(',')} labels ${Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(',')}`);
+  for (const t of targets as Target[])
+    console.log(
+      `  target ${t.id} (${t.namespace}) pid ${t.pid} ports ${t.ports.join(',')} labels ${Object.entries(t.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')}`,
+    );
   console.log(faults.length ? `${faults.length} active fault(s):` : 'no active fault');
-  for (const f of faults as Fault[]) console.log(`  ${f.id}: ${f.kind} on ${f.targetId}, expires ${new Date(f.expiresAtMs).toISOString()}`);
+  for (const f of faults as Fault[])
+    console.log(`  ${f.id}: ${f.kind} on ${f.targetId}, expires ${new Date(f.expiresAtMs).toISOString()}`);
   return 0;
 }
 
@@ -420,7 +559,10 @@ async function main(argv: string[]): Promise<number> {
     case 'up':
       return up(parsed.values);
     case 'dashboard':
-      return up({ 'live-load': parsed.values['live-load'] ?? '10', ...(parsed.values.env ? { env: parsed.values.env } : {}) });
+      return up({
+        'live-load': parsed.values['live-load'] ?? '10',
+        ...(parsed.values.env ? { env: parsed.values.env } : {}),
+      });
     case 'down':
       return down();
     case 'status':

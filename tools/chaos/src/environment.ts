@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAgentClient } from '@nova/proto';
-import { awaitRegistrations, listTargets, startAgentProcess, startStack, stopAgentProcess, type ChaosEnvironment, type EnvironmentInstance } from '@nova/stack';
+import {
+  awaitRegistrations,
+  listTargets,
+  startAgentProcess,
+  startStack,
+  stopAgentProcess,
+  type ChaosEnvironment,
+  type EnvironmentInstance,
+} from '@nova/stack';
 
 export type { ChaosEnvironment, EnvironmentInstance } from '@nova/stack';
 
@@ -25,7 +33,12 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
   // Two roles, two credentials: the controller's token faults; the services' may only register.
   const token = randomBytes(24).toString('hex');
   const serviceToken = randomBytes(24).toString('hex');
-  const agentProc = await startAgentProcess({ stateDir: options.stateDir, token, serviceToken, onLine: (l) => options.onLine?.('chaos-agent', l) });
+  const agentProc = await startAgentProcess({
+    stateDir: options.stateDir,
+    token,
+    serviceToken,
+    onLine: (l) => options.onLine?.('chaos-agent', l),
+  });
   const client = createAgentClient(agentProc.address);
   let stack;
   try {

@@ -22,22 +22,62 @@ describe('effectChecks', () => {
   it('turns each recovered fault into a "took effect" check with what was measured at the target', () => {
     const checks = effectChecks(
       [
-        fault({ effectJson: JSON.stringify({ took: true, summary: 'aborted 12 of 240 requests', figures: { seen: 240, affected: 12 } }) }),
-        fault({ targetId: 'auth-1', kind: 'cpu-stress', effectJson: JSON.stringify({ took: false, summary: '1 worker at 31 % of a core each (asked 80 %) over 8.0 s', figures: {} }) }),
+        fault({
+          effectJson: JSON.stringify({
+            took: true,
+            summary: 'aborted 12 of 240 requests',
+            figures: { seen: 240, affected: 12 },
+          }),
+        }),
+        fault({
+          targetId: 'auth-1',
+          kind: 'cpu-stress',
+          effectJson: JSON.stringify({
+            took: false,
+            summary: '1 worker at 31 % of a core each (asked 80 %) over 8.0 s',
+            figures: {},
+          }),
+        }),
       ],
       names,
     );
     expect(checks).toEqual([
-      { name: 'fault took effect: http-abort on user-service', ok: true, measured: 'aborted 12 of 240 requests', expected: 'an effect measured at the target', evidence: true },
-      { name: 'fault took effect: cpu-stress on auth-service', ok: false, measured: '1 worker at 31 % of a core each (asked 80 %) over 8.0 s', expected: 'an effect measured at the target', evidence: true },
+      {
+        name: 'fault took effect: http-abort on user-service',
+        ok: true,
+        measured: 'aborted 12 of 240 requests',
+        expected: 'an effect measured at the target',
+        evidence: true,
+      },
+      {
+        name: 'fault took effect: cpu-stress on auth-service',
+        ok: false,
+        measured: '1 worker at 31 % of a core each (asked 80 %) over 8.0 s',
+        expected: 'an effect measured at the target',
+        evidence: true,
+      },
     ]);
   });
 
   it('counts a fault without a reported effect as no effect, and a failed undo as a failed check', () => {
-    const checks = effectChecks([fault({ phase: 'failed', error: 'recover failed: user-service did not acknowledge recover' })], names);
+    const checks = effectChecks(
+      [fault({ phase: 'failed', error: 'recover failed: user-service did not acknowledge recover' })],
+      names,
+    );
     expect(checks).toEqual([
-      { name: 'fault reverted: http-abort on user-service', ok: false, measured: 'recover failed: user-service did not acknowledge recover', expected: 'reverted' },
-      { name: 'fault took effect: http-abort on user-service', ok: false, measured: 'no effect reported by the agent', expected: 'an effect measured at the target', evidence: true },
+      {
+        name: 'fault reverted: http-abort on user-service',
+        ok: false,
+        measured: 'recover failed: user-service did not acknowledge recover',
+        expected: 'reverted',
+      },
+      {
+        name: 'fault took effect: http-abort on user-service',
+        ok: false,
+        measured: 'no effect reported by the agent',
+        expected: 'an effect measured at the target',
+        evidence: true,
+      },
     ]);
     expect(verdictOf(checks)).toBe('fail');
   });

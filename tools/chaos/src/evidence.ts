@@ -12,7 +12,12 @@ export function effectChecks(faults: readonly Fault[], nameOf: (targetId: string
   for (const f of faults) {
     const where = `${f.kind} on ${nameOf(f.targetId)}`;
     if (f.phase === 'failed') {
-      checks.push({ name: `fault reverted: ${where}`, ok: false, measured: f.error || 'recovery failed', expected: 'reverted' });
+      checks.push({
+        name: `fault reverted: ${where}`,
+        ok: false,
+        measured: f.error || 'recovery failed',
+        expected: 'reverted',
+      });
     }
     const effect = parseEffect(f.effectJson);
     checks.push({

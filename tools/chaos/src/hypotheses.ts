@@ -38,8 +38,13 @@ export interface Hypotheses {
 }
 
 export function hypothesesFrom(annotations: Record<string, string>): Hypotheses {
-  const num = (k: string): number | undefined => (annotations[`nova.dev/${k}`] !== undefined ? Number(annotations[`nova.dev/${k}`]) : undefined);
-  const list = (k: string): string[] => (annotations[`nova.dev/${k}`] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const num = (k: string): number | undefined =>
+    annotations[`nova.dev/${k}`] !== undefined ? Number(annotations[`nova.dev/${k}`]) : undefined;
+  const list = (k: string): string[] =>
+    (annotations[`nova.dev/${k}`] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return {
     maxErrorRate: num('max-error-rate') ?? 0.05,
     maxP99Ms: num('max-p99-ms'),
@@ -51,12 +56,21 @@ export function hypothesesFrom(annotations: Record<string, string>): Hypotheses 
 }
 
 /** Evaluates the hypotheses over the load samples and the observations of one experiment. */
-export function evaluate(h: Hypotheses, samples: readonly Sample[], observer: Observer, p: Phases, leftovers: number): Check[] {
+export function evaluate(
+  h: Hypotheses,
+  samples: readonly Sample[],
+  observer: Observer,
+  p: Phases,
+  leftovers: number,
+): Check[] {
   const base = window(samples, p.baselineStart, p.faultStart);
   const fault = window(samples, p.faultStart, p.faultEnd);
   const checks: Check[] = [];
   const errors = Math.round(fault.errorRate * fault.count);
-  const how = [...fault.errorsBy].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${n}`).join(', ');
+  const how = [...fault.errorsBy]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ×${n}`)
+    .join(', ');
   checks.push({
     name: 'error rate during the fault',
     ok: fault.errorRate <= h.maxErrorRate,
@@ -64,24 +78,49 @@ export function evaluate(h: Hypotheses, samples: readonly Sample[], observer: Ob
     expected: `<= ${pct(h.maxErrorRate)}`,
   });
   if (h.maxP99Ms !== undefined) {
-    checks.push({ name: 'p99 during the fault', ok: fault.p99 <= h.maxP99Ms, measured: `${Math.round(fault.p99)} ms`, expected: `<= ${h.maxP99Ms} ms` });
+    checks.push({
+      name: 'p99 during the fault',
+      ok: fault.p99 <= h.maxP99Ms,
+      measured: `${Math.round(fault.p99)} ms`,
+      expected: `<= ${h.maxP99Ms} ms`,
+    });
   }
   if (h.minP99IncreaseMs !== undefined) {
     const inc = fault.p99 - base.p99;
-    checks.push({ name: 'fault measurable (p99 rise)', ok: inc >= h.minP99IncreaseMs, measured: `+${Math.round(inc)} ms (${Math.round(base.p99)} → ${Math.round(fault.p99)})`, expected: `>= +${h.minP99IncreaseMs} ms` });
+    checks.push({
+      name: 'fault measurable (p99 rise)',
+      ok: inc >= h.minP99IncreaseMs,
+      measured: `+${Math.round(inc)} ms (${Math.round(base.p99)} → ${Math.round(fault.p99)})`,
+      expected: `>= +${h.minP99IncreaseMs} ms`,
+    });
   }
   const during = observer.between(p.faultStart, p.faultEnd + 500);
   for (const pair of h.expectBreakerOpen) {
     const opened = during.some((o) => o.breakers[pair] === 1);
-    checks.push({ name: `breaker ${pair}`, ok: opened, measured: opened ? 'opened' : 'stayed closed', expected: 'opens' });
+    checks.push({
+      name: `breaker ${pair}`,
+      ok: opened,
+      measured: opened ? 'opened' : 'stayed closed',
+      expected: 'opens',
+    });
   }
   for (const pair of h.expectFallback) {
     const before = observer.between(0, p.faultStart + 1).at(-1)?.fallbacks[pair] ?? 0;
     const after = during.at(-1)?.fallbacks[pair] ?? before;
-    checks.push({ name: `fallback ${pair}`, ok: after > before, measured: `used ${after - before} times`, expected: 'used' });
+    checks.push({
+      name: `fallback ${pair}`,
+      ok: after > before,
+      measured: `used ${after - before} times`,
+      expected: 'used',
+    });
   }
   const recovery = p.recoveredAt === undefined ? undefined : (p.recoveredAt - p.faultEnd) / 1000;
-  checks.push({ name: 'recovery after the fault', ok: recovery !== undefined && recovery <= h.maxRecoverySeconds, measured: recovery === undefined ? 'not recovered' : `${recovery.toFixed(1)} s`, expected: `<= ${h.maxRecoverySeconds} s` });
+  checks.push({
+    name: 'recovery after the fault',
+    ok: recovery !== undefined && recovery <= h.maxRecoverySeconds,
+    measured: recovery === undefined ? 'not recovered' : `${recovery.toFixed(1)} s`,
+    expected: `<= ${h.maxRecoverySeconds} s`,
+  });
   checks.push({ name: 'no fault left behind', ok: leftovers === 0, measured: `${leftovers} active`, expected: '0' });
   return checks;
 }

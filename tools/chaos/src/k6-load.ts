@@ -37,17 +37,21 @@ export class K6Load implements LoadSource {
   }
 
   start(): void {
-    this.proc = spawn(k6Binary(), ['run', '--quiet', '--no-usage-report', '--no-summary', '--out', `json=${this.out}`, LOAD_SCRIPT], {
-      env: {
-        ...process.env,
-        ACCOUNTS: JSON.stringify(this.inner.accounts),
-        RATE: String(this.options.ratePerSecond),
-        USER_URL: this.targets.user.join(','),
-        AUTH_URL: this.targets.auth.join(','),
-        MESSAGING_URL: this.targets.messaging.join(','),
+    this.proc = spawn(
+      k6Binary(),
+      ['run', '--quiet', '--no-usage-report', '--no-summary', '--out', `json=${this.out}`, LOAD_SCRIPT],
+      {
+        env: {
+          ...process.env,
+          ACCOUNTS: JSON.stringify(this.inner.accounts),
+          RATE: String(this.options.ratePerSecond),
+          USER_URL: this.targets.user.join(','),
+          AUTH_URL: this.targets.auth.join(','),
+          MESSAGING_URL: this.targets.messaging.join(','),
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    );
     this.timer = setInterval(() => this.read(), 200);
   }
 

@@ -64,10 +64,26 @@ export class LoadGenerator implements LoadSource {
         timeoutMs: options.timeoutMs ?? 5_000,
         dispatcher: this.dispatcher,
         // A balancer moves on from a replica it cannot reach (or whose connection dropped); it retries nothing else.
-        retry: { maxAttempts: 2, backoff: { delay: () => 0 }, shouldRetry: (e) => { const code = String((e as { code?: string }).code); return UNREACHABLE.has(code) || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET'; } },
-        breaker: { minimumVolume: 3, resetTimeoutMs: 1_000, failureRateThreshold: 50, isFailure: (e) => UNREACHABLE.has(String((e as { code?: string }).code)) },
+        retry: {
+          maxAttempts: 2,
+          backoff: { delay: () => 0 },
+          shouldRetry: (e) => {
+            const code = String((e as { code?: string }).code);
+            return UNREACHABLE.has(code) || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET';
+          },
+        },
+        breaker: {
+          minimumVolume: 3,
+          resetTimeoutMs: 1_000,
+          failureRateThreshold: 50,
+          isFailure: (e) => UNREACHABLE.has(String((e as { code?: string }).code)),
+        },
       });
-    this.clients = { user: balancer('user-service', targets.user), auth: balancer('auth-service', targets.auth), messaging: balancer('messaging-service', targets.messaging) };
+    this.clients = {
+      user: balancer('user-service', targets.user),
+      auth: balancer('auth-service', targets.auth),
+      messaging: balancer('messaging-service', targets.messaging),
+    };
   }
 
   /** ms since the generator was created. */
@@ -81,20 +97,44 @@ export class LoadGenerator implements LoadSource {
     for (let i = 0; i < accounts; i++) {
       const email = `load-${run}-${i}@example.com`;
       const created = await this.clients.user.post('/users', { email, name: `Load ${i}`, password: 'load-password' });
-      if (created.statusCode !== 201) throw new Error(`load setup: creating ${email} answered ${created.statusCode}: ${created.body}`);
-      const login = await this.clients.auth.post('/auth/login', { email, password: 'load-password' }, { idempotent: true });
-      if (login.statusCode !== 200) throw new Error(`load setup: login of ${email} answered ${login.statusCode}: ${login.body}`);
-      this.accounts.push({ id: created.json<{ id: string }>().id, email, token: login.json<{ token: string }>().token, password: 'load-password' });
+      if (created.statusCode !== 201)
+        throw new Error(`load setup: creating ${email} answered ${created.statusCode}: ${created.body}`);
+      const login = await this.clients.auth.post(
+        '/auth/login',
+        { email, password: 'load-password' },
+        { idempotent: true },
+      );
+      if (login.statusCode !== 200)
+        throw new Error(`load setup: login of ${email} answered ${login.statusCode}: ${login.body}`);
+      this.accounts.push({
+        id: created.json<{ id: string }>().id,
+        email,
+        token: login.json<{ token: string }>().token,
+        password: 'load-password',
+      });
     }
     // Let messaging see every recipient once, as a real service would have before an incident.
-    for (const a of this.accounts) for (const b of this.accounts) if (a !== b) await this.clients.messaging.post('/messages', { to: b.id, text: 'hello' }, { headers: { authorization: `Bearer ${a.token}` } });
+    for (const a of this.accounts)
+      for (const b of this.accounts)
+        if (a !== b)
+          await this.clients.messaging.post(
+            '/messages',
+            { to: b.id, text: 'hello' },
+            { headers: { authorization: `Bearer ${a.token}` } },
+          );
   }
 
   start(): void {
     const interval = 1000 / this.options.ratePerSecond;
     this.timer = setInterval(() => {
       if (this.inFlight >= (this.options.maxInFlight ?? 64)) {
-        this.samples.push({ at: this.now(), journey: 'overload', latencyMs: 0, ok: false, status: 'load-generator-saturated' });
+        this.samples.push({
+          at: this.now(),
+          journey: 'overload',
+          latencyMs: 0,
+          ok: false,
+          status: 'load-generator-saturated',
+        });
         return;
       }
       void this.fire();
@@ -115,8 +155,15 @@ export class LoadGenerator implements LoadSource {
     const auth = { authorization: `Bearer ${me.token}` };
     const journeys: Array<[string, () => Promise<{ statusCode: number }>]> = [
       ['read-profile', () => this.clients.user.get(`/users/${other.id}`)],
-      ['login', () => this.clients.auth.post('/auth/login', { email: me.email, password: 'load-password' }, { idempotent: true })],
-      ['send-message', () => this.clients.messaging.post('/messages', { to: other.id, text: `message ${n}` }, { headers: auth })],
+      [
+        'login',
+        () =>
+          this.clients.auth.post('/auth/login', { email: me.email, password: 'load-password' }, { idempotent: true }),
+      ],
+      [
+        'send-message',
+        () => this.clients.messaging.post('/messages', { to: other.id, text: `message ${n}` }, { headers: auth }),
+      ],
       ['read-conversation', () => this.clients.messaging.get(`/messages?with=${other.id}&limit=20`, { headers: auth })],
     ];
     const [journey, call] = journeys[n % journeys.length]!;
@@ -125,10 +172,22 @@ export class LoadGenerator implements LoadSource {
     this.inFlight++;
     try {
       const res = await call();
-      this.samples.push({ at, journey, latencyMs: performance.now() - t, ok: res.statusCode < 400, status: res.statusCode });
+      this.samples.push({
+        at,
+        journey,
+        latencyMs: performance.now() - t,
+        ok: res.statusCode < 400,
+        status: res.statusCode,
+      });
     } catch (error) {
       const e = error as { statusCode?: number; code?: string };
-      this.samples.push({ at, journey, latencyMs: performance.now() - t, ok: false, status: e.statusCode ?? e.code ?? 'error' });
+      this.samples.push({
+        at,
+        journey,
+        latencyMs: performance.now() - t,
+        ok: false,
+        status: e.statusCode ?? e.code ?? 'error',
+      });
     } finally {
       this.inFlight--;
     }
@@ -154,5 +213,11 @@ export function window(
   const errorsBy = new Map<string, number>();
   for (const x of failed) errorsBy.set(`${x.journey} ${x.status}`, (errorsBy.get(`${x.journey} ${x.status}`) ?? 0) + 1);
   const lat = s.map((x) => x.latencyMs);
-  return { count: s.length, errorRate: s.length ? failed.length / s.length : 0, p50: percentile(lat, 50), p99: percentile(lat, 99), errorsBy };
+  return {
+    count: s.length,
+    errorRate: s.length ? failed.length / s.length : 0,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    errorsBy,
+  };
 }

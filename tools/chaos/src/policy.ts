@@ -26,7 +26,12 @@ export function policyFromEnv(env: NodeJS.ProcessEnv = process.env): SafetyPolic
     osUser = undefined;
   }
   return {
-    allowedNamespaces: env['ALLOWED_NAMESPACES'] ? env['ALLOWED_NAMESPACES'].split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    allowedNamespaces: env['ALLOWED_NAMESPACES']
+      ? env['ALLOWED_NAMESPACES']
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined,
     requireSafeLabel: env['CHAOS_REQUIRE_SAFE_LABEL'] === 'true',
     profile: env['CHAOS_PROFILE'] === 'production' ? 'production' : 'default',
     securityMode: env['CHAOS_SECURITY_MODE'] !== 'false',
@@ -41,7 +46,15 @@ function selectors(r: Resource): Array<{ path: string; spec: Obj; durationMs?: n
   if (r.kind === 'Workflow') {
     return r.spec.templates.flatMap((t, i) => {
       const block = Object.keys(t).find((k) => k.endsWith('Chaos'));
-      return block ? [{ path: `spec.templates[${i}].${block}`, spec: t[block] as Obj, durationMs: t.deadline ? parseDuration(t.deadline) : undefined }] : [];
+      return block
+        ? [
+            {
+              path: `spec.templates[${i}].${block}`,
+              spec: t[block] as Obj,
+              durationMs: t.deadline ? parseDuration(t.deadline) : undefined,
+            },
+          ]
+        : [];
     });
   }
   if (r.kind === 'Schedule') {
@@ -58,17 +71,27 @@ function selectors(r: Resource): Array<{ path: string; spec: Obj; durationMs?: n
 export function checkPolicy(resource: Resource, selected: readonly Target[], policy: SafetyPolicy): string[] {
   const out: string[] = [];
   const where = `${resource.source.file}:${resource.source.line} ${resource.kind} ${resource.metadata.name}`;
-  if (policy.securityMode && !policy.actor) out.push(`${where}: security mode is on and no actor is known: set CHAOS_ACTOR`);
+  if (policy.securityMode && !policy.actor)
+    out.push(`${where}: security mode is on and no actor is known: set CHAOS_ACTOR`);
   if (policy.allowedNamespaces) {
     for (const s of selectors(resource)) {
-      const ns = ((s.spec['selector'] as Obj | undefined)?.['namespaces'] as string[] | undefined) ?? [resource.metadata.namespace];
+      const ns = ((s.spec['selector'] as Obj | undefined)?.['namespaces'] as string[] | undefined) ?? [
+        resource.metadata.namespace,
+      ];
       const denied = ns.filter((n) => !policy.allowedNamespaces!.includes(n));
-      if (denied.length) out.push(`${where}: ${s.path}.selector.namespaces has ${denied.join(', ')}, outside ALLOWED_NAMESPACES (${policy.allowedNamespaces.join(', ')})`);
+      if (denied.length)
+        out.push(
+          `${where}: ${s.path}.selector.namespaces has ${denied.join(', ')}, outside ALLOWED_NAMESPACES (${policy.allowedNamespaces.join(', ')})`,
+        );
     }
-    for (const t of selected) if (!policy.allowedNamespaces.includes(t.namespace)) out.push(`${where}: target ${t.name} is in namespace ${t.namespace}, outside ALLOWED_NAMESPACES`);
+    for (const t of selected)
+      if (!policy.allowedNamespaces.includes(t.namespace))
+        out.push(`${where}: target ${t.name} is in namespace ${t.namespace}, outside ALLOWED_NAMESPACES`);
   }
   if (policy.requireSafeLabel) {
-    for (const t of selected) if (t.labels['chaos.mesh/safe'] !== 'true') out.push(`${where}: target ${t.name} does not opt in: it lacks the label chaos.mesh/safe: "true"`);
+    for (const t of selected)
+      if (t.labels['chaos.mesh/safe'] !== 'true')
+        out.push(`${where}: target ${t.name} does not opt in: it lacks the label chaos.mesh/safe: "true"`);
   }
   if (policy.profile === 'production') {
     const a = resource.metadata.annotations;
@@ -76,13 +99,19 @@ export function checkPolicy(resource: Resource, selected: readonly Target[], pol
       if (!a[required]) out.push(`${where}: the production profile needs the annotation ${required}`);
     }
     for (const s of selectors(resource)) {
-      const labels = ((s.spec['selector'] as Obj | undefined)?.['labelSelectors'] as Record<string, string> | undefined) ?? {};
-      if (labels['track'] !== 'canary') out.push(`${where}: ${s.path}.selector must be canary-only in production: add labelSelectors track: canary`);
-      const durationMs = s.durationMs ?? (typeof s.spec['duration'] === 'string' ? parseDuration(s.spec['duration']) : undefined);
-      if (durationMs === undefined || durationMs >= 60_000) out.push(`${where}: ${s.path} must last less than 1 minute in production (duration or deadline < 1m)`);
+      const labels =
+        ((s.spec['selector'] as Obj | undefined)?.['labelSelectors'] as Record<string, string> | undefined) ?? {};
+      if (labels['track'] !== 'canary')
+        out.push(`${where}: ${s.path}.selector must be canary-only in production: add labelSelectors track: canary`);
+      const durationMs =
+        s.durationMs ?? (typeof s.spec['duration'] === 'string' ? parseDuration(s.spec['duration']) : undefined);
+      if (durationMs === undefined || durationMs >= 60_000)
+        out.push(`${where}: ${s.path} must last less than 1 minute in production (duration or deadline < 1m)`);
     }
     if (resource.kind === 'Workflow' && resource.spec.templates.some((t) => t.templateType === 'Parallel')) {
-      out.push(`${where}: the production profile runs no concurrent experiments: replace the Parallel templates with Serial ones`);
+      out.push(
+        `${where}: the production profile runs no concurrent experiments: replace the Parallel templates with Serial ones`,
+      );
     }
     if (resource.kind === 'Schedule' && (resource.spec.concurrencyPolicy ?? 'Forbid') !== 'Forbid') {
       out.push(`${where}: spec.concurrencyPolicy must be Forbid in production`);
@@ -100,6 +129,9 @@ export class ControllerAudit {
     mkdirSync(dirname(file), { recursive: true });
   }
   write(action: string, subject: string, result: 'ok' | 'denied' | 'failed', detail?: string): void {
-    appendFileSync(this.file, `${JSON.stringify({ at: new Date().toISOString(), actor: this.actor, action, subject, result, ...(detail ? { detail } : {}) })}\n`);
+    appendFileSync(
+      this.file,
+      `${JSON.stringify({ at: new Date().toISOString(), actor: this.actor, action, subject, result, ...(detail ? { detail } : {}) })}\n`,
+    );
   }
 }

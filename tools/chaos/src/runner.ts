@@ -1,4 +1,12 @@
-import { CHAOS_KINDS, parseDuration, seededRandom, type ChaosKind, type Resource, type SelectorSpec, type WorkflowResource } from '@nova/chaos-spec';
+import {
+  CHAOS_KINDS,
+  parseDuration,
+  seededRandom,
+  type ChaosKind,
+  type Resource,
+  type SelectorSpec,
+  type WorkflowResource,
+} from '@nova/chaos-spec';
 import { parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, unary, type Fault } from '@nova/proto';
 import type { ChaosEnvironment } from './environment.ts';
@@ -100,14 +108,18 @@ export class Runner {
     // The experiment's name without the run id, so the faults' seeds are the same in every run of this seed.
     const experiment = uid.startsWith(`${this.options.runId}-`) ? uid.slice(this.options.runId.length + 1) : uid;
     for (const f of seedFaults(plan.faults, this.options.seed, experiment)) {
-      const { fault } = await unary(client.applyFault.bind(client), {
-        experimentUid: uid,
-        targetId: f.target.id,
-        kind: f.kind,
-        specJson: JSON.stringify(f.spec),
-        durationMs: plan.durationMs + 2_000,
-        actor: this.options.policy.actor ?? 'controller',
-      }, this.md);
+      const { fault } = await unary(
+        client.applyFault.bind(client),
+        {
+          experimentUid: uid,
+          targetId: f.target.id,
+          kind: f.kind,
+          specJson: JSON.stringify(f.spec),
+          durationMs: plan.durationMs + 2_000,
+          actor: this.options.policy.actor ?? 'controller',
+        },
+        this.md,
+      );
       injected.push({ target: f.target.id, kind: f.kind, phase: (fault as Fault).phase });
       this.names.set(f.target.id, f.target.name);
       this.options.audit.write('apply', `${uid} ${f.kind} → ${f.target.id}`, 'ok');
@@ -118,11 +130,22 @@ export class Runner {
   /** Recovers an experiment's faults; returns them as the agent recorded them (phase, effect). */
   async recover(uid: string): Promise<Fault[]> {
     const client = this.env.agent.client;
-    const { faults } = await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: this.options.policy.actor ?? 'controller' }, this.md, 10_000);
+    const { faults } = await unary(
+      client.recoverFault.bind(client),
+      { experimentUid: uid, actor: this.options.policy.actor ?? 'controller' },
+      this.md,
+      10_000,
+    );
     this.live.delete(uid);
     const failed = (faults as Fault[]).filter((f) => f.phase === 'failed');
-    this.options.audit.write('recover', uid, failed.length ? 'failed' : 'ok', failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ') || undefined);
-    for (const [key, list] of this.collecting) if (uid === key || uid.startsWith(`${key}-`)) list.push(...(faults as Fault[]));
+    this.options.audit.write(
+      'recover',
+      uid,
+      failed.length ? 'failed' : 'ok',
+      failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ') || undefined,
+    );
+    for (const [key, list] of this.collecting)
+      if (uid === key || uid.startsWith(`${key}-`)) list.push(...(faults as Fault[]));
     return faults as Fault[];
   }
 
@@ -149,7 +172,8 @@ export class Runner {
     while (this.load.now() < deadline && !this.options.signal.aborted) {
       await sleep(250, this.options.signal);
       const now = this.load.now();
-      const healthy = this.env.instances.every((i) => i.running) && (this.observer.observations.at(-1)?.at ?? 0) > after;
+      const healthy =
+        this.env.instances.every((i) => i.running) && (this.observer.observations.at(-1)?.at ?? 0) > after;
       const last = this.observer.observations.at(-1);
       const allUp = healthy && last !== undefined && Object.values(last.healthy).every(Boolean);
       // Steady again: the newest full second of requests after the fault ended is within the baseline's errors.
@@ -165,9 +189,21 @@ export class Runner {
   async run(r: Resource): Promise<ExperimentResult> {
     const started = Date.now();
     const uid = `${this.options.runId}-${r.metadata.name}`;
-    const base: ExperimentResult = { name: r.metadata.name, kind: r.kind, file: `${r.source.file}:${r.source.line}`, verdict: 'error', checks: [], injected: [], durationSeconds: 0 };
+    const base: ExperimentResult = {
+      name: r.metadata.name,
+      kind: r.kind,
+      file: `${r.source.file}:${r.source.line}`,
+      verdict: 'error',
+      checks: [],
+      injected: [],
+      durationSeconds: 0,
+    };
     if (r.kind === 'Schedule') {
-      return { ...base, verdict: 'skipped', reason: `a Schedule (${r.spec.schedule}) runs under \`chaos schedule\`, not in a suite run` };
+      return {
+        ...base,
+        verdict: 'skipped',
+        reason: `a Schedule (${r.spec.schedule}) runs under \`chaos schedule\`, not in a suite run`,
+      };
     }
     const h = hypothesesFrom(r.metadata.annotations);
     const { signal } = this.options;
@@ -188,7 +224,9 @@ export class Runner {
       let workflow: NodeResult | undefined;
       try {
         if (plan) {
-          this.options.log(`  ${r.kind}/${r.metadata.name}: inject for ${plan.durationMs / 1000} s on ${plan.selected.map((t) => t.name).join(', ')} (of ${plan.matching.length} matching)`);
+          this.options.log(
+            `  ${r.kind}/${r.metadata.name}: inject for ${plan.durationMs / 1000} s on ${plan.selected.map((t) => t.name).join(', ')} (of ${plan.matching.length} matching)`,
+          );
           await this.inject(uid, plan, base.injected);
           await sleep(plan.durationMs, signal);
         } else {
@@ -200,8 +238,13 @@ export class Runner {
       const faultEnd = this.load.now();
       this.options.log(`  ${r.kind}/${r.metadata.name}: recovered; verifying`);
       const baseline = window(this.load.samples, baselineStart, faultStart);
-      const recoveredAt = await this.waitRecovered(faultEnd, Math.max(baseline.errorRate, 0.01), (h.maxRecoverySeconds + 3) * 1000);
-      if (signal.aborted) return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
+      const recoveredAt = await this.waitRecovered(
+        faultEnd,
+        Math.max(baseline.errorRate, 0.01),
+        (h.maxRecoverySeconds + 3) * 1000,
+      );
+      if (signal.aborted)
+        return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
       const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };
       const nameOf = (id: string): string => this.names.get(id) ?? id;
       const evidence = effectChecks(recovered, nameOf);
@@ -212,12 +255,21 @@ export class Runner {
         checks,
         phases,
         figures: { baseline, fault: window(this.load.samples, faultStart, faultEnd) },
-        effects: recovered.map((f) => ({ target: nameOf(f.targetId), kind: f.kind, effect: parseEffect(f.effectJson) })),
+        effects: recovered.map((f) => ({
+          target: nameOf(f.targetId),
+          kind: f.kind,
+          effect: parseEffect(f.effectJson),
+        })),
         ...(workflow ? { workflow } : {}),
         durationSeconds: (Date.now() - started) / 1000,
       };
     } catch (error) {
-      return { ...base, verdict: 'error', reason: (error as Error).message, durationSeconds: (Date.now() - started) / 1000 };
+      return {
+        ...base,
+        verdict: 'error',
+        reason: (error as Error).message,
+        durationSeconds: (Date.now() - started) / 1000,
+      };
     } finally {
       this.collecting.delete(uid);
     }
@@ -225,22 +277,28 @@ export class Runner {
 
   private runWorkflow(r: WorkflowResource, uid: string, injected: ExperimentResult['injected']): Promise<NodeResult> {
     let n = 0;
-    return runWorkflow(r.spec, {
-      now: () => this.load.now(),
-      onNode: (e) => this.options.log(`    workflow node ${e.node} (${e.templateType}) ${e.phase}${e.status ? `: ${e.status}` : ''}`),
-      runChaos: async (template, kind, spec, nodeSignal) => {
-        if (!(CHAOS_KINDS as readonly string[]).includes(kind)) throw new Error(`unknown chaos kind ${kind}`);
-        const deadline = template.deadline ? parseDuration(template.deadline)! : 10_000;
-        const plan = await this.plan(kind, spec, r, deadline);
-        const nodeUid = `${uid}-${n++}-${template.name}`;
-        try {
-          await this.inject(nodeUid, plan, injected);
-          await sleep(deadline, nodeSignal);
-        } finally {
-          await this.recover(nodeUid);
-        }
+    return runWorkflow(
+      r.spec,
+      {
+        now: () => this.load.now(),
+        onNode: (e) =>
+          this.options.log(
+            `    workflow node ${e.node} (${e.templateType}) ${e.phase}${e.status ? `: ${e.status}` : ''}`,
+          ),
+        runChaos: async (template, kind, spec, nodeSignal) => {
+          if (!(CHAOS_KINDS as readonly string[]).includes(kind)) throw new Error(`unknown chaos kind ${kind}`);
+          const deadline = template.deadline ? parseDuration(template.deadline)! : 10_000;
+          const plan = await this.plan(kind, spec, r, deadline);
+          const nodeUid = `${uid}-${n++}-${template.name}`;
+          try {
+            await this.inject(nodeUid, plan, injected);
+            await sleep(deadline, nodeSignal);
+          } finally {
+            await this.recover(nodeUid);
+          }
+        },
       },
-    }, this.options.signal);
+      this.options.signal,
+    );
   }
 }
-

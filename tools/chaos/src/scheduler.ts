@@ -73,14 +73,20 @@ export class Scheduler {
   }
 
   private spawn(now: number): void {
-    const suffix = Array.from({ length: 5 }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(this.random() * 36)]).join('');
+    const suffix = Array.from(
+      { length: 5 },
+      () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(this.random() * 36)],
+    ).join('');
     const child: ScheduleChild = { name: `${this.schedule.metadata.name}-${suffix}`, startedAt: now };
     this.children.push(child);
     this.onEvent({ type: 'spawned', child: child.name, at: now });
     const controller = new AbortController();
     this.controllers.add(controller);
     this.runChild(child.name, controller.signal)
-      .then((ok) => ok, () => false)
+      .then(
+        (ok) => ok,
+        () => false,
+      )
       .then((ok) => {
         this.controllers.delete(controller);
         child.finishedAt = Date.now();

@@ -21,5 +21,8 @@ export function seedFaults(faults: readonly PlannedFault[], runSeed: number, exp
 
 /** A 31-bit seed from the run's seed and what identifies one fault of one experiment across runs. */
 export function faultSeed(runSeed: number, experiment: string, service: string, ordinal: number, kind: string): number {
-  return createHash('sha256').update(`${runSeed}\0${experiment}\0${service}\0${ordinal}\0${kind}`).digest().readUInt32BE(0) & 0x7fffffff;
+  return (
+    createHash('sha256').update(`${runSeed}\0${experiment}\0${service}\0${ordinal}\0${kind}`).digest().readUInt32BE(0) &
+    0x7fffffff
+  );
 }

@@ -1,4 +1,11 @@
-import { parseDuration, parseMemorySize, parseRate as parseChaosMeshRate, selectTargets, type ChaosKind, type SelectorSpec } from '@nova/chaos-spec';
+import {
+  parseDuration,
+  parseMemorySize,
+  parseRate as parseChaosMeshRate,
+  selectTargets,
+  type ChaosKind,
+  type SelectorSpec,
+} from '@nova/chaos-spec';
 import type { Target } from '@nova/proto';
 
 /** One fault to apply through the agent. */
@@ -45,13 +52,26 @@ export function parseRate(rate: string): number {
 
 /** Chaos Mesh clock ids and the Node clocks that read them (the time-offset driver's `clocks`). */
 const CLOCK_IDS: Record<string, string> = {
-  CLOCK_REALTIME: 'realtime', CLOCK_REALTIME_COARSE: 'realtime',
-  CLOCK_MONOTONIC: 'monotonic', CLOCK_MONOTONIC_RAW: 'monotonic', CLOCK_MONOTONIC_COARSE: 'monotonic', CLOCK_BOOTTIME: 'monotonic',
+  CLOCK_REALTIME: 'realtime',
+  CLOCK_REALTIME_COARSE: 'realtime',
+  CLOCK_MONOTONIC: 'monotonic',
+  CLOCK_MONOTONIC_RAW: 'monotonic',
+  CLOCK_MONOTONIC_COARSE: 'monotonic',
+  CLOCK_BOOTTIME: 'monotonic',
 };
 
 const IO_METHODS: Record<string, string> = {
-  read: 'read', write: 'write', open: 'open', create: 'open', getattr: 'getattr', readdir: 'readdir', opendir: 'readdir',
-  unlink: 'unlink', rmdir: 'unlink', mkdir: 'mkdir', rename: 'rename',
+  read: 'read',
+  write: 'write',
+  open: 'open',
+  create: 'open',
+  getattr: 'getattr',
+  readdir: 'readdir',
+  opendir: 'readdir',
+  unlink: 'unlink',
+  rmdir: 'unlink',
+  mkdir: 'mkdir',
+  rename: 'rename',
 };
 
 /**
@@ -63,17 +83,27 @@ export function planChaos(
   spec: Obj & SelectorSpec,
   targets: readonly Target[],
   random: () => number,
-  ctx: { namespace: string; durationMs?: number; defaultDurationMs: number; dataDirOf: (t: Target) => string | undefined; layer?: FaultLayer },
+  ctx: {
+    namespace: string;
+    durationMs?: number;
+    defaultDurationMs: number;
+    dataDirOf: (t: Target) => string | undefined;
+    layer?: FaultLayer;
+  },
 ): ChaosPlan {
   const notes: string[] = [];
   const containers = ctx.layer?.layer === 'container';
   const containerOf = (t: Target): string => {
     const c = t.labels['nova.dev/container'];
-    if (!c) throw new UnsupportedLocallyError(`${t.name} registered without a nova.dev/container label: it does not run in this environment's containers`);
+    if (!c)
+      throw new UnsupportedLocallyError(
+        `${t.name} registered without a nova.dev/container label: it does not run in this environment's containers`,
+      );
     return c;
   };
   const { matching, selected } = selectTargets(spec, targets, random, ctx.namespace);
-  const durationMs = ctx.durationMs ?? (typeof spec['duration'] === 'string' ? parseDuration(spec['duration'])! : ctx.defaultDurationMs);
+  const durationMs =
+    ctx.durationMs ?? (typeof spec['duration'] === 'string' ? parseDuration(spec['duration'])! : ctx.defaultDurationMs);
   const faults: PlannedFault[] = [];
   const each = (k: string, s: Record<string, unknown>, on: readonly Target[] = selected): void => {
     for (const target of on) faults.push({ target, kind: k, spec: s });
@@ -88,7 +118,8 @@ export function planChaos(
     case 'NetworkChaos': {
       const action = String(spec['action']);
       const direction = String(spec['direction'] ?? 'to');
-      if (spec['externalTargets']) throw new UnsupportedLocallyError('NetworkChaos externalTargets: the local environment has no external hosts');
+      if (spec['externalTargets'])
+        throw new UnsupportedLocallyError('NetworkChaos externalTargets: the local environment has no external hosts');
       const peers = otherSide();
       // Without netem, delay and corrupt fall back to the in-process layer (calls between the services).
       if (containers && ((action !== 'delay' && action !== 'corrupt') || ctx.layer!.netem)) {
@@ -98,7 +129,10 @@ export function planChaos(
         }
         break;
       }
-      if (containers) notes.push(`NetworkChaos ${action}: this kernel has no netem qdisc, so it is injected in-process (inbound/outbound HTTP) instead of on the container interface`);
+      if (containers)
+        notes.push(
+          `NetworkChaos ${action}: this kernel has no netem qdisc, so it is injected in-process (inbound/outbound HTTP) instead of on the container interface`,
+        );
       const peerNames = [...new Set(peers.map((p) => p.labels['app'] ?? p.name))];
       const outbound = (k: string, s: Record<string, unknown>): void => {
         if (direction === 'to' || direction === 'both') for (const name of peerNames) each(k, { ...s, target: name });
@@ -109,7 +143,11 @@ export function planChaos(
       };
       if (action === 'delay') {
         const d = spec['delay'] as Obj;
-        const s = { latencyMs: ms(d['latency']), jitterMs: ms(d['jitter'] ?? '0ms'), correlation: Number(d['correlation'] ?? 0) };
+        const s = {
+          latencyMs: ms(d['latency']),
+          jitterMs: ms(d['jitter'] ?? '0ms'),
+          correlation: Number(d['correlation'] ?? 0),
+        };
         if (peers.length > 0) outbound('net-delay', s);
         else each('http-delay', s);
       } else if (action === 'loss') {
@@ -121,14 +159,26 @@ export function planChaos(
       } else if (action === 'bandwidth') {
         const bytesPerSecond = parseRate(String((spec['bandwidth'] as Obj)['rate']));
         if (peers.length > 0) outbound('net-bandwidth', { bytesPerSecond });
-        else throw new UnsupportedLocallyError('NetworkChaos bandwidth without a target: locally, bandwidth is limited on calls to a target service');
+        else
+          throw new UnsupportedLocallyError(
+            'NetworkChaos bandwidth without a target: locally, bandwidth is limited on calls to a target service',
+          );
       } else if (action === 'duplicate' || action === 'corrupt') {
         const percent = Number((spec[action] as Obj)[action]);
-        if (peers.length === 0) throw new UnsupportedLocallyError(`NetworkChaos ${action} without a target: in-process, it acts on calls to a target service (requests sent twice, response bits flipped); add spec.target`);
+        if (peers.length === 0)
+          throw new UnsupportedLocallyError(
+            `NetworkChaos ${action} without a target: in-process, it acts on calls to a target service (requests sent twice, response bits flipped); add spec.target`,
+          );
         outbound(`net-${action}`, { percent });
-        notes.push(action === 'duplicate' ? 'NetworkChaos duplicate in-process: whole requests are sent twice (the server sees both), where the kernel copies packets' : 'NetworkChaos corrupt in-process: a bit of the response body is flipped, where the kernel corrupts packets (mostly dropped by TCP checksums)');
+        notes.push(
+          action === 'duplicate'
+            ? 'NetworkChaos duplicate in-process: whole requests are sent twice (the server sees both), where the kernel copies packets'
+            : 'NetworkChaos corrupt in-process: a bit of the response body is flipped, where the kernel corrupts packets (mostly dropped by TCP checksums)',
+        );
       } else {
-        throw new UnsupportedLocallyError(`NetworkChaos ${action}: packet ${action === 'netem' ? 'netem' : action} needs the kernel layer (netem/nftables), available in the containers and k8s environments, not in local`);
+        throw new UnsupportedLocallyError(
+          `NetworkChaos ${action}: packet ${action === 'netem' ? 'netem' : action} needs the kernel layer (netem/nftables), available in the containers and k8s environments, not in local`,
+        );
       }
       if (peers.length === 0 && (action === 'partition' || spec['target'] !== undefined)) {
         throw new UnsupportedLocallyError('NetworkChaos target selects no registered service');
@@ -145,18 +195,26 @@ export function planChaos(
       break;
     }
     case 'StressChaos': {
-      if (spec['stressngStressors']) throw new UnsupportedLocallyError('StressChaos stressngStressors: raw stress-ng arguments need stress-ng in the target (containers/k8s); use stressors');
+      if (spec['stressngStressors'])
+        throw new UnsupportedLocallyError(
+          'StressChaos stressngStressors: raw stress-ng arguments need stress-ng in the target (containers/k8s); use stressors',
+        );
       const stressors = spec['stressors'] as Obj;
       const cpu = stressors['cpu'] as Obj | undefined;
       const mem = stressors['memory'] as Obj | undefined;
       if (cpu && containers) {
         each('container-stress', { workers: Number(cpu['workers'] ?? 1), load: Number(cpu['load'] ?? 100) });
-        notes.push('StressChaos cpu: the container CPU limit is lowered by workers × load % (docker update) for the duration');
+        notes.push(
+          'StressChaos cpu: the container CPU limit is lowered by workers × load % (docker update) for the duration',
+        );
       } else if (cpu) each('cpu-stress', { workers: Number(cpu['workers'] ?? 1), load: Number(cpu['load'] ?? 100) });
       if (mem) {
         const size = parseMemorySize(String(mem['size'] || '256MB'));
         if (!size.ok) throw new UnsupportedLocallyError(`StressChaos memory size ${size.reason}`);
-        if ('percent' in size.value) throw new UnsupportedLocallyError('StressChaos memory size as a percentage needs a container memory limit (containers/k8s); give a size such as 256MB');
+        if ('percent' in size.value)
+          throw new UnsupportedLocallyError(
+            'StressChaos memory size as a percentage needs a container memory limit (containers/k8s); give a size such as 256MB',
+          );
         // Bytes as Chaos Mesh counts them (decimal units: 256MB = 256 000 000).
         each('memory-stress', { size: size.value.bytes });
       }
@@ -164,27 +222,45 @@ export function planChaos(
     }
     case 'IOChaos': {
       const action = String(spec['action']);
-      if (action !== 'latency' && action !== 'fault') throw new UnsupportedLocallyError(`IOChaos ${action}: only latency and fault are implemented in-process`);
+      if (action !== 'latency' && action !== 'fault')
+        throw new UnsupportedLocallyError(`IOChaos ${action}: only latency and fault are implemented in-process`);
       const methods = ((spec['methods'] as string[] | undefined) ?? []).map((m) => {
         const mapped = IO_METHODS[m];
-        if (!mapped) throw new UnsupportedLocallyError(`IOChaos method ${m}: in-process IO faults cover ${Object.keys(IO_METHODS).join(', ')}`);
+        if (!mapped)
+          throw new UnsupportedLocallyError(
+            `IOChaos method ${m}: in-process IO faults cover ${Object.keys(IO_METHODS).join(', ')}`,
+          );
         return mapped;
       });
       const volume = String(spec['volumePath']).replace(/\/+$/, '');
       const pattern = String(spec['path'] ?? `${volume}/**`);
       for (const target of selected) {
         const dataDir = ctx.dataDirOf(target);
-        if (!dataDir) throw new UnsupportedLocallyError(`IOChaos: ${target.name} has no data volume in this environment`);
+        if (!dataDir)
+          throw new UnsupportedLocallyError(`IOChaos: ${target.name} has no data volume in this environment`);
         // volumePath is the service's data volume (/var/lib/nova in k8s); locally it is the replica's DATA_DIR.
         const path = pattern.startsWith(volume) ? dataDir + pattern.slice(volume.length) : pattern;
-        const base = { path, percent: Number(spec['percent'] ?? 100), ...(methods.length ? { methods: [...new Set(methods)] } : {}) };
-        faults.push({ target, kind: action === 'latency' ? 'io-delay' : 'io-fault', spec: action === 'latency' ? { ...base, latencyMs: ms(spec['delay']) } : { ...base, errno: Number(spec['errno']) } });
+        const base = {
+          path,
+          percent: Number(spec['percent'] ?? 100),
+          ...(methods.length ? { methods: [...new Set(methods)] } : {}),
+        };
+        faults.push({
+          target,
+          kind: action === 'latency' ? 'io-delay' : 'io-fault',
+          spec:
+            action === 'latency'
+              ? { ...base, latencyMs: ms(spec['delay']) }
+              : { ...base, errno: Number(spec['errno']) },
+        });
       }
       break;
     }
     case 'HTTPChaos': {
       if (spec['code'] !== undefined || spec['response_headers'] !== undefined) {
-        throw new UnsupportedLocallyError('HTTPChaos code and response_headers select responses by what the handler answered; in-process, faults select requests (path, method, request_headers)');
+        throw new UnsupportedLocallyError(
+          'HTTPChaos code and response_headers select responses by what the handler answered; in-process, faults select requests (path, method, request_headers)',
+        );
       }
       const target = spec['target'] === 'Response' ? 'response' : 'request';
       const match: Record<string, unknown> = {};
@@ -208,15 +284,23 @@ export function planChaos(
       const clocks = new Set<string>();
       for (const id of (spec['clockIds'] as string[] | undefined) ?? ['CLOCK_REALTIME']) {
         const clock = CLOCK_IDS[id];
-        if (!clock) throw new UnsupportedLocallyError(`TimeChaos clockIds ${id}: in-process, the shifted clocks are ${Object.keys(CLOCK_IDS).join(', ')} (what a Node service reads)`);
+        if (!clock)
+          throw new UnsupportedLocallyError(
+            `TimeChaos clockIds ${id}: in-process, the shifted clocks are ${Object.keys(CLOCK_IDS).join(', ')} (what a Node service reads)`,
+          );
         clocks.add(clock);
       }
       each('time-offset', { offsetMs: ms(spec['timeOffset']), clocks: [...clocks] });
       break;
     }
     case 'DNSChaos':
-      each('dns-fault', { action: String(spec['action'] ?? 'error'), patterns: (spec['patterns'] as string[] | undefined) ?? [] });
-      notes.push('DNSChaos: names are failed inside the selected services (dns.lookup, and calls to a named upstream), not by a cluster DNS server');
+      each('dns-fault', {
+        action: String(spec['action'] ?? 'error'),
+        patterns: (spec['patterns'] as string[] | undefined) ?? [],
+      });
+      notes.push(
+        'DNSChaos: names are failed inside the selected services (dns.lookup, and calls to a named upstream), not by a cluster DNS server',
+      );
       break;
   }
   if (selected.length === 0) throw new UnsupportedLocallyError('the selector matches no registered service');
@@ -244,24 +328,44 @@ function planKernel(
       else each('kernel-loss', { ...net, percent: percent('loss', 'loss') });
       return;
     case 'duplicate':
-      if (!peers.length) throw new UnsupportedLocallyError('NetworkChaos duplicate without a target: in containers, packets are duplicated (iptables TEE) towards the target\'s containers; add spec.target');
+      if (!peers.length)
+        throw new UnsupportedLocallyError(
+          "NetworkChaos duplicate without a target: in containers, packets are duplicated (iptables TEE) towards the target's containers; add spec.target",
+        );
       each('kernel-duplicate', { ...net, percent: percent('duplicate', 'duplicate') });
       return;
     case 'bandwidth': {
       const b = spec['bandwidth'] as Obj;
-      each('kernel-bandwidth', { bytesPerSecond: parseRate(String(b['rate'])), limitBytes: Number(b['limit']), bufferBytes: Number(b['buffer']) });
-      if (peers.length) notes.push('NetworkChaos bandwidth: the limit applies to all egress of the container interface (tbf), not only towards the target');
+      each('kernel-bandwidth', {
+        bytesPerSecond: parseRate(String(b['rate'])),
+        limitBytes: Number(b['limit']),
+        bufferBytes: Number(b['buffer']),
+      });
+      if (peers.length)
+        notes.push(
+          'NetworkChaos bandwidth: the limit applies to all egress of the container interface (tbf), not only towards the target',
+        );
       return;
     }
     case 'delay': {
       const d = spec['delay'] as Obj;
       const ms = (v: unknown): number => parseDuration(String(v)) ?? 0;
-      each('kernel-netem', { delayMs: ms(d['latency']), jitterMs: ms(d['jitter'] ?? '0ms'), correlation: Number(d['correlation'] ?? 0) });
-      if (peers.length) notes.push('NetworkChaos delay: netem delays all egress of the container interface, not only towards the target');
+      each('kernel-netem', {
+        delayMs: ms(d['latency']),
+        jitterMs: ms(d['jitter'] ?? '0ms'),
+        correlation: Number(d['correlation'] ?? 0),
+      });
+      if (peers.length)
+        notes.push(
+          'NetworkChaos delay: netem delays all egress of the container interface, not only towards the target',
+        );
       return;
     }
     case 'corrupt':
-      if (!layer.netem) throw new UnsupportedLocallyError('NetworkChaos corrupt needs the netem qdisc, which this kernel lacks (tc: "Specified qdisc kind is unknown")');
+      if (!layer.netem)
+        throw new UnsupportedLocallyError(
+          'NetworkChaos corrupt needs the netem qdisc, which this kernel lacks (tc: "Specified qdisc kind is unknown")',
+        );
       each('kernel-netem', { corruptPercent: percent('corrupt', 'corrupt') });
       return;
     default:

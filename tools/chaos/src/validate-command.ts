@@ -27,7 +27,13 @@ export function validateFiles(paths: readonly string[], options: ValidateOptions
     try {
       files.push(...yamlFiles([p]));
     } catch (error) {
-      out.errors.push({ file: relative(process.cwd(), p) || p, line: 1, column: 1, path: '', message: `cannot be read: ${(error as Error).message}` });
+      out.errors.push({
+        file: relative(process.cwd(), p) || p,
+        line: 1,
+        column: 1,
+        path: '',
+        message: `cannot be read: ${(error as Error).message}`,
+      });
     }
   }
   for (const f of files) {
@@ -37,7 +43,13 @@ export function validateFiles(paths: readonly string[], options: ValidateOptions
     try {
       text = readFileSync(f, 'utf8');
     } catch (error) {
-      out.errors.push({ file: name, line: 1, column: 1, path: '', message: `cannot be read: ${(error as Error).message}` });
+      out.errors.push({
+        file: name,
+        line: 1,
+        column: 1,
+        path: '',
+        message: `cannot be read: ${(error as Error).message}`,
+      });
       continue;
     }
     const r = parseResources(text, name, { strict: options.strict ?? false });
@@ -60,14 +72,27 @@ export function validateCommand(paths: readonly string[], options: ValidateOptio
   }
   const v = validateFiles(paths, options);
   if (output === 'json') {
-    const resources = v.resources.map((r) => ({ kind: r.kind, name: r.metadata.name, namespace: r.metadata.namespace, ...r.source }));
-    console.log(JSON.stringify({ valid: v.errors.length === 0, files: v.files, resources, errors: v.errors, warnings: v.warnings }, null, 2));
+    const resources = v.resources.map((r) => ({
+      kind: r.kind,
+      name: r.metadata.name,
+      namespace: r.metadata.namespace,
+      ...r.source,
+    }));
+    console.log(
+      JSON.stringify(
+        { valid: v.errors.length === 0, files: v.files, resources, errors: v.errors, warnings: v.warnings },
+        null,
+        2,
+      ),
+    );
     return v.errors.length ? 2 : 0;
   }
   for (const r of v.resources) console.log(`ok  ${r.kind}/${r.metadata.name}  (${r.source.file}:${r.source.line})`);
   for (const w of v.warnings) process.stderr.write(`  ${formatIssue(w)}\n`);
   if (v.errors.length) {
-    process.stderr.write(`${v.errors.length} problem(s) in the experiment files:\n${v.errors.map((i) => `  ${formatIssue(i)}`).join('\n')}\n`);
+    process.stderr.write(
+      `${v.errors.length} problem(s) in the experiment files:\n${v.errors.map((i) => `  ${formatIssue(i)}`).join('\n')}\n`,
+    );
     return 2;
   }
   return 0;

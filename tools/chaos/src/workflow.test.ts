@@ -41,7 +41,9 @@ function host(): WorkflowHost & { log: string[] } {
 
 describe('workflow engine', () => {
   it('runs Serial children one after another, each until its deadline', async () => {
-    const wf = workflow(`    - name: root\n      templateType: Serial\n      children: [a, pause, b]\n${chaos('a', '5s')}    - name: pause\n      templateType: Suspend\n      deadline: 2s\n${chaos('b', '3s')}`);
+    const wf = workflow(
+      `    - name: root\n      templateType: Serial\n      children: [a, pause, b]\n${chaos('a', '5s')}    - name: pause\n      templateType: Suspend\n      deadline: 2s\n${chaos('b', '3s')}`,
+    );
     const h = host();
     const done = runWorkflow(wf.spec, h, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(10_000);
@@ -56,7 +58,9 @@ describe('workflow engine', () => {
   });
 
   it('runs Parallel children together', async () => {
-    const wf = workflow(`    - name: root\n      templateType: Parallel\n      children: [a, b]\n${chaos('a', '4s')}${chaos('b', '2s')}`);
+    const wf = workflow(
+      `    - name: root\n      templateType: Parallel\n      children: [a, b]\n${chaos('a', '4s')}${chaos('b', '2s')}`,
+    );
     const h = host();
     const done = runWorkflow(wf.spec, h, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(4000);
@@ -64,8 +68,10 @@ describe('workflow engine', () => {
     expect(h.log.sort()).toEqual(['a+0', 'a-4000', 'b+0', 'b-2000']);
   });
 
-  it("stops a Serial parent at its own deadline: the running child ends, the rest never start", async () => {
-    const wf = workflow(`    - name: root\n      templateType: Serial\n      deadline: 6s\n      children: [a, b]\n${chaos('a', '5s')}${chaos('b', '5s')}`);
+  it('stops a Serial parent at its own deadline: the running child ends, the rest never start', async () => {
+    const wf = workflow(
+      `    - name: root\n      templateType: Serial\n      deadline: 6s\n      children: [a, b]\n${chaos('a', '5s')}${chaos('b', '5s')}`,
+    );
     const h = host();
     const done = runWorkflow(wf.spec, h, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(10_000);
@@ -75,7 +81,9 @@ describe('workflow engine', () => {
   });
 
   it('ends every node at once when the run is aborted (Ctrl-C)', async () => {
-    const wf = workflow(`    - name: root\n      templateType: Serial\n      children: [a, b]\n${chaos('a', '30s')}${chaos('b', '30s')}`);
+    const wf = workflow(
+      `    - name: root\n      templateType: Serial\n      children: [a, b]\n${chaos('a', '30s')}${chaos('b', '30s')}`,
+    );
     const h = host();
     const abort = new AbortController();
     const done = runWorkflow(wf.spec, h, abort.signal);
@@ -87,8 +95,12 @@ describe('workflow engine', () => {
   });
 
   it('refuses template types the local engine cannot run', () => {
-    const wf = workflow(`    - name: root\n      templateType: Serial\n      children: [check]\n    - name: check\n      templateType: StatusCheck\n`);
-    expect(unsupportedTemplates(wf.spec)).toEqual(['template check: StatusCheck templates are not supported by the local workflow engine (Serial, Parallel, Suspend and chaos templates are)']);
+    const wf = workflow(
+      `    - name: root\n      templateType: Serial\n      children: [check]\n    - name: check\n      templateType: StatusCheck\n`,
+    );
+    expect(unsupportedTemplates(wf.spec)).toEqual([
+      'template check: StatusCheck templates are not supported by the local workflow engine (Serial, Parallel, Suspend and chaos templates are)',
+    ]);
   });
 
   it('refuses to run a workflow node of a kind Nova Chaos does not model, saying where it can run', () => {
@@ -99,7 +111,9 @@ describe('workflow engine', () => {
         { name: 'jvm', templateType: 'JVMChaos', deadline: '30s' },
       ],
     };
-    expect(unsupportedTemplates(spec)).toEqual(['template jvm: JVMChaos is not modelled by Nova Chaos, so this workflow cannot run here: run it on a cluster with Chaos Mesh']);
+    expect(unsupportedTemplates(spec)).toEqual([
+      'template jvm: JVMChaos is not modelled by Nova Chaos, so this workflow cannot run here: run it on a cluster with Chaos Mesh',
+    ]);
   });
 });
 
@@ -113,10 +127,18 @@ function schedule(extra: string): ScheduleResource {
 describe('scheduler', () => {
   it('spawns a child per tick, and with Forbid skips ticks while one runs', async () => {
     const events: ScheduleEvent[] = [];
-    const s = new Scheduler(schedule('  concurrencyPolicy: Forbid\n  historyLimit: 5\n'), (_n, signal) => new Promise((r) => {
-      const t = setTimeout(() => r(true), 90_000);
-      signal.addEventListener('abort', () => { clearTimeout(t); r(false); });
-    }), (e) => events.push(e));
+    const s = new Scheduler(
+      schedule('  concurrencyPolicy: Forbid\n  historyLimit: 5\n'),
+      (_n, signal) =>
+        new Promise((r) => {
+          const t = setTimeout(() => r(true), 90_000);
+          signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            r(false);
+          });
+        }),
+      (e) => events.push(e),
+    );
     s.start();
     await vi.advanceTimersByTimeAsync(60_000);
     expect(events.map((e) => e.type)).toEqual(['spawned']);
@@ -131,7 +153,11 @@ describe('scheduler', () => {
 
   it('with Allow, runs children concurrently; keeps only historyLimit finished children', async () => {
     const events: ScheduleEvent[] = [];
-    const s = new Scheduler(schedule('  concurrencyPolicy: Allow\n  historyLimit: 2\n'), () => new Promise((r) => setTimeout(() => r(true), 90_000)), (e) => events.push(e));
+    const s = new Scheduler(
+      schedule('  concurrencyPolicy: Allow\n  historyLimit: 2\n'),
+      () => new Promise((r) => setTimeout(() => r(true), 90_000)),
+      (e) => events.push(e),
+    );
     s.start();
     await vi.advanceTimersByTimeAsync(120_000);
     expect(s.active).toHaveLength(2);
@@ -143,7 +169,11 @@ describe('scheduler', () => {
 
   it('skips a tick that fires later than startingDeadlineSeconds', async () => {
     const events: ScheduleEvent[] = [];
-    const s = new Scheduler(schedule('  startingDeadlineSeconds: 5\n'), async () => true, (e) => events.push(e));
+    const s = new Scheduler(
+      schedule('  startingDeadlineSeconds: 5\n'),
+      async () => true,
+      (e) => events.push(e),
+    );
     s.start();
     // The process was frozen past the tick: the timer fires 30 s late.
     vi.setSystemTime(new Date('2026-11-24T10:01:30Z'));

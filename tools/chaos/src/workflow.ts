@@ -18,9 +18,20 @@ export interface NodeResult {
 /** What the engine needs from its host. */
 export interface WorkflowHost {
   /** Runs a chaos template until `signal` aborts (its deadline, or the run's abort), then recovers it. */
-  runChaos(template: WorkflowTemplate, kind: ChaosKind, spec: Record<string, unknown>, signal: AbortSignal): Promise<void>;
+  runChaos(
+    template: WorkflowTemplate,
+    kind: ChaosKind,
+    spec: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<void>;
   now(): number;
-  onNode?(event: { node: string; templateType: string; phase: 'started' | 'finished'; status?: NodeStatus; at: number }): void;
+  onNode?(event: {
+    node: string;
+    templateType: string;
+    phase: 'started' | 'finished';
+    status?: NodeStatus;
+    at: number;
+  }): void;
 }
 
 /** Template types the local engine runs. Task, StatusCheck and Schedule-in-workflow are refused up front. */
@@ -35,9 +46,13 @@ export function unsupportedTemplates(spec: { entry: string; templates: WorkflowT
     if (!t || seen.has(name)) return;
     seen.add(name);
     if ((UNMODELLED_KINDS as readonly string[]).includes(t.templateType)) {
-      problems.push(`template ${name}: ${t.templateType} is not modelled by Nova Chaos, so this workflow cannot run here: run it on a cluster with Chaos Mesh`);
+      problems.push(
+        `template ${name}: ${t.templateType} is not modelled by Nova Chaos, so this workflow cannot run here: run it on a cluster with Chaos Mesh`,
+      );
     } else if (!(RUNNABLE as readonly string[]).includes(t.templateType)) {
-      problems.push(`template ${name}: ${t.templateType} templates are not supported by the local workflow engine (Serial, Parallel, Suspend and chaos templates are)`);
+      problems.push(
+        `template ${name}: ${t.templateType} templates are not supported by the local workflow engine (Serial, Parallel, Suspend and chaos templates are)`,
+      );
     }
     for (const c of t.children ?? []) visit(c, seen);
   };
@@ -51,7 +66,11 @@ export function unsupportedTemplates(spec: { entry: string; templates: WorkflowT
  * deadline bounds its children; a node past its deadline is `deadline-exceeded` and a Serial parent stops
  * there. Aborting `signal` stops every node (faults are recovered by the host).
  */
-export async function runWorkflow(spec: { entry: string; templates: WorkflowTemplate[] }, host: WorkflowHost, signal: AbortSignal): Promise<NodeResult> {
+export async function runWorkflow(
+  spec: { entry: string; templates: WorkflowTemplate[] },
+  host: WorkflowHost,
+  signal: AbortSignal,
+): Promise<NodeResult> {
   const byName = new Map(spec.templates.map((t) => [t.name, t]));
 
   async function run(name: string, parent: AbortSignal): Promise<NodeResult> {
@@ -61,10 +80,13 @@ export async function runWorkflow(spec: { entry: string; templates: WorkflowTemp
     const own = new AbortController();
     let deadlineHit = false;
     const deadlineMs = t.deadline ? parseDuration(t.deadline) : undefined;
-    const timer = deadlineMs !== undefined ? setTimeout(() => {
-      deadlineHit = true;
-      own.abort();
-    }, deadlineMs) : undefined;
+    const timer =
+      deadlineMs !== undefined
+        ? setTimeout(() => {
+            deadlineHit = true;
+            own.abort();
+          }, deadlineMs)
+        : undefined;
     const onParent = (): void => own.abort();
     parent.addEventListener('abort', onParent, { once: true });
     if (parent.aborted) own.abort();

@@ -9,7 +9,11 @@ const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 /** Runs the CLI; resolves its exit code and output. `onLine` may act on the process while it runs. */
-function chaos(args: string[], onLine?: (line: string, proc: ChildProcess) => void, state = mkdtempSync(join(tmpdir(), 'nova-chaos-'))): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+function chaos(
+  args: string[],
+  onLine?: (line: string, proc: ChildProcess) => void,
+  state = mkdtempSync(join(tmpdir(), 'nova-chaos-')),
+): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
   const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, ...args], {
     env: { ...process.env, CHAOS_STATE_DIR: state, CHAOS_ACTOR: 'e2e-test', LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -39,10 +43,11 @@ function descendants(pid: number): number[] {
   }
   const out: number[] = [];
   const visit = (p: number): void => {
-    for (const [child, pp] of parent) if (pp === p) {
-      out.push(child);
-      visit(child);
-    }
+    for (const [child, pp] of parent)
+      if (pp === p) {
+        out.push(child);
+        visit(child);
+      }
   };
   visit(pid);
   return out;
@@ -86,15 +91,31 @@ function expectDelayEvidence(checks: Array<{ name: string; ok: boolean; measured
 // test runs once more; the failure stays in the output.
 describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
   it('validate names file, line, path and what is valid, with exit code 2', async () => {
-    const { done } = chaos(['validate', fileURLToPath(new URL('../../../libs/chaos-spec/src/fixtures/invalid.yaml', import.meta.url))]);
+    const { done } = chaos([
+      'validate',
+      fileURLToPath(new URL('../../../libs/chaos-spec/src/fixtures/invalid.yaml', import.meta.url)),
+    ]);
     const { code, out } = await done;
     expect(code).toBe(2);
-    expect(out).toMatch(/invalid\.yaml:7:3 spec\.mode: must be one of "one", "all", "fixed", "fixed-percent", "random-max-percent", got "some"/);
+    expect(out).toMatch(
+      /invalid\.yaml:7:3 spec\.mode: must be one of "one", "all", "fixed", "fixed-percent", "random-max-percent", got "some"/,
+    );
   });
 
   it('runs a short experiment: the fault took effect at its target (measured there) and is gone after', async () => {
     const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-'));
-    const { done } = chaos(['run', fixture('short-delay.yaml'), '--baseline', '2', '--rate', '30', '--seed', '11', '--report-dir', reportDir]);
+    const { done } = chaos([
+      'run',
+      fixture('short-delay.yaml'),
+      '--baseline',
+      '2',
+      '--rate',
+      '30',
+      '--seed',
+      '11',
+      '--report-dir',
+      reportDir,
+    ]);
     const { code, out } = await done;
     expect(out, out).toMatch(/PASS\s+NetworkChaos\/short-delay-auth/);
     expect(code).toBe(0);
@@ -103,21 +124,41 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
     expect(report.seed).toBe(11);
     expect(result.injected).toEqual([expect.objectContaining({ kind: 'http-delay', phase: 'injected' })]);
     expectDelayEvidence(result.checks);
-    expect(result.checks.find((c: { name: string }) => c.name === 'no fault left behind')).toMatchObject({ ok: true, measured: '0 active' });
+    expect(result.checks.find((c: { name: string }) => c.name === 'no fault left behind')).toMatchObject({
+      ok: true,
+      measured: '0 active',
+    });
     // After the window, login latency is back to the baseline.
-    const after = report.samples.filter((s: { at: number; journey: string }) => s.at > result.phases.faultEnd + 500 && s.journey === 'login');
+    const after = report.samples.filter(
+      (s: { at: number; journey: string }) => s.at > result.phases.faultEnd + 500 && s.journey === 'login',
+    );
     expect(after.length).toBeGreaterThan(0);
     expect(Math.max(...after.map((s: { latencyMs: number }) => s.latencyMs))).toBeLessThan(140);
-    expect(readFileSync(join(reportDir, 'junit.xml'), 'utf8')).toMatch(/<testcase classname="chaos.NetworkChaos" name="short-delay-auth"/);
+    expect(readFileSync(join(reportDir, 'junit.xml'), 'utf8')).toMatch(
+      /<testcase classname="chaos.NetworkChaos" name="short-delay-auth"/,
+    );
     const html = readFileSync(join(reportDir, 'report.html'), 'utf8');
     expect(html).toContain('fault window');
     expect(html).toMatch(/Chart\.js v4/);
-    expect(readFileSync(join(reportDir, 'metrics.prom'), 'utf8')).toMatch(/chaos_experiments_total\{kind="NetworkChaos",verdict="pass"\} 1/);
+    expect(readFileSync(join(reportDir, 'metrics.prom'), 'utf8')).toMatch(
+      /chaos_experiments_total\{kind="NetworkChaos",verdict="pass"\} 1/,
+    );
   }, 120_000);
 
   it('runs with the real k6 as the load generator (--load k6): same hypotheses, same reports', async () => {
     const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-k6-'));
-    const { done } = chaos(['run', fixture('short-delay.yaml'), '--load', 'k6', '--baseline', '2', '--rate', '30', '--report-dir', reportDir]);
+    const { done } = chaos([
+      'run',
+      fixture('short-delay.yaml'),
+      '--load',
+      'k6',
+      '--baseline',
+      '2',
+      '--rate',
+      '30',
+      '--report-dir',
+      reportDir,
+    ]);
     const { code, out } = await done;
     expect(out, out).toMatch(/load: k6 generator/);
     expect(out).toMatch(/PASS\s+NetworkChaos\/short-delay-auth/);
@@ -133,15 +174,28 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
 
   it('a fault that cannot reach its target is INCONCLUSIVE, never PASS: exit 1, a JUnit failure, the evidence said', async () => {
     const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-inconclusive-'));
-    const { done } = chaos(['run', fixture('unreachable-loss.yaml'), '--baseline', '1', '--rate', '30', '--report-dir', reportDir]);
+    const { done } = chaos([
+      'run',
+      fixture('unreachable-loss.yaml'),
+      '--baseline',
+      '1',
+      '--rate',
+      '30',
+      '--report-dir',
+      reportDir,
+    ]);
     const { code, out } = await done;
-    expect(out, out).toMatch(/INCONCLUSIVE\s+NetworkChaos\/unreachable-loss-auth-messaging\s+\d+s\s+fault took effect: net-reset on auth-service: reset 0 of 0 calls to messaging-service/);
+    expect(out, out).toMatch(
+      /INCONCLUSIVE\s+NetworkChaos\/unreachable-loss-auth-messaging\s+\d+s\s+fault took effect: net-reset on auth-service: reset 0 of 0 calls to messaging-service/,
+    );
     expect(out).toMatch(/0 passed, 0 failed, 1 inconclusive/);
     expect(code).toBe(1);
     const [result] = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')).results;
     // Every hypothesis held: only the evidence is missing.
     expect(result.checks.filter((c: { ok: boolean; evidence?: boolean }) => !c.ok && !c.evidence)).toEqual([]);
-    expect(readFileSync(join(reportDir, 'junit.xml'), 'utf8')).toContain('<failure type="inconclusive" message="fault took effect: net-reset on auth-service: reset 0 of 0 calls to messaging-service');
+    expect(readFileSync(join(reportDir, 'junit.xml'), 'utf8')).toContain(
+      '<failure type="inconclusive" message="fault took effect: net-reset on auth-service: reset 0 of 0 calls to messaging-service',
+    );
   }, 120_000);
 
   it('Ctrl-C mid-fault recovers the fault, stops every process it started, and exits 130', async () => {
@@ -183,9 +237,13 @@ describe('chaos up / status / down', () => {
     const state = mkdtempSync(join(tmpdir(), 'nova-up-'));
     let ready!: () => void;
     const isReady = new Promise<void>((r) => (ready = r));
-    const up = chaos(['up'], (line) => {
-      if (line.startsWith('up.')) ready();
-    }, state);
+    const up = chaos(
+      ['up'],
+      (line) => {
+        if (line.startsWith('up.')) ready();
+      },
+      state,
+    );
     await isReady;
     const pids = descendants(up.proc.pid!);
     const status = await chaos(['status'], undefined, state).done;
@@ -195,16 +253,29 @@ describe('chaos up / status / down', () => {
     expect(status.out).toContain('no active fault');
 
     // The REST API: token required, start by YAML, status, stop (idempotent), leases.
-    const upState = JSON.parse(readFileSync(join(state, 'up.json'), 'utf8')) as { api: string; apiToken: string; services: Array<{ name: string; url: string }> };
+    const upState = JSON.parse(readFileSync(join(state, 'up.json'), 'utf8')) as {
+      api: string;
+      apiToken: string;
+      services: Array<{ name: string; url: string }>;
+    };
     const api = (method: string, path: string, body?: unknown, token = upState.apiToken) =>
-      fetch(`${upState.api}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+      fetch(`${upState.api}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
     expect((await api('GET', '/api/v1/experiments', undefined, 'wrong')).status).toBe(401);
     expect((await fetch(`${upState.api}/api/v1/health`)).status).toBe(200);
-    const bad = await api('POST', '/api/v1/experiments', { yaml: 'apiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata:\n  name: x\nspec:\n  action: pod-kill\n  mode: some\n' });
+    const bad = await api('POST', '/api/v1/experiments', {
+      yaml: 'apiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata:\n  name: x\nspec:\n  action: pod-kill\n  mode: some\n',
+    });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(await bad.json())).toMatch(/spec.mode: must be one of/);
     // An alias bomb and an empty document are findings (400 naming the problem), never a 500.
-    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`)].join('\n');
+    const bomb = [
+      'a: &a [x,x,x,x,x,x,x,x,x]',
+      ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`),
+    ].join('\n');
     const bombed = await api('POST', '/api/v1/experiments', { yaml: bomb });
     expect(bombed.status).toBe(400);
     expect(JSON.stringify(await bombed.json())).toMatch(/YAML aliases expand too far/);
@@ -212,22 +283,44 @@ describe('chaos up / status / down', () => {
     expect(empty.status).toBe(400);
     expect(JSON.stringify(await empty.json())).toMatch(/holds no Kubernetes object/);
     const userUrl = upState.services.find((x) => x.name === 'user-service')!.url;
-    const yaml = ['apiVersion: chaos-mesh.org/v1alpha1', 'kind: HTTPChaos', 'metadata:', '  name: api-error', 'spec:', '  mode: all', '  selector:', '    labelSelectors:', '      app: user-service', '  target: Request', '  port: 3001', '  path: /users/*', '  replace:', '    code: 503', '  duration: 30s'].join('\n');
+    const yaml = [
+      'apiVersion: chaos-mesh.org/v1alpha1',
+      'kind: HTTPChaos',
+      'metadata:',
+      '  name: api-error',
+      'spec:',
+      '  mode: all',
+      '  selector:',
+      '    labelSelectors:',
+      '      app: user-service',
+      '  target: Request',
+      '  port: 3001',
+      '  path: /users/*',
+      '  replace:',
+      '    code: 503',
+      '  duration: 30s',
+    ].join('\n');
     const started = await api('POST', '/api/v1/experiments', { yaml });
     expect(started.status).toBe(201);
     const exp = (await started.json()) as { id: string; phase: string; faults: unknown[] };
     expect(exp.phase).toBe('injected');
     expect(exp.faults).toHaveLength(2);
     expect((await fetch(`${userUrl}/users/00000000-0000-4000-8000-000000000000`)).status).toBe(503);
-    expect(((await (await api('GET', `/api/v1/experiments/${exp.id}`)).json()) as { phase: string }).phase).toBe('injected');
+    expect(((await (await api('GET', `/api/v1/experiments/${exp.id}`)).json()) as { phase: string }).phase).toBe(
+      'injected',
+    );
     const stopped = await api('DELETE', `/api/v1/experiments/${exp.id}`);
     expect(((await stopped.json()) as { phase: string }).phase).toBe('recovered');
     expect((await api('DELETE', `/api/v1/experiments/${exp.id}`)).status).toBe(200);
     expect((await fetch(`${userUrl}/users/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
     // A client that never stops its fault: the lease ends it.
-    const short = (await (await api('POST', '/api/v1/experiments', { yaml: yaml.replace('duration: 30s', 'duration: 1s') })).json()) as { id: string };
+    const short = (await (
+      await api('POST', '/api/v1/experiments', { yaml: yaml.replace('duration: 30s', 'duration: 1s') })
+    ).json()) as { id: string };
     await new Promise((r) => setTimeout(r, 2500));
-    expect(((await (await api('GET', `/api/v1/experiments/${short.id}`)).json()) as { phase: string }).phase).toBe('recovered');
+    expect(((await (await api('GET', `/api/v1/experiments/${short.id}`)).json()) as { phase: string }).phase).toBe(
+      'recovered',
+    );
     expect((await chaos(['status'], undefined, state).done).out).toContain('no active fault');
     expect((await api('POST', '/api/v1/experiments', { name: 'no-such' })).status).toBe(404);
 

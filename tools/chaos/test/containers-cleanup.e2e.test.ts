@@ -9,7 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 // Every container and network of a containers run is removed on Ctrl-C, when the controller is SIGKILLed,
 // and when the environment fails to start. Real Docker; without it these fail with instructions.
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const PARTITION = fileURLToPath(new URL('../../../k8s/base/chaos-mesh/experiments/partition-messaging-user.yaml', import.meta.url));
+const PARTITION = fileURLToPath(
+  new URL('../../../k8s/base/chaos-mesh/experiments/partition-messaging-user.yaml', import.meta.url),
+);
 
 beforeAll(async () => {
   await requireDocker();
@@ -18,17 +20,25 @@ beforeAll(async () => {
 
 /** Containers and networks labelled with this controller PID's runs. */
 async function leftovers(controllerPid: number): Promise<{ containers: string[]; networks: string[] }> {
-  const containers = (await check('docker', ['ps', '-a', '-q', '--filter', `label=dev.nova.chaos/controller-pid=${controllerPid}`])).split('\n').filter(Boolean);
+  const containers = (
+    await check('docker', ['ps', '-a', '-q', '--filter', `label=dev.nova.chaos/controller-pid=${controllerPid}`])
+  )
+    .split('\n')
+    .filter(Boolean);
   const networks = (await check('docker', ['network', 'ls', '-q'])).split('\n').filter(Boolean);
   return { containers, networks };
 }
 
 /** Starts `chaos run --env containers` on the partition experiment; resolves once the fault is injected. */
 function startRun(): { pid: number; injected: Promise<void>; exited: Promise<number | null>; out: () => string } {
-  const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'run', '--env', 'containers', '--baseline', '1', PARTITION], {
-    env: { ...process.env, CHAOS_STATE_DIR: mkdtempSync(join(tmpdir(), 'nova-chaos-')), CHAOS_ACTOR: 'cleanup-test' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--conditions=@nova/source', '--import', 'tsx', CLI, 'run', '--env', 'containers', '--baseline', '1', PARTITION],
+    {
+      env: { ...process.env, CHAOS_STATE_DIR: mkdtempSync(join(tmpdir(), 'nova-chaos-')), CHAOS_ACTOR: 'cleanup-test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let onInjected: () => void = () => {};
   const injected = new Promise<void>((r) => (onInjected = r));
@@ -77,7 +87,9 @@ describe('containers environment cleanup', { retry: 1 }, () => {
     // `docker rm -f` of five containers deletes five full copies of their file systems with the vfs storage
     // driver: on a slow disk that took over 30 s once in CI, so the guard gets two minutes.
     expect(await until(async () => (await leftovers(run.pid)).containers.length === 0, 120_000), run.out()).toBe(true);
-    expect(await until(async () => (await leftovers(run.pid)).networks.length === networksBefore.length, 10_000)).toBe(true);
+    expect(await until(async () => (await leftovers(run.pid)).networks.length === networksBefore.length, 10_000)).toBe(
+      true,
+    );
   });
 
   it('a failed start (an image that does not exist) says why and leaves nothing behind', async () => {

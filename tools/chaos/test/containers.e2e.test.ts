@@ -3,7 +3,13 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseResources, type Resource } from '@nova/chaos-spec';
-import { check, kernelState, requireDocker, startContainersEnvironment, type ContainersEnvironment } from '@nova/containers';
+import {
+  check,
+  kernelState,
+  requireDocker,
+  startContainersEnvironment,
+  type ContainersEnvironment,
+} from '@nova/containers';
 import { AgentConnection, FaultRuntime, parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, unary, type Fault, type Target } from '@nova/proto';
 import { request } from 'undici';
@@ -16,7 +22,8 @@ import { Runner } from '../src/runner.ts';
 // The containers environment, for real: Docker (images built locally), testcontainers, the agent's Docker and
 // kernel drivers. Without a Docker engine these tests fail, printing how to start one (.ci/run does).
 const SUITE = fileURLToPath(new URL('../../../k8s/base/chaos-mesh/experiments/', import.meta.url));
-const experiment = (file: string): Resource => parseResources(readFileSync(join(SUITE, file), 'utf8'), file).resources[0]!;
+const experiment = (file: string): Resource =>
+  parseResources(readFileSync(join(SUITE, file), 'utf8'), file).resources[0]!;
 
 let env: ContainersEnvironment;
 let load: LoadGenerator;
@@ -27,10 +34,19 @@ const lines: string[] = [];
 beforeAll(async () => {
   await requireDocker();
   const state = mkdtempSync(join(tmpdir(), 'nova-containers-'));
-  env = await startContainersEnvironment({ stateDir: state, onLifecycle: (e) => lines.push(`${e.instance} ${e.type}${e.type === 'exited' ? ` ${e.code}` : ''}`) });
-  load = new LoadGenerator({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }, { ratePerSecond: 30 });
+  env = await startContainersEnvironment({
+    stateDir: state,
+    onLifecycle: (e) => lines.push(`${e.instance} ${e.type}${e.type === 'exited' ? ` ${e.code}` : ''}`),
+  });
+  load = new LoadGenerator(
+    { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') },
+    { ratePerSecond: 30 },
+  );
   await load.prepare();
-  observer = new Observer(() => env.instances.map((i) => i.url), () => load.now());
+  observer = new Observer(
+    () => env.instances.map((i) => i.url),
+    () => load.now(),
+  );
   observer.start();
   load.start();
   runner = new Runner(env, load, observer, {
@@ -53,7 +69,17 @@ afterAll(async () => {
 }, 300_000);
 
 /** Runs an experiment while sampling the kernel state of `container`; returns the result and the peak. */
-async function runSampling(file: string, container: string): Promise<{ verdict: string; reason: string | undefined; peakPackets: number; livePackets: number; sawRules: boolean; checks: string[] }> {
+async function runSampling(
+  file: string,
+  container: string,
+): Promise<{
+  verdict: string;
+  reason: string | undefined;
+  peakPackets: number;
+  livePackets: number;
+  sawRules: boolean;
+  checks: string[];
+}> {
   let peakPackets = 0;
   let livePackets = 0;
   let sawRules = false;
@@ -66,9 +92,12 @@ async function runSampling(file: string, container: string): Promise<{ verdict: 
         peakPackets = Math.max(peakPackets, s.packets);
       }
       // The agent's live effect of the active fault: its counters read while the rules hold.
-      const listed = await unary(env.agent.client.listFaults.bind(env.agent.client), {}, bearer(env.agent.token)).catch(() => ({ faults: [] }));
+      const listed = await unary(env.agent.client.listFaults.bind(env.agent.client), {}, bearer(env.agent.token)).catch(
+        () => ({ faults: [] }),
+      );
       for (const f of listed.faults as Fault[]) {
-        if (f.phase === 'injected' && f.kind.startsWith('kernel-')) livePackets = Math.max(livePackets, Number(parseEffect(f.effectJson)?.figures['packets'] ?? 0));
+        if (f.phase === 'injected' && f.kind.startsWith('kernel-'))
+          livePackets = Math.max(livePackets, Number(parseEffect(f.effectJson)?.figures['packets'] ?? 0));
       }
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -76,7 +105,14 @@ async function runSampling(file: string, container: string): Promise<{ verdict: 
   const result = await runner.run(experiment(file));
   sampling = false;
   await sampler;
-  return { verdict: result.verdict, reason: result.reason, peakPackets, livePackets, sawRules, checks: result.checks.map((c) => `${c.name}: ${c.measured} (${c.ok ? 'ok' : 'FAILED'})`) };
+  return {
+    verdict: result.verdict,
+    reason: result.reason,
+    peakPackets,
+    livePackets,
+    sawRules,
+    checks: result.checks.map((c) => `${c.name}: ${c.measured} (${c.ok ? 'ok' : 'FAILED'})`),
+  };
 }
 
 async function noRulesAnywhere(): Promise<void> {
@@ -88,14 +124,31 @@ async function applyTo(container: string, uid: string, kind: string, spec: objec
   const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container);
   if (!target) throw new Error(`no target registered from ${container}`);
   const client = env.agent.client;
-  await unary(client.applyFault.bind(client), { experimentUid: uid, targetId: target.id, kind, specJson: JSON.stringify(spec), durationMs, actor: 'containers-test' }, bearer(env.agent.token));
+  await unary(
+    client.applyFault.bind(client),
+    {
+      experimentUid: uid,
+      targetId: target.id,
+      kind,
+      specJson: JSON.stringify(spec),
+      durationMs,
+      actor: 'containers-test',
+    },
+    bearer(env.agent.token),
+  );
 }
 
 /** Recovers every fault of an experiment through the agent; returns the effect the agent measured for each. */
 async function recover(uid: string): Promise<FaultEffect[]> {
   const client = env.agent.client;
-  const { faults } = await unary(client.recoverFault.bind(client), { experimentUid: uid, actor: 'containers-test' }, bearer(env.agent.token));
-  return (faults as Fault[]).map((f) => parseEffect(f.effectJson) ?? { took: false, summary: `no effect recorded for ${f.id}`, figures: {} });
+  const { faults } = await unary(
+    client.recoverFault.bind(client),
+    { experimentUid: uid, actor: 'containers-test' },
+    bearer(env.agent.token),
+  );
+  return (faults as Fault[]).map(
+    (f) => parseEffect(f.effectJson) ?? { took: false, summary: `no effect recorded for ${f.id}`, figures: {} },
+  );
 }
 
 // Real Docker on a shared 2-vCPU VM with vfs storage: error-count assertions under faults flaked once each in
@@ -111,7 +164,9 @@ describe('the containers environment', { retry: 1 }, () => {
     expect(r.livePackets).toBeGreaterThan(0);
     expect(r.checks.some((c) => c.startsWith('breaker messaging-service->user-service: opened'))).toBe(true);
     // The evidence the verdict rests on: the nft rule's own counter, read by the agent before it deleted it.
-    expect(r.checks.join('\n')).toMatch(/^fault took effect: kernel-partition on messaging-service: dropped [1-9]\d* packets \(nft counters in .*\) \(ok\)$/m);
+    expect(r.checks.join('\n')).toMatch(
+      /^fault took effect: kernel-partition on messaging-service: dropped [1-9]\d* packets \(nft counters in .*\) \(ok\)$/m,
+    );
     await noRulesAnywhere();
   }, 120_000);
 
@@ -121,33 +176,49 @@ describe('the containers environment', { retry: 1 }, () => {
     expect(r.sawRules).toBe(true);
     expect(r.peakPackets).toBeGreaterThan(0);
     expect(r.livePackets).toBeGreaterThan(0);
-    expect(r.checks.join('\n')).toMatch(/^fault took effect: kernel-loss on messaging-service: dropped [1-9]\d* packets \(iptables filter counters in .*\) \(ok\)$/m);
+    expect(r.checks.join('\n')).toMatch(
+      /^fault took effect: kernel-loss on messaging-service: dropped [1-9]\d* packets \(iptables filter counters in .*\) \(ok\)$/m,
+    );
     await noRulesAnywhere();
   }, 120_000);
 
   it('pod-kill (docker kill): one user-service container dies and is restarted; the other keeps serving', async () => {
     const before = lines.length;
     const result = await runner.run(experiment('pod-kill-user.yaml'));
-    expect(result.verdict, `${result.reason}\n${result.checks.map((c) => `${c.name}: ${c.ok ? 'ok' : 'FAILED'} ${c.measured} (expected ${c.expected})`).join('\n')}\n${lines.slice(before).join('\n')}`).toBe('pass');
+    expect(
+      result.verdict,
+      `${result.reason}\n${result.checks.map((c) => `${c.name}: ${c.ok ? 'ok' : 'FAILED'} ${c.measured} (expected ${c.expected})`).join('\n')}\n${lines.slice(before).join('\n')}`,
+    ).toBe('pass');
     const events = lines.slice(before).filter((l) => /^user-service-\d (exited \d+|restarted)$/.test(l));
     // gracePeriod: 0 is a SIGKILL: exit code 137.
     expect(events.some((l) => l.endsWith('exited 137'))).toBe(true);
-    expect(result.checks.find((c) => c.name === 'fault took effect: container-kill on user-service')).toMatchObject({ ok: true, measured: expect.stringMatching(/^container \S+ \(init pid \d+\) gone \d+ ms after SIGKILL$/) });
+    expect(result.checks.find((c) => c.name === 'fault took effect: container-kill on user-service')).toMatchObject({
+      ok: true,
+      measured: expect.stringMatching(/^container \S+ \(init pid \d+\) gone \d+ ms after SIGKILL$/),
+    });
     expect(events.some((l) => l.endsWith('restarted'))).toBe(true);
     expect(env.instances.every((i) => i.running)).toBe(true);
   }, 120_000);
 
   it('a kill with a grace period sends SIGTERM: the service drains and exits 0 before the grace ends', async () => {
     const before = lines.length;
-    await applyTo(env.containerOf('user-service-2'), 'grace-test', 'container-kill', { signal: 'SIGTERM', gracePeriodMs: 5_000 }, 20_000);
+    await applyTo(
+      env.containerOf('user-service-2'),
+      'grace-test',
+      'container-kill',
+      { signal: 'SIGTERM', gracePeriodMs: 5_000 },
+      20_000,
+    );
     const deadline = Date.now() + 20_000;
-    while (!lines.slice(before).includes('user-service-2 restarted') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while (!lines.slice(before).includes('user-service-2 restarted') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     expect(lines.slice(before)).toContain('user-service-2 exited 0');
     expect(lines.slice(before)).toContain('user-service-2 restarted');
     await recover('grace-test');
     // The restarted service registers again before the next test picks targets.
     const registered = Date.now() + 15_000;
-    while ((await env.targets()).length < env.instances.length && Date.now() < registered) await new Promise((r) => setTimeout(r, 200));
+    while ((await env.targets()).length < env.instances.length && Date.now() < registered)
+      await new Promise((r) => setTimeout(r, 200));
   }, 40_000);
 
   it('bandwidth (tbf): a response from the limited container slows to the rate, and is fast again after recovery', async () => {
@@ -161,7 +232,11 @@ describe('the containers environment', { retry: 1 }, () => {
     };
     const before = await fetchMs();
     const rate = 32 * 1024;
-    await applyTo(container, 'bandwidth-test', 'kernel-bandwidth', { bytesPerSecond: rate, limitBytes: 1 << 20, bufferBytes: 1600 });
+    await applyTo(container, 'bandwidth-test', 'kernel-bandwidth', {
+      bytesPerSecond: rate,
+      limitBytes: 1 << 20,
+      bufferBytes: 1600,
+    });
     expect((await kernelState(container)).tagged.join()).toMatch(/tbf 4e43: (dev eth0 )?root/);
     const during = await fetchMs();
     const [effect] = await recover('bandwidth-test');
@@ -182,25 +257,36 @@ describe('the containers environment', { retry: 1 }, () => {
     const container = env.containerOf('messaging-service');
     const errorsBefore = load.samples.filter((x) => !x.ok).length;
     const samplesBefore = load.samples.length;
-    await applyTo(container, 'duplicate-test', 'kernel-duplicate', { percent: 100, peers: [env.containerOf('user-service-1'), env.containerOf('user-service-2')] });
+    await applyTo(container, 'duplicate-test', 'kernel-duplicate', {
+      percent: 100,
+      peers: [env.containerOf('user-service-1'), env.containerOf('user-service-2')],
+    });
     await new Promise((r) => setTimeout(r, 3_000));
     const state = await kernelState(container);
     const effects = await recover('duplicate-test');
     expect(state.tagged.join()).toMatch(/TEE gw:/);
     expect(state.packets).toBeGreaterThan(0);
     // The agent's count (read at recovery, so at least what the sample above saw).
-    expect(effects).toEqual([expect.objectContaining({ took: true, summary: expect.stringMatching(/^copied \d+ packets \(iptables mangle counters in /) })]);
+    expect(effects).toEqual([
+      expect.objectContaining({
+        took: true,
+        summary: expect.stringMatching(/^copied \d+ packets \(iptables mangle counters in /),
+      }),
+    ]);
     expect(effects[0]!.figures['packets']).toBeGreaterThanOrEqual(state.packets);
     // Duplicated packets must not fail calls: at most 2 % of the window's calls fail (a request of the
     // previous test, the bandwidth limit, may still time out inside this window; 3 of ~120 once in CI).
     const window = load.samples.length - samplesBefore;
-    expect(load.samples.filter((x) => !x.ok).length - errorsBefore).toBeLessThanOrEqual(Math.max(2, Math.ceil(window * 0.02)));
+    expect(load.samples.filter((x) => !x.ok).length - errorsBefore).toBeLessThanOrEqual(
+      Math.max(2, Math.ceil(window * 0.02)),
+    );
     expect((await kernelState(container)).tagged).toEqual([]);
   }, 30_000);
 
   it('StressChaos cpu lowers the container CPU quota with docker update, and recovery removes the limit again', async () => {
     const container = env.containerOf('auth-service');
-    const quota = async (): Promise<number> => Number((await check('docker', ['inspect', '-f', '{{.HostConfig.CpuQuota}}', container])).trim());
+    const quota = async (): Promise<number> =>
+      Number((await check('docker', ['inspect', '-f', '{{.HostConfig.CpuQuota}}', container])).trim());
     expect(await quota()).toBeLessThanOrEqual(0);
     await applyTo(container, 'stress-test', 'container-stress', { workers: 1, load: 50 });
     // The host's CPUs minus half a CPU, as a CFS quota per 100 ms period.
@@ -238,7 +324,13 @@ describe('the containers environment', { retry: 1 }, () => {
       address: env.agent.address,
       token: env.agent.serviceToken,
       runtime: new FaultRuntime(),
-      hello: { name: 'impostor', namespace: 'default', labels: { app: 'impostor', 'nova.dev/container': victim }, pid: process.pid, ports: [] },
+      hello: {
+        name: 'impostor',
+        namespace: 'default',
+        labels: { app: 'impostor', 'nova.dev/container': victim },
+        pid: process.pid,
+        ports: [],
+      },
     });
     impostor.start();
     try {
@@ -247,7 +339,18 @@ describe('the containers environment', { retry: 1 }, () => {
         target = (await env.targets()).find((t) => t.name === 'impostor');
         if (!target) await new Promise((r) => setTimeout(r, 100));
       }
-      const error = (await unary(client.applyFault.bind(client), { experimentUid: 'impostor', targetId: target!.id, kind: 'container-kill', specJson: '{}', durationMs: 5_000, actor: 'containers-test' }, md).catch((e: unknown) => e)) as Error;
+      const error = (await unary(
+        client.applyFault.bind(client),
+        {
+          experimentUid: 'impostor',
+          targetId: target!.id,
+          kind: 'container-kill',
+          specJson: '{}',
+          durationMs: 5_000,
+          actor: 'containers-test',
+        },
+        md,
+      ).catch((e: unknown) => e)) as Error;
       expect(error.message).toMatch(/registered from [\d.]+, which is not an address of container/);
       expect((await check('docker', ['inspect', '-f', '{{.State.Running}}', victim])).trim()).toBe('true');
     } finally {
@@ -269,7 +372,18 @@ describe('the containers environment', { retry: 1 }, () => {
       { kind: 'kernel-bandwidth', spec: { bytesPerSecond: 50 * 1024 * 1024 } },
     ];
     for (const f of planted) {
-      await unary(client.applyFault.bind(client), { experimentUid: 'agent-crash', targetId: messaging.id, kind: f.kind, specJson: JSON.stringify(f.spec), durationMs: 60_000, actor: 'containers-test' }, md);
+      await unary(
+        client.applyFault.bind(client),
+        {
+          experimentUid: 'agent-crash',
+          targetId: messaging.id,
+          kind: f.kind,
+          specJson: JSON.stringify(f.spec),
+          durationMs: 60_000,
+          actor: 'containers-test',
+        },
+        md,
+      );
     }
     // nft table + 2 peers × 2 directions of iptables rules + the qdisc.
     const tagged = (await kernelState(container)).tagged;
@@ -288,7 +402,8 @@ describe('the containers environment', { retry: 1 }, () => {
     expect((faults as Fault[]).length).toBe(0);
     // The services find the new agent again (their control streams reconnect).
     const deadline = Date.now() + 15_000;
-    while ((await env.targets().catch(() => [])).length < env.instances.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while ((await env.targets().catch(() => [])).length < env.instances.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     expect((await env.targets()).length).toBe(env.instances.length);
   }, 60_000);
 });

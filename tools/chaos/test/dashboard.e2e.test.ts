@@ -18,12 +18,20 @@ let browser: Browser;
 
 beforeAll(async () => {
   if (spawnSync(CHROMIUM, ['--version']).status !== 0) {
-    throw new Error(`Chromium is required for the dashboard tests: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH`);
+    throw new Error(
+      `Chromium is required for the dashboard tests: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH`,
+    );
   }
   const dir = mkdtempSync(join(tmpdir(), 'nova-dashboard-'));
   writeFileSync(join(dir, 'htpasswd'), `admin:${bcrypt.hashSync('s3cret-pass', 10)}\n`);
   up = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'up', '--live-load', '10'], {
-    env: { ...process.env, CHAOS_STATE_DIR: dir, CHAOS_DASHBOARD_HTPASSWD: join(dir, 'htpasswd'), CHAOS_ACTOR: 'dashboard-test', LOG_LEVEL: 'error' },
+    env: {
+      ...process.env,
+      CHAOS_STATE_DIR: dir,
+      CHAOS_DASHBOARD_HTPASSWD: join(dir, 'htpasswd'),
+      CHAOS_ACTOR: 'dashboard-test',
+      LOG_LEVEL: 'error',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   exited = new Promise((r) => up.once('exit', () => r()));
@@ -38,7 +46,15 @@ beforeAll(async () => {
   state = JSON.parse(readFileSync(join(dir, 'up.json'), 'utf8'));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }, 90_000);
 
@@ -50,7 +66,10 @@ afterAll(async () => {
 
 describe('dashboard in a real browser (Chromium via playwright-core)', () => {
   it('logs in, starts an experiment, shows it injected then recovered, and lists it in history', async () => {
-    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: 's3cret-pass' }, viewport: { width: 1280, height: 1000 } });
+    const context = await browser.newContext({
+      httpCredentials: { username: 'admin', password: 's3cret-pass' },
+      viewport: { width: 1280, height: 1000 },
+    });
     const page = await context.newPage();
     const res = await page.goto(`${state.api}/`);
     expect(res?.status()).toBe(200);
@@ -58,16 +77,25 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     const running = page.locator('tr[data-running="http-abort-user"]');
     await expect.poll(async () => running.locator('.phase').textContent(), { timeout: 10_000 }).toBe('injected');
     // While it holds, what the fault has done so far (the service reports it every second).
-    await expect.poll(async () => running.locator('.effect').first().textContent(), { timeout: 5_000 }).toMatch(/^http-abort: aborted \d+ of \d+ requests$/);
+    await expect
+      .poll(async () => running.locator('.effect').first().textContent(), { timeout: 5_000 })
+      .toMatch(/^http-abort: aborted \d+ of \d+ requests$/);
     // The per-target phase (Chaos Mesh's records): the selected replica is injected.
     await expect.poll(async () => running.locator('td').nth(1).textContent()).toMatch(/user-service-[^:]+: injected/);
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.waitForTimeout(1500); // let the live chart draw a few seconds of load
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     // http-abort-user lasts 8 s; then it is recovered and moves to history.
-    await expect.poll(async () => page.locator('tr[data-history="http-abort-user"] td').nth(1).textContent(), { timeout: 20_000, interval: 500 }).toBe('recovered');
+    await expect
+      .poll(async () => page.locator('tr[data-history="http-abort-user"] td').nth(1).textContent(), {
+        timeout: 20_000,
+        interval: 500,
+      })
+      .toBe('recovered');
     // With what the fault did at its target, as the agent measured it.
-    expect(await page.locator('tr[data-history="http-abort-user"] .effect').first().textContent()).toMatch(/^http-abort on user-service-\S+: aborted \d+ of \d+ requests$/);
+    expect(await page.locator('tr[data-history="http-abort-user"] .effect').first().textContent()).toMatch(
+      /^http-abort on user-service-\S+: aborted \d+ of \d+ requests$/,
+    );
     await expect.poll(async () => running.count()).toBe(0);
     await context.close();
   }, 60_000);
@@ -90,11 +118,19 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     const wf = page.locator('tr[data-running="incident-simulation"]');
     await expect.poll(async () => wf.locator('td').nth(1).textContent(), { timeout: 10_000 }).toMatch(/: injected/);
     await wf.getByRole('button', { name: 'Stop' }).click();
-    await expect.poll(async () => page.locator('tr[data-history="incident-simulation"] td').nth(1).textContent(), { timeout: 10_000 }).toBe('recovered');
+    await expect
+      .poll(async () => page.locator('tr[data-history="incident-simulation"] td').nth(1).textContent(), {
+        timeout: 10_000,
+      })
+      .toBe('recovered');
     await page.locator('#cron').fill('@every 30m');
     await page.locator('#preview').click();
     await expect.poll(async () => page.locator('#next-runs li').count()).toBe(5);
-    await page.locator('#yaml').fill('apiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata:\n  name: bad\nspec:\n  action: pod-kill\n  mode: some\n');
+    await page
+      .locator('#yaml')
+      .fill(
+        'apiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata:\n  name: bad\nspec:\n  action: pod-kill\n  mode: some\n',
+      );
     await page.locator('#start-yaml').click();
     await expect.poll(async () => page.locator('#error').textContent()).toMatch(/spec.mode: must be one of/);
     await context.close();
@@ -107,9 +143,22 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     expect(res?.status()).toBe(401);
     await context.close();
     const basic = `Basic ${Buffer.from('admin:s3cret-pass').toString('base64')}`;
-    const forged = await fetch(`${state.api}/api/v1/experiments`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'http-abort-user' }) });
+    const forged = await fetch(`${state.api}/api/v1/experiments`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'http-abort-user' }),
+    });
     expect(forged.status).toBe(403);
-    const foreign = await fetch(`${state.api}/api/v1/experiments`, { method: 'POST', headers: { authorization: basic, 'x-nova-csrf': '1', origin: 'http://evil.example', 'content-type': 'application/json' }, body: '{}' });
+    const foreign = await fetch(`${state.api}/api/v1/experiments`, {
+      method: 'POST',
+      headers: {
+        authorization: basic,
+        'x-nova-csrf': '1',
+        origin: 'http://evil.example',
+        'content-type': 'application/json',
+      },
+      body: '{}',
+    });
     expect(foreign.status).toBe(403);
     expect((await fetch(`${state.api}/api/v1/experiments`)).status).toBe(401);
   });

@@ -14,13 +14,22 @@ const file = (name: string, text: string): string => {
   return path;
 };
 const validate = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'validate', ...args], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'error' } });
+  const r = spawnSync(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'validate', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: 'error' },
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 
 describe('chaos validate', () => {
   it('answers an alias bomb, an empty file and a missing file with findings and exit 2, never a stack trace', () => {
-    const bomb = file('bomb.yaml', ['a: &a [x,x,x,x,x,x,x,x,x]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`)].join('\n'));
+    const bomb = file(
+      'bomb.yaml',
+      [
+        'a: &a [x,x,x,x,x,x,x,x,x]',
+        ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`),
+      ].join('\n'),
+    );
     const empty = file('empty.yaml', '# nothing here\n');
     const r = validate(bomb, empty, join(dir, 'missing.yaml'));
     expect(r.code).toBe(2);
@@ -36,12 +45,25 @@ describe('chaos validate', () => {
   });
 
   it('prints a JSON report with --output json', () => {
-    const r = validate('--output', 'json', join(CORPUS, 'invalid', 'workflow-entry-not-found.yaml'), join(CORPUS, 'valid', 'cm__examples-pod-kill-example.yaml'));
+    const r = validate(
+      '--output',
+      'json',
+      join(CORPUS, 'invalid', 'workflow-entry-not-found.yaml'),
+      join(CORPUS, 'valid', 'cm__examples-pod-kill-example.yaml'),
+    );
     expect(r.code).toBe(2);
     const report = JSON.parse(r.out);
     expect(report.valid).toBe(false);
-    expect(report.resources).toEqual([expect.objectContaining({ kind: 'PodChaos', name: 'pod-kill-example', line: expect.any(Number) })]);
-    expect(report.errors).toEqual([expect.objectContaining({ path: 'spec.entry', line: expect.any(Number), message: expect.stringContaining('names no template') })]);
+    expect(report.resources).toEqual([
+      expect.objectContaining({ kind: 'PodChaos', name: 'pod-kill-example', line: expect.any(Number) }),
+    ]);
+    expect(report.errors).toEqual([
+      expect.objectContaining({
+        path: 'spec.entry',
+        line: expect.any(Number),
+        message: expect.stringContaining('names no template'),
+      }),
+    ]);
     expect(validate('--output', 'yaml', join(CORPUS, 'valid')).code).toBe(2);
   });
 

@@ -8,9 +8,17 @@ export interface RunResult {
 }
 
 /** Runs a command without a shell; `input` is piped to stdin (a Buffer, or a readable stream's source). */
-export function run(cmd: string, args: readonly string[], options: { input?: NodeJS.ReadableStream; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  options: { input?: NodeJS.ReadableStream; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -22,9 +30,14 @@ export function run(cmd: string, args: readonly string[], options: { input?: Nod
 }
 
 /** Runs a command and returns its stdout; a non-zero exit is an error carrying stderr. */
-export async function check(cmd: string, args: readonly string[], options: Parameters<typeof run>[2] = {}): Promise<string> {
+export async function check(
+  cmd: string,
+  args: readonly string[],
+  options: Parameters<typeof run>[2] = {},
+): Promise<string> {
   const r = await run(cmd, args, options);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.code}: ${(r.stderr || r.stdout).trim().slice(-800)}`);
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${r.code}: ${(r.stderr || r.stdout).trim().slice(-800)}`);
   return r.stdout;
 }
 

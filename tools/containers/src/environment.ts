@@ -2,7 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createAgentClient } from '@nova/proto';
-import { awaitRegistrations, listTargets, startAgentProcess, stopAgentProcess, type ChaosEnvironment, type EnvironmentInstance, type ServiceName } from '@nova/stack';
+import {
+  awaitRegistrations,
+  listTargets,
+  startAgentProcess,
+  stopAgentProcess,
+  type ChaosEnvironment,
+  type EnvironmentInstance,
+  type ServiceName,
+} from '@nova/stack';
 import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { request } from 'undici';
 import { check, imageExists, requireDocker, run } from './docker.ts';
@@ -85,15 +93,26 @@ async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
 
 /** Removes the containers and networks of runs whose controller is gone (a SIGKILLed controller's leftovers). */
 export async function removeOrphans(): Promise<string[]> {
-  const out = await check('docker', ['ps', '-a', '--filter', `label=${LABELS.run}`, '--format', `{{.ID}} {{.Label "${LABELS.controllerPid}"}}`]);
-  const orphans = out.split('\n').filter(Boolean).map((l) => l.split(' ')).filter(([, pid]) => {
-    try {
-      process.kill(Number(pid), 0);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const out = await check('docker', [
+    'ps',
+    '-a',
+    '--filter',
+    `label=${LABELS.run}`,
+    '--format',
+    `{{.ID}} {{.Label "${LABELS.controllerPid}"}}`,
+  ]);
+  const orphans = out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
+    .filter(([, pid]) => {
+      try {
+        process.kill(Number(pid), 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
   if (orphans.length) await run('docker', ['rm', '-f', ...orphans.map(([id]) => id!)]);
   return orphans.map(([id]) => id!);
 }
@@ -105,10 +124,14 @@ export async function removeOrphans(): Promise<string[]> {
  * network's gateway where the services register. A killed container is restarted, as a kubelet would. Every
  * container and the network are removed at the end — by `stop()`, or by a guard process if we die.
  */
-export async function startContainersEnvironment(options: ContainersEnvironmentOptions): Promise<ContainersEnvironment> {
+export async function startContainersEnvironment(
+  options: ContainersEnvironmentOptions,
+): Promise<ContainersEnvironment> {
   process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
   if (process.getuid?.() !== 0) {
-    throw new Error('the containers environment needs root: the agent enters the containers\' network namespaces (nsenter) and talks to the Docker socket; run it with sudo');
+    throw new Error(
+      "the containers environment needs root: the agent enters the containers' network namespaces (nsenter) and talks to the Docker socket; run it with sudo",
+    );
   }
   await requireDocker();
   mkdirSync(options.stateDir, { recursive: true });
@@ -116,7 +139,9 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
   // No registry is reachable here: a missing image would end in an opaque pull error from the engine.
   for (const image of [names.postgres, names.user, names.auth, names.messaging]) {
     if (!(await imageExists(image))) {
-      throw new Error(`image ${image} is not on this machine and none can be pulled: build the images with \`npx nx images containers\`${image === names.postgres ? ', or set NOVA_POSTGRES_IMAGE to an image you have' : ''}`);
+      throw new Error(
+        `image ${image} is not on this machine and none can be pulled: build the images with \`npx nx images containers\`${image === names.postgres ? ', or set NOVA_POSTGRES_IMAGE to an image you have' : ''}`,
+      );
     }
   }
   await removeOrphans();
@@ -126,7 +151,10 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
   let network: StartedNetwork | undefined;
   let agent: { proc: ChildProcess; address: string } | undefined;
   let client: ReturnType<typeof createAgentClient> | undefined;
-  const guard = spawn(process.execPath, ['-e', GUARD, runId], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  const guard = spawn(process.execPath, ['-e', GUARD, runId], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+  });
   guard.channel?.unref();
   guard.unref();
   let stopping = false;
@@ -147,12 +175,21 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
   try {
     network = await new Network().start();
     guard.send({ network: network.getId() });
-    const gateway = JSON.parse(await check('docker', ['network', 'inspect', network.getId(), '--format', '{{json .IPAM.Config}}']))[0]?.Gateway as string;
+    const gateway = JSON.parse(
+      await check('docker', ['network', 'inspect', network.getId(), '--format', '{{json .IPAM.Config}}']),
+    )[0]?.Gateway as string;
     if (!gateway) throw new Error(`network ${network.getName()} has no IPv4 gateway`);
     // Two roles, two credentials: the controller's token faults; the services' may only register.
     const token = randomBytes(24).toString('hex');
     const serviceToken = randomBytes(24).toString('hex');
-    agent = await startAgentProcess({ stateDir: options.stateDir, token, serviceToken, listen: `${gateway}:0`, docker: true, onLine: (l) => options.onLine?.('chaos-agent', l) });
+    agent = await startAgentProcess({
+      stateDir: options.stateDir,
+      token,
+      serviceToken,
+      listen: `${gateway}:0`,
+      docker: true,
+      onLine: (l) => options.onLine?.('chaos-agent', l),
+    });
     client = createAgentClient(agent.address);
 
     const publicPostgres = Boolean(process.env['NOVA_POSTGRES_IMAGE']);
@@ -176,10 +213,14 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
     // Containers find each other by container name (Docker's DNS on a user network). No aliases: with
     // aliases testcontainers attaches the container to Docker's default bridge too, and a second interface
     // would split its traffic between two networks.
-    const nameOf = (service: ServiceName, replica: number): string => `${runId}-${service}${replica > 0 ? `-${replica}` : ''}`;
+    const nameOf = (service: ServiceName, replica: number): string =>
+      `${runId}-${service}${replica > 0 ? `-${replica}` : ''}`;
     const common = {
       DATABASE_URL: `postgres://nova:nova@${runId}-postgres:5432/postgres`,
-      USER_SERVICE_URLS: plan.filter((p) => p.service === 'user').map((p) => `http://${nameOf('user', p.replica)}:${PORT}`).join(','),
+      USER_SERVICE_URLS: plan
+        .filter((p) => p.service === 'user')
+        .map((p) => `http://${nameOf('user', p.replica)}:${PORT}`)
+        .join(','),
       AUTH_SERVICE_URLS: `http://${nameOf('auth', 0)}:${PORT}`,
       JWT_SECRET: randomBytes(24).toString('hex'),
       PASSWORD_HASH_COST: '12',
@@ -201,7 +242,11 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
           .withName(containerName)
           .withNetwork(network!)
           .withLabels({ ...labels, [LABELS.target]: 'true', 'app.kubernetes.io/name': `${service}-service` })
-          .withEnvironment({ ...common, OTEL_SERVICE_NAME: `${service}-service`, CHAOS_LABELS: `tier=backend,chaos.mesh/safe=true,nova.dev/container=${containerName}` })
+          .withEnvironment({
+            ...common,
+            OTEL_SERVICE_NAME: `${service}-service`,
+            CHAOS_LABELS: `tier=backend,chaos.mesh/safe=true,nova.dev/container=${containerName}`,
+          })
           // The data volume (an emptyDir in k8s), writable by the service's user.
           .withTmpFs({ '/var/lib/nova': 'rw,uid=1000,gid=1000,size=64m' })
           .withWaitStrategy(Wait.forLogMessage(/Server listening at/))
@@ -213,17 +258,37 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
     );
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const launched = settled.map((r) => (r as PromiseFulfilledResult<{ service: ServiceName; name: string; container: StartedTestContainer; containerName: string }>).value);
+    const launched = settled.map(
+      (r) =>
+        (
+          r as PromiseFulfilledResult<{
+            service: ServiceName;
+            name: string;
+            container: StartedTestContainer;
+            containerName: string;
+          }>
+        ).value,
+    );
     for (const l of launched) {
       const ip = l.container.getIpAddress(network.getName());
-      replicas.push({ service: l.service, name: l.name, container: l.container, containerName: l.containerName, url: `http://${ip}:${PORT}`, running: true, pid: undefined, restarts: 0 });
+      replicas.push({
+        service: l.service,
+        name: l.name,
+        container: l.container,
+        containerName: l.containerName,
+        url: `http://${ip}:${PORT}`,
+        running: true,
+        pid: undefined,
+        restarts: 0,
+      });
     }
     await Promise.all(replicas.map((r) => waitHealthy(`${r.url}/readyz`, 30_000)));
     const targets = listTargets(client, token);
     await awaitRegistrations(targets, replicas.length);
     events = superviseContainers(runId, replicas, () => stopping, options.onLifecycle);
     const agentAddress = agent.address;
-    const netem = (await run('unshare', ['-n', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'])).code === 0;
+    const netem =
+      (await run('unshare', ['-n', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'])).code === 0;
 
     const env: ContainersEnvironment = {
       name: 'containers',
@@ -245,7 +310,14 @@ export async function startContainersEnvironment(options: ContainersEnvironmentO
         return agent!.proc;
       },
       restartAgent: async () => {
-        agent = await startAgentProcess({ stateDir: options.stateDir, token, serviceToken, listen: agentAddress, docker: true, onLine: (l) => options.onLine?.('chaos-agent', l) });
+        agent = await startAgentProcess({
+          stateDir: options.stateDir,
+          token,
+          serviceToken,
+          listen: agentAddress,
+          docker: true,
+          onLine: (l) => options.onLine?.('chaos-agent', l),
+        });
       },
       stop,
     };
@@ -266,7 +338,19 @@ function superviseContainers(
   stopping: () => boolean,
   onLifecycle: ContainersEnvironmentOptions['onLifecycle'],
 ): ChildProcess {
-  const events = spawn('docker', ['events', '--filter', `label=${LABELS.run}=${runId}`, '--filter', 'event=die', '--format', '{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const events = spawn(
+    'docker',
+    [
+      'events',
+      '--filter',
+      `label=${LABELS.run}=${runId}`,
+      '--filter',
+      'event=die',
+      '--format',
+      '{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}',
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   let buffered = '';
   events.stdout!.on('data', (c: Buffer) => {
     buffered += c.toString();
@@ -296,4 +380,3 @@ function superviseContainers(
   (events.stdout as unknown as { unref?: () => void }).unref?.();
   return events;
 }
-

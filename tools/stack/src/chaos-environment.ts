@@ -41,11 +41,15 @@ export function listTargets(client: ChaosAgentClient, token: string): () => Prom
 }
 
 /** Waits until `count` service instances have registered with the agent. */
-export async function awaitRegistrations(targets: () => Promise<Target[]>, count: number, timeoutMs = 20_000): Promise<void> {
+export async function awaitRegistrations(
+  targets: () => Promise<Target[]>,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await targets()).length < count) {
-    if (Date.now() > deadline) throw new Error(`services did not register with the chaos agent within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`services did not register with the chaos agent within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-

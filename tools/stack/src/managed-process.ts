@@ -45,10 +45,14 @@ export class ManagedProcess {
   start(): void {
     if (this.running) return;
     this.stoppedOnPurpose = false;
-    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--conditions=@nova/source', '--import', 'tsx', this.options.entry], {
-      env: { ...process.env, ...this.options.env },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...(this.options.nodeArgs ?? []), '--conditions=@nova/source', '--import', 'tsx', this.options.entry],
+      {
+        env: { ...process.env, ...this.options.env },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      },
+    );
     this.child = child;
     this.exit = new Promise((resolve) =>
       child.once('exit', (code, signal) => {

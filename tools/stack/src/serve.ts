@@ -7,9 +7,15 @@ const stack = await startStack({
   userReplicas: replicas,
   onLine: (name, line) => console.log(`[${name}] ${line}`),
 });
-console.log(`PostgreSQL         ${stack.postgres.embedded ? 'embedded' : 'external'}: ${stack.databaseUrl.replace(/\/\/[^@]*@/, '//***@')}`);
+console.log(
+  `PostgreSQL         ${stack.postgres.embedded ? 'embedded' : 'external'}: ${stack.databaseUrl.replace(/\/\/[^@]*@/, '//***@')}`,
+);
 for (const i of stack.instances) console.log(`${`${i.service}-service`.padEnd(18)} ${i.url}   (pid ${i.process.pid})`);
-console.log('Ready. Try: curl -s -XPOST -H "content-type: application/json" -d \'{"email":"ada@example.com","name":"Ada","password":"correct horse"}\' ' + stack.urls('user')[0] + '/users');
+console.log(
+  'Ready. Try: curl -s -XPOST -H "content-type: application/json" -d \'{"email":"ada@example.com","name":"Ada","password":"correct horse"}\' ' +
+    stack.urls('user')[0] +
+    '/users',
+);
 console.log('Ctrl-C stops everything this command started.');
 
 let stopping = false;

@@ -34,7 +34,11 @@ describe('local stack', () => {
     const [auth] = stack.urls('auth');
     const [messaging] = stack.urls('messaging');
     const a = await call('POST', `${user}/users`, { email: 'ada@example.com', name: 'Ada', password: 'correct horse' });
-    const b = await call('POST', `${user}/users`, { email: 'bob@example.com', name: 'Bob', password: 'battery staple' });
+    const b = await call('POST', `${user}/users`, {
+      email: 'bob@example.com',
+      name: 'Bob',
+      password: 'battery staple',
+    });
     expect([a.status, b.status]).toEqual([201, 201]);
     ada = a.json;
     bob = b.json;
@@ -52,7 +56,12 @@ describe('local stack', () => {
 
   it('answers bad input over real HTTP with 400 naming the field', async () => {
     const [messaging] = stack.urls('messaging');
-    const res = await call('POST', `${messaging}/messages`, { to: 'bob', text: 'x' }, { authorization: `Bearer ${token}` });
+    const res = await call(
+      'POST',
+      `${messaging}/messages`,
+      { to: 'bob', text: 'x' },
+      { authorization: `Bearer ${token}` },
+    );
     expect(res.status).toBe(400);
     expect(res.json.field).toBe('body.to');
   });
@@ -64,7 +73,9 @@ describe('local stack', () => {
     const again = await call('POST', `${messaging}/messages`, { to: bob.id, text: 'exactly once' }, headers);
     expect([first.status, again.status]).toEqual([201, 200]);
     expect(again.json.id).toBe(first.json.id);
-    const convo = await call('GET', `${messaging}/messages?with=${bob.id}`, undefined, { authorization: `Bearer ${token}` });
+    const convo = await call('GET', `${messaging}/messages?with=${bob.id}`, undefined, {
+      authorization: `Bearer ${token}`,
+    });
     expect(convo.json.messages.filter((m: { text: string }) => m.text === 'exactly once')).toHaveLength(1);
   });
 
@@ -73,7 +84,12 @@ describe('local stack', () => {
     const user = stack.instances.find((i) => i.service === 'user')!;
     expect(await user.process.stop('SIGTERM')).toBe(0);
     try {
-      const res = await call('POST', `${messaging}/messages`, { to: bob.id, text: 'while user-service is down' }, { authorization: `Bearer ${token}` });
+      const res = await call(
+        'POST',
+        `${messaging}/messages`,
+        { to: bob.id, text: 'while user-service is down' },
+        { authorization: `Bearer ${token}` },
+      );
       expect(res.status).toBe(201);
       const metrics = await (await request(`${messaging}/metrics`)).body.text();
       expect(metrics).toMatch(/fallback_used_total\{service="messaging-service",upstream="user-service"\} [1-9]/);
@@ -91,7 +107,12 @@ describe('local stack', () => {
     const auth = stack.instances.find((i) => i.service === 'auth')!;
     await auth.process.stop('SIGTERM');
     try {
-      const res = await call('POST', `${messaging}/messages`, { to: bob.id, text: 'x' }, { authorization: `Bearer ${token}` });
+      const res = await call(
+        'POST',
+        `${messaging}/messages`,
+        { to: bob.id, text: 'x' },
+        { authorization: `Bearer ${token}` },
+      );
       expect(res.status).toBe(503);
       expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     } finally {
@@ -104,7 +125,11 @@ describe('local stack', () => {
 describe('supervision', () => {
   it('restarts a replica that dies by itself, with backoff, and reports it', async () => {
     const events: string[] = [];
-    const supervised = await startStack({ supervise: true, env: { LOG_LEVEL: 'error' }, onLifecycle: (e) => events.push(`${e.instance}:${e.type}`) });
+    const supervised = await startStack({
+      supervise: true,
+      env: { LOG_LEVEL: 'error' },
+      onLifecycle: (e) => events.push(`${e.instance}:${e.type}`),
+    });
     try {
       const user = supervised.instances.find((i) => i.service === 'user')!;
       const pid = user.process.pid!;

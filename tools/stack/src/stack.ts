@@ -82,7 +82,9 @@ export async function waitUntilHealthy(url: string, proc: ManagedProcess, timeou
       // not listening yet
     }
     if (Date.now() > deadline) {
-      throw new Error(`${proc.options.name} not healthy at ${url} after ${timeoutMs} ms:\n${proc.tail.slice(-15).join('\n')}`);
+      throw new Error(
+        `${proc.options.name} not healthy at ${url} after ${timeoutMs} ms:\n${proc.tail.slice(-15).join('\n')}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -145,7 +147,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           name,
           entry: ENTRY[service],
           nodeArgs: options.nodeArgs,
-          env: { ...common, PORT: String(port), OTEL_SERVICE_NAME: `${service}-service`, ...(dataDir ? { DATA_DIR: dataDir } : {}) },
+          env: {
+            ...common,
+            PORT: String(port),
+            OTEL_SERVICE_NAME: `${service}-service`,
+            ...(dataDir ? { DATA_DIR: dataDir } : {}),
+          },
           onLine: (line) => options.onLine?.(name, line),
           onExit: (code) => {
             if (stopping || !options.supervise || instance.process.stoppedOnPurpose) return;

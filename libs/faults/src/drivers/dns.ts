@@ -54,7 +54,8 @@ function decide(hostname: string): ReturnType<ActiveDns['answer']> | undefined {
 }
 
 type LookupOptions = { all?: boolean; family?: number | string } | number | undefined;
-const wantsAll = (options: LookupOptions): boolean => typeof options === 'object' && options !== null && options.all === true;
+const wantsAll = (options: LookupOptions): boolean =>
+  typeof options === 'object' && options !== null && options.all === true;
 
 // `net.connect` (and so undici and every HTTP client) resolves through `dns.lookup`, read from the module
 // object at each call: patching it here reaches every connection this process makes by name.
@@ -91,7 +92,11 @@ function start(a: ActiveDns): () => void {
 }
 
 const notFound = (name: string, faultId: string): NodeJS.ErrnoException =>
-  Object.assign(new Error(`getaddrinfo ENOTFOUND ${name} (injected fault ${faultId})`), { code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: name });
+  Object.assign(new Error(`getaddrinfo ENOTFOUND ${name} (injected fault ${faultId})`), {
+    code: 'ENOTFOUND',
+    syscall: 'getaddrinfo',
+    hostname: name,
+  });
 
 const IP_LITERAL = /^(\d+\.){3}\d+$|:/;
 
@@ -101,7 +106,10 @@ const IP_LITERAL = /^(\d+\.){3}\d+$|:/;
  * origin's host when it is a name rather than an address.
  */
 function namesOf(facts: OutboundFacts): string[] {
-  const host = facts.origin.replace(/^https?:\/\//, '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const host = facts.origin
+    .replace(/^https?:\/\//, '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '');
   return [...(facts.upstream ? [facts.upstream] : []), ...(IP_LITERAL.test(host) ? [] : [host])];
 }
 
@@ -120,17 +128,28 @@ export const dnsFault: FaultDriver<DnsSpec> = {
     const patterns = r.strings('patterns') ?? [];
     for (const [i, p] of patterns.entries()) {
       if (p === '' || p.slice(0, -1).includes('*')) {
-        throw new FaultSpecError('dns-fault', `patterns[${i}]`, `"${p}" is not a domain template: "?" matches one character, "*" only at the end`);
+        throw new FaultSpecError(
+          'dns-fault',
+          `patterns[${i}]`,
+          `"${p}" is not a domain template: "?" matches one character, "*" only at the end`,
+        );
       }
     }
     const seed = r.number('seed', { default: -1, integer: true, min: -1 });
-    return { action: r.string('action', { oneOf: ['error', 'random'] }) as DnsAction, patterns, ...(seed >= 0 ? { seed } : {}) };
+    return {
+      action: r.string('action', { oneOf: ['error', 'random'] }) as DnsAction,
+      patterns,
+      ...(seed >= 0 ? { seed } : {}),
+    };
   },
   apply(spec, env, faultId) {
     const matchers = spec.patterns.map(dnsPattern);
     const matches = (name: string): boolean => matchers.length === 0 || matchers.some((m) => m(name));
     const random = spec.seed === undefined ? Math.random : seededRandom(spec.seed);
-    const meter = new RequestMeter(spec.action === 'error' ? 'failed to resolve' : 'resolved to a random address', 'name lookups and calls by name');
+    const meter = new RequestMeter(
+      spec.action === 'error' ? 'failed to resolve' : 'resolved to a random address',
+      'name lookups and calls by name',
+    );
     const answer = (name: string): { error: NodeJS.ErrnoException } | { address: string } =>
       spec.action === 'error' ? { error: notFound(name, faultId) } : { address: randomLoopback(random) };
     const stop = start({

@@ -8,7 +8,13 @@ import { SpecReader } from '../spec.ts';
 import type { FaultDriver, FaultEnvironment, Injection } from './driver.ts';
 
 /** Adds an inbound rule, counted by `meter`, and returns its removal. */
-function inbound(env: FaultEnvironment, faultId: string, match: RequestMatch, effect: () => InboundEffect, meter: RequestMeter): Injection {
+function inbound(
+  env: FaultEnvironment,
+  faultId: string,
+  match: RequestMatch,
+  effect: () => InboundEffect,
+  meter: RequestMeter,
+): Injection {
   const rule = { faultId, matches: meter.counting(compileMatch(match)), effect: meter.acting(effect) };
   env.inbound.add(rule);
   return { recover: () => env.inbound.remove(rule), effect: () => meter.effect() };
@@ -59,7 +65,8 @@ export const httpAbort: FaultDriver<{ match: RequestMatch }> = {
     r.only(...MATCH_FIELDS);
     return { match: readMatch(r) };
   },
-  apply: (spec, env, faultId) => inbound(env, faultId, spec.match, () => ({ type: 'abort' }), new RequestMeter('aborted')),
+  apply: (spec, env, faultId) =>
+    inbound(env, faultId, spec.match, () => ({ type: 'abort' }), new RequestMeter('aborted')),
 };
 
 /** HTTPChaos replace of the status code: answer matching requests with an error status. */
@@ -77,13 +84,22 @@ export const httpError: FaultDriver<{ match: RequestMatch; status: number; body:
     };
   },
   apply: (spec, env, faultId) =>
-    inbound(env, faultId, spec.match, () => ({ type: 'error', status: spec.status, body: spec.body }), new RequestMeter(`answered ${spec.status} to`)),
+    inbound(
+      env,
+      faultId,
+      spec.match,
+      () => ({ type: 'error', status: spec.status, body: spec.body }),
+      new RequestMeter(`answered ${spec.status} to`),
+    ),
 };
 
 /** Reads `[[name, value], ...]` (Chaos Mesh's patch headers and queries). */
 function readPairs(kind: string, field: string, v: unknown): Array<[string, string]> | undefined {
   if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.some((p) => !Array.isArray(p) || p.length !== 2 || p.some((x: unknown) => typeof x !== 'string'))) {
+  if (
+    !Array.isArray(v) ||
+    v.some((p) => !Array.isArray(p) || p.length !== 2 || p.some((x: unknown) => typeof x !== 'string'))
+  ) {
     throw new FaultSpecError(kind, field, 'must be a list of [name, value] pairs of strings');
   }
   return v as Array<[string, string]>;
@@ -124,7 +140,11 @@ function readRewrite(r: SpecReader, target: 'request' | 'response'): Pick<HttpRe
         throw new FaultSpecError(r.kind, 'patch.body.value', 'must be a JSON document (a merge patch, RFC 7396)');
       }
     }
-    out.patch = { ...(headers ? { headers } : {}), ...(queries ? { queries } : {}), ...(body !== undefined ? { body } : {}) };
+    out.patch = {
+      ...(headers ? { headers } : {}),
+      ...(queries ? { queries } : {}),
+      ...(body !== undefined ? { body } : {}),
+    };
   }
   if (!out.replace && !out.patch) throw new FaultSpecError(r.kind, 'replace', 'or patch is required: what to rewrite');
   return out;
@@ -138,7 +158,8 @@ function readRewrite(r: SpecReader, target: 'request' | 'response'): Pick<HttpRe
 export const httpRewrite: FaultDriver<{ match: RequestMatch; rewrite: HttpRewrite }> = {
   kind: 'http-rewrite',
   seeded: true,
-  description: 'rewrite inbound requests or their responses (target: request | response, replace, patch, path, method, headers, port, percent)',
+  description:
+    'rewrite inbound requests or their responses (target: request | response, replace, patch, path, method, headers, port, percent)',
   parse(spec) {
     const r = new SpecReader('http-rewrite', spec);
     r.only('target', 'replace', 'patch', ...MATCH_FIELDS);
@@ -160,7 +181,12 @@ export const httpRewrite: FaultDriver<{ match: RequestMatch; rewrite: HttpRewrit
       recover: () => env.inbound.remove(rule),
       effect: () => {
         const e = meter.effect();
-        return { ...e, took: rewritten > 0, summary: `${e.summary} (${rewritten} rewritten)`, figures: { ...e.figures, rewritten } };
+        return {
+          ...e,
+          took: rewritten > 0,
+          summary: `${e.summary} (${rewritten} rewritten)`,
+          figures: { ...e.figures, rewritten },
+        };
       },
     };
   },

@@ -32,7 +32,9 @@ export const IN_PROCESS_DRIVERS = [
 ] as const satisfies readonly AnyFaultDriver[];
 
 /** The in-process kinds whose spec takes a `seed` for their random draws (see {@link FaultDriver.seeded}). */
-export const SEEDED_KINDS: ReadonlySet<string> = new Set(IN_PROCESS_DRIVERS.filter((d: AnyFaultDriver) => d.seeded).map((d) => d.kind));
+export const SEEDED_KINDS: ReadonlySet<string> = new Set(
+  IN_PROCESS_DRIVERS.filter((d: AnyFaultDriver) => d.seeded).map((d) => d.kind),
+);
 
 /** Looks drivers up by kind. */
 export class DriverRegistry {

@@ -17,10 +17,16 @@ interface IoSpec {
 function readIo(r: SpecReader): IoSpec {
   const methods = (r.strings('methods') ?? [...IO_METHODS]) as IoMethod[];
   for (const m of methods) {
-    if (!IO_METHODS.includes(m)) throw new FaultSpecError(r.kind, 'methods', `has "${m}"; valid methods: ${IO_METHODS.join(', ')}`);
+    if (!IO_METHODS.includes(m))
+      throw new FaultSpecError(r.kind, 'methods', `has "${m}"; valid methods: ${IO_METHODS.join(', ')}`);
   }
   const seed = r.number('seed', { default: -1, min: -1, integer: true });
-  return { path: r.string('path'), methods, percent: r.number('percent', { min: 0, max: 100, default: 100 }), seed: seed >= 0 ? seed : undefined };
+  return {
+    path: r.string('path'),
+    methods,
+    percent: r.number('percent', { min: 0, max: 100, default: 100 }),
+    seed: seed >= 0 ? seed : undefined,
+  };
 }
 
 /** Matches fs calls of the spec's methods on its paths (counted as seen by `meter`), then draws the percent. */
@@ -49,7 +55,6 @@ function ioRule(faultId: string, spec: IoSpec, meter: RequestMeter, effect: Retu
   return { recover: () => undo.recover(), effect: () => meter.effect() };
 }
 
-
 /** IOChaos latency: fs calls on matching paths take `latencyMs` longer. */
 export const ioDelay: FaultDriver<IoSpec & { latencyMs: number }> = {
   kind: 'io-delay',
@@ -62,7 +67,11 @@ export const ioDelay: FaultDriver<IoSpec & { latencyMs: number }> = {
   },
   apply(spec, _env, faultId) {
     const meter = new RequestMeter('delayed', 'fs calls');
-    return ioRule(faultId, spec, meter, { type: 'delay', ms: spec.latencyMs, applied: (ms: number) => meter.delayed(ms) });
+    return ioRule(faultId, spec, meter, {
+      type: 'delay',
+      ms: spec.latencyMs,
+      applied: (ms: number) => meter.delayed(ms),
+    });
   },
 };
 
@@ -77,11 +86,24 @@ export const ioFault: FaultDriver<IoSpec & { code: string; errno: number }> = {
     const raw = (spec as { errno?: unknown }).errno ?? 5;
     const table = constants.errno as Record<string, number>;
     const code =
-      typeof raw === 'number' ? Object.keys(table).find((k) => table[k] === raw) : typeof raw === 'string' && raw in table ? raw : undefined;
-    if (!code) throw new FaultSpecError('io-fault', 'errno', `must be an errno number (5 = EIO) or name (EIO, ENOSPC, EACCES...), got ${JSON.stringify(raw)}`);
+      typeof raw === 'number'
+        ? Object.keys(table).find((k) => table[k] === raw)
+        : typeof raw === 'string' && raw in table
+          ? raw
+          : undefined;
+    if (!code)
+      throw new FaultSpecError(
+        'io-fault',
+        'errno',
+        `must be an errno number (5 = EIO) or name (EIO, ENOSPC, EACCES...), got ${JSON.stringify(raw)}`,
+      );
     return { ...readIo(r), code, errno: table[code]! };
   },
   apply(spec, _env, faultId) {
-    return ioRule(faultId, spec, new RequestMeter(`failed with ${spec.code}`, 'fs calls'), { type: 'error', code: spec.code, errno: spec.errno });
+    return ioRule(faultId, spec, new RequestMeter(`failed with ${spec.code}`, 'fs calls'), {
+      type: 'error',
+      code: spec.code,
+      errno: spec.errno,
+    });
   },
 };

@@ -7,7 +7,8 @@ import type { FaultDriver, FaultEnvironment, Injection } from './driver.ts';
 import { readDelay } from './http.ts';
 
 /** Counts calls to `target` (any upstream when undefined) that the fault `verb`. */
-const callMeter = (verb: string, target: string | undefined): RequestMeter => new RequestMeter(verb, `calls to ${target ?? 'any upstream'}`);
+const callMeter = (verb: string, target: string | undefined): RequestMeter =>
+  new RequestMeter(verb, `calls to ${target ?? 'any upstream'}`);
 
 /**
  * Adds an outbound rule and returns its removal (which releases held requests). The meter counts the calls
@@ -86,7 +87,14 @@ export const netError: FaultDriver<OutboundSpec & { status: number }> = {
     return { status: r.number('status', { min: 400, max: 599, integer: true, default: 503 }), ...readOutbound(r) };
   },
   apply: (spec, env, faultId) =>
-    outbound(env, faultId, spec.target, spec.match, () => ({ type: 'error', status: spec.status }), callMeter(`failed with ${spec.status}`, spec.target)),
+    outbound(
+      env,
+      faultId,
+      spec.target,
+      spec.match,
+      () => ({ type: 'error', status: spec.status }),
+      callMeter(`failed with ${spec.status}`, spec.target),
+    ),
 };
 
 /** NetworkChaos loss, as seen by a client: the connection is reset. */
@@ -99,7 +107,8 @@ export const netReset: FaultDriver<OutboundSpec> = {
     r.only(...OUTBOUND_FIELDS);
     return readOutbound(r);
   },
-  apply: (spec, env, faultId) => outbound(env, faultId, spec.target, spec.match, () => ({ type: 'reset' }), callMeter('reset', spec.target)),
+  apply: (spec, env, faultId) =>
+    outbound(env, faultId, spec.target, spec.match, () => ({ type: 'reset' }), callMeter('reset', spec.target)),
 };
 
 /**
@@ -114,7 +123,10 @@ export const netPartition: FaultDriver<{ target: string; mode: 'hang' | 'fail' }
   parse(spec) {
     const r = new SpecReader('net-partition', spec);
     r.only('target', 'mode');
-    return { target: r.string('target'), mode: r.string('mode', { default: 'hang', oneOf: ['hang', 'fail'] }) as 'hang' | 'fail' };
+    return {
+      target: r.string('target'),
+      mode: r.string('mode', { default: 'hang', oneOf: ['hang', 'fail'] }) as 'hang' | 'fail',
+    };
   },
   apply: (spec, env, faultId) =>
     outbound(
@@ -139,7 +151,14 @@ export const netBandwidth: FaultDriver<OutboundSpec & { bytesPerSecond: number }
     return { bytesPerSecond: r.number('bytesPerSecond', { min: 1 }), ...readOutbound(r) };
   },
   apply: (spec, env, faultId) =>
-    outbound(env, faultId, spec.target, spec.match, () => ({ type: 'bandwidth', bytesPerSecond: spec.bytesPerSecond }), callMeter('throttled', spec.target)),
+    outbound(
+      env,
+      faultId,
+      spec.target,
+      spec.match,
+      () => ({ type: 'bandwidth', bytesPerSecond: spec.bytesPerSecond }),
+      callMeter('throttled', spec.target),
+    ),
 };
 
 /**
@@ -160,7 +179,16 @@ export const netDuplicate: FaultDriver<OutboundSpec> = {
   apply(spec, env, faultId) {
     const meter = callMeter('duplicated', spec.target);
     const matches = compileMatch(spec.match);
-    return outbound(env, faultId, spec.target, spec.match, () => ({ type: 'duplicate' }), meter, undefined, (facts) => facts.replayable !== false && matches(facts));
+    return outbound(
+      env,
+      faultId,
+      spec.target,
+      spec.match,
+      () => ({ type: 'duplicate' }),
+      meter,
+      undefined,
+      (facts) => facts.replayable !== false && matches(facts),
+    );
   },
 };
 
@@ -183,12 +211,24 @@ export const netCorrupt: FaultDriver<OutboundSpec> = {
     const random = spec.match.seed === undefined ? Math.random : seededRandom(spec.match.seed + 1);
     let changed = 0;
     const corrupted = (): void => void changed++;
-    const injection = outbound(env, faultId, spec.target, spec.match, () => ({ type: 'corrupt', at: random(), bit: Math.floor(random() * 8), corrupted }), meter);
+    const injection = outbound(
+      env,
+      faultId,
+      spec.target,
+      spec.match,
+      () => ({ type: 'corrupt', at: random(), bit: Math.floor(random() * 8), corrupted }),
+      meter,
+    );
     return {
       recover: injection.recover,
       effect: () => {
         const e = meter.effect();
-        return { ...e, took: changed > 0, summary: `${e.summary} (${changed} bodies changed)`, figures: { ...e.figures, bodiesChanged: changed } };
+        return {
+          ...e,
+          took: changed > 0,
+          summary: `${e.summary} (${changed} bodies changed)`,
+          figures: { ...e.figures, bodiesChanged: changed },
+        };
       },
     };
   },

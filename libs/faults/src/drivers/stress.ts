@@ -48,7 +48,10 @@ export const cpuStress: FaultDriver<{ workers: number; load: number }> = {
   parse(spec) {
     const r = new SpecReader('cpu-stress', spec);
     r.only('workers', 'load');
-    return { workers: r.number('workers', { min: 1, max: 64, integer: true, default: 1 }), load: r.number('load', { min: 1, max: 100, default: 100 }) };
+    return {
+      workers: r.number('workers', { min: 1, max: 64, integer: true, default: 1 }),
+      load: r.number('load', { min: 1, max: 100, default: 100 }),
+    };
   },
   apply(spec) {
     const got = Array.from({ length: spec.workers }, () => ({ cpuMs: 0, wallMs: 0 }));
@@ -70,7 +73,10 @@ export const cpuStress: FaultDriver<{ workers: number; load: number }> = {
  * The CPU the stress workers got, per worker, against the load asked: within 15 points of what this machine
  * could give them (a core each at most, all cores shared between the workers), the fault took.
  */
-function cpuEffect(spec: { workers: number; load: number }, got: ReadonlyArray<{ cpuMs: number; wallMs: number }>): FaultEffect {
+function cpuEffect(
+  spec: { workers: number; load: number },
+  got: ReadonlyArray<{ cpuMs: number; wallMs: number }>,
+): FaultEffect {
   const wallMs = Math.min(...got.map((g) => g.wallMs));
   const cpuMs = got.reduce((s, g) => s + g.cpuMs, 0);
   const achieved = wallMs > 0 ? Math.round((cpuMs / wallMs / spec.workers) * 100) : 0;
@@ -107,7 +113,11 @@ export const memoryStress: FaultDriver<{ bytes: number }> = {
     const bytes = parseSize('memory-stress', 'size', (spec as { size?: unknown }).size);
     // Refuse what would starve the whole machine: a chaos tool must not take the host down.
     if (bytes > freemem() * 0.8) {
-      throw new FaultSpecError('memory-stress', 'size', `${bytes} bytes is more than 80% of the free memory (${freemem()} bytes)`);
+      throw new FaultSpecError(
+        'memory-stress',
+        'size',
+        `${bytes} bytes is more than 80% of the free memory (${freemem()} bytes)`,
+      );
     }
     return { bytes };
   },

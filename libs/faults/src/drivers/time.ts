@@ -22,7 +22,11 @@ function signed(ms: number): string {
   const sign = ms < 0 ? '-' : '+';
   let rest = Math.abs(ms);
   const parts: string[] = [];
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);
       rest %= size;
@@ -44,11 +48,14 @@ export const timeOffset: FaultDriver<TimeSpec> = {
     const r = new SpecReader('time-offset', spec);
     r.only('offsetMs', 'clocks');
     const offsetMs = r.number('offsetMs', { min: -MAX_OFFSET_MS, max: MAX_OFFSET_MS, integer: true });
-    if (offsetMs === 0) throw new FaultSpecError('time-offset', 'offsetMs', 'must not be 0: a shift of nothing cannot be seen');
+    if (offsetMs === 0)
+      throw new FaultSpecError('time-offset', 'offsetMs', 'must not be 0: a shift of nothing cannot be seen');
     const clocks = r.strings('clocks') ?? ['realtime'];
-    if (clocks.length === 0) throw new FaultSpecError('time-offset', 'clocks', `must name at least one of ${TIME_CLOCKS.join(', ')}`);
+    if (clocks.length === 0)
+      throw new FaultSpecError('time-offset', 'clocks', `must name at least one of ${TIME_CLOCKS.join(', ')}`);
     for (const c of clocks) {
-      if (!(TIME_CLOCKS as readonly string[]).includes(c)) throw new FaultSpecError('time-offset', 'clocks', `must be among ${TIME_CLOCKS.join(', ')}, got "${c}"`);
+      if (!(TIME_CLOCKS as readonly string[]).includes(c))
+        throw new FaultSpecError('time-offset', 'clocks', `must be among ${TIME_CLOCKS.join(', ')}, got "${c}"`);
     }
     return { offsetMs, clocks: [...new Set(clocks)] as TimeClock[] };
   },

@@ -18,7 +18,9 @@ afterEach(async () => {
 });
 
 /** A real HTTP server on a loopback port, recording every request it sees. */
-async function upstream(handler: Handler): Promise<{ url: string; seen: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }> }> {
+async function upstream(
+  handler: Handler,
+): Promise<{ url: string; seen: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }> }> {
   const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }> = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -33,10 +35,12 @@ async function upstream(handler: Handler): Promise<{ url: string; seen: Array<{ 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-const reply = (status: number, body: unknown = {}, headers: Record<string, string> = {}): Handler => (_q, res) => {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-};
+const reply =
+  (status: number, body: unknown = {}, headers: Record<string, string> = {}): Handler =>
+  (_q, res) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  };
 
 function client(options: Parameters<typeof createHttpClient>[0]): HttpClient {
   const c = createHttpClient(options);
@@ -46,7 +50,9 @@ function client(options: Parameters<typeof createHttpClient>[0]): HttpClient {
 
 describe('HttpClient', () => {
   it('sends JSON and returns the parsed answer, passing trace context and defaults through', async () => {
-    const up = await upstream((req, res, body) => reply(201, { echo: JSON.parse(body), method: req.method })(req, res, body));
+    const up = await upstream((req, res, body) =>
+      reply(201, { echo: JSON.parse(body), method: req.method })(req, res, body),
+    );
     const c = client({
       baseUrls: up.url,
       headers: { 'user-agent': 'nova-test' },
@@ -120,8 +126,19 @@ describe('HttpClient', () => {
     const bad = await upstream(reply(503));
     const good = await upstream(reply(200));
     // No breaker, so the failing replica is never ejected: only the choice of replica for the retry saves a call.
-    const c = client({ baseUrls: [bad.url, good.url], retry: { maxAttempts: 2, backoff: constantBackoff(1) }, breaker: false });
-    const results = await Promise.all(Array.from({ length: 20 }, () => c.get('/x').then((r) => r.statusCode, (e: unknown) => e)));
+    const c = client({
+      baseUrls: [bad.url, good.url],
+      retry: { maxAttempts: 2, backoff: constantBackoff(1) },
+      breaker: false,
+    });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        c.get('/x').then(
+          (r) => r.statusCode,
+          (e: unknown) => e,
+        ),
+      ),
+    );
     expect(results).toEqual(Array.from({ length: 20 }, () => 200));
     expect(bad.seen).toHaveLength(10); // each of the first attempts it got, once
     expect(good.seen).toHaveLength(20);
@@ -169,7 +186,14 @@ describe('HttpClient', () => {
     recovering = true;
     await new Promise((r) => setTimeout(r, 250));
     expect(c.breakerStates[0]!.state).toBe(CircuitState.HalfOpen);
-    const results = await Promise.all(Array.from({ length: 6 }, () => c.get('/x').then((r) => r.json<{ from: string }>().from, (e: unknown) => e)));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        c.get('/x').then(
+          (r) => r.json<{ from: string }>().from,
+          (e: unknown) => e,
+        ),
+      ),
+    );
     expect(results.filter((r) => r === 'a')).toHaveLength(1); // the one probe
     expect(results.filter((r) => r === 'b')).toHaveLength(5);
   });

@@ -1,5 +1,10 @@
 import { request as undiciRequest, type Dispatcher } from 'undici';
-import { circuitBreaker, CircuitState, type CircuitBreakerOptions, type CircuitBreakerPolicy } from '../circuit-breaker.ts';
+import {
+  circuitBreaker,
+  CircuitState,
+  type CircuitBreakerOptions,
+  type CircuitBreakerPolicy,
+} from '../circuit-breaker.ts';
 import { compose } from '../compose.ts';
 import { now } from '../clock.ts';
 import { DEADLINE_HEADER, deadlineHeaderValue } from '../deadline.ts';
@@ -112,13 +117,16 @@ export class HttpClient {
     if (urls.length === 0) throw new RangeError('createHttpClient: baseUrls must name at least one URL');
     for (const u of urls) {
       if (!/^https?:\/\/[^/]+$/.test(u)) {
-        throw new RangeError(`createHttpClient: baseUrls entry "${u}" must be an http(s) origin such as http://127.0.0.1:8080`);
+        throw new RangeError(
+          `createHttpClient: baseUrls entry "${u}" must be an http(s) origin such as http://127.0.0.1:8080`,
+        );
       }
     }
     this.name = options.name ?? new URL(urls[0]!).host;
     const perAttempt = timeout(options.timeoutMs ?? 2_000);
     this.endpoints = urls.map((url) => {
-      const breaker = options.breaker === false ? undefined : circuitBreaker({ ...options.breaker, name: `${this.name}@${url}` });
+      const breaker =
+        options.breaker === false ? undefined : circuitBreaker({ ...options.breaker, name: `${this.name}@${url}` });
       const subscription = breaker?.onStateChange((e) =>
         options.onBreakerStateChange?.({ upstream: this.name, endpoint: url, state: e.to }),
       );
@@ -127,7 +135,11 @@ export class HttpClient {
     this.retrying =
       options.retry === false
         ? noop
-        : retry({ maxAttempts: 3, backoff: exponentialBackoff({ initialDelayMs: 50, maxDelayMs: 1_000 }), ...options.retry });
+        : retry({
+            maxAttempts: 3,
+            backoff: exponentialBackoff({ initialDelayMs: 50, maxDelayMs: 1_000 }),
+            ...options.retry,
+          });
     this.dispatcher = options.dispatcher;
     this.headers = options.headers ?? {};
     this.traceHeaders = options.traceHeaders;

@@ -23,7 +23,13 @@ export function machineInfo(): MachineInfo {
   } catch {
     // not Linux: the platform name will do
   }
-  return { cpu: list[0]?.model.trim() ?? 'unknown', cores: list.length, os, node: process.version, load1: +loadavg()[0]!.toFixed(2) };
+  return {
+    cpu: list[0]?.model.trim() ?? 'unknown',
+    cores: list.length,
+    os,
+    node: process.version,
+    load1: +loadavg()[0]!.toFixed(2),
+  };
 }
 
 /** The workspace root (the folder holding `nx.json`) above `from`. */
@@ -37,8 +43,16 @@ export function workspaceRoot(from = process.cwd()): string {
 /** The commit being measured (`abc1234`, `abc1234-dirty` with uncommitted changes, `unknown` outside git). */
 export function commitId(root: string): string {
   try {
-    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return dirty ? `${sha}-dirty` : sha;
   } catch {
     return 'unknown';
@@ -68,7 +82,9 @@ export function pinToCore(core: number, pid: number = process.pid): boolean {
  */
 export function pinToOneCore(): string {
   const core = cpus().length - 1;
-  return pinToCore(core) ? `pinned to core ${core} (taskset -a)` : 'not pinned (needs Linux, 2+ cores and taskset from util-linux)';
+  return pinToCore(core)
+    ? `pinned to core ${core} (taskset -a)`
+    : 'not pinned (needs Linux, 2+ cores and taskset from util-linux)';
 }
 
 /**

@@ -26,7 +26,8 @@ export function parseBenchFlags(argv: readonly string[] = process.argv.slice(2))
   let rounds: number | undefined;
   if (values.rounds !== undefined) {
     rounds = Number(values.rounds);
-    if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number ≥ 1, got ${values.rounds}`);
+    if (!Number.isInteger(rounds) || rounds < 1)
+      throw new Error(`--rounds must be a whole number ≥ 1, got ${values.rounds}`);
   }
   return { check: values.check ?? false, record: values.record ?? false, rounds };
 }
@@ -51,7 +52,12 @@ export interface BenchResult {
   readonly commit: string;
   readonly machine: MachineInfo;
   readonly method: readonly string[];
-  readonly figures: Readonly<Record<string, { unit: string; median: number; ci: readonly [number, number]; iqr: readonly [number, number]; n: number }>>;
+  readonly figures: Readonly<
+    Record<
+      string,
+      { unit: string; median: number; ci: readonly [number, number]; iqr: readonly [number, number]; n: number }
+    >
+  >;
   readonly goals: readonly JudgedGoal[];
   /** The process exit code: 1 when `--check` and a goal was missed with confidence, else 0. */
   readonly exitCode: number;
@@ -134,7 +140,11 @@ export class BenchReport {
     }
     const exitCode = this.flags.check && missed.length > 0 ? 1 : 0;
     if (this.flags.check) {
-      print(missed.length > 0 ? `check: ${missed.length} goal(s) missed with confidence` : 'check: no goal missed with confidence');
+      print(
+        missed.length > 0
+          ? `check: ${missed.length} goal(s) missed with confidence`
+          : 'check: no goal missed with confidence',
+      );
     }
     const result: BenchResult = {
       bench: this.name,
@@ -165,11 +175,21 @@ export class BenchReport {
     const rows = [...this.figures.values()].map((f) => {
       const s = f.summary;
       const v = (x: number): string => formatValue(x, f.unit);
-      return [`${f.label} (${f.unit})`, v(s.median), `${v(s.ci[0])} – ${v(s.ci[1])}`, `${v(s.iqr[0])} – ${v(s.iqr[1])}`, goalOf(f.name)];
+      return [
+        `${f.label} (${f.unit})`,
+        v(s.median),
+        `${v(s.ci[0])} – ${v(s.ci[1])}`,
+        `${v(s.iqr[0])} – ${v(s.iqr[1])}`,
+        goalOf(f.name),
+      ];
     });
     const titles = ['figure', 'median', '95 % CI of median', 'IQR', 'goal'];
     const widths = titles.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i]!.length)));
-    const pad = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+    const pad = (cells: string[]): string =>
+      cells
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd();
     const text = [header, ...this.method.map((l) => `  ${l}`), pad(titles), ...rows.map(pad)];
     const date = new Date().toISOString().slice(0, 10);
     const markdown = [

@@ -25,7 +25,10 @@ export function canCollectGarbage(): boolean {
  *
  * @returns per case, the figure of each measured round, in round order (paired across cases).
  */
-export async function interleave<K extends string>(cases: Record<K, Measure>, options: RoundsOptions): Promise<Record<K, number[]>> {
+export async function interleave<K extends string>(
+  cases: Record<K, Measure>,
+  options: RoundsOptions,
+): Promise<Record<K, number[]>> {
   const names = Object.keys(cases) as K[];
   if (names.length === 0) throw new RangeError('interleave needs at least one case');
   if (!Number.isInteger(options.rounds) || options.rounds < 1) {

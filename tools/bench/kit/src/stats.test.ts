@@ -46,7 +46,13 @@ describe('summarize', () => {
 });
 
 describe('judge', () => {
-  const s = (lo: number, hi: number) => ({ median: (lo + hi) / 2, iqr: [lo, hi] as const, ci: [lo, hi] as const, confidence: 0.95, n: 9 });
+  const s = (lo: number, hi: number) => ({
+    median: (lo + hi) / 2,
+    iqr: [lo, hi] as const,
+    ci: [lo, hi] as const,
+    confidence: 0.95,
+    n: 9,
+  });
   it('meets a goal only when the whole interval is on the right side', () => {
     expect(judge({ figure: 'x', op: '<=', target: 900 }, s(800, 890))).toBe('met');
     expect(judge({ figure: 'x', op: '<=', target: 900 }, s(880, 920))).toBe('inconclusive');

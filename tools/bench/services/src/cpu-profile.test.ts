@@ -15,9 +15,26 @@ describe('cpu profile summary', () => {
     const profile: CpuProfile = {
       nodes: [
         { id: 1, callFrame: { functionName: '(idle)', url: '', lineNumber: -1 } },
-        { id: 2, callFrame: { functionName: 'observe', url: 'file:///w/node_modules/prom-client/lib/histogram.js', lineNumber: 9 } },
-        { id: 3, callFrame: { functionName: 'with', url: 'file:///w/node_modules/@opentelemetry/api/ctx.js', lineNumber: 0 } },
-        { id: 4, callFrame: { functionName: 'observe', url: 'file:///w/node_modules/prom-client/lib/histogram.js', lineNumber: 9 } },
+        {
+          id: 2,
+          callFrame: {
+            functionName: 'observe',
+            url: 'file:///w/node_modules/prom-client/lib/histogram.js',
+            lineNumber: 9,
+          },
+        },
+        {
+          id: 3,
+          callFrame: { functionName: 'with', url: 'file:///w/node_modules/@opentelemetry/api/ctx.js', lineNumber: 0 },
+        },
+        {
+          id: 4,
+          callFrame: {
+            functionName: 'observe',
+            url: 'file:///w/node_modules/prom-client/lib/histogram.js',
+            lineNumber: 9,
+          },
+        },
       ],
       samples: [1, 2, 3, 4, 2, 1],
       timeDeltas: [5000, 1000, 500, 1000, 1000, 5000],

@@ -23,7 +23,9 @@ export interface FrameTime {
 export function packageOf(url: string): string {
   if (!url) return '(v8)';
   if (url.startsWith('node:')) return url.replace(/:\d+$/, '');
-  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url.split('node_modules/').length > 2 ? `node_modules/${url.split('node_modules/').at(-1)}` : url);
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(
+    url.split('node_modules/').length > 2 ? `node_modules/${url.split('node_modules/').at(-1)}` : url,
+  );
   if (nm) return nm[1]!;
   const ws = /\/((?:libs|services|tools|chaos-agent)\/[^/]+)/.exec(url);
   return ws ? ws[1]! : url;
@@ -34,7 +36,11 @@ export function packageOf(url: string): string {
  * `(program)` are V8's own buckets; idle time is reported apart so shares are of busy time. With `window`
  * (µs before the profile's end, e.g. the load phase), samples outside it are left out.
  */
-export function topFrames(profile: CpuProfile, top: number, window?: { fromEndUs: number; toEndUs: number }): { totalMs: number; idleMs: number; frames: FrameTime[]; packages: Array<{ name: string; selfMs: number }> } {
+export function topFrames(
+  profile: CpuProfile,
+  top: number,
+  window?: { fromEndUs: number; toEndUs: number },
+): { totalMs: number; idleMs: number; frames: FrameTime[]; packages: Array<{ name: string; selfMs: number }> } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
   const frames = new Map<string, FrameTime>();
   const packages = new Map<string, number>();

@@ -24,8 +24,10 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 const top = Number(values.top);
-if (!['on', 'metrics', 'off'].includes(values.telemetry!)) throw new Error(`--telemetry must be on, metrics or off, got ${values.telemetry}`);
-if (!['get', 'post', 'both'].includes(values.route!)) throw new Error(`--route must be get, post or both, got ${values.route}`);
+if (!['on', 'metrics', 'off'].includes(values.telemetry!))
+  throw new Error(`--telemetry must be on, metrics or off, got ${values.telemetry}`);
+if (!['get', 'post', 'both'].includes(values.route!))
+  throw new Error(`--route must be get, post or both, got ${values.route}`);
 if (!(seconds > 0 && seconds <= 60)) throw new Error(`--seconds must be within 1–60, got ${values.seconds}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-profile-'));
@@ -39,8 +41,14 @@ let loadEnd = 0;
 try {
   const routes = await prepareRoutes(stack, 'profile');
   loadStart = performance.now();
-  const chosen = values.route === 'get' ? [routes.getUser] : values.route === 'post' ? [routes.postMessage] : [routes.getUser, routes.postMessage];
-  for (const opts of chosen) requests += (await autocannon({ connections: 10, duration: seconds, ...opts })).requests.total;
+  const chosen =
+    values.route === 'get'
+      ? [routes.getUser]
+      : values.route === 'post'
+        ? [routes.postMessage]
+        : [routes.getUser, routes.postMessage];
+  for (const opts of chosen)
+    requests += (await autocannon({ connections: 10, duration: seconds, ...opts })).requests.total;
   loadEnd = performance.now();
 } finally {
   await stack.stop();
@@ -49,16 +57,23 @@ try {
 const stopped = performance.now();
 const window = { fromEndUs: (stopped - loadStart) * 1000, toEndUs: (stopped - loadEnd) * 1000 };
 
-console.log(`CPU profiles (telemetry ${values.telemetry}, ${seconds} s per route, load phase only) in ${dir}; top ${top} by self time:`);
+console.log(
+  `CPU profiles (telemetry ${values.telemetry}, ${seconds} s per route, load phase only) in ${dir}; top ${top} by self time:`,
+);
 // File names are CPU.<date>.<time>.<pid>.<thread>.<seq>: thread 0 is the main thread (the rest are tsx's loader).
 for (const file of readdirSync(dir).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f))) {
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
   const frames = topFrames(profile, top, window);
   const busy = frames.totalMs - (frames.idleMs ?? 0);
-  console.log(`\n${file}: ${Math.round(frames.totalMs)} ms sampled, ${Math.round(busy)} ms busy, ${Math.round((busy * 1000) / requests)} µs CPU per request served (${requests})`);
+  console.log(
+    `\n${file}: ${Math.round(frames.totalMs)} ms sampled, ${Math.round(busy)} ms busy, ${Math.round((busy * 1000) / requests)} µs CPU per request served (${requests})`,
+  );
   for (const f of frames.frames) {
-    console.log(`  ${((100 * f.selfMs) / busy).toFixed(1).padStart(5)} %  ${f.name.padEnd(40).slice(0, 40)}  ${f.where}`);
+    console.log(
+      `  ${((100 * f.selfMs) / busy).toFixed(1).padStart(5)} %  ${f.name.padEnd(40).slice(0, 40)}  ${f.where}`,
+    );
   }
   console.log('  by package (share of busy time):');
-  for (const p of frames.packages.slice(0, 8)) console.log(`  ${((100 * p.selfMs) / busy).toFixed(1).padStart(5)} %  ${p.name}`);
+  for (const p of frames.packages.slice(0, 8))
+    console.log(`  ${((100 * p.selfMs) / busy).toFixed(1).padStart(5)} %  ${p.name}`);
 }

@@ -2,7 +2,12 @@ import type autocannon from 'autocannon';
 import { request } from 'undici';
 import type { Stack } from '@nova/stack';
 
-async function json(method: string, url: string, body: unknown, headers: Record<string, string> = {}): Promise<Record<string, string>> {
+async function json(
+  method: string,
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Record<string, string>> {
   const res = await request(url, {
     method: method as 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -26,9 +31,20 @@ export async function prepareRoutes(stack: Stack, tag: string): Promise<Routes> 
   const [user] = stack.urls('user');
   const [auth] = stack.urls('auth');
   const [messaging] = stack.urls('messaging');
-  const ada = await json('POST', `${user}/users`, { email: `ada-${tag}@example.com`, name: 'Ada', password: 'correct horse' });
-  const bob = await json('POST', `${user}/users`, { email: `bob-${tag}@example.com`, name: 'Bob', password: 'correct horse' });
-  const { token } = await json('POST', `${auth}/auth/login`, { email: `ada-${tag}@example.com`, password: 'correct horse' });
+  const ada = await json('POST', `${user}/users`, {
+    email: `ada-${tag}@example.com`,
+    name: 'Ada',
+    password: 'correct horse',
+  });
+  const bob = await json('POST', `${user}/users`, {
+    email: `bob-${tag}@example.com`,
+    name: 'Bob',
+    password: 'correct horse',
+  });
+  const { token } = await json('POST', `${auth}/auth/login`, {
+    email: `ada-${tag}@example.com`,
+    password: 'correct horse',
+  });
   return {
     getUser: { url: `${user}/users/${ada['id']}` },
     postMessage: {

@@ -75,10 +75,18 @@ const load =
 const flags = parseBenchFlags();
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 7);
 const report = new BenchReport('services', flags);
-report.note('one embedded PostgreSQL 17, five stacks up at once (telemetry off / off again as an A/A control / metrics / default / full)');
-report.note(`${ROUNDS} interleaved rounds after 1 warm-up; in each, every route of every stack is loaded in turn for ${SECONDS} s (${CONNECTIONS} connections; one stack at a time, the order rotating each round) and ratios to off taken per round`);
-report.note('load generator: autocannon in the bench process, identical for every case, so its cost is held constant and cancels in the per-round ratio');
-report.note("capacity: the services' CPU time per request (every thread's /proc/<pid>/task/<tid>/schedstat, PostgreSQL excluded) off / on, per round: the throughput ratio a CPU-bound service would see, less exposed to scheduling noise than req/s; measured at saturation and at a fixed rate (autocannon overallRate)");
+report.note(
+  'one embedded PostgreSQL 17, five stacks up at once (telemetry off / off again as an A/A control / metrics / default / full)',
+);
+report.note(
+  `${ROUNDS} interleaved rounds after 1 warm-up; in each, every route of every stack is loaded in turn for ${SECONDS} s (${CONNECTIONS} connections; one stack at a time, the order rotating each round) and ratios to off taken per round`,
+);
+report.note(
+  'load generator: autocannon in the bench process, identical for every case, so its cost is held constant and cancels in the per-round ratio',
+);
+report.note(
+  "capacity: the services' CPU time per request (every thread's /proc/<pid>/task/<tid>/schedstat, PostgreSQL excluded) off / on, per round: the throughput ratio a CPU-bound service would see, less exposed to scheduling noise than req/s; measured at saturation and at a fixed rate (autocannon overallRate)",
+);
 
 // Not pinned: the system under test is 13 processes (PostgreSQL and four stacks); on one core its figures
 // fell 4× and scattered ±40 % (measured), so every process may use both cores and the rounds interleave.
@@ -100,7 +108,9 @@ try {
   for (const [route, label] of ROUTES) {
     const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...targets.full[route] });
     rates[route] = Math.max(20, Math.floor(r.requests.average / 2));
-    report.note(`fixed rate of ${label}: ${rates[route]} req/s (half of the ${Math.round(r.requests.average)} req/s telemetry full sustained at calibration)`);
+    report.note(
+      `fixed rate of ${label}: ${rates[route]} req/s (half of the ${Math.round(r.requests.average)} req/s telemetry full sustained at calibration)`,
+    );
   }
   const cases: Record<string, Measure> = {};
   for (const [route] of ROUTES) {
@@ -114,14 +124,39 @@ try {
     for (const mode of Object.keys(MODES) as Mode[]) {
       report.figure(`${route}_${mode}`, `${label}, telemetry ${mode}`, 'req/s', rounds[`${route}_${mode}`]!);
       // The warm-up round's CPU figures are dropped like its throughput.
-      report.figure(`${route}_${mode}_cpu`, `${label}, telemetry ${mode}, services' CPU per request`, 'µs', cpuPerRequest[`${route}_${mode}`]!.slice(-ROUNDS));
-      report.figure(`${route}_${mode}_fixed`, `${label}, telemetry ${mode}, services' CPU per request at the fixed rate`, 'µs', rounds[`${route}_${mode}_fixed`]!);
+      report.figure(
+        `${route}_${mode}_cpu`,
+        `${label}, telemetry ${mode}, services' CPU per request`,
+        'µs',
+        cpuPerRequest[`${route}_${mode}`]!.slice(-ROUNDS),
+      );
+      report.figure(
+        `${route}_${mode}_fixed`,
+        `${label}, telemetry ${mode}, services' CPU per request at the fixed rate`,
+        'µs',
+        rounds[`${route}_${mode}_fixed`]!,
+      );
     }
     for (const mode of COMPARED) {
-      report.ratio(`${route}_${mode}_over_off`, `${label}: ${mode} / off, throughput`, `${route}_${mode}`, `${route}_off`);
+      report.ratio(
+        `${route}_${mode}_over_off`,
+        `${label}: ${mode} / off, throughput`,
+        `${route}_${mode}`,
+        `${route}_off`,
+      );
       // Capacity: CPU per request off / on, the throughput ratio a CPU-bound service would see.
-      report.ratio(`${route}_${mode}_capacity`, `${label}: ${mode} / off, capacity (CPU per request off / ${mode})`, `${route}_off_cpu`, `${route}_${mode}_cpu`);
-      report.ratio(`${route}_${mode}_fixed_capacity`, `${label}: ${mode} / off, capacity at the fixed rate`, `${route}_off_fixed`, `${route}_${mode}_fixed`);
+      report.ratio(
+        `${route}_${mode}_capacity`,
+        `${label}: ${mode} / off, capacity (CPU per request off / ${mode})`,
+        `${route}_off_cpu`,
+        `${route}_${mode}_cpu`,
+      );
+      report.ratio(
+        `${route}_${mode}_fixed_capacity`,
+        `${label}: ${mode} / off, capacity at the fixed rate`,
+        `${route}_off_fixed`,
+        `${route}_${mode}_fixed`,
+      );
     }
     for (const kind of ['over_off', 'capacity', 'fixed_capacity'] as const) {
       report.goal({ figure: `${route}_default_${kind}`, op: '>=', target: 0.9, source: 'issue 22' });

@@ -6,8 +6,12 @@ import http from 'k6/http';
 function api(): { base: string; headers: Record<string, string> } {
   const base = __ENV['CHAOS_API'];
   const token = __ENV['CHAOS_API_TOKEN'];
-  if (!base || !token) throw new Error('set CHAOS_API and CHAOS_API_TOKEN (chaos up prints them; .chaos/up.json has them)');
-  return { base, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-chaos-actor': 'k6' } };
+  if (!base || !token)
+    throw new Error('set CHAOS_API and CHAOS_API_TOKEN (chaos up prints them; .chaos/up.json has them)');
+  return {
+    base,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-chaos-actor': 'k6' },
+  };
 }
 
 /** What to start: an experiment of the suite by name, or one Chaos Mesh object as YAML. */
@@ -21,7 +25,10 @@ export interface FaultRequest {
 /** Starts a fault; returns its id. Call from setup() and pass the id to teardown(). */
 export function startFault(request: FaultRequest): string {
   const { base, headers } = api();
-  const res = http.post(`${base}/api/v1/experiments`, JSON.stringify(request), { headers, tags: { name: 'chaos-api' } });
+  const res = http.post(`${base}/api/v1/experiments`, JSON.stringify(request), {
+    headers,
+    tags: { name: 'chaos-api' },
+  });
   if (res.status !== 201) throw new Error(`starting the fault failed: HTTP ${res.status} ${String(res.body)}`);
   return (res.json() as { id: string }).id;
 }

@@ -19,14 +19,21 @@ export interface Urls {
 
 /** Splits `a,b` into replicas. */
 export function replicas(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
  * Sends to the replicas round-robin and, like a Service in front of them, moves on once from a replica that
  * refuses the connection (status 0); nothing else is retried.
  */
-function balanced(list: string[], n: number, send: (base: string) => ReturnType<typeof http.get>): ReturnType<typeof http.get> {
+function balanced(
+  list: string[],
+  n: number,
+  send: (base: string) => ReturnType<typeof http.get>,
+): ReturnType<typeof http.get> {
   const first = send(list[n % list.length]!);
   if (first.status !== 0 || list.length < 2) return first;
   return send(list[(n + 1) % list.length]!);
@@ -51,9 +58,21 @@ export function journeyStep(urls: Urls, accounts: Account[], n: number, extraTag
   const started = Date.now();
   let res;
   if (journey === 'read-profile') res = balanced(urls.user, n, (u) => http.get(`${u}/users/${other.id}`, { tags }));
-  else if (journey === 'login') res = balanced(urls.auth, n, (u) => http.post(`${u}/auth/login`, JSON.stringify({ email: me.email, password: me.password ?? 'k6-password' }), { headers: JSON_HEADERS, tags }));
-  else if (journey === 'send-message') res = balanced(urls.messaging, n, (u) => http.post(`${u}/messages`, JSON.stringify({ to: other.id, text: `k6 ${n}` }), { headers: auth, tags }));
-  else res = balanced(urls.messaging, n, (u) => http.get(`${u}/messages?with=${other.id}&limit=20`, { headers: auth, tags }));
+  else if (journey === 'login')
+    res = balanced(urls.auth, n, (u) =>
+      http.post(`${u}/auth/login`, JSON.stringify({ email: me.email, password: me.password ?? 'k6-password' }), {
+        headers: JSON_HEADERS,
+        tags,
+      }),
+    );
+  else if (journey === 'send-message')
+    res = balanced(urls.messaging, n, (u) =>
+      http.post(`${u}/messages`, JSON.stringify({ to: other.id, text: `k6 ${n}` }), { headers: auth, tags }),
+    );
+  else
+    res = balanced(urls.messaging, n, (u) =>
+      http.get(`${u}/messages?with=${other.id}&limit=20`, { headers: auth, tags }),
+    );
   const ok = res.status >= 200 && res.status < 400;
   journeyDuration.add(Date.now() - started, { ...tags, ok: String(ok), status: String(res.status) });
   check(res, { 'answered 2xx': (r) => r.status >= 200 && r.status < 300 }, tags);

@@ -30,7 +30,12 @@ interface MetricValues {
 }
 
 /** Per-phase figures from k6's end-of-test data. */
-export function phaseFigures(data: { metrics: Record<string, MetricValues> }): Record<Phase, { requests: number; avgMs: number; p95Ms: number; loginAvgMs: number; errorRate: number; ok: boolean }> {
+export function phaseFigures(data: {
+  metrics: Record<string, MetricValues>;
+}): Record<
+  Phase,
+  { requests: number; avgMs: number; p95Ms: number; loginAvgMs: number; errorRate: number; ok: boolean }
+> {
   const out = {} as ReturnType<typeof phaseFigures>;
   for (const p of PHASES) {
     const d = data.metrics[`http_req_duration{phase:${p}}`];
