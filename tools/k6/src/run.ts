@@ -12,9 +12,7 @@ const CLI = fileURLToPath(new URL('../../chaos/src/cli.ts', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./journeys.ts', import.meta.url));
 
 /** Runs `chaos up` in `state`; resolves once it is up, with its state and a way to stop it. */
-export async function chaosUp(
-  state: string,
-): Promise<{
+export async function chaosUp(state: string): Promise<{
   up: { api: string; apiToken: string; agent: string; token: string; services: Array<{ name: string; url: string }> };
   stop(): Promise<void>;
 }> {
