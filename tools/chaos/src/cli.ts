@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -21,6 +21,8 @@ import { LoadGenerator, type LoadSource } from './load.ts';
 import { Observer } from './observe.ts';
 import { ControllerAudit, policyFromEnv } from './policy.ts';
 import { verdictTable, writeReports, type RunReport } from './report/report.ts';
+import { printDiff, reportCommand } from './report-command.ts';
+import { listRuns, readRun, resolveRun, RUN_KEYWORDS, trendOf } from './report/history.ts';
 import { Runner, type ExperimentResult } from './runner.ts';
 import { Scheduler } from './scheduler.ts';
 import { planChaos, UnsupportedLocallyError } from './translate.ts';
@@ -44,6 +46,11 @@ Usage:
   chaos dashboard                chaos up with a live load of 10 req/s for the dashboard's live chart
   chaos down                     stop an environment started by chaos up
   chaos status                   targets and active faults of a running chaos up
+  chaos report                   the recorded runs (reports/<run-id>/), oldest first
+  chaos report diff <runA> <runB>
+                                 compare every experiment's figures (verdict, p99 and error rate during the
+                                 fault, recovery, effect); exit 1 when one regressed. --against last-passing
+                                 [runB] compares with the newest passing run; runs are ids, last or last-passing
 
 Options (run, schedule, up):
   --env <name>        local (default: processes + embedded PostgreSQL) or containers (Docker: images built
@@ -54,6 +61,9 @@ Options (run, schedule, up):
   --load <gen>        builtin (default) or k6: the real k6 binary runs the same journeys
   --baseline <dur>    baseline before each fault, in seconds (default 3)
   --report-dir <dir>  where reports go (default reports/<run-id>)
+  --compare <run>     after the table, compare with a recorded run (last, last-passing or a run id)
+  --fail-on-regression  exit 1 when --compare flags a regression
+  --threshold <pct>   (run --compare, report diff) a p99 rise above this share is a regression (default 25)
 
 Safety (environment): ALLOWED_NAMESPACES, CHAOS_REQUIRE_SAFE_LABEL=true, CHAOS_PROFILE=production,
 CHAOS_SECURITY_MODE (default true), CHAOS_ACTOR. Exit codes: 0 all passed, 1 a hypothesis failed or an
@@ -208,6 +218,9 @@ interface RunOptions {
   rate?: string;
   baseline?: string;
   'report-dir'?: string;
+  compare?: string;
+  'fail-on-regression'?: boolean;
+  threshold?: string;
 }
 
 /** The child a Schedule spawns at a tick: its embedded chaos (or workflow) under the child's name. */
@@ -237,6 +250,15 @@ async function harness(
   const policy = policyFromEnv();
   const runId = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
   const runDir = join(STATE, 'runs', runId);
+  const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
+  if (opts.compare !== undefined && !(RUN_KEYWORDS as readonly string[]).includes(opts.compare)) {
+    // A run id that is not recorded is a typo: say so before minutes of experiments, not after.
+    try {
+      resolveRun(dirname(dir), opts.compare);
+    } catch (error) {
+      usage(`--compare: ${(error as Error).message}`);
+    }
+  }
   const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
   const log = (l: string): void => console.log(l);
   log(`nova chaos run ${runId}: ${resources.length} resource(s), seed ${seed}, load ${rate} req/s`);
@@ -314,8 +336,11 @@ async function harness(
     samples: loadGen?.samples ?? [],
     observations: observer?.observations ?? [],
   };
-  const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
-  const files = await writeReports(dir, report);
+  // The trend over the runs recorded beside this one (reports/<run-id>/ siblings).
+  const history = listRuns(dirname(dir))
+    .map((r) => readRun(r.dir))
+    .filter((r) => r !== undefined);
+  const files = await writeReports(dir, report, trendOf(history, report));
   rmSync(join(runDir, 'data'), { recursive: true, force: true });
   console.log(`\n${verdictTable(results, { color: process.stdout.isTTY === true && !process.env['NO_COLOR'] })}\n`);
   console.log(
@@ -331,7 +356,25 @@ async function harness(
     `${passed} passed, ${bad} failed${inconclusive ? `, ${inconclusive} inconclusive (a fault showed no effect)` : ''}${skipped ? `, ${skipped} skipped` : ''}`,
   );
   if (controller.signal.aborted) return 130;
-  return bad + inconclusive > 0 ? 1 : 0;
+  const regressed = opts.compare !== undefined && compareWithHistory(dirname(dir), runId, opts);
+  return bad + inconclusive > 0 || (regressed && opts['fail-on-regression']) ? 1 : 0;
+}
+
+/** `run --compare`: prints the diff against a recorded run; true when a figure regressed. */
+function compareWithHistory(root: string, runId: string, opts: RunOptions): boolean {
+  console.log('');
+  try {
+    return printDiff(
+      { reports: root, ...(opts.threshold ? { threshold: opts.threshold } : {}) },
+      opts.compare!,
+      runId,
+      (l) => console.log(l),
+    );
+  } catch (error) {
+    // Nothing recorded to compare with (a first run) is not a failure of this run.
+    console.log(`--compare ${opts.compare}: ${(error as Error).message}`);
+    return false;
+  }
 }
 
 function run(paths: string[], opts: RunOptions): Promise<number> {
@@ -536,6 +579,12 @@ async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', default: false },
         strict: { type: 'boolean' },
         output: { type: 'string' },
+        compare: { type: 'string' },
+        'fail-on-regression': { type: 'boolean' },
+        threshold: { type: 'string' },
+        against: { type: 'string' },
+        reports: { type: 'string' },
+        all: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -567,6 +616,13 @@ async function main(argv: string[]): Promise<number> {
       return down();
     case 'status':
       return status();
+    case 'report':
+      return reportCommand(rest, {
+        reports: resolve(parsed.values.reports ?? join(ROOT, 'reports')),
+        ...(parsed.values.against !== undefined ? { against: parsed.values.against } : {}),
+        ...(parsed.values.threshold !== undefined ? { threshold: parsed.values.threshold } : {}),
+        all: parsed.values.all ?? false,
+      });
     default:
       usage(`unknown command "${command}"`);
   }

@@ -145,6 +145,36 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
     );
   }, 120_000);
 
+  it('--compare last flags a run whose p99 regressed against the one before, and --fail-on-regression fails it', async () => {
+    const reports = mkdtempSync(join(tmpdir(), 'nova-history-'));
+    const common = ['--baseline', '2', '--rate', '30', '--seed', '11'];
+    const first = await chaos(['run', fixture('short-delay.yaml'), ...common, '--report-dir', join(reports, 'first')])
+      .done;
+    expect(first.code, first.out).toBe(0);
+    // The same experiment with 4× the latency: every hypothesis still holds, but p99 during the fault rose.
+    const second = await chaos([
+      'run',
+      fixture('short-delay-slower.yaml'),
+      ...common,
+      '--report-dir',
+      join(reports, 'second'),
+      '--compare',
+      'last',
+      '--fail-on-regression',
+    ]).done;
+    expect(second.out, second.out).toMatch(/PASS\s+NetworkChaos\/short-delay-auth/);
+    expect(second.out).toMatch(
+      /^REGRESSION\s+NetworkChaos\/short-delay-auth\s+p99 during the fault\s+\d+ ms\s+\d+ ms\s+\+\d+ ms/m,
+    );
+    expect(second.out).toMatch(/^1 regression between \d{8}-\d{6} and \d{8}-\d{6}/m);
+    expect(second.code).toBe(1);
+    // The history lists both; report diff says the same on its own.
+    const list = await chaos(['report', '--reports', reports]).done;
+    expect(list.out.trim().split('\n')).toHaveLength(3);
+    const diff = await chaos(['report', 'diff', '--reports', reports, '--against', 'last-passing']).done;
+    expect(diff.code).toBe(1);
+  }, 180_000);
+
   it('runs with the real k6 as the load generator (--load k6): same hypotheses, same reports', async () => {
     const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-k6-'));
     const { done } = chaos([

@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sample } from '../load.ts';
 import type { Observation } from '../observe.ts';
 import type { ExperimentResult } from '../runner.ts';
+import type { Trend } from './history.ts';
 
 /** Everything a run produced. */
 export interface RunReport {
@@ -130,7 +131,7 @@ const chartJs = (): string =>
  * A self-contained HTML report: the verdicts, latency p50/p99 and error rate over time with each fault window
  * shaded, and the circuit-breaker timeline, drawn by Chart.js (inlined: no CDN at view time).
  */
-export function html(report: RunReport): string {
+export function html(report: RunReport, trend?: Trend): string {
   const s = series(report.samples);
   const windows = report.results
     .filter((r) => r.phases)
@@ -148,6 +149,7 @@ export function html(report: RunReport): string {
       points: report.observations.map((o) => ({ x: +(o.at / 1000).toFixed(2), y: o.breakers[k] ?? 0 })),
     })),
     effects: effectSeries(report.results),
+    trend: trend && trend.runs.length > 1 ? trend : undefined,
   };
   const rows = report.results
     .map(
@@ -173,6 +175,7 @@ tr.pass td:first-child{color:#137333;font-weight:bold}tr.inconclusive td:first-c
 <h2>Latency and errors (fault windows shaded)</h2><div class="chart"><canvas id="latency"></canvas></div>
 <h2>Circuit breakers (0 closed, 1 open, 2 half-open)</h2><div class="chart"><canvas id="breakers"></canvas></div>
 <h2>What the faults did (requests or calls affected per second, measured at each target)</h2><div class="chart"><canvas id="effects"></canvas></div>
+${data.trend ? `<h2>p99 during the fault over the last ${data.trend.runs.length} runs (this one last; <code>chaos report diff</code> compares two)</h2><div class="chart"><canvas id="trend"></canvas></div>` : ''}
 <script>
 const D = ${JSON.stringify(data)};
 new Chart(document.getElementById('latency'), { data: { labels: D.labels, datasets: [
@@ -186,6 +189,8 @@ new Chart(document.getElementById('effects'), { type: 'bar', data: { datasets: D
   options: { maintainAspectRatio: false, animation: false, scales: { x: { type: 'linear', title: { display: true, text: 'seconds since start' } }, y: { min: 0, title: { display: true, text: 'affected / s' } } } } });
 new Chart(document.getElementById('breakers'), { type: 'line', data: { datasets: D.breakers.map((b, i) => ({ label: b.key, data: b.points, stepped: true, pointRadius: 0, borderColor: ['#d93025','#1a73e8','#188038','#f29900'][i % 4] })) },
   options: { maintainAspectRatio: false, animation: false, scales: { x: { type: 'linear', title: { display: true, text: 'seconds since start' } }, y: { min: 0, max: 2, ticks: { stepSize: 1 } } } } });
+if (D.trend) new Chart(document.getElementById('trend'), { type: 'line', data: { labels: D.trend.runs, datasets: D.trend.p99.map((e, i) => ({ label: e.experiment, data: e.points, spanGaps: true, borderColor: ['#d93025','#1a73e8','#188038','#f29900','#9334e6','#00897b','#5f6368'][i % 7] })) },
+  options: { maintainAspectRatio: false, animation: false, scales: { x: { title: { display: true, text: 'run' } }, y: { min: 0, title: { display: true, text: 'p99 during the fault (ms)' } } } } });
 </script></body></html>
 `;
 }
@@ -244,8 +249,11 @@ export async function controllerMetrics(report: RunReport): Promise<string> {
   return registry.metrics();
 }
 
-/** Writes report.json, junit.xml, report.html and metrics.prom under `dir`; returns their paths. */
-export async function writeReports(dir: string, report: RunReport): Promise<Record<string, string>> {
+/**
+ * Writes report.json, junit.xml, report.html (with the trend over earlier runs when given) and metrics.prom
+ * under `dir`; returns their paths.
+ */
+export async function writeReports(dir: string, report: RunReport, trend?: Trend): Promise<Record<string, string>> {
   mkdirSync(dir, { recursive: true });
   const files = {
     json: join(dir, 'report.json'),
@@ -255,7 +263,7 @@ export async function writeReports(dir: string, report: RunReport): Promise<Reco
   };
   writeFileSync(files.json, JSON.stringify(report, null, 2));
   writeFileSync(files.junit, junit(report));
-  writeFileSync(files.html, html(report));
+  writeFileSync(files.html, html(report, trend));
   writeFileSync(files.metrics, await controllerMetrics(report));
   return files;
 }
