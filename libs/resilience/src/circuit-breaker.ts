@@ -1,4 +1,6 @@
 import CircuitBreaker from 'opossum';
+import { CountWindow, TimeWindow, type OutcomeWindow } from './breaker-window.ts';
+import { now } from './clock.ts';
 import { BrokenCircuitError, ErrorCodes, isResilienceError, statusOf } from './errors.ts';
 import { Emitter, type Disposable, type Subscribe } from './event.ts';
 import { Pipeline, proceed, type Execution, type Scope, type Stage } from './policy.ts';
@@ -9,7 +11,26 @@ export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
 
 /** Options of {@link circuitBreaker}. */
 export interface CircuitBreakerOptions {
-  /** Failure rate, in percent of calls in the window, above which the breaker opens. Default 50. */
+  /**
+   * How failures are judged while closed. `time-window` (default): the failure rate over the last
+   * `windowMs` (opossum's rolling window). `count-window`: the failure rate over the last `windowSize`
+   * calls. `consecutive`: opens after `consecutiveFailures` failures in a row.
+   */
+  mode?: 'time-window' | 'count-window' | 'consecutive';
+  /** count-window: calls the window holds. Default 100. */
+  windowSize?: number;
+  /** consecutive: failures in a row that open the breaker. Default 5. */
+  consecutiveFailures?: number;
+  /**
+   * A call that takes at least this long counts as slow, in ms. With it the breaker also opens when the
+   * share of slow calls in the window (time or count; the last `windowSize` calls in consecutive mode)
+   * reaches `slowCallRateThreshold`, with `minimumVolume`: an upstream that answers, but too slowly, is
+   * shed too. Default: none.
+   */
+  slowCallMs?: number;
+  /** Slow calls, in percent of calls in the window, at which the breaker opens. Default 100. */
+  slowCallRateThreshold?: number;
+  /** Failure rate, in percent of calls in the window, at or above which the breaker opens. Default 50. */
   failureRateThreshold?: number;
   /** Calls the window must hold before the failure rate is judged. Default 10. */
   minimumVolume?: number;
@@ -51,6 +72,7 @@ export function countsAsFailure(error: unknown): boolean {
   const status = statusOf(error);
   if (status !== undefined && status >= 400 && status < 500) return false;
   if (isResilienceError(error, ErrorCodes.BULKHEAD_FULL)) return false;
+  if (isResilienceError(error, ErrorCodes.CONCURRENCY_LIMIT)) return false;
   if (isAbort(error)) return false;
   return true;
 }
@@ -82,6 +104,15 @@ class BreakerStage implements Stage {
   private isolations = 0;
   private last: CircuitState = CircuitState.Closed;
   private readonly isFailure: (error: unknown) => boolean;
+  /** The window this stage judges itself (every mode but a time window without slow calls). */
+  private readonly window: OutcomeWindow | undefined;
+  private readonly mode: NonNullable<CircuitBreakerOptions['mode']>;
+  private readonly minimumVolume: number;
+  private readonly failureRate: number;
+  private readonly slowCallMs: number;
+  private readonly slowRate: number;
+  private readonly streakToOpen: number;
+  private streak = 0;
 
   constructor(name: string, options: CircuitBreakerOptions) {
     this.name = name;
@@ -94,12 +125,34 @@ class BreakerStage implements Stage {
       throw new RangeError(`circuitBreaker: maxHalfOpenMs must be a positive number of ms, got ${this.maxHalfOpenMs}`);
     }
     this.isFailure = options.isFailure ?? countsAsFailure;
+    this.mode = options.mode ?? 'time-window';
+    this.minimumVolume = options.minimumVolume ?? 10;
+    this.failureRate = options.failureRateThreshold ?? 50;
+    this.slowCallMs = options.slowCallMs ?? Infinity;
+    this.slowRate = options.slowCallRateThreshold ?? 100;
+    this.streakToOpen = options.consecutiveFailures ?? 5;
+    if (!['time-window', 'count-window', 'consecutive'].includes(this.mode)) {
+      throw new RangeError(`circuitBreaker: mode must be time-window, count-window or consecutive, got ${this.mode}`);
+    }
+    if (!(this.slowCallMs > 0)) {
+      throw new RangeError(`circuitBreaker: slowCallMs must be a positive number of ms, got ${this.slowCallMs}`);
+    }
+    if (!Number.isInteger(this.streakToOpen) || this.streakToOpen < 1) {
+      throw new RangeError(`circuitBreaker: consecutiveFailures must be an integer >= 1, got ${this.streakToOpen}`);
+    }
+    const ownsWindow = this.mode !== 'time-window' || this.slowCallMs !== Infinity;
+    this.window = !ownsWindow
+      ? undefined
+      : this.mode === 'time-window'
+        ? new TimeWindow(options.windowMs ?? 10_000, options.windowBuckets ?? 10)
+        : new CountWindow(options.windowSize ?? 100);
     this.openError = BrokenCircuitError.preallocated(`circuit breaker ${name} is open: the call was not attempted`);
     this.breaker = new CircuitBreaker<Parameters<Action>, unknown>(proceed, {
       name,
       timeout: false, // timeouts are the timeout policy's job
-      errorThresholdPercentage: options.failureRateThreshold ?? 50,
-      volumeThreshold: options.minimumVolume ?? 10,
+      errorThresholdPercentage: this.failureRate,
+      // In the count and consecutive modes this stage judges; opossum keeps only the state and reset timer.
+      volumeThreshold: this.mode === 'time-window' ? this.minimumVolume : Number.MAX_SAFE_INTEGER,
       rollingCountTimeout: options.windowMs ?? 10_000,
       rollingCountBuckets: options.windowBuckets ?? 10,
       resetTimeout: options.resetTimeoutMs ?? 5_000,
@@ -129,6 +182,8 @@ class BreakerStage implements Stage {
     });
     this.breaker.on('close', () => {
       settle();
+      this.window?.reset();
+      this.streak = 0;
       this.transition();
     });
   }
@@ -149,7 +204,39 @@ class BreakerStage implements Stage {
     const b = this.breaker;
     if (this.isolations > 0 || b.opened) return Promise.reject(this.openError);
     if (b.halfOpen) return this.probe(ex, next, scope, attempt);
-    return b.fire(ex, next, scope, attempt);
+    if (this.window === undefined) return b.fire(ex, next, scope, attempt);
+    return this.observe(ex, next, scope, attempt);
+  }
+
+  /** Closed, with a window of this stage's own: each call's outcome and duration are judged here. */
+  private observe(ex: Execution, next: number, scope: Scope | undefined, attempt: number): Promise<unknown> {
+    const start = now();
+    const work =
+      this.mode === 'time-window' ? this.breaker.fire(ex, next, scope, attempt) : proceed(ex, next, scope, attempt);
+    return work.then(
+      (value) => {
+        this.judge(false, start);
+        return value;
+      },
+      (error: unknown) => {
+        if (!isAbort(error)) this.judge(this.isFailure(error), start);
+        throw error;
+      },
+    );
+  }
+
+  private judge(failure: boolean, start: number): void {
+    // A call that settles after the breaker left the closed state belongs to a window already judged.
+    if (!this.breaker.closed || this.isolations > 0) return;
+    const w = this.window!;
+    w.record(failure, now() - start >= this.slowCallMs);
+    let trip = false;
+    if (this.mode === 'consecutive') trip = (this.streak = failure ? this.streak + 1 : 0) >= this.streakToOpen;
+    if (w.calls >= this.minimumVolume) {
+      if (this.mode === 'count-window' && w.failures * 100 >= this.failureRate * w.calls) trip = true;
+      if (w.slow * 100 >= this.slowRate * w.calls) trip = true;
+    }
+    if (trip) this.breaker.open();
   }
 
   /**

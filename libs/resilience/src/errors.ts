@@ -16,6 +16,8 @@ export const ErrorCodes = {
   HTTP_STATUS: 'RES_ERR_HTTP_STATUS',
   /** The inbound deadline has already passed: the work was not started. */
   DEADLINE_EXCEEDED: 'RES_ERR_DEADLINE_EXCEEDED',
+  /** The adaptive concurrency limit is reached: the call was shed without running. */
+  CONCURRENCY_LIMIT: 'RES_ERR_CONCURRENCY_LIMIT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -76,6 +78,20 @@ export class BulkheadRejectedError extends ResilienceError {
   /** A stackless instance, for the rejection path. */
   static stackless(maxConcurrent: number, maxQueue: number): BulkheadRejectedError {
     return stackless(() => new BulkheadRejectedError(maxConcurrent, maxQueue));
+  }
+}
+
+/**
+ * Thrown when an adaptive concurrency limit sheds a call. Limiters reuse one preallocated, stackless
+ * instance: do not mutate it; read the limit from the limiter.
+ */
+export class ConcurrencyLimitError extends ResilienceError {
+  constructor(message = 'concurrency limit reached: the call was shed without running') {
+    super(ErrorCodes.CONCURRENCY_LIMIT, message);
+  }
+  /** A stackless instance, for the rejection path. */
+  static preallocated(message?: string): ConcurrencyLimitError {
+    return stackless(() => new ConcurrencyLimitError(message));
   }
 }
 

@@ -1,4 +1,5 @@
 import { now } from './clock.ts';
+import { ambientDeadline } from './deadline-context.ts';
 import { DeadlineExceededError } from './errors.ts';
 
 /** What the protected function receives. */
@@ -20,7 +21,9 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /**
    * An absolute deadline on the {@link now} clock (ms), e.g. from {@link deadlineFromHeaders}. Timeouts inside
-   * shrink to it, retries that cannot finish before it are skipped, and work past it is not started.
+   * shrink to it, retries that cannot finish before it are skipped, and work past it is not started. The
+   * ambient request deadline ({@link withDeadline}, the fastify `deadlines` plugin) applies too: the
+   * earlier of the two wins.
    */
   deadline?: number;
 }
@@ -180,7 +183,9 @@ export class Pipeline<R = never> implements Policy<R> {
   execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T | R> {
     // The shared never-aborting signal (handed to functions that have nothing to abort) needs no listener.
     const signal = options?.signal === NEVER ? undefined : options?.signal;
-    const deadline = options?.deadline ?? Infinity;
+    const ambient = ambientDeadline();
+    const own = options?.deadline;
+    const deadline = own === undefined || ambient < own ? ambient : own;
     const ex: Execution = { fn, stages: this.stages, callerSignal: signal, deadline };
     if (deadline === Infinity) {
       if (signal === undefined) return proceed(ex, 0, undefined, 1) as Promise<T | R>;

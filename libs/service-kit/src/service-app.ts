@@ -1,5 +1,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { FaultRuntime, inboundFaults } from '@nova/faults';
+import { deadlines, ErrorCodes, isResilienceError, type DeadlinesOptions } from '@nova/resilience';
 import {
   createLogger,
   createMetrics,
@@ -43,6 +44,13 @@ export interface ServiceAppOptions {
   logger?: Logger;
   /** Budget of each readiness check, in ms. Default 1 000. */
   readinessTimeoutMs?: number;
+  /**
+   * End-to-end deadlines (the resilience library's `deadlines` plugin). Default `{ ambient: false }`: the
+   * budget is read from `x-request-deadline-ms` / `grpc-timeout`, a request out of time is answered 504, and
+   * handlers pass `requestDeadline(request)` to their calls, as they pass `request.traceHeaders()` (no
+   * AsyncLocalStorage, for the reason given below).
+   */
+  deadlines?: DeadlinesOptions;
 }
 
 /** What a service gets besides its fastify instance. */
@@ -93,7 +101,7 @@ function fieldOf(error: FastifyError): string | undefined {
 /**
  * A fastify instance with what every Nova service needs: pino logs with trace ids, an OpenTelemetry span per
  * request (W3C context extracted from the caller, sampled parent-based; failed and slow requests always
- * kept), RED metrics, `/healthz`, `/readyz` and `/metrics`, a body
+ * kept), RED metrics, `/healthz`, `/readyz` and `/metrics`, end-to-end deadlines, a body
  * limit, and errors mapped to clear JSON answers: 400 naming the field, 413 for oversized bodies, the status
  * of an {@link HttpError}, and 500 with no internals for the rest.
  */
@@ -131,6 +139,9 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   });
   // Inbound faults run first of the request hooks, so an injected delay or error looks like the network's.
   void app.register(inboundFaults, { runtime: faults });
+  // The caller's budget is read after the inbound faults: like the network's delay, an injected one is
+  // time the caller's relative budget could not know about.
+  void app.register(deadlines, options.deadlines ?? { ambient: false });
 
   // While draining, close each connection after its response: an idle keep-alive socket would otherwise
   // hold server.close() open until the keep-alive timeout, far past the grace period.
@@ -210,6 +221,11 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       return reply.code(error.statusCode).send({ error: error.message });
+    }
+    if (isResilienceError(error, ErrorCodes.DEADLINE_EXCEEDED)) {
+      // The caller's budget ran out while we worked: it has given up, so this is not our failure.
+      request.log.info({ code: error.code }, 'request deadline exceeded');
+      return reply.code(504).send({ error: error.message, code: error.code });
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send({ error: 'internal error' });

@@ -9,6 +9,8 @@ import { Config } from './config.ts';
 import { createPool, migrate, pingDatabase } from './db.ts';
 import { HttpError, unavailable } from './http-error.ts';
 import { createServiceApp } from './service-app.ts';
+import { createUpstream } from './upstream.ts';
+import { requestDeadline } from '@nova/resilience';
 
 describe('Config', () => {
   it('reads values and names the variable and the valid range in every error', () => {
@@ -122,6 +124,33 @@ describe('createServiceApp', () => {
     const line = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'handling');
     expect(line).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: traceparent.split('-')[2] });
     await app.close();
+  });
+});
+
+describe('deadlines', () => {
+  it('forwards what is left of the caller budget upstream and answers 504 when it runs out', async () => {
+    const back = createServiceApp({ name: 'back', telemetry: false });
+    back.get('/budget', async (request) => ({ got: Number(request.headers['x-request-deadline-ms']) }));
+    back.get('/hang', () => new Promise(() => undefined));
+    const backUrl = await back.listen({ host: '127.0.0.1', port: 0 });
+    const front = createServiceApp({ name: 'front', telemetry: false });
+    const upstream = createUpstream(front, { name: 'back', baseUrls: backUrl, requiredForReadiness: false });
+    front.get('/relay', async (request) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return (await upstream.get('/budget', { deadline: requestDeadline(request) })).json();
+    });
+    front.get('/hang', async (request) => (await upstream.get('/hang', { deadline: requestDeadline(request) })).json());
+    const relayed = await front.inject({ url: '/relay', headers: { 'x-request-deadline-ms': '1000' } });
+    const got = relayed.json<{ got: number }>().got;
+    expect(got).toBeLessThanOrEqual(950);
+    expect(got).toBeGreaterThan(600);
+    const start = performance.now();
+    const hung = await front.inject({ url: '/hang', headers: { 'x-request-deadline-ms': '200' } });
+    expect(hung.statusCode).toBe(504);
+    expect(hung.json().code).toBe('RES_ERR_DEADLINE_EXCEEDED');
+    expect(performance.now() - start).toBeLessThan(1_500);
+    await front.close();
+    await back.close();
   });
 });
 

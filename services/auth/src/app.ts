@@ -6,6 +6,7 @@ import {
   type ServiceAppOptions,
   errorResponseSchema,
 } from '@nova/service-kit';
+import { requestDeadline } from '@nova/resilience';
 import type { FastifyInstance } from 'fastify';
 import type { TokenService } from './tokens.ts';
 
@@ -77,6 +78,7 @@ export function buildAuthApp(options: AuthAppOptions): FastifyInstance {
         res = await users.post('/internal/credentials/verify', request.body, {
           idempotent: true,
           headers: request.traceHeaders(),
+          deadline: requestDeadline(request),
         });
       } catch (error) {
         request.log.warn({ err: error }, 'user-service unavailable for login');

@@ -1,4 +1,4 @@
-import { isResilienceError, ErrorCodes, type HttpClient } from '@nova/resilience';
+import { isResilienceError, ErrorCodes, requestDeadline, type HttpClient } from '@nova/resilience';
 import {
   createServiceApp,
   createUpstream,
@@ -81,7 +81,7 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
       res = await client.post(
         '/auth/verify',
         { token: header.slice(7).trim() },
-        { idempotent: true, headers: request.traceHeaders() },
+        { idempotent: true, headers: request.traceHeaders(), deadline: requestDeadline(request) },
       );
     } catch (error) {
       request.log.warn({ err: error }, 'auth-service unavailable');
@@ -96,7 +96,10 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
   async function checkRecipient(request: FastifyRequest, id: string): Promise<void> {
     let res;
     try {
-      res = await users.get(`/users/${id}`, { headers: request.traceHeaders() });
+      res = await users.get(`/users/${id}`, {
+        headers: request.traceHeaders(),
+        deadline: requestDeadline(request),
+      });
     } catch (error) {
       if (recipients.has(id)) {
         service.metrics.fallbacks.inc({ service: service.name, upstream: 'user-service' });

@@ -1,0 +1,245 @@
+import { now } from './clock.ts';
+import { Emitter, type Subscribe } from './event.ts';
+import { LatencyWindow } from './latency-window.ts';
+import { Pipeline, Scope, cancelled, proceed, type Execution, type Stage } from './policy.ts';
+import type { RetryBudget } from './retry-budget.ts';
+
+/** Options of {@link hedge}. */
+export interface HedgeOptions {
+  /**
+   * Wait before sending a hedged attempt, in ms. Default: the `percentile` of this policy's recent
+   * latencies (no hedging until `minSamples` calls have succeeded).
+   */
+  delayMs?: number;
+  /** Which latency percentile to hedge after, in (0, 1]. Default 0.95: about 5 % of calls get a hedge. */
+  percentile?: number;
+  /** Successful calls measured before percentile-based hedging starts. Default 20. */
+  minSamples?: number;
+  /** Hedged attempts per call at most (each after another delay). Default 1. */
+  maxHedges?: number;
+  /**
+   * Hedges are taken from this budget (share it with the retry policy of the same upstream): when it is
+   * spent, calls wait for their first attempt. Each call counts as one request in it. Default: no budget.
+   */
+  budget?: RetryBudget;
+}
+
+/** A hedged attempt was sent. */
+export interface HedgeEvent {
+  /** 2 for the first hedge. */
+  attempt: number;
+  /** How long the call had run when the hedge was sent, in ms. */
+  afterMs: number;
+}
+
+/** The reason a losing attempt's signal carries: an abort, so breakers do not count it as a failure. */
+function lostRace(): DOMException {
+  return new DOMException('another attempt of this hedged call answered first', 'AbortError');
+}
+
+/** One hedged call: its attempts, the first answer wins, the rest are aborted. */
+class Race {
+  readonly scopes: Scope[] = [];
+  pending = 0;
+  launched = 0;
+  settled = false;
+  due: number;
+  readonly start: number;
+  readonly ex: Execution;
+  readonly outer: Scope | undefined;
+  private readonly latencies: LatencyWindow | undefined;
+  private readonly next: number;
+  private readonly attempt: number;
+  private readonly resolve: (value: unknown) => void;
+  private readonly reject: (error: unknown) => void;
+
+  constructor(
+    latencies: LatencyWindow | undefined,
+    ex: Execution,
+    next: number,
+    outer: Scope | undefined,
+    attempt: number,
+    resolve: (value: unknown) => void,
+    reject: (error: unknown) => void,
+    delay: number,
+  ) {
+    this.latencies = latencies;
+    this.ex = ex;
+    this.next = next;
+    this.outer = outer;
+    this.attempt = attempt;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.start = now();
+    this.due = this.start + delay;
+  }
+
+  launch(): void {
+    const scope = new Scope(this.outer, this.ex.callerSignal, this.outer ? this.outer.deadline : Infinity);
+    this.scopes.push(scope);
+    const attempt = this.attempt + this.launched++;
+    this.pending++;
+    proceed(this.ex, this.next, scope, attempt).then(
+      (value) => this.win(value, scope),
+      (error: unknown) => this.lose(error),
+    );
+  }
+
+  /**
+   * The first answer wins: the other attempts are aborted. The latency recorded is the caller's wait, hedged
+   * or not: leaving out hedged calls would drop the slow tail, lower the percentile and hedge ever more.
+   */
+  private win(value: unknown, winner: Scope): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.latencies?.add(now() - this.start);
+    const reason = this.scopes.length > 1 ? lostRace() : undefined;
+    for (const s of this.scopes) {
+      if (reason !== undefined && s !== winner) s.expire(reason);
+      s.release();
+    }
+    this.resolve(value);
+  }
+
+  /**
+   * An attempt failed: the call fails with it once no other attempt is running. A failure is not hedged
+   * (resending after an error is retry's job), so a failed primary ends the call before its hedge is due.
+   */
+  private lose(error: unknown): void {
+    this.pending--;
+    if (this.settled || this.pending > 0) return;
+    this.settled = true;
+    for (const s of this.scopes) s.release();
+    this.reject(error);
+  }
+}
+
+/**
+ * Races waiting for their hedge, in order of due time. One timer for the policy, armed for the head, as the
+ * timeout policy does: the delay changes only every few samples, so due times arrive (almost) in order; a
+ * race behind a later one is hedged when that one is due, late by at most the last change of the delay.
+ */
+class HedgeQueue {
+  private items: Race[] = [];
+  private head = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly fire: (race: Race) => void;
+
+  constructor(fire: (race: Race) => void) {
+    this.fire = fire;
+  }
+
+  add(race: Race): void {
+    this.items.push(race);
+    if (this.timer === undefined) this.arm(race.due);
+  }
+
+  private arm(at: number): void {
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - now())));
+    // A hedge only speeds up a call that is already running; it must not keep a process alive by itself.
+    this.timer.unref?.();
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    const t = now();
+    const again: Race[] = [];
+    while (this.head < this.items.length) {
+      const race = this.items[this.head]!;
+      if (race.settled) this.head++;
+      else if (race.due <= t) {
+        this.head++;
+        this.fire(race);
+        if (!race.settled && race.due > t) again.push(race);
+      } else break;
+    }
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    for (const race of again) this.items.push(race);
+    // Finished races are skipped here rather than removed on settle, so the success path stays O(1).
+    while (this.head < this.items.length && this.items[this.head]!.settled) this.head++;
+    if (this.head < this.items.length) this.arm(this.items[this.head]!.due);
+    else {
+      this.items = [];
+      this.head = 0;
+    }
+  };
+}
+
+class HedgeStage implements Stage {
+  readonly latencies: LatencyWindow | undefined;
+  readonly hedges = new Emitter<HedgeEvent>();
+  readonly fixedDelay: number | undefined;
+  private readonly maxHedges: number;
+  private readonly budget: RetryBudget | undefined;
+  private readonly queue = new HedgeQueue((race) => this.hedge(race));
+
+  constructor(options: HedgeOptions) {
+    this.fixedDelay = options.delayMs;
+    if (this.fixedDelay !== undefined && !(this.fixedDelay >= 0)) {
+      throw new RangeError(`hedge: delayMs must be a number of ms >= 0, got ${String(this.fixedDelay)}`);
+    }
+    this.maxHedges = options.maxHedges ?? 1;
+    if (!Number.isInteger(this.maxHedges) || this.maxHedges < 1) {
+      throw new RangeError(`hedge: maxHedges must be an integer >= 1, got ${this.maxHedges}`);
+    }
+    this.latencies =
+      this.fixedDelay === undefined
+        ? new LatencyWindow(options.percentile ?? 0.95, 256, options.minSamples ?? 20)
+        : undefined;
+    this.budget = options.budget;
+  }
+
+  run(ex: Execution, next: number, outer: Scope | undefined, attempt: number): Promise<unknown> {
+    this.budget?.recordRequest();
+    const delay = this.fixedDelay ?? this.latencies!.value;
+    return new Promise((resolve, reject) => {
+      const race = new Race(this.latencies, ex, next, outer, attempt, resolve, reject, delay);
+      race.launch();
+      if (delay !== Infinity && !race.settled) this.queue.add(race);
+    });
+  }
+
+  /** The race's delay has passed with no answer: send a hedge, if the budget and the call allow it. */
+  private hedge(race: Race): void {
+    if (cancelled(race.ex, race.outer)) return;
+    if (this.budget !== undefined && !this.budget.tryAcquireRetry()) return;
+    race.launch();
+    if (this.hedges.hasListeners) this.hedges.emit({ attempt: race.launched, afterMs: now() - race.start });
+    if (race.launched <= this.maxHedges) race.due = now() + (this.fixedDelay ?? this.latencies!.value);
+  }
+}
+
+/** A hedging policy: {@link Pipeline} plus its events and the delay it currently hedges after. */
+export class HedgePolicy extends Pipeline {
+  private readonly stage: HedgeStage;
+  /** Subscribes to each hedged attempt sent. */
+  readonly onHedge: Subscribe<HedgeEvent>;
+
+  constructor(options: HedgeOptions) {
+    const stage = new HedgeStage(options);
+    super([stage]);
+    this.stage = stage;
+    this.onHedge = stage.hedges.subscribe;
+  }
+
+  /** The wait before a hedge now, in ms (`Infinity` while the percentile is not yet known). */
+  get delayMs(): number {
+    return this.stage.fixedDelay ?? this.stage.latencies!.value;
+  }
+}
+
+/**
+ * Hedged requests (The Tail at Scale): when a call has not answered after the `percentile` of recent
+ * latencies (or `delayMs`), the same call is sent again; the first answer wins and the other attempt's
+ * signal is aborted. A failure is not hedged (that is retry's job): the call fails when no attempt is left.
+ * Only for idempotent work; take hedges from a {@link RetryBudget} so they cannot multiply load.
+ */
+export function hedge(options: HedgeOptions = {}): HedgePolicy {
+  return new HedgePolicy(options);
+}
