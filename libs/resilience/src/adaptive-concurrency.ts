@@ -1,6 +1,7 @@
 import { AdaptiveLimiter, type AdaptiveLimitOptions } from './adaptive-limit.ts';
 import { countsAsFailure } from './circuit-breaker.ts';
 import { ConcurrencyLimitError } from './errors.ts';
+import { observed, publish } from './events.ts';
 import { Pipeline, proceed, type Execution, type Scope, type Stage } from './policy.ts';
 
 /** Options of {@link adaptiveConcurrency}: a limiter to share, or the options of a new one. */
@@ -26,7 +27,10 @@ class LimitStage implements Stage {
 
   run(ex: Execution, next: number, scope: Scope | undefined, attempt: number): Promise<unknown> {
     const start = this.limiter.tryAcquire();
-    if (start < 0) return Promise.reject(this.shed);
+    if (start < 0) {
+      if (observed()) publish({ kind: 'shed', policy: this.limiter.name, limit: this.limiter.limit });
+      return Promise.reject(this.shed);
+    }
     return proceed(ex, next, scope, attempt).then(
       (value) => {
         this.limiter.release(start, 'success');

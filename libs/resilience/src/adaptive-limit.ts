@@ -1,5 +1,6 @@
 import { now } from './clock.ts';
 import { Emitter, type Subscribe } from './event.ts';
+import { observed, publish } from './events.ts';
 
 /** Options of {@link AdaptiveLimiter}. */
 export interface AdaptiveLimitOptions {
@@ -34,6 +35,8 @@ export interface AdaptiveLimitOptions {
   backoffRatio?: number;
   /** aimd: a call slower than this counts as a drop, in ms. Default: none. */
   slowMs?: number;
+  /** A name for events. Default `adaptive-limit`. */
+  name?: string;
 }
 
 /** How a call ended, for the limiter. */
@@ -70,6 +73,8 @@ export class AdaptiveLimiter {
   private readonly backoffRatio: number;
   private readonly slowMs: number;
   private readonly changes = new Emitter<LimitChangeEvent>();
+  /** The name given at creation, in events. */
+  readonly name: string;
   /** Subscribes to changes of the (whole-number) limit. */
   readonly onLimitChange: Subscribe<LimitChangeEvent> = this.changes.subscribe;
 
@@ -85,6 +90,7 @@ export class AdaptiveLimiter {
     this.queueSize = options.queueSize ?? 4;
     this.backoffRatio = options.backoffRatio ?? 0.9;
     this.slowMs = options.slowMs ?? Infinity;
+    this.name = options.name ?? 'adaptive-limit';
     check('minLimit', this.minLimit, this.minLimit >= 1);
     check('maxLimit', this.maxLimit, this.maxLimit >= this.minLimit);
     check('initialLimit', this.estimate, this.estimate >= this.minLimit && this.estimate <= this.maxLimit);
@@ -129,6 +135,7 @@ export class AdaptiveLimiter {
       const previous = this.current;
       this.current = next;
       if (this.changes.hasListeners) this.changes.emit({ limit: next, previous });
+      if (observed()) publish({ kind: 'limit-change', policy: this.name, limit: next, previous });
     }
   }
 

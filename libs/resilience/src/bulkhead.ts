@@ -1,5 +1,12 @@
 import { BulkheadRejectedError } from './errors.ts';
+import { observed, publish } from './events.ts';
 import { Pipeline, cancelReason, cancelled, proceed, type Execution, type Scope, type Stage } from './policy.ts';
+
+/** Options of {@link bulkhead} besides its sizes. */
+export interface BulkheadOptions {
+  /** A name for events. Default `bulkhead`. */
+  name?: string;
+}
 
 /** A call waiting for a slot. */
 interface Waiter {
@@ -24,9 +31,12 @@ class BulkheadStage implements Stage {
   /** Waiters still in `queue` whose callers gave up; they no longer count as queued. */
   private gone = 0;
 
-  constructor(maxConcurrent: number, maxQueue: number) {
+  readonly name: string;
+
+  constructor(maxConcurrent: number, maxQueue: number, name: string) {
     this.maxConcurrent = maxConcurrent;
     this.maxQueue = maxQueue;
+    this.name = name;
   }
 
   get queued(): number {
@@ -49,6 +59,14 @@ class BulkheadStage implements Stage {
       return proceed(ex, next, scope, attempt).then(this.releaseOk, this.releaseErr);
     }
     if (this.queued >= this.maxQueue) {
+      if (observed()) {
+        publish({
+          kind: 'bulkhead-rejected',
+          policy: this.name,
+          maxConcurrent: this.maxConcurrent,
+          maxQueue: this.maxQueue,
+        });
+      }
       return Promise.reject(BulkheadRejectedError.stackless(this.maxConcurrent, this.maxQueue));
     }
     return new Promise((resolve, reject) => {
@@ -108,8 +126,8 @@ class BulkheadStage implements Stage {
 /** A bulkhead: {@link Pipeline} plus its occupancy. */
 export class BulkheadPolicy extends Pipeline {
   private readonly stage: BulkheadStage;
-  constructor(maxConcurrent: number, maxQueue: number) {
-    const stage = new BulkheadStage(maxConcurrent, maxQueue);
+  constructor(maxConcurrent: number, maxQueue: number, name = 'bulkhead') {
+    const stage = new BulkheadStage(maxConcurrent, maxQueue, name);
     super([stage]);
     this.stage = stage;
   }
@@ -128,12 +146,12 @@ export class BulkheadPolicy extends Pipeline {
  * {@link BulkheadRejectedError} at once. A queued call whose caller aborts or whose timeout expires leaves
  * the queue without taking a slot.
  */
-export function bulkhead(maxConcurrent: number, maxQueue = 0): BulkheadPolicy {
+export function bulkhead(maxConcurrent: number, maxQueue = 0, options: BulkheadOptions = {}): BulkheadPolicy {
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
     throw new RangeError(`bulkhead: maxConcurrent must be an integer >= 1, got ${maxConcurrent}`);
   }
   if (!Number.isInteger(maxQueue) || maxQueue < 0) {
     throw new RangeError(`bulkhead: maxQueue must be an integer >= 0, got ${maxQueue}`);
   }
-  return new BulkheadPolicy(maxConcurrent, maxQueue);
+  return new BulkheadPolicy(maxConcurrent, maxQueue, options.name);
 }

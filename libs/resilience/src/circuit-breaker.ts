@@ -3,6 +3,7 @@ import { CountWindow, TimeWindow, type OutcomeWindow } from './breaker-window.ts
 import { now } from './clock.ts';
 import { BrokenCircuitError, ErrorCodes, isResilienceError, statusOf } from './errors.ts';
 import { Emitter, type Disposable, type Subscribe } from './event.ts';
+import { observed, publish } from './events.ts';
 import { Pipeline, proceed, type Execution, type Scope, type Stage } from './policy.ts';
 
 /** Breaker states, with the values of the `circuit_breaker_state` gauge. */
@@ -305,6 +306,7 @@ class BreakerStage implements Stage {
     const from = this.last;
     this.last = to;
     this.changes.emit({ name: this.name, from, to });
+    if (observed()) publish({ kind: 'breaker-state', policy: this.name, from, to });
   }
 }
 

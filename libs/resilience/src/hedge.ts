@@ -1,5 +1,6 @@
 import { now } from './clock.ts';
 import { Emitter, type Subscribe } from './event.ts';
+import { observed, publish } from './events.ts';
 import { LatencyWindow } from './latency-window.ts';
 import { Pipeline, Scope, cancelled, proceed, type Execution, type Stage } from './policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
@@ -22,6 +23,8 @@ export interface HedgeOptions {
    * spent, calls wait for their first attempt. Each call counts as one request in it. Default: no budget.
    */
   budget?: RetryBudget;
+  /** A name for events. Default `hedge`. */
+  name?: string;
 }
 
 /** A hedged attempt was sent. */
@@ -178,6 +181,7 @@ class HedgeStage implements Stage {
   private readonly maxHedges: number;
   private readonly budget: RetryBudget | undefined;
   private readonly queue = new HedgeQueue((race) => this.hedge(race));
+  private readonly name: string;
 
   constructor(options: HedgeOptions) {
     this.fixedDelay = options.delayMs;
@@ -193,6 +197,7 @@ class HedgeStage implements Stage {
         ? new LatencyWindow(options.percentile ?? 0.95, 256, options.minSamples ?? 20)
         : undefined;
     this.budget = options.budget;
+    this.name = options.name ?? 'hedge';
   }
 
   run(ex: Execution, next: number, outer: Scope | undefined, attempt: number): Promise<unknown> {
@@ -211,6 +216,7 @@ class HedgeStage implements Stage {
     if (this.budget !== undefined && !this.budget.tryAcquireRetry()) return;
     race.launch();
     if (this.hedges.hasListeners) this.hedges.emit({ attempt: race.launched, afterMs: now() - race.start });
+    if (observed()) publish({ kind: 'hedge', policy: this.name, attempt: race.launched, afterMs: now() - race.start });
     if (race.launched <= this.maxHedges) race.due = now() + (this.fixedDelay ?? this.latencies!.value);
   }
 }

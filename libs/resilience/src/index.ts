@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './event.ts';
+export { onResilienceEvent, type ResilienceEvent, type ResilienceEventKind } from './events.ts';
 export { now, sleep } from './clock.ts';
 export type { Policy, PolicyContext, ExecuteOptions } from './policy.ts';
 export { Pipeline } from './policy.ts';

@@ -1,6 +1,7 @@
 import { exponentialBackoff, type Backoff } from './backoff.ts';
 import { now, sleep } from './clock.ts';
 import { ErrorCodes, isResilienceError, statusOf } from './errors.ts';
+import { observed, publish } from './events.ts';
 import { Emitter, type Subscribe } from './event.ts';
 import { Pipeline, cancelReason, cancelled, proceed, type Execution, type Scope, type Stage } from './policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
@@ -14,6 +15,8 @@ export interface RetryOptions {
   maxAttempts?: number;
   /** Delays between attempts. Default: exponential, 100 ms doubling to 10 s, full jitter. */
   backoff?: Backoff;
+  /** A name for events. Default `retry`. */
+  name?: string;
   /** Which errors are worth another attempt. Default {@link isTransientError}. */
   shouldRetry?: (error: unknown, attempt: number) => boolean;
   /** A shared budget that caps retries to a ratio of recent requests. Default: none. */
@@ -97,6 +100,7 @@ class RetryStage implements Stage {
   private readonly shouldRetry: (error: unknown, attempt: number) => boolean;
   private readonly budget: RetryBudget | undefined;
   private readonly maxRetryAfterMs: number;
+  private readonly name: string;
 
   constructor(options: RetryOptions) {
     this.maxAttempts = options.maxAttempts ?? 3;
@@ -109,6 +113,7 @@ class RetryStage implements Stage {
     this.shouldRetry = options.shouldRetry ?? isTransientError;
     this.budget = options.budget;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 30_000;
+    this.name = options.name ?? 'retry';
   }
 
   run(ex: Execution, next: number, scope: Scope | undefined, _attempt: number): Promise<unknown> {
@@ -131,6 +136,7 @@ class RetryStage implements Stage {
     const delay = this.nextDelay(ex, scope, error, attempt, previousDelay);
     if (delay === undefined) throw error;
     if (this.retries.hasListeners) this.retries.emit({ attempt, delayMs: delay, error });
+    if (observed()) publish({ kind: 'retry', policy: this.name, attempt, delayMs: delay, error });
     return sleep(delay, ex.callerSignal).then(() => {
       if (cancelled(ex, scope)) throw cancelReason(ex, scope);
       return proceed(ex, next, scope, attempt + 1).then(undefined, (e: unknown) =>
@@ -160,6 +166,7 @@ class RetryStage implements Stage {
       else return delay;
     }
     if (this.giveUps.hasListeners) this.giveUps.emit({ attempt, reason, error });
+    if (observed()) publish({ kind: 'give-up', policy: this.name, attempt, reason, error });
     return undefined;
   }
 }

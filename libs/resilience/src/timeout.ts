@@ -1,11 +1,14 @@
 import { now } from './clock.ts';
 import { TimeoutError } from './errors.ts';
+import { observed, publish } from './events.ts';
 import { Pipeline, Scope, proceed, type Execution, type Stage } from './policy.ts';
 
 /** Options of {@link timeout}. */
 export interface TimeoutOptions {
   /** The time budget of each execution through this policy, in ms. Must be > 0. */
   ms: number;
+  /** A name for events. Default `timeout`. */
+  name?: string;
 }
 
 /** One running execution under a timeout: a scope plus the way to reject its caller. */
@@ -25,6 +28,11 @@ class DeadlineQueue {
   private items: TimedScope[] = [];
   private head = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly name: string;
+
+  constructor(name: string) {
+    this.name = name;
+  }
 
   add(entry: TimedScope): void {
     this.items.push(entry);
@@ -67,6 +75,7 @@ class DeadlineQueue {
         const err = new TimeoutError(e.budgetMs);
         e.expire(err);
         e.reject!(err);
+        if (observed()) publish({ kind: 'timeout', policy: this.name, timeoutMs: e.budgetMs });
       } else break;
     }
     this.trim();
@@ -75,10 +84,11 @@ class DeadlineQueue {
 }
 
 class TimeoutStage implements Stage {
-  private readonly queue = new DeadlineQueue();
+  private readonly queue: DeadlineQueue;
   private readonly ms: number;
-  constructor(ms: number) {
+  constructor(ms: number, name: string) {
     this.ms = ms;
+    this.queue = new DeadlineQueue(name);
   }
 
   run(ex: Execution, next: number, outer: Scope | undefined, attempt: number): Promise<unknown> {
@@ -119,5 +129,5 @@ export function timeout(ms: number | TimeoutOptions): Pipeline {
   if (!Number.isFinite(budget) || budget <= 0) {
     throw new RangeError(`timeout: ms must be a positive number of milliseconds, got ${String(budget)}`);
   }
-  return new Pipeline([new TimeoutStage(budget)]);
+  return new Pipeline([new TimeoutStage(budget, (typeof ms === 'number' ? undefined : ms.name) ?? 'timeout')]);
 }

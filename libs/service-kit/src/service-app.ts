@@ -1,6 +1,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { FaultRuntime, inboundFaults } from '@nova/faults';
-import { deadlines, ErrorCodes, isResilienceError, type DeadlinesOptions } from '@nova/resilience';
+import { deadlines, ErrorCodes, isResilienceError, onResilienceEvent, type DeadlinesOptions } from '@nova/resilience';
 import {
   createLogger,
   createMetrics,
@@ -139,6 +139,15 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   });
   // Inbound faults run first of the request hooks, so an injected delay or error looks like the network's.
   void app.register(inboundFaults, { runtime: faults });
+  // Every policy's events, counted by kind and policy name (the library's one hook). Process-wide: a
+  // process runs one service.
+  const events = onResilienceEvent((e) =>
+    metrics.resilienceEvents.inc({ service: options.name, kind: e.kind, policy: e.policy }),
+  );
+  app.addHook('onClose', (_app, done) => {
+    events.dispose();
+    done();
+  });
   // The caller's budget is read after the inbound faults: like the network's delay, an injected one is
   // time the caller's relative budget could not know about.
   void app.register(deadlines, options.deadlines ?? { ambient: false });

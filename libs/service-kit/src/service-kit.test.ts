@@ -154,6 +154,28 @@ describe('deadlines', () => {
   });
 });
 
+describe('resilience events', () => {
+  it("counts every policy's events in resilience_events_total by kind and policy name", async () => {
+    const app = createServiceApp({ name: 'ev', telemetry: 'metrics' });
+    // Port 9 on loopback: nothing listens, every attempt is refused at once.
+    const upstream = createUpstream(app, {
+      name: 'nowhere',
+      baseUrls: 'http://127.0.0.1:9',
+      requiredForReadiness: false,
+    });
+    app.get('/call', async () =>
+      upstream.get('/').then(
+        () => 'answered',
+        () => 'failed',
+      ),
+    );
+    expect((await app.inject({ url: '/call' })).body).toBe('failed');
+    const metrics = (await app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/resilience_events_total\{service="ev",kind="retry",policy="nowhere"\} 2/);
+    await app.close();
+  });
+});
+
 describe('runService', () => {
   it('drains in-flight requests on SIGTERM, refuses new ones, runs onClose and exits 0', async () => {
     const fixture = fileURLToPath(new URL('../test/fixtures/slow-service.ts', import.meta.url));

@@ -13,6 +13,8 @@ export interface ServiceMetrics {
   readonly upstreamRequests: Counter<'service' | 'upstream' | 'outcome'>;
   /** `fallback_used_total{service,upstream}`: answers served by a fallback. */
   readonly fallbacks: Counter<'service' | 'upstream'>;
+  /** `resilience_events_total{service,kind,policy}`: retries, give-ups, timeouts, breaker transitions, sheds… */
+  readonly resilienceEvents: Counter<'service' | 'kind' | 'policy'>;
   /** Records one finished HTTP request. */
   observeRequest(route: string, method: string, status: number, seconds: number): void;
   /** Sets the breaker gauge of one upstream. */
@@ -63,8 +65,15 @@ export function createMetrics(service: string, options: { processMetrics?: boole
     labelNames: ['service', 'upstream'] as const,
     registers: [registry],
   });
+  const resilienceEvents = new Counter({
+    name: 'resilience_events_total',
+    help: 'Events of the resilience policies (retry, give-up, timeout, breaker-state, bulkhead-rejected, fallback, hedge, shed, limit-change), by policy name.',
+    labelNames: ['service', 'kind', 'policy'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    resilienceEvents,
     httpRequests,
     httpDuration,
     breakerState,

@@ -1,5 +1,6 @@
 import { AdaptiveLimiter, type AdaptiveLimitOptions } from '../adaptive-limit.ts';
 import { ErrorCodes } from '../errors.ts';
+import { observed, publish } from '../events.ts';
 import { sharedPlugin, type ReplyLike, type RequestLike } from './fastify-like.ts';
 
 /** Options of the {@link loadShedding} plugin. */
@@ -50,6 +51,7 @@ export const loadShedding = sharedPlugin<LoadSheddingOptions>('nova-load-sheddin
     if (exempt(request)) return next();
     const start = limiter.tryAcquire();
     if (start < 0) {
+      if (observed()) publish({ kind: 'shed', policy: limiter.name, limit: limiter.limit });
       reply.code(503).header('retry-after', retryAfter).header('content-type', 'application/json; charset=utf-8');
       reply.send(body);
       return;

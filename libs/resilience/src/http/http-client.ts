@@ -123,7 +123,7 @@ export class HttpClient {
       }
     }
     this.name = options.name ?? new URL(urls[0]!).host;
-    const perAttempt = timeout(options.timeoutMs ?? 2_000);
+    const perAttempt = timeout({ ms: options.timeoutMs ?? 2_000, name: this.name });
     this.endpoints = urls.map((url) => {
       const breaker =
         options.breaker === false ? undefined : circuitBreaker({ ...options.breaker, name: `${this.name}@${url}` });
@@ -138,6 +138,7 @@ export class HttpClient {
         : retry({
             maxAttempts: 3,
             backoff: exponentialBackoff({ initialDelayMs: 50, maxDelayMs: 1_000 }),
+            name: this.name,
             ...options.retry,
           });
     this.dispatcher = options.dispatcher;
