@@ -22,7 +22,7 @@ import {
 import { BenchReport, canCollectGarbage, interleave, parseBenchFlags, pinToOneCore } from '@nova/bench-kit';
 import { measure } from 'mitata';
 import CircuitBreaker from 'opossum';
-import { bulkhead, circuitBreaker, compose, retry, timeout } from '../src/index.ts';
+import { adaptiveConcurrency, bulkhead, circuitBreaker, compose, hedge, retry, timeout } from '../src/index.ts';
 
 const CPU_MS = Number(process.env.BENCH_CPU_MS ?? 150);
 
@@ -35,6 +35,24 @@ const ours = compose(timeout(1000), retry({ maxAttempts: 3 }), ourBreaker, bulkh
 const ourOpenBreaker = circuitBreaker();
 ourOpenBreaker.isolate();
 const oursOpen = compose(timeout(1000), retry({ maxAttempts: 3 }), ourOpenBreaker, bulkhead(100, 0));
+
+// The same pipeline with a hedge outermost (idle: its delay is never reached) and with an adaptive limit.
+const hedgedBreaker = circuitBreaker({ minimumVolume: 5 });
+const hedged = compose(
+  hedge({ delayMs: 1000 }),
+  timeout(1000),
+  retry({ maxAttempts: 3 }),
+  hedgedBreaker,
+  bulkhead(100, 0),
+);
+const limitedBreaker = circuitBreaker({ minimumVolume: 5 });
+const limited = compose(
+  timeout(1000),
+  retry({ maxAttempts: 3 }),
+  limitedBreaker,
+  adaptiveConcurrency({ initialLimit: 100 }),
+  bulkhead(100, 0),
+);
 
 // cockatiel: the same pipeline; retry told not to retry the breaker's rejection (otherwise it backs off).
 const handleNotBroken = handleWhen((e) => !(e instanceof BrokenCircuitError));
@@ -63,6 +81,8 @@ const cases: Record<string, () => Promise<unknown>> = {
   composed: () => ours.execute(ok),
   cockatiel: () => cockatiel.execute(ok),
   opossum: () => opossum.fire(),
+  composedHedged: () => hedged.execute(ok),
+  composedLimited: () => limited.execute(ok),
   composedOpen: () => oursOpen.execute(ok).catch(noop),
   cockatielOpen: () => cockatielOpen.execute(ok).catch(noop),
   opossumOpen: () => opossumOpen.fire().catch(noop),
@@ -73,6 +93,8 @@ const labels: Record<string, string> = {
   composed: 'ours: timeout+retry+breaker+bulkhead',
   cockatiel: 'cockatiel wrap(timeout,retry,breaker,bulkhead)',
   opossum: 'opossum fire() (defaults)',
+  composedHedged: 'ours + hedge (idle)',
+  composedLimited: 'ours + adaptive concurrency',
   composedOpen: 'ours: open breaker fast-fail',
   cockatielOpen: 'cockatiel: open breaker fast-fail',
   opossumOpen: 'opossum: open breaker fast-fail',
@@ -99,10 +121,16 @@ report.ratio('composed_over_cockatiel', 'composed / cockatiel', 'composed', 'coc
 report.ratio('composed_over_opossum', 'composed / opossum fire()', 'composed', 'opossum');
 report.ratio('composedOpen_over_cockatielOpen', 'open fast-fail / cockatiel', 'composedOpen', 'cockatielOpen');
 report.ratio('composedOpen_over_opossumOpen', 'open fast-fail / opossum', 'composedOpen', 'opossumOpen');
+report.difference('hedge_added', 'what an idle hedge adds', 'composedHedged', 'composed');
+report.difference('limit_added', 'what the adaptive limit adds', 'composedLimited', 'composed');
 report.goal({ figure: 'composed', op: '<=', target: 900, source: 'issue 17' });
+report.goal({ figure: 'hedge_added', op: '<=', target: 300, source: 'issue 17' });
+report.goal({ figure: 'limit_added', op: '<=', target: 300, source: 'issue 17' });
 report.goal({ figure: 'composed_over_cockatiel', op: '<=', target: 0.1, source: 'issue 17' });
 report.goal({ figure: 'composedOpen_over_opossumOpen', op: '<=', target: 0.5, source: 'issue 17' });
 ourBreaker.dispose();
+hedgedBreaker.dispose();
+limitedBreaker.dispose();
 ourOpenBreaker.dispose();
 opossum.shutdown();
 opossumOpen.shutdown();

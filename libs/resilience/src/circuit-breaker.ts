@@ -157,11 +157,14 @@ class BreakerStage implements Stage {
       rollingCountTimeout: options.windowMs ?? 10_000,
       rollingCountBuckets: options.windowBuckets ?? 10,
       resetTimeout: options.resetTimeoutMs ?? 5_000,
+      // Stryker disable next-line BooleanLiteral: performance only (opossum's latency percentiles, unused here).
       rollingPercentilesEnabled: false, // opossum sorts every sample on each failure when this is on
+      // Stryker disable next-line BooleanLiteral: performance only (opossum's snapshot timer, unused here).
       enableSnapshots: false,
       errorFilter: (error: unknown) => !this.isFailure(error),
     });
     const settle = (): void => {
+      // Stryker disable next-line UpdateOperator: any change of the epoch marks older probes stale; ++ and -- alike.
       this.epoch++;
       this.probesInFlight = 0;
       this.probeSuccesses = 0;
@@ -176,8 +179,10 @@ class BreakerStage implements Stage {
       settle();
       // Unref'd: an idle breaker must not keep a process alive.
       this.halfOpenTimer = setTimeout(() => {
+        // Stryker disable next-line ConditionalExpression: defence in depth; every transition clears this timer, so it only fires half-open.
         if (this.breaker.halfOpen) this.breaker.open();
       }, this.maxHalfOpenMs);
+      // Stryker disable next-line OptionalChaining: `?.` only guards runtimes whose timers are numbers (browsers, some fakes).
       this.halfOpenTimer.unref?.();
       this.transition();
     });
@@ -265,6 +270,7 @@ class BreakerStage implements Stage {
     const judge = (error: unknown): 'failure' | 'neutral' | 'proof' =>
       this.isFailure(error) ? 'failure' : isAbort(error) ? 'neutral' : 'proof';
     const onAbort = (): void => end(judge(signal!.reason));
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: the listener is also removed when the work settles; `once` only frees it sooner.
     signal?.addEventListener('abort', onAbort, { once: true });
     return proceed(ex, next, scope, attempt).then(
       (value) => {

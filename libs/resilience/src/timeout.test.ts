@@ -140,3 +140,18 @@ describe('timeout', () => {
     expect(() => timeout({ ms: Number.NaN })).toThrow(RangeError);
   });
 });
+
+describe('timeout options', () => {
+  it('takes its budget as a number or as { ms }, and reports an outer, earlier deadline', async () => {
+    vi.useFakeTimers();
+    const t0 = performance.now();
+    expect(await timeout({ ms: 50 }).execute((ctx) => ctx.deadline)).toBe(t0 + 50);
+    expect(await compose(timeout(50), timeout({ ms: 5_000 })).execute((ctx) => ctx.deadline)).toBe(t0 + 50);
+    const p = timeout({ ms: 30 })
+      .execute(() => new Promise(() => undefined))
+      .catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(30);
+    expect(((await p) as TimeoutError).timeoutMs).toBe(30);
+    vi.useRealTimers();
+  });
+});

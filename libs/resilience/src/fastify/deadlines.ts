@@ -125,9 +125,11 @@ export const deadlines = sharedPlugin<DeadlinesOptions>('nova-deadlines', (app, 
           answer504(reply, `the request's deadline of ${budget} ms passed before it was answered`);
         }
       }, ANSWER_GRACE_MS);
+      // Stryker disable next-line OptionalChaining: `?.` only guards runtimes whose timers are numbers (browsers, some fakes).
       scope.timer.unref?.();
     }, Math.ceil(budget));
     // The timer only bounds this request's work; it must not hold a closing server open.
+    // Stryker disable next-line OptionalChaining: `?.` only guards runtimes whose timers are numbers (browsers, some fakes).
     scope.timer.unref?.();
     if (!ambient) return next();
     withDeadline(scope, () => {

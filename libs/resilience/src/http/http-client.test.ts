@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CircuitState } from '../circuit-breaker.ts';
 import { DEADLINE_HEADER, deadlineFromHeaders } from '../deadline.ts';
 import { BrokenCircuitError, HttpStatusError, TimeoutError } from '../errors.ts';
@@ -248,5 +248,100 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Tue, 24 Nov 2026 09:00:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('HttpClient details', () => {
+  it('retries every idempotent method on 503 and POST/PATCH only with a key', async () => {
+    const up = await upstream(reply(503));
+    const c = client({ baseUrls: up.url, breaker: false, retry: { maxAttempts: 2, backoff: constantBackoff(1) } });
+    for (const method of ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'PATCH']) {
+      up.seen.length = 0;
+      await c.request({ path: '/m', method: method.toLowerCase() }).catch(() => undefined);
+      expect([method, up.seen.length]).toEqual([method, ['POST', 'PATCH'].includes(method) ? 1 : 2]);
+    }
+  });
+
+  it('sends a string body as is, with no JSON content type, and an idempotency key only when given', async () => {
+    const bodies: string[] = [];
+    const up = await upstream((req, res, body) => {
+      bodies.push(body);
+      reply(200)(req, res, body);
+    });
+    const c = client({ baseUrls: `${up.url}//` });
+    await c.post('/raw', 'plain text');
+    await c.get('/nobody');
+    await c.request({ path: '/key', method: 'POST', body: { a: 1 }, idempotencyKey: 'k-1' });
+    expect(bodies).toEqual(['plain text', '', '{"a":1}']);
+    expect(up.seen.map((s) => s.url)).toEqual(['/raw', '/nobody', '/key']);
+    expect(up.seen[0]!.headers['content-type']).toBeUndefined();
+    expect(up.seen[0]!.headers['idempotency-key']).toBeUndefined();
+    expect(up.seen[2]!.headers['idempotency-key']).toBe('k-1');
+    // Each attempt's own timeout (2 s by default) is the budget the callee is told.
+    expect(Number(up.seen[1]!.headers[DEADLINE_HEADER])).toBeLessThanOrEqual(2_000);
+    expect(Number(up.seen[1]!.headers[DEADLINE_HEADER])).toBeGreaterThan(1_000);
+  });
+
+  it('is named after its first host unless named, and reports each attempt with its duration', async () => {
+    const up = await upstream((req, res, body) => setTimeout(() => reply(200)(req, res, body), 20));
+    const attempts: AttemptEvent[] = [];
+    const c = client({ baseUrls: up.url, onAttempt: (e) => attempts.push(e) });
+    expect(c.name).toBe(new URL(up.url).host);
+    await c.get('/t');
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]!.upstream).toBe(new URL(up.url).host);
+    expect(attempts[0]!.durationMs).toBeGreaterThanOrEqual(15);
+    expect(attempts[0]!.durationMs).toBeLessThan(2_000);
+    expect(client({ baseUrls: up.url, name: 'users' }).name).toBe('users');
+  });
+
+  it('works without breakers or retries when told so', async () => {
+    const up = await upstream(reply(503));
+    const c = client({ baseUrls: up.url, breaker: false, retry: false });
+    for (let i = 0; i < 30; i++) await c.get('/x').catch(() => undefined);
+    expect(up.seen).toHaveLength(30); // no retry, and no breaker ever opened
+    expect(c.breakerStates).toEqual([{ endpoint: up.url, state: CircuitState.Closed }]);
+    expect(c.state).toBe(CircuitState.Closed);
+  });
+
+  it('reports half-open when any endpoint is half-open or open, and open only when all are', async () => {
+    const bad = await upstream(reply(503));
+    const good = await upstream(reply(200));
+    const c = client({
+      baseUrls: [bad.url, good.url],
+      retry: false,
+      breaker: { minimumVolume: 1, resetTimeoutMs: 60_000 },
+    });
+    await c.get('/x').catch(() => undefined); // bad: opens
+    expect(c.breakerStates.map((s) => s.state)).toEqual([CircuitState.Open, CircuitState.Closed]);
+    expect(c.state).toBe(CircuitState.HalfOpen);
+  });
+
+  it('passes the caller signal through: an abort stops the request', async () => {
+    const up = await upstream(() => undefined); // never answers
+    const c = client({ baseUrls: up.url, retry: false });
+    const caller = new AbortController();
+    const p = c.get('/hang', { signal: caller.signal });
+    setTimeout(() => caller.abort(new Error('caller gave up')), 20);
+    await expect(p).rejects.toThrow('caller gave up');
+  });
+
+  it('stops its breakers’ timers when closed', () => {
+    vi.useFakeTimers();
+    try {
+      const before = vi.getTimerCount();
+      const c = createHttpClient({ baseUrls: ['http://127.0.0.1:1', 'http://127.0.0.1:2'] });
+      expect(vi.getTimerCount()).toBeGreaterThan(before);
+      c.close();
+      expect(vi.getTimerCount()).toBe(before);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('refuses base URLs with a path or without a scheme', () => {
+    expect(() => createHttpClient({ baseUrls: 'http://127.0.0.1:1/api' })).toThrow(/must be an http\(s\) origin/);
+    expect(() => createHttpClient({ baseUrls: 'x http://127.0.0.1:1' })).toThrow(/must be an http\(s\) origin/);
+    expect(() => createHttpClient({ baseUrls: [] })).toThrow(/at least one URL/);
   });
 });

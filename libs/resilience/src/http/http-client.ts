@@ -85,8 +85,8 @@ export interface AttemptEvent {
   attempt: number;
 }
 
-/** Methods that are safe to repeat (RFC 9110 §9.2.2). */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** Methods that are safe to repeat (RFC 9110 §9.2.2; TRACE too, but undici does not send it). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 interface Endpoint {
   url: string;
