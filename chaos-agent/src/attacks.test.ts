@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { bearer, grpc, unary, type Hello } from '@nova/proto';
+import { bearer, grpc, mintIdentityToken, unary, type Hello } from '@nova/proto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controller, TOKEN, until } from '../test/helpers.ts';
@@ -221,6 +221,83 @@ describe('roles: a service may only register', () => {
       c.client.close();
       await roles.close();
     }
+  });
+});
+
+describe('identity: a service registers only as what its environment started it as', () => {
+  const SERVICE = 'service-key-0123456789abcdef';
+  const user = { name: 'user-service', namespace: 'default', labels: { app: 'user-service' } };
+  let strict: RunningAgent;
+  let c: ReturnType<typeof controller>;
+  beforeAll(async () => {
+    strict = await startAgent({
+      listen: '127.0.0.1:0',
+      token: TOKEN,
+      serviceToken: SERVICE,
+      requireIdentity: true,
+      logger: pino({ level: 'silent' }),
+    });
+    c = controller(strict.address);
+  });
+  afterAll(async () => {
+    c.client.close();
+    await strict.close();
+  });
+
+  function registerWith(token: string, h: Hello): Promise<{ code: number; details: string } | 'welcome'> {
+    const call = c.client.register(bearer(token));
+    return new Promise((resolve) => {
+      call.on('data', (m: { welcome?: unknown }) => {
+        if (m.welcome) {
+          resolve('welcome');
+          call.cancel();
+        }
+      });
+      call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
+      call.write({ hello: h });
+    });
+  }
+
+  it('welcomes a service whose Hello is exactly the identity its token binds', async () => {
+    expect(await registerWith(mintIdentityToken(SERVICE, user), hello({}))).toBe('welcome');
+  });
+
+  it("refuses user-service's credential claiming auth-service, another namespace or extra labels, and audits it", async () => {
+    const token = mintIdentityToken(SERVICE, user);
+    const claims: Array<[Partial<Hello>, RegExp]> = [
+      [
+        { name: 'auth-service', labels: { app: 'auth-service' } },
+        /name "auth-service" is not the token's "user-service"/,
+      ],
+      [{ namespace: 'kube-system' }, /namespace "kube-system" is not the token's "default"/],
+      [
+        { labels: { app: 'user-service', 'chaos.mesh/safe': 'true' } },
+        /label chaos.mesh\/safe=true is not the token's/,
+      ],
+      [{ labels: {} }, /label app=undefined is not the token's \(user-service\)/],
+    ];
+    for (const [over, why] of claims) {
+      const answer = await registerWith(token, hello(over));
+      expect(answer).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      expect((answer as { details: string }).details).toMatch(why);
+      expect(strict.audit.records.at(-1)).toMatchObject({ action: 'register', result: 'denied' });
+    }
+    expect(await c.targets()).toEqual([]);
+  });
+
+  it('refuses the plain services’ token, a token minted with another key and a tampered one', async () => {
+    const plain = await registerWith(SERVICE, hello({}));
+    expect(plain).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    expect((plain as { details: string }).details).toMatch(/takes only identity tokens/);
+    const forged = mintIdentityToken('another-key-0123456789abcdef', user);
+    expect(await registerWith(forged, hello({}))).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const genuine = mintIdentityToken(SERVICE, user).split('.');
+    const other = mintIdentityToken(SERVICE, { ...user, name: 'auth-service' }).split('.');
+    // auth-service's identity with user-service's MAC.
+    const spliced = [genuine[0], other[1], genuine[2]].join('.');
+    expect(await registerWith(spliced, hello({ name: 'auth-service' }))).toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+    });
   });
 });
 

@@ -20,6 +20,8 @@ Usage: chaos-agent --listen 127.0.0.1:7070 --token-file <file> [options]
   --heartbeat-grace-ms <n>      services revert their faults after this long without us (default 2000)
   --trusted-ancestor <pid>      only processes descending from this one may register (the environment that
                                 starts the services; checked where the agent can see the caller's process)
+  --require-identity            services must present identity tokens (minted by their environment with the
+                                services' token as key) and register exactly as the identity bound in them
   --docker                      enable the Docker and kernel drivers (root + Docker engine): container-kill,
                                 container-pause, container-stress, kernel-partition/-loss/-duplicate/-bandwidth,
                                 kernel-netem where the kernel has netem; only containers labelled
@@ -50,6 +52,7 @@ try {
       'state-dir': { type: 'string' },
       'heartbeat-grace-ms': { type: 'string', default: '2000' },
       'trusted-ancestor': { type: 'string' },
+      'require-identity': { type: 'boolean', default: false },
       docker: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -111,6 +114,7 @@ const agent = await startAgent({
   stateDir: values['state-dir'],
   heartbeatGraceMs: grace,
   ...(ancestor !== undefined ? { trustedAncestor: ancestor } : {}),
+  requireIdentity: values['require-identity'] === true,
   docker: values.docker,
   logger,
 }).catch((error: unknown) => die(`cannot start: ${(error as Error).message}`));

@@ -4,6 +4,10 @@ import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import {
   ChaosAgentService,
+  identityMismatch,
+  isIdentityToken,
+  verifyIdentityToken,
+  type ServiceIdentity,
   type AgentEvent,
   type AgentMessage,
   type ApplyFaultRequest,
@@ -55,6 +59,12 @@ export interface AgentOptions {
    * environment that started the services, so a process it did not start cannot join the blast radius.
    */
   trustedAncestor?: number;
+  /**
+   * Refuse services that present the plain services' token: each must present an identity token
+   * (`mintIdentityToken` with the services' token as key), and register exactly as the identity it binds.
+   * The environments that start the services mint one per service and set this.
+   */
+  requireIdentity?: boolean;
   /** Services revert their faults after this long without hearing from us, in ms. Default 2 000. */
   heartbeatGraceMs?: number;
   /**
@@ -147,6 +157,26 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
    * Checks the bearer token in constant time, by role: `Register` takes the services' token, every other
    * method the controllers'. Answers UNAUTHENTICATED otherwise (a service's token on a controller method too).
    */
+  const identityKey = options.serviceToken ?? options.token;
+
+  /**
+   * The caller of `Register`: authorized with the services' token (identity unknown: the `Hello` is taken at
+   * its word, unless identities are required) or with an identity token whose MAC verifies (the identity it
+   * binds is the only one it may register as). Undefined when neither.
+   */
+  function registrant(metadata: grpc.Metadata): { identity: ServiceIdentity | undefined } | undefined {
+    const raw = String(metadata.get('authorization')[0] ?? '');
+    const bearer = raw.startsWith('Bearer ') ? raw.slice(7) : '';
+    if (isIdentityToken(bearer)) {
+      const identity = verifyIdentityToken(identityKey, bearer);
+      if (identity) return { identity };
+    } else if (!options.requireIdentity && same(Buffer.from(raw), serviceToken)) {
+      return { identity: undefined };
+    }
+    metrics.errors.inc({ method: 'Register', code: 'UNAUTHENTICATED' });
+    return undefined;
+  }
+
   function authorized(metadata: grpc.Metadata, method: string): boolean {
     const got = Buffer.from(String(metadata.get('authorization')[0] ?? ''));
     const ok = same(got, method === 'Register' ? serviceToken : controllerToken);
@@ -172,8 +202,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   const impl: grpc.UntypedServiceImplementation = {
     Register(call: grpc.ServerDuplexStream<ServiceMessage, AgentMessage>) {
-      if (!authorized(call.metadata, 'Register')) {
-        call.emit('error', deny);
+      const caller = registrant(call.metadata);
+      if (!caller) {
+        call.emit(
+          'error',
+          options.requireIdentity
+            ? { ...deny, details: `${deny.details}; this agent takes only identity tokens from services` }
+            : deny,
+        );
         return;
       }
       let registration: Registration | undefined;
@@ -211,6 +247,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           hello = (async () => {
             const problem = helloProblem(claimed);
             if (problem) return refuse(STATUS.INVALID_ARGUMENT, `Hello refused: ${problem}`, claimed);
+            // Name, namespace and labels are the environment's word (the identity its token binds), not the caller's.
+            const mismatch = caller.identity && identityMismatch(caller.identity, claimed);
+            if (mismatch) {
+              return refuse(
+                STATUS.PERMISSION_DENIED,
+                `Hello refused: its credential is ${caller.identity!.name}'s, but it claims another identity: ${mismatch}`,
+                claimed,
+              );
+            }
             // The pid is the kernel's word, not the caller's: a claim that disagrees is an impersonation.
             const peerPid = await pidOfTcpPeer(call.getPeer(), boundPort);
             if (peerPid !== undefined && peerPid !== claimed.pid) {

@@ -181,3 +181,4 @@ export function unary<Req, Res>(
 }
 
 export { grpc };
+export * from './identity-token.ts';

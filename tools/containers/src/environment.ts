@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createAgentClient } from '@nova/proto';
+import { createAgentClient, mintIdentityToken } from '@nova/proto';
 import {
   awaitRegistrations,
   listTargets,
@@ -228,7 +228,6 @@ export async function startContainersEnvironment(
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE_MS: '5000',
       CHAOS_AGENT_ADDR: agent.address,
-      CHAOS_AGENT_TOKEN: serviceToken,
       CHAOS_NAMESPACE: 'default',
       DATA_DIR: '/var/lib/nova',
     };
@@ -238,6 +237,7 @@ export async function startContainersEnvironment(
       plan.map(async ({ service, replica }) => {
         const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
         const containerName = nameOf(service, replica);
+        const chaosLabels = { tier: 'backend', 'chaos.mesh/safe': 'true', 'nova.dev/container': containerName };
         const container = await new GenericContainer(names[service])
           .withName(containerName)
           .withNetwork(network!)
@@ -245,7 +245,15 @@ export async function startContainersEnvironment(
           .withEnvironment({
             ...common,
             OTEL_SERVICE_NAME: `${service}-service`,
-            CHAOS_LABELS: `tier=backend,chaos.mesh/safe=true,nova.dev/container=${containerName}`,
+            CHAOS_LABELS: Object.entries(chaosLabels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(','),
+            // The only identity this container may register as: what we started it as.
+            CHAOS_AGENT_TOKEN: mintIdentityToken(serviceToken, {
+              name: `${service}-service`,
+              namespace: 'default',
+              labels: { app: `${service}-service`, ...chaosLabels },
+            }),
           })
           // The data volume (an emptyDir in k8s), writable by the service's user.
           .withTmpFs({ '/var/lib/nova': 'rw,uid=1000,gid=1000,size=64m' })

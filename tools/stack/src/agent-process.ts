@@ -39,8 +39,9 @@ export function startAgentProcess(options: AgentProcessOptions): Promise<{ proc:
     join(options.stateDir, 'agent-audit.jsonl'),
   ];
   if (options.docker) args.push('--docker');
-  // We start the services too: only our descendants may register as targets.
-  args.push('--trusted-ancestor', String(process.pid));
+  // We start the services too: only our descendants may register as targets, each as the identity we
+  // minted for it (its token), never as one it names itself.
+  args.push('--trusted-ancestor', String(process.pid), '--require-identity');
   if (options.serviceToken !== undefined) {
     const serviceTokenFile = join(options.stateDir, 'agent-service-token');
     writeFileSync(serviceTokenFile, options.serviceToken, { mode: 0o600 });

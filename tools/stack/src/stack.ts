@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { freePort, startLocalPostgres, type LocalPostgres } from '@nova/local-postgres';
+import { mintIdentityToken } from '@nova/proto';
 import { request } from 'undici';
 import { ManagedProcess } from './managed-process.ts';
+
+/** The chaos namespace and labels of every service we start (plus `app=<name>`), bound in its identity token. */
+const NAMESPACE = 'default';
+const LABELS: Record<string, string> = { tier: 'backend', 'chaos.mesh/safe': 'true' };
 
 /** The sample services. */
 export type ServiceName = 'user' | 'auth' | 'messaging';
@@ -35,6 +40,10 @@ export interface StackOptions {
   /** Time allowed for the whole stack to become ready, in ms. Default 60 000. */
   readyTimeoutMs?: number;
   /** Register every service with this chaos agent. */
+  /**
+   * The chaos agent to register with. `token` is the services' token: each service gets an identity token
+   * minted with it (its name, namespace and labels), never the token itself.
+   */
   chaosAgent?: { address: string; token: string };
   /** Each replica gets `DATA_DIR=<dataRoot>/<service>-<replica>` (its data volume). Default: none. */
   dataRoot?: string;
@@ -125,9 +134,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...(options.chaosAgent
         ? {
             CHAOS_AGENT_ADDR: options.chaosAgent.address,
-            CHAOS_AGENT_TOKEN: options.chaosAgent.token,
-            CHAOS_NAMESPACE: 'default',
-            CHAOS_LABELS: 'tier=backend,chaos.mesh/safe=true',
+            CHAOS_NAMESPACE: NAMESPACE,
+            CHAOS_LABELS: Object.entries(LABELS)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(','),
           }
         : {}),
       ...options.env,
@@ -151,6 +161,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
             ...common,
             PORT: String(port),
             OTEL_SERVICE_NAME: `${service}-service`,
+            ...(options.chaosAgent
+              ? {
+                  // The only identity this process may register as: what we started it as.
+                  CHAOS_AGENT_TOKEN: mintIdentityToken(options.chaosAgent.token, {
+                    name: `${service}-service`,
+                    namespace: NAMESPACE,
+                    labels: { app: `${service}-service`, ...LABELS },
+                  }),
+                }
+              : {}),
             ...(dataDir ? { DATA_DIR: dataDir } : {}),
           },
           onLine: (line) => options.onLine?.(name, line),
