@@ -1,0 +1,276 @@
+import { randomInt } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { blockName, nextRuns, type Resource, type ScheduleResource } from '@nova/chaos-spec';
+import { startContainersEnvironment } from '@nova/containers';
+import { startLocalEnvironment, type ChaosEnvironment } from '../environment.ts';
+import { K6Load } from '../k6-load.ts';
+import { LoadGenerator, type LoadSource } from '../load.ts';
+import { Observer } from '../observe.ts';
+import { ControllerAudit, policyFromEnv } from '../policy.ts';
+import { verdictTable, writeReports, type RunReport } from '../report/report.ts';
+import { printDiff } from '../report-command.ts';
+import { listRuns, readRun, resolveRun, RUN_KEYWORDS, trendOf } from '../report/history.ts';
+import { Runner, type ExperimentResult } from '../runner.ts';
+import { Scheduler } from '../scheduler.ts';
+import { UnsupportedLocallyError } from '../translate.ts';
+import type { ENVIRONMENTS } from './common.ts';
+import { envName, load, ROOT, STATE, usage } from './common.ts';
+
+export async function startEnv(
+  runDir: string,
+  log: (l: string) => void,
+  which: (typeof ENVIRONMENTS)[number] = 'local',
+): Promise<ChaosEnvironment> {
+  const onLifecycle = (e: { instance: string; type: string; code: number | null }): void =>
+    log(`    supervisor: ${e.instance} ${e.type}${e.type === 'exited' ? ` (code ${e.code}), restarting` : ''}`);
+  let env: ChaosEnvironment;
+  if (which === 'containers') {
+    log(
+      'starting the containers environment: images (built locally), PostgreSQL, user-service ×2, auth-service, messaging-service in Docker; chaos-agent on the host with the Docker and kernel drivers...',
+    );
+    env = await startContainersEnvironment({
+      stateDir: runDir,
+      onLifecycle,
+      onLine: (source, l) => source === 'images' && log(`    ${l}`),
+    });
+    if (!env.netem)
+      log('    note: this kernel has no netem qdisc: NetworkChaos delay is injected in-process, corrupt is refused');
+  } else {
+    log(
+      'starting the local environment: embedded PostgreSQL, chaos-agent, user-service ×2, auth-service, messaging-service...',
+    );
+    env = await startLocalEnvironment({ stateDir: runDir, onLifecycle });
+  }
+  log(`environment ready: agent ${env.agent.address}; ${env.instances.map((i) => `${i.name} ${i.url}`).join(', ')}`);
+  return env;
+}
+
+export interface RunOptions {
+  env?: string;
+  load?: string;
+  seed?: string;
+  rate?: string;
+  baseline?: string;
+  'report-dir'?: string;
+  compare?: string;
+  'fail-on-regression'?: boolean;
+  threshold?: string;
+}
+
+/** The child a Schedule spawns at a tick: its embedded chaos (or workflow) under the child's name. */
+export function scheduleChild(s: ScheduleResource, name: string): Resource {
+  const spec = s.spec[blockName(s.spec.type)] as never;
+  return { kind: s.spec.type, metadata: { ...s.metadata, name }, spec, source: s.source } as Resource;
+}
+
+/**
+ * Starts the local environment under load, runs `body` with a runner, then always: recovers every fault,
+ * stops the load and the environment, writes the reports and prints the verdicts.
+ */
+export async function harness(
+  resources: Resource[],
+  opts: RunOptions,
+  body: (runner: Runner, results: ExperimentResult[], signal: AbortSignal) => Promise<void>,
+): Promise<number> {
+  const seed = opts.seed !== undefined ? Number(opts.seed) : randomInt(1, 2 ** 31 - 1);
+  if (!Number.isInteger(seed)) usage(`--seed ${opts.seed}: expected an integer`);
+  if (opts.load !== undefined && opts.load !== 'k6' && opts.load !== 'builtin')
+    usage(`--load ${opts.load}: expected builtin or k6`);
+  const rate = Number(opts.rate ?? 40);
+  if (!(rate > 0 && rate <= 500)) usage(`--rate ${opts.rate}: expected a number of requests per second from 1 to 500`);
+  const baselineMs = Number(opts.baseline ?? 3) * 1000;
+  const which = envName(opts.env);
+  if (!(baselineMs >= 1000)) usage(`--baseline ${opts.baseline}: expected seconds >= 1`);
+  const policy = policyFromEnv();
+  const runId = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
+  const runDir = join(STATE, 'runs', runId);
+  const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
+  if (opts.compare !== undefined && !(RUN_KEYWORDS as readonly string[]).includes(opts.compare)) {
+    // A run id that is not recorded is a typo: say so before minutes of experiments, not after.
+    try {
+      resolveRun(dirname(dir), opts.compare);
+    } catch (error) {
+      usage(`--compare: ${(error as Error).message}`);
+    }
+  }
+  const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
+  const log = (l: string): void => console.log(l);
+  log(`nova chaos run ${runId}: ${resources.length} resource(s), seed ${seed}, load ${rate} req/s`);
+
+  const controller = new AbortController();
+  let interrupted = 0;
+  const onSignal = (): void => {
+    interrupted++;
+    if (interrupted === 1) {
+      log('\ninterrupted: recovering every fault, then stopping (Ctrl-C again to stop at once)');
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const startedAt = new Date().toISOString();
+  let env: ChaosEnvironment | undefined;
+  let loadGen: LoadSource | undefined;
+  let observer: Observer | undefined;
+  let runner: Runner | undefined;
+  const results: ExperimentResult[] = [];
+  try {
+    env = await startEnv(runDir, log, which);
+    const instances = env.instances;
+    const targets = { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') };
+    loadGen =
+      opts.load === 'k6'
+        ? new K6Load(targets, { ratePerSecond: rate })
+        : new LoadGenerator(targets, { ratePerSecond: rate });
+    log(`load: ${opts.load === 'k6' ? 'k6' : 'built-in'} generator`);
+    await loadGen.prepare();
+    observer = new Observer(
+      () => instances.map((i) => i.url),
+      () => loadGen!.now(),
+    );
+    observer.start();
+    loadGen.start();
+    runner = new Runner(env, loadGen, observer, {
+      runId,
+      seed,
+      baselineMs,
+      policy,
+      audit,
+      log,
+      signal: controller.signal,
+    });
+    await body(runner, results, controller.signal);
+  } catch (error) {
+    log(`chaos run failed: ${(error as Error).message}`);
+    if (error instanceof UnsupportedLocallyError) log('  (refused before anything was injected)');
+    results.push({
+      name: 'environment',
+      kind: 'Environment',
+      file: '',
+      verdict: 'error',
+      reason: (error as Error).message,
+      checks: [],
+      injected: [],
+      durationSeconds: 0,
+    });
+  } finally {
+    await runner?.recoverAll();
+    await loadGen?.stop();
+    observer?.stop();
+    await env?.stop().catch((e: unknown) => log(`error while stopping the environment: ${(e as Error).message}`));
+  }
+  const report: RunReport = {
+    runId,
+    seed,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    environment: which,
+    results,
+    samples: loadGen?.samples ?? [],
+    observations: observer?.observations ?? [],
+  };
+  // The trend over the runs recorded beside this one (reports/<run-id>/ siblings).
+  const history = listRuns(dirname(dir))
+    .map((r) => readRun(r.dir))
+    .filter((r) => r !== undefined);
+  const files = await writeReports(dir, report, trendOf(history, report));
+  rmSync(join(runDir, 'data'), { recursive: true, force: true });
+  console.log(`\n${verdictTable(results, { color: process.stdout.isTTY === true && !process.env['NO_COLOR'] })}\n`);
+  console.log(
+    `reports: ${Object.values(files)
+      .map((f) => relative(process.cwd(), f))
+      .join(', ')}`,
+  );
+  const passed = results.filter((r) => r.verdict === 'pass').length;
+  const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error').length;
+  const inconclusive = results.filter((r) => r.verdict === 'inconclusive').length;
+  const skipped = results.filter((r) => r.verdict === 'skipped').length;
+  console.log(
+    `${passed} passed, ${bad} failed${inconclusive ? `, ${inconclusive} inconclusive (a fault showed no effect)` : ''}${skipped ? `, ${skipped} skipped` : ''}`,
+  );
+  if (controller.signal.aborted) return 130;
+  const regressed = opts.compare !== undefined && compareWithHistory(dirname(dir), runId, opts);
+  return bad + inconclusive > 0 || (regressed && opts['fail-on-regression']) ? 1 : 0;
+}
+
+/** `run --compare`: prints the diff against a recorded run; true when a figure regressed. */
+export function compareWithHistory(root: string, runId: string, opts: RunOptions): boolean {
+  console.log('');
+  try {
+    return printDiff(
+      { reports: root, ...(opts.threshold ? { threshold: opts.threshold } : {}) },
+      opts.compare!,
+      runId,
+      (l) => console.log(l),
+    );
+  } catch (error) {
+    // Nothing recorded to compare with (a first run) is not a failure of this run.
+    console.log(`--compare ${opts.compare}: ${(error as Error).message}`);
+    return false;
+  }
+}
+
+export function run(paths: string[], opts: RunOptions): Promise<number> {
+  const resources = load(paths);
+  return harness(resources, opts, async (runner, results, signal) => {
+    for (const r of resources) {
+      if (signal.aborted) {
+        results.push({
+          name: r.metadata.name,
+          kind: r.kind,
+          file: `${r.source.file}:${r.source.line}`,
+          verdict: 'skipped',
+          reason: 'interrupted',
+          checks: [],
+          injected: [],
+          durationSeconds: 0,
+        });
+        continue;
+      }
+      const result = await runner.run(r);
+      results.push(result);
+      console.log(
+        `  → ${result.verdict.toUpperCase()} ${r.kind}/${r.metadata.name}${result.reason ? `: ${result.reason}` : ''}`,
+      );
+    }
+  });
+}
+
+/** `chaos schedule`: runs the Schedules found until Ctrl-C; each tick runs its child under load. */
+export function schedule(paths: string[], opts: RunOptions): Promise<number> {
+  const schedules = load(paths).filter((r): r is ScheduleResource => r.kind === 'Schedule');
+  if (schedules.length === 0) usage('no Schedule in the given files');
+  for (const s of schedules) {
+    console.log(
+      `Schedule/${s.metadata.name} (${s.spec.schedule}, ${s.spec.concurrencyPolicy ?? 'Forbid'}): next runs ${nextRuns(
+        s.spec.schedule,
+        new Date(),
+        3,
+      )
+        .map((d) => d.toISOString())
+        .join(', ')}`,
+    );
+  }
+  return harness(schedules, opts, async (runner, results, signal) => {
+    const schedulers = schedules.map(
+      (s) =>
+        new Scheduler(
+          s,
+          async (name) => {
+            const result = await runner.run(scheduleChild(s, name));
+            results.push(result);
+            console.log(
+              `  → ${result.verdict.toUpperCase()} ${s.spec.type}/${name}${result.reason ? `: ${result.reason}` : ''}`,
+            );
+            return result.verdict === 'pass';
+          },
+          (e) => console.log(`  schedule ${s.metadata.name}: ${e.type}${'child' in e ? ` ${e.child}` : ''}`),
+        ),
+    );
+    for (const sc of schedulers) sc.start();
+    await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+    for (const sc of schedulers) sc.stop();
+  });
+}
