@@ -62,3 +62,17 @@ describe('adaptiveConcurrency', () => {
     breaker.dispose();
   });
 });
+
+describe('adaptiveConcurrency options', () => {
+  it('shares a limiter and takes a custom drop predicate', async () => {
+    const { AdaptiveLimiter } = await import('./adaptive-limit.ts');
+    const shared = new AdaptiveLimiter({ algorithm: 'aimd', initialLimit: 10 });
+    const a = adaptiveConcurrency({ limiter: shared });
+    const b = adaptiveConcurrency({ limiter: shared, isDrop: (e) => (e as Error).message === 'overloaded' });
+    expect(a.limiter).toBe(shared);
+    await b.execute(() => Promise.reject(new Error('overloaded'))).catch(() => undefined);
+    expect(shared.limit).toBe(9);
+    await b.execute(() => Promise.reject(new HttpStatusError(503, 'u', undefined, ''))).catch(() => undefined);
+    expect(shared.limit).toBe(9); // not a drop by this predicate
+  });
+});

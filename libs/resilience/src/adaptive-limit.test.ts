@@ -170,3 +170,58 @@ describe('AdaptiveLimiter', () => {
     );
   });
 });
+
+describe('AdaptiveLimiter arithmetic', () => {
+  /** Holds `n` places, releases one after `ms`, then gives the others back without a sample. */
+  function sample(l: AdaptiveLimiter, n: number, ms: number, outcome: 'success' | 'dropped' = 'success'): void {
+    const starts = Array.from({ length: n }, () => l.tryAcquire());
+    vi.advanceTimersByTime(ms);
+    l.release(starts[0]!, outcome);
+    for (const s of starts.slice(1)) l.release(s, 'ignore');
+  }
+
+  it('gradient: moves the estimate by the smoothed gradient, bounded to halving per step', () => {
+    vi.advanceTimersByTime(1_000);
+    const l = new AdaptiveLimiter({ initialLimit: 20 });
+    sample(l, 20, 10); // baseline 10 ms; gradient 1: 20 × 0.8 + (20 + 4) × 0.2 = 20.8
+    expect(l.limit).toBe(20);
+    sample(l, 20, 100); // gradient max(0.5, 1.5 × 10 / 100): 20.8 × 0.8 + (10.4 + 4) × 0.2 = 19.52
+    expect(l.limit).toBe(19);
+    sample(l, 19, 12); // within tolerance (1.5 × 10 ≥ 12): gradient 1, 19.52 × 0.8 + 23.52 × 0.2 = 20.32
+    expect(l.limit).toBe(20);
+  });
+
+  it('gradient: probes the no-load latency every probeEvery samples by dropping to queueSize', () => {
+    vi.advanceTimersByTime(1_000);
+    const l = new AdaptiveLimiter({ initialLimit: 20, probeEvery: 3, queueSize: 4 });
+    sample(l, 20, 10);
+    sample(l, 20, 10);
+    expect(l.limit).toBeGreaterThan(4);
+    sample(l, 20, 10);
+    expect(l.limit).toBe(4);
+  });
+
+  it('aimd: a call exactly slowMs long is not a drop; one longer is', () => {
+    const l = new AdaptiveLimiter({ algorithm: 'aimd', initialLimit: 10, slowMs: 100 });
+    sample(l, 5, 100);
+    expect(l.limit).toBe(11);
+    sample(l, 6, 101);
+    expect(l.limit).toBe(9);
+  });
+
+  it('names each option it refuses', () => {
+    for (const [opts, name] of [
+      [{ tolerance: 0.5 }, 'tolerance'],
+      [{ probeEvery: 0 }, 'probeEvery'],
+      [{ queueSize: -1 }, 'queueSize'],
+      [{ slowMs: 0 }, 'slowMs'],
+      [{ smoothing: 1.5 }, 'smoothing'],
+      [{ backoffRatio: 0 }, 'backoffRatio'],
+    ] as const) {
+      expect(() => new AdaptiveLimiter(opts)).toThrow(`AdaptiveLimiter: ${name} is out of range`);
+    }
+    expect(
+      () => new AdaptiveLimiter({ minLimit: 1, maxLimit: 1, initialLimit: 1, smoothing: 1, queueSize: 0 }),
+    ).not.toThrow();
+  });
+});

@@ -144,3 +144,33 @@ describe('breaker windows', () => {
     expect([w.calls, w.failures, w.slow]).toEqual([0, 0, 0]);
   });
 });
+
+describe('breaker window validation', () => {
+  it('names what it refuses', () => {
+    expect(() => new CountWindow(1.5)).toThrow('window size must be an integer >= 1, got 1.5');
+    expect(() => new TimeWindow(0, 10)).toThrow(
+      'time window needs ms > 0 and an integer bucket count >= 1, got 0 / 10',
+    );
+    expect(() => new TimeWindow(1_000, 0)).toThrow(/bucket count/);
+  });
+
+  it('consecutive mode still judges slow calls over the last windowSize calls', async () => {
+    const b = circuitBreaker({ mode: 'consecutive', slowCallMs: 10, minimumVolume: 2, windowSize: 2 });
+    for (let i = 0; i < 2; i++) {
+      const p = run(b, slow(10));
+      await vi.advanceTimersByTimeAsync(10);
+      await p;
+    }
+    expect(b.state).toBe(CircuitState.Open); // slowCallRateThreshold defaults to 100 %
+    b.dispose();
+  });
+
+  it('judges nothing while isolated', async () => {
+    const b = circuitBreaker({ mode: 'consecutive', consecutiveFailures: 1 });
+    const h = b.isolate();
+    await run(b, fail);
+    h.dispose();
+    expect(b.state).toBe(CircuitState.Closed);
+    b.dispose();
+  });
+});

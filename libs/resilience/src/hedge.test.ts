@@ -164,3 +164,63 @@ describe('hedge', () => {
     expect(() => hedge({ percentile: 1.5 })).toThrow(/percentile/);
   });
 });
+
+describe('hedge details', () => {
+  it('hedges at once with a delay of 0, and after the default p95 of the last 20 calls', async () => {
+    const now0 = hedge({ delayMs: 0 });
+    expect(now0.delayMs).toBe(0);
+    const { fn } = attempts([{ ms: Infinity }, { ms: 1, value: 'hedge' }]);
+    const p = now0.execute(fn);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(await p).toBe('hedge');
+
+    const learnt = hedge();
+    for (let i = 1; i <= 19; i++) {
+      const a = attempts([{ ms: i, value: 'x' }]);
+      const q = learnt.execute(a.fn);
+      await vi.advanceTimersByTimeAsync(i);
+      await q;
+    }
+    expect(learnt.delayMs).toBe(Infinity);
+    const last = attempts([{ ms: 20, value: 'x' }]);
+    const q = learnt.execute(last.fn);
+    await vi.advanceTimersByTimeAsync(20);
+    await q;
+    expect(learnt.delayMs).toBe(19); // ceil(0.95 × 20) = the 19th of 1 … 20 ms
+  });
+
+  it('sends one hedge by default, however long both attempts hang', async () => {
+    const h = hedge({ delayMs: 10 });
+    const { fn } = attempts([{ ms: Infinity }]);
+    void h.execute(fn);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fn).toHaveBeenCalledTimes(2);
+  });
+
+  it('hedges each of many concurrent calls at its own time, skipping those that answered', async () => {
+    const h = hedge({ delayMs: 50 });
+    const calls: Array<ReturnType<typeof attempts>> = [];
+    for (let i = 0; i < 5; i++) {
+      const a = attempts(i % 2 === 1 ? [{ ms: 5, value: 'quick' }] : [{ ms: Infinity }]);
+      calls.push(a);
+      void h.execute(a.fn);
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    // Started at 0, 10, 20, 30, 40 ms; calls 1 and 3 answered after 5 ms.
+    await vi.advanceTimersByTimeAsync(0); // now 50: call 0 is due
+    expect(calls.map((c) => c.fn.mock.calls.length)).toEqual([2, 1, 1, 1, 1]);
+    await vi.advanceTimersByTimeAsync(20); // 70: call 2 is due
+    expect(calls.map((c) => c.fn.mock.calls.length)).toEqual([2, 1, 2, 1, 1]);
+    await vi.advanceTimersByTimeAsync(20); // 90: call 4 is due
+    expect(calls.map((c) => c.fn.mock.calls.length)).toEqual([2, 1, 2, 1, 2]);
+  });
+
+  it('records each call once in the latency window, at the wait its caller saw', async () => {
+    const h = hedge({ percentile: 1, minSamples: 1 });
+    const a = attempts([{ ms: 30, value: 'x' }]);
+    const p = h.execute(a.fn);
+    await vi.advanceTimersByTimeAsync(30);
+    await p;
+    expect(h.delayMs).toBe(30);
+  });
+});

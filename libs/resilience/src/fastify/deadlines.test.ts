@@ -141,3 +141,49 @@ describe('deadlines plugin', () => {
     expect(got).toBeGreaterThan(500);
   });
 });
+
+describe('deadlines plugin details', () => {
+  it('with answerAtDeadline: false leaves the answer to the handler, past the deadline too', async () => {
+    const a = await app({ answerAtDeadline: false });
+    a.get('/late', async (request) => {
+      await sleep(120);
+      return { aborted: requestDeadlineSignal(request)?.aborted };
+    });
+    const res = await a.inject({ url: '/late', headers: { 'x-request-deadline-ms': '50' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ aborted: true });
+  });
+
+  it('hands out an already aborted signal when read after the deadline, and none without a deadline', async () => {
+    const a = await app({ answerAtDeadline: false });
+    a.get('/read-late', async (request) => {
+      await sleep(80);
+      const s = requestDeadlineSignal(request)!;
+      return { aborted: s.aborted, code: (s.reason as { code?: string }).code };
+    });
+    a.get('/none', async (request) => ({ signal: requestDeadlineSignal(request) === undefined }));
+    const late = await a.inject({ url: '/read-late', headers: { 'x-request-deadline-ms': '30' } });
+    expect(late.json()).toEqual({ aborted: true, code: ErrorCodes.DEADLINE_EXCEEDED });
+    expect((await a.inject({ url: '/none' })).json()).toEqual({ signal: true });
+  });
+
+  it('refuses a non-positive maxBudgetMs, naming it', async () => {
+    const a = Fastify();
+    apps.push(a);
+    await expect(a.register(deadlines, { maxBudgetMs: 0 })).rejects.toThrow(
+      'deadlines: maxBudgetMs must be a positive number of ms, got 0',
+    );
+  });
+
+  it('stops its clock once the request is answered: the signal of an answered request never aborts', async () => {
+    const a = await app();
+    let signal: AbortSignal | undefined;
+    a.get('/', async (request) => {
+      signal = requestDeadlineSignal(request);
+      return 'ok';
+    });
+    await a.inject({ url: '/', headers: { 'x-request-deadline-ms': '40' } });
+    await sleep(100);
+    expect(signal?.aborted).toBe(false);
+  });
+});

@@ -78,3 +78,45 @@ describe('loadShedding plugin', () => {
     g.open();
   });
 });
+
+describe('loadShedding plugin details', () => {
+  it('builds its own limiter from the options, exempts health paths with a query, and says Retry-After 1', async () => {
+    const a = Fastify();
+    apps.push(a);
+    await a.register(loadShedding, { algorithm: 'aimd', initialLimit: 1 });
+    const g = gate();
+    a.get('/work', async () => {
+      await g.opened;
+      return 'done';
+    });
+    a.get('/healthz', async () => 'ok');
+    const running = a.inject({ url: '/work' });
+    await new Promise((r) => setTimeout(r, 20));
+    const shed = await a.inject({ url: '/work' });
+    expect(shed.statusCode).toBe(503);
+    expect(shed.headers['retry-after']).toBe('1');
+    expect((await a.inject({ url: '/healthz?verbose=1' })).statusCode).toBe(200);
+    g.open();
+    await running;
+  });
+
+  it('takes a custom exemption, and refuses options out of range at registration', async () => {
+    const a = Fastify();
+    apps.push(a);
+    await a.register(loadShedding, { algorithm: 'aimd', initialLimit: 1, exempt: (r) => r.url.startsWith('/admin') });
+    const g = gate();
+    a.get('/admin/slow', async () => {
+      await g.opened;
+      return 'admin';
+    });
+    a.get('/work', async () => 'work');
+    const admin = a.inject({ url: '/admin/slow' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await a.inject({ url: '/work' })).statusCode).toBe(200); // the admin call took no place
+    g.open();
+    await admin;
+    const b = Fastify();
+    apps.push(b);
+    await expect(b.register(loadShedding, { minLimit: 0 })).rejects.toThrow(/minLimit is out of range/);
+  });
+});
