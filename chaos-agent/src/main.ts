@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DEFAULT_HEARTBEAT_GRACE_MS } from '@nova/proto';
 import { pino } from 'pino';
 import { startAgent } from './server.ts';
 
@@ -50,7 +51,7 @@ try {
       'allowed-namespaces': { type: 'string' },
       'audit-log': { type: 'string' },
       'state-dir': { type: 'string' },
-      'heartbeat-grace-ms': { type: 'string', default: '2000' },
+      'heartbeat-grace-ms': { type: 'string', default: String(DEFAULT_HEARTBEAT_GRACE_MS) },
       'trusted-ancestor': { type: 'string' },
       'require-identity': { type: 'boolean', default: false },
       docker: { type: 'boolean', default: false },

@@ -4,6 +4,7 @@ import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import {
   ChaosAgentService,
+  DEFAULT_HEARTBEAT_GRACE_MS,
   identityMismatch,
   isIdentityToken,
   verifyIdentityToken,
@@ -144,7 +145,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       broadcast(event);
     },
   });
-  const graceMs = options.heartbeatGraceMs ?? 2_000;
+  const graceMs = options.heartbeatGraceMs ?? DEFAULT_HEARTBEAT_GRACE_MS;
   if (options.serviceToken !== undefined && options.serviceToken === options.token) {
     throw new Error('the service token must differ from the controller token: a service may only register');
   }

@@ -2,6 +2,7 @@ import { unmeasured } from './effect.ts';
 import {
   bearer,
   createAgentClient,
+  DEFAULT_HEARTBEAT_GRACE_MS,
   type AgentMessage,
   type ChaosAgentClient,
   type ClientTls,
@@ -51,7 +52,7 @@ export class AgentConnection {
   targetId = '';
 
   constructor(private readonly options: AgentConnectionOptions) {
-    this.graceMs = options.heartbeatGraceMs ?? 2_000;
+    this.graceMs = options.heartbeatGraceMs ?? DEFAULT_HEARTBEAT_GRACE_MS;
   }
 
   start(): void {

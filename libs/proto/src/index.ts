@@ -2,6 +2,19 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
+/**
+ * How long a service keeps its faults without hearing from the agent before it reverts them itself, in ms.
+ * The agent's `--heartbeat-grace-ms` default; the agent tells each service its value in `Welcome`.
+ */
+export const DEFAULT_HEARTBEAT_GRACE_MS = 2_000;
+
+/**
+ * How much longer than the experiment's planned duration a fault's lease runs, in ms: the controller's own
+ * recover ends a healthy experiment; the lease ends the fault only when the controller is gone. The margin
+ * covers the controller's recover round trip and a loaded machine's scheduling delays.
+ */
+export const LEASE_MARGIN_MS = 2_000;
+
 /** Path of the agent's `.proto`. */
 export const AGENT_PROTO = fileURLToPath(new URL('../proto/nova/chaos/v1/agent.proto', import.meta.url));
 

@@ -8,7 +8,7 @@ import {
   type WorkflowResource,
 } from '@nova/chaos-spec';
 import { parseEffect, type FaultEffect } from '@nova/faults';
-import { bearer, unary, type Fault } from '@nova/proto';
+import { bearer, LEASE_MARGIN_MS, unary, type Fault } from '@nova/proto';
 import type { ChaosEnvironment } from './environment.ts';
 import { effectChecks, verdictOf } from './evidence.ts';
 import { evaluate, hypothesesFrom, type Check, type Phases } from './hypotheses.ts';
@@ -115,7 +115,7 @@ export class Runner {
           targetId: f.target.id,
           kind: f.kind,
           specJson: JSON.stringify(f.spec),
-          durationMs: plan.durationMs + 2_000,
+          durationMs: plan.durationMs + LEASE_MARGIN_MS,
           actor: this.options.policy.actor ?? 'controller',
         },
         this.md,
