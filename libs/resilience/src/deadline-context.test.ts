@@ -82,3 +82,16 @@ describe('ambient deadline', () => {
     });
   });
 });
+
+describe('deadline details', () => {
+  it('exposes the scope in force, and the header value of a deadline', async () => {
+    const { deadlineHeaderValue } = await import('./deadline.ts');
+    const s = scope(performance.now() + 250);
+    withDeadline(s, () => expect(currentDeadline()).toBe(s));
+    expect(deadlineHeaderValue(Infinity)).toBeUndefined();
+    expect(deadlineHeaderValue(performance.now() + 250.7)).toBe('250');
+    expect(deadlineHeaderValue(performance.now() - 5)).toBe('0');
+    expect(budgetFromHeaders({ 'grpc-timeout': '5Sx' })).toBeUndefined();
+    expect(budgetFromHeaders({ 'grpc-timeout': 'x5S' })).toBeUndefined();
+  });
+});

@@ -87,3 +87,34 @@ describe('one events hook across all policies', () => {
     expect(events).toEqual([]);
   });
 });
+
+describe('default policy names in events', () => {
+  it('names each policy after its kind when no name was given', async () => {
+    const t = timeout(10)
+      .execute(never)
+      .catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(10);
+    await t;
+    const bh = bulkhead(1);
+    void bh.execute(never);
+    await bh.execute(() => 1).catch(() => undefined);
+    await fallback(() => 0).execute(() => Promise.reject(new Error('x')));
+    await retry({ maxAttempts: 2 })
+      .execute(() => Promise.reject(new Error('not transient')))
+      .catch(() => undefined);
+    const h = hedge({ delayMs: 5 });
+    void h.execute(never);
+    await vi.advanceTimersByTimeAsync(5);
+    const ac = adaptiveConcurrency({ initialLimit: 1 });
+    void ac.execute(never);
+    await ac.execute(() => 1).catch(() => undefined);
+    expect(events.map((e) => `${e.kind}:${e.policy}`)).toEqual([
+      'timeout:timeout',
+      'bulkhead-rejected:bulkhead',
+      'fallback:fallback',
+      'give-up:retry',
+      'hedge:hedge',
+      'shed:adaptive-limit',
+    ]);
+  });
+});

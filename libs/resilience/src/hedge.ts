@@ -221,6 +221,7 @@ class HedgeStage implements Stage {
     if (this.budget !== undefined && !this.budget.tryAcquireRetry()) return;
     race.launch();
     if (this.hedges.hasListeners) this.hedges.emit({ attempt: race.launched, afterMs: now() - race.start });
+    // Stryker disable next-line ConditionalExpression: publishing with no listener does nothing; the check only saves building the event.
     if (observed()) publish({ kind: 'hedge', policy: this.name, attempt: race.launched, afterMs: now() - race.start });
     if (race.launched <= this.maxHedges) race.due = now() + (this.fixedDelay ?? this.latencies!.value);
   }

@@ -136,6 +136,7 @@ class RetryStage implements Stage {
     const delay = this.nextDelay(ex, scope, error, attempt, previousDelay);
     if (delay === undefined) throw error;
     if (this.retries.hasListeners) this.retries.emit({ attempt, delayMs: delay, error });
+    // Stryker disable next-line ConditionalExpression: publishing with no listener does nothing; the check only saves building the event.
     if (observed()) publish({ kind: 'retry', policy: this.name, attempt, delayMs: delay, error });
     return sleep(delay, ex.callerSignal).then(() => {
       if (cancelled(ex, scope)) throw cancelReason(ex, scope);
@@ -166,6 +167,7 @@ class RetryStage implements Stage {
       else return delay;
     }
     if (this.giveUps.hasListeners) this.giveUps.emit({ attempt, reason, error });
+    // Stryker disable next-line ConditionalExpression: publishing with no listener does nothing; the check only saves building the event.
     if (observed()) publish({ kind: 'give-up', policy: this.name, attempt, reason, error });
     return undefined;
   }

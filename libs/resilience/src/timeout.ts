@@ -82,6 +82,7 @@ class DeadlineQueue {
         const err = new TimeoutError(e.budgetMs);
         e.expire(err);
         e.reject!(err);
+        // Stryker disable next-line ConditionalExpression: publishing with no listener does nothing; the check only saves building the event.
         if (observed()) publish({ kind: 'timeout', policy: this.name, timeoutMs: e.budgetMs });
       } else break;
     }
