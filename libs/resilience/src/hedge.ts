@@ -47,6 +47,8 @@ class Race {
   launched = 0;
   settled = false;
   due: number;
+  /** Called once the race is over (the queue drops it from its head). */
+  onSettled: (() => void) | undefined = undefined;
   readonly start: number;
   readonly ex: Execution;
   readonly outer: Scope | undefined;
@@ -102,6 +104,7 @@ class Race {
       s.release();
     }
     this.resolve(value);
+    this.onSettled?.();
   }
 
   /**
@@ -114,6 +117,7 @@ class Race {
     this.settled = true;
     for (const s of this.scopes) s.release();
     this.reject(error);
+    this.onSettled?.();
   }
 }
 
@@ -137,6 +141,21 @@ class HedgeQueue {
     // Stryker disable next-line ConditionalExpression: performance only; an extra timer finds nothing due and re-arms.
     if (this.timer === undefined) this.arm(race.due);
   }
+
+  // Stryker disable all: memory only (finished races would otherwise wait in the array until the timer fires).
+  /** Drops finished races from the head, so sequential calls keep the queue at about one entry. */
+  trim(): void {
+    const items = this.items;
+    while (this.head < items.length && items[this.head]!.settled) this.head++;
+    if (this.head === items.length) {
+      items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > items.length) {
+      this.items = items.slice(this.head);
+      this.head = 0;
+    }
+  }
+  // Stryker restore all
 
   private arm(at: number): void {
     // Stryker disable next-line MethodExpression: performance only; an early timer finds nothing due and re-arms.
@@ -169,7 +188,7 @@ class HedgeQueue {
       this.head = 0;
     }
     for (const race of again) this.items.push(race);
-    // Finished races are skipped here rather than removed on settle, so the success path stays O(1).
+    // Races that finished while in the middle of the queue are skipped here (trim drops those at the head).
     while (this.head < this.items.length && this.items[this.head]!.settled) this.head++;
     if (this.head < this.items.length) this.arm(this.items[this.head]!.due);
     else {
@@ -186,6 +205,7 @@ class HedgeStage implements Stage {
   private readonly maxHedges: number;
   private readonly budget: RetryBudget | undefined;
   private readonly queue = new HedgeQueue((race) => this.hedge(race));
+  private readonly trim = (): void => this.queue.trim();
   private readonly name: string;
 
   constructor(options: HedgeOptions) {
@@ -211,7 +231,10 @@ class HedgeStage implements Stage {
     return new Promise((resolve, reject) => {
       const race = new Race(this.latencies, ex, next, outer, attempt, resolve, reject, delay);
       race.launch();
-      if (delay !== Infinity && !race.settled) this.queue.add(race);
+      if (delay !== Infinity && !race.settled) {
+        race.onSettled = this.trim;
+        this.queue.add(race);
+      }
     });
   }
 

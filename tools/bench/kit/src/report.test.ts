@@ -58,6 +58,17 @@ describe('BenchReport', () => {
     expect(() => report.ratio('x', 'x', 'ours', 'nope')).toThrow(/no figure named nope/);
   });
 
+  it('computes differences per round in the figures’ unit, and refuses mixed units', () => {
+    const report = new BenchReport('demo', { check: false, record: false, rounds: undefined });
+    report.figure('layered', 'layered', 'ns/call', [700, 900, 1100]);
+    report.figure('plain', 'plain', 'ns/call', [500, 700, 900]);
+    report.figure('rate', 'rate', 'req/s', [1, 2, 3]);
+    const d = report.difference('added', 'what the layer adds', 'layered', 'plain');
+    expect(d.samples).toEqual([200, 200, 200]);
+    expect(d.unit).toBe('ns/call');
+    expect(() => report.difference('x', 'x', 'layered', 'rate')).toThrow(/cannot subtract req\/s from ns\/call/);
+  });
+
   it('with --check exits 1 only for a goal missed with confidence, and says inconclusive otherwise', () => {
     const lines: string[] = [];
     const root = workspace();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { judge, type Goal, type GoalOutcome } from './goal.ts';
 import { commitId, machineInfo, workspaceRoot, type MachineInfo } from './machine.ts';
-import { pairedRatios, summarize, type Summary } from './stats.ts';
+import { pairedDifferences, pairedRatios, summarize, type Summary } from './stats.ts';
 
 /** The command-line flags every benchmark takes (after `npx nx bench <project> --`). */
 export interface BenchFlags {
@@ -108,6 +108,17 @@ export class BenchReport {
     const a = this.get(numerator);
     const b = this.get(denominator);
     return this.figure(name, label, 'ratio', pairedRatios(a.samples, b.samples));
+  }
+
+  /**
+   * Adds the per-round difference `minuend - subtrahend` of two figures measured in the same rounds, in
+   * their unit: what one layer adds to a pipeline.
+   */
+  difference(name: string, label: string, minuend: string, subtrahend: string): Figure {
+    const a = this.get(minuend);
+    const b = this.get(subtrahend);
+    if (a.unit !== b.unit) throw new Error(`cannot subtract ${b.unit} from ${a.unit}`);
+    return this.figure(name, label, a.unit, pairedDifferences(a.samples, b.samples));
   }
 
   /** Adds a goal on a figure, judged when the report finishes. */

@@ -82,6 +82,12 @@ export function summarize(samples: readonly number[], options: SummaryOptions = 
 }
 
 /** Element-wise ratios `a[i] / b[i]` of two paired samples (the same rounds). */
+/** Per-round differences `a[i] - b[i]` of two figures measured in the same rounds (what a layer adds). */
+export function pairedDifferences(a: readonly number[], b: readonly number[]): number[] {
+  if (a.length !== b.length) throw new RangeError(`paired samples differ in length: ${a.length} vs ${b.length}`);
+  return a.map((x, i) => x - b[i]!);
+}
+
 export function pairedRatios(a: readonly number[], b: readonly number[]): number[] {
   if (a.length !== b.length) throw new RangeError(`paired samples differ in length: ${a.length} vs ${b.length}`);
   return a.map((x, i) => x / b[i]!);
