@@ -36,9 +36,16 @@ afterAll(async () => {
   await agent.close();
 });
 
-/** Opens a Register stream with `hello`; resolves with the status it ended with, or 'welcome'. */
-function register(hello: Hello): Promise<{ code: number; details: string } | 'welcome'> {
-  const call = ctl.client.register(md);
+/**
+ * Opens a Register stream with `hello` (on the shared agent with the controllers' token unless told otherwise);
+ * resolves with the status it ended with, or 'welcome'.
+ */
+function register(
+  hello: Hello,
+  client = ctl.client,
+  metadata: grpc.Metadata = md,
+): Promise<{ code: number; details: string } | 'welcome'> {
+  const call = client.register(metadata);
   return new Promise((resolve) => {
     call.on('data', (m: { welcome?: unknown }) => {
       if (m.welcome) {
@@ -244,19 +251,7 @@ describe('identity: a service registers only as what its environment started it 
     await strict.close();
   });
 
-  function registerWith(token: string, h: Hello): Promise<{ code: number; details: string } | 'welcome'> {
-    const call = c.client.register(bearer(token));
-    return new Promise((resolve) => {
-      call.on('data', (m: { welcome?: unknown }) => {
-        if (m.welcome) {
-          resolve('welcome');
-          call.cancel();
-        }
-      });
-      call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
-      call.write({ hello: h });
-    });
-  }
+  const registerWith = (token: string, h: Hello): ReturnType<typeof register> => register(h, c.client, bearer(token));
 
   it('welcomes a service whose Hello is exactly the identity its token binds', async () => {
     expect(await registerWith(mintIdentityToken(SERVICE, user), hello({}))).toBe('welcome');
