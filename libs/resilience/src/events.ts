@@ -17,7 +17,12 @@ export type ResilienceEvent =
   | { kind: 'fallback'; policy: string; error: unknown }
   | { kind: 'hedge'; policy: string; attempt: number; afterMs: number }
   | { kind: 'shed'; policy: string; limit: number }
-  | { kind: 'limit-change'; policy: string; limit: number; previous: number };
+  | { kind: 'limit-change'; policy: string; limit: number; previous: number }
+  /**
+   * A served request's deadline passed: `arrival` when it came with no time left (its handler never ran),
+   * `in-flight` when it ran out while being served (its work behind policies was cancelled).
+   */
+  | { kind: 'deadline-exceeded'; policy: string; stage: 'arrival' | 'in-flight'; budgetMs: number };
 
 /** The kinds of {@link ResilienceEvent}. */
 export type ResilienceEventKind = ResilienceEvent['kind'];

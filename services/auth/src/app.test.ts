@@ -10,6 +10,8 @@ const SECRET = 'test-secret-test-secret-test-secret!';
 let userService: Server;
 let userUrl: string;
 let app: FastifyInstance;
+/** How long the stand-in takes to answer a credentials check, in ms. */
+let slowMs = 0;
 
 /** A stand-in user-service on loopback: one known account. */
 beforeAll(async () => {
@@ -19,6 +21,10 @@ beforeAll(async () => {
     req.on('end', () => {
       res.setHeader('content-type', 'application/json');
       if (req.url === '/healthz') return res.end('{"status":"ok"}');
+      if (slowMs > 0) {
+        setTimeout(() => !res.destroyed && res.end('{"error":"late"}'), slowMs);
+        return;
+      }
       const { email, password } = JSON.parse(body || '{}');
       if (email === 'ada@example.com' && password === 'correct horse') {
         return res.end(
@@ -117,6 +123,24 @@ describe('auth-service', () => {
     expect(ready.statusCode).toBe(503);
     expect(ready.json().checks[0]).toMatchObject({ name: 'user-service', ok: false });
     await down.close();
+  });
+
+  it("answers 504 at the caller's deadline when user-service is slower (not a 503 blaming it)", async () => {
+    slowMs = 300;
+    try {
+      const started = performance.now();
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { email: 'ada@example.com', password: 'correct horse' },
+        headers: { 'x-request-deadline-ms': '100' },
+      });
+      expect(res.statusCode).toBe(504);
+      expect(res.json().code).toBe('RES_ERR_DEADLINE_EXCEEDED');
+      expect(performance.now() - started).toBeLessThan(280);
+    } finally {
+      slowMs = 0;
+    }
   });
 
   it('is ready when user-service answers', async () => {

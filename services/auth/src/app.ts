@@ -6,7 +6,7 @@ import {
   type ServiceAppOptions,
   errorResponseSchema,
 } from '@nova/service-kit';
-import { requestDeadline } from '@nova/resilience';
+import { ErrorCodes, isResilienceError, requestDeadline } from '@nova/resilience';
 import type { FastifyInstance } from 'fastify';
 import type { TokenService } from './tokens.ts';
 
@@ -81,6 +81,8 @@ export function buildAuthApp(options: AuthAppOptions): FastifyInstance {
           deadline: requestDeadline(request),
         });
       } catch (error) {
+        // The caller's budget ran out: 504 (service-kit), not a 503 that blames user-service and asks for a retry.
+        if (isResilienceError(error, ErrorCodes.DEADLINE_EXCEEDED)) throw error;
         request.log.warn({ err: error }, 'user-service unavailable for login');
         throw unavailable('login is temporarily unavailable: user-service does not answer', breakerResetMs / 1000);
       }

@@ -16,6 +16,8 @@ const CAROL = randomUUID();
 const tokens: Record<string, string> = { 'token-alice': ALICE, 'token-bob': BOB };
 const known = new Set<string>([ALICE, BOB, CAROL]);
 const down = { auth: false, user: false };
+/** Answer delay of each stand-in, in ms. */
+const slow = { auth: 0, user: 0 };
 let userCalls = 0;
 /** `traceparent` of every call the stubs received, by upstream. */
 const seen: Array<{ upstream: 'auth' | 'user'; traceparent: string | undefined }> = [];
@@ -32,8 +34,14 @@ function stub(
     req.on('end', () => {
       const [status, payload] =
         req.url === '/healthz' ? [200, { status: 'ok' }] : isDown() ? [503, { error: 'down' }] : handle(req.url!, body);
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(payload));
+      setTimeout(
+        () => {
+          if (res.destroyed) return;
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(payload));
+        },
+        req.url === '/healthz' ? 0 : slow[upstream],
+      );
     });
   });
 }
@@ -202,6 +210,28 @@ describe('messaging-service', () => {
       expect((await read('token-alice', `with=${BOB}`)).statusCode).toBe(503);
     } finally {
       down.auth = false;
+    }
+  });
+
+  it("answers 504 at the caller's deadline when auth-service is slower, without retrying it, and counts it", async () => {
+    slow.auth = 250;
+    const authCalls = () => seen.filter((c) => c.upstream === 'auth').length;
+    const before = authCalls();
+    try {
+      const started = performance.now();
+      const res = await send('token-alice', { to: BOB, text: 'x' }, { 'x-request-deadline-ms': '120' });
+      const took = performance.now() - started;
+      expect(res.statusCode).toBe(504);
+      expect(res.json().code).toBe('RES_ERR_DEADLINE_EXCEEDED');
+      expect(took).toBeGreaterThanOrEqual(110);
+      expect(took).toBeLessThan(250);
+      expect(authCalls() - before).toBe(1);
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      expect(metrics).toMatch(
+        /resilience_events_total\{service="messaging-service",kind="deadline-exceeded",policy="request-deadline"\} [1-9]/,
+      );
+    } finally {
+      slow.auth = 0;
     }
   });
 });

@@ -84,6 +84,8 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
         { idempotent: true, headers: request.traceHeaders(), deadline: requestDeadline(request) },
       );
     } catch (error) {
+      // The caller's budget ran out: 504 (service-kit), not a 503 that blames auth-service and asks for a retry.
+      if (isResilienceError(error, ErrorCodes.DEADLINE_EXCEEDED)) throw error;
       request.log.warn({ err: error }, 'auth-service unavailable');
       throw unavailable('cannot verify the token: auth-service does not answer', breakerResetMs / 1000);
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate, hypothesesFrom } from './hypotheses.ts';
+import { evaluate, HypothesisAnnotationError, hypothesesFrom } from './hypotheses.ts';
 import type { Sample } from './load.ts';
-import type { Observer } from './observe.ts';
+import { addEvents, type Observation, type Observer } from './observe.ts';
 
 const noObservations = { between: () => [] } as unknown as Observer;
 const phases = { baselineStart: 0, faultStart: 1_000, faultEnd: 2_000, recoveredAt: 2_500 };
@@ -52,5 +52,93 @@ describe('evaluate', () => {
       measured: 'not recovered',
     });
     expect(checks.find((c) => c.name === 'no fault left behind')).toMatchObject({ ok: false, measured: '1 active' });
+  });
+});
+
+/** An observer holding these observations (at, events), as the real one after its scrapes. */
+function observed(list: Array<[number, Record<string, number>]>): Observer {
+  const observations: Observation[] = list.map(([at, events]) => ({
+    at,
+    events,
+    breakers: {},
+    fallbacks: {},
+    healthy: {},
+  }));
+  return {
+    observations,
+    between: (from: number, to: number) => observations.filter((o) => o.at >= from && o.at < to),
+  } as unknown as Observer;
+}
+
+describe('event hypotheses', () => {
+  const h = hypothesesFrom({
+    'nova.dev/expect-events': 'messaging-service:deadline-exceeded',
+    'nova.dev/expect-no-events': 'messaging-service:retry',
+  });
+
+  it('holds when the expected events rose during the fault and the forbidden ones did not', () => {
+    const o = observed([
+      [900, { 'messaging-service:deadline-exceeded': 2, 'messaging-service:retry': 5 }],
+      [1_500, { 'messaging-service:deadline-exceeded': 9, 'messaging-service:retry': 5 }],
+      [3_000, { 'messaging-service:deadline-exceeded': 50, 'messaging-service:retry': 60 }], // after: not counted
+    ]);
+    const checks = evaluate(h, [], o, phases, 0);
+    expect(checks.find((c) => c.name === 'events messaging-service:deadline-exceeded')).toMatchObject({
+      ok: true,
+      measured: '7 during the fault',
+    });
+    expect(checks.find((c) => c.name === 'no events messaging-service:retry')).toMatchObject({
+      ok: true,
+      measured: '0 during the fault',
+    });
+  });
+
+  it('fails when the expected events did not rise, or forbidden ones did, or nothing was scraped', () => {
+    const o = observed([
+      [900, { 'messaging-service:deadline-exceeded': 2 }],
+      [1_500, { 'messaging-service:deadline-exceeded': 2, 'messaging-service:retry': 3 }],
+    ]);
+    const checks = evaluate(h, [], o, phases, 0);
+    expect(checks.find((c) => c.name.startsWith('events'))?.ok).toBe(false);
+    expect(checks.find((c) => c.name.startsWith('no events'))).toMatchObject({
+      ok: false,
+      measured: '3 during the fault',
+    });
+    const blind = evaluate(h, [], observed([[900, {}]]), phases, 0);
+    expect(blind.find((c) => c.name.startsWith('no events'))).toMatchObject({
+      ok: false,
+      measured: 'no scrape during the fault',
+    });
+  });
+
+  it('reads resilience_events_total from a scrape, summed over policies and instances', () => {
+    const events: Record<string, number> = {};
+    const scrape = [
+      '# HELP resilience_events_total Events',
+      'resilience_events_total{service="messaging-service",kind="retry",policy="auth-service"} 3',
+      'resilience_events_total{service="messaging-service",kind="retry",policy="user-service"} 2',
+      'resilience_events_total{kind="shed",policy="limit",service="auth-service"} 1',
+      'circuit_breaker_state{service="messaging-service",upstream="auth-service"} 1',
+    ].join('\n');
+    addEvents(scrape, events);
+    addEvents(scrape, events);
+    expect(events).toEqual({ 'messaging-service:retry': 10, 'auth-service:shed': 2 });
+  });
+});
+
+describe('hypothesis annotations', () => {
+  it('reads the budget the load should send', () => {
+    expect(hypothesesFrom({ 'nova.dev/request-deadline-ms': '600' }).requestDeadlineMs).toBe(600);
+    expect(hypothesesFrom({}).requestDeadlineMs).toBeUndefined();
+  });
+
+  it.each([
+    ['nova.dev/max-p99-ms', 'fast', /nova.dev\/max-p99-ms.*"fast".*write ms/],
+    ['nova.dev/max-error-rate', '-1', /max-error-rate.*write a fraction/],
+    ['nova.dev/request-deadline-ms', '0', /request-deadline-ms.*no budget/],
+    ['nova.dev/expect-events', 'messaging-service', /expect-events.*"messaging-service" is not "service:kind"/],
+  ])('refuses %s: %s, naming the annotation and the fix', (key, value, message) => {
+    expect(() => hypothesesFrom({ [key]: value })).toThrow(HypothesisAnnotationError);
+    expect(() => hypothesesFrom({ [key]: value })).toThrow(message);
   });
 });

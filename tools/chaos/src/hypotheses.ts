@@ -35,24 +35,74 @@ export interface Hypotheses {
   maxRecoverySeconds: number;
   expectBreakerOpen: string[];
   expectFallback: string[];
+  /** `service:kind` pairs whose `resilience_events_total` must rise during the fault. */
+  expectEvents: string[];
+  /** `service:kind` pairs whose `resilience_events_total` must not rise during the fault. */
+  expectNoEvents: string[];
+  /**
+   * Budget the load sends with each request of this experiment (`x-request-deadline-ms`), in ms; the load's
+   * own timeout stays long, so what it measures is whether the services kept to the budget.
+   */
+  requestDeadlineMs?: number;
 }
 
+/** A `nova.dev/*` annotation whose value cannot be read; the message names the annotation and the fix. */
+export class HypothesisAnnotationError extends Error {
+  override readonly name = 'HypothesisAnnotationError';
+}
+
+const EVENT_PAIR = /^[\w.-]+:[\w-]+$/;
+
+/** Reads the hypotheses of an experiment from its annotations; throws {@link HypothesisAnnotationError} on a bad value. */
 export function hypothesesFrom(annotations: Record<string, string>): Hypotheses {
-  const num = (k: string): number | undefined =>
-    annotations[`nova.dev/${k}`] !== undefined ? Number(annotations[`nova.dev/${k}`]) : undefined;
+  const num = (k: string, unit: string): number | undefined => {
+    const raw = annotations[`nova.dev/${k}`];
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v) || v < 0) {
+      throw new HypothesisAnnotationError(
+        `metadata.annotations["nova.dev/${k}"]: ${JSON.stringify(raw)} is not a non-negative number; write ${unit}`,
+      );
+    }
+    return v;
+  };
   const list = (k: string): string[] =>
     (annotations[`nova.dev/${k}`] ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-  return {
-    maxErrorRate: num('max-error-rate') ?? 0.05,
-    maxP99Ms: num('max-p99-ms'),
-    minP99IncreaseMs: num('min-p99-increase-ms'),
-    maxRecoverySeconds: num('max-recovery-seconds') ?? 10,
+  const events = (k: string): string[] => {
+    const pairs = list(k);
+    const bad = pairs.find((p) => !EVENT_PAIR.test(p));
+    if (bad !== undefined) {
+      throw new HypothesisAnnotationError(
+        `metadata.annotations["nova.dev/${k}"]: ${JSON.stringify(bad)} is not "service:kind"; write e.g. "messaging-service:deadline-exceeded"`,
+      );
+    }
+    return pairs;
+  };
+  const h: Hypotheses = {
+    maxErrorRate: num('max-error-rate', 'a fraction, e.g. "0.01"') ?? 0.05,
+    maxRecoverySeconds: num('max-recovery-seconds', 'seconds, e.g. "5"') ?? 10,
     expectBreakerOpen: list('expect-breaker-open'),
     expectFallback: list('expect-fallback'),
+    expectEvents: events('expect-events'),
+    expectNoEvents: events('expect-no-events'),
   };
+  const maxP99Ms = num('max-p99-ms', 'ms, e.g. "500"');
+  if (maxP99Ms !== undefined) h.maxP99Ms = maxP99Ms;
+  const minP99IncreaseMs = num('min-p99-increase-ms', 'ms, e.g. "50"');
+  if (minP99IncreaseMs !== undefined) h.minP99IncreaseMs = minP99IncreaseMs;
+  const requestDeadlineMs = num('request-deadline-ms', 'ms, e.g. "600"');
+  if (requestDeadlineMs !== undefined) {
+    if (requestDeadlineMs === 0) {
+      throw new HypothesisAnnotationError(
+        'metadata.annotations["nova.dev/request-deadline-ms"]: "0" leaves no budget; write ms above 0, e.g. "600"',
+      );
+    }
+    h.requestDeadlineMs = requestDeadlineMs;
+  }
+  return h;
 }
 
 /** Evaluates the hypotheses over the load samples and the observations of one experiment. */
@@ -112,6 +162,29 @@ export function evaluate(
       ok: after > before,
       measured: `used ${after - before} times`,
       expected: 'used',
+    });
+  }
+  const events = (key: string): { before: number; after: number } => {
+    const before = observer.between(0, p.faultStart + 1).at(-1)?.events[key] ?? 0;
+    return { before, after: during.at(-1)?.events[key] ?? before };
+  };
+  for (const key of h.expectEvents) {
+    const { before, after } = events(key);
+    checks.push({
+      name: `events ${key}`,
+      ok: after > before,
+      measured: `${after - before} during the fault`,
+      expected: '> 0',
+    });
+  }
+  for (const key of h.expectNoEvents) {
+    const { before, after } = events(key);
+    // Without a scrape during the fault, "none counted" would prove nothing.
+    checks.push({
+      name: `no events ${key}`,
+      ok: during.length > 0 && after <= before,
+      measured: during.length > 0 ? `${after - before} during the fault` : 'no scrape during the fault',
+      expected: '0',
     });
   }
   const recovery = p.recoveredAt === undefined ? undefined : (p.recoveredAt - p.faultEnd) / 1000;

@@ -33,6 +33,11 @@ export interface LoadSource {
   prepare(): Promise<void>;
   start(): void;
   stop(): Promise<void>;
+  /**
+   * Sends this budget (ms, `x-request-deadline-ms`) with every request from now on, or none with `undefined`.
+   * Absent when the source cannot change its requests mid-run (k6).
+   */
+  setRequestDeadline?(ms: number | undefined): void;
 }
 
 /**
@@ -52,6 +57,8 @@ export class LoadGenerator implements LoadSource {
   private readonly started = Date.now();
   /** Replicas answer within a millisecond when up; a gone container's address is given up after 1 s. */
   private readonly dispatcher = new Agent({ connect: { timeout: 1_000 } });
+  /** The budget header of the current experiment's requests (none by default). */
+  private budget: Record<string, string> = {};
 
   constructor(
     targets: LoadTargets,
@@ -124,6 +131,14 @@ export class LoadGenerator implements LoadSource {
           );
   }
 
+  /**
+   * Sends a budget with every request (the services' deadlines plugin reads it). Only the header: the
+   * generator's own timeout stays, so a service that overran the budget shows in the latencies.
+   */
+  setRequestDeadline(ms: number | undefined): void {
+    this.budget = ms === undefined ? {} : { 'x-request-deadline-ms': String(ms) };
+  }
+
   start(): void {
     const interval = 1000 / this.options.ratePerSecond;
     this.timer = setInterval(() => {
@@ -152,13 +167,18 @@ export class LoadGenerator implements LoadSource {
     const n = this.seq++;
     const me = this.accounts[n % this.accounts.length]!;
     const other = this.accounts[(n + 1) % this.accounts.length]!;
-    const auth = { authorization: `Bearer ${me.token}` };
+    const budget = this.budget;
+    const auth = { authorization: `Bearer ${me.token}`, ...budget };
     const journeys: Array<[string, () => Promise<{ statusCode: number }>]> = [
-      ['read-profile', () => this.clients.user.get(`/users/${other.id}`)],
+      ['read-profile', () => this.clients.user.get(`/users/${other.id}`, { headers: budget })],
       [
         'login',
         () =>
-          this.clients.auth.post('/auth/login', { email: me.email, password: 'load-password' }, { idempotent: true }),
+          this.clients.auth.post(
+            '/auth/login',
+            { email: me.email, password: 'load-password' },
+            { idempotent: true, headers: budget },
+          ),
       ],
       [
         'send-message',

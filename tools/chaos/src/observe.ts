@@ -10,9 +10,22 @@ export interface Observation {
   fallbacks: Record<string, number>;
   /** instance url → healthy */
   healthy: Record<string, boolean>;
+  /** `service:kind` → resilience_events_total summed over instances and policies (retry, shed, deadline-exceeded…) */
+  events: Record<string, number>;
 }
 
 const LINE = /^(circuit_breaker_state|fallback_used_total)\{service="([^"]+)",upstream="([^"]+)"\} ([\d.e+-]+)$/gm;
+const EVENT = /^resilience_events_total\{([^}]*)\} ([\d.e+-]+)$/gm;
+const LABEL = /(\w+)="([^"]*)"/g;
+
+/** Adds the `resilience_events_total` series of one scrape into `events` (`service:kind` → count). */
+export function addEvents(text: string, events: Record<string, number>): void {
+  for (const m of text.matchAll(EVENT)) {
+    const labels = Object.fromEntries([...m[1]!.matchAll(LABEL)].map((l) => [l[1], l[2]]));
+    const key = `${labels['service']}:${labels['kind']}`;
+    events[key] = (events[key] ?? 0) + Number(m[2]);
+  }
+}
 
 /** Scrapes `/metrics` and `/healthz` of every instance every `intervalMs`. */
 export class Observer {
@@ -26,7 +39,7 @@ export class Observer {
 
   start(): void {
     const tick = async (): Promise<void> => {
-      const o: Observation = { at: this.now(), breakers: {}, fallbacks: {}, healthy: {} };
+      const o: Observation = { at: this.now(), breakers: {}, fallbacks: {}, healthy: {}, events: {} };
       await Promise.all(
         this.urls().map(async (url) => {
           try {
@@ -39,6 +52,7 @@ export class Observer {
               if (m[1] === 'circuit_breaker_state') o.breakers[key] = Math.max(o.breakers[key] ?? 0, v);
               else o.fallbacks[key] = (o.fallbacks[key] ?? 0) + v;
             }
+            addEvents(text, o.events);
           } catch {
             o.healthy[url] = false;
           }

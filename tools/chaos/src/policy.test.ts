@@ -136,7 +136,9 @@ describe('reports', () => {
       { at: 100, journey: 'login', latencyMs: 10, ok: true, status: 200 },
       { at: 2500, journey: 'login', latencyMs: 300, ok: false, status: 503 },
     ],
-    observations: [{ at: 2600, breakers: { 'messaging-service->user-service': 1 }, fallbacks: {}, healthy: {} }],
+    observations: [
+      { at: 2600, breakers: { 'messaging-service->user-service': 1 }, fallbacks: {}, healthy: {}, events: {} },
+    ],
   };
   it('prints the verdict table citing the measured values', () => {
     const t = verdictTable(report.results);

@@ -205,11 +205,20 @@ export class Runner {
         reason: `a Schedule (${r.spec.schedule}) runs under \`chaos schedule\`, not in a suite run`,
       };
     }
-    const h = hypothesesFrom(r.metadata.annotations);
     const { signal } = this.options;
     const recovered: Fault[] = [];
     this.collecting.set(uid, recovered);
     try {
+      const h = hypothesesFrom(r.metadata.annotations);
+      if (h.requestDeadlineMs !== undefined && !this.load.setRequestDeadline) {
+        return {
+          ...base,
+          verdict: 'skipped',
+          reason:
+            'nova.dev/request-deadline-ms needs a load that sends a budget per experiment: run it with --load builtin',
+        };
+      }
+      this.load.setRequestDeadline?.(h.requestDeadlineMs);
       // Everything is planned and checked before anything is injected.
       let plan: ChaosPlan | undefined;
       if (r.kind === 'Workflow') {
@@ -271,6 +280,7 @@ export class Runner {
         durationSeconds: (Date.now() - started) / 1000,
       };
     } finally {
+      this.load.setRequestDeadline?.(undefined);
       this.collecting.delete(uid);
     }
   }

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ambientDeadline } from '../deadline-context.ts';
 import { ErrorCodes } from '../errors.ts';
+import { onResilienceEvent, type ResilienceEvent } from '../events.ts';
 import { createHttpClient } from '../http/http-client.ts';
 import { timeout } from '../timeout.ts';
 import { deadlines, requestDeadline, requestDeadlineSignal, type DeadlinesOptions } from './deadlines.ts';
@@ -185,5 +186,35 @@ describe('deadlines plugin details', () => {
     await a.inject({ url: '/', headers: { 'x-request-deadline-ms': '40' } });
     await sleep(100);
     expect(signal?.aborted).toBe(false);
+  });
+
+  it('reports each deadline exceeded as an event: on arrival (handler not run) and in flight, with its name', async () => {
+    const seen: ResilienceEvent[] = [];
+    const sub = onResilienceEvent((e) => seen.push(e));
+    try {
+      const a = await app({ name: 'front' });
+      a.get('/slow', async () => new Promise(() => undefined));
+      a.get('/fast', async () => 'ok');
+      await a.inject({ url: '/fast', headers: { 'x-request-deadline-ms': '0' } });
+      await a.inject({ url: '/slow', headers: { 'x-request-deadline-ms': '30' } });
+      await a.inject({ url: '/fast', headers: { 'x-request-deadline-ms': '30' } });
+      await sleep(50);
+      expect(seen).toEqual([
+        { kind: 'deadline-exceeded', policy: 'front', stage: 'arrival', budgetMs: 0 },
+        { kind: 'deadline-exceeded', policy: 'front', stage: 'in-flight', budgetMs: 30 },
+      ]);
+      // A handler answering its own 504 at the deadline, before the plugin's timer: counted once all the same.
+      const own = await app({ name: 'own' });
+      own.setErrorHandler((_e, _r, reply) => reply.code(504).send('own'));
+      own.get('/', async () => timeout(60_000).execute(() => new Promise(() => undefined)));
+      await own.inject({ url: '/', headers: { 'x-request-deadline-ms': '20' } });
+      await sleep(30);
+      expect(seen.filter((e) => e.policy === 'own')).toHaveLength(1);
+      const unnamed = await app();
+      await unnamed.inject({ url: '/', headers: { 'x-request-deadline-ms': '0' } });
+      expect(seen.at(-1)?.policy).toBe('request-deadline');
+    } finally {
+      sub.dispose();
+    }
   });
 });

@@ -3,6 +3,7 @@ import { now } from '../clock.ts';
 import { withDeadline, type DeadlineScope } from '../deadline-context.ts';
 import { budgetFromHeaders, MAX_BUDGET_MS } from '../deadline.ts';
 import { DeadlineExceededError, ErrorCodes } from '../errors.ts';
+import { observed, publish, type ResilienceEvent } from '../events.ts';
 import { sharedPlugin, type ReplyLike, type RequestLike } from './fastify-like.ts';
 
 /** Options of the {@link deadlines} plugin. */
@@ -24,6 +25,8 @@ export interface DeadlinesOptions {
    * services); with `false`, pass `requestDeadline(request)` as the `deadline` of each call instead.
    */
   ambient?: boolean;
+  /** Policy name of its `deadline-exceeded` events. Default `request-deadline`. */
+  name?: string;
 }
 
 const kDeadline = Symbol('nova.requestDeadline');
@@ -34,6 +37,8 @@ const ANSWER_GRACE_MS = 10;
 /** The deadline of one request: its scope, its timer and the async context its hooks resume in. */
 class RequestDeadline implements DeadlineScope {
   readonly deadline: number;
+  /** The budget the request came with (after the cap), in ms. */
+  budgetMs = 0;
   private controller: AbortController | undefined;
   expired = false;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -58,6 +63,10 @@ class RequestDeadline implements DeadlineScope {
     clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+function inFlight(policy: string, scope: RequestDeadline): ResilienceEvent {
+  return { kind: 'deadline-exceeded', policy, stage: 'in-flight', budgetMs: scope.budgetMs };
 }
 
 function exceeded(): DeadlineExceededError {
@@ -98,6 +107,7 @@ export const deadlines = sharedPlugin<DeadlinesOptions>('nova-deadlines', (app, 
   const fallbackBudget = options.defaultBudgetMs;
   const answerAtDeadline = options.answerAtDeadline ?? true;
   const ambient = options.ambient ?? true;
+  const name = options.name ?? 'request-deadline';
   for (const [name, v] of [
     ['defaultBudgetMs', fallbackBudget],
     ['maxBudgetMs', maxBudget],
@@ -110,12 +120,19 @@ export const deadlines = sharedPlugin<DeadlinesOptions>('nova-deadlines', (app, 
   app.addHook('onRequest', ((request: WithDeadline, reply: ReplyLike, next: (e?: Error) => void) => {
     const asked = budgetFromHeaders(request.headers) ?? fallbackBudget;
     if (asked === undefined) return next();
-    if (asked <= 0) return answer504(reply, 'the request arrived with no time left in its deadline');
+    if (asked <= 0) {
+      // Stryker disable next-line ConditionalExpression: publishing with no listener does nothing; the check only saves building the event.
+      if (observed()) publish({ kind: 'deadline-exceeded', policy: name, stage: 'arrival', budgetMs: asked });
+      return answer504(reply, 'the request arrived with no time left in its deadline');
+    }
     const budget = Math.min(asked, maxBudget);
     const scope = new RequestDeadline(now() + budget);
+    scope.budgetMs = budget;
     request[kDeadline] = scope;
     scope.timer = setTimeout(() => {
       scope.expire();
+      // Stryker disable next-line ConditionalExpression: publishing with no listener does nothing; the check only saves building the event.
+      if (observed()) publish(inFlight(name, scope));
       if (!answerAtDeadline) return;
       // A moment's grace first: a handler whose work was behind a policy fails with its own
       // DeadlineExceededError now and answers through its error handler, with its own logs.
@@ -148,7 +165,14 @@ export const deadlines = sharedPlugin<DeadlinesOptions>('nova-deadlines', (app, 
     app.addHook('preHandler', resume);
   }
   const finish = ((request: WithDeadline, _reply: ReplyLike, next: (e?: Error) => void) => {
-    request[kDeadline]?.end();
+    const scope = request[kDeadline];
+    if (scope !== undefined) {
+      // A handler that answered for itself at the deadline (a policy's DeadlineExceededError) may do so before
+      // this plugin's own timer runs: it is still a deadline exceeded in flight.
+      // Stryker disable next-line ConditionalExpression: publishing with no listener does nothing; the check only saves building the event.
+      if (!scope.expired && now() >= scope.deadline && observed()) publish(inFlight(name, scope));
+      scope.end();
+    }
     next();
   }) as never;
   app.addHook('onResponse', finish);

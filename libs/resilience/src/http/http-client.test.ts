@@ -233,6 +233,19 @@ describe('HttpClient', () => {
     expect(deadlineFromHeaders({ [DEADLINE_HEADER]: ['5'] })! - performance.now()).toBeLessThanOrEqual(5);
   });
 
+  it('keeps a budget the caller set in the headers when it is the smaller, never a larger one', async () => {
+    const up = await upstream(reply(200));
+    const c = client({ baseUrls: up.url, timeoutMs: 5_000 });
+    await c.get('/x', { headers: { [DEADLINE_HEADER]: '600' } });
+    await c.get('/x', { headers: { [DEADLINE_HEADER]: '60000' } });
+    await c.get('/x', { headers: { [DEADLINE_HEADER]: 'soon' } });
+    const sent = up.seen.map((r) => Number(r.headers[DEADLINE_HEADER]));
+    expect(sent[0]).toBe(600);
+    expect(sent[1]).toBeLessThanOrEqual(5_000);
+    expect(sent[1]).toBeGreaterThan(4_000);
+    expect(sent[2]).toBeLessThanOrEqual(5_000);
+  });
+
   it('rejects a malformed base URL with a message naming it', () => {
     expect(() => createHttpClient({ baseUrls: 'localhost:80' })).toThrow(/"localhost:80" must be an http\(s\) origin/);
     expect(() => createHttpClient({ baseUrls: [] })).toThrow(/at least one URL/);

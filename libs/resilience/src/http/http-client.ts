@@ -263,7 +263,10 @@ export class HttpClient {
     const started = now();
     const headers = { ...baseHeaders };
     const budget = deadlineHeaderValue(ctx.deadline);
-    if (budget !== undefined) headers[DEADLINE_HEADER] = budget;
+    // A budget the caller set in the headers itself is kept when it is the smaller: a call never hands on
+    // more time than it was given (a per-attempt timeout must not raise a budget forwarded by hand).
+    if (budget !== undefined && !(Number(headers[DEADLINE_HEADER]) <= Number(budget)))
+      headers[DEADLINE_HEADER] = budget;
     let statusCode: number | undefined;
     try {
       const res = await undiciRequest(endpoint.url + path, {
