@@ -43,6 +43,24 @@ export interface ExperimentResult {
   durationSeconds: number;
 }
 
+/** The steps of one experiment, in order. */
+export type Phase = 'baseline' | 'inject' | 'hold' | 'recover' | 'verify' | 'done';
+
+/** One experiment entering a phase (for progress displays and `--output json`). */
+export interface PhaseEvent {
+  /** `Kind/name` */
+  experiment: string;
+  phase: Phase;
+  /** When it began, ms on the load's clock. */
+  at: number;
+  /** When it is planned to end at the latest, ms on the same clock (a countdown's end), if known. */
+  endsAt?: number;
+  /** What the phase is about, for people: the targets of an injection, the verdict's reason. */
+  detail?: string;
+  /** With `done`. */
+  verdict?: ExperimentResult['verdict'];
+}
+
 /** Options of {@link Runner}. */
 export interface RunnerOptions {
   runId: string;
@@ -50,9 +68,12 @@ export interface RunnerOptions {
   baselineMs: number;
   policy: SafetyPolicy;
   audit: ControllerAudit;
-  log: (line: string) => void;
+  /** A line for people; `detail` lines (each fault injected, each workflow node) a live display leaves out. */
+  log: (line: string, level?: 'detail') => void;
   /** Aborted by Ctrl-C: the current experiment recovers at once and the rest are skipped. */
   signal: AbortSignal;
+  /** Called as each experiment enters a phase. */
+  onPhase?: (e: PhaseEvent) => void;
 }
 
 /**
@@ -123,7 +144,7 @@ export class Runner {
       injected.push({ target: f.target.id, kind: f.kind, phase: (fault as Fault).phase });
       this.names.set(f.target.id, f.target.name);
       this.options.audit.write('apply', `${uid} ${f.kind} → ${f.target.id}`, 'ok');
-      this.options.log(`    injected ${f.kind} into ${f.target.name} (${f.target.id})`);
+      this.options.log(`    injected ${f.kind} into ${f.target.name} (${f.target.id})`, 'detail');
     }
   }
 
@@ -185,8 +206,20 @@ export class Runner {
     return undefined;
   }
 
-  /** Runs one resource end to end. */
+  /** Runs one resource end to end; its phases (and finally `done` with the verdict) go to `onPhase`. */
   async run(r: Resource): Promise<ExperimentResult> {
+    const result = await this.execute(r);
+    this.options.onPhase?.({
+      experiment: `${r.kind}/${r.metadata.name}`,
+      phase: 'done',
+      at: this.load.now(),
+      verdict: result.verdict,
+      ...(result.reason !== undefined ? { detail: result.reason } : {}),
+    });
+    return result;
+  }
+
+  private async execute(r: Resource): Promise<ExperimentResult> {
     const started = Date.now();
     const uid = `${this.options.runId}-${r.metadata.name}`;
     const base: ExperimentResult = {
@@ -206,6 +239,9 @@ export class Runner {
       };
     }
     const { signal } = this.options;
+    const experiment = `${r.kind}/${r.metadata.name}`;
+    const phase = (p: Phase, more: Omit<PhaseEvent, 'experiment' | 'phase' | 'at'> = {}): void =>
+      this.options.onPhase?.({ experiment, phase: p, at: this.load.now(), ...more });
     const recovered: Fault[] = [];
     this.collecting.set(uid, recovered);
     try {
@@ -227,31 +263,31 @@ export class Runner {
       } else plan = await this.plan(r.kind, r.spec as Record<string, unknown>, r);
 
       const baselineStart = this.load.now();
-      this.options.log(`  ${r.kind}/${r.metadata.name}: baseline ${this.options.baselineMs / 1000} s`);
+      phase('baseline', { endsAt: baselineStart + this.options.baselineMs });
       await sleep(this.options.baselineMs, signal);
       const faultStart = this.load.now();
       let workflow: NodeResult | undefined;
       try {
         if (plan) {
-          this.options.log(
-            `  ${r.kind}/${r.metadata.name}: inject for ${plan.durationMs / 1000} s on ${plan.selected.map((t) => t.name).join(', ')} (of ${plan.matching.length} matching)`,
-          );
+          phase('inject', {
+            detail: `for ${plan.durationMs / 1000} s on ${plan.selected.map((t) => t.name).join(', ')} (of ${plan.matching.length} matching)`,
+          });
           await this.inject(uid, plan, base.injected);
+          phase('hold', { endsAt: this.load.now() + plan.durationMs });
           await sleep(plan.durationMs, signal);
         } else {
+          phase('hold', { detail: 'workflow' });
           workflow = await this.runWorkflow(r as WorkflowResource, uid, base.injected);
         }
       } finally {
+        phase('recover');
         await this.recoverAll();
       }
       const faultEnd = this.load.now();
-      this.options.log(`  ${r.kind}/${r.metadata.name}: recovered; verifying`);
+      const limitMs = (h.maxRecoverySeconds + 3) * 1000;
+      phase('verify', { endsAt: faultEnd + limitMs });
       const baseline = window(this.load.samples, baselineStart, faultStart);
-      const recoveredAt = await this.waitRecovered(
-        faultEnd,
-        Math.max(baseline.errorRate, 0.01),
-        (h.maxRecoverySeconds + 3) * 1000,
-      );
+      const recoveredAt = await this.waitRecovered(faultEnd, Math.max(baseline.errorRate, 0.01), limitMs);
       if (signal.aborted)
         return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
       const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };

@@ -38,6 +38,9 @@ Options (run, schedule, up):
   --load <gen>        builtin (default) or k6: the real k6 binary runs the same journeys
   --baseline <dur>    baseline before each fault, in seconds (default 3)
   --report-dir <dir>  where reports go (default reports/<run-id>)
+  --output <mode>     live (default on a terminal: one line per experiment with its phase, a countdown and the
+                      load's p99 and error rate), plain (default elsewhere: log lines), json (one JSON event
+                      per phase change on stdout, then the run's; people's lines go to stderr)
   --compare <run>     after the table, compare with a recorded run (last, last-passing or a run id)
   --fail-on-regression  exit 1 when --compare flags a regression
   --threshold <pct>   (run --compare, report diff) a p99 rise above this share is a regression (default 25)

@@ -16,10 +16,11 @@ import { Scheduler } from '../scheduler.ts';
 import { UnsupportedLocallyError } from '../translate.ts';
 import type { ENVIRONMENTS } from './common.ts';
 import { envName, load, ROOT, STATE, usage } from './common.ts';
+import { createProgress, outputMode, recentFigures, type OutputMode, type Progress } from './progress.ts';
 
 export async function startEnv(
   runDir: string,
-  log: (l: string) => void,
+  log: (l: string, level?: 'detail') => void,
   which: (typeof ENVIRONMENTS)[number] = 'local',
 ): Promise<ChaosEnvironment> {
   const onLifecycle = (e: { instance: string; type: string; code: number | null }): void =>
@@ -56,6 +57,7 @@ export interface RunOptions {
   compare?: string;
   'fail-on-regression'?: boolean;
   threshold?: string;
+  output?: string;
 }
 
 /** The child a Schedule spawns at a tick: its embedded chaos (or workflow) under the child's name. */
@@ -95,7 +97,20 @@ export async function harness(
     }
   }
   const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
-  const log = (l: string): void => console.log(l);
+  let mode: OutputMode;
+  try {
+    mode = outputMode(opts.output, process.stdout.isTTY === true);
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  let loadGen: LoadSource | undefined;
+  const progress: Progress = createProgress(mode, {
+    // Schedules run until Ctrl-C: no total to count towards.
+    total: resources.every((r) => r.kind === 'Schedule') ? 0 : resources.length,
+    now: () => loadGen?.now() ?? 0,
+    figures: () => (loadGen ? recentFigures(loadGen.samples, loadGen.now()) : undefined),
+  });
+  const log = progress.log;
   log(`nova chaos run ${runId}: ${resources.length} resource(s), seed ${seed}, load ${rate} req/s`);
 
   const controller = new AbortController();
@@ -112,7 +127,6 @@ export async function harness(
 
   const startedAt = new Date().toISOString();
   let env: ChaosEnvironment | undefined;
-  let loadGen: LoadSource | undefined;
   let observer: Observer | undefined;
   let runner: Runner | undefined;
   const results: ExperimentResult[] = [];
@@ -139,6 +153,7 @@ export async function harness(
       policy,
       audit,
       log,
+      onPhase: progress.phase,
       signal: controller.signal,
     });
     await body(runner, results, controller.signal);
@@ -177,37 +192,53 @@ export async function harness(
     .filter((r) => r !== undefined);
   const files = await writeReports(dir, report, trendOf(history, report));
   rmSync(join(runDir, 'data'), { recursive: true, force: true });
-  console.log(`\n${verdictTable(results, { color: process.stdout.isTTY === true && !process.env['NO_COLOR'] })}\n`);
-  console.log(
-    `reports: ${Object.values(files)
-      .map((f) => relative(process.cwd(), f))
-      .join(', ')}`,
-  );
+  progress.stop();
+  const color = mode === 'live' && !process.env['NO_COLOR'];
+  progress.summary(`\n${verdictTable(results, { color })}\n`);
+  const reportFiles = Object.values(files).map((f) => relative(process.cwd(), f));
+  progress.summary(`reports: ${reportFiles.join(', ')}`);
   const passed = results.filter((r) => r.verdict === 'pass').length;
   const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error').length;
   const inconclusive = results.filter((r) => r.verdict === 'inconclusive').length;
   const skipped = results.filter((r) => r.verdict === 'skipped').length;
-  console.log(
+  progress.summary(
     `${passed} passed, ${bad} failed${inconclusive ? `, ${inconclusive} inconclusive (a fault showed no effect)` : ''}${skipped ? `, ${skipped} skipped` : ''}`,
   );
-  if (controller.signal.aborted) return 130;
-  const regressed = opts.compare !== undefined && compareWithHistory(dirname(dir), runId, opts);
-  return bad + inconclusive > 0 || (regressed && opts['fail-on-regression']) ? 1 : 0;
+  const regressed =
+    !controller.signal.aborted && opts.compare !== undefined && compareWithHistory(dirname(dir), runId, opts, progress);
+  const code = controller.signal.aborted
+    ? 130
+    : bad + inconclusive > 0 || (regressed && opts['fail-on-regression'])
+      ? 1
+      : 0;
+  progress.finish({
+    runId,
+    seed,
+    environment: which,
+    results: results.map((r) => ({
+      experiment: `${r.kind}/${r.name}`,
+      verdict: r.verdict,
+      ...(r.reason ? { reason: r.reason } : {}),
+    })),
+    reports: reportFiles,
+    exitCode: code,
+  });
+  return code;
 }
 
 /** `run --compare`: prints the diff against a recorded run; true when a figure regressed. */
-export function compareWithHistory(root: string, runId: string, opts: RunOptions): boolean {
-  console.log('');
+export function compareWithHistory(root: string, runId: string, opts: RunOptions, progress: Progress): boolean {
+  progress.summary('');
   try {
     return printDiff(
       { reports: root, ...(opts.threshold ? { threshold: opts.threshold } : {}) },
       opts.compare!,
       runId,
-      (l) => console.log(l),
+      (l) => progress.summary(l),
     );
   } catch (error) {
     // Nothing recorded to compare with (a first run) is not a failure of this run.
-    console.log(`--compare ${opts.compare}: ${(error as Error).message}`);
+    progress.summary(`--compare ${opts.compare}: ${(error as Error).message}`);
     return false;
   }
 }
@@ -229,11 +260,7 @@ export function run(paths: string[], opts: RunOptions): Promise<number> {
         });
         continue;
       }
-      const result = await runner.run(r);
-      results.push(result);
-      console.log(
-        `  → ${result.verdict.toUpperCase()} ${r.kind}/${r.metadata.name}${result.reason ? `: ${result.reason}` : ''}`,
-      );
+      results.push(await runner.run(r));
     }
   });
 }
@@ -261,9 +288,6 @@ export function schedule(paths: string[], opts: RunOptions): Promise<number> {
           async (name) => {
             const result = await runner.run(scheduleChild(s, name));
             results.push(result);
-            console.log(
-              `  → ${result.verdict.toUpperCase()} ${s.spec.type}/${name}${result.reason ? `: ${result.reason}` : ''}`,
-            );
             return result.verdict === 'pass';
           },
           (e) => console.log(`  schedule ${s.metadata.name}: ${e.type}${'child' in e ? ` ${e.child}` : ''}`),
