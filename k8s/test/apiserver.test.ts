@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseResources } from '@nova/chaos-spec';
 import { parseAllDocuments, stringify } from 'yaml';
-import { startApiServer, type ApiServer } from './apiserver.ts';
+import { startApiServer, type ApiServer } from '@nova/kube-apiserver';
 import { chaosMeshCrds, prometheusOperatorStandIns } from './crds.ts';
 
 /*

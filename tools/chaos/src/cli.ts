@@ -48,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
       if (rest.length === 0) usage('validate needs files or directories');
       return validateCommand(rest, { strict: parsed.values.strict ?? false, output: parsed.values.output ?? 'text' });
     case 'plan':
-      return plan(rest);
+      return plan(rest, parsed.values.env);
     case 'schedule':
       return schedule(rest, parsed.values);
     case 'up':

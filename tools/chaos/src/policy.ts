@@ -68,7 +68,11 @@ function selectors(r: Resource): Array<{ path: string; spec: Obj; durationMs?: n
  * The policy's objections to running `resource` on the `selected` targets (empty when allowed). Each names
  * the rule, the YAML path, and what would satisfy it.
  */
-export function checkPolicy(resource: Resource, selected: readonly Target[], policy: SafetyPolicy): string[] {
+export function checkPolicy(
+  resource: Resource,
+  selected: ReadonlyArray<Pick<Target, 'name' | 'namespace' | 'labels'>>,
+  policy: SafetyPolicy,
+): string[] {
   const out: string[] = [];
   const where = `${resource.source.file}:${resource.source.line} ${resource.kind} ${resource.metadata.name}`;
   if (policy.securityMode && !policy.actor)

@@ -16,7 +16,8 @@ Usage:
                                  (default: k8s/base/chaos-mesh, the default suite)
   chaos validate <files...>      check experiment files (CRD schema + Chaos Mesh webhook rules); --strict makes
                                  kinds Nova Chaos does not model errors, --output json prints a report
-  chaos plan [files...]          show which services each selector matches (the blast radius)
+  chaos plan [files...]          show which services each selector matches (the blast radius); with --env k8s,
+                                 the pods the API server of $KUBECONFIG matches (namespaces: ALLOWED_NAMESPACES)
   chaos schedule [files...]      run the Schedules (cron, Forbid/Allow, historyLimit) until Ctrl-C
   chaos up [--live-load <rps>]   start the local environment, the REST API and the dashboard; keep them running
                                  (Ctrl-C or chaos down stops them)
@@ -95,7 +96,7 @@ export function envName(value: string | undefined): (typeof ENVIRONMENTS)[number
   const name = value ?? process.env['CHAOS_ENV'] ?? 'local';
   if (!ENVIRONMENTS.includes(name as never))
     usage(
-      `--env ${name}: expected ${ENVIRONMENTS.join(' or ')} (k8s runs the same files with Chaos Mesh: kubectl apply -k k8s/overlays/staging/chaos-mesh)`,
+      `--env ${name}: expected ${ENVIRONMENTS.join(' or ')} (on Kubernetes, Chaos Mesh runs the same files: kubectl apply -k k8s/overlays/staging/chaos-mesh; chaos plan --env k8s shows their blast radius)`,
     );
   return name as (typeof ENVIRONMENTS)[number];
 }

@@ -1,5 +1,7 @@
 import { seededRandom, type Resource, type SelectorSpec } from '@nova/chaos-spec';
 import { bearer, createAgentClient, unary, type Target } from '@nova/proto';
+import { coreClient, planOnCluster } from '../k8s/cluster-plan.ts';
+import { policyFromEnv } from '../policy.ts';
 import { planChaos } from '../translate.ts';
 import { load, readUpState } from './common.ts';
 
@@ -23,7 +25,39 @@ export function staticTargets(): Target[] {
   ];
 }
 
-export async function plan(paths: string[]): Promise<number> {
+/**
+ * `chaos plan --env k8s`: the pods each selector matches on the cluster of `$KUBECONFIG` (selectors evaluated by
+ * the API server; namespaces outside ALLOWED_NAMESPACES are not listed). Exit 1 when one is refused.
+ */
+export async function planK8s(paths: string[]): Promise<number> {
+  const resources = load(paths);
+  const { core, server, context } = coreClient();
+  const policy = policyFromEnv();
+  console.log(
+    `Blast radius on the cluster ${server} (context ${context})${policy.allowedNamespaces ? `, namespaces allowed: ${policy.allowedNamespaces.join(', ')}` : ''}:`,
+  );
+  let bad = 0;
+  for (const e of await planOnCluster(resources, core, policy, seededRandom(1))) {
+    const where = e.query
+      ? `${e.query.namespaces.join(',') || '(no namespace allowed)'}${e.query.labelSelector ? ` -l ${e.query.labelSelector}` : ''}${e.query.fieldSelector ? ` --field-selector ${e.query.fieldSelector}` : ''}`
+      : '';
+    if (e.error !== undefined) {
+      bad++;
+      console.log(`  ${e.label}: REFUSED: ${e.error}`);
+      continue;
+    }
+    const pods = e.matching.map((p) => `${p.namespace}/${p.name} (${p.phase})`).join(', ') || 'no pod';
+    console.log(`  ${e.label}: ${where} → ${e.matching.length} pod(s): ${pods}; mode picks ${e.selected.length}`);
+    if (e.objections.length) {
+      bad++;
+      for (const o of e.objections) console.log(`    REFUSED: ${o}`);
+    }
+  }
+  return bad ? 1 : 0;
+}
+
+export async function plan(paths: string[], env?: string): Promise<number> {
+  if ((env ?? process.env['CHAOS_ENV']) === 'k8s') return planK8s(paths);
   const resources = load(paths);
   const up = readUpState();
   let targets = staticTargets();

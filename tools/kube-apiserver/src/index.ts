@@ -1,0 +1,1 @@
+export { requireApiServerTools, startApiServer, type ApiServer } from './apiserver.ts';
