@@ -96,6 +96,67 @@ describe('circuit breaker modes', () => {
     b.dispose();
   });
 
+  it('half-open: probes as slow as slowCallMs do not close it; at the slow-call rate of the probes it reopens', async () => {
+    const b = circuitBreaker({
+      mode: 'count-window',
+      windowSize: 2,
+      minimumVolume: 2,
+      slowCallMs: 50,
+      slowCallRateThreshold: 50,
+      halfOpenProbes: 2,
+      resetTimeoutMs: 1_000,
+    });
+    const slowly = async (): Promise<void> => {
+      const p = run(b, slow(60));
+      await vi.advanceTimersByTimeAsync(60);
+      expect(await p).toBe('late');
+    };
+    await slowly();
+    await slowly();
+    expect(b.state).toBe(CircuitState.Open);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(b.state).toBe(CircuitState.HalfOpen);
+    // Two probes at once: the first answers fast, the second slowly (1 of 2 probes slow = 50 %): it reopens.
+    const fast = run(b, ok);
+    const lagging = run(b, slow(60));
+    expect(await fast).toBe('ok');
+    expect(b.state).toBe(CircuitState.HalfOpen);
+    await vi.advanceTimersByTimeAsync(60);
+    expect(await lagging).toBe('late'); // the caller still gets its answer
+    expect(b.state).toBe(CircuitState.Open);
+    // Probes that are fast close it.
+    await vi.advanceTimersByTimeAsync(1_000);
+    await run(b, ok);
+    await run(b, ok);
+    expect(b.state).toBe(CircuitState.Closed);
+    b.dispose();
+  });
+
+  it('half-open: below the slow-call rate, a slow probe still counts as a success', async () => {
+    const b = circuitBreaker({
+      mode: 'count-window',
+      windowSize: 2,
+      minimumVolume: 2,
+      slowCallMs: 50,
+      slowCallRateThreshold: 100,
+      halfOpenProbes: 2,
+      resetTimeoutMs: 1_000,
+    });
+    for (let i = 0; i < 2; i++) {
+      const p = run(b, slow(60));
+      await vi.advanceTimersByTimeAsync(60);
+      await p;
+    }
+    await vi.advanceTimersByTimeAsync(1_000);
+    const lagging = run(b, slow(60));
+    await vi.advanceTimersByTimeAsync(60);
+    await lagging;
+    expect(b.state).toBe(CircuitState.HalfOpen); // 1 of 2 slow < 100 %
+    await run(b, ok);
+    expect(b.state).toBe(CircuitState.Closed);
+    b.dispose();
+  });
+
   it('a call that settles after the breaker opened is not judged again', async () => {
     const b = circuitBreaker({ mode: 'consecutive', consecutiveFailures: 2, resetTimeoutMs: 1_000 });
     const late = run(b, () => new Promise((_r, reject) => setTimeout(() => reject(new Error('late')), 10)));

@@ -99,6 +99,8 @@ class BreakerStage implements Stage {
   private readonly maxHalfOpenMs: number;
   private probesInFlight = 0;
   private probeSuccesses = 0;
+  /** Probes of this half-open spell that answered, but at least `slowCallMs` late. */
+  private probeSlow = 0;
   /** Bumped at every transition, so a probe that settles after its half-open period ended is ignored. */
   private epoch = 0;
   private halfOpenTimer: ReturnType<typeof setTimeout> | undefined;
@@ -168,6 +170,7 @@ class BreakerStage implements Stage {
       this.epoch++;
       this.probesInFlight = 0;
       this.probeSuccesses = 0;
+      this.probeSlow = 0;
       clearTimeout(this.halfOpenTimer);
       this.halfOpenTimer = undefined;
     };
@@ -246,7 +249,8 @@ class BreakerStage implements Stage {
   }
 
   /**
-   * Half-open: up to N calls run; N successes close the breaker, one counted failure reopens it. A probe is
+   * Half-open: up to N calls run; N successes close the breaker, one counted failure reopens it, and so do
+   * slow answers (at least `slowCallMs`) once they reach `slowCallRateThreshold` of the N. A probe is
    * over for the breaker when its function settles or when its caller is answered without it (an enclosing
    * timeout expired, or the caller aborted), whichever comes first: a function that ignores its signal must
    * not hold the probe's place.
@@ -255,6 +259,7 @@ class BreakerStage implements Stage {
     if (this.probesInFlight + this.probeSuccesses >= this.probes) return Promise.reject(this.openError);
     this.probesInFlight++;
     const epoch = this.epoch;
+    const start = now();
     let over = false;
     const signal = scope ? scope.signal : ex.callerSignal;
     /** `proof`: the upstream answered (a value, or an error that is not its fault such as a 4xx). */
@@ -264,8 +269,14 @@ class BreakerStage implements Stage {
       signal?.removeEventListener('abort', onAbort);
       if (epoch !== this.epoch || !this.breaker.halfOpen) return;
       this.probesInFlight--;
-      if (outcome === 'failure') this.breaker.open();
-      else if (outcome === 'proof' && ++this.probeSuccesses >= this.probes) this.breaker.close();
+      if (outcome === 'failure') return this.breaker.open();
+      if (outcome !== 'proof') return;
+      // An answer as slow as slowCallMs is judged as in the closed state, over this spell's probes: at the
+      // slow-call rate it reopens (an upstream that answers, but too slowly, has not recovered).
+      if (now() - start >= this.slowCallMs && ++this.probeSlow * 100 >= this.slowRate * this.probes) {
+        return this.breaker.open();
+      }
+      if (++this.probeSuccesses >= this.probes) this.breaker.close();
     };
     const judge = (error: unknown): 'failure' | 'neutral' | 'proof' =>
       this.isFailure(error) ? 'failure' : isAbort(error) ? 'neutral' : 'proof';

@@ -55,9 +55,11 @@ async function listen(server: Server): Promise<string> {
 
 let pool: pg.Pool;
 let app: FastifyInstance;
+let authUrl: string;
+let userUrl: string;
 
 beforeAll(async () => {
-  const authUrl = await listen(
+  authUrl = await listen(
     stub(
       'auth',
       (_url, body) => {
@@ -67,7 +69,7 @@ beforeAll(async () => {
       () => down.auth,
     ),
   );
-  const userUrl = await listen(
+  userUrl = await listen(
     stub(
       'user',
       (url) => {
@@ -232,6 +234,41 @@ describe('messaging-service', () => {
       );
     } finally {
       slow.auth = 0;
+    }
+  });
+
+  it('opens the user-service breaker on slow answers (not only failures) and sends from the recipient cache', async () => {
+    const slowApp = buildMessagingApp({
+      pool,
+      authServiceUrls: [authUrl],
+      userServiceUrls: [userUrl],
+      telemetry: true,
+      upstreamTimeoutMs: 300,
+      breakerResetMs: 60_000,
+      userSlowCallMs: 50,
+    });
+    await slowApp.ready();
+    const post = (text: string) =>
+      slowApp.inject({
+        method: 'POST',
+        url: '/messages',
+        payload: { to: BOB, text },
+        headers: { authorization: 'Bearer token-alice' },
+      });
+    try {
+      expect((await post('seen once')).statusCode).toBe(201); // BOB is now in the cache
+      slow.user = 120; // slower than 50 ms, well within the 300 ms timeout: no call fails
+      for (let i = 0; i < 6; i++) expect((await post(`slow ${i}`)).statusCode).toBe(201);
+      const callsBefore = userCalls;
+      const started = performance.now();
+      expect((await post('breaker open')).statusCode).toBe(201);
+      expect(performance.now() - started).toBeLessThan(100);
+      expect(userCalls).toBe(callsBefore);
+      const metrics = (await slowApp.inject('/metrics')).body;
+      expect(metrics).toMatch(/circuit_breaker_state\{service="messaging-service",upstream="user-service"\} 1/);
+    } finally {
+      slow.user = 0;
+      await slowApp.close();
     }
   });
 });

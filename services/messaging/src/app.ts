@@ -23,6 +23,12 @@ export interface MessagingAppOptions extends Partial<ServiceAppOptions> {
   upstreamTimeoutMs?: number;
   /** How long a breaker stays open, in ms; also the Retry-After of a 503. Default 5 000. */
   breakerResetMs?: number;
+  /**
+   * A call to user-service this slow counts as slow, in ms; when half of the calls in the breaker's window are,
+   * the breaker opens and sends use the recipient cache (a slow upstream with a fallback is cut off rather
+   * than waited for). Default 300.
+   */
+  userSlowCallMs?: number;
   /** Recipients remembered for the fallback. Default 10 000, for 10 minutes. */
   recipientCacheSize?: number;
   recipientCacheTtlMs?: number;
@@ -59,7 +65,20 @@ export function buildMessagingApp(options: MessagingAppOptions): FastifyInstance
     name: 'user-service',
     baseUrls: options.userServiceUrls,
     timeoutMs,
-    breaker,
+    // Only here: a recipient check has a fallback, so opening on slowness costs nothing. A token check has
+    // none; opening on a slow auth-service would turn slow answers into errors. Judged over each replica's
+    // last 4 calls: a slow call is only counted when it ends, so a longer window (or a time window that still
+    // holds the fast calls from before) lets many more requests start waiting before it opens.
+    breaker: {
+      ...breaker,
+      mode: 'count-window',
+      windowSize: 4,
+      minimumVolume: 4,
+      slowCallMs: options.userSlowCallMs ?? 300,
+      slowCallRateThreshold: 50,
+      // One probe: while user-service is slow, each probe is a user's send waiting for it.
+      halfOpenProbes: 1,
+    },
     // Sends can still work without user-service (the fallback): it does not gate readiness.
     requiredForReadiness: false,
   });

@@ -126,6 +126,19 @@ describe('event hypotheses', () => {
   });
 });
 
+describe('p95 hypothesis', () => {
+  it('bounds the 95th percentile of the fault window: a few slow requests pass, more do not', () => {
+    const h = hypothesesFrom({ 'nova.dev/max-p95-ms': '100' });
+    const at = (i: number): number => 1_000 + i * 9;
+    const fast = Array.from({ length: 96 }, (_, i) => ({ ...sample(at(i), true), latencyMs: 20 }));
+    const slow = (n: number) => Array.from({ length: n }, (_, i) => ({ ...sample(at(96 + i), true), latencyMs: 600 }));
+    const check = (extra: Sample[]) =>
+      evaluate(h, [...fast, ...extra], noObservations, phases, 0).find((c) => c.name === 'p95 during the fault');
+    expect(check(slow(4))).toMatchObject({ ok: true, measured: '20 ms', expected: '<= 100 ms' });
+    expect(check(slow(6))).toMatchObject({ ok: false, measured: '600 ms' });
+  });
+});
+
 describe('hypothesis annotations', () => {
   it('reads the budget the load should send', () => {
     expect(hypothesesFrom({ 'nova.dev/request-deadline-ms': '600' }).requestDeadlineMs).toBe(600);

@@ -1,5 +1,5 @@
 import type { Observer } from './observe.ts';
-import { window, type Sample } from './load.ts';
+import { percentile, window, type Sample } from './load.ts';
 
 /** One steady-state check and what was measured. */
 export interface Check {
@@ -31,6 +31,8 @@ const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
 export interface Hypotheses {
   maxErrorRate: number;
   maxP99Ms?: number;
+  /** p95 bound: for a fault whose few first requests are slow until a breaker opens (a p99 would see them). */
+  maxP95Ms?: number;
   minP99IncreaseMs?: number;
   maxRecoverySeconds: number;
   expectBreakerOpen: string[];
@@ -91,6 +93,8 @@ export function hypothesesFrom(annotations: Record<string, string>): Hypotheses 
   };
   const maxP99Ms = num('max-p99-ms', 'ms, e.g. "500"');
   if (maxP99Ms !== undefined) h.maxP99Ms = maxP99Ms;
+  const maxP95Ms = num('max-p95-ms', 'ms, e.g. "300"');
+  if (maxP95Ms !== undefined) h.maxP95Ms = maxP95Ms;
   const minP99IncreaseMs = num('min-p99-increase-ms', 'ms, e.g. "50"');
   if (minP99IncreaseMs !== undefined) h.minP99IncreaseMs = minP99IncreaseMs;
   const requestDeadlineMs = num('request-deadline-ms', 'ms, e.g. "600"');
@@ -133,6 +137,18 @@ export function evaluate(
       ok: fault.p99 <= h.maxP99Ms,
       measured: `${Math.round(fault.p99)} ms`,
       expected: `<= ${h.maxP99Ms} ms`,
+    });
+  }
+  if (h.maxP95Ms !== undefined) {
+    const p95 = percentile(
+      samples.filter((x) => x.at >= p.faultStart && x.at < p.faultEnd).map((x) => x.latencyMs),
+      95,
+    );
+    checks.push({
+      name: 'p95 during the fault',
+      ok: p95 <= h.maxP95Ms,
+      measured: `${Math.round(p95)} ms`,
+      expected: `<= ${h.maxP95Ms} ms`,
     });
   }
   if (h.minP99IncreaseMs !== undefined) {
