@@ -68,7 +68,7 @@ export interface RunnerOptions {
   baselineMs: number;
   policy: SafetyPolicy;
   audit: ControllerAudit;
-  /** A line for people; `detail` lines (each fault injected, each workflow node) a live display leaves out. */
+  /** A line for people; `detail` lines (each fault injected) a live display leaves out. */
   log: (line: string, level?: 'detail') => void;
   /** Aborted by Ctrl-C: the current experiment recovers at once and the rest are skipped. */
   signal: AbortSignal;

@@ -79,7 +79,7 @@ export function doneLine(e: PhaseEvent): string {
 
 /** Where a run's output goes, by mode. */
 export interface Progress {
-  /** A line for people; `detail` lines (each injected fault, each workflow node) are left out of the live display. */
+  /** A line for people; `detail` lines (each injected fault) are left out of the live display. */
   log(line: string, level?: 'detail'): void;
   /** An experiment entered a phase. */
   phase(e: PhaseEvent): void;
