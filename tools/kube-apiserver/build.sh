@@ -15,16 +15,16 @@ LD="-s -w"
 for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   LD="$LD -X $p.gitVersion=$V -X $p.gitMajor=1 -X $p.gitMinor=34 -X $p.gitTreeState=clean"
 done
-if [ -x "$BIN/kube-apiserver" ] && "$BIN/kube-apiserver" --version 2>/dev/null | grep -q "Kubernetes $V$" &&
-  [ -x "$BIN/etcd" ] && "$BIN/etcd" --version 2>/dev/null | grep -q "etcd Version: 3.6.4"; then
+if [ -x "$BIN/kube-apiserver" ] && "$BIN/kube-apiserver" --version 2>/dev/null | grep "Kubernetes $V$" >/dev/null &&
+  [ -x "$BIN/etcd" ] && "$BIN/etcd" --version 2>/dev/null | grep "etcd Version: 3.6.4" >/dev/null; then
   echo "kube-apiserver $V and etcd 3.6.4 already in $BIN"
 else
   ${NICE:-} go build -trimpath -ldflags "$LD" -o "$BIN/kube-apiserver" .
   ${NICE:-} go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" ./cmd/etcd
 fi
 "$BIN/kube-apiserver" --version
-"$BIN/etcd" --version | head -1
+"$BIN/etcd" --version | sed -n 1p
 if ! command -v kubectl >/dev/null; then
   ${NICE:-} go build -trimpath -ldflags "$LD" -o "$BIN/kubectl" ./cmd/kubectl
 fi
-kubectl version --client | head -1
+kubectl version --client | sed -n 1p
