@@ -14,6 +14,12 @@ const ok = (): Promise<string> => Promise.resolve('ok');
 const slow = (ms: number) => (): Promise<string> => new Promise((r) => setTimeout(() => r('late'), ms));
 const run = (b: CircuitBreakerPolicy, fn: () => Promise<unknown>): Promise<unknown> =>
   b.execute(fn).catch((e: unknown) => e);
+/** Runs a call that answers after `ms` (fake time) to its end; resolves what the caller got. */
+const runSlow = async (b: CircuitBreakerPolicy, ms: number): Promise<unknown> => {
+  const p = run(b, slow(ms));
+  await vi.advanceTimersByTimeAsync(ms);
+  return p;
+};
 
 describe('circuit breaker modes', () => {
   it('consecutive: opens after N failures in a row; a success in between starts the count again', async () => {
@@ -53,14 +59,10 @@ describe('circuit breaker modes', () => {
     const b = circuitBreaker({ slowCallMs: 100, slowCallRateThreshold: 50, minimumVolume: 4, windowMs: 10_000 });
     for (let i = 0; i < 4; i++) await run(b, ok);
     for (let i = 0; i < 3; i++) {
-      const p = run(b, slow(150));
-      await vi.advanceTimersByTimeAsync(150);
-      expect(await p).toBe('late'); // slow calls still answer
+      expect(await runSlow(b, 150)).toBe('late'); // slow calls still answer
     }
     expect(b.state).toBe(CircuitState.Closed); // 3 of 7 < 50 %
-    const p = run(b, slow(100)); // exactly slowCallMs counts as slow
-    await vi.advanceTimersByTimeAsync(100);
-    await p;
+    await runSlow(b, 100); // exactly slowCallMs counts as slow
     expect(b.state).toBe(CircuitState.Open); // 4 of 8
     b.dispose();
   });
@@ -75,9 +77,7 @@ describe('circuit breaker modes', () => {
       resetTimeoutMs: 1_000,
     });
     for (let i = 0; i < 3; i++) {
-      const p = run(b, slow(60));
-      await vi.advanceTimersByTimeAsync(60);
-      await p;
+      await runSlow(b, 60);
     }
     await run(b, ok);
     expect(b.state).toBe(CircuitState.Open);
@@ -86,9 +86,7 @@ describe('circuit breaker modes', () => {
     await run(b, ok);
     expect(b.state).toBe(CircuitState.Closed);
     for (let i = 0; i < 2; i++) {
-      const p = run(b, slow(60));
-      await vi.advanceTimersByTimeAsync(60);
-      await p;
+      await runSlow(b, 60);
     }
     await run(b, ok);
     await run(b, ok);
@@ -106,13 +104,8 @@ describe('circuit breaker modes', () => {
       halfOpenProbes: 2,
       resetTimeoutMs: 1_000,
     });
-    const slowly = async (): Promise<void> => {
-      const p = run(b, slow(60));
-      await vi.advanceTimersByTimeAsync(60);
-      expect(await p).toBe('late');
-    };
-    await slowly();
-    await slowly();
+    expect(await runSlow(b, 60)).toBe('late');
+    expect(await runSlow(b, 60)).toBe('late');
     expect(b.state).toBe(CircuitState.Open);
     await vi.advanceTimersByTimeAsync(1_000);
     expect(b.state).toBe(CircuitState.HalfOpen);
@@ -143,14 +136,10 @@ describe('circuit breaker modes', () => {
       resetTimeoutMs: 1_000,
     });
     for (let i = 0; i < 2; i++) {
-      const p = run(b, slow(60));
-      await vi.advanceTimersByTimeAsync(60);
-      await p;
+      await runSlow(b, 60);
     }
     await vi.advanceTimersByTimeAsync(1_000);
-    const lagging = run(b, slow(60));
-    await vi.advanceTimersByTimeAsync(60);
-    await lagging;
+    await runSlow(b, 60);
     expect(b.state).toBe(CircuitState.HalfOpen); // 1 of 2 slow < 100 %
     await run(b, ok);
     expect(b.state).toBe(CircuitState.Closed);
@@ -218,9 +207,7 @@ describe('breaker window validation', () => {
   it('consecutive mode still judges slow calls over the last windowSize calls', async () => {
     const b = circuitBreaker({ mode: 'consecutive', slowCallMs: 10, minimumVolume: 2, windowSize: 2 });
     for (let i = 0; i < 2; i++) {
-      const p = run(b, slow(10));
-      await vi.advanceTimersByTimeAsync(10);
-      await p;
+      await runSlow(b, 10);
     }
     expect(b.state).toBe(CircuitState.Open); // slowCallRateThreshold defaults to 100 %
     b.dispose();

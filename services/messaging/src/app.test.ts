@@ -84,16 +84,21 @@ beforeAll(async () => {
   );
   pool = createPool(await createTestDatabase(inject('postgresUrl'), 'messaging'));
   await migrate(pool, 'messaging', migrations);
-  app = buildMessagingApp({
+  app = build();
+  await app.ready();
+});
+
+/** The app under test on the stand-ins, with `extra` options. */
+const build = (extra: Partial<Parameters<typeof buildMessagingApp>[0]> = {}): FastifyInstance =>
+  buildMessagingApp({
     pool,
     authServiceUrls: [authUrl],
     userServiceUrls: [userUrl],
     telemetry: true,
     upstreamTimeoutMs: 300,
     breakerResetMs: 60_000,
+    ...extra,
   });
-  await app.ready();
-});
 afterAll(async () => {
   await app.close();
   await pool.end();
@@ -238,15 +243,7 @@ describe('messaging-service', () => {
   });
 
   it('opens the user-service breaker on slow answers (not only failures) and sends from the recipient cache', async () => {
-    const slowApp = buildMessagingApp({
-      pool,
-      authServiceUrls: [authUrl],
-      userServiceUrls: [userUrl],
-      telemetry: true,
-      upstreamTimeoutMs: 300,
-      breakerResetMs: 60_000,
-      userSlowCallMs: 50,
-    });
+    const slowApp = build({ userSlowCallMs: 50 });
     await slowApp.ready();
     const post = (text: string) =>
       slowApp.inject({
