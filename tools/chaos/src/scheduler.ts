@@ -1,4 +1,10 @@
-import { parseSchedule, type ScheduleResource } from '@nova/chaos-spec';
+import { blockName, parseSchedule, type Resource, type ScheduleResource } from '@nova/chaos-spec';
+
+/** The child a Schedule spawns at a tick: its embedded chaos (or workflow) under the child's name. */
+export function scheduleChild(s: ScheduleResource, name: string): Resource {
+  const spec = s.spec[blockName(s.spec.type)] as never;
+  return { kind: s.spec.type, metadata: { ...s.metadata, name }, spec, source: s.source } as Resource;
+}
 
 /** What happened at a tick. */
 export type ScheduleEvent =
@@ -26,6 +32,7 @@ export class Scheduler {
   readonly children: ScheduleChild[] = [];
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private suspended = false;
   private readonly controllers = new Set<AbortController>();
 
   constructor(
@@ -47,12 +54,33 @@ export class Scheduler {
     for (const c of this.controllers) c.abort();
   }
 
+  /**
+   * Chaos Mesh's pause of a Schedule: no child is spawned until {@link resume}; ticks that fall in the pause are
+   * not caught up afterwards. Running children are the caller's to pause (Chaos Mesh propagates the annotation).
+   */
+  suspend(): void {
+    this.suspended = true;
+    clearTimeout(this.timer);
+  }
+
+  /** Ends a {@link suspend}: the next tick after now spawns again. */
+  resume(): void {
+    if (!this.suspended) return;
+    this.suspended = false;
+    this.arm(new Date());
+  }
+
+  /** Whether {@link suspend} holds it. */
+  get isSuspended(): boolean {
+    return this.suspended;
+  }
+
   get active(): ScheduleChild[] {
     return this.children.filter((c) => c.finishedAt === undefined);
   }
 
   private arm(from: Date): void {
-    if (this.stopped) return;
+    if (this.stopped || this.suspended) return;
     const next = parseSchedule(this.schedule.spec.schedule).next(from);
     if (!next) return;
     this.timer = setTimeout(() => this.tick(next.getTime()), Math.max(0, next.getTime() - Date.now()));

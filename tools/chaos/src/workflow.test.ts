@@ -167,6 +167,29 @@ describe('scheduler', () => {
     expect(events.some((e) => e.type === 'gc')).toBe(true);
   });
 
+  it('spawns nothing while suspended, does not catch up the ticks it missed, and spawns again after resume', async () => {
+    const events: ScheduleEvent[] = [];
+    const s = new Scheduler(
+      schedule('  concurrencyPolicy: Allow\n  historyLimit: 10\n'),
+      async () => true,
+      (e) => events.push(e),
+    );
+    s.start();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(events.filter((e) => e.type === 'spawned')).toHaveLength(1);
+    s.suspend();
+    expect(s.isSuspended).toBe(true);
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(events.filter((e) => e.type === 'spawned')).toHaveLength(1);
+    s.resume();
+    expect(s.isSuspended).toBe(false);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(events.filter((e) => e.type === 'spawned')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(events.filter((e) => e.type === 'spawned')).toHaveLength(2);
+    s.stop();
+  });
+
   it('skips a tick that fires later than startingDeadlineSeconds', async () => {
     const events: ScheduleEvent[] = [];
     const s = new Scheduler(

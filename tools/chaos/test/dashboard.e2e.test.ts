@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcryptjs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -14,6 +14,7 @@ const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 let up: ChildProcess;
 let exited: Promise<void>;
 let state: { api: string; apiToken: string };
+let stateDir: string;
 let browser: Browser;
 
 beforeAll(async () => {
@@ -23,6 +24,7 @@ beforeAll(async () => {
     );
   }
   const dir = mkdtempSync(join(tmpdir(), 'nova-dashboard-'));
+  stateDir = dir;
   writeFileSync(join(dir, 'htpasswd'), `admin:${bcrypt.hashSync('s3cret-pass', 10)}\n`);
   up = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'up', '--live-load', '10'], {
     env: {
@@ -64,15 +66,22 @@ afterAll(async () => {
   await exited;
 }, 30_000);
 
+/** Opens the dashboard and logs in through its form (a session cookie from then on). */
+async function loggedIn(width = 1280, height = 1000): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  const res = await page.goto(`${state.api}/`);
+  expect(res?.status()).toBe(200);
+  await page.locator('#username').fill('admin');
+  await page.locator('#password').fill('s3cret-pass');
+  await page.locator('#login-button').click();
+  await expect.poll(async () => page.locator('#actor').textContent(), { timeout: 10_000 }).toBe('admin');
+  return page;
+}
+
 describe('dashboard in a real browser (Chromium via playwright-core)', () => {
   it('logs in, starts an experiment, shows it injected then recovered, and lists it in history', async () => {
-    const context = await browser.newContext({
-      httpCredentials: { username: 'admin', password: 's3cret-pass' },
-      viewport: { width: 1280, height: 1000 },
-    });
-    const page = await context.newPage();
-    const res = await page.goto(`${state.api}/`);
-    expect(res?.status()).toBe(200);
+    const page = await loggedIn();
     await page.locator('tr[data-experiment="http-abort-user"] button').click();
     const running = page.locator('tr[data-running="http-abort-user"]');
     await expect.poll(async () => running.locator('.phase').textContent(), { timeout: 10_000 }).toBe('injected');
@@ -97,13 +106,11 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
       /^http-abort on user-service-\S+: aborted \d+ of \d+ requests$/,
     );
     await expect.poll(async () => running.count()).toBe(0);
-    await context.close();
+    await page.context().close();
   }, 60_000);
 
   it('pauses and resumes an experiment, previews a schedule, and shows validation errors', async () => {
-    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: 's3cret-pass' } });
-    const page = await context.newPage();
-    await page.goto(`${state.api}/`);
+    const page = await loggedIn();
     await page.locator('tr[data-experiment="network-delay-auth"] button').click();
     const row = page.locator('tr[data-running="network-delay-auth"]');
     await expect.poll(async () => row.locator('.phase').textContent(), { timeout: 10_000 }).toBe('injected');
@@ -133,14 +140,86 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
       );
     await page.locator('#start-yaml').click();
     await expect.poll(async () => page.locator('#error').textContent()).toMatch(/spec.mode: must be one of/);
-    await context.close();
+    await page.context().close();
   }, 60_000);
 
+  it('starts a Schedule, suspends it (its child paused, no new child), resumes it and stops it', async () => {
+    const page = await loggedIn(1280, 1400);
+    const schedule = [
+      'apiVersion: chaos-mesh.org/v1alpha1',
+      'kind: Schedule',
+      'metadata:',
+      '  name: browser-schedule',
+      'spec:',
+      '  schedule: "@every 2s"',
+      '  concurrencyPolicy: Forbid',
+      '  historyLimit: 3',
+      '  type: NetworkChaos',
+      '  networkChaos:',
+      '    action: delay',
+      '    mode: one',
+      '    selector:',
+      '      namespaces: [default]',
+      '      labelSelectors:',
+      '        app: auth-service',
+      '        chaos.mesh/safe: "true"',
+      '    delay:',
+      '      latency: "50ms"',
+      '    duration: "60s"',
+    ].join('\n');
+    await page.locator('#yaml').fill(schedule);
+    await page.locator('#start-yaml').click();
+    const row = page.locator('tr[data-schedule="browser-schedule"]');
+    await expect.poll(async () => row.locator('.state').textContent(), { timeout: 10_000 }).toBe('running');
+    // The first tick (2 s) spawns a child, which runs as an experiment of its own.
+    const child = page.locator('tr[data-running^="browser-schedule-"]');
+    await expect.poll(async () => child.locator('.phase').textContent(), { timeout: 10_000 }).toBe('injected');
+    expect(await child.textContent()).toContain('of Schedule/browser-schedule');
+    await row.getByRole('button', { name: 'Suspend' }).click();
+    await expect.poll(async () => row.locator('.state').textContent()).toBe('paused');
+    await expect.poll(async () => child.locator('.phase').textContent()).toBe('paused');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-schedule-suspended.png'), fullPage: true });
+    // Two ticks' time while suspended: still the one child.
+    await page.waitForTimeout(4_500);
+    expect(await row.locator('.children').textContent()).toMatch(/^1 child\b/);
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(async () => row.locator('.state').textContent()).toBe('running');
+    await expect.poll(async () => child.locator('.phase').textContent()).toBe('injected');
+    await row.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(async () => row.locator('.state').textContent()).toBe('stopped');
+    await expect.poll(async () => child.count()).toBe(0);
+    const audit = readFileSync(join(stateDir, 'audit.jsonl'), 'utf8');
+    for (const action of ['api-schedule-start', 'api-schedule-pause', 'api-schedule-resume', 'api-schedule-stop'])
+      expect(audit).toMatch(
+        new RegExp(`"action":"${action}","subject":"Schedule/browser-schedule","result":"ok","detail":"by admin"`),
+      );
+    await page.context().close();
+  }, 60_000);
+
+  it('logs out: the session ends on the server, the login form shows, and the old cookie is refused', async () => {
+    const page = await loggedIn();
+    const [cookie] = await page.context().cookies();
+    expect(cookie).toMatchObject({ name: 'nova_session', httpOnly: true, sameSite: 'Strict' });
+    await page.locator('#logout').click();
+    await expect.poll(async () => page.locator('#login-button').count()).toBe(1);
+    const replayed = await fetch(`${state.api}/api/v1/experiments`, {
+      headers: { cookie: `nova_session=${cookie!.value}` },
+    });
+    expect(replayed.status).toBe(401);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-login.png') });
+    await page.context().close();
+  }, 30_000);
+
   it('refuses a wrong password, and cross-site mutations even with good credentials', async () => {
-    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: 'wrong' } });
+    const context = await browser.newContext();
     const page = await context.newPage();
-    const res = await page.goto(`${state.api}/`);
-    expect(res?.status()).toBe(401);
+    await page.goto(`${state.api}/`);
+    await page.locator('#username').fill('admin');
+    await page.locator('#password').fill('wrong');
+    await page.locator('#login-button').click();
+    await expect.poll(async () => page.locator('#login-error').textContent()).toMatch(/wrong user name or password/);
+    expect(await context.cookies()).toEqual([]);
     await context.close();
     const basic = `Basic ${Buffer.from('admin:s3cret-pass').toString('base64')}`;
     const forged = await fetch(`${state.api}/api/v1/experiments`, {

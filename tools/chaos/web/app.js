@@ -1,21 +1,28 @@
-// The Nova Chaos dashboard: a buildless Preact + htm page over the controller's REST API (same origin;
-// the browser's Basic credentials authenticate, and every mutation carries X-Nova-Csrf).
+// The Nova Chaos dashboard: a buildless Preact + htm page over the controller's REST API (same origin). A login
+// opens a session (an HttpOnly cookie); every request carries X-Nova-Csrf, which a cross-site form cannot set.
 import { h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
 
 const html = htm.bind(h);
 
+/** Called when the API answers 401: the session ended (logout elsewhere, expiry); the page shows the login. */
+let onUnauthenticated = () => {};
+
 async function api(method, path, body) {
   const res = await fetch(path, {
     method,
-    headers: { 'content-type': 'application/json', 'x-nova-csrf': '1' },
+    headers: { 'x-nova-csrf': '1', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await res.json().catch(() => ({}));
+  if (res.status === 401 && path !== '/api/v1/session') onUnauthenticated();
   if (!res.ok) throw new Error(data.error + (data.issues ? `\n${data.issues.join('\n')}` : ''));
   return data;
 }
+
+/** A Schedule starts through its own route; everything else through the experiments route. */
+const isSchedule = (yaml) => /^kind:\s*Schedule\s*$/m.test(yaml);
 
 /** Polls `path` every `ms` while mounted. */
 function usePoll(path, ms) {
@@ -41,7 +48,7 @@ function Suite({ onError }) {
   const suite = usePoll('/api/v1/suite', 30000);
   const [yaml, setYaml] = useState('');
   const start = (body) =>
-    api('POST', '/api/v1/experiments', body).then(
+    api('POST', body.yaml && isSchedule(body.yaml) ? '/api/v1/schedules' : '/api/v1/experiments', body).then(
       () => onError(''),
       (e) => onError(e.message),
     );
@@ -95,7 +102,8 @@ function Running({ onError }) {
               >
             </td>
             <td>
-              <span class="phase ${e.phase}">${e.phase}</span><br />${e.targets.map(
+              <span class="phase ${e.phase}">${e.phase}</span
+              >${e.schedule ? html` <small>of Schedule/${e.schedule}</small>` : ''}<br />${e.targets.map(
                 (t) =>
                   html`<small>${t.target}: <span class=${t.phase}>${t.phase}</span></small
                     ><br />`,
@@ -156,8 +164,14 @@ function Live() {
 
 function Schedules({ onError }) {
   const suite = usePoll('/api/v1/suite', 30000);
+  const active = usePoll('/api/v1/schedules', 1000);
   const [cron, setCron] = useState('0 3 * * 0');
   const [preview, setPreview] = useState(undefined);
+  const act = (method, path, body) =>
+    api(method, path, body).then(
+      () => onError(''),
+      (e) => onError(e.message),
+    );
   const check = () =>
     api('POST', '/api/v1/schedules/preview', { schedule: cron }).then(
       (p) => {
@@ -170,15 +184,53 @@ function Schedules({ onError }) {
       },
     );
   return html`<section>
-    <h2>Schedules</h2>
+    <h2>Schedules of the suite</h2>
     <table>
       ${(suite?.schedules ?? []).map(
         (s) =>
-          html`<tr>
+          html`<tr data-suite-schedule=${s.name}>
             <td>${s.name}<br /><small>${s.type}, ${s.concurrencyPolicy}</small></td>
             <td>
               <code>${s.schedule}</code
               ><br />${s.next.map((d) => html`<small>${new Date(d).toLocaleString()}</small><br />`)}
+            </td>
+            <td><button onClick=${() => act('POST', '/api/v1/schedules', { name: s.name })}>Start</button></td>
+          </tr>`,
+      )}
+    </table>
+    <h2>Running Schedules</h2>
+    ${(active?.schedules ?? []).length === 0 ? html`<p><small>none (start one above, or paste a Schedule as YAML)</small></p>` : ''}
+    <table>
+      ${(active?.schedules ?? []).map(
+        (s) =>
+          html`<tr data-schedule=${s.name}>
+            <td>
+              ${s.name}<br /><small><code>${s.schedule}</code>, ${s.concurrencyPolicy}</small>
+              ${s.next.length ? html`<br /><small>next ${new Date(s.next[0]).toLocaleTimeString()}</small>` : ''}
+            </td>
+            <td>
+              <span class="state ${s.state}">${s.state}</span><br />
+              <small class="children"
+                >${s.children.length}
+                ${s.children.length === 1 ? 'child' : 'children'}${s.children.map((c) => html`<br />${c.name}: ${c.phase}`)}</small
+              >
+            </td>
+            <td>
+              ${
+                s.state === 'running'
+                  ? html`<button onClick=${() => act('POST', `/api/v1/schedules/${s.name}/pause`)}>Suspend</button>`
+                  : ''
+              }
+              ${
+                s.state === 'paused'
+                  ? html`<button onClick=${() => act('POST', `/api/v1/schedules/${s.name}/resume`)}>Resume</button>`
+                  : ''
+              }
+              ${
+                s.state !== 'stopped'
+                  ? html`<button onClick=${() => act('DELETE', `/api/v1/schedules/${s.name}`)}>Stop</button>`
+                  : ''
+              }
             </td>
           </tr>`,
       )}
@@ -221,9 +273,71 @@ function History() {
   </section>`;
 }
 
+function Login({ onLogin }) {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [token, setToken] = useState('');
+  const [error, setError] = useState('');
+  const submit = (e) => {
+    e.preventDefault();
+    api('POST', '/api/v1/session', token ? { token } : { username, password }).then(
+      (s) => onLogin(s.actor),
+      (err) => setError(err.message),
+    );
+  };
+  return html`<header><b>Nova Chaos</b><small>controller dashboard</small></header>
+    <main>
+      <section>
+        <h2>Log in</h2>
+        <form id="login" onSubmit=${submit}>
+          <p>
+            <input
+              id="username"
+              placeholder="user"
+              autocomplete="username"
+              value=${username}
+              onInput=${(e) => setUsername(e.target.value)}
+            />
+          </p>
+          <p>
+            <input
+              id="password"
+              type="password"
+              placeholder="password"
+              autocomplete="current-password"
+              value=${password}
+              onInput=${(e) => setPassword(e.target.value)}
+            />
+          </p>
+          <p>
+            <small>or the API token (.chaos/up.json)</small
+            ><input id="token" type="password" value=${token} onInput=${(e) => setToken(e.target.value)} />
+          </p>
+          <button id="login-button" type="submit">Log in</button>
+        </form>
+        ${error ? html`<p class="error" id="login-error">${error}</p>` : ''}
+      </section>
+    </main>`;
+}
+
 function App() {
   const [error, setError] = useState('');
-  return html`<header><b>Nova Chaos</b><small>controller dashboard</small></header>
+  // undefined: asking the API; null: logged out; a string: who is logged in.
+  const [actor, setActor] = useState(undefined);
+  useEffect(() => {
+    onUnauthenticated = () => setActor(null);
+    api('GET', '/api/v1/session').then(
+      (s) => setActor(s.actor),
+      () => setActor(null),
+    );
+  }, []);
+  if (actor === undefined) return html`<p>Loading…</p>`;
+  if (actor === null) return html`<${Login} onLogin=${setActor} />`;
+  const logout = () => api('DELETE', '/api/v1/session').finally(() => setActor(null));
+  return html`<header>
+      <b>Nova Chaos</b
+      ><span><small id="actor">${actor}</small> <button id="logout" onClick=${logout}>Log out</button></span>
+    </header>
     ${error ? html`<p class="error" id="error" style="margin:8px 24px">${error}</p>` : ''}
     <main>
       <${Suite} onError=${setError} />
@@ -234,4 +348,6 @@ function App() {
     </main>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the "Loading…" placeholder: Preact renders beside existing nodes, not over them
+render(html`<${App} />`, root);

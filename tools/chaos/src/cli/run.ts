@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { blockName, nextRuns, type Resource, type ScheduleResource } from '@nova/chaos-spec';
+import { nextRuns, type Resource, type ScheduleResource } from '@nova/chaos-spec';
 import { startContainersEnvironment } from '@nova/containers';
 import { startLocalEnvironment, type ChaosEnvironment } from '../environment.ts';
 import { K6Load } from '../k6-load.ts';
@@ -12,7 +12,7 @@ import { verdictTable, writeReports, type RunReport } from '../report/report.ts'
 import { printDiff } from '../report-command.ts';
 import { listRuns, readRun, resolveRun, RUN_KEYWORDS, trendOf } from '../report/history.ts';
 import { Runner, type ExperimentResult } from '../runner.ts';
-import { Scheduler } from '../scheduler.ts';
+import { scheduleChild, Scheduler } from '../scheduler.ts';
 import { UnsupportedLocallyError } from '../translate.ts';
 import type { ENVIRONMENTS } from './common.ts';
 import { envName, load, ROOT, STATE, usage } from './common.ts';
@@ -58,12 +58,6 @@ export interface RunOptions {
   'fail-on-regression'?: boolean;
   threshold?: string;
   output?: string;
-}
-
-/** The child a Schedule spawns at a tick: its embedded chaos (or workflow) under the child's name. */
-export function scheduleChild(s: ScheduleResource, name: string): Resource {
-  const spec = s.spec[blockName(s.spec.type)] as never;
-  return { kind: s.spec.type, metadata: { ...s.metadata, name }, spec, source: s.source } as Resource;
 }
 
 /**

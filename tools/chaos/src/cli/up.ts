@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
-import { startApi } from '../api.ts';
+import { startApi } from '../api/server.ts';
 import { LoadGenerator } from '../load.ts';
 import { Observer } from '../observe.ts';
 import { ControllerAudit, policyFromEnv } from '../policy.ts';

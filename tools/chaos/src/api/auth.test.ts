@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import bcrypt from 'bcryptjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ApiAuth } from './api-auth.ts';
+import { ApiAuth } from './auth.ts';
 
 const TOKEN = 'tok-0123456789';
 const users = new Map([['admin', bcrypt.hashSync('s3cret', 4)]]);
@@ -67,5 +67,25 @@ describe('ApiAuth', () => {
     );
     expect(answers.every((a) => a.ok)).toBe(true);
     expect(compare).toHaveBeenCalledTimes(1);
+  });
+
+  it('checks a login form like a header: password or token, the same failure budget per address', async () => {
+    const auth = new ApiAuth({ token: TOKEN, users, maxFailures: 2 });
+    expect(await auth.login('10.0.0.9', { username: 'admin', password: 's3cret' })).toEqual({
+      ok: true,
+      principal: { actor: 'admin', basic: true },
+    });
+    expect(await auth.login('10.0.0.9', { token: TOKEN })).toEqual({
+      ok: true,
+      principal: { actor: 'api-token', basic: false },
+    });
+    expect(await auth.login('10.0.0.9', { username: 'admin', password: 'wrong' })).toEqual({ ok: false });
+    expect(await auth.login('10.0.0.9', { token: 'wrong' })).toEqual({ ok: false });
+    // Two failures spent the budget: even the right password is refused until the window ends.
+    expect(await auth.login('10.0.0.9', { username: 'admin', password: 's3cret' })).toMatchObject({
+      ok: false,
+      retryAfterS: expect.any(Number),
+    });
+    expect(await auth.authenticate(request(basic('admin', 's3cret'), '10.0.0.9'))).toMatchObject({ ok: false });
   });
 });

@@ -1,45 +1,18 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Fault, Target } from '@nova/proto';
+import type { Fault } from '@nova/proto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startApi } from './api.ts';
-import { ControllerAudit } from './policy.ts';
-import type { Runner } from './runner.ts';
-import type { ChaosPlan } from './translate.ts';
-
-const target: Target = {
-  id: 'user-0',
-  name: 'user-service',
-  namespace: 'default',
-  labels: { app: 'user-service' },
-  pid: 1,
-  ports: [],
-  registeredAtMs: 0,
-};
+import { startApi } from './server.ts';
+import { fakeRunner, httpAbortYaml } from './test-doubles.ts';
+import { ControllerAudit } from '../policy.ts';
+import type { Runner } from '../runner.ts';
 
 /** A runner whose agent died after injecting: every recovery fails, as a dead agent's would. */
 function runnerWithDeadAgent(): Runner {
-  return runnerRecovering(async () => {
+  return fakeRunner(async () => {
     throw new Error('agent unavailable: connect ECONNREFUSED 127.0.0.1:7070');
   });
-}
-
-/** A runner whose recovery answers as `recover` says (the agent's records of the experiment's faults). */
-function runnerRecovering(recover: (uid: string) => Promise<Fault[]>): Runner {
-  return {
-    plan: async (kind: ChaosPlan['kind'], spec: Record<string, unknown>): Promise<ChaosPlan> => ({
-      kind,
-      matching: [target],
-      selected: [target],
-      faults: [{ target, kind: 'http-error', spec: { status: 503 } }],
-      durationMs: Number.parseInt(String(spec['duration'] ?? '1s'), 10) * 1000,
-      notes: [],
-    }),
-    inject: async () => undefined,
-    activeFaults: async () => [],
-    recover,
-  } as unknown as Runner;
 }
 
 const closers: Array<() => Promise<void>> = [];
@@ -66,21 +39,7 @@ describe('the REST API when the agent dies mid-experiment', () => {
         headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' },
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
-    const yaml = [
-      'apiVersion: chaos-mesh.org/v1alpha1',
-      'kind: HTTPChaos',
-      'metadata:',
-      '  name: short',
-      'spec:',
-      '  mode: one',
-      '  selector:',
-      '    labelSelectors:',
-      '      app: user-service',
-      '  target: Request',
-      '  port: 3001',
-      '  abort: true',
-      '  duration: 1s',
-    ].join('\n');
+    const yaml = httpAbortYaml('1s');
     const started = await call('POST', '/api/v1/experiments', { yaml });
     expect(started.status).toBe(201);
     const { id } = (await started.json()) as { id: string };
@@ -135,7 +94,7 @@ describe('the REST API reports what each fault did', () => {
       ],
     ];
     const api = await startApi({
-      runner: runnerRecovering(async () => answers.shift()!),
+      runner: fakeRunner(async () => answers.shift()!),
       audit: new ControllerAudit(join(dir, 'audit.jsonl'), 'test'),
       token: 'tok-0123456789',
       suite: [],
@@ -149,21 +108,7 @@ describe('the REST API reports what each fault did', () => {
         headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' },
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
-    const yaml = [
-      'apiVersion: chaos-mesh.org/v1alpha1',
-      'kind: HTTPChaos',
-      'metadata:',
-      '  name: short',
-      'spec:',
-      '  mode: one',
-      '  selector:',
-      '    labelSelectors:',
-      '      app: user-service',
-      '  target: Request',
-      '  port: 3001',
-      '  abort: true',
-      '  duration: 60s',
-    ].join('\n');
+    const yaml = httpAbortYaml('60s');
     const start = async (): Promise<string> =>
       ((await (await call('POST', '/api/v1/experiments', { yaml })).json()) as { id: string }).id;
     const first = await start();
@@ -210,7 +155,10 @@ describe('the REST API against hostile input', () => {
     const headers = { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' };
     const health = await fetch(`${api.url}/api/v1/health`);
     expect(health.headers.get('x-frame-options')).toBe('DENY');
-    expect(health.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
+    const csp = health.headers.get('content-security-policy')!;
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+';/);
+    expect(health.headers.get('referrer-policy')).toBe('no-referrer');
     expect(health.headers.get('x-content-type-options')).toBe('nosniff');
     // A billion-laughs YAML: a 400 naming the problem, not a 500 or a hang.
     const bomb = [

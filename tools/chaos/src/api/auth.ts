@@ -65,37 +65,59 @@ export class ApiAuth {
     this.decoy = sample ? `${sample.slice(0, 7)}${'.'.repeat(53)}` : '$2b$10$' + '.'.repeat(53);
   }
 
-  async authenticate(req: IncomingMessage, now = Date.now()): Promise<AuthResult> {
-    const address = req.socket.remoteAddress ?? 'unknown';
+  /** Checks a request's `Authorization` header (Bearer token or Basic). */
+  authenticate(req: IncomingMessage, now = Date.now()): Promise<AuthResult> {
+    return this.limited(req.socket.remoteAddress ?? 'unknown', now, () => this.checkHeader(req));
+  }
+
+  /**
+   * Checks a login form's credentials (a dashboard user's password, or the token), with the same limits and
+   * failure counting as a header: a login is a credential check like any other.
+   */
+  login(
+    address: string,
+    credentials: { username?: string; password?: string; token?: string },
+    now = Date.now(),
+  ): Promise<AuthResult> {
+    return this.limited(address, now, async () => {
+      if (credentials.token !== undefined) return this.checkToken(`Bearer ${credentials.token}`, undefined);
+      return this.checkPassword(credentials.username ?? '', credentials.password ?? '');
+    });
+  }
+
+  private async limited(address: string, now: number, check: () => Promise<AuthResult>): Promise<AuthResult> {
     const record = this.failures.get(address);
     const windowMs = this.options.windowMs ?? 10_000;
     if (record && now - record.since < windowMs && record.count >= (this.options.maxFailures ?? 10)) {
       return { ok: false, retryAfterS: Math.ceil((record.since + windowMs - now) / 1000) };
     }
-    const result = await this.check(req);
+    const result = await check();
     if (!result.ok && result.retryAfterS === undefined) this.fail(address, now, windowMs);
     return result;
   }
 
-  private async check(req: IncomingMessage): Promise<AuthResult> {
+  private async checkHeader(req: IncomingMessage): Promise<AuthResult> {
     const header = req.headers.authorization ?? '';
-    const got = Buffer.from(header);
-    if (got.length === this.expected.length && timingSafeEqual(got, this.expected)) {
-      // The caller may say whom it acts for: recorded as its claim, beside who it proved to be.
-      const claim = req.headers['x-chaos-actor'];
-      return {
-        ok: true,
-        principal: {
-          actor: typeof claim === 'string' && claim ? `api-token (as ${claim.slice(0, 64)})` : 'api-token',
-          basic: false,
-        },
-      };
-    }
-    if (!header.startsWith('Basic ')) return { ok: false };
+    const claim = req.headers['x-chaos-actor'];
+    const token = this.checkToken(header, typeof claim === 'string' ? claim : undefined);
+    if (token.ok || !header.startsWith('Basic ')) return token;
     const decoded = Buffer.from(header.slice(6), 'base64').toString();
     const at = decoded.indexOf(':');
-    const user = at > 0 ? decoded.slice(0, at) : '';
-    const key = createHash('sha256').update(decoded).digest('hex');
+    return this.checkPassword(at > 0 ? decoded.slice(0, at) : '', decoded.slice(at + 1));
+  }
+
+  private checkToken(header: string, claim: string | undefined): AuthResult {
+    const got = Buffer.from(header);
+    if (got.length !== this.expected.length || !timingSafeEqual(got, this.expected)) return { ok: false };
+    // The caller may say whom it acts for: recorded as its claim, beside who it proved to be.
+    return {
+      ok: true,
+      principal: { actor: claim ? `api-token (as ${claim.slice(0, 64)})` : 'api-token', basic: false },
+    };
+  }
+
+  private async checkPassword(user: string, password: string): Promise<AuthResult> {
+    const key = createHash('sha256').update(`${user}:${password}`).digest('hex');
     if (this.verified.has(key) && this.options.users.has(user))
       return { ok: true, principal: { actor: user, basic: true } };
     let check = this.pending.get(key);
@@ -105,7 +127,7 @@ export class ApiAuth {
       // An unknown user is checked against the decoy: the same work, so the answer's timing says nothing.
       const hash = this.options.users.get(user) ?? this.decoy;
       check = bcrypt
-        .compare(decoded.slice(at + 1), hash)
+        .compare(password, hash)
         .then((match) => match && this.options.users.has(user))
         .finally(() => {
           this.checking--;

@@ -1,0 +1,291 @@
+import { randomUUID } from 'node:crypto';
+import { parseDuration, type ChaosResource, type WorkflowResource } from '@nova/chaos-spec';
+import { parseEffect } from '@nova/faults';
+import type { Fault } from '@nova/proto';
+import type { ControllerAudit } from '../policy.ts';
+import type { Runner } from '../runner.ts';
+import type { ChaosPlan } from '../translate.ts';
+import { wait } from '../wait.ts';
+import { runWorkflow, unsupportedTemplates } from '../workflow.ts';
+import { ApiError } from './errors.ts';
+
+/** One experiment started through the API. */
+export interface ApiExperiment {
+  id: string;
+  name: string;
+  kind: string;
+  phase: 'scheduled' | 'injected' | 'paused' | 'recovered' | 'failed';
+  startedAt: string | undefined;
+  endsAt: string | undefined;
+  recoveredAt: string | undefined;
+  /** The Schedule that spawned it, when one did. */
+  schedule?: string;
+  faults: Array<{ target: string; kind: string }>;
+  /** Each selected target's phase: selected → injected → recovered (Chaos Mesh's records). */
+  targets: Array<{ target: string; phase: 'selected' | 'injected' | 'recovered' }>;
+  /** What each fault did, measured at its target (`took` false: it had no effect); live while it runs. */
+  effects?: Array<{ target: string; kind: string; took: boolean; summary: string }>;
+  error?: string;
+}
+
+/** A fault's effect for the API: whether it took, and the one-line summary. */
+function effectOf(f: Fault): { took: boolean; summary: string } {
+  const effect = parseEffect(f.effectJson);
+  return { took: effect?.took ?? false, summary: effect?.summary ?? 'no effect reported' };
+}
+
+/** What starting an experiment may add. */
+export interface StartOptions {
+  /** Inject this many ms from now (after a client's baseline, say). Default 0. */
+  delayMs?: number;
+  /** The Schedule spawning it. */
+  schedule?: string;
+}
+
+/**
+ * The experiments the API runs, each through Chaos Mesh's phases: scheduled → injected ⇄ paused → recovered or
+ * failed. It owns the timers (start delay, expiry), the remaining time of a paused experiment and the Workflows
+ * running in the background; every change is audited with the principal that asked for it.
+ */
+export class ExperimentManager {
+  readonly experiments = new Map<string, ApiExperiment>();
+  private readonly plans = new Map<string, { plan: ChaosPlan; remainingMs: number; injectedAt: number }>();
+  private readonly timers = new Map<string, NodeJS.Timeout[]>();
+  private readonly workflows = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly ended = new Map<string, { promise: Promise<ApiExperiment>; resolve(e: ApiExperiment): void }>();
+
+  constructor(
+    private readonly runner: Runner,
+    private readonly audit: ControllerAudit,
+    /** Longest fault the API starts, in ms. */
+    private readonly maxDurationMs: number,
+  ) {}
+
+  /** Starts a chaos object or a Workflow; a chaos object is injected before this returns (unless delayed). */
+  async start(r: ChaosResource | WorkflowResource, actor: string, opts: StartOptions = {}): Promise<ApiExperiment> {
+    if (r.kind === 'Workflow') return this.startWorkflow(r, actor);
+    const plan = await this.runner.plan(r.kind, r.spec as Record<string, unknown>, r).catch((e: Error) => {
+      throw new ApiError(422, e.message);
+    });
+    if (plan.durationMs > this.maxDurationMs)
+      throw new ApiError(400, `spec.duration must be at most ${this.maxDurationMs / 1000} s through the API`);
+    const exp = this.add(r, 'scheduled', opts.schedule);
+    exp.faults = plan.faults.map((f) => ({ target: f.target.id, kind: f.kind }));
+    exp.targets = plan.selected.map((t) => ({ target: t.id, phase: 'selected' }));
+    this.plans.set(exp.id, { plan, remainingMs: plan.durationMs, injectedAt: 0 });
+    this.audit.write('api-start', `${exp.id} ${r.kind}/${r.metadata.name}`, 'ok', `by ${actor}`);
+    const inject = async (): Promise<void> => {
+      if (exp.phase !== 'scheduled') return;
+      try {
+        await this.runner.inject(exp.id, plan, []);
+        this.markInjected(exp, plan.durationMs);
+      } catch (error) {
+        exp.phase = 'failed';
+        exp.error = (error as Error).message;
+        await this.runner.recover(exp.id).catch(() => undefined);
+        this.end(exp);
+      }
+    };
+    if (!opts.delayMs) await inject();
+    else this.timers.set(exp.id, [setTimeout(() => void inject(), opts.delayMs)]);
+    return exp;
+  }
+
+  /** The experiment `id`, or a 404. */
+  get(id: string): ApiExperiment {
+    const exp = this.experiments.get(id);
+    if (!exp) throw new ApiError(404, `no experiment ${id}`);
+    return exp;
+  }
+
+  /** Resolves when the experiment is recovered or failed. */
+  whenEnded(id: string): Promise<ApiExperiment> {
+    return this.ended.get(id)?.promise ?? Promise.resolve(this.get(id));
+  }
+
+  /** Chaos Mesh's pause: the fault is recovered but the experiment stays, with the time it had left. */
+  async pause(id: string, actor: string): Promise<ApiExperiment> {
+    const exp = this.get(id);
+    if (exp.phase !== 'injected') throw new ApiError(409, `experiment ${id} is ${exp.phase}, not injected`);
+    if (exp.kind === 'Workflow') throw new ApiError(409, 'a Workflow is not paused (as in Chaos Mesh): stop it');
+    this.clearTimers(id);
+    const p = this.plans.get(id)!;
+    p.remainingMs = Math.max(1000, p.remainingMs - (Date.now() - p.injectedAt));
+    await this.runner.recover(id);
+    exp.phase = 'paused';
+    for (const t of exp.targets) t.phase = 'recovered';
+    this.audit.write('api-pause', id, 'ok', `by ${actor}`);
+    return exp;
+  }
+
+  /** Injects a paused experiment again for the time it had left. */
+  async resume(id: string, actor: string): Promise<ApiExperiment> {
+    const exp = this.get(id);
+    if (exp.phase !== 'paused') throw new ApiError(409, `experiment ${id} is ${exp.phase}, not paused`);
+    const p = this.plans.get(id)!;
+    await this.runner.inject(id, { ...p.plan, durationMs: p.remainingMs }, []);
+    this.markInjected(exp, p.remainingMs);
+    this.audit.write('api-resume', id, 'ok', `by ${actor}`);
+    return exp;
+  }
+
+  /** Recovers the experiment (a Workflow: aborts it); idempotent. */
+  async stop(id: string, actor: string): Promise<ApiExperiment> {
+    const exp = this.get(id);
+    const wf = this.workflows.get(id);
+    if (wf) {
+      wf.abort.abort();
+      await wf.done;
+      this.audit.write('api-stop', id, 'ok', `by ${actor}`);
+      return exp;
+    }
+    this.clearTimers(id);
+    if (exp.phase === 'scheduled' || exp.phase === 'injected' || exp.phase === 'paused') {
+      const failed = this.recordEffects(exp, await this.runner.recover(id));
+      exp.phase = failed ? 'failed' : 'recovered';
+      if (failed) exp.error = `recovery failed: ${failed}`;
+      exp.recoveredAt = new Date().toISOString();
+      for (const t of exp.targets) t.phase = 'recovered';
+      this.audit.write('api-stop', id, failed ? 'failed' : 'ok', failed ? `by ${actor}: ${exp.error}` : `by ${actor}`);
+      this.end(exp);
+    }
+    return exp;
+  }
+
+  /** Every experiment, with what the faults of the injected ones have done so far (from the agent). */
+  async list(): Promise<ApiExperiment[]> {
+    const running = [...this.experiments.values()].filter((e) => e.phase === 'injected');
+    if (running.length) {
+      const faults = await this.runner.activeFaults().catch(() => [] as Fault[]);
+      for (const exp of running) {
+        const mine = faults.filter((f) => f.experimentUid === exp.id || f.experimentUid.startsWith(`${exp.id}-`));
+        exp.effects = mine.map((f) => ({ target: f.targetId, kind: f.kind, ...effectOf(f) }));
+      }
+    }
+    return [...this.experiments.values()];
+  }
+
+  /** Recovered and failed experiments. */
+  finished(): ApiExperiment[] {
+    return [...this.experiments.values()].filter((e) => e.phase === 'recovered' || e.phase === 'failed');
+  }
+
+  /** Stops every experiment (on shutdown); a failed recovery is recorded, not thrown. */
+  async stopAll(actor: string): Promise<void> {
+    for (const id of [...this.experiments.keys()]) await this.stop(id, actor).catch(() => undefined);
+  }
+
+  private add(r: { kind: string; metadata: { name: string } }, phase: ApiExperiment['phase'], schedule?: string) {
+    const id = `api-${randomUUID().slice(0, 8)}`;
+    const exp: ApiExperiment = {
+      id,
+      name: r.metadata.name,
+      kind: r.kind,
+      phase,
+      startedAt: phase === 'scheduled' ? undefined : new Date().toISOString(),
+      endsAt: undefined,
+      recoveredAt: undefined,
+      ...(schedule ? { schedule } : {}),
+      faults: [],
+      targets: [],
+    };
+    this.experiments.set(id, exp);
+    let resolve!: (e: ApiExperiment) => void;
+    const promise = new Promise<ApiExperiment>((r) => (resolve = r));
+    this.ended.set(id, { promise, resolve });
+    return exp;
+  }
+
+  private end(exp: ApiExperiment): void {
+    this.ended.get(exp.id)?.resolve(exp);
+  }
+
+  private clearTimers(id: string): void {
+    for (const t of this.timers.get(id) ?? []) clearTimeout(t);
+    this.timers.delete(id);
+  }
+
+  /** A Workflow runs in the background through the engine; its chaos nodes' targets show up as they run. */
+  private startWorkflow(r: WorkflowResource, actor: string): ApiExperiment {
+    const problems = unsupportedTemplates(r.spec);
+    if (problems.length) throw new ApiError(422, problems.join('; '));
+    const exp = this.add(r, 'injected');
+    this.audit.write('api-start', `${exp.id} Workflow/${r.metadata.name}`, 'ok', `by ${actor}`);
+    const abort = new AbortController();
+    let n = 0;
+    const done = runWorkflow(
+      r.spec,
+      {
+        now: () => Date.now(),
+        runChaos: async (template, kind, spec, signal) => {
+          const deadline = template.deadline ? parseDuration(template.deadline)! : 10_000;
+          const plan = await this.runner.plan(kind, spec, r, deadline);
+          const uid = `${exp.id}-${n++}`;
+          const mine = plan.selected.map((t) => ({ target: t.id, phase: 'selected' as const }));
+          exp.targets.push(...mine);
+          exp.faults.push(...plan.faults.map((f) => ({ target: f.target.id, kind: f.kind })));
+          try {
+            await this.runner.inject(uid, plan, []);
+            for (const t of mine) (t as { phase: string }).phase = 'injected';
+            await wait(deadline, signal);
+          } finally {
+            await this.runner.recover(uid);
+            for (const t of mine) (t as { phase: string }).phase = 'recovered';
+          }
+        },
+      },
+      abort.signal,
+    )
+      .then(
+        (result) => {
+          exp.phase = result.status === 'failed' ? 'failed' : 'recovered';
+          if (result.status === 'failed') exp.error = result.children.find((c) => c.error)?.error ?? 'a node failed';
+        },
+        (error: unknown) => {
+          exp.phase = 'failed';
+          exp.error = (error as Error).message;
+        },
+      )
+      .finally(() => {
+        exp.recoveredAt = new Date().toISOString();
+        this.workflows.delete(exp.id);
+        this.end(exp);
+      });
+    this.workflows.set(exp.id, { abort, done });
+    return exp;
+  }
+
+  private markInjected(exp: ApiExperiment, forMs: number): void {
+    exp.phase = 'injected';
+    exp.startedAt ??= new Date().toISOString();
+    exp.endsAt = new Date(Date.now() + forMs).toISOString();
+    for (const t of exp.targets) t.phase = 'injected';
+    this.plans.get(exp.id)!.injectedAt = Date.now();
+    this.timers.set(exp.id, [...(this.timers.get(exp.id) ?? []), setTimeout(() => this.expire(exp), forMs)]);
+  }
+
+  /**
+   * Ends an experiment at its expiry. A recovery that fails there (the agent died, a target is gone) must not
+   * become an unhandled rejection, which would end `chaos up` and everything it runs: it is recorded on the
+   * experiment and in the audit log; the services revert the fault themselves when its lease ends.
+   */
+  private expire(exp: ApiExperiment): void {
+    this.stop(exp.id, 'expiry').catch((error: unknown) => {
+      exp.phase = 'failed';
+      exp.error = `recovery at expiry failed: ${(error as Error).message} (each target reverts the fault itself when its lease ends)`;
+      this.audit.write('api-stop', exp.id, 'failed', exp.error);
+      this.end(exp);
+    });
+  }
+
+  /** Keeps what each recovered fault did; returns why recovery failed, when a fault's undo failed. */
+  private recordEffects(exp: ApiExperiment, faults: readonly Fault[]): string | undefined {
+    // The live effects shown while it ran give way to the final ones.
+    exp.effects = [
+      ...(exp.effects ?? []).filter((e) => !faults.some((f) => f.targetId === e.target && f.kind === e.kind)),
+      ...faults.map((f) => ({ target: f.targetId, kind: f.kind, ...effectOf(f) })),
+    ];
+    const failed = faults.filter((f) => f.phase === 'failed');
+    return failed.length ? failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ') : undefined;
+  }
+}
