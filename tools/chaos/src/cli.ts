@@ -57,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
       return up({
         'live-load': parsed.values['live-load'] ?? '10',
         ...(parsed.values.env ? { env: parsed.values.env } : {}),
+        ...(parsed.values.reports ? { reports: parsed.values.reports } : {}),
       });
     case 'down':
       return down();

@@ -26,7 +26,33 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nova-dashboard-'));
   stateDir = dir;
   writeFileSync(join(dir, 'htpasswd'), `admin:${bcrypt.hashSync('s3cret-pass', 10)}\n`);
-  up = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'up', '--live-load', '10'], {
+  // Two recorded runs for the history's trend (report.json as `chaos run` writes it, only the fields read).
+  const reports = join(dir, 'reports');
+  for (const [i, p99] of [
+    [1, 120],
+    [2, 180],
+  ] as const) {
+    mkdirSync(join(reports, `2026120${i}-100000`), { recursive: true });
+    const fault = { count: 300, errorRate: 0, p50: 20, p99 };
+    const result = {
+      name: 'network-delay-auth',
+      kind: 'NetworkChaos',
+      verdict: 'pass',
+      checks: [],
+      figures: { fault },
+    };
+    writeFileSync(
+      join(reports, `2026120${i}-100000`, 'report.json'),
+      JSON.stringify({
+        runId: `2026120${i}-100000`,
+        startedAt: `2026-12-0${i}T10:00:00.000Z`,
+        environment: 'local',
+        results: [result],
+      }),
+    );
+  }
+  const args = ['up', '--live-load', '10', '--reports', reports];
+  up = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, ...args], {
     env: {
       ...process.env,
       CHAOS_STATE_DIR: dir,
@@ -106,6 +132,15 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
       /^http-abort on user-service-\S+: aborted \d+ of \d+ requests$/,
     );
     await expect.poll(async () => running.count()).toBe(0);
+    // The history's trend: each experiment's p99 during its fault over the recorded runs.
+    const trend = await page.evaluate(() => {
+      const chart = (globalThis as unknown as { Chart: { getChart(id: string): { data: unknown } } }).Chart.getChart(
+        'trend',
+      );
+      return chart?.data as { labels: string[]; datasets: Array<{ label: string; data: number[] }> } | undefined;
+    });
+    expect(trend?.labels).toEqual(['20261201-100000', '20261202-100000']);
+    expect(trend?.datasets.map((d) => [d.label, d.data])).toEqual([['NetworkChaos/network-delay-auth', [120, 180]]]);
     await page.context().close();
   }, 60_000);
 
@@ -182,7 +217,7 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-schedule-suspended.png'), fullPage: true });
     // Two ticks' time while suspended: still the one child.
     await page.waitForTimeout(4_500);
-    expect(await row.locator('.children').textContent()).toMatch(/^1 child\b/);
+    expect(await row.locator('.children').textContent()).toMatch(/^1 child(?!ren)/);
     await row.getByRole('button', { name: 'Resume' }).click();
     await expect.poll(async () => row.locator('.state').textContent()).toBe('running');
     await expect.poll(async () => child.locator('.phase').textContent()).toBe('injected');

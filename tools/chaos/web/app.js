@@ -211,8 +211,9 @@ function Schedules({ onError }) {
             <td>
               <span class="state ${s.state}">${s.state}</span><br />
               <small class="children"
-                >${s.children.length}
-                ${s.children.length === 1 ? 'child' : 'children'}${s.children.map((c) => html`<br />${c.name}: ${c.phase}`)}</small
+                >${`${s.children.length} ${s.children.length === 1 ? 'child' : 'children'}`}${s.children.map(
+                  (c) => html`<br />${c.name}: ${c.phase}`,
+                )}</small
               >
             </td>
             <td>
@@ -244,10 +245,49 @@ function Schedules({ onError }) {
   </section>`;
 }
 
+const COLORS = ['#d93025', '#1a73e8', '#188038', '#f29900', '#9334e6', '#00897b', '#5f6368'];
+
+/** Each experiment's p99 during its fault over the last recorded runs (oldest first). */
+function Trend({ trend }) {
+  const canvas = useRef(null);
+  const chart = useRef(null);
+  useEffect(() => {
+    if (!canvas.current || !trend) return;
+    const data = {
+      labels: trend.runs,
+      datasets: trend.p99.map((e, i) => ({
+        label: e.experiment,
+        data: e.points,
+        spanGaps: true,
+        borderColor: COLORS[i % COLORS.length],
+        pointRadius: 2,
+      })),
+    };
+    if (!chart.current) {
+      chart.current = new window.Chart(canvas.current, {
+        type: 'line',
+        data,
+        options: {
+          animation: false,
+          maintainAspectRatio: false,
+          scales: { y: { min: 0, title: { display: true, text: 'p99 during the fault (ms)' } } },
+        },
+      });
+    } else {
+      chart.current.data = data;
+      chart.current.update();
+    }
+  }, [trend]);
+  if (!trend || trend.runs.length < 2) return html`<p><small>the trend shows once two runs are recorded</small></p>`;
+  return html`<h3>p99 during the fault over the last ${trend.runs.length} runs</h3>
+    <div style="height:240px"><canvas id="trend" ref=${canvas}></canvas></div>`;
+}
+
 function History() {
   const data = usePoll('/api/v1/history', 2000);
   return html`<section class="wide">
     <h2>History</h2>
+    <${Trend} trend=${data?.trend} />
     <table id="history">
       ${(data?.experiments ?? []).map(
         (e) =>

@@ -126,7 +126,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
   app.get('/api/v1/history', { schema: { ...tags('dashboard'), response: { 200: openObject({}) } } }, async () => ({
     experiments: experiments.finished(),
-    runs: reportedRuns(options.reportsDir),
+    ...reportedRuns(options.reportsDir),
   }));
   app.get('/api/v1/live', { schema: { ...tags('dashboard'), response: { 200: openObject({}) } } }, async () =>
     liveView(options.live),

@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
 import { startApi } from '../api/server.ts';
 import { LoadGenerator } from '../load.ts';
@@ -10,7 +10,8 @@ import { Runner } from '../runner.ts';
 import { DEFAULT_SUITE, envName, readUpState, ROOT, STATE, UP_FILE, usage, type UpState } from './common.ts';
 import { startEnv } from './run.ts';
 
-export async function up(opts: { 'live-load'?: string; env?: string } = {}): Promise<number> {
+/** `chaos up`: the environment, the REST API and the dashboard until Ctrl-C; `reports`: the runs it shows. */
+export async function up(opts: { 'live-load'?: string; env?: string; reports?: string } = {}): Promise<number> {
   if (readUpState()) usage(`an environment is already up (${UP_FILE}); run chaos down first`);
   const runDir = join(STATE, 'up');
   const env = await startEnv(runDir, (l) => console.log(l), envName(opts.env));
@@ -55,7 +56,7 @@ export async function up(opts: { 'live-load'?: string; env?: string } = {}): Pro
     token: apiToken,
     suite: [DEFAULT_SUITE],
     port: Number(process.env['CHAOS_API_PORT'] ?? 0),
-    reportsDir: join(ROOT, 'reports'),
+    reportsDir: resolve(opts.reports ?? join(ROOT, 'reports')),
     ...(htpasswdFile ? { htpasswd: readFileSync(htpasswdFile, 'utf8') } : {}),
     ...(liveRate > 0 ? { live: idle } : {}),
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reportCommand } from '../report-command.ts';
 import type { ExperimentResult } from '../runner.ts';
-import { diffRuns, listRuns, resolveRun, trendOf, type RecordedRun } from './history.ts';
+import { diffRuns, historyTrend, listRuns, resolveRun, trendOf, type RecordedRun } from './history.ts';
 import { html } from './report.ts';
 
 /** An experiment result shaped as the runner writes it into report.json. */
@@ -181,5 +181,28 @@ describe('the trend over the last runs', () => {
     expect(html({ ...current, seed: 1, finishedAt: current.startedAt, samples: [], observations: [] })).not.toContain(
       '<canvas id="trend">',
     );
+  });
+});
+
+describe("the dashboard's trend", () => {
+  it('covers every experiment of the last runs, not only the newest run, oldest run first', () => {
+    const runs = [3, 1, 2].map((d) =>
+      record(`2026112${d}-100000`, `2026-11-2${d}T10:00:00.000Z`, [
+        result('delay', { p99: 10 * d }),
+        ...(d === 1 ? [result('only-first', { p99: 7 })] : []),
+      ]),
+    );
+    const noLoad = result('unloaded');
+    noLoad.figures!.fault.count = 0;
+    runs[0]!.results.push(noLoad);
+    expect(historyTrend(runs)).toEqual({
+      runs: ['20261121-100000', '20261122-100000', '20261123-100000'],
+      p99: [
+        { experiment: 'NetworkChaos/delay', points: [10, 20, 30] },
+        { experiment: 'NetworkChaos/only-first', points: [7, null, null] },
+      ],
+    });
+    expect(historyTrend(runs, 2).runs).toEqual(['20261122-100000', '20261123-100000']);
+    expect(historyTrend([])).toEqual({ runs: [], p99: [] });
   });
 });

@@ -275,9 +275,30 @@ export function trendOf(history: readonly RecordedRun[], current: RecordedRun, l
     .filter((r) => r.runId !== current.runId)
     .sort((a, b) => a.startedAt.localeCompare(b.startedAt))
     .slice(-(limit - 1));
-  const runs = [...before, current];
-  const p99 = current.results
-    .filter((r) => r.figures?.fault.count)
+  return trendOver(
+    [...before, current],
+    current.results.filter((r) => r.figures?.fault.count),
+  );
+}
+
+/**
+ * The trend over the `limit` most recent runs of `history` (any order), for every experiment that had load
+ * during its fault in any of them: what the dashboard's history shows.
+ */
+export function historyTrend(history: readonly RecordedRun[], limit = 10): Trend {
+  const runs = [...history].sort((a, b) => a.startedAt.localeCompare(b.startedAt)).slice(-limit);
+  const seen = new Map<string, ExperimentResult>();
+  for (const run of runs)
+    for (const r of run.results) if (!seen.has(`${r.kind}/${r.name}`)) seen.set(`${r.kind}/${r.name}`, r);
+  return trendOver(runs, [...seen.values()]);
+}
+
+/** For each of `experiments` that had load during its fault, its p99 then in each of `runs` (oldest first). */
+function trendOver(runs: readonly RecordedRun[], experiments: readonly ExperimentResult[]): Trend {
+  const p99 = experiments
+    .filter((r) =>
+      runs.some((run) => run.results.some((x) => x.kind === r.kind && x.name === r.name && x.figures?.fault.count)),
+    )
     .map((r) => ({
       experiment: `${r.kind}/${r.name}`,
       points: runs.map((run) => {
