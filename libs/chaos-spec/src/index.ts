@@ -4,5 +4,5 @@ export * from './cron.ts';
 export * from './parse.ts';
 export * from './select.ts';
 export * from './random.ts';
-export { toJsonSchema } from './schemas.ts';
+export { crdManifests, crdPlural, crdSchema, toJsonSchema } from './schemas.ts';
 export * from './units.ts';

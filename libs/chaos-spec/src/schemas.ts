@@ -4,7 +4,8 @@ import type { Kind } from './model.ts';
 
 const Ajv = AjvModule.default ?? AjvModule;
 
-const FILES: Record<Kind, string> = {
+/** Each kind's schema file under `crds/` (its stem is also Chaos Mesh's plural, but for `workflows`, `schedules`). */
+export const CRD_FILES: Record<Kind, string> = {
   NetworkChaos: 'networkchaos',
   PodChaos: 'podchaos',
   StressChaos: 'stresschaos',
@@ -52,11 +53,50 @@ const compiled = new Map<Kind, ValidateFunction>();
 export function schemaValidator(kind: Kind): ValidateFunction {
   let v = compiled.get(kind);
   if (!v) {
-    const raw = JSON.parse(readFileSync(new URL(`../crds/${FILES[kind]}.schema.json`, import.meta.url), 'utf8'));
+    const raw = crdSchema(kind);
     v = ajv.compile(toJsonSchema(raw) as object);
     compiled.set(kind, v);
   }
   return v;
+}
+
+/** Chaos Mesh v2.6.7's `openAPIV3Schema` of a kind, as its CRD declares it (copied unchanged into `crds/`). */
+export function crdSchema(kind: Kind): Record<string, unknown> {
+  return JSON.parse(readFileSync(new URL(`../crds/${CRD_FILES[kind]}.schema.json`, import.meta.url), 'utf8'));
+}
+
+/** Chaos Mesh's plural of a kind: the chaos kinds are their own plural (`networkchaos`), the others add `s`. */
+export function crdPlural(kind: Kind): string {
+  const stem = CRD_FILES[kind];
+  return stem.endsWith('chaos') ? stem : `${stem}s`;
+}
+
+/**
+ * Chaos Mesh v2.6.7's CustomResourceDefinitions for every kind we model, assembled from the very
+ * `openAPIV3Schema`s of its release: an API server validates a chaos object against them exactly as it would
+ * with Chaos Mesh's own `crd.yaml` installed (its admission webhook runs in its controller, not here). For
+ * tests against a real kube-apiserver, and for `chaos run --env k8s` on a cluster that lacks them (it refuses).
+ */
+export function crdManifests(): Array<Record<string, unknown>> {
+  return (Object.keys(CRD_FILES) as Kind[]).map((kind) => ({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${crdPlural(kind)}.chaos-mesh.org` },
+    spec: {
+      group: 'chaos-mesh.org',
+      names: { kind, listKind: `${kind}List`, plural: crdPlural(kind), singular: CRD_FILES[kind] },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: 'v1alpha1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema: crdSchema(kind) },
+        },
+      ],
+    },
+  }));
 }
 
 export type { ErrorObject };

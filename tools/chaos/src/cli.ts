@@ -6,6 +6,7 @@ import { validateCommand } from './validate-command.ts';
 import { HELP, ROOT, usage } from './cli/common.ts';
 import { plan } from './cli/plan.ts';
 import { run, schedule } from './cli/run.ts';
+import { runK8s } from './cli/run-k8s.ts';
 import { down, status, up } from './cli/up.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -31,6 +32,13 @@ async function main(argv: string[]): Promise<number> {
         against: { type: 'string' },
         reports: { type: 'string' },
         all: { type: 'boolean' },
+        kubeconfig: { type: 'string' },
+        prometheus: { type: 'string' },
+        'load-targets': { type: 'string' },
+        verify: { type: 'string' },
+        'scrape-delay': { type: 'string' },
+        'condition-timeout': { type: 'string' },
+        'delete-timeout': { type: 'string' },
       },
     });
   } catch (error) {
@@ -43,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'run':
+      if ((parsed.values.env ?? process.env['CHAOS_ENV']) === 'k8s') return runK8s(rest, parsed.values);
       return run(rest, parsed.values);
     case 'validate':
       if (rest.length === 0) usage('validate needs files or directories');

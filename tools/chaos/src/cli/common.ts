@@ -33,7 +33,8 @@ Usage:
 Options (run, schedule, up):
   --env <name>        local (default: processes + embedded PostgreSQL) or containers (Docker: images built
                       locally, PostgreSQL and the services in containers, Docker- and kernel-level faults;
-                      needs root and a running Docker engine; CHAOS_ENV=containers does the same)
+                      needs root and a running Docker engine; CHAOS_ENV=containers does the same); run and
+                      plan also take k8s (a cluster with Chaos Mesh, below)
   --seed <n>          replay a run: the same seed selects the same targets and draws the same jitter
   --rate <n>          load in requests per second (default 40)
   --load <gen>        builtin (default) or k6: the real k6 binary runs the same journeys
@@ -45,6 +46,15 @@ Options (run, schedule, up):
   --compare <run>     after the table, compare with a recorded run (last, last-passing or a run id)
   --fail-on-regression  exit 1 when --compare flags a regression
   --threshold <pct>   (run --compare, report diff) a p99 rise above this share is a regression (default 25)
+
+On Kubernetes (run --env k8s; Chaos Mesh installed, docs/kubernetes.md):
+  --kubeconfig <file> the cluster (default $KUBECONFIG, ~/.kube/config, or in-cluster)
+  --prometheus <url>  the Prometheus scraping the services (or PROMETHEUS_URL): the verdicts come from it
+  --load-targets <l>  user=URL,auth=URL,messaging=URL: run our load (--load builtin or k6) against them
+  --verify <s>        the window after the fault in which the services must be steady (default 10)
+  --scrape-delay <s>  waited so Prometheus has scraped a window's end before it is read (default 20)
+  --condition-timeout <s>  how long Chaos Mesh may take to report AllInjected / AllRecovered (default 60)
+  --delete-timeout <s>     how long a deleted chaos object may take to go before it is reported stuck (default 60)
 
 Safety (environment): ALLOWED_NAMESPACES, CHAOS_REQUIRE_SAFE_LABEL=true, CHAOS_PROFILE=production,
 CHAOS_SECURITY_MODE (default true), CHAOS_ACTOR. Exit codes: 0 all passed, 1 a hypothesis failed or an
@@ -96,7 +106,7 @@ export function envName(value: string | undefined): (typeof ENVIRONMENTS)[number
   const name = value ?? process.env['CHAOS_ENV'] ?? 'local';
   if (!ENVIRONMENTS.includes(name as never))
     usage(
-      `--env ${name}: expected ${ENVIRONMENTS.join(' or ')} (on Kubernetes, Chaos Mesh runs the same files: kubectl apply -k k8s/overlays/staging/chaos-mesh; chaos plan --env k8s shows their blast radius)`,
+      `--env ${name}: expected ${ENVIRONMENTS.join(' or ')} (k8s is taken by chaos run and chaos plan: a cluster with Chaos Mesh)`,
     );
   return name as (typeof ENVIRONMENTS)[number];
 }

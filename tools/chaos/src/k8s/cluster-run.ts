@@ -1,0 +1,253 @@
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { parseDuration, seededRandom, type Resource } from '@nova/chaos-spec';
+import { verdictOf } from '../evidence.ts';
+import { hypothesesFrom } from '../hypotheses.ts';
+import type { ControllerAudit, SafetyPolicy } from '../policy.ts';
+import type { ExperimentResult, PhaseEvent } from '../runner.ts';
+import { wait } from '../wait.ts';
+import { ChaosObjects, clearFinalizersCommand, hasCondition, type ChaosObject } from './chaos-objects.ts';
+import { clusterChecks, recordChecks } from './cluster-checks.ts';
+import { planOnCluster } from './cluster-plan.ts';
+import { windowFigures, type Prometheus } from './promql.ts';
+
+/** Options of {@link runOnCluster}; times in ms. */
+export interface ClusterRunOptions {
+  kubeconfig: KubeConfig;
+  prometheus: Prometheus;
+  policy: SafetyPolicy;
+  audit: ControllerAudit;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  onPhase?: (e: PhaseEvent) => void;
+  /** Steady state measured before each injection. Default 10 s. */
+  baselineMs?: number;
+  /** The window after the fault in which the services must be steady. Default 10 s. */
+  verifyMs?: number;
+  /** How long Chaos Mesh may take to report AllInjected, and AllRecovered after the duration. Default 60 s. */
+  conditionTimeoutMs?: number;
+  /** How long a deleted object may take to go (Chaos Mesh's finalizer recovers first). Default 60 s. */
+  deleteTimeoutMs?: number;
+  /** How long an experiment without `duration` is held before it is deleted. Default 30 s. */
+  defaultHoldMs?: number;
+  /** Waited before reading a window's figures, so Prometheus has scraped its end. Default 20 s (15 s scrapes). */
+  scrapeDelayMs?: number;
+  /** Namespace of objects that name none. Default `default`. */
+  namespace?: string;
+  /** How often the status is read. Default 500 ms. */
+  pollMs?: number;
+}
+
+const KINDS = new Set(['NetworkChaos', 'PodChaos', 'StressChaos', 'IOChaos', 'HTTPChaos', 'TimeChaos', 'DNSChaos']);
+
+/**
+ * `chaos run --env k8s`: each chaos experiment on a real cluster, with Chaos Mesh as the engine. Per experiment:
+ * the safety policy over the pods the API server selects, a baseline, server-side apply, Chaos Mesh's
+ * AllInjected, the hold (Chaos Mesh recovers at `duration`: AllRecovered), a verify window, then the hypotheses
+ * from Prometheus and the evidence from Chaos Mesh's records, and the object deleted. On abort (Ctrl-C) or error
+ * the object is deleted at once; one stuck on its finalizers is reported with the command that clears them.
+ */
+export async function runOnCluster(resources: readonly Resource[], o: ClusterRunOptions): Promise<ExperimentResult[]> {
+  const objects = new ChaosObjects(o.kubeconfig);
+  const core = o.kubeconfig.makeApiClient(CoreV1Api);
+  const results: ExperimentResult[] = [];
+  for (const r of resources) {
+    if (o.signal.aborted) break;
+    const started = Date.now();
+    const result: ExperimentResult = {
+      name: r.metadata.name,
+      kind: r.kind,
+      file: `${r.source.file}:${r.source.line}`,
+      verdict: 'error',
+      checks: [],
+      injected: [],
+      durationSeconds: 0,
+    };
+    results.push(result);
+    try {
+      await runOne(r, result, objects, core, o);
+    } catch (error) {
+      result.verdict = 'error';
+      result.reason = (error as Error).message;
+    }
+    result.durationSeconds = Math.round((Date.now() - started) / 1000);
+    o.onPhase?.({ experiment: `${r.kind}/${r.metadata.name}`, phase: 'done', at: Date.now(), verdict: result.verdict });
+    o.log(`${result.verdict.toUpperCase()} ${r.kind}/${r.metadata.name}${result.reason ? `: ${result.reason}` : ''}`);
+  }
+  return results;
+}
+
+async function runOne(
+  r: Resource,
+  result: ExperimentResult,
+  objects: ChaosObjects,
+  core: CoreV1Api,
+  o: ClusterRunOptions,
+): Promise<void> {
+  const label = `${r.kind}/${r.metadata.name}`;
+  if (!KINDS.has(r.kind)) {
+    result.verdict = 'skipped';
+    result.reason = `${r.kind} is not judged on a cluster yet: apply it with kubectl (Chaos Mesh runs it); chaos run --env k8s judges single chaos objects`;
+    return;
+  }
+  const hypotheses = hypothesesFrom(r.metadata.annotations ?? {});
+  // The blast radius as the API server evaluates it, and the safety policy over it: nothing is applied on a refusal.
+  const [plan] = await planOnCluster([r], core, o.policy, seededRandom(1));
+  if (plan?.error) throw new Error(`planning: ${plan.error}`);
+  if (plan && plan.objections.length) throw new Error(`refused by the safety policy: ${plan.objections.join('; ')}`);
+  if (plan && plan.matching.length === 0) throw new Error('the selector matches no pod on the cluster');
+  const poll = o.pollMs ?? 500;
+  const timeout = o.conditionTimeoutMs ?? 60_000;
+  const scrape = o.scrapeDelayMs ?? 20_000;
+  const baselineStart = Date.now();
+  o.onPhase?.({
+    experiment: label,
+    phase: 'baseline',
+    at: baselineStart,
+    endsAt: baselineStart + (o.baselineMs ?? 10_000),
+  });
+  await wait(o.baselineMs ?? 10_000, o.signal);
+  interrupted(o.signal);
+
+  const manifest = ChaosObjects.manifest(r, o.namespace ?? 'default');
+  let applied = false;
+  try {
+    o.onPhase?.({
+      experiment: label,
+      phase: 'inject',
+      at: Date.now(),
+      detail: plan?.selected.map((p) => p.name).join(', '),
+    });
+    await objects.apply(manifest);
+    applied = true;
+    o.audit.write('k8s-apply', `${label} in ${manifest.metadata!.namespace}`, 'ok');
+    const injected = await until(
+      () => objects.read(manifest),
+      (x) => hasCondition(x, 'AllInjected'),
+      timeout,
+      poll,
+      o.signal,
+    );
+    interrupted(o.signal);
+    if (!hasCondition(injected, 'AllInjected'))
+      throw new Error(
+        `Chaos Mesh did not report AllInjected within ${timeout / 1000} s (is its controller running? conditions: ${describe(injected)})`,
+      );
+    const faultStart = Date.now();
+    const duration = (r.spec as Record<string, unknown>)['duration'];
+    const durationMs = typeof duration === 'string' ? parseDuration(duration) : undefined;
+    o.onPhase?.({
+      experiment: label,
+      phase: 'hold',
+      at: faultStart,
+      endsAt: faultStart + (durationMs ?? o.defaultHoldMs ?? 30_000),
+    });
+    let last: ChaosObject | undefined;
+    if (durationMs !== undefined) {
+      // Chaos Mesh ends the fault at its duration; we wait for its word, not our clock.
+      last = await until(
+        () => objects.read(manifest),
+        (x) => hasCondition(x, 'AllRecovered'),
+        durationMs + timeout,
+        poll,
+        o.signal,
+      );
+      interrupted(o.signal);
+      if (!hasCondition(last, 'AllRecovered'))
+        throw new Error(
+          `Chaos Mesh did not report AllRecovered within ${(durationMs + timeout) / 1000} s of AllInjected`,
+        );
+    } else {
+      await wait(o.defaultHoldMs ?? 30_000, o.signal);
+      interrupted(o.signal);
+      last = await objects.read(manifest);
+      await deleteAndWait(objects, manifest, o);
+      applied = false;
+    }
+    const faultEnd = Date.now();
+    o.onPhase?.({
+      experiment: label,
+      phase: 'verify',
+      at: faultEnd,
+      endsAt: faultEnd + (o.verifyMs ?? 10_000) + scrape,
+    });
+    await wait(o.verifyMs ?? 10_000, o.signal);
+    const verifyEnd = Date.now();
+    await wait(scrape, o.signal);
+    interrupted(o.signal);
+    const phases = { baselineStart, faultStart, faultEnd, verifyEnd };
+    const [baseline, fault, after] = await Promise.all([
+      windowFigures(o.prometheus, faultStart, faultStart - baselineStart),
+      windowFigures(o.prometheus, faultEnd, faultEnd - faultStart),
+      windowFigures(o.prometheus, verifyEnd, verifyEnd - faultEnd),
+    ]);
+    result.figures = { baseline, fault };
+    result.phases = { baselineStart, faultStart, faultEnd, recoveredAt: verifyEnd };
+    result.injected = (last?.status?.experiment?.containerRecords ?? []).map((x) => ({
+      target: x.id,
+      kind: r.kind,
+      phase: x.phase,
+    }));
+    result.checks = [...(await clusterChecks(hypotheses, o.prometheus, phases, fault, after)), ...recordChecks(last)];
+    result.verdict = verdictOf(result.checks);
+    if (result.verdict !== 'pass')
+      result.reason = result.checks
+        .filter((c) => !c.ok)
+        .map((c) => `${c.name}: ${c.measured} (expected ${c.expected})`)
+        .join('; ');
+  } finally {
+    // Whatever happened (Ctrl-C, a timeout, Prometheus gone): the object goes, so Chaos Mesh recovers the fault.
+    if (applied) await deleteAndWait(objects, manifest, o);
+  }
+}
+
+/** Deletes the object and waits until it is gone; an object held by its finalizers is an error naming the fix. */
+async function deleteAndWait(objects: ChaosObjects, manifest: ChaosObject, o: ClusterRunOptions): Promise<void> {
+  const label = `${manifest.kind}/${manifest.metadata!.name}`;
+  await objects.delete(manifest);
+  const limit = o.deleteTimeoutMs ?? 60_000;
+  // Not the run's signal: a Ctrl-C must still see the object go.
+  const left = await until(
+    () => objects.read(manifest),
+    (x) => x === undefined,
+    limit,
+    o.pollMs ?? 500,
+    new AbortController().signal,
+  );
+  if (left === undefined) {
+    o.audit.write('k8s-delete', `${label} in ${manifest.metadata!.namespace}`, 'ok');
+    return;
+  }
+  const finalizers = left.metadata?.finalizers ?? [];
+  o.audit.write(
+    'k8s-delete',
+    `${label} in ${manifest.metadata!.namespace}`,
+    'failed',
+    `stuck on ${finalizers.join(', ')}`,
+  );
+  throw new Error(
+    `${label} is still there ${limit / 1000} s after its deletion, held by the finalizers ${finalizers.join(', ') || '(none)'}: Chaos Mesh has not recovered it (is its controller running?). Check the pods, then clear them with: ${clearFinalizersCommand({ kind: manifest.kind!, name: manifest.metadata!.name!, namespace: manifest.metadata!.namespace! })}`,
+  );
+}
+
+/** Reads until `ok` holds, `timeoutMs` passes or `signal` aborts; returns the last value read. */
+async function until<T>(
+  read: () => Promise<T>,
+  ok: (value: T) => boolean,
+  timeoutMs: number,
+  pollMs: number,
+  signal: AbortSignal,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() >= end || signal.aborted) return value;
+    await wait(Math.min(pollMs, Math.max(0, end - Date.now())), signal);
+  }
+}
+
+function interrupted(signal: AbortSignal): void {
+  if (signal.aborted) throw new Error('interrupted: the chaos object is deleted, so Chaos Mesh recovers its fault');
+}
+
+const describe = (x: ChaosObject | undefined): string =>
+  x?.status?.conditions?.map((c) => `${c.type}=${c.status}`).join(', ') || 'none written';
