@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate, HypothesisAnnotationError, hypothesesFrom } from './hypotheses.ts';
+import { evaluate, haltCheck, HypothesisAnnotationError, hypothesesFrom } from './hypotheses.ts';
 import type { Sample } from './load.ts';
 import { addEvents, type Observation, type Observer } from './observe.ts';
 
@@ -139,6 +139,31 @@ describe('p95 hypothesis', () => {
   });
 });
 
+describe('the halt condition', () => {
+  it('is a check only when declared, failed when it ended the fault, naming how', () => {
+    expect(haltCheck(hypothesesFrom({}), undefined)).toEqual([]);
+    const h = hypothesesFrom({ 'nova.dev/abort-error-rate': '0.2' });
+    expect(h.abortErrorRate).toBe(0.2);
+    expect(haltCheck(h, undefined)).toEqual([
+      {
+        name: 'halt condition',
+        ok: true,
+        measured: 'never reached',
+        expected: 'error rate <= 20.0 % throughout the fault',
+      },
+    ]);
+    const halt = { errorRate: 0.5, count: 40, afterMs: 2_500, how: 'the fault recovered at once' };
+    expect(haltCheck(h, halt)).toEqual([
+      {
+        name: 'halt condition',
+        ok: false,
+        measured: '50.0 % errors (40 requests) 2.5 s into the fault: halted, the fault recovered at once',
+        expected: 'error rate <= 20.0 % throughout the fault',
+      },
+    ]);
+  });
+});
+
 describe('hypothesis annotations', () => {
   it('reads the budget the load should send', () => {
     expect(hypothesesFrom({ 'nova.dev/request-deadline-ms': '600' }).requestDeadlineMs).toBe(600);
@@ -149,6 +174,7 @@ describe('hypothesis annotations', () => {
     ['nova.dev/max-p99-ms', 'fast', /nova.dev\/max-p99-ms.*"fast".*write ms/],
     ['nova.dev/max-error-rate', '-1', /max-error-rate.*write a fraction/],
     ['nova.dev/request-deadline-ms', '0', /request-deadline-ms.*no budget/],
+    ['nova.dev/abort-error-rate', 'half', /abort-error-rate.*"half".*write a fraction/],
     ['nova.dev/expect-events', 'messaging-service', /expect-events.*"messaging-service" is not "service:kind"/],
   ])('refuses %s: %s, naming the annotation and the fix', (key, value, message) => {
     expect(() => hypothesesFrom({ [key]: value })).toThrow(HypothesisAnnotationError);

@@ -46,7 +46,44 @@ export interface Hypotheses {
    * own timeout stays long, so what it measures is whether the services kept to the budget.
    */
   requestDeadlineMs?: number;
+  /**
+   * Halt condition: when the error rate over the last few seconds of the fault exceeds it, the fault is ended
+   * early (on a cluster through Chaos Mesh's pause annotation) and the experiment fails.
+   */
+  abortErrorRate?: number;
 }
+
+/** When a halt condition ended a fault early: what was measured then. */
+export interface Halt {
+  /** The error rate over the window that exceeded the threshold. */
+  errorRate: number;
+  /** Requests in that window. */
+  count: number;
+  /** How long the fault had been held when it was halted, in ms. */
+  afterMs: number;
+  /** How the fault was ended (e.g. "paused through experiment.chaos-mesh.org/pause"). */
+  how: string;
+}
+
+/** The halt condition's check, when `nova.dev/abort-error-rate` is declared: failed when it ended the fault. */
+export function haltCheck(h: Hypotheses, halt: Halt | undefined): Check[] {
+  if (h.abortErrorRate === undefined) return [];
+  return [
+    {
+      name: 'halt condition',
+      ok: halt === undefined,
+      measured: halt
+        ? `${pct(halt.errorRate)} errors (${halt.count} requests) ${(halt.afterMs / 1000).toFixed(1)} s into the fault: halted, ${halt.how}`
+        : 'never reached',
+      expected: `error rate <= ${pct(h.abortErrorRate)} throughout the fault`,
+    },
+  ];
+}
+
+/** Requests at least this many in the window before a halt condition may fire (a lone failure is not a trend). */
+export const HALT_MIN_REQUESTS = 10;
+/** The window a halt condition looks back over, in ms. */
+export const HALT_WINDOW_MS = 5_000;
 
 /** A `nova.dev/*` annotation whose value cannot be read; the message names the annotation and the fix. */
 export class HypothesisAnnotationError extends Error {
@@ -97,6 +134,8 @@ export function hypothesesFrom(annotations: Record<string, string>): Hypotheses 
   if (maxP95Ms !== undefined) h.maxP95Ms = maxP95Ms;
   const minP99IncreaseMs = num('min-p99-increase-ms', 'ms, e.g. "50"');
   if (minP99IncreaseMs !== undefined) h.minP99IncreaseMs = minP99IncreaseMs;
+  const abortErrorRate = num('abort-error-rate', 'a fraction, e.g. "0.2"');
+  if (abortErrorRate !== undefined) h.abortErrorRate = abortErrorRate;
   const requestDeadlineMs = num('request-deadline-ms', 'ms, e.g. "600"');
   if (requestDeadlineMs !== undefined) {
     if (requestDeadlineMs === 0) {

@@ -11,7 +11,17 @@ import { parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, LEASE_MARGIN_MS, unary, type Fault } from '@nova/proto';
 import type { ChaosEnvironment } from './environment.ts';
 import { effectChecks, verdictOf } from './evidence.ts';
-import { evaluate, hypothesesFrom, type Check, type Phases } from './hypotheses.ts';
+import {
+  evaluate,
+  HALT_MIN_REQUESTS,
+  HALT_WINDOW_MS,
+  haltCheck,
+  hypothesesFrom,
+  type Check,
+  type Halt,
+  type Hypotheses,
+  type Phases,
+} from './hypotheses.ts';
 import { window, type LoadSource } from './load.ts';
 import type { Observer } from './observe.ts';
 import { checkPolicy, type ControllerAudit, type SafetyPolicy } from './policy.ts';
@@ -267,6 +277,7 @@ export class Runner {
       await sleep(this.options.baselineMs, signal);
       const faultStart = this.load.now();
       let workflow: NodeResult | undefined;
+      let halt: Halt | undefined;
       try {
         if (plan) {
           phase('inject', {
@@ -274,7 +285,8 @@ export class Runner {
           });
           await this.inject(uid, plan, base.injected);
           phase('hold', { endsAt: this.load.now() + plan.durationMs });
-          await sleep(plan.durationMs, signal);
+          halt = await this.hold(plan.durationMs, h, signal);
+          if (halt) this.options.log(`    halted: ${halt.how}`);
         } else {
           phase('hold', { detail: 'workflow' });
           workflow = await this.runWorkflow(r as WorkflowResource, uid, base.injected);
@@ -293,7 +305,11 @@ export class Runner {
       const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };
       const nameOf = (id: string): string => this.names.get(id) ?? id;
       const evidence = effectChecks(recovered, nameOf);
-      const checks = [...evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid)), ...evidence];
+      const checks = [
+        ...evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid)),
+        ...haltCheck(h, halt),
+        ...evidence,
+      ];
       return {
         ...base,
         verdict: verdictOf(checks, workflow?.status === 'failed'),
@@ -319,6 +335,26 @@ export class Runner {
       this.load.setRequestDeadline?.(undefined);
       this.collecting.delete(uid);
     }
+  }
+
+  /**
+   * Holds the fault for `ms`; with a halt condition (`nova.dev/abort-error-rate`), ends the hold early when the
+   * error rate of the last {@link HALT_WINDOW_MS} exceeds it (the caller recovers the fault either way).
+   */
+  private async hold(ms: number, h: Hypotheses, signal: AbortSignal): Promise<Halt | undefined> {
+    const start = this.load.now();
+    if (h.abortErrorRate === undefined) {
+      await sleep(ms, signal);
+      return undefined;
+    }
+    while (this.load.now() - start < ms && !signal.aborted) {
+      await sleep(Math.min(500, ms - (this.load.now() - start)), signal);
+      const now = this.load.now();
+      const w = window(this.load.samples, Math.max(start, now - HALT_WINDOW_MS), now);
+      if (w.count >= HALT_MIN_REQUESTS && w.errorRate > h.abortErrorRate)
+        return { errorRate: w.errorRate, count: w.count, afterMs: now - start, how: 'the fault recovered at once' };
+    }
+    return undefined;
   }
 
   private runWorkflow(r: WorkflowResource, uid: string, injected: ExperimentResult['injected']): Promise<NodeResult> {

@@ -15,8 +15,11 @@ import { parseDuration } from '@nova/chaos-spec';
  *   container record per pod its label selector matches (phase Injected, injectedCount 1);
  * - `spec.duration` after that: AllInjected False, AllRecovered True, records Recovered;
  * - deleted: removes the finalizer, as Chaos Mesh does once it has recovered.
+ * - paused (`experiment.chaos-mesh.org/pause: "true"`): Paused True, AllInjected False, records Recovered.
  * Objects labelled `standin/ignore: "true"` are never answered (a controller that is down); objects labelled
- * `standin/stuck: "true"` keep their finalizer (a controller that cannot recover them).
+ * `standin/stuck: "true"` keep their finalizer (a controller that cannot recover them). With `hooks`, it calls
+ * `inject` when it marks an object injected and `recover` when it marks it recovered, paused or deleted: a test
+ * can make a fault real there (through the agent, as Chaos Mesh's daemon would).
  * The real end to end is `k8s/kind/run.sh`, against Chaos Mesh itself.
  */
 export class ChaosMeshStandIn {
@@ -32,6 +35,7 @@ export class ChaosMeshStandIn {
     kubeconfigFile: string,
     private readonly namespace: string,
     private readonly podsByLabel: (labels: Record<string, string>) => Promise<string[]>,
+    private readonly hooks: { inject?(name: string): Promise<void>; recover?(name: string): Promise<void> } = {},
   ) {
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfigFile);
@@ -80,9 +84,10 @@ export class ChaosMeshStandIn {
         managers: (o.metadata.managedFields ?? []).map((m) => ({ manager: m.manager, operation: m.operation })),
       });
     if (o.metadata.deletionTimestamp) {
+      if (this.injectedAt.has(name)) await this.hooks.recover?.(name);
+      this.injectedAt.delete(name);
       if (labels['standin/stuck'] !== 'true' && o.metadata.finalizers?.length)
         await this.api.patchNamespacedCustomObject({ ...ref, body: { metadata: { finalizers: null } } }, this.merge);
-      this.injectedAt.delete(name);
       return;
     }
     const selector =
@@ -96,13 +101,26 @@ export class ChaosMeshStandIn {
         injectedCount: 1,
         recoveredCount: recovered,
       }));
-    const conditions = (injected: boolean) => [
+    const conditions = (injected: boolean, paused = false) => [
       { type: 'Selected', status: 'True' },
       { type: 'AllInjected', status: injected ? 'True' : 'False' },
       { type: 'AllRecovered', status: injected ? 'False' : 'True' },
-      { type: 'Paused', status: 'False' },
+      { type: 'Paused', status: paused ? 'True' : 'False' },
     ];
     const at = this.injectedAt.get(name);
+    const pausedNow = o.metadata.annotations?.['experiment.chaos-mesh.org/pause'] === 'true';
+    if (at !== undefined && pausedNow) {
+      if (o.status?.conditions?.some((c) => c.type === 'Paused' && c.status === 'True')) return;
+      await this.hooks.recover?.(name);
+      const body = {
+        status: {
+          conditions: conditions(false, true),
+          experiment: { desiredPhase: 'Stop', containerRecords: records('Recovered', 1) },
+        },
+      };
+      await this.api.patchNamespacedCustomObjectStatus({ ...ref, body }, this.merge);
+      return;
+    }
     if (at === undefined) {
       await this.api.patchNamespacedCustomObject(
         { ...ref, body: { metadata: { finalizers: ['chaos-mesh/records'] } } },
@@ -116,10 +134,12 @@ export class ChaosMeshStandIn {
       };
       await this.api.patchNamespacedCustomObjectStatus({ ...ref, body }, this.merge);
       this.injectedAt.set(name, Date.now());
+      await this.hooks.inject?.(name);
       return;
     }
     const duration = typeof o.spec['duration'] === 'string' ? parseDuration(o.spec['duration']) : undefined;
-    if (duration !== undefined && Date.now() - at >= duration && o.status?.experiment?.desiredPhase !== 'Stop') {
+    if (duration !== undefined && Date.now() - at >= duration && o.status?.experiment?.desiredPhase === 'Run') {
+      await this.hooks.recover?.(name);
       const body = {
         status: {
           conditions: conditions(false),
@@ -135,10 +155,11 @@ interface Obj {
   metadata: {
     name: string;
     labels?: Record<string, string>;
+    annotations?: Record<string, string>;
     finalizers?: string[];
     deletionTimestamp?: string;
     managedFields?: Array<{ manager?: string; operation?: string }>;
   };
   spec: Record<string, unknown>;
-  status?: { experiment?: { desiredPhase?: string } };
+  status?: { conditions?: Array<{ type: string; status: string }>; experiment?: { desiredPhase?: string } };
 }

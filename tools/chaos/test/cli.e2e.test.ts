@@ -228,6 +228,22 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
     );
   }, 120_000);
 
+  it('a halt condition ends a fault early: recovered at once, the experiment FAILS naming the halt', async () => {
+    const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-halt-'));
+    const started = Date.now();
+    const { done } = chaos(['run', fixture('halting-error.yaml'), '--baseline', '1', '--report-dir', reportDir]);
+    const { code, out } = await done;
+    expect(code, out).toBe(1);
+    expect(out).toMatch(/halted: the fault recovered at once/);
+    const [result] = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')).results;
+    expect(result.verdict).toBe('fail');
+    const halt = result.checks.find((c: { name: string }) => c.name === 'halt condition');
+    expect(halt).toMatchObject({ ok: false, expected: 'error rate <= 10.0 % throughout the fault' });
+    expect(halt.measured).toMatch(/^\d+\.\d % errors \(\d+ requests\) [0-4]\.\d s into the fault: halted/);
+    // The fault was to last 60 s.
+    expect(Date.now() - started).toBeLessThan(50_000);
+  }, 120_000);
+
   it('Ctrl-C mid-fault recovers the fault, stops every process it started, and exits 130', async () => {
     let pids: number[] = [];
     const { done } = chaos(['run', fixture('long-error.yaml'), '--baseline', '1'], (line, proc) => {

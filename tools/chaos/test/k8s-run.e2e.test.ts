@@ -8,6 +8,7 @@ import { crdManifests } from '@nova/chaos-spec';
 import { startApiServer, type ApiServer } from '@nova/kube-apiserver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { bearer, unary } from '@nova/proto';
 import { startLocalEnvironment, type ChaosEnvironment } from '../src/environment.ts';
 import { ChaosMeshStandIn } from './chaos-mesh-standin.ts';
 
@@ -27,6 +28,8 @@ let promUrl: string;
 let standIn: ChaosMeshStandIn;
 let runnerKubeconfig: string;
 let dir: string;
+/** The `real-*` objects whose fault the stand-in recovered. */
+const recovered: string[] = [];
 
 function kubectl(args: string[], input?: string): string {
   const r = api.kubectl(args, input);
@@ -70,7 +73,8 @@ beforeAll(async () => {
     spec: { automountServiceAccountToken: false, containers: [{ name: 'app', image: 'nova/app:dev' }] },
   }));
   kubectl(['apply', '--server-side', '-f', '-'], pods.map((p) => stringify(p)).join('---\n'));
-  standIn = new ChaosMeshStandIn(api.kubeconfig, 'default', async (labels) =>
+  env = await startLocalEnvironment({ stateDir: join(dir, 'env') });
+  const podsByLabel = async (labels: Record<string, string>): Promise<string[]> =>
     kubectl([
       'get',
       'pods',
@@ -86,11 +90,32 @@ beforeAll(async () => {
       .trim()
       .split('\n')
       .filter(Boolean)
-      .map((n) => n.replace('pod/', '')),
-  );
+      .map((n) => n.replace('pod/', ''));
+  const md = bearer(env.agent.token);
+  const client = env.agent.client;
+  standIn = new ChaosMeshStandIn(api.kubeconfig, 'default', podsByLabel, {
+    // For `real-*` objects the stand-in does what Chaos Mesh's daemon would: the fault, for real, through our agent.
+    inject: async (name) => {
+      if (!name.startsWith('real-')) return;
+      for (const t of (await env.targets()).filter((x) => x.name === 'user-service')) {
+        const request = {
+          experimentUid: name,
+          targetId: t.id,
+          kind: 'http-error',
+          specJson: JSON.stringify({ status: 503 }),
+          durationMs: 60_000,
+          actor: 'chaos-mesh-standin',
+        };
+        await unary(client.applyFault.bind(client), request, md);
+      }
+    },
+    recover: async (name) => {
+      if (!name.startsWith('real-')) return;
+      recovered.push(name);
+      await unary(client.recoverFault.bind(client), { experimentUid: name, actor: 'chaos-mesh-standin' }, md);
+    },
+  });
   standIn.start();
-
-  env = await startLocalEnvironment({ stateDir: join(dir, 'env') });
   const port = await freePort();
   promUrl = `http://127.0.0.1:${port}`;
   const targets = env.instances.map((i) => new URL(i.url).host);
@@ -129,7 +154,13 @@ afterAll(async () => {
 
 const experiment = (
   name: string,
-  o: { annotations?: Record<string, string>; labels?: Record<string, string>; duration?: string; ns?: string } = {},
+  o: {
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    duration?: string;
+    ns?: string;
+    app?: string;
+  } = {},
 ) =>
   stringify({
     apiVersion: 'chaos-mesh.org/v1alpha1',
@@ -138,7 +169,10 @@ const experiment = (
     spec: {
       action: 'delay',
       mode: 'one',
-      selector: { namespaces: [o.ns ?? 'default'], labelSelectors: { app: 'auth-service', 'chaos.mesh/safe': 'true' } },
+      selector: {
+        namespaces: [o.ns ?? 'default'],
+        labelSelectors: { app: o.app ?? 'auth-service', 'chaos.mesh/safe': 'true' },
+      },
       delay: { latency: '50ms' },
       ...(o.duration === undefined ? {} : { duration: o.duration }),
     },
@@ -298,4 +332,34 @@ describe('chaos run --env k8s on a real API server, verdicts from a real Prometh
     expect(report(out).results[0]).toMatchObject({ verdict: 'error', reason: expect.stringMatching(/^interrupted/) });
     expect(objects()).toBe('');
   }, 60_000);
+
+  it("a halt condition pauses the experiment through Chaos Mesh's annotation when the errors it measures pass it", async () => {
+    // The stand-in answers user-service's requests with 503 for real (through the agent) while it is injected.
+    const halting = write(
+      'real-halt',
+      experiment('real-halt', {
+        app: 'user-service',
+        duration: '40s',
+        annotations: { 'nova.dev/abort-error-rate': '0.05' },
+      }),
+    );
+    const started = Date.now();
+    const { code, out } = await chaosRun([halting]).done;
+    expect(code, out).toBe(1);
+    const [r] = report(out).results;
+    expect(r, out).toMatchObject({ verdict: 'fail' });
+    const halt = r!.checks.find((c) => c.name === 'halt condition')!;
+    expect(halt.ok).toBe(false);
+    expect(halt.measured).toMatch(
+      /halted, paused through experiment.chaos-mesh.org\/pause \(Chaos Mesh confirmed Paused\)$/,
+    );
+    // Its errors were measured by Prometheus, and the fault ended long before its 40 s.
+    expect(r!.checks.find((c) => c.name === 'error rate during the fault')!.ok).toBe(false);
+    expect(Date.now() - started).toBeLessThan(35_000);
+    expect(recovered).toContain('real-halt');
+    expect(objects()).toBe('');
+    expect(readFileSync(join(dir, 'state', 'audit.jsonl'), 'utf8')).toMatch(
+      /"action":"k8s-pause","subject":"NetworkChaos\/real-halt"/,
+    );
+  }, 90_000);
 });

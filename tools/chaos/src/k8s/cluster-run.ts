@@ -1,11 +1,24 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { parseDuration, seededRandom, type Resource } from '@nova/chaos-spec';
 import { verdictOf } from '../evidence.ts';
-import { hypothesesFrom } from '../hypotheses.ts';
+import {
+  HALT_MIN_REQUESTS,
+  HALT_WINDOW_MS,
+  haltCheck,
+  hypothesesFrom,
+  type Halt,
+  type Hypotheses,
+} from '../hypotheses.ts';
 import type { ControllerAudit, SafetyPolicy } from '../policy.ts';
 import type { ExperimentResult, PhaseEvent } from '../runner.ts';
 import { wait } from '../wait.ts';
-import { ChaosObjects, clearFinalizersCommand, hasCondition, type ChaosObject } from './chaos-objects.ts';
+import {
+  ChaosObjects,
+  clearFinalizersCommand,
+  hasCondition,
+  PAUSE_ANNOTATION,
+  type ChaosObject,
+} from './chaos-objects.ts';
 import { clusterChecks, recordChecks } from './cluster-checks.ts';
 import { planOnCluster } from './cluster-plan.ts';
 import { windowFigures, type Prometheus } from './promql.ts';
@@ -141,28 +154,16 @@ async function runOne(
       at: faultStart,
       endsAt: faultStart + (durationMs ?? o.defaultHoldMs ?? 30_000),
     });
-    let last: ChaosObject | undefined;
-    if (durationMs !== undefined) {
-      // Chaos Mesh ends the fault at its duration; we wait for its word, not our clock.
-      last = await until(
-        () => objects.read(manifest),
-        (x) => hasCondition(x, 'AllRecovered'),
-        durationMs + timeout,
-        poll,
-        o.signal,
-      );
-      interrupted(o.signal);
-      if (!hasCondition(last, 'AllRecovered'))
-        throw new Error(
-          `Chaos Mesh did not report AllRecovered within ${(durationMs + timeout) / 1000} s of AllInjected`,
-        );
-    } else {
-      await wait(o.defaultHoldMs ?? 30_000, o.signal);
-      interrupted(o.signal);
-      last = await objects.read(manifest);
+    const { last, halt } = await holdOnCluster(objects, manifest, hypotheses, o, faultStart, durationMs);
+    interrupted(o.signal);
+    if (durationMs === undefined) {
+      // No duration: Chaos Mesh would hold it until deleted; we delete it at the end of our hold.
       await deleteAndWait(objects, manifest, o);
       applied = false;
-    }
+    } else if (!halt && !hasCondition(last, 'AllRecovered'))
+      throw new Error(
+        `Chaos Mesh did not report AllRecovered within ${(durationMs + timeout) / 1000} s of AllInjected`,
+      );
     const faultEnd = Date.now();
     o.onPhase?.({
       experiment: label,
@@ -187,7 +188,11 @@ async function runOne(
       kind: r.kind,
       phase: x.phase,
     }));
-    result.checks = [...(await clusterChecks(hypotheses, o.prometheus, phases, fault, after)), ...recordChecks(last)];
+    result.checks = [
+      ...(await clusterChecks(hypotheses, o.prometheus, phases, fault, after)),
+      ...haltCheck(hypotheses, halt),
+      ...recordChecks(last),
+    ];
     result.verdict = verdictOf(result.checks);
     if (result.verdict !== 'pass')
       result.reason = result.checks
@@ -197,6 +202,56 @@ async function runOne(
   } finally {
     // Whatever happened (Ctrl-C, a timeout, Prometheus gone): the object goes, so Chaos Mesh recovers the fault.
     if (applied) await deleteAndWait(objects, manifest, o);
+  }
+}
+
+/**
+ * Holds the fault: until Chaos Mesh reports AllRecovered (with a duration) or for the default hold. With a halt
+ * condition (`nova.dev/abort-error-rate`), every 2 s the recent error rate is read from Prometheus; above the
+ * threshold, the experiment is paused through Chaos Mesh's annotation (it recovers the fault at once and keeps
+ * the object and its records) and the hold ends.
+ */
+async function holdOnCluster(
+  objects: ChaosObjects,
+  manifest: ChaosObject,
+  h: Hypotheses,
+  o: ClusterRunOptions,
+  faultStart: number,
+  durationMs: number | undefined,
+): Promise<{ last: ChaosObject | undefined; halt?: Halt }> {
+  const timeout = o.conditionTimeoutMs ?? 60_000;
+  const poll = o.pollMs ?? 500;
+  const end = faultStart + (durationMs !== undefined ? durationMs + timeout : (o.defaultHoldMs ?? 30_000));
+  // Prometheus needs two scrapes in a window for a rate: at least the scrape delay's worth of it.
+  const windowMs = Math.max(HALT_WINDOW_MS, o.scrapeDelayMs ?? 20_000);
+  let nextCheck = faultStart + 2_000;
+  for (;;) {
+    const last = await objects.read(manifest);
+    const over = durationMs !== undefined && hasCondition(last, 'AllRecovered');
+    if (over || Date.now() >= end || o.signal.aborted) return { last };
+    if (h.abortErrorRate !== undefined && Date.now() >= nextCheck) {
+      nextCheck = Date.now() + 2_000;
+      const f = await windowFigures(o.prometheus, Date.now(), windowMs);
+      if (f.count >= HALT_MIN_REQUESTS && f.errorRate > h.abortErrorRate) {
+        await objects.setPaused(manifest, true);
+        o.audit.write('k8s-pause', `${manifest.kind}/${manifest.metadata!.name}`, 'ok', 'halt condition');
+        const paused = await until(
+          () => objects.read(manifest),
+          (x) => hasCondition(x, 'Paused'),
+          timeout,
+          poll,
+          o.signal,
+        );
+        const how = hasCondition(paused, 'Paused')
+          ? `paused through ${PAUSE_ANNOTATION} (Chaos Mesh confirmed Paused)`
+          : `paused through ${PAUSE_ANNOTATION}, but Chaos Mesh did not confirm Paused within ${timeout / 1000} s: deleted`;
+        return {
+          last: paused,
+          halt: { errorRate: f.errorRate, count: f.count, afterMs: Date.now() - faultStart, how },
+        };
+      }
+    }
+    await wait(Math.max(0, Math.min(poll, end - Date.now())), o.signal);
   }
 }
 
