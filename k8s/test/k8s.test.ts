@@ -251,6 +251,18 @@ describe('kind full run', () => {
       /\+ helm upgrade --install chaos-mesh chaos-mesh\/chaos-mesh .*--version 2\.6\.7 -f k8s\/overlays\/staging\/chaos-mesh\/helm-values\.yaml/,
     );
     expect(out).toContain('+ kubectl apply -k k8s/overlays/staging/chaos-mesh');
+    // Prometheus (the operator's kinds) before the application, then the verdicts by chaos run --env k8s.
+    const at = (needle: string): number => commands.findIndex((c) => c.includes(needle));
+    expect(at('kube-prometheus-stack --namespace monitoring')).toBeGreaterThan(0);
+    expect(at('kube-prometheus-stack')).toBeLessThan(at('kubectl apply -k k8s/base'));
+    expect(out).toMatch(/--version 65\.1\.1 /);
+    expect(out).toContain(
+      '+ kubectl port-forward -n monitoring svc/prometheus-kube-prometheus-prometheus 19090:9090 &',
+    );
+    expect(commands.at(-4)).toBe(
+      '+ npx nx chaos -- run --env k8s --prometheus http://127.0.0.1:19090 --load-targets user=http://127.0.0.1:13001,auth=http://127.0.0.1:13002,messaging=http://127.0.0.1:13003 reports/kind-staging-experiments.yaml',
+    );
+    expect(at('chaos -- run --env k8s')).toBeLessThan(at('kubectl apply -k k8s/overlays/staging/chaos-mesh'));
     const bad = spawnSync('bash', [join(K8S, 'kind/run.sh'), '--overlay', 'qa', '--dry-run'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--overlay must be staging or production/);

@@ -48,9 +48,13 @@ export async function clusterChecks(
       measured: `${Math.round(fault.p95)} ms`,
       expected: `<= ${h.maxP95Ms} ms`,
     });
-  const pair = (s: string): [string, string] => [s.slice(0, s.indexOf(':')), s.slice(s.indexOf(':') + 1)];
+  // `service->upstream` (breakers, fallbacks) and `service:kind` (events), as the annotations write them.
+  const split = (s: string, sep: string): [string, string] => [
+    s.slice(0, s.indexOf(sep)),
+    s.slice(s.indexOf(sep) + sep.length),
+  ];
   for (const key of h.expectBreakerOpen) {
-    const opened = (await prom.value(QUERIES.breakerOpened(...pair(key), faultMs), p.faultEnd)) === 1;
+    const opened = (await prom.value(QUERIES.breakerOpened(...split(key, '->'), faultMs), p.faultEnd)) === 1;
     checks.push({
       name: `breaker ${key}`,
       ok: opened,
@@ -59,11 +63,11 @@ export async function clusterChecks(
     });
   }
   for (const key of h.expectFallback) {
-    const n = Math.round((await prom.value(QUERIES.fallbacks(...pair(key), faultMs), p.faultEnd)) ?? 0);
+    const n = Math.round((await prom.value(QUERIES.fallbacks(...split(key, '->'), faultMs), p.faultEnd)) ?? 0);
     checks.push({ name: `fallback ${key}`, ok: n > 0, measured: `used ${n} times`, expected: 'used' });
   }
   for (const key of [...h.expectEvents, ...h.expectNoEvents]) {
-    const n = Math.round((await prom.value(QUERIES.events(...pair(key), faultMs), p.faultEnd)) ?? 0);
+    const n = Math.round((await prom.value(QUERIES.events(...split(key, ':'), faultMs), p.faultEnd)) ?? 0);
     const expected = h.expectEvents.includes(key);
     checks.push({
       name: `${expected ? '' : 'no '}events ${key}`,
