@@ -259,7 +259,8 @@ describe('chaos run --env k8s on a real API server, verdicts from a real Prometh
       'delay-strict',
       experiment('delay-strict', { duration: '3s', annotations: { 'nova.dev/max-p99-ms': '0.001' } }),
     );
-    const { done } = chaosRun([ok, strict]);
+    // k6 drives the services here: its own figures are judged beside Prometheus'.
+    const { done } = chaosRun([ok, strict], ['--load', 'k6']);
     const { code, out } = await done;
     expect(code, out).toBe(1);
     const r = report(out);
@@ -267,6 +268,10 @@ describe('chaos run --env k8s on a real API server, verdicts from a real Prometh
     const [pass, fail] = r.results;
     expect(pass, out).toMatchObject({ name: 'delay-ok', verdict: 'pass' });
     expect(pass!.figures!.fault.count).toBeGreaterThan(20); // ~20 req/s for 4 s, each crossing services
+    expect(pass!.checks.find((c) => c.name === 'error rate seen by k6 during the fault')).toMatchObject({
+      ok: true,
+      measured: expect.stringMatching(/^0\.0 % of [1-9]\d+ requests$/),
+    });
     expect(pass!.checks.find((c) => c.evidence)).toMatchObject({
       name: 'fault took effect on default/auth-service-0 (Chaos Mesh record)',
       ok: true,
@@ -276,6 +281,7 @@ describe('chaos run --env k8s on a real API server, verdicts from a real Prometh
     const p99 = fail!.checks.find((c) => c.name === 'p99 during the fault')!;
     expect(p99.ok).toBe(false);
     expect(Number(/^(\d+) ms$/.exec(p99.measured)?.[1])).toBeGreaterThan(0);
+    expect(fail!.checks.find((c) => c.name === 'p99 seen by k6 during the fault')?.ok).toBe(false);
     expect(standIn.seen.get('delay-ok')?.managers).toContainEqual({ manager: 'nova-chaos', operation: 'Apply' });
     expect(objects()).toBe('');
     const audit = readFileSync(join(dir, 'state', 'audit.jsonl'), 'utf8');

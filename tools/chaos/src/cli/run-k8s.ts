@@ -3,7 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { K6Load } from '../k6-load.ts';
 import { runOnCluster } from '../k8s/cluster-run.ts';
 import { Prometheus } from '../k8s/promql.ts';
-import { LoadGenerator, type LoadSource, type LoadTargets } from '../load.ts';
+import { LoadGenerator, window, type LoadSource, type LoadTargets } from '../load.ts';
 import { ControllerAudit, policyFromEnv } from '../policy.ts';
 import { verdictTable, writeReports, type RunReport } from '../report/report.ts';
 import { listRuns, readRun, trendOf } from '../report/history.ts';
@@ -45,6 +45,14 @@ const seconds = (value: string | undefined, flag: string, fallback: number): num
   if (!(s >= 0 && s <= 3600)) usage(`--${flag} ${value}: expected seconds from 0 to 3600`);
   return s * 1000;
 };
+
+/** The load's figures between two instants (ms since the epoch); its samples are on its own clock. */
+function clientWindowOf(load: LoadSource): (fromMs: number, toMs: number) => ReturnType<typeof window> {
+  return (fromMs, toMs) => {
+    const offset = Date.now() - load.now();
+    return window(load.samples, fromMs - offset, toMs - offset);
+  };
+}
 
 /**
  * `chaos run --env k8s`: the experiments on the cluster of `--kubeconfig` / `$KUBECONFIG`, Chaos Mesh as the
@@ -114,6 +122,9 @@ export async function runK8s(paths: string[], opts: K8sRunOptions): Promise<numb
       scrapeDelayMs,
       conditionTimeoutMs,
       deleteTimeoutMs,
+      ...(loadGen
+        ? { clientWindow: clientWindowOf(loadGen), clientName: opts.load === 'k6' ? 'k6' : 'the built-in load' }
+        : {}),
     });
   } catch (error) {
     results.push({

@@ -6,6 +6,7 @@ import {
   HALT_WINDOW_MS,
   haltCheck,
   hypothesesFrom,
+  type Check,
   type Halt,
   type Hypotheses,
 } from '../hypotheses.ts';
@@ -48,6 +49,13 @@ export interface ClusterRunOptions {
   namespace?: string;
   /** How often the status is read. Default 500 ms. */
   pollMs?: number;
+  /**
+   * When our load drives the services (built-in or k6): its own figures between two instants (ms since the
+   * epoch), judged beside Prometheus' (what the users saw, not only what the services answered).
+   */
+  clientWindow?: (fromMs: number, toMs: number) => { count: number; errorRate: number; p99: number };
+  /** The load's name for the checks (`built-in load`, `k6`). */
+  clientName?: string;
 }
 
 const KINDS = new Set(['NetworkChaos', 'PodChaos', 'StressChaos', 'IOChaos', 'HTTPChaos', 'TimeChaos', 'DNSChaos']);
@@ -190,6 +198,7 @@ async function runOne(
     }));
     result.checks = [
       ...(await clusterChecks(hypotheses, o.prometheus, phases, fault, after)),
+      ...clientChecks(hypotheses, o, faultStart, faultEnd),
       ...haltCheck(hypotheses, halt),
       ...recordChecks(last),
     ];
@@ -298,6 +307,29 @@ async function until<T>(
     if (ok(value) || Date.now() >= end || signal.aborted) return value;
     await wait(Math.min(pollMs, Math.max(0, end - Date.now())), signal);
   }
+}
+
+/** The load's own view of the fault window, when the load is ours: error rate and p99 as its users saw them. */
+function clientChecks(h: Hypotheses, o: ClusterRunOptions, from: number, to: number): Check[] {
+  if (!o.clientWindow) return [];
+  const w = o.clientWindow(from, to);
+  const who = o.clientName ?? 'the load';
+  const checks: Check[] = [
+    {
+      name: `error rate seen by ${who} during the fault`,
+      ok: w.count > 0 && w.errorRate <= h.maxErrorRate,
+      measured: w.count > 0 ? `${(w.errorRate * 100).toFixed(1)} % of ${w.count} requests` : 'no request completed',
+      expected: `<= ${(h.maxErrorRate * 100).toFixed(1)} %`,
+    },
+  ];
+  if (h.maxP99Ms !== undefined)
+    checks.push({
+      name: `p99 seen by ${who} during the fault`,
+      ok: w.p99 <= h.maxP99Ms,
+      measured: `${Math.round(w.p99)} ms`,
+      expected: `<= ${h.maxP99Ms} ms`,
+    });
+  return checks;
 }
 
 function interrupted(signal: AbortSignal): void {
