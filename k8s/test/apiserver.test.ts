@@ -182,6 +182,26 @@ describe('least privilege, as the RBAC authorizer evaluates it', () => {
     expect(can(sa('chaos-runner'), 'update', 'roles.rbac.authorization.k8s.io', '-n', 'default')).toBe(false);
   });
 
+  it('Chaos Mesh dashboard users: the viewer looks, the manager also creates, pauses and deletes; neither more', () => {
+    const look = ['get', 'list', 'watch'];
+    const seeing = [...['pods', 'events'].flatMap((r) => look.map((v) => `${r} ${v}`))];
+    expect(rights(sa('chaos-dashboard-viewer'), 'default')).toEqual(
+      [...CHAOS.flatMap((r) => look.map((v) => `${r}.chaos-mesh.org ${v}`)), ...seeing].sort(),
+    );
+    expect(rights(sa('chaos-dashboard-manager'), 'default')).toEqual(
+      [
+        ...CHAOS.flatMap((r) => [...look, 'create', 'patch', 'delete'].map((v) => `${r}.chaos-mesh.org ${v}`)),
+        ...seeing,
+      ].sort(),
+    );
+    for (const who of ['chaos-dashboard-viewer', 'chaos-dashboard-manager']) {
+      expect(rights(sa(who), 'kube-system')).toEqual([]);
+      expect(can(sa(who), 'get', 'secrets', '-n', 'default')).toBe(false);
+      expect(can(sa(who), 'create', 'pods/exec', '-n', 'default')).toBe(false);
+    }
+    expect(can(sa('chaos-dashboard-viewer'), 'patch', 'podchaos.chaos-mesh.org', '-n', 'default')).toBe(false);
+  });
+
   it('the chaos agent and the services (default ServiceAccount) may do nothing', () => {
     for (const subject of [sa('chaos-agent'), sa('default')]) {
       expect(rights(subject, 'default')).toEqual([]);
