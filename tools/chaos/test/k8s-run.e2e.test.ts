@@ -296,10 +296,31 @@ describe('chaos run --env k8s on a real API server, verdicts from a real Prometh
     );
     const stuck = write('stuck', experiment('stuck', { duration: '2s', labels: { 'standin/stuck': 'true' } }));
     const other = write('other-ns', experiment('other-ns', { duration: '2s', ns: 'kube-system' }));
-    const { done } = chaosRun([down, stuck, other]);
+    // Someone else's object of the same name: refused, and left as it was.
+    const theirs = experiment('theirs', { duration: '2s', labels: { 'standin/ignore': 'true' } });
+    kubectl(['apply', '--server-side', '--field-manager', 'someone', '-f', '-'], theirs);
+    const { done } = chaosRun([down, stuck, other, write('theirs', theirs)]);
     const { code, out } = await done;
     expect(code, out).toBe(1);
-    const [a, b, c] = report(out).results;
+    const [a, b, c, d] = report(out).results;
+    expect(d).toMatchObject({
+      verdict: 'error',
+      reason: expect.stringMatching(
+        /^NetworkChaos\/theirs already exists in default .*nothing applied; delete it \(kubectl delete networkchaos.chaos-mesh.org\/theirs -n default\)/,
+      ),
+    });
+    expect(
+      kubectl([
+        'get',
+        'networkchaos',
+        'theirs',
+        '-n',
+        'default',
+        '-o',
+        'jsonpath={.metadata.managedFields[*].manager}',
+      ]),
+    ).toBe('someone');
+    kubectl(['delete', 'networkchaos', 'theirs', '-n', 'default']);
     expect(a, out).toMatchObject({
       verdict: 'error',
       reason: expect.stringMatching(/^Chaos Mesh did not report AllInjected within 4 s/),

@@ -1,5 +1,5 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { parseDuration, seededRandom, type Resource } from '@nova/chaos-spec';
+import { crdPlural, parseDuration, seededRandom, type Kind, type Resource } from '@nova/chaos-spec';
 import { verdictOf } from '../evidence.ts';
 import {
   HALT_MIN_REQUESTS,
@@ -111,6 +111,9 @@ async function runOne(
     return;
   }
   const hypotheses = hypothesesFrom(r.metadata.annotations ?? {});
+  // The plan below looks without an actor; applying needs one, as everywhere (CHAOS_SECURITY_MODE).
+  if (o.policy.securityMode && !o.policy.actor)
+    throw new Error('refused by the safety policy: security mode is on and no actor is known: set CHAOS_ACTOR');
   // The blast radius as the API server evaluates it, and the safety policy over it: nothing is applied on a refusal.
   const [plan] = await planOnCluster([r], core, o.policy, seededRandom(1));
   if (plan?.error) throw new Error(`planning: ${plan.error}`);
@@ -119,6 +122,14 @@ async function runOne(
   const poll = o.pollMs ?? 500;
   const timeout = o.conditionTimeoutMs ?? 60_000;
   const scrape = o.scrapeDelayMs ?? 20_000;
+  // An object of that name already on the cluster belongs to someone else (another run, a person): its status
+  // would be read as ours, and our deletion would end their experiment. Refuse, and touch nothing.
+  const manifest = ChaosObjects.manifest(r, o.namespace ?? 'default');
+  const ns = manifest.metadata!.namespace!;
+  if (await objects.read(manifest))
+    throw new Error(
+      `${label} already exists in ${ns} (another run's, or someone's): nothing applied; delete it (kubectl delete ${crdPlural(r.kind as Kind)}.chaos-mesh.org/${r.metadata.name} -n ${ns}) or rename this experiment`,
+    );
   const baselineStart = Date.now();
   o.onPhase?.({
     experiment: label,
@@ -129,7 +140,6 @@ async function runOne(
   await wait(o.baselineMs ?? 10_000, o.signal);
   interrupted(o.signal);
 
-  const manifest = ChaosObjects.manifest(r, o.namespace ?? 'default');
   let applied = false;
   try {
     o.onPhase?.({
