@@ -92,6 +92,26 @@ export class HypothesisAnnotationError extends Error {
 
 const EVENT_PAIR = /^[\w.-]+:[\w-]+$/;
 
+/**
+ * Every `nova.dev/*` annotation an experiment may carry: the hypotheses' (read by {@link hypothesesFrom}) and
+ * the production profile's approval (`policy.ts`). Any other is a typo that would silently drop a check.
+ */
+export const KNOWN_ANNOTATIONS: readonly string[] = [
+  'max-error-rate',
+  'max-p99-ms',
+  'max-p95-ms',
+  'min-p99-increase-ms',
+  'max-recovery-seconds',
+  'expect-breaker-open',
+  'expect-fallback',
+  'expect-events',
+  'expect-no-events',
+  'request-deadline-ms',
+  'abort-error-rate',
+  'approved-by',
+  'approval-ticket',
+].map((k) => `nova.dev/${k}`);
+
 /** Reads the hypotheses of an experiment from its annotations; throws {@link HypothesisAnnotationError} on a bad value. */
 export function hypothesesFrom(annotations: Record<string, string>): Hypotheses {
   const num = (k: string, unit: string): number | undefined => {

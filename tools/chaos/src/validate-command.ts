@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { formatIssue, parseResources, yamlFiles, type Resource, type SpecIssue } from '@nova/chaos-spec';
+import { HypothesisAnnotationError, hypothesesFrom, KNOWN_ANNOTATIONS } from './hypotheses.ts';
 
 /** Everything validation found in some files. */
 export interface Validation {
@@ -56,8 +57,41 @@ export function validateFiles(paths: readonly string[], options: ValidateOptions
     out.resources.push(...r.resources);
     out.errors.push(...r.issues);
     out.warnings.push(...r.warnings);
+    for (const resource of r.resources) {
+      const found = annotationIssues(resource);
+      out.errors.push(...found.errors);
+      if (options.strict) out.errors.push(...found.warnings);
+      else out.warnings.push(...found.warnings.map((w) => ({ ...w, severity: 'warning' as const })));
+    }
   }
   return out;
+}
+
+/**
+ * The `nova.dev/*` annotations of an object: a value the hypotheses cannot read is an error (the run would
+ * refuse the experiment); an unknown name is a warning (a typo drops a check silently; an error with --strict).
+ */
+function annotationIssues(r: Resource): { errors: SpecIssue[]; warnings: SpecIssue[] } {
+  const at = (key: string, message: string): SpecIssue => ({
+    file: r.source.file,
+    line: r.source.line,
+    column: 1,
+    path: `metadata.annotations["${key}"]`,
+    message,
+  });
+  const annotations = r.metadata.annotations ?? {};
+  const errors: SpecIssue[] = [];
+  try {
+    hypothesesFrom(annotations);
+  } catch (error) {
+    if (!(error instanceof HypothesisAnnotationError)) throw error;
+    const key = /metadata\.annotations\["([^"]+)"\]/.exec(error.message)?.[1] ?? 'nova.dev/';
+    errors.push(at(key, error.message.slice(error.message.indexOf(': ') + 2)));
+  }
+  const warnings = Object.keys(annotations)
+    .filter((k) => k.startsWith('nova.dev/') && !KNOWN_ANNOTATIONS.includes(k))
+    .map((k) => at(k, `unknown Nova annotation: no check reads it (known: ${KNOWN_ANNOTATIONS.join(', ')})`));
+  return { errors, warnings };
 }
 
 /**

@@ -77,4 +77,36 @@ describe('chaos validate', () => {
     expect(strict.code).toBe(2);
     expect(strict.err).toMatch(/1 problem\(s\).*\n.*PhysicalMachineChaos is not modelled/);
   });
+
+  it("reads Nova's annotations too: an unreadable value is an error, an unknown name (a typo) a warning", () => {
+    const experiment = (annotations: string) =>
+      [
+        'apiVersion: chaos-mesh.org/v1alpha1',
+        'kind: PodChaos',
+        'metadata:',
+        '  name: kill',
+        '  annotations:',
+        annotations,
+        'spec:',
+        '  action: pod-kill',
+        '  mode: one',
+        '  selector:',
+        '    labelSelectors:',
+        '      app: user-service',
+      ].join('\n');
+    const bad = validate(file('bad-annotation.yaml', experiment('    nova.dev/max-p99-ms: fast')));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(
+      /bad-annotation\.yaml:1:1 metadata\.annotations\["nova\.dev\/max-p99-ms"\]: "fast" is not a non-negative number; write ms, e\.g\. "500"/,
+    );
+    const typo = file('typo-annotation.yaml', experiment('    nova.dev/max-p99: "500"'));
+    const lenient = validate(typo);
+    expect(lenient.code).toBe(0);
+    expect(lenient.err).toMatch(
+      /metadata\.annotations\["nova\.dev\/max-p99"\]: warning: unknown Nova annotation: no check reads it \(known: nova\.dev\/max-error-rate, /,
+    );
+    expect(validate('--strict', typo).code).toBe(2);
+    // The default suite declares only what the checks read.
+    expect(validate('--strict', join(CORPUS, '../../../../k8s/base/chaos-mesh')).code).toBe(0);
+  }, 60_000);
 });
