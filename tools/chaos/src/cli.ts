@@ -7,6 +7,7 @@ import { HELP, ROOT, usage } from './cli/common.ts';
 import { plan } from './cli/plan.ts';
 import { run, schedule } from './cli/run.ts';
 import { runK8s } from './cli/run-k8s.ts';
+import { envCommand } from './cli/env-command.ts';
 import { down, status, up } from './cli/up.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -58,6 +59,8 @@ async function main(argv: string[]): Promise<number> {
       return validateCommand(rest, { strict: parsed.values.strict ?? false, output: parsed.values.output ?? 'text' });
     case 'plan':
       return plan(rest, parsed.values.env);
+    case 'env':
+      return envCommand(parsed.values.env);
     case 'schedule':
       return schedule(rest, parsed.values);
     case 'up':

@@ -18,6 +18,8 @@ Usage:
                                  kinds Nova Chaos does not model errors, --output json prints a report
   chaos plan [files...]          show which services each selector matches (the blast radius); with --env k8s,
                                  the pods the API server of $KUBECONFIG matches (namespaces: ALLOWED_NAMESPACES)
+  chaos env                      which environment --env / CHAOS_ENV selects, and whether this machine has what
+                                 it needs (exit 1 naming what is missing and the fix)
   chaos schedule [files...]      run the Schedules (cron, Forbid/Allow, historyLimit) until Ctrl-C
   chaos up [--live-load <rps>]   start the local environment, the REST API and the dashboard; keep them running
                                  (Ctrl-C or chaos down stops them)
