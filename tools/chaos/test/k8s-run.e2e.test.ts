@@ -238,6 +238,7 @@ const report = (out: string) => {
   return JSON.parse(readFileSync(path!, 'utf8')) as {
     environment: string;
     results: Array<{
+      phases?: { faultStart: number; faultEnd: number };
       name: string;
       verdict: string;
       reason?: string;
@@ -268,6 +269,10 @@ describe('chaos run --env k8s on a real API server, verdicts from a real Prometh
     const [pass, fail] = r.results;
     expect(pass, out).toMatchObject({ name: 'delay-ok', verdict: 'pass' });
     expect(pass!.figures!.fault.count).toBeGreaterThan(20); // ~20 req/s for 4 s, each crossing services
+    // The fault window is on the load's clock, as the HTML report's charts draw it: within the run's seconds.
+    expect(pass!.phases!.faultEnd - pass!.phases!.faultStart).toBeGreaterThanOrEqual(3_500);
+    expect(pass!.phases!.faultStart).toBeGreaterThan(0);
+    expect(pass!.phases!.faultEnd).toBeLessThan(120_000);
     expect(pass!.checks.find((c) => c.name === 'error rate seen by k6 during the fault')).toMatchObject({
       ok: true,
       measured: expect.stringMatching(/^0\.0 % of [1-9]\d+ requests$/),

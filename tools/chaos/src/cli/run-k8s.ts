@@ -142,6 +142,22 @@ export async function runK8s(paths: string[], opts: K8sRunOptions): Promise<numb
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  // The report's charts are on the load's clock (its samples' `at`, ms since it started); the cluster run
+  // measured its phases in ms since the epoch. Without our load there is nothing to draw them over.
+  const offset = loadGen ? Date.now() - loadGen.now() : undefined;
+  for (const r of results) {
+    if (!r.phases) continue;
+    if (offset === undefined) delete r.phases;
+    else {
+      const p = r.phases;
+      r.phases = {
+        baselineStart: p.baselineStart - offset,
+        faultStart: p.faultStart - offset,
+        faultEnd: p.faultEnd - offset,
+        recoveredAt: p.recoveredAt === undefined ? undefined : p.recoveredAt - offset,
+      };
+    }
+  }
   const report: RunReport = {
     runId,
     seed: 0,
