@@ -20,25 +20,31 @@ afterEach(async () => {
   for (const c of closers.splice(0)) await c();
 });
 
+/** An API on a loopback port over `runner`, closed after the test, and a caller holding its token. */
+async function apiWith(runner: Runner, auditFile: string) {
+  const api = await startApi({
+    runner,
+    audit: new ControllerAudit(auditFile, 'test'),
+    token: 'tok-0123456789',
+    suite: [],
+    host: '127.0.0.1',
+    port: 0,
+  });
+  closers.push(api.close);
+  const call = (method: string, path: string, body?: unknown) =>
+    fetch(`${api.url}${path}`, {
+      method,
+      headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+  return { api, call };
+}
+
 describe('the REST API when the agent dies mid-experiment', () => {
   it('records a failed recovery at expiry on the experiment and in the audit log, and keeps serving', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nova-api-'));
     const auditFile = join(dir, 'audit.jsonl');
-    const api = await startApi({
-      runner: runnerWithDeadAgent(),
-      audit: new ControllerAudit(auditFile, 'test'),
-      token: 'tok-0123456789',
-      suite: [],
-      host: '127.0.0.1',
-      port: 0,
-    });
-    closers.push(api.close);
-    const call = (method: string, path: string, body?: unknown) =>
-      fetch(`${api.url}${path}`, {
-        method,
-        headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
+    const { api, call } = await apiWith(runnerWithDeadAgent(), auditFile);
     const yaml = httpAbortYaml('1s');
     const started = await call('POST', '/api/v1/experiments', { yaml });
     expect(started.status).toBe(201);
@@ -93,21 +99,10 @@ describe('the REST API reports what each fault did', () => {
         }),
       ],
     ];
-    const api = await startApi({
-      runner: fakeRunner(async () => answers.shift()!),
-      audit: new ControllerAudit(join(dir, 'audit.jsonl'), 'test'),
-      token: 'tok-0123456789',
-      suite: [],
-      host: '127.0.0.1',
-      port: 0,
-    });
-    closers.push(api.close);
-    const call = (method: string, path: string, body?: unknown) =>
-      fetch(`${api.url}${path}`, {
-        method,
-        headers: { authorization: 'Bearer tok-0123456789', 'content-type': 'application/json' },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
+    const { call } = await apiWith(
+      fakeRunner(async () => answers.shift()!),
+      join(dir, 'audit.jsonl'),
+    );
     const yaml = httpAbortYaml('60s');
     const start = async (): Promise<string> =>
       ((await (await call('POST', '/api/v1/experiments', { yaml })).json()) as { id: string }).id;
