@@ -131,11 +131,28 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     expect(effect.figures['seen']).toBe(effect.figures['affected']);
   });
 
+  it('lists the kinds it offers with their layers: the in-process ones and its own (no Docker: process only)', async () => {
+    const { kinds } = await unary(ctl.client.listKinds.bind(ctl.client), {}, md);
+    const layerOf = new Map(kinds.map((k) => [k.kind, k.layer]));
+    expect(layerOf.get('http-delay')).toBe('in-process');
+    expect(layerOf.get('process-kill')).toBe('process');
+    expect(kinds.find((k) => k.kind === 'process-failure')).toMatchObject({ layer: 'process', holdsTarget: true });
+    expect(kinds.filter((k) => k.layer === 'container' || k.layer === 'kernel')).toEqual([]);
+    expect(new Set(kinds.map((k) => k.kind)).size).toBe(kinds.length);
+    expect(kinds.every((k) => k.description.length > 0)).toBe(true);
+  });
+
   it('rejects bad requests with a clear status and message, injecting nothing', async () => {
     const cases: Array<[string, object, number, RegExp, string?]> = [
       ['http-delay', { latencyMs: 'slow' }, grpc.status.INVALID_ARGUMENT, /spec.latencyMs must be a number/],
       ['time-offset', { offsetMs: 0 }, grpc.status.INVALID_ARGUMENT, /spec.offsetMs must not be 0/],
-      ['http-teleport', {}, grpc.status.INVALID_ARGUMENT, /unknown fault kind "http-teleport"/],
+      // The error names every kind the agent offers, its own (process-kill) as well as the in-process ones.
+      [
+        'http-teleport',
+        {},
+        grpc.status.INVALID_ARGUMENT,
+        /unknown fault kind "http-teleport".*http-delay.*process-kill/,
+      ],
       ['http-error', {}, grpc.status.NOT_FOUND, /no registered target "ghost"/, 'ghost'],
     ];
     for (const [kind, spec, code, message, id] of cases) {

@@ -3,6 +3,7 @@ import { bearer, grpc, mintIdentityToken, unary, type Hello } from '@nova/proto'
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controller, TOKEN, until } from '../test/helpers.ts';
+import { AgentDrivers } from './drivers/index.ts';
 import { lastingInjection, verifiedPid, type ProcessDriver } from './drivers/process.ts';
 import { FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
@@ -191,6 +192,7 @@ describe('roles: a service may only register', () => {
       const asService = bearer(SERVICE);
       const calls: Array<[string, () => Promise<unknown>]> = [
         ['ListTargets', () => unary(c.client.listTargets.bind(c.client), {}, asService)],
+        ['ListKinds', () => unary(c.client.listKinds.bind(c.client), {}, asService)],
         [
           'ApplyFault',
           () =>
@@ -322,6 +324,7 @@ describe('limits of what the agent keeps and signals', () => {
   it('prunes ended faults beyond the cap, oldest first', async () => {
     const noop: ProcessDriver<unknown> = {
       kind: 'test-noop',
+      layer: 'process',
       description: 'test',
       parse: (s) => s,
       apply: () => lastingInjection(async () => undefined),
@@ -330,7 +333,7 @@ describe('limits of what the agent keeps and signals', () => {
     const manager = new FaultManager({
       targets,
       metrics: new AgentMetrics(),
-      processDrivers: [noop],
+      drivers: new AgentDrivers([noop]),
       maxEnded: 3,
       onEvent: () => undefined,
     });

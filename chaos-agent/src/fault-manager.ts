@@ -1,7 +1,7 @@
-import { defaultRegistry, type DriverRegistry } from '@nova/faults';
 import type { AgentEvent, ApplyFaultRequest, Fault, Target } from '@nova/proto';
 import type { AgentMetrics } from './metrics.ts';
-import type { ProcessDriver, ProcessInjection } from './drivers/process.ts';
+import type { AgentDrivers } from './drivers/index.ts';
+import type { ProcessInjection } from './drivers/process.ts';
 import type { TargetRegistry } from './registry.ts';
 
 /** A refused or failed call, with the gRPC status it maps to. */
@@ -18,8 +18,8 @@ export class AgentError extends Error {
 export interface FaultManagerOptions {
   targets: TargetRegistry;
   metrics: AgentMetrics;
-  processDrivers: readonly ProcessDriver<unknown>[];
-  inProcess?: DriverRegistry;
+  /** The kinds this agent offers: its own drivers and the in-process kinds (`drivers/index.ts`). */
+  drivers: AgentDrivers;
   /** Namespaces whose targets may be faulted; all when undefined. Enforced here, server-side. */
   allowedNamespaces?: readonly string[];
   /**
@@ -53,17 +53,12 @@ type EndReason = 'recovered' | 'expired' | 'completed' | 'shutdown' | 'target-go
  */
 export class FaultManager {
   private readonly faults = new Map<string, Entry>();
-  private readonly inProcess: DriverRegistry;
-  private readonly processDrivers: Map<string, ProcessDriver<unknown>>;
 
-  constructor(private readonly options: FaultManagerOptions) {
-    this.inProcess = options.inProcess ?? defaultRegistry;
-    this.processDrivers = new Map(options.processDrivers.map((d) => [d.kind, d]));
-  }
+  constructor(private readonly options: FaultManagerOptions) {}
 
   /** Every kind this agent can apply. */
   get kinds(): string[] {
-    return [...this.inProcess.kinds, ...this.processDrivers.keys()];
+    return this.options.drivers.kinds;
   }
 
   /** The faults (active ones, or all kept), an active process-level fault with what it has done so far. */
@@ -106,11 +101,12 @@ export class FaultManager {
     } catch {
       throw new AgentError('INVALID_ARGUMENT', `spec_json is not valid JSON: ${req.specJson.slice(0, 80)}`);
     }
-    const processDriver = this.processDrivers.get(kind);
+    const processDriver = this.options.drivers.own(kind);
     let parsed: unknown;
     try {
-      parsed = processDriver ? processDriver.parse(spec) : this.inProcess.get(kind).parse(spec);
+      parsed = this.options.drivers.parse(kind, spec);
     } catch (error) {
+      // An unknown kind names every kind this agent offers (in-process and its own), as ListKinds does.
       throw new AgentError('INVALID_ARGUMENT', (error as Error).message);
     }
     const id = `${experimentUid}/${targetId}/${kind}`;
@@ -202,7 +198,7 @@ export class FaultManager {
       if (
         e.fault.targetId === targetId &&
         e.fault.phase === 'injected' &&
-        !this.processDrivers.get(e.fault.kind)?.holdsTarget
+        !this.options.drivers.own(e.fault.kind)?.holdsTarget
       ) {
         void this.finish(e.fault.id, 'target-gone');
       }

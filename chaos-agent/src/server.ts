@@ -1,5 +1,4 @@
 import { timingSafeEqual } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -17,17 +16,7 @@ import {
 } from '@nova/proto';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
-import { ContainerJournal, containerKill, containerPause, containerStress } from './drivers/container.ts';
-import {
-  kernelBandwidth,
-  kernelDuplicate,
-  kernelLoss,
-  kernelNetem,
-  kernelPartition,
-  probeNetem,
-  removeLeftovers,
-} from './drivers/kernel.ts';
-import { FailureJournal, processFailure, processKill, type ProcessDriver } from './drivers/process.ts';
+import { agentDrivers } from './drivers/index.ts';
 import { AgentError, FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
 import { helloProblem } from './hello.ts';
@@ -38,7 +27,7 @@ import { TargetRegistry, type Registration } from './registry.ts';
 export interface AgentOptions {
   /** `host:port` for gRPC; port 0 picks a free one. */
   listen: string;
-  /** The controllers' bearer token: ListTargets, ApplyFault, RecoverFault, ListFaults, Watch. */
+  /** The controllers' bearer token: ListTargets, ListKinds, ApplyFault, RecoverFault, ListFaults, Watch. */
   token: string;
   /**
    * The services' bearer token: it may only Register. Without it, `token` serves both roles (one credential
@@ -92,31 +81,6 @@ export interface RunningAgent {
 const STATUS = grpc.status;
 
 /**
- * The Docker and kernel drivers, after undoing what a previous run left: journalled pauses and limits,
- * then every tagged rule in every marked container. netem is offered only where the kernel has it.
- */
-async function dockerDrivers(stateDir: string | undefined, log: Logger): Promise<ProcessDriver<unknown>[]> {
-  const journal = new ContainerJournal(stateDir);
-  const reverted = await journal.revertLeftovers();
-  if (reverted.length > 0) log.warn({ reverted }, 'reverted Docker-level faults a previous agent run left');
-  const cleaned = await removeLeftovers();
-  if (cleaned.length > 0) log.warn({ cleaned }, 'removed kernel rules a previous agent run left');
-  const netem = await probeNetem();
-  log.info({ netem: netem.available, detail: netem.detail }, 'kernel driver ready');
-  const drivers: ProcessDriver<unknown>[] = [
-    containerKill,
-    containerPause(journal),
-    containerStress(journal, availableParallelism()),
-    kernelPartition,
-    kernelLoss,
-    kernelDuplicate,
-    kernelBandwidth,
-  ] as never;
-  if (netem.available) drivers.push(kernelNetem as never);
-  return drivers;
-}
-
-/**
  * Starts the agent: the gRPC API (token-checked on every call, TLS/mTLS when configured), the registry of
  * services, the fault manager with its leases, heartbeats to every service, and `/metrics`. A new agent
  * starts clean: it resumes any process a previous run left stopped.
@@ -126,11 +90,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const metrics = new AgentMetrics();
   const targets = new TargetRegistry();
   const audit = new AuditLog(options.auditFile);
-  const journal = new FailureJournal(options.stateDir);
-  const resumed = await journal.resumeLeftovers();
-  if (resumed.length > 0) log.warn({ pids: resumed }, 'resumed processes a previous agent run left stopped');
-  const drivers: ProcessDriver<never>[] = [processKill, processFailure(journal)] as never;
-  if (options.docker) drivers.push(...((await dockerDrivers(options.stateDir, log)) as never[]));
+  const drivers = await agentDrivers({ docker: options.docker, stateDir: options.stateDir, log });
   const watchers = new Set<grpc.ServerWritableStream<object, AgentEvent>>();
   const broadcast = (event: AgentEvent): void => {
     for (const w of watchers) w.write(event);
@@ -138,7 +98,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const manager = new FaultManager({
     targets,
     metrics,
-    processDrivers: drivers as never,
+    drivers,
     allowedNamespaces: options.allowedNamespaces,
     onEvent: (event) => {
       log.info({ event: event.type, fault: event.fault?.id }, 'fault event');
@@ -317,6 +277,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     ListTargets(call: grpc.ServerUnaryCall<{ namespace: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
       if (!authorized(call.metadata, 'ListTargets')) return cb(deny);
       cb(null, { targets: targets.list(call.request.namespace || undefined) });
+    },
+
+    ListKinds(call: grpc.ServerUnaryCall<object, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      if (!authorized(call.metadata, 'ListKinds')) return cb(deny);
+      cb(null, { kinds: drivers.list() });
     },
 
     ApplyFault(call: grpc.ServerUnaryCall<ApplyFaultRequest, unknown>, cb: grpc.sendUnaryData<unknown>) {

@@ -200,6 +200,7 @@ function restoreArgs(original: Limits): string[] {
  */
 export const containerKill: ProcessDriver<KillSpec> = {
   kind: 'container-kill',
+  layer: 'container',
   description: 'kill the target container (signal, gracePeriodMs), via docker kill',
   parse: (spec) => parseKillSpec('container-kill', spec),
   async apply(target, spec, _leaseMs, _faultId, ctx) {
@@ -249,6 +250,7 @@ export const containerKill: ProcessDriver<KillSpec> = {
 export function containerPause(journal: ContainerJournal): ProcessDriver<Record<string, never>> {
   return {
     kind: 'container-pause',
+    layer: 'container',
     description: 'freeze the target container for the duration (docker pause, then unpause)',
     holdsTarget: true,
     parse(spec) {
@@ -315,6 +317,7 @@ export function containerStress(
 ): ProcessDriver<{ workers: number; load: number; memoryBytes?: number }> {
   return {
     kind: 'container-stress',
+    layer: 'container',
     description:
       'squeeze the target container: cpu limit lowered by workers × load %, memory limit lowered by memoryBytes (docker update)',
     parse(spec) {

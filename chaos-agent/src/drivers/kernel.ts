@@ -193,6 +193,7 @@ async function nftFault(
 /** NetworkChaos partition: nft DROP between the target and its peers, in the chosen direction. */
 export const kernelPartition: ProcessDriver<NetSpec> = {
   kind: 'kernel-partition',
+  layer: 'kernel',
   description: 'drop packets to/from peer containers in the target container (nft)',
   parse(spec) {
     const r = new SpecReader('kernel-partition', spec);
@@ -228,6 +229,7 @@ function randomShare(percent: number, faultId: string): string[] {
 /** NetworkChaos loss: iptables `statistic --mode random` DROP, to/from the peers (or all but the agent). */
 export const kernelLoss: ProcessDriver<NetSpec & { percent: number }> = {
   kind: 'kernel-loss',
+  layer: 'kernel',
   description: 'drop a random share of packets in the target container (iptables statistic)',
   parse: (spec) => readRandomShare('kernel-loss', spec, { peersRequired: false }),
   async apply(target, spec, _lease, faultId, ctx) {
@@ -249,6 +251,7 @@ export const kernelLoss: ProcessDriver<NetSpec & { percent: number }> = {
 /** NetworkChaos duplicate: iptables `TEE` of a random share of the packets to each peer (exact copies). */
 export const kernelDuplicate: ProcessDriver<NetSpec & { percent: number }> = {
   kind: 'kernel-duplicate',
+  layer: 'kernel',
   description: 'duplicate a random share of packets sent to peer containers (iptables TEE)',
   parse: (spec) => readRandomShare('kernel-duplicate', spec, { peersRequired: true }),
   async apply(target, spec, _lease, faultId, ctx) {
@@ -309,6 +312,7 @@ async function iptablesRules(
 /** NetworkChaos bandwidth: a `tbf` root qdisc on the container's interface (egress), as Chaos Mesh does. */
 export const kernelBandwidth: ProcessDriver<{ bytesPerSecond: number; limitBytes: number; bufferBytes: number }> = {
   kind: 'kernel-bandwidth',
+  layer: 'kernel',
   description: 'limit the target container egress rate (tc tbf)',
   parse(spec) {
     const r = new SpecReader('kernel-bandwidth', spec);
@@ -371,6 +375,7 @@ export const kernelNetem: ProcessDriver<{
   corruptPercent: number;
 }> = {
   kind: 'kernel-netem',
+  layer: 'kernel',
   description: 'netem on the target container egress (delay, jitter, correlation, loss, corrupt)',
   parse(spec) {
     const r = new SpecReader('kernel-netem', spec);

@@ -15,6 +15,9 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** The layers the agent's own drivers act at (in-process kinds are the services' own, in `@nova/faults`). */
+export type DriverLayer = 'process' | 'container' | 'kernel';
+
 /** A process-level fault on one target PID; `undo` reverts it (idempotent). */
 export interface ProcessInjection {
   undo(): Promise<void>;
@@ -34,6 +37,8 @@ export interface ProcessInjection {
  */
 export interface ProcessDriver<Spec> {
   readonly kind: string;
+  /** Where the fault acts: a target's process (signals), its container (Docker) or its network namespace (kernel). */
+  readonly layer: DriverLayer;
   readonly description: string;
   /** The fault holds the target down (stopped, paused): it outlives the target's control stream. */
   readonly holdsTarget?: boolean;
@@ -114,6 +119,7 @@ export function parseKillSpec(kind: string, spec: unknown): KillSpec {
  */
 export const processKill: ProcessDriver<KillSpec> = {
   kind: 'process-kill',
+  layer: 'process',
   description: 'kill the target process (signal, gracePeriodMs)',
   parse: (spec) => parseKillSpec('process-kill', spec),
   apply(_target, spec, _leaseMs, _faultId, ctx) {
@@ -226,6 +232,7 @@ export class FailureJournal {
 export function processFailure(journal: FailureJournal): ProcessDriver<Record<string, never>> {
   return {
     kind: 'process-failure',
+    layer: 'process',
     description: 'hold the target process stopped for the duration (SIGSTOP, then SIGCONT)',
     holdsTarget: true,
     parse(spec) {

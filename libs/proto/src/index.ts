@@ -18,6 +18,16 @@ export const LEASE_MARGIN_MS = 2_000;
 /** Path of the agent's `.proto`. */
 export const AGENT_PROTO = fileURLToPath(new URL('../proto/nova/chaos/v1/agent.proto', import.meta.url));
 
+/** One fault kind an agent offers (`ListKinds`). */
+export interface FaultKind {
+  kind: string;
+  /** `in-process` (the service applies it), `process`, `container` or `kernel`. */
+  layer: string;
+  description: string;
+  /** The fault holds its target down (stopped, paused): it outlives the target's control stream. */
+  holdsTarget: boolean;
+}
+
 /** Message shapes as the loader delivers them (camelCase fields, int64 as numbers, defaults filled in). */
 export interface Target {
   id: string;
@@ -133,6 +143,7 @@ export interface ChaosAgentClient extends grpc.Client {
     md: grpc.Metadata,
     cb: grpc.requestCallback<{ targets: Target[] }>,
   ): grpc.ClientUnaryCall;
+  listKinds(req: object, md: grpc.Metadata, cb: grpc.requestCallback<{ kinds: FaultKind[] }>): grpc.ClientUnaryCall;
   applyFault(
     req: ApplyFaultRequest,
     md: grpc.Metadata,

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { bearer, ChaosAgentService, createAgentClient, grpc, unary } from './index.ts';
 
 describe('agent proto', () => {
-  it('defines the agent API: Register, ListTargets, ApplyFault, RecoverFault, ListFaults, Watch', () => {
+  it('defines the agent API: Register, ListTargets, ListKinds, ApplyFault, RecoverFault, ListFaults, Watch', () => {
     expect(Object.keys(ChaosAgentService).sort()).toEqual([
       'ApplyFault',
       'ListFaults',
+      'ListKinds',
       'ListTargets',
       'RecoverFault',
       'Register',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createAgentClient } from '@nova/proto';
 import {
   awaitRegistrations,
+  listKinds,
   listTargets,
   startAgentProcess,
   startStack,
@@ -58,6 +59,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
   }
   const targets = listTargets(client, token);
   await awaitRegistrations(targets, stack.instances.length);
+  const kinds = await listKinds(client, token);
   const instances: EnvironmentInstance[] = stack.instances.map((i) => ({
     service: i.service,
     name: i.name,
@@ -77,7 +79,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
     targets,
     dataDirOf: (target) => stack.instances.find((i) => i.process.pid === target.pid)?.dataDir,
     layer: 'process',
-    netem: false,
+    kinds,
     stop: async () => {
       await stack.stop();
       await stopAgentProcess(agentProc.proc);

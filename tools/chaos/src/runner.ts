@@ -9,6 +9,7 @@ import {
 } from '@nova/chaos-spec';
 import { parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, LEASE_MARGIN_MS, unary, type Fault } from '@nova/proto';
+import { offersNetem } from '@nova/stack';
 import type { ChaosEnvironment } from './environment.ts';
 import { effectChecks, verdictOf } from './evidence.ts';
 import {
@@ -26,7 +27,7 @@ import { window, type LoadSource } from './load.ts';
 import type { Observer } from './observe.ts';
 import { checkPolicy, type ControllerAudit, type SafetyPolicy } from './policy.ts';
 import { seedFaults } from './seeds.ts';
-import { planChaos, type ChaosPlan } from './translate.ts';
+import { planChaos, UnsupportedLocallyError, type ChaosPlan } from './translate.ts';
 import { wait as sleep } from './wait.ts';
 import { runWorkflow, unsupportedTemplates, type NodeResult } from './workflow.ts';
 
@@ -120,9 +121,16 @@ export class Runner {
       namespace: r.metadata.namespace,
       defaultDurationMs: 10_000,
       dataDirOf: (t) => this.env.dataDirOf(t),
-      layer: { layer: this.env.layer, netem: this.env.netem },
+      layer: { layer: this.env.layer, netem: offersNetem(this.env.kinds) },
       ...(durationMs !== undefined ? { durationMs } : {}),
     });
+    const offered = new Set(this.env.kinds.map((k) => k.kind));
+    const missing = [...new Set(plan.faults.map((f) => f.kind))].filter((k) => !offered.has(k));
+    if (missing.length)
+      throw new UnsupportedLocallyError(
+        `${r.kind}/${r.metadata.name} needs the fault kind(s) ${missing.join(', ')}, which the agent of the ` +
+          `${this.env.name} environment does not offer (it offers: ${[...offered].join(', ')})`,
+      );
     const objections = checkPolicy(r, plan.selected, this.options.policy);
     if (objections.length) {
       this.options.audit.write('run', `${r.kind}/${r.metadata.name}`, 'denied', objections.join('; '));

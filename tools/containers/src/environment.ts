@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { createAgentClient, mintIdentityToken } from '@nova/proto';
 import {
   awaitRegistrations,
+  listKinds,
   listTargets,
   startAgentProcess,
   stopAgentProcess,
@@ -295,8 +296,8 @@ export async function startContainersEnvironment(
     await awaitRegistrations(targets, replicas.length);
     events = superviseContainers(runId, replicas, () => stopping, options.onLifecycle);
     const agentAddress = agent.address;
-    const netem =
-      (await run('unshare', ['-n', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'])).code === 0;
+    // What the agent's drivers offer (netem only where its own probe found the qdisc): asked, not guessed.
+    const kinds = await listKinds(client, token);
 
     const env: ContainersEnvironment = {
       name: 'containers',
@@ -308,7 +309,7 @@ export async function startContainersEnvironment(
       // The services see their data volume at DATA_DIR in every container.
       dataDirOf: () => '/var/lib/nova',
       layer: 'container',
-      netem,
+      kinds,
       containerOf: (instance) => {
         const r = replicas.find((x) => x.name === instance);
         if (!r) throw new Error(`no instance ${instance}`);

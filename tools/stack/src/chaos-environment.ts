@@ -1,4 +1,4 @@
-import { bearer, unary, type ChaosAgentClient, type Target } from '@nova/proto';
+import { bearer, unary, type ChaosAgentClient, type FaultKind, type Target } from '@nova/proto';
 import type { ServiceName } from './stack.ts';
 
 /** One running service replica, as the harness sees it in any environment. */
@@ -29,8 +29,11 @@ export interface ChaosEnvironment {
   dataDirOf(target: Target): string | undefined;
   /** `process`: signals and in-process network faults; `container`: Docker and kernel drivers. */
   readonly layer: 'process' | 'container';
-  /** The kernel has netem (containers only): delay goes to the kernel, else in-process. */
-  readonly netem: boolean;
+  /**
+   * The fault kinds the agent offers (its `ListKinds`, read once it is up): what the controller plans from.
+   * `kernel-netem` is among them only where the kernel has netem (containers on such a kernel).
+   */
+  readonly kinds: readonly FaultKind[];
   stop(): Promise<void>;
 }
 
@@ -38,6 +41,16 @@ export interface ChaosEnvironment {
 export function listTargets(client: ChaosAgentClient, token: string): () => Promise<Target[]> {
   const md = bearer(token);
   return async () => (await unary(client.listTargets.bind(client), {}, md)).targets;
+}
+
+/** The fault kinds the agent offers, with their layers (`ListKinds`). */
+export async function listKinds(client: ChaosAgentClient, token: string): Promise<FaultKind[]> {
+  return (await unary(client.listKinds.bind(client), {}, bearer(token))).kinds;
+}
+
+/** Does the agent offer kernel netem (so NetworkChaos delay and corrupt can go on the container interface)? */
+export function offersNetem(kinds: readonly FaultKind[]): boolean {
+  return kinds.some((k) => k.kind === 'kernel-netem');
 }
 
 /** Waits until `count` service instances have registered with the agent. */

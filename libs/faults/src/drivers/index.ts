@@ -61,6 +61,11 @@ export class DriverRegistry {
   get kinds(): string[] {
     return [...this.byKind.keys()];
   }
+
+  /** Every kind with its one-line description. */
+  describe(): Array<{ kind: string; description: string }> {
+    return [...this.byKind.values()].map((d) => ({ kind: d.kind, description: d.description }));
+  }
 }
 
 export const defaultRegistry = new DriverRegistry(IN_PROCESS_DRIVERS);

@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { nextRuns, type Resource, type ScheduleResource } from '@nova/chaos-spec';
 import { startContainersEnvironment } from '@nova/containers';
+import { offersNetem } from '@nova/stack';
 import { startLocalEnvironment, type ChaosEnvironment } from '../environment.ts';
 import { K6Load } from '../k6-load.ts';
 import { LoadGenerator, type LoadSource } from '../load.ts';
@@ -35,7 +36,7 @@ export async function startEnv(
       onLifecycle,
       onLine: (source, l) => source === 'images' && log(`    ${l}`),
     });
-    if (!env.netem)
+    if (!offersNetem(env.kinds))
       log('    note: this kernel has no netem qdisc: NetworkChaos delay is injected in-process, corrupt is refused');
   } else {
     log(
