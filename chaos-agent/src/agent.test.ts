@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEffect, type FaultEffect } from '@nova/faults';
-import { bearer, grpc, unary, type AgentEvent, type Fault } from '@nova/proto';
+import { bearer, errorCodeOf, grpc, unary, type AgentEvent, type Fault } from '@nova/proto';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,10 +49,10 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     await agent?.close();
   });
 
-  const apply = (kind: string, spec: object, durationMs = 30_000, experimentUid = 'exp-1', id = targetId) =>
+  const apply = (kind: string, spec: object, leaseMs = 30_000, experimentUid = 'exp-1', id = targetId) =>
     unary(
       ctl.client.applyFault.bind(ctl.client),
-      { experimentUid, targetId: id, kind, specJson: JSON.stringify(spec), durationMs, actor: 'test' },
+      { experimentUid, targetId: id, kind, specJson: JSON.stringify(spec), leaseMs, actor: 'test' },
       md,
     );
   const recover = (experimentUid = 'exp-1') => unary(ctl.client.recoverFault.bind(ctl.client), { experimentUid }, md);
@@ -62,6 +62,7 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
       (e: grpc.ServiceError) => e,
     );
     expect((err as grpc.ServiceError).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(errorCodeOf(err)).toBe('AGENT_ERR_UNAUTHENTICATED');
     const none = await unary(ctl.client.listFaults.bind(ctl.client), {}, new grpc.Metadata()).catch(
       (e: grpc.ServiceError) => e,
     );
@@ -142,28 +143,43 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
     expect(kinds.every((k) => k.description.length > 0)).toBe(true);
   });
 
-  it('rejects bad requests with a clear status and message, injecting nothing', async () => {
-    const cases: Array<[string, object, number, RegExp, string?]> = [
-      ['http-delay', { latencyMs: 'slow' }, grpc.status.INVALID_ARGUMENT, /spec.latencyMs must be a number/],
-      ['time-offset', { offsetMs: 0 }, grpc.status.INVALID_ARGUMENT, /spec.offsetMs must not be 0/],
+  it('rejects bad requests with a clear status, message and stable code, injecting nothing', async () => {
+    const cases: Array<[string, object, number, RegExp, string, string?]> = [
+      [
+        'http-delay',
+        { latencyMs: 'slow' },
+        grpc.status.INVALID_ARGUMENT,
+        /spec.latencyMs must be a number/,
+        'CHAOS_ERR_INVALID_SPEC',
+      ],
+      [
+        'time-offset',
+        { offsetMs: 0 },
+        grpc.status.INVALID_ARGUMENT,
+        /spec.offsetMs must not be 0/,
+        'CHAOS_ERR_INVALID_SPEC',
+      ],
       // The error names every kind the agent offers, its own (process-kill) as well as the in-process ones.
       [
         'http-teleport',
         {},
         grpc.status.INVALID_ARGUMENT,
         /unknown fault kind "http-teleport".*http-delay.*process-kill/,
+        'CHAOS_ERR_UNKNOWN_FAULT',
       ],
-      ['http-error', {}, grpc.status.NOT_FOUND, /no registered target "ghost"/, 'ghost'],
+      ['http-error', {}, grpc.status.NOT_FOUND, /no registered target "ghost"/, 'AGENT_ERR_TARGET_NOT_FOUND', 'ghost'],
     ];
-    for (const [kind, spec, code, message, id] of cases) {
+    for (const [kind, spec, code, message, stable, id] of cases) {
       const err = (await apply(kind, spec, 1000, 'exp-bad', id ?? targetId).catch(
         (e: unknown) => e,
       )) as grpc.ServiceError;
       expect(err.code, kind).toBe(code);
       expect(err.details).toMatch(message);
+      expect(errorCodeOf(err), kind).toBe(stable);
     }
     const noLease = (await apply('http-error', {}, 0).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(noLease.details).toMatch(/every fault needs a lease/);
+    expect(errorCodeOf(noLease)).toBe('AGENT_ERR_LEASE');
     expect(await ping(target.url)).toBe(200);
   });
 
@@ -181,7 +197,7 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
       const [t] = await c.targets();
       const err = (await unary(
         c.client.applyFault.bind(c.client),
-        { experimentUid: 'x', targetId: t!.id, kind: 'http-abort', specJson: '{}', durationMs: 1000 },
+        { experimentUid: 'x', targetId: t!.id, kind: 'http-abort', specJson: '{}', leaseMs: 1000 },
         md,
       ).catch((e: unknown) => e)) as grpc.ServiceError;
       expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
@@ -243,7 +259,7 @@ describe('crash safety (agent and service as processes, SIGKILL)', () => {
       const [t] = await ctl.targets();
       await unary(
         ctl.client.applyFault.bind(ctl.client),
-        { experimentUid: 'crash', targetId: t!.id, kind: 'http-error', specJson: '{"status":503}', durationMs: 60_000 },
+        { experimentUid: 'crash', targetId: t!.id, kind: 'http-error', specJson: '{"status":503}', leaseMs: 60_000 },
         md,
       );
       expect(await ping(target.url)).toBe(503);
@@ -277,7 +293,7 @@ describe('crash safety (agent and service as processes, SIGKILL)', () => {
       const [t] = await ctl.targets();
       await unary(
         ctl.client.applyFault.bind(ctl.client),
-        { experimentUid: 'stop', targetId: t!.id, kind: 'process-failure', specJson: '{}', durationMs: 1500 },
+        { experimentUid: 'stop', targetId: t!.id, kind: 'process-failure', specJson: '{}', leaseMs: 1500 },
         md,
       );
       expect(await ping(target.url, 300)).toBe('error');
@@ -306,7 +322,7 @@ describe('crash safety (agent and service as processes, SIGKILL)', () => {
           targetId: t!.id,
           kind: 'process-kill',
           specJson: '{"gracePeriodMs":2000}',
-          durationMs: 10_000,
+          leaseMs: 10_000,
         },
         md,
       );

@@ -127,7 +127,7 @@ describe('the agent refuses what a caller claims about itself', () => {
       for (const kind of ['process-kill', 'process-failure']) {
         const err = (await unary(
           ctl.client.applyFault.bind(ctl.client),
-          { experimentUid: `x-${kind}`, targetId: r.target.id, kind, specJson: '{}', durationMs: 5_000 },
+          { experimentUid: `x-${kind}`, targetId: r.target.id, kind, specJson: '{}', leaseMs: 5_000 },
           md,
         ).catch((e: unknown) => e)) as grpc.ServiceError;
         expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
@@ -170,11 +170,11 @@ describe('the agent refuses what a caller claims about itself', () => {
   it('refuses a lease longer than an hour', async () => {
     const err = (await unary(
       ctl.client.applyFault.bind(ctl.client),
-      { experimentUid: 'long', targetId: 'any', kind: 'http-error', specJson: '{}', durationMs: 24 * 3_600_000 },
+      { experimentUid: 'long', targetId: 'any', kind: 'http-error', specJson: '{}', leaseMs: 24 * 3_600_000 },
       md,
     ).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(err.details).toMatch(/duration_ms must be between 1 and 3600000/);
+    expect(err.details).toMatch(/lease_ms must be between 1 and 3600000/);
   });
 });
 
@@ -198,7 +198,7 @@ describe('roles: a service may only register', () => {
           () =>
             unary(
               c.client.applyFault.bind(c.client),
-              { experimentUid: 'x', targetId: 'any', kind: 'process-kill', specJson: '{}', durationMs: 1000 },
+              { experimentUid: 'x', targetId: 'any', kind: 'process-kill', specJson: '{}', leaseMs: 1000 },
               asService,
             ),
         ],
@@ -350,7 +350,7 @@ describe('limits of what the agent keeps and signals', () => {
         targetId: target.id,
         kind: 'test-noop',
         specJson: '{}',
-        durationMs: 60_000,
+        leaseMs: 60_000,
       });
       await manager.recover(`e${i}`);
     }
@@ -359,7 +359,7 @@ describe('limits of what the agent keeps and signals', () => {
       targetId: target.id,
       kind: 'test-noop',
       specJson: '{}',
-      durationMs: 60_000,
+      leaseMs: 60_000,
     });
     expect(manager.list(true).map((f) => f.experimentUid)).toEqual(['e3', 'e4', 'e5', 'last']);
     await manager.recoverAll();

@@ -1,18 +1,9 @@
+import { AgentError, AgentErrorCodes, type AgentErrorCode } from './errors.ts';
 import type { AgentEvent, ApplyFaultRequest, Fault, Target } from '@nova/proto';
 import type { AgentMetrics } from './metrics.ts';
 import type { AgentDrivers } from './drivers/index.ts';
 import type { ProcessInjection } from './drivers/process.ts';
 import type { TargetRegistry } from './registry.ts';
-
-/** A refused or failed call, with the gRPC status it maps to. */
-export class AgentError extends Error {
-  constructor(
-    readonly status: 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'PERMISSION_DENIED' | 'FAILED_PRECONDITION' | 'UNAVAILABLE',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Options of {@link FaultManager}. */
 export interface FaultManagerOptions {
@@ -26,7 +17,7 @@ export interface FaultManagerOptions {
    * Longest lease accepted, in ms. Default 1 h: a lease is the safety net of one experiment's fault, and a
    * caller must not be able to hold a process down for a day.
    */
-  maxDurationMs?: number;
+  maxLeaseMs?: number;
   /** Budget for a service to acknowledge, in ms. Default 3 000. */
   ackTimeoutMs?: number;
   /** Ended faults are kept (for ListFaults and their effect) this long, in ms. Default 1 h. */
@@ -75,23 +66,36 @@ export class FaultManager {
 
   async apply(req: ApplyFaultRequest): Promise<Fault> {
     this.prune();
-    const { experimentUid, targetId, kind, durationMs } = req;
-    if (!experimentUid) throw new AgentError('INVALID_ARGUMENT', 'experiment_uid is required');
-    if (!targetId) throw new AgentError('INVALID_ARGUMENT', 'target_id is required (see ListTargets)');
-    const max = this.options.maxDurationMs ?? 3_600_000;
-    if (!(durationMs > 0) || durationMs > max) {
+    const { experimentUid, targetId, kind, leaseMs } = req;
+    if (!experimentUid)
+      throw new AgentError('INVALID_ARGUMENT', AgentErrorCodes.INVALID_REQUEST, 'experiment_uid is required');
+    if (!targetId)
       throw new AgentError(
         'INVALID_ARGUMENT',
-        `duration_ms must be between 1 and ${max}, got ${durationMs}: every fault needs a lease`,
+        AgentErrorCodes.INVALID_REQUEST,
+        'target_id is required (see ListTargets)',
+      );
+    const max = this.options.maxLeaseMs ?? 3_600_000;
+    if (!(leaseMs > 0) || leaseMs > max) {
+      throw new AgentError(
+        'INVALID_ARGUMENT',
+        AgentErrorCodes.LEASE,
+        `lease_ms must be between 1 and ${max}, got ${leaseMs}: every fault needs a lease`,
       );
     }
     const registration = this.options.targets.get(targetId);
-    if (!registration) throw new AgentError('NOT_FOUND', `no registered target "${targetId}" (see ListTargets)`);
+    if (!registration)
+      throw new AgentError(
+        'NOT_FOUND',
+        AgentErrorCodes.TARGET_NOT_FOUND,
+        `no registered target "${targetId}" (see ListTargets)`,
+      );
     const { target } = registration;
     const allowed = this.options.allowedNamespaces;
     if (allowed && !allowed.includes(target.namespace)) {
       throw new AgentError(
         'PERMISSION_DENIED',
+        AgentErrorCodes.NAMESPACE_DENIED,
         `namespace "${target.namespace}" is not in the allowed namespaces (${allowed.join(', ')})`,
       );
     }
@@ -99,7 +103,11 @@ export class FaultManager {
     try {
       spec = JSON.parse(req.specJson || '{}');
     } catch {
-      throw new AgentError('INVALID_ARGUMENT', `spec_json is not valid JSON: ${req.specJson.slice(0, 80)}`);
+      throw new AgentError(
+        'INVALID_ARGUMENT',
+        AgentErrorCodes.INVALID_REQUEST,
+        `spec_json is not valid JSON: ${req.specJson.slice(0, 80)}`,
+      );
     }
     const processDriver = this.options.drivers.own(kind);
     let parsed: unknown;
@@ -107,7 +115,14 @@ export class FaultManager {
       parsed = this.options.drivers.parse(kind, spec);
     } catch (error) {
       // An unknown kind names every kind this agent offers (in-process and its own), as ListKinds does.
-      throw new AgentError('INVALID_ARGUMENT', (error as Error).message);
+      const code = (error as { code?: unknown }).code;
+      throw new AgentError(
+        'INVALID_ARGUMENT',
+        typeof code === 'string' && code.startsWith('CHAOS_ERR_')
+          ? (code as AgentErrorCode)
+          : AgentErrorCodes.INVALID_REQUEST,
+        (error as Error).message,
+      );
     }
     const id = `${experimentUid}/${targetId}/${kind}`;
     const existing = this.faults.get(id);
@@ -122,21 +137,21 @@ export class FaultManager {
       specJson: req.specJson || '{}',
       phase: 'injected',
       appliedAtMs: now,
-      expiresAtMs: now + durationMs,
+      expiresAtMs: now + leaseMs,
       error: '',
       recoveredAtMs: 0,
     };
     const entry: Entry = { fault };
     try {
       if (processDriver) {
-        entry.process = await processDriver.apply(target, parsed, durationMs, id, {
+        entry.process = await processDriver.apply(target, parsed, leaseMs, id, {
           peer: registration.peer,
           verifiedPid: registration.verifiedPid,
         });
         // A kill is over once the process is gone: the fault is then recovered (the supervisor restarts it).
         void entry.process.settled.then(() => this.finish(id, 'completed'));
       } else {
-        registration.send({ apply: { faultId: id, kind, specJson: fault.specJson, leaseMs: durationMs } });
+        registration.send({ apply: { faultId: id, kind, specJson: fault.specJson, leaseMs } });
         await registration.awaitAck(id, 'apply', this.options.ackTimeoutMs ?? 3_000);
       }
     } catch (error) {
@@ -147,9 +162,13 @@ export class FaultManager {
       this.event('fault-failed', fault, target);
       // An apply that was not acknowledged may still have landed: tell the service to drop it.
       if (!processDriver) registration.send({ recover: { faultId: id } });
-      throw new AgentError('FAILED_PRECONDITION', `could not inject ${kind} into ${target.name}: ${fault.error}`);
+      throw new AgentError(
+        'FAILED_PRECONDITION',
+        AgentErrorCodes.APPLY_FAILED,
+        `could not inject ${kind} into ${target.name}: ${fault.error}`,
+      );
     }
-    entry.timer = setTimeout(() => void this.finish(id, 'expired'), durationMs);
+    entry.timer = setTimeout(() => void this.finish(id, 'expired'), leaseMs);
     entry.timer.unref();
     this.faults.set(id, entry);
     this.options.metrics.applies.inc({ kind, result: 'ok' });
@@ -160,7 +179,8 @@ export class FaultManager {
 
   /** Recovers the faults of an experiment (on one target, or all). Idempotent; a gone target counts as recovered. */
   async recover(experimentUid: string, targetId?: string): Promise<Fault[]> {
-    if (!experimentUid) throw new AgentError('INVALID_ARGUMENT', 'experiment_uid is required');
+    if (!experimentUid)
+      throw new AgentError('INVALID_ARGUMENT', AgentErrorCodes.INVALID_REQUEST, 'experiment_uid is required');
     const matching = [...this.faults.values()]
       .map((e) => e.fault)
       .filter((f) => f.experimentUid === experimentUid && (!targetId || f.targetId === targetId));

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   ChaosAgentService,
   DEFAULT_HEARTBEAT_GRACE_MS,
+  ERROR_CODE_METADATA,
   identityMismatch,
   isIdentityToken,
   verifyIdentityToken,
@@ -17,7 +18,8 @@ import {
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
 import { agentDrivers } from './drivers/index.ts';
-import { AgentError, FaultManager } from './fault-manager.ts';
+import { AgentError, AgentErrorCodes, type AgentErrorCode } from './errors.ts';
+import { FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
 import { helloProblem } from './hello.ts';
 import { descendsFrom, pidOfTcpPeer } from './peer-identity.ts';
@@ -144,9 +146,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     if (!ok) metrics.errors.inc({ method, code: 'UNAUTHENTICATED' });
     return ok;
   }
+  /** Trailing metadata carrying a failed call's stable code, read by `errorCodeOf` of `@nova/proto`. */
+  const trailer = (code: AgentErrorCode): grpc.Metadata => {
+    const md = new grpc.Metadata();
+    md.set(ERROR_CODE_METADATA, code);
+    return md;
+  };
   const deny = {
     code: STATUS.UNAUTHENTICATED,
     details: 'missing or wrong bearer token (authorization: Bearer <token>)',
+    metadata: trailer(AgentErrorCodes.UNAUTHENTICATED),
   };
   const actorOf = (req: { actor?: string }, call: grpc.ServerUnaryCall<unknown, unknown>): string =>
     req.actor || call.getPeer();
@@ -154,10 +163,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   function fail(method: string, error: unknown): grpc.ServiceError {
     const code = error instanceof AgentError ? STATUS[error.status] : STATUS.INTERNAL;
     metrics.errors.inc({ method, code: error instanceof AgentError ? error.status : 'INTERNAL' });
+    if (!(error instanceof AgentError)) log.error({ err: error, method }, 'unexpected error');
     return Object.assign(new Error((error as Error).message), {
       code,
       details: (error as Error).message,
-      metadata: new grpc.Metadata(),
+      metadata: trailer(error instanceof AgentError ? error.code : AgentErrorCodes.INTERNAL),
     });
   }
 

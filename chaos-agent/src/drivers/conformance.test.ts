@@ -83,13 +83,13 @@ function setup(drivers: AgentDrivers) {
     pid,
   );
   let n = 0;
-  const apply = (kind: string, durationMs = 60_000): Promise<Fault> =>
+  const apply = (kind: string, leaseMs = 60_000): Promise<Fault> =>
     manager.apply({
       experimentUid: `e${++n}`,
       targetId: target.id,
       kind,
       specJson: JSON.stringify(PROBES[kind]!.spec),
-      durationMs,
+      leaseMs,
     });
   const phaseOf = (id: string): string | undefined => manager.list(true).find((f) => f.id === id)?.phase;
   return { pid, child, target, targets, manager, events, apply, phaseOf };

@@ -133,7 +133,7 @@ for (let i = 0; i < 50; i++) {
   let t = performance.now();
   await unary(
     client.applyFault.bind(client),
-    { experimentUid: uid, targetId: t0, kind: 'http-error', specJson: '{"status":503}', durationMs: 60_000 },
+    { experimentUid: uid, targetId: t0, kind: 'http-error', specJson: '{"status":503}', leaseMs: 60_000 },
     md,
   );
   const returned = performance.now();
@@ -162,7 +162,7 @@ for (let round = 0; round < 3; round++) {
     ids.map((id) =>
       unary(
         client.applyFault.bind(client),
-        { experimentUid: uid, targetId: id, kind: 'http-delay', specJson: '{"latencyMs":1}', durationMs: 60_000 },
+        { experimentUid: uid, targetId: id, kind: 'http-delay', specJson: '{"latencyMs":1}', leaseMs: 60_000 },
         md,
       ),
     ),

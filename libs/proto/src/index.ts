@@ -101,7 +101,8 @@ export interface ApplyFaultRequest {
   targetId: string;
   kind: string;
   specJson: string;
-  durationMs: number;
+  /** The fault's lease (ms): reverted by the agent after this long even if nobody asks. */
+  leaseMs: number;
   actor?: string;
 }
 export interface RecoverFaultRequest {
@@ -191,6 +192,23 @@ export function bearer(token: string): grpc.Metadata {
 }
 
 /** Calls a unary method as a promise. */
+/**
+ * The trailer in which the agent sends a failed call's stable error code (`AGENT_ERR_*`, or a fault runtime's
+ * `CHAOS_ERR_*`), beside the gRPC status and message.
+ */
+export const ERROR_CODE_METADATA = 'nova-error-code';
+
+/**
+ * The stable code of an error: the agent's trailer of a failed gRPC call, or the `code` string of one of our
+ * own errors (`CHAOS_ERR_*`, `API_ERR_*`); undefined when it has none (a gRPC status number is not one).
+ */
+export function errorCodeOf(error: unknown): string | undefined {
+  const e = error as { metadata?: grpc.Metadata; code?: unknown } | undefined;
+  const trailer = e?.metadata instanceof grpc.Metadata ? e.metadata.get(ERROR_CODE_METADATA)[0] : undefined;
+  if (trailer !== undefined) return String(trailer);
+  return typeof e?.code === 'string' ? e.code : undefined;
+}
+
 export function unary<Req, Res>(
   fn: (req: Req, md: grpc.Metadata, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall,
   req: Req,

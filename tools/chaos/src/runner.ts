@@ -8,7 +8,7 @@ import {
   type WorkflowResource,
 } from '@nova/chaos-spec';
 import { parseEffect, type FaultEffect } from '@nova/faults';
-import { bearer, LEASE_MARGIN_MS, unary, type Fault } from '@nova/proto';
+import { bearer, errorCodeOf, LEASE_MARGIN_MS, unary, type Fault } from '@nova/proto';
 import { offersNetem } from '@nova/stack';
 import type { ChaosEnvironment } from './environment.ts';
 import { effectChecks, verdictOf } from './evidence.ts';
@@ -154,7 +154,7 @@ export class Runner {
           targetId: f.target.id,
           kind: f.kind,
           specJson: JSON.stringify(f.spec),
-          durationMs: plan.durationMs + LEASE_MARGIN_MS,
+          leaseMs: plan.durationMs + LEASE_MARGIN_MS,
           actor: this.options.policy.actor ?? 'controller',
         },
         this.md,
@@ -333,10 +333,12 @@ export class Runner {
         durationSeconds: (Date.now() - started) / 1000,
       };
     } catch (error) {
+      // The stable code (the agent's trailer, or our own error's) goes with the message into the report.
+      const code = errorCodeOf(error);
       return {
         ...base,
         verdict: 'error',
-        reason: (error as Error).message,
+        reason: code ? `${(error as Error).message} (${code})` : (error as Error).message,
         durationSeconds: (Date.now() - started) / 1000,
       };
     } finally {

@@ -6,6 +6,7 @@ import {
   type ChaosKind,
   type SelectorSpec,
 } from '@nova/chaos-spec';
+import { UnsupportedFaultError } from '@nova/faults';
 import type { Target } from '@nova/proto';
 
 /** One fault to apply through the agent. */
@@ -36,9 +37,15 @@ export interface FaultLayer {
   netem: boolean;
 }
 
-/** A valid Chaos Mesh action the local environment cannot honour: refused before anything is injected. */
-export class UnsupportedLocallyError extends Error {
-  readonly code = 'CHAOS_ERR_UNSUPPORTED';
+/**
+ * A valid Chaos Mesh action this environment cannot honour: refused before anything is injected. The fault
+ * runtime's {@link UnsupportedFaultError}, so one code (`CHAOS_ERR_UNSUPPORTED`) means one thing everywhere.
+ */
+export class UnsupportedLocallyError extends UnsupportedFaultError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedLocallyError';
+  }
 }
 
 type Obj = Record<string, unknown>;

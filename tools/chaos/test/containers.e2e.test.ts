@@ -120,7 +120,7 @@ async function noRulesAnywhere(): Promise<void> {
 }
 
 /** Applies a fault through the agent to the service running in `container`, as the controller does. */
-async function applyTo(container: string, uid: string, kind: string, spec: object, durationMs = 30_000): Promise<void> {
+async function applyTo(container: string, uid: string, kind: string, spec: object, leaseMs = 30_000): Promise<void> {
   const target = (await env.targets()).find((t) => t.labels['nova.dev/container'] === container);
   if (!target) throw new Error(`no target registered from ${container}`);
   const client = env.agent.client;
@@ -131,7 +131,7 @@ async function applyTo(container: string, uid: string, kind: string, spec: objec
       targetId: target.id,
       kind,
       specJson: JSON.stringify(spec),
-      durationMs,
+      leaseMs,
       actor: 'containers-test',
     },
     bearer(env.agent.token),
@@ -357,7 +357,7 @@ describe('the containers environment', { retry: 1 }, () => {
           targetId: target!.id,
           kind: 'container-kill',
           specJson: '{}',
-          durationMs: 5_000,
+          leaseMs: 5_000,
           actor: 'containers-test',
         },
         md,
@@ -390,7 +390,7 @@ describe('the containers environment', { retry: 1 }, () => {
           targetId: messaging.id,
           kind: f.kind,
           specJson: JSON.stringify(f.spec),
-          durationMs: 60_000,
+          leaseMs: 60_000,
           actor: 'containers-test',
         },
         md,

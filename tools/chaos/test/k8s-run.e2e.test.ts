@@ -103,7 +103,7 @@ beforeAll(async () => {
           targetId: t.id,
           kind: 'http-error',
           specJson: JSON.stringify({ status: 503 }),
-          durationMs: 60_000,
+          leaseMs: 60_000,
           actor: 'chaos-mesh-standin',
         };
         await unary(client.applyFault.bind(client), request, md);

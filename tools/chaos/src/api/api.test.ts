@@ -1,12 +1,13 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Fault } from '@nova/proto';
+import { ERROR_CODE_METADATA, grpc, type Fault } from '@nova/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startApi } from './server.ts';
 import { fakeRunner, httpAbortYaml } from './test-doubles.ts';
 import { ControllerAudit } from '../policy.ts';
 import type { Runner } from '../runner.ts';
+import { UnsupportedLocallyError } from '../translate.ts';
 
 /** A runner whose agent died after injecting: every recovery fails, as a dead agent's would. */
 function runnerWithDeadAgent(): Runner {
@@ -186,5 +187,37 @@ describe('the REST API against hostile input', () => {
     const last = readFileSync(auditFile, 'utf8').trim().split('\n').at(-1)!;
     expect(last.length).toBeLessThan(400);
     expect(JSON.parse(last)).toMatchObject({ result: 'denied' });
+  });
+});
+
+describe('error codes across the boundaries', () => {
+  it("carries the agent's code of a failed injection and the planner's code of a refusal into the answers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nova-api-'));
+    const runner = fakeRunner();
+    // What a failed ApplyFault looks like to the runner: a gRPC error with the agent's code in its trailer.
+    const trailer = new grpc.Metadata();
+    trailer.set(ERROR_CODE_METADATA, 'AGENT_ERR_APPLY_FAILED');
+    runner.inject = async () => {
+      throw Object.assign(new Error('9 FAILED_PRECONDITION: could not inject http-error into user-service'), {
+        code: grpc.status.FAILED_PRECONDITION,
+        metadata: trailer,
+      });
+    };
+    const { call } = await apiWith(runner, join(dir, 'audit.jsonl'));
+    const started = await call('POST', '/api/v1/experiments', { yaml: httpAbortYaml('5s') });
+    const exp = (await started.json()) as { phase: string; error?: string; errorCode?: string };
+    expect(exp).toMatchObject({ phase: 'failed', errorCode: 'AGENT_ERR_APPLY_FAILED' });
+    expect(exp.error).toMatch(/could not inject/);
+
+    runner.plan = async () => {
+      throw new UnsupportedLocallyError('IOChaos mistake: no layer here applies it');
+    };
+    const refused = await call('POST', '/api/v1/experiments', { yaml: httpAbortYaml('5s', 'other') });
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toEqual({
+      error: 'IOChaos mistake: no layer here applies it',
+      code: 'API_ERR_UNPROCESSABLE',
+      cause: 'CHAOS_ERR_UNSUPPORTED',
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseDuration, type ChaosResource, type WorkflowResource } from '@nova/chaos-spec';
 import { parseEffect } from '@nova/faults';
-import type { Fault } from '@nova/proto';
+import { errorCodeOf, type Fault } from '@nova/proto';
 import type { ControllerAudit } from '../policy.ts';
 import type { Runner } from '../runner.ts';
 import type { ChaosPlan } from '../translate.ts';
@@ -26,6 +26,8 @@ export interface ApiExperiment {
   /** What each fault did, measured at its target (`took` false: it had no effect); live while it runs. */
   effects?: Array<{ target: string; kind: string; took: boolean; summary: string }>;
   error?: string;
+  /** The stable code of `error` (e.g. the agent's `AGENT_ERR_*`), when it has one. */
+  errorCode?: string;
 }
 
 /** A fault's effect for the API: whether it took, and the one-line summary. */
@@ -65,7 +67,8 @@ export class ExperimentManager {
   async start(r: ChaosResource | WorkflowResource, actor: string, opts: StartOptions = {}): Promise<ApiExperiment> {
     if (r.kind === 'Workflow') return this.startWorkflow(r, actor);
     const plan = await this.runner.plan(r.kind, r.spec as Record<string, unknown>, r).catch((e: Error) => {
-      throw new ApiError(422, e.message);
+      const cause = errorCodeOf(e);
+      throw new ApiError(422, e.message, cause ? { cause } : {});
     });
     if (plan.durationMs > this.maxDurationMs)
       throw new ApiError(400, `spec.duration must be at most ${this.maxDurationMs / 1000} s through the API`);
@@ -82,6 +85,8 @@ export class ExperimentManager {
       } catch (error) {
         exp.phase = 'failed';
         exp.error = (error as Error).message;
+        const code = errorCodeOf(error);
+        if (code) exp.errorCode = code;
         await this.runner.recover(exp.id).catch(() => undefined);
         this.end(exp);
       }

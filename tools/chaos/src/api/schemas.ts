@@ -16,6 +16,8 @@ export const errorSchema = {
     error: str,
     code: str,
     issues: { type: 'array', items: str },
+    /** The stable code of the underlying error (`CHAOS_ERR_*`, `AGENT_ERR_*`), when the answer has one. */
+    cause: str,
   },
 } as const;
 
@@ -52,6 +54,7 @@ export const experimentSchema = {
       },
     },
     error: str,
+    errorCode: str,
   },
 } as const;
 
