@@ -1,14 +1,9 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import {
   ChaosAgentService,
   DEFAULT_HEARTBEAT_GRACE_MS,
-  ERROR_CODE_METADATA,
   identityMismatch,
-  isIdentityToken,
-  verifyIdentityToken,
-  type ServiceIdentity,
   type AgentEvent,
   type AgentMessage,
   type ApplyFaultRequest,
@@ -18,7 +13,8 @@ import {
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
 import { agentDrivers } from './drivers/index.ts';
-import { AgentError, AgentErrorCodes, type AgentErrorCode } from './errors.ts';
+import { AgentError, AgentErrorCodes } from './errors.ts';
+import { callerRoles, errorTrailer } from './roles.ts';
 import { FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
 import { helloProblem } from './hello.ts';
@@ -108,55 +104,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     },
   });
   const graceMs = options.heartbeatGraceMs ?? DEFAULT_HEARTBEAT_GRACE_MS;
-  if (options.serviceToken !== undefined && options.serviceToken === options.token) {
-    throw new Error('the service token must differ from the controller token: a service may only register');
-  }
-  const controllerToken = Buffer.from(`Bearer ${options.token}`);
-  const serviceToken = Buffer.from(`Bearer ${options.serviceToken ?? options.token}`);
-  const same = (got: Buffer, expected: Buffer): boolean =>
-    got.length === expected.length && timingSafeEqual(got, expected);
-
-  /**
-   * Checks the bearer token in constant time, by role: `Register` takes the services' token, every other
-   * method the controllers'. Answers UNAUTHENTICATED otherwise (a service's token on a controller method too).
-   */
-  const identityKey = options.serviceToken ?? options.token;
-
-  /**
-   * The caller of `Register`: authorized with the services' token (identity unknown: the `Hello` is taken at
-   * its word, unless identities are required) or with an identity token whose MAC verifies (the identity it
-   * binds is the only one it may register as). Undefined when neither.
-   */
-  function registrant(metadata: grpc.Metadata): { identity: ServiceIdentity | undefined } | undefined {
-    const raw = String(metadata.get('authorization')[0] ?? '');
-    const bearer = raw.startsWith('Bearer ') ? raw.slice(7) : '';
-    if (isIdentityToken(bearer)) {
-      const identity = verifyIdentityToken(identityKey, bearer);
-      if (identity) return { identity };
-    } else if (!options.requireIdentity && same(Buffer.from(raw), serviceToken)) {
-      return { identity: undefined };
-    }
-    metrics.errors.inc({ method: 'Register', code: 'UNAUTHENTICATED' });
-    return undefined;
-  }
-
-  function authorized(metadata: grpc.Metadata, method: string): boolean {
-    const got = Buffer.from(String(metadata.get('authorization')[0] ?? ''));
-    const ok = same(got, method === 'Register' ? serviceToken : controllerToken);
-    if (!ok) metrics.errors.inc({ method, code: 'UNAUTHENTICATED' });
-    return ok;
-  }
-  /** Trailing metadata carrying a failed call's stable code, read by `errorCodeOf` of `@nova/proto`. */
-  const trailer = (code: AgentErrorCode): grpc.Metadata => {
-    const md = new grpc.Metadata();
-    md.set(ERROR_CODE_METADATA, code);
-    return md;
-  };
-  const deny = {
-    code: STATUS.UNAUTHENTICATED,
-    details: 'missing or wrong bearer token (authorization: Bearer <token>)',
-    metadata: trailer(AgentErrorCodes.UNAUTHENTICATED),
-  };
+  const { registrant, authorized, deny } = callerRoles(options, metrics);
   const actorOf = (req: { actor?: string }, call: grpc.ServerUnaryCall<unknown, unknown>): string =>
     req.actor || call.getPeer();
 
@@ -167,7 +115,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     return Object.assign(new Error((error as Error).message), {
       code,
       details: (error as Error).message,
-      metadata: trailer(error instanceof AgentError ? error.code : AgentErrorCodes.INTERNAL),
+      metadata: errorTrailer(error instanceof AgentError ? error.code : AgentErrorCodes.INTERNAL),
     });
   }
 

@@ -3,15 +3,9 @@ import { defaultRegistry, UnknownFaultError, type DriverRegistry } from '@nova/f
 import type { FaultKind } from '@nova/proto';
 import type { Logger } from 'pino';
 import { ContainerJournal, containerKill, containerPause, containerStress } from './container.ts';
-import {
-  kernelBandwidth,
-  kernelDuplicate,
-  kernelLoss,
-  kernelNetem,
-  kernelPartition,
-  probeNetem,
-  removeLeftovers,
-} from './kernel.ts';
+import { kernelDuplicate, kernelLoss, kernelPartition } from './kernel.ts';
+import { kernelBandwidth, kernelNetem, probeNetem } from './kernel-tc.ts';
+import { removeLeftovers } from './netns.ts';
 import { FailureJournal, processFailure, processKill, type ProcessDriver } from './process.ts';
 
 /**
