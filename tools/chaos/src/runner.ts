@@ -27,6 +27,7 @@ import { window, type LoadSource } from './load.ts';
 import type { Observer } from './observe.ts';
 import { checkPolicy, type ControllerAudit, type SafetyPolicy } from './policy.ts';
 import { seedFaults } from './seeds.ts';
+import { FaultSession, type FaultPort } from './session/fault-session.ts';
 import { planChaos, UnsupportedLocallyError, type ChaosPlan } from './translate.ts';
 import { wait as sleep } from './wait.ts';
 import { runWorkflow, unsupportedTemplates, type NodeResult } from './workflow.ts';
@@ -91,7 +92,7 @@ export interface RunnerOptions {
  * Runs experiments one at a time against the local environment, under load:
  * baseline → inject → hold → recover → verify, then the verdict from the declared hypotheses.
  */
-export class Runner {
+export class Runner implements FaultPort {
   private readonly random: () => number;
   private readonly md;
   /** Every (experiment uid) with faults possibly active: recovered on abort. */
@@ -286,12 +287,14 @@ export class Runner {
       const faultStart = this.load.now();
       let workflow: NodeResult | undefined;
       let halt: Halt | undefined;
+      let session: FaultSession | undefined;
       try {
         if (plan) {
           phase('inject', {
             detail: `for ${plan.durationMs / 1000} s on ${plan.selected.map((t) => t.name).join(', ')} (of ${plan.matching.length} matching)`,
           });
-          await this.inject(uid, plan, base.injected);
+          session = new FaultSession(uid, plan, this);
+          await session.inject(base.injected);
           phase('hold', { endsAt: this.load.now() + plan.durationMs });
           halt = await this.hold(plan.durationMs, h, signal);
           if (halt) this.options.log(`    halted: ${halt.how}`);
@@ -301,6 +304,8 @@ export class Runner {
         }
       } finally {
         phase('recover');
+        await session?.recover().catch(() => undefined);
+        // Whatever else may be active (a Workflow's nodes, a recovery that failed above): recovered here.
         await this.recoverAll();
       }
       const faultEnd = this.load.now();
@@ -381,13 +386,7 @@ export class Runner {
           if (!(CHAOS_KINDS as readonly string[]).includes(kind)) throw new Error(`unknown chaos kind ${kind}`);
           const deadline = template.deadline ? parseDuration(template.deadline)! : 10_000;
           const plan = await this.plan(kind, spec, r, deadline);
-          const nodeUid = `${uid}-${n++}-${template.name}`;
-          try {
-            await this.inject(nodeUid, plan, injected);
-            await sleep(deadline, nodeSignal);
-          } finally {
-            await this.recover(nodeUid);
-          }
+          await new FaultSession(`${uid}-${n++}-${template.name}`, plan, this).runFor(nodeSignal, injected);
         },
       },
       this.options.signal,

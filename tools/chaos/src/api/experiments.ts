@@ -4,7 +4,7 @@ import { parseEffect } from '@nova/faults';
 import { errorCodeOf, type Fault } from '@nova/proto';
 import type { ControllerAudit } from '../policy.ts';
 import type { Runner } from '../runner.ts';
-import type { ChaosPlan } from '../translate.ts';
+import { FaultSession } from '../session/fault-session.ts';
 import { wait } from '../wait.ts';
 import { runWorkflow, unsupportedTemplates } from '../workflow.ts';
 import { ApiError } from './errors.ts';
@@ -46,13 +46,15 @@ export interface StartOptions {
 
 /**
  * The experiments the API runs, each through Chaos Mesh's phases: scheduled → injected ⇄ paused → recovered or
- * failed. It owns the timers (start delay, expiry), the remaining time of a paused experiment and the Workflows
- * running in the background; every change is audited with the principal that asked for it.
+ * failed. A chaos object's faults are a {@link FaultSession} (expiry, the time a pause keeps, idempotent
+ * recovery); this class adds the start delay, the Workflows running in the background and the records the API
+ * shows; every change is audited with the principal that asked for it.
  */
 export class ExperimentManager {
   readonly experiments = new Map<string, ApiExperiment>();
-  private readonly plans = new Map<string, { plan: ChaosPlan; remainingMs: number; injectedAt: number }>();
-  private readonly timers = new Map<string, NodeJS.Timeout[]>();
+  private readonly sessions = new Map<string, FaultSession>();
+  /** Experiments started with a delay, until they inject. */
+  private readonly delays = new Map<string, NodeJS.Timeout>();
   private readonly workflows = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly ended = new Map<string, { promise: Promise<ApiExperiment>; resolve(e: ApiExperiment): void }>();
 
@@ -75,24 +77,30 @@ export class ExperimentManager {
     const exp = this.add(r, 'scheduled', opts.schedule);
     exp.faults = plan.faults.map((f) => ({ target: f.target.id, kind: f.kind }));
     exp.targets = plan.selected.map((t) => ({ target: t.id, phase: 'selected' }));
-    this.plans.set(exp.id, { plan, remainingMs: plan.durationMs, injectedAt: 0 });
+    const session = new FaultSession(exp.id, plan, this.runner, { onExpire: () => this.expire(exp) });
+    this.sessions.set(exp.id, session);
     this.audit.write('api-start', `${exp.id} ${r.kind}/${r.metadata.name}`, 'ok', `by ${actor}`);
     const inject = async (): Promise<void> => {
+      this.delays.delete(exp.id);
       if (exp.phase !== 'scheduled') return;
       try {
-        await this.runner.inject(exp.id, plan, []);
-        this.markInjected(exp, plan.durationMs);
+        await session.inject();
+        this.markInjected(exp, session);
       } catch (error) {
+        // The session recovered whatever landed before the failure.
         exp.phase = 'failed';
         exp.error = (error as Error).message;
         const code = errorCodeOf(error);
         if (code) exp.errorCode = code;
-        await this.runner.recover(exp.id).catch(() => undefined);
         this.end(exp);
       }
     };
     if (!opts.delayMs) await inject();
-    else this.timers.set(exp.id, [setTimeout(() => void inject(), opts.delayMs)]);
+    else
+      this.delays.set(
+        exp.id,
+        setTimeout(() => void inject(), opts.delayMs),
+      );
     return exp;
   }
 
@@ -113,10 +121,9 @@ export class ExperimentManager {
     const exp = this.get(id);
     if (exp.phase !== 'injected') throw new ApiError(409, `experiment ${id} is ${exp.phase}, not injected`);
     if (exp.kind === 'Workflow') throw new ApiError(409, 'a Workflow is not paused (as in Chaos Mesh): stop it');
-    this.clearTimers(id);
-    const p = this.plans.get(id)!;
-    p.remainingMs = Math.max(1000, p.remainingMs - (Date.now() - p.injectedAt));
-    await this.runner.recover(id);
+    const session = this.sessions.get(id)!;
+    await session.pause();
+    this.recordEffects(exp, session.faults);
     exp.phase = 'paused';
     for (const t of exp.targets) t.phase = 'recovered';
     this.audit.write('api-pause', id, 'ok', `by ${actor}`);
@@ -127,9 +134,9 @@ export class ExperimentManager {
   async resume(id: string, actor: string): Promise<ApiExperiment> {
     const exp = this.get(id);
     if (exp.phase !== 'paused') throw new ApiError(409, `experiment ${id} is ${exp.phase}, not paused`);
-    const p = this.plans.get(id)!;
-    await this.runner.inject(id, { ...p.plan, durationMs: p.remainingMs }, []);
-    this.markInjected(exp, p.remainingMs);
+    const session = this.sessions.get(id)!;
+    await session.resume();
+    this.markInjected(exp, session);
     this.audit.write('api-resume', id, 'ok', `by ${actor}`);
     return exp;
   }
@@ -144,9 +151,11 @@ export class ExperimentManager {
       this.audit.write('api-stop', id, 'ok', `by ${actor}`);
       return exp;
     }
-    this.clearTimers(id);
-    if (exp.phase === 'scheduled' || exp.phase === 'injected' || exp.phase === 'paused') {
-      const failed = this.recordEffects(exp, await this.runner.recover(id));
+    clearTimeout(this.delays.get(id));
+    this.delays.delete(id);
+    const session = this.sessions.get(id);
+    if (session && (exp.phase === 'scheduled' || exp.phase === 'injected' || exp.phase === 'paused')) {
+      const failed = this.recordEffects(exp, await session.recover());
       exp.phase = failed ? 'failed' : 'recovered';
       if (failed) exp.error = `recovery failed: ${failed}`;
       exp.recoveredAt = new Date().toISOString();
@@ -205,11 +214,6 @@ export class ExperimentManager {
     this.ended.get(exp.id)?.resolve(exp);
   }
 
-  private clearTimers(id: string): void {
-    for (const t of this.timers.get(id) ?? []) clearTimeout(t);
-    this.timers.delete(id);
-  }
-
   /** A Workflow runs in the background through the engine; its chaos nodes' targets show up as they run. */
   private startWorkflow(r: WorkflowResource, actor: string): ApiExperiment {
     const problems = unsupportedTemplates(r.spec);
@@ -229,12 +233,13 @@ export class ExperimentManager {
           const mine = plan.selected.map((t) => ({ target: t.id, phase: 'selected' as const }));
           exp.targets.push(...mine);
           exp.faults.push(...plan.faults.map((f) => ({ target: f.target.id, kind: f.kind })));
+          const node = new FaultSession(uid, plan, this.runner);
           try {
-            await this.runner.inject(uid, plan, []);
+            await node.inject();
             for (const t of mine) (t as { phase: string }).phase = 'injected';
             await wait(deadline, signal);
           } finally {
-            await this.runner.recover(uid);
+            await node.recover();
             for (const t of mine) (t as { phase: string }).phase = 'recovered';
           }
         },
@@ -260,13 +265,12 @@ export class ExperimentManager {
     return exp;
   }
 
-  private markInjected(exp: ApiExperiment, forMs: number): void {
+  /** The records of an experiment whose session just injected (its expiry is the session's). */
+  private markInjected(exp: ApiExperiment, session: FaultSession): void {
     exp.phase = 'injected';
     exp.startedAt ??= new Date().toISOString();
-    exp.endsAt = new Date(Date.now() + forMs).toISOString();
+    exp.endsAt = new Date(Date.now() + session.remainingMs).toISOString();
     for (const t of exp.targets) t.phase = 'injected';
-    this.plans.get(exp.id)!.injectedAt = Date.now();
-    this.timers.set(exp.id, [...(this.timers.get(exp.id) ?? []), setTimeout(() => this.expire(exp), forMs)]);
   }
 
   /**
