@@ -14,9 +14,9 @@ import { AgentConnection, FaultRuntime, parseEffect, type FaultEffect } from '@n
 import { bearer, mintIdentityToken, unary, type Fault, type Target } from '@nova/proto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoadGenerator } from '../src/load.ts';
-import { Observer } from '../src/observe.ts';
-import { ControllerAudit, policyFromEnv } from '../src/policy.ts';
+import { LoadGenerator } from '../src/verdict/load.ts';
+import { Observer } from '../src/verdict/observe.ts';
+import { ControllerAudit, policyFromEnv } from '../src/plan/policy.ts';
 import { Runner } from '../src/runner.ts';
 
 // The containers environment, for real: Docker (images built locally), testcontainers, the agent's Docker and

@@ -8,7 +8,7 @@ import { startApiServer, type ApiServer } from '@nova/kube-apiserver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { coreClient, listPods, planOnCluster } from '../src/k8s/cluster-plan.ts';
-import { policyFromEnv } from '../src/policy.ts';
+import { policyFromEnv } from '../src/plan/policy.ts';
 
 /*
  * `chaos plan --env k8s` against a real kube-apiserver (tools/kube-apiserver): pods are created as objects

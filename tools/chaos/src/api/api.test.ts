@@ -5,9 +5,9 @@ import { ERROR_CODE_METADATA, grpc, type Fault } from '@nova/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startApi } from './server.ts';
 import { fakeRunner, httpAbortYaml } from './test-doubles.ts';
-import { ControllerAudit } from '../policy.ts';
+import { ControllerAudit } from '../plan/policy.ts';
 import type { Runner } from '../runner.ts';
-import { UnsupportedLocallyError } from '../translate.ts';
+import { UnsupportedLocallyError } from '../plan/translate.ts';
 
 /** A runner whose agent died after injecting: every recovery fails, as a dead agent's would. */
 function runnerWithDeadAgent(): Runner {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { parseDuration, type ChaosResource, type WorkflowResource } from '@nova/chaos-spec';
 import { parseEffect } from '@nova/faults';
 import { errorCodeOf, type Fault } from '@nova/proto';
-import type { ControllerAudit } from '../policy.ts';
+import type { ControllerAudit } from '../plan/policy.ts';
 import type { Runner } from '../runner.ts';
 import { FaultSession } from '../session/fault-session.ts';
 import { wait } from '../wait.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { validate } from '@readme/openapi-parser';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControllerAudit } from '../policy.ts';
+import { ControllerAudit } from '../plan/policy.ts';
 import { ApiErrorCodes } from './errors.ts';
 import { startApi, type RunningApi } from './server.ts';
 import { fakeRunner, httpAbortYaml, type RunnerCalls } from './test-doubles.ts';

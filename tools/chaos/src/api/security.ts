@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
-import type { ControllerAudit } from '../policy.ts';
+import type { ControllerAudit } from '../plan/policy.ts';
 import type { ApiAuth, Principal } from './auth.ts';
 import { ApiError } from './errors.ts';
 import { SESSION_COOKIE, type SessionStore } from './sessions.ts';

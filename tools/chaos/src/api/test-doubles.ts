@@ -5,7 +5,7 @@
  */
 import type { Fault, Target } from '@nova/proto';
 import type { Runner } from '../runner.ts';
-import type { ChaosPlan } from '../translate.ts';
+import type { ChaosPlan } from '../plan/translate.ts';
 
 export const target: Target = {
   id: 'user-0',

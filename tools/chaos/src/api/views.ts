@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadResources, nextRuns, type ScheduleResource } from '@nova/chaos-spec';
-import { window, type LoadSource } from '../load.ts';
+import { window, type LoadSource } from '../verdict/load.ts';
 import { historyTrend, readRun, type RecordedRun, type Trend } from '../report/history.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { seededRandom, type Resource, type SelectorSpec } from '@nova/chaos-spec';
 import { bearer, createAgentClient, unary, type Target } from '@nova/proto';
 import { coreClient, planOnCluster } from '../k8s/cluster-plan.ts';
-import { policyFromEnv } from '../policy.ts';
-import { planChaos } from '../translate.ts';
+import { policyFromEnv } from '../plan/policy.ts';
+import { planChaos } from '../plan/translate.ts';
 import { load, readUpState } from './common.ts';
 
 /** `chaos plan`: which services each selector matches, without starting anything. */

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { Sample } from '../load.ts';
+import type { Sample } from '../verdict/load.ts';
 import type { PhaseEvent } from '../runner.ts';
 import { createProgress, doneLine, outputMode, recentFigures, renderLive } from './progress.ts';
 

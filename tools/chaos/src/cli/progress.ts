@@ -1,5 +1,5 @@
 import { createLogUpdate } from 'log-update';
-import type { Sample } from '../load.ts';
+import type { Sample } from '../verdict/load.ts';
 import type { PhaseEvent } from '../runner.ts';
 
 /** How a run shows its progress: a live display (a terminal), plain lines (logs, CI), or JSON events (tools). */

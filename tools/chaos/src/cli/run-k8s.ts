@@ -1,10 +1,10 @@
 import { dirname, join, relative, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { K6Load } from '../k6-load.ts';
+import { K6Load } from '../verdict/k6-load.ts';
 import { runOnCluster } from '../k8s/cluster-run.ts';
 import { Prometheus } from '../k8s/promql.ts';
-import { LoadGenerator, window, type LoadSource, type LoadTargets } from '../load.ts';
-import { ControllerAudit, policyFromEnv } from '../policy.ts';
+import { LoadGenerator, window, type LoadSource, type LoadTargets } from '../verdict/load.ts';
+import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
 import { verdictTable, writeReports, type RunReport } from '../report/report.ts';
 import { listRuns, readRun, trendOf } from '../report/history.ts';
 import type { ExperimentResult } from '../runner.ts';

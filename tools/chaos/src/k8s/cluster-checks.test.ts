@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hypothesesFrom } from '../hypotheses.ts';
+import { hypothesesFrom } from '../verdict/hypotheses.ts';
 import { clusterChecks, recordChecks } from './cluster-checks.ts';
 import type { Prometheus, WindowFigures } from './promql.ts';
 

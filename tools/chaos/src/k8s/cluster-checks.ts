@@ -1,4 +1,4 @@
-import type { Check, Hypotheses } from '../hypotheses.ts';
+import type { Check, Hypotheses } from '../verdict/hypotheses.ts';
 import type { ChaosObject } from './chaos-objects.ts';
 import { QUERIES, type Prometheus, type WindowFigures } from './promql.ts';
 

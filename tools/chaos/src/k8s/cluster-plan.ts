@@ -1,6 +1,6 @@
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { blockName, selectTargets, type Resource, type Selectable, type SelectorSpec } from '@nova/chaos-spec';
-import { checkPolicy, type SafetyPolicy } from '../policy.ts';
+import { checkPolicy, type SafetyPolicy } from '../plan/policy.ts';
 import { podQuery, type PodQuery } from './selector.ts';
 
 /** A pod as the plan shows it. */

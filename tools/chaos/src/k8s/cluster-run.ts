@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { crdPlural, parseDuration, seededRandom, type Kind, type Resource } from '@nova/chaos-spec';
-import { verdictOf } from '../evidence.ts';
+import { verdictOf } from '../verdict/evidence.ts';
 import {
   HALT_MIN_REQUESTS,
   HALT_WINDOW_MS,
@@ -9,8 +9,8 @@ import {
   type Check,
   type Halt,
   type Hypotheses,
-} from '../hypotheses.ts';
-import type { ControllerAudit, SafetyPolicy } from '../policy.ts';
+} from '../verdict/hypotheses.ts';
+import type { ControllerAudit, SafetyPolicy } from '../plan/policy.ts';
 import type { ExperimentResult, PhaseEvent } from '../runner.ts';
 import { wait } from '../wait.ts';
 import {

@@ -2,8 +2,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Sample } from '../load.ts';
-import type { Observation } from '../observe.ts';
+import type { Sample } from '../verdict/load.ts';
+import type { Observation } from '../verdict/observe.ts';
 import type { ExperimentResult } from '../runner.ts';
 import type { Trend } from './history.ts';
 

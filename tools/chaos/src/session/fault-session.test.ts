@@ -1,6 +1,6 @@
 import type { Fault } from '@nova/proto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ChaosPlan } from '../translate.ts';
+import type { ChaosPlan } from '../plan/translate.ts';
 import { FaultSession, SessionStateError, type FaultPort } from './fault-session.ts';
 
 const plan = {

@@ -1,5 +1,5 @@
 import type { Fault } from '@nova/proto';
-import type { ChaosPlan } from '../translate.ts';
+import type { ChaosPlan } from '../plan/translate.ts';
 import { wait } from '../wait.ts';
 
 /** How a session applies and reverts faults: the runner (agent client, leases, audit, policy's actor). */

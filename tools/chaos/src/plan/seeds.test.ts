@@ -9,7 +9,7 @@ import { planChaos } from './translate.ts';
 // The default suite's loss and abort experiments, as `chaos run` reads them.
 const suite = (file: string): ChaosResource =>
   parseResources(
-    readFileSync(new URL(`../../../k8s/base/chaos-mesh/experiments/${file}`, import.meta.url), 'utf8'),
+    readFileSync(new URL(`../../../../k8s/base/chaos-mesh/experiments/${file}`, import.meta.url), 'utf8'),
     file,
   ).resources[0] as ChaosResource;
 const EXPERIMENTS = [suite('network-loss-messaging-user.yaml'), suite('http-abort-user.yaml')];

@@ -5,7 +5,7 @@ import { parseResources, type Resource } from '@nova/chaos-spec';
 import type { Target } from '@nova/proto';
 import { describe, expect, it } from 'vitest';
 import { checkPolicy, ControllerAudit, policyFromEnv } from './policy.ts';
-import { effectSeries, html, junit, verdictTable, type RunReport } from './report/report.ts';
+import { effectSeries, html, junit, verdictTable, type RunReport } from '../report/report.ts';
 
 const res = (text: string): Resource => {
   const r = parseResources(text, 'p.yaml');
