@@ -10,7 +10,7 @@ import {
 import { parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, errorCodeOf, LEASE_MARGIN_MS, unary, type Fault } from '@nova/proto';
 import { offersNetem } from '@nova/stack';
-import type { ChaosEnvironment } from './environment.ts';
+import type { ChaosEnvironment } from './env/local.ts';
 import { effectChecks, verdictOf } from './verdict/evidence.ts';
 import {
   evaluate,

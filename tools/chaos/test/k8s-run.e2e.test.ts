@@ -9,7 +9,7 @@ import { startApiServer, type ApiServer } from '@nova/kube-apiserver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { bearer, unary } from '@nova/proto';
-import { startLocalEnvironment, type ChaosEnvironment } from '../src/environment.ts';
+import { startLocalEnvironment, type ChaosEnvironment } from '../src/env/local.ts';
 import { ChaosMeshStandIn } from './chaos-mesh-standin.ts';
 
 /*

@@ -2,9 +2,8 @@ import { randomInt } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { nextRuns, type Resource, type ScheduleResource } from '@nova/chaos-spec';
-import { startContainersEnvironment } from '@nova/containers';
-import { offersNetem } from '@nova/stack';
-import { startLocalEnvironment, type ChaosEnvironment } from '../environment.ts';
+import type { ChaosEnvironment } from '../env/local.ts';
+import { environmentKind } from '../env/registry.ts';
 import { K6Load } from '../verdict/k6-load.ts';
 import { LoadGenerator, type LoadSource } from '../verdict/load.ts';
 import { Observer } from '../verdict/observe.ts';
@@ -19,6 +18,7 @@ import type { ENVIRONMENTS } from './common.ts';
 import { envName, load, ROOT, STATE, usage } from './common.ts';
 import { createProgress, outputMode, recentFigures, type OutputMode, type Progress } from './progress.ts';
 
+/** Starts the environment `which` names (through the registry) and says what it brought up. */
 export async function startEnv(
   runDir: string,
   log: (l: string, level?: 'detail') => void,
@@ -26,24 +26,10 @@ export async function startEnv(
 ): Promise<ChaosEnvironment> {
   const onLifecycle = (e: { instance: string; type: string; code: number | null }): void =>
     log(`    supervisor: ${e.instance} ${e.type}${e.type === 'exited' ? ` (code ${e.code}), restarting` : ''}`);
-  let env: ChaosEnvironment;
-  if (which === 'containers') {
-    log(
-      'starting the containers environment: images (built locally), PostgreSQL, user-service ×2, auth-service, messaging-service in Docker; chaos-agent on the host with the Docker and kernel drivers...',
-    );
-    env = await startContainersEnvironment({
-      stateDir: runDir,
-      onLifecycle,
-      onLine: (source, l) => source === 'images' && log(`    ${l}`),
-    });
-    if (!offersNetem(env.kinds))
-      log('    note: this kernel has no netem qdisc: NetworkChaos delay is injected in-process, corrupt is refused');
-  } else {
-    log(
-      'starting the local environment: embedded PostgreSQL, chaos-agent, user-service ×2, auth-service, messaging-service...',
-    );
-    env = await startLocalEnvironment({ stateDir: runDir, onLifecycle });
-  }
+  const kind = environmentKind(which);
+  if (!kind?.start) throw new Error(`the ${which} environment is not started by chaos run`);
+  log(`starting the ${kind.name} environment: ${kind.summary}...`);
+  const env = await kind.start({ stateDir: runDir, onLifecycle, log });
   log(`environment ready: agent ${env.agent.address}; ${env.instances.map((i) => `${i.name} ${i.url}`).join(', ')}`);
   return env;
 }
