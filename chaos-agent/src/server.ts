@@ -1,25 +1,15 @@
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import {
-  ChaosAgentService,
-  DEFAULT_HEARTBEAT_GRACE_MS,
-  identityMismatch,
-  type AgentEvent,
-  type AgentMessage,
-  type ApplyFaultRequest,
-  type RecoverFaultRequest,
-  type ServiceMessage,
-} from '@nova/proto';
+import { ChaosAgentService, DEFAULT_HEARTBEAT_GRACE_MS, type AgentEvent } from '@nova/proto';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
 import { agentDrivers } from './drivers/index.ts';
-import { AgentError, AgentErrorCodes } from './errors.ts';
-import { callerRoles, errorTrailer } from './roles.ts';
+import { callerRoles } from './roles.ts';
 import { FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
-import { helloProblem } from './hello.ts';
-import { descendsFrom, pidOfTcpPeer } from './peer-identity.ts';
-import { TargetRegistry, type Registration } from './registry.ts';
+import { controllerCalls } from './controller-calls.ts';
+import { registerStream } from './register-stream.ts';
+import { TargetRegistry } from './registry.ts';
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -76,8 +66,6 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
-const STATUS = grpc.status;
-
 /**
  * Starts the agent: the gRPC API (token-checked on every call, TLS/mTLS when configured), the registry of
  * services, the fault manager with its leases, heartbeats to every service, and `/metrics`. A new agent
@@ -105,209 +93,23 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   const graceMs = options.heartbeatGraceMs ?? DEFAULT_HEARTBEAT_GRACE_MS;
   const { registrant, authorized, deny } = callerRoles(options, metrics);
-  const actorOf = (req: { actor?: string }, call: grpc.ServerUnaryCall<unknown, unknown>): string =>
-    req.actor || call.getPeer();
-
-  function fail(method: string, error: unknown): grpc.ServiceError {
-    const code = error instanceof AgentError ? STATUS[error.status] : STATUS.INTERNAL;
-    metrics.errors.inc({ method, code: error instanceof AgentError ? error.status : 'INTERNAL' });
-    if (!(error instanceof AgentError)) log.error({ err: error, method }, 'unexpected error');
-    return Object.assign(new Error((error as Error).message), {
-      code,
-      details: (error as Error).message,
-      metadata: errorTrailer(error instanceof AgentError ? error.code : AgentErrorCodes.INTERNAL),
-    });
-  }
-
   const impl: grpc.UntypedServiceImplementation = {
-    Register(call: grpc.ServerDuplexStream<ServiceMessage, AgentMessage>) {
-      const caller = registrant(call.metadata);
-      if (!caller) {
-        call.emit(
-          'error',
-          options.requireIdentity
-            ? { ...deny, details: `${deny.details}; this agent takes only identity tokens from services` }
-            : deny,
-        );
-        return;
-      }
-      let registration: Registration | undefined;
-      let heartbeat: NodeJS.Timeout | undefined;
-      /** The stream ended: a registration still being checked must not be added after that. */
-      let ended = false;
-      let hello: Promise<void> | undefined;
-      const end = (): void => {
-        ended = true;
-        clearInterval(heartbeat);
-        if (!registration) return;
-        const { target } = registration;
-        targets.remove(target.id);
-        metrics.targets.set(targets.size);
-        manager.targetGone(target.id);
-        log.info({ target: target.id }, 'target gone');
-        broadcast({ type: 'target-gone', atMs: Date.now(), target, message: '' });
-        registration = undefined;
-      };
-      const refuse = (code: grpc.status, why: string, claimed: ServiceMessage['hello']): void => {
-        metrics.errors.inc({ method: 'Register', code: grpc.status[code] });
-        audit.write({
-          actor: call.getPeer(),
-          action: 'register',
-          target: `${String(claimed?.name).slice(0, 80)} (pid ${claimed?.pid})`,
-          result: 'denied',
-          detail: why,
-        });
-        log.warn({ peer: call.getPeer(), name: claimed?.name, pid: claimed?.pid, why }, 'registration refused');
-        call.emit('error', { code, details: why });
-      };
-      call.on('data', (msg: ServiceMessage) => {
-        if (msg.hello && !registration && !hello) {
-          const claimed = msg.hello;
-          hello = (async () => {
-            const problem = helloProblem(claimed);
-            if (problem) return refuse(STATUS.INVALID_ARGUMENT, `Hello refused: ${problem}`, claimed);
-            // Name, namespace and labels are the environment's word (the identity its token binds), not the caller's.
-            const mismatch = caller.identity && identityMismatch(caller.identity, claimed);
-            if (mismatch) {
-              return refuse(
-                STATUS.PERMISSION_DENIED,
-                `Hello refused: its credential is ${caller.identity!.name}'s, but it claims another identity: ${mismatch}`,
-                claimed,
-              );
-            }
-            // The pid is the kernel's word, not the caller's: a claim that disagrees is an impersonation.
-            const peerPid = await pidOfTcpPeer(call.getPeer(), boundPort);
-            if (peerPid !== undefined && peerPid !== claimed.pid) {
-              return refuse(
-                STATUS.PERMISSION_DENIED,
-                `Hello refused: it claims pid ${claimed.pid}, but the connection belongs to pid ${peerPid}`,
-                claimed,
-              );
-            }
-            const ancestor = options.trustedAncestor;
-            if (peerPid !== undefined && ancestor !== undefined && !(await descendsFrom(peerPid, ancestor))) {
-              return refuse(
-                STATUS.PERMISSION_DENIED,
-                `Hello refused: pid ${peerPid} was not started by this environment (it does not descend from pid ${ancestor})`,
-                claimed,
-              );
-            }
-            if (ended) return;
-            registration = targets.add(
-              claimed,
-              (m) => call.write(m),
-              () => call.end(),
-              call.getPeer(),
-              peerPid,
-            );
-            onRegistered(registration);
-          })().catch((error: unknown) =>
-            refuse(STATUS.INTERNAL, `registration failed: ${(error as Error).message}`, claimed),
-          );
-        } else if (msg.ack && registration) {
-          // An `expired` ack is unasked: the service's lease ended a fault, and it says what the fault did.
-          if (msg.ack.action === 'expired')
-            manager.expiredInService(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
-          else if (msg.ack.action === 'effect')
-            manager.liveEffect(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
-          else registration.onAck(msg.ack);
-        }
-      });
-      function onRegistered(r: Registration): void {
-        const { target } = r;
-        metrics.targets.set(targets.size);
-        call.write({ welcome: { targetId: target.id, heartbeatGraceMs: graceMs } });
-        heartbeat = setInterval(() => call.write({ heartbeat: { sentAtMs: Date.now() } }), Math.max(100, graceMs / 4));
-        log.info(
-          { target: target.id, pid: target.pid, verified: r.verifiedPid !== undefined, namespace: target.namespace },
-          'target registered',
-        );
-        broadcast({ type: 'target-registered', atMs: Date.now(), target, message: '' });
-      }
-      call.on('end', () => {
-        end();
-        call.end();
-      });
-      call.on('error', end);
-      call.on('cancelled', end);
-    },
+    Register: registerStream({
+      registrant,
+      deny,
+      requireIdentity: options.requireIdentity,
+      trustedAncestor: options.trustedAncestor,
+      targets,
+      manager,
+      metrics,
+      audit,
+      log,
+      broadcast,
+      graceMs,
+      boundPort: () => boundPort,
+    }),
 
-    ListTargets(call: grpc.ServerUnaryCall<{ namespace: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
-      if (!authorized(call.metadata, 'ListTargets')) return cb(deny);
-      cb(null, { targets: targets.list(call.request.namespace || undefined) });
-    },
-
-    ListKinds(call: grpc.ServerUnaryCall<object, unknown>, cb: grpc.sendUnaryData<unknown>) {
-      if (!authorized(call.metadata, 'ListKinds')) return cb(deny);
-      cb(null, { kinds: drivers.list() });
-    },
-
-    ApplyFault(call: grpc.ServerUnaryCall<ApplyFaultRequest, unknown>, cb: grpc.sendUnaryData<unknown>) {
-      if (!authorized(call.metadata, 'ApplyFault')) return cb(deny);
-      const req = call.request;
-      const actor = actorOf(req, call);
-      manager.apply(req).then(
-        (fault) => {
-          audit.write({
-            actor,
-            action: 'apply',
-            target: req.targetId,
-            experimentUid: req.experimentUid,
-            kind: req.kind,
-            result: 'ok',
-          });
-          cb(null, { fault });
-        },
-        (error: unknown) => {
-          const denied = error instanceof AgentError && error.status === 'PERMISSION_DENIED';
-          audit.write({
-            actor,
-            action: 'apply',
-            target: req.targetId,
-            experimentUid: req.experimentUid,
-            kind: req.kind,
-            result: denied ? 'denied' : 'failed',
-            detail: (error as Error).message,
-          });
-          cb(fail('ApplyFault', error));
-        },
-      );
-    },
-
-    RecoverFault(call: grpc.ServerUnaryCall<RecoverFaultRequest, unknown>, cb: grpc.sendUnaryData<unknown>) {
-      if (!authorized(call.metadata, 'RecoverFault')) return cb(deny);
-      const req = call.request;
-      manager.recover(req.experimentUid, req.targetId || undefined).then(
-        (faults) => {
-          audit.write({
-            actor: actorOf(req, call),
-            action: 'recover',
-            experimentUid: req.experimentUid,
-            target: req.targetId || '*',
-            result: 'ok',
-            detail: `${faults.length} fault(s)`,
-          });
-          cb(null, { faults });
-        },
-        (error: unknown) => cb(fail('RecoverFault', error)),
-      );
-    },
-
-    ListFaults(call: grpc.ServerUnaryCall<{ includeEnded: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) {
-      if (!authorized(call.metadata, 'ListFaults')) return cb(deny);
-      cb(null, { faults: manager.list(call.request.includeEnded) });
-    },
-
-    Watch(call: grpc.ServerWritableStream<object, AgentEvent>) {
-      if (!authorized(call.metadata, 'Watch')) {
-        call.emit('error', deny);
-        return;
-      }
-      watchers.add(call);
-      const drop = (): void => void watchers.delete(call);
-      call.on('cancelled', drop);
-      call.on('close', drop);
-    },
+    ...controllerCalls({ authorized, deny, targets, drivers, manager, metrics, audit, log, watchers }),
   };
 
   /** The port we listen on, once bound (calls only arrive after that): the remote port of our peers' sockets. */

@@ -1,0 +1,152 @@
+import * as grpc from '@grpc/grpc-js';
+import { identityMismatch, type AgentEvent, type AgentMessage, type ServiceMessage } from '@nova/proto';
+import type { Logger } from 'pino';
+import type { AuditLog } from './audit.ts';
+import type { FaultManager } from './fault-manager.ts';
+import { helloProblem } from './hello.ts';
+import type { AgentMetrics } from './metrics.ts';
+import { descendsFrom, pidOfTcpPeer } from './peer-identity.ts';
+import type { TargetRegistry, Registration } from './registry.ts';
+import type { callerRoles } from './roles.ts';
+
+/** What a service's `Register` stream needs of the agent. */
+export interface RegisterContext {
+  registrant: ReturnType<typeof callerRoles>['registrant'];
+  deny: ReturnType<typeof callerRoles>['deny'];
+  /** Refuse the plain services' token (identity tokens only). */
+  requireIdentity: boolean | undefined;
+  /** Only processes descending from this pid may register, when the agent can see the caller's process. */
+  trustedAncestor: number | undefined;
+  targets: TargetRegistry;
+  manager: FaultManager;
+  metrics: AgentMetrics;
+  audit: AuditLog;
+  log: Logger;
+  broadcast: (event: AgentEvent) => void;
+  /** Services revert their faults after this long without hearing from us, in ms. */
+  graceMs: number;
+  /** The port the agent listens on (the remote port of its peers' sockets), once bound. */
+  boundPort: () => number;
+}
+
+/**
+ * The `Register` call of one service: the caller's credential and its `Hello` checked against what the
+ * connection proves (the identity its token binds, the pid the kernel says holds the socket, its ancestry),
+ * then a registration with heartbeats, acks routed to the fault manager, and cleanup when the stream ends.
+ */
+export function registerStream(ctx: RegisterContext) {
+  return (call: grpc.ServerDuplexStream<ServiceMessage, AgentMessage>): void => {
+    const caller = ctx.registrant(call.metadata);
+    if (!caller) {
+      call.emit(
+        'error',
+        ctx.requireIdentity
+          ? { ...ctx.deny, details: `${ctx.deny.details}; this agent takes only identity tokens from services` }
+          : ctx.deny,
+      );
+      return;
+    }
+    let registration: Registration | undefined;
+    let heartbeat: NodeJS.Timeout | undefined;
+    /** The stream ended: a registration still being checked must not be added after that. */
+    let ended = false;
+    let hello: Promise<void> | undefined;
+    const end = (): void => {
+      ended = true;
+      clearInterval(heartbeat);
+      if (!registration) return;
+      const { target } = registration;
+      ctx.targets.remove(target.id);
+      ctx.metrics.targets.set(ctx.targets.size);
+      ctx.manager.targetGone(target.id);
+      ctx.log.info({ target: target.id }, 'target gone');
+      ctx.broadcast({ type: 'target-gone', atMs: Date.now(), target, message: '' });
+      registration = undefined;
+    };
+    const refuse = (code: grpc.status, why: string, claimed: ServiceMessage['hello']): void => {
+      ctx.metrics.errors.inc({ method: 'Register', code: grpc.status[code] });
+      ctx.audit.write({
+        actor: call.getPeer(),
+        action: 'register',
+        target: `${String(claimed?.name).slice(0, 80)} (pid ${claimed?.pid})`,
+        result: 'denied',
+        detail: why,
+      });
+      ctx.log.warn({ peer: call.getPeer(), name: claimed?.name, pid: claimed?.pid, why }, 'registration refused');
+      call.emit('error', { code, details: why });
+    };
+    call.on('data', (msg: ServiceMessage) => {
+      if (msg.hello && !registration && !hello) {
+        const claimed = msg.hello;
+        hello = (async () => {
+          const problem = helloProblem(claimed);
+          if (problem) return refuse(grpc.status.INVALID_ARGUMENT, `Hello refused: ${problem}`, claimed);
+          // Name, namespace and labels are the environment's word (the identity its token binds), not the caller's.
+          const mismatch = caller.identity && identityMismatch(caller.identity, claimed);
+          if (mismatch) {
+            return refuse(
+              grpc.status.PERMISSION_DENIED,
+              `Hello refused: its credential is ${caller.identity!.name}'s, but it claims another identity: ${mismatch}`,
+              claimed,
+            );
+          }
+          // The pid is the kernel's word, not the caller's: a claim that disagrees is an impersonation.
+          const peerPid = await pidOfTcpPeer(call.getPeer(), ctx.boundPort());
+          if (peerPid !== undefined && peerPid !== claimed.pid) {
+            return refuse(
+              grpc.status.PERMISSION_DENIED,
+              `Hello refused: it claims pid ${claimed.pid}, but the connection belongs to pid ${peerPid}`,
+              claimed,
+            );
+          }
+          const ancestor = ctx.trustedAncestor;
+          if (peerPid !== undefined && ancestor !== undefined && !(await descendsFrom(peerPid, ancestor))) {
+            return refuse(
+              grpc.status.PERMISSION_DENIED,
+              `Hello refused: pid ${peerPid} was not started by this environment (it does not descend from pid ${ancestor})`,
+              claimed,
+            );
+          }
+          if (ended) return;
+          registration = ctx.targets.add(
+            claimed,
+            (m) => call.write(m),
+            () => call.end(),
+            call.getPeer(),
+            peerPid,
+          );
+          onRegistered(registration);
+        })().catch((error: unknown) =>
+          refuse(grpc.status.INTERNAL, `registration failed: ${(error as Error).message}`, claimed),
+        );
+      } else if (msg.ack && registration) {
+        // An `expired` ack is unasked: the service's lease ended a fault, and it says what the fault did.
+        if (msg.ack.action === 'expired')
+          ctx.manager.expiredInService(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
+        else if (msg.ack.action === 'effect')
+          ctx.manager.liveEffect(msg.ack.faultId, registration.target.id, msg.ack.effectJson ?? '');
+        else registration.onAck(msg.ack);
+      }
+    });
+    function onRegistered(r: Registration): void {
+      const { target } = r;
+      ctx.metrics.targets.set(ctx.targets.size);
+      call.write({ welcome: { targetId: target.id, heartbeatGraceMs: ctx.graceMs } });
+      heartbeat = setInterval(
+        () => call.write({ heartbeat: { sentAtMs: Date.now() } }),
+        Math.max(100, ctx.graceMs / 4),
+      );
+      ctx.log.info(
+        { target: target.id, pid: target.pid, verified: r.verifiedPid !== undefined, namespace: target.namespace },
+        'target registered',
+      );
+      ctx.broadcast({ type: 'target-registered', atMs: Date.now(), target, message: '' });
+    }
+    call.on('end', () => {
+      end();
+      call.end();
+    });
+    call.on('error', end);
+    call.on('cancelled', end);
+  };
+}
