@@ -1,9 +1,16 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FaultSpecError, SpecReader, type FaultEffect } from '@nova/faults';
+import {
+  catalogued,
+  FaultSpecError,
+  type ContainerStressSpec,
+  type EmptySpec,
+  type FaultEffect,
+  type KillSpec,
+} from '@nova/faults';
 import type { Target } from '@nova/proto';
-import { killEffect, lastingInjection, parseKillSpec, type KillSpec, type ProcessDriver } from './process.ts';
+import { killEffect, lastingInjection, type ProcessDriver } from './process.ts';
 
 /** The Docker label an environment puts on every container the agent may fault (nothing else is touched). */
 export const TARGET_LABEL = 'dev.nova.chaos/target';
@@ -199,10 +206,7 @@ function restoreArgs(original: Limits): string[] {
  * has passed if the container still runs. The environment restarts it, as a kubelet would.
  */
 export const containerKill: ProcessDriver<KillSpec> = {
-  kind: 'container-kill',
-  layer: 'container',
-  description: 'kill the target container (signal, gracePeriodMs), via docker kill',
-  parse: (spec) => parseKillSpec('container-kill', spec),
+  ...catalogued('container-kill'),
   async apply(target, spec, _leaseMs, _faultId, ctx) {
     const c = await containerOf('container-kill', target, ctx?.peer);
     if (!c.running) throw new FaultSpecError('container-kill', '(target)', `container ${c.name} is not running`);
@@ -247,16 +251,10 @@ export const containerKill: ProcessDriver<KillSpec> = {
  * unpause`. A detached watchdog unpauses at lease expiry even if the agent is SIGKILLed; a restarted agent
  * unpauses from its journal first thing.
  */
-export function containerPause(journal: ContainerJournal): ProcessDriver<Record<string, never>> {
+export function containerPause(journal: ContainerJournal): ProcessDriver<EmptySpec> {
   return {
-    kind: 'container-pause',
-    layer: 'container',
-    description: 'freeze the target container for the duration (docker pause, then unpause)',
+    ...catalogued('container-pause'),
     holdsTarget: true,
-    parse(spec) {
-      new SpecReader('container-pause', spec).only();
-      return {};
-    },
     async apply(target, _spec, leaseMs, faultId, ctx) {
       const c = await containerOf('container-pause', target, ctx?.peer);
       if (!c.running || c.paused)
@@ -311,25 +309,9 @@ export function containerPause(journal: ContainerJournal): ProcessDriver<Record<
  * to what the stressors would leave the service — `cpus` minus `workers × load %` of a CPU — and restored
  * (from the recorded originals) on recovery.
  */
-export function containerStress(
-  journal: ContainerJournal,
-  hostCpus: number,
-): ProcessDriver<{ workers: number; load: number; memoryBytes?: number }> {
+export function containerStress(journal: ContainerJournal, hostCpus: number): ProcessDriver<ContainerStressSpec> {
   return {
-    kind: 'container-stress',
-    layer: 'container',
-    description:
-      'squeeze the target container: cpu limit lowered by workers × load %, memory limit lowered by memoryBytes (docker update)',
-    parse(spec) {
-      const r = new SpecReader('container-stress', spec);
-      r.only('workers', 'load', 'memoryBytes');
-      const memoryBytes = r.number('memoryBytes', { min: 0, max: 2 ** 48, default: 0, integer: true });
-      return {
-        workers: r.number('workers', { min: 0, max: 64, default: 1, integer: true }),
-        load: r.number('load', { min: 0, max: 100, default: 100 }),
-        ...(memoryBytes > 0 ? { memoryBytes } : {}),
-      };
-    },
+    ...catalogued('container-stress'),
     async apply(target, spec, _leaseMs, faultId, ctx) {
       const c = await containerOf('container-stress', target, ctx?.peer);
       const cpus =

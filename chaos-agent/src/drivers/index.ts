@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { defaultRegistry, UnknownFaultError, type DriverRegistry } from '@nova/faults';
+import { defaultRegistry, findFaultKind, UnknownFaultError, type DriverRegistry } from '@nova/faults';
 import type { FaultKind } from '@nova/proto';
 import type { Logger } from 'pino';
 import { ContainerJournal, containerKill, containerPause, containerStress } from './container.ts';
@@ -32,6 +32,9 @@ export class AgentDrivers {
     for (const d of drivers) {
       if (this.byKind.has(d.kind) || inProcess.has(d.kind))
         throw new Error(`fault driver "${d.kind}" is registered twice`);
+      const layer = findFaultKind(d.kind)?.layer;
+      if (layer !== undefined && layer !== d.layer)
+        throw new Error(`fault driver "${d.kind}" acts at the ${d.layer} layer; the fault catalogue says ${layer}`);
       this.byKind.set(d.kind, d as ProcessDriver<unknown>);
     }
   }
@@ -81,7 +84,32 @@ export interface AgentDriversOptions {
 }
 
 /**
- * Every driver an agent registers, in one list, after undoing what a previous run left (processes it
+ * The agent's drivers, in one list: the process drivers always; with `docker`, the container and kernel
+ * drivers (kernel-netem only where the kernel has netem). Every kind here is in `FAULT_CATALOGUE`, which
+ * gives each its layer, description and spec (drivers/catalogue.test.ts checks the two agree).
+ */
+export function driverList(parts: {
+  failures: FailureJournal;
+  docker?: { journal: ContainerJournal; hostCpus: number; netem: boolean };
+}): AnyProcessDriver[] {
+  const drivers: AnyProcessDriver[] = [processKill, processFailure(parts.failures)];
+  const docker = parts.docker;
+  if (!docker) return drivers;
+  drivers.push(
+    containerKill,
+    containerPause(docker.journal),
+    containerStress(docker.journal, docker.hostCpus),
+    kernelPartition,
+    kernelLoss,
+    kernelDuplicate,
+    kernelBandwidth,
+  );
+  if (docker.netem) drivers.push(kernelNetem);
+  return drivers;
+}
+
+/**
+ * The drivers an agent registers ({@link driverList}), after undoing what a previous run left (processes it
  * stopped; with Docker, journalled pauses and limits, then every tagged kernel rule). netem is offered only
  * where the kernel has it, so a controller that asks `ListKinds` knows where NetworkChaos delay can go.
  */
@@ -90,25 +118,17 @@ export async function agentDrivers(options: AgentDriversOptions): Promise<AgentD
   const failures = new FailureJournal(options.stateDir);
   const resumed = await failures.resumeLeftovers();
   if (resumed.length > 0) log.warn({ pids: resumed }, 'resumed processes a previous agent run left stopped');
-  const drivers: AnyProcessDriver[] = [processKill, processFailure(failures)];
-  if (options.docker) {
-    const journal = new ContainerJournal(options.stateDir);
-    const reverted = await journal.revertLeftovers();
-    if (reverted.length > 0) log.warn({ reverted }, 'reverted Docker-level faults a previous agent run left');
-    const cleaned = await removeLeftovers();
-    if (cleaned.length > 0) log.warn({ cleaned }, 'removed kernel rules a previous agent run left');
-    const netem = await probeNetem();
-    log.info({ netem: netem.available, detail: netem.detail }, 'kernel driver ready');
-    drivers.push(
-      containerKill,
-      containerPause(journal),
-      containerStress(journal, availableParallelism()),
-      kernelPartition,
-      kernelLoss,
-      kernelDuplicate,
-      kernelBandwidth,
-    );
-    if (netem.available) drivers.push(kernelNetem);
-  }
+  if (!options.docker) return new AgentDrivers(driverList({ failures }));
+  const journal = new ContainerJournal(options.stateDir);
+  const reverted = await journal.revertLeftovers();
+  if (reverted.length > 0) log.warn({ reverted }, 'reverted Docker-level faults a previous agent run left');
+  const cleaned = await removeLeftovers();
+  if (cleaned.length > 0) log.warn({ cleaned }, 'removed kernel rules a previous agent run left');
+  const netem = await probeNetem();
+  log.info({ netem: netem.available, detail: netem.detail }, 'kernel driver ready');
+  const drivers = driverList({
+    failures,
+    docker: { journal, hostCpus: availableParallelism(), netem: netem.available },
+  });
   return new AgentDrivers(drivers);
 }

@@ -1,4 +1,4 @@
-import { SpecReader, type FaultEffect } from '@nova/faults';
+import { catalogued, type BandwidthSpec, type FaultEffect, type NetemSpec } from '@nova/faults';
 import { containerOf, exec, type ContainerInfo } from './container.ts';
 import { qdiscStats } from './kernel-counters.ts';
 import { counted, deviceOf, inNetns, QDISC_HANDLE } from './netns.ts';
@@ -7,21 +7,8 @@ import type { ProcessDriver, ProcessInjection } from './process.ts';
 // Kernel faults made of a root qdisc on the container's interface (tc), tagged with handle QDISC_HANDLE.
 
 /** NetworkChaos bandwidth: a `tbf` root qdisc on the container's interface (egress), as Chaos Mesh does. */
-export const kernelBandwidth: ProcessDriver<{ bytesPerSecond: number; limitBytes: number; bufferBytes: number }> = {
-  kind: 'kernel-bandwidth',
-  layer: 'kernel',
-  description: 'limit the target container egress rate (tc tbf)',
-  parse(spec) {
-    const r = new SpecReader('kernel-bandwidth', spec);
-    r.only('bytesPerSecond', 'limitBytes', 'bufferBytes');
-    const bytesPerSecond = r.number('bytesPerSecond', { min: 1, max: 1e11 });
-    return {
-      bytesPerSecond,
-      limitBytes: r.number('limitBytes', { min: 1, max: 2 ** 31, default: 20_000, integer: true }),
-      // At least one MTU-sized packet, or nothing ever leaves.
-      bufferBytes: Math.max(r.number('bufferBytes', { min: 1, max: 2 ** 31, default: 10_000, integer: true }), 1_600),
-    };
-  },
+export const kernelBandwidth: ProcessDriver<BandwidthSpec> = {
+  ...catalogued('kernel-bandwidth'),
   async apply(target, spec, _lease, _faultId, ctx) {
     const c = await containerOf('kernel-bandwidth', target, ctx?.peer);
     const dev = await deviceOf(c.pid);
@@ -64,27 +51,8 @@ export async function probeNetem(): Promise<{ available: boolean; detail: string
 }
 
 /** NetworkChaos delay/corrupt/duplicate/loss through netem (only registered where {@link probeNetem} found it). */
-export const kernelNetem: ProcessDriver<{
-  delayMs: number;
-  jitterMs: number;
-  correlation: number;
-  lossPercent: number;
-  corruptPercent: number;
-}> = {
-  kind: 'kernel-netem',
-  layer: 'kernel',
-  description: 'netem on the target container egress (delay, jitter, correlation, loss, corrupt)',
-  parse(spec) {
-    const r = new SpecReader('kernel-netem', spec);
-    r.only('delayMs', 'jitterMs', 'correlation', 'lossPercent', 'corruptPercent');
-    return {
-      delayMs: r.number('delayMs', { min: 0, max: 600_000, default: 0 }),
-      jitterMs: r.number('jitterMs', { min: 0, max: 600_000, default: 0 }),
-      correlation: r.number('correlation', { min: 0, max: 100, default: 0 }),
-      lossPercent: r.number('lossPercent', { min: 0, max: 100, default: 0 }),
-      corruptPercent: r.number('corruptPercent', { min: 0, max: 100, default: 0 }),
-    };
-  },
+export const kernelNetem: ProcessDriver<NetemSpec> = {
+  ...catalogued('kernel-netem'),
   async apply(target, spec, _lease, _faultId, ctx) {
     const c = await containerOf('kernel-netem', target, ctx?.peer);
     const dev = await deviceOf(c.pid);

@@ -1,4 +1,4 @@
-import { FaultSpecError, SpecReader, type FaultEffect } from '@nova/faults';
+import { catalogued, FaultSpecError, type FaultEffect, type NetSpec, type RandomShareSpec } from '@nova/faults';
 import type { Target } from '@nova/proto';
 import { containerOf, inspectContainer, type ContainerInfo } from './container.ts';
 import { iptablesPackets, nftPackets } from './kernel-counters.ts';
@@ -17,21 +17,6 @@ async function peerAddresses(kind: string, peers: readonly string[]): Promise<st
     ips.push(...info.ips.filter((ip) => /^\d+\.\d+\.\d+\.\d+$/.test(ip)));
   }
   return [...new Set(ips)];
-}
-
-type Direction = 'to' | 'from' | 'both';
-const DIRECTIONS = ['to', 'from', 'both'] as const;
-
-interface NetSpec {
-  direction: Direction;
-  peers: string[];
-}
-
-function readNet(r: SpecReader, opts: { peersRequired: boolean }): NetSpec {
-  const peers = r.strings('peers') ?? [];
-  if (opts.peersRequired && peers.length === 0)
-    throw new FaultSpecError(r.kind, 'peers', 'must name at least one peer container');
-  return { direction: r.string('direction', { default: 'to', oneOf: DIRECTIONS }) as Direction, peers };
 }
 
 /** The effect of rules that acted on `packets` packets (`verb`: "dropped", "copied"). */
@@ -91,23 +76,9 @@ async function nftFault(
 
 /** NetworkChaos partition: nft DROP between the target and its peers, in the chosen direction. */
 export const kernelPartition: ProcessDriver<NetSpec> = {
-  kind: 'kernel-partition',
-  layer: 'kernel',
-  description: 'drop packets to/from peer containers in the target container (nft)',
-  parse(spec) {
-    const r = new SpecReader('kernel-partition', spec);
-    r.only('direction', 'peers');
-    return readNet(r, { peersRequired: true });
-  },
+  ...catalogued('kernel-partition'),
   apply: (target, spec, _lease, faultId, ctx) => nftFault('kernel-partition', target, spec, faultId, 'drop', ctx?.peer),
 };
-
-/** A spec of direction, peers and a percentage of packets. */
-function readRandomShare(kind: string, spec: unknown, opts: { peersRequired: boolean }): NetSpec & { percent: number } {
-  const r = new SpecReader(kind, spec);
-  r.only('direction', 'peers', 'percent');
-  return { ...readNet(r, opts), percent: r.number('percent', { min: 0, max: 100 }) };
-}
 
 /** iptables matches for `percent` % of the packets, tagged with the fault. */
 function randomShare(percent: number, faultId: string): string[] {
@@ -126,11 +97,8 @@ function randomShare(percent: number, faultId: string): string[] {
 }
 
 /** NetworkChaos loss: iptables `statistic --mode random` DROP, to/from the peers (or all but the agent). */
-export const kernelLoss: ProcessDriver<NetSpec & { percent: number }> = {
-  kind: 'kernel-loss',
-  layer: 'kernel',
-  description: 'drop a random share of packets in the target container (iptables statistic)',
-  parse: (spec) => readRandomShare('kernel-loss', spec, { peersRequired: false }),
+export const kernelLoss: ProcessDriver<RandomShareSpec> = {
+  ...catalogued('kernel-loss'),
   async apply(target, spec, _lease, faultId, ctx) {
     const c = await containerOf('kernel-loss', target, ctx?.peer);
     const peers = await peerAddresses('kernel-loss', spec.peers);
@@ -148,11 +116,8 @@ export const kernelLoss: ProcessDriver<NetSpec & { percent: number }> = {
 };
 
 /** NetworkChaos duplicate: iptables `TEE` of a random share of the packets to each peer (exact copies). */
-export const kernelDuplicate: ProcessDriver<NetSpec & { percent: number }> = {
-  kind: 'kernel-duplicate',
-  layer: 'kernel',
-  description: 'duplicate a random share of packets sent to peer containers (iptables TEE)',
-  parse: (spec) => readRandomShare('kernel-duplicate', spec, { peersRequired: true }),
+export const kernelDuplicate: ProcessDriver<RandomShareSpec> = {
+  ...catalogued('kernel-duplicate'),
   async apply(target, spec, _lease, faultId, ctx) {
     const c = await containerOf('kernel-duplicate', target, ctx?.peer);
     const peers = await peerAddresses('kernel-duplicate', spec.peers);

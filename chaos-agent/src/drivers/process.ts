@@ -2,7 +2,14 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FaultSpecError, SpecReader, type FaultEffect } from '@nova/faults';
+import {
+  catalogued,
+  FaultSpecError,
+  type EmptySpec,
+  type FaultEffect,
+  type FaultLayer,
+  type KillSpec,
+} from '@nova/faults';
 import type { Target } from '@nova/proto';
 
 /** Is a process with this PID alive (and ours to signal)? */
@@ -16,7 +23,7 @@ export function alive(pid: number): boolean {
 }
 
 /** The layers the agent's own drivers act at (in-process kinds are the services' own, in `@nova/faults`). */
-export type DriverLayer = 'process' | 'container' | 'kernel';
+export type DriverLayer = Exclude<FaultLayer, 'in-process'>;
 
 /** A process-level fault on one target PID; `undo` reverts it (idempotent). */
 export interface ProcessInjection {
@@ -96,32 +103,12 @@ export function processState(pid: number): string | undefined {
   }
 }
 
-const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT'] as const;
-/** The spec of a kill: the first signal, and how long before SIGKILL follows. */
-export interface KillSpec {
-  signal: (typeof SIGNALS)[number];
-  gracePeriodMs: number;
-}
-
-/** Reads a {@link KillSpec} (SIGTERM and 5 s by default). */
-export function parseKillSpec(kind: string, spec: unknown): KillSpec {
-  const r = new SpecReader(kind, spec);
-  r.only('signal', 'gracePeriodMs');
-  return {
-    signal: r.string('signal', { default: 'SIGTERM', oneOf: SIGNALS }) as KillSpec['signal'],
-    gracePeriodMs: r.number('gracePeriodMs', { min: 0, max: 600_000, default: 5_000, integer: true }),
-  };
-}
-
 /**
  * PodChaos pod-kill / container-kill: the signal (SIGTERM by default), then SIGKILL once `gracePeriodMs` has
  * passed if the process still runs. The supervisor (local env) or kubelet restarts it.
  */
 export const processKill: ProcessDriver<KillSpec> = {
-  kind: 'process-kill',
-  layer: 'process',
-  description: 'kill the target process (signal, gracePeriodMs)',
-  parse: (spec) => parseKillSpec('process-kill', spec),
+  ...catalogued('process-kill'),
   apply(_target, spec, _leaseMs, _faultId, ctx) {
     const pid = verifiedPid('process-kill', ctx);
     let timer: NodeJS.Timeout | undefined;
@@ -229,17 +216,10 @@ export class FailureJournal {
  * lease is also enforced by a small detached watchdog process, so a crashed agent cannot leave a service
  * stopped past its lease; a restarted agent resumes leftovers from its journal at once.
  */
-export function processFailure(journal: FailureJournal): ProcessDriver<Record<string, never>> {
+export function processFailure(journal: FailureJournal): ProcessDriver<EmptySpec> {
   return {
-    kind: 'process-failure',
-    layer: 'process',
-    description: 'hold the target process stopped for the duration (SIGSTOP, then SIGCONT)',
+    ...catalogued('process-failure'),
     holdsTarget: true,
-    parse(spec) {
-      const r = new SpecReader('process-failure', spec);
-      r.only();
-      return {};
-    },
     apply(_target, _spec, leaseMs, _faultId, ctx) {
       const pid = verifiedPid('process-failure', ctx);
       if (!alive(pid)) throw new FaultSpecError('process-failure', '(target)', `process ${pid} is not running`);

@@ -12,3 +12,4 @@ export { noopDriver } from './drivers/driver.ts';
 export { parseSize } from './drivers/stress.ts';
 export * from './agent-client.ts';
 export * from './effect.ts';
+export * from './catalogue/index.ts';
