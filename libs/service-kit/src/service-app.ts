@@ -1,25 +1,19 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { FaultRuntime, inboundFaults } from '@nova/faults';
-import { deadlines, ErrorCodes, isResilienceError, onResilienceEvent, type DeadlinesOptions } from '@nova/resilience';
+import { deadlines, onResilienceEvent, type DeadlinesOptions } from '@nova/resilience';
 import {
   createLogger,
   createMetrics,
   initTracing,
-  KEEP_ATTRIBUTE,
   telemetryModeFromEnv,
   type Logger,
   type ServiceMetrics,
   type TelemetryMode,
   type Tracing,
 } from '@nova/telemetry';
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyRequest,
-} from 'fastify';
-import { HttpError } from './http-error.ts';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { answerErrors } from './error-answers.ts';
+import { registerProbes } from './probes.ts';
+import { traceRequests } from './request-tracing.ts';
 
 /** A named readiness check: resolves when the dependency is usable. */
 export interface ReadinessCheck {
@@ -77,25 +71,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     service: ServiceContext;
   }
-  interface FastifyRequest {
-    otelSpan?: Span;
-    otelParent?: Context;
-    /**
-     * W3C trace-context headers continuing this request's trace (and its sampling decision), for the calls
-     * it makes to other services. Empty with tracing off.
-     */
-    traceHeaders(): Record<string, string>;
-  }
-}
-
-/** Names the field a validation error is about, as `body.email` or `params.id`. */
-function fieldOf(error: FastifyError): string | undefined {
-  const v = error.validation?.[0];
-  if (!v) return undefined;
-  const context = error.validationContext ?? 'body';
-  const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
-  const path = (v.instancePath ?? '').split('/').filter(Boolean).join('.');
-  return [context, path, missing].filter(Boolean).join('.');
 }
 
 /**
@@ -159,124 +134,11 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     done(null, payload);
   });
 
-  app.decorateRequest('traceHeaders', function (this: FastifyRequest): Record<string, string> {
-    if (!tracing || !this.otelSpan) return {};
-    return tracing.headersFor(trace.setSpan(this.otelParent ?? ROOT_CONTEXT, this.otelSpan));
-  });
-  if (tracing) {
-    const tracer = tracing.tracer;
-    // The span travels on the request object, not in an AsyncLocalStorage context: on Node 20, entering one
-    // turns on async hooks for the whole process, a cost no sampling ratio avoids (tracing at 10 % cost as
-    // much throughput as tracing every request: docs/benchmarks.md). Handlers pass `request.traceHeaders()`
-    // to their outgoing calls instead.
-    app.addHook('onRequest', (request, _reply, done) => {
-      const parent = tracing.extract(request.headers);
-      const span = tracer.startSpan(
-        `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
-        { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': request.url } },
-        parent,
-      );
-      request.otelSpan = span;
-      request.otelParent = parent;
-      const { traceId, spanId } = span.spanContext();
-      (request.log as Logger).setBindings({ trace_id: traceId, span_id: spanId });
-      done();
-    });
-  }
+  traceRequests(app, { tracing, metrics: telemetry ? metrics : undefined, slowRequestMs });
 
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const status = reply.statusCode;
-    if (telemetry) metrics.observeRequest(route, request.method, status, reply.elapsedTime / 1000);
-    const span = request.otelSpan;
-    if (span?.isRecording()) {
-      span.setAttribute('http.response.status_code', status);
-      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
-    } else if (tracing && (status >= 500 || reply.elapsedTime >= slowRequestMs)) {
-      // Not sampled, but failed or slow: keep a span for it after the fact, in the caller's trace, so
-      // sampling never hides the requests a chaos run is about.
-      const kept = tracing.tracer.startSpan(
-        `${request.method} ${route}`,
-        {
-          kind: SpanKind.SERVER,
-          startTime: new Date(Date.now() - reply.elapsedTime),
-          attributes: {
-            'http.request.method': request.method,
-            'url.path': request.url,
-            'http.response.status_code': status,
-            [KEEP_ATTRIBUTE]: true,
-            'nova.kept_because': status >= 500 ? 'error' : 'slow',
-          },
-        },
-        request.otelParent,
-      );
-      if (status >= 500) kept.setStatus({ code: SpanStatusCode.ERROR });
-      kept.end();
-    }
-    done();
-  });
+  answerErrors(app);
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof HttpError) {
-      return reply.code(error.statusCode).headers(error.headers).send({ error: error.message });
-    }
-    if (error.validation) {
-      const field = fieldOf(error);
-      return reply.code(400).send({ error: `invalid ${field ?? 'request'}: ${error.message}`, field });
-    }
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ error: `request body larger than ${app.initialConfig.bodyLimit} bytes` });
-    }
-    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-      return reply.code(error.statusCode).send({ error: error.message });
-    }
-    if (isResilienceError(error, ErrorCodes.DEADLINE_EXCEEDED)) {
-      // The caller's budget ran out while we worked: it has given up, so this is not our failure.
-      request.log.info({ code: error.code }, 'request deadline exceeded');
-      return reply.code(504).send({ error: error.message, code: error.code });
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return reply.code(500).send({ error: 'internal error' });
-  });
-
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}` });
-  });
-
-  app.get('/healthz', { logLevel: 'silent' }, async () => ({ status: 'ok', service: options.name }));
-
-  const readinessTimeoutMs = options.readinessTimeoutMs ?? 1_000;
-  app.get('/readyz', { logLevel: 'silent' }, async (_request, reply) => {
-    const results = await Promise.all(
-      checks.map(async (c) => {
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          await Promise.race([
-            c.check(),
-            new Promise((_, reject) => {
-              timer = setTimeout(
-                () => reject(new Error(`no answer within ${readinessTimeoutMs} ms`)),
-                readinessTimeoutMs,
-              );
-            }),
-          ]);
-          return { name: c.name, ok: true as const };
-        } catch (error) {
-          return { name: c.name, ok: false as const, error: (error as Error).message };
-        } finally {
-          clearTimeout(timer);
-        }
-      }),
-    );
-    const ready = results.every((r) => r.ok);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: results });
-  });
-
-  app.get('/metrics', { logLevel: 'silent' }, async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  registerProbes(app, { name: options.name, checks, metrics, readinessTimeoutMs: options.readinessTimeoutMs ?? 1_000 });
 
   return app;
 }

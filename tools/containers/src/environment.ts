@@ -128,23 +128,7 @@ export async function removeOrphans(): Promise<string[]> {
 export async function startContainersEnvironment(
   options: ContainersEnvironmentOptions,
 ): Promise<ContainersEnvironment> {
-  process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
-  if (process.getuid?.() !== 0) {
-    throw new Error(
-      "the containers environment needs root: the agent enters the containers' network namespaces (nsenter) and talks to the Docker socket; run it with sudo",
-    );
-  }
-  await requireDocker();
-  mkdirSync(options.stateDir, { recursive: true });
-  const names = options.images ?? (await buildImages({ log: (l) => options.onLine?.('images', l) }));
-  // No registry is reachable here: a missing image would end in an opaque pull error from the engine.
-  for (const image of [names.postgres, names.user, names.auth, names.messaging]) {
-    if (!(await imageExists(image))) {
-      throw new Error(
-        `image ${image} is not on this machine and none can be pulled: build the images with \`npx nx images containers\`${image === names.postgres ? ', or set NOVA_POSTGRES_IMAGE to an image you have' : ''}`,
-      );
-    }
-  }
+  const names = await preflight(options);
   await removeOrphans();
   const runId = `nova-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const labels = { [LABELS.run]: runId, [LABELS.controllerPid]: String(process.pid) };
@@ -160,7 +144,6 @@ export async function startContainersEnvironment(
   guard.unref();
   let stopping = false;
   let events: ChildProcess | undefined;
-  const replicas: Replica[] = [];
 
   const stop = async (): Promise<void> => {
     stopping = true;
@@ -183,114 +166,20 @@ export async function startContainersEnvironment(
     // Two roles, two credentials: the controller's token faults; the services' may only register.
     const token = randomBytes(24).toString('hex');
     const serviceToken = randomBytes(24).toString('hex');
-    agent = await startAgentProcess({
-      stateDir: options.stateDir,
-      token,
-      serviceToken,
-      listen: `${gateway}:0`,
-      docker: true,
-      onLine: (l) => options.onLine?.('chaos-agent', l),
-    });
-    client = createAgentClient(agent.address);
-
-    const publicPostgres = Boolean(process.env['NOVA_POSTGRES_IMAGE']);
-    const pg = await new GenericContainer(names.postgres)
-      .withName(`${runId}-postgres`)
-      .withNetwork(network)
-      .withLabels(labels)
-      .withEnvironment({ POSTGRES_USER: 'nova', POSTGRES_PASSWORD: 'nova', POSTGRES_DB: 'postgres' })
-      // The public image prints this once for its init server and once for the real one.
-      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, publicPostgres ? 2 : 1))
-      .withStartupTimeout(60_000)
-      .start();
-    started.push(pg);
-
-    const userReplicas = options.userReplicas ?? 2;
-    const plan: Array<{ service: ServiceName; replica: number }> = [
-      ...Array.from({ length: userReplicas }, (_, i) => ({ service: 'user' as const, replica: i + 1 })),
-      { service: 'auth', replica: 0 },
-      { service: 'messaging', replica: 0 },
-    ];
-    // Containers find each other by container name (Docker's DNS on a user network). No aliases: with
-    // aliases testcontainers attaches the container to Docker's default bridge too, and a second interface
-    // would split its traffic between two networks.
-    const nameOf = (service: ServiceName, replica: number): string =>
-      `${runId}-${service}${replica > 0 ? `-${replica}` : ''}`;
-    const common = {
-      DATABASE_URL: `postgres://nova:nova@${runId}-postgres:5432/postgres`,
-      USER_SERVICE_URLS: plan
-        .filter((p) => p.service === 'user')
-        .map((p) => `http://${nameOf('user', p.replica)}:${PORT}`)
-        .join(','),
-      AUTH_SERVICE_URLS: `http://${nameOf('auth', 0)}:${PORT}`,
-      JWT_SECRET: randomBytes(24).toString('hex'),
-      PASSWORD_HASH_COST: '12',
-      // info: the wait strategy reads fastify's "Server listening at" (there is no shell in the image to probe a port).
-      LOG_LEVEL: 'info',
-      SHUTDOWN_GRACE_MS: '5000',
-      CHAOS_AGENT_ADDR: agent.address,
-      CHAOS_NAMESPACE: 'default',
-      DATA_DIR: '/var/lib/nova',
-    };
-    // allSettled, not all: when one start fails, the others must have finished starting (and be recorded in
-    // `started`) before stop() removes them, or a late one would be left running.
-    const settled = await Promise.allSettled(
-      plan.map(async ({ service, replica }) => {
-        const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
-        const containerName = nameOf(service, replica);
-        const chaosLabels = { tier: 'backend', 'chaos.mesh/safe': 'true', 'nova.dev/container': containerName };
-        const container = await new GenericContainer(names[service])
-          .withName(containerName)
-          .withNetwork(network!)
-          .withLabels({ ...labels, [LABELS.target]: 'true', 'app.kubernetes.io/name': `${service}-service` })
-          .withEnvironment({
-            ...common,
-            OTEL_SERVICE_NAME: `${service}-service`,
-            CHAOS_LABELS: Object.entries(chaosLabels)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(','),
-            // The only identity this container may register as: what we started it as.
-            CHAOS_AGENT_TOKEN: mintIdentityToken(serviceToken, {
-              name: `${service}-service`,
-              namespace: 'default',
-              labels: { app: `${service}-service`, ...chaosLabels },
-            }),
-          })
-          // The data volume (an emptyDir in k8s), writable by the service's user.
-          .withTmpFs({ '/var/lib/nova': 'rw,uid=1000,gid=1000,size=64m' })
-          .withWaitStrategy(Wait.forLogMessage(/Server listening at/))
-          .withStartupTimeout(60_000)
-          .start();
-        started.push(container);
-        return { service, name, container, containerName };
-      }),
-    );
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    const launched = settled.map(
-      (r) =>
-        (
-          r as PromiseFulfilledResult<{
-            service: ServiceName;
-            name: string;
-            container: StartedTestContainer;
-            containerName: string;
-          }>
-        ).value,
-    );
-    for (const l of launched) {
-      const ip = l.container.getIpAddress(network.getName());
-      replicas.push({
-        service: l.service,
-        name: l.name,
-        container: l.container,
-        containerName: l.containerName,
-        url: `http://${ip}:${PORT}`,
-        running: true,
-        pid: undefined,
-        restarts: 0,
+    const startAgent = (listen: string): ReturnType<typeof startAgentProcess> =>
+      startAgentProcess({
+        stateDir: options.stateDir,
+        token,
+        serviceToken,
+        listen,
+        docker: true,
+        onLine: (l) => options.onLine?.('chaos-agent', l),
       });
-    }
+    agent = await startAgent(`${gateway}:0`);
+    client = createAgentClient(agent.address);
+    const wiring: RunWiring = { runId, network, labels, names, agentAddress: agent.address, serviceToken };
+    started.push(await startPostgres(wiring));
+    const replicas = await startServices(wiring, options.userReplicas ?? 2, started);
     await Promise.all(replicas.map((r) => waitHealthy(`${r.url}/readyz`, 30_000)));
     const targets = listTargets(client, token);
     await awaitRegistrations(targets, replicas.length);
@@ -298,8 +187,7 @@ export async function startContainersEnvironment(
     const agentAddress = agent.address;
     // What the agent's drivers offer (netem only where its own probe found the qdisc): asked, not guessed.
     const kinds = await listKinds(client, token);
-
-    const env: ContainersEnvironment = {
+    return {
       name: 'containers',
       runId,
       agent: { address: agentAddress, token, serviceToken, client },
@@ -319,22 +207,143 @@ export async function startContainersEnvironment(
         return agent!.proc;
       },
       restartAgent: async () => {
-        agent = await startAgentProcess({
-          stateDir: options.stateDir,
-          token,
-          serviceToken,
-          listen: agentAddress,
-          docker: true,
-          onLine: (l) => options.onLine?.('chaos-agent', l),
-        });
+        agent = await startAgent(agentAddress);
       },
       stop,
     };
-    return env;
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** Root, a Docker engine and the run's four images on this machine (built unless given); their names. */
+async function preflight(options: ContainersEnvironmentOptions): Promise<ImageNames> {
+  process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      "the containers environment needs root: the agent enters the containers' network namespaces (nsenter) and talks to the Docker socket; run it with sudo",
+    );
+  }
+  await requireDocker();
+  mkdirSync(options.stateDir, { recursive: true });
+  const names = options.images ?? (await buildImages({ log: (l) => options.onLine?.('images', l) }));
+  // No registry is reachable here: a missing image would end in an opaque pull error from the engine.
+  for (const image of [names.postgres, names.user, names.auth, names.messaging]) {
+    if (!(await imageExists(image))) {
+      throw new Error(
+        `image ${image} is not on this machine and none can be pulled: build the images with \`npx nx images containers\`${image === names.postgres ? ', or set NOVA_POSTGRES_IMAGE to an image you have' : ''}`,
+      );
+    }
+  }
+  return names;
+}
+
+/** What the containers of one run share: their network, labels, images and the agent they register with. */
+interface RunWiring {
+  runId: string;
+  network: StartedNetwork;
+  /** The run's Docker labels (run id, controller pid), on every container. */
+  labels: Record<string, string>;
+  names: ImageNames;
+  agentAddress: string;
+  /** The services' credential, from which each container's identity token is minted. */
+  serviceToken: string;
+}
+
+/** PostgreSQL for the run, ready for connections. */
+async function startPostgres(w: RunWiring): Promise<StartedTestContainer> {
+  const publicPostgres = Boolean(process.env['NOVA_POSTGRES_IMAGE']);
+  return (
+    new GenericContainer(w.names.postgres)
+      .withName(`${w.runId}-postgres`)
+      .withNetwork(w.network)
+      .withLabels(w.labels)
+      .withEnvironment({ POSTGRES_USER: 'nova', POSTGRES_PASSWORD: 'nova', POSTGRES_DB: 'postgres' })
+      // The public image prints this once for its init server and once for the real one.
+      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, publicPostgres ? 2 : 1))
+      .withStartupTimeout(60_000)
+      .start()
+  );
+}
+
+/**
+ * The services' containers (user × `userReplicas`, auth, messaging), each recorded in `started` as soon as it
+ * runs, so a failed start leaves nothing that `stop` does not remove.
+ */
+async function startServices(w: RunWiring, userReplicas: number, started: StartedTestContainer[]): Promise<Replica[]> {
+  const plan: Array<{ service: ServiceName; replica: number }> = [
+    ...Array.from({ length: userReplicas }, (_, i) => ({ service: 'user' as const, replica: i + 1 })),
+    { service: 'auth', replica: 0 },
+    { service: 'messaging', replica: 0 },
+  ];
+  // Containers find each other by container name (Docker's DNS on a user network). No aliases: with
+  // aliases testcontainers attaches the container to Docker's default bridge too, and a second interface
+  // would split its traffic between two networks.
+  const nameOf = (service: ServiceName, replica: number): string =>
+    `${w.runId}-${service}${replica > 0 ? `-${replica}` : ''}`;
+  const common = {
+    DATABASE_URL: `postgres://nova:nova@${w.runId}-postgres:5432/postgres`,
+    USER_SERVICE_URLS: plan
+      .filter((p) => p.service === 'user')
+      .map((p) => `http://${nameOf('user', p.replica)}:${PORT}`)
+      .join(','),
+    AUTH_SERVICE_URLS: `http://${nameOf('auth', 0)}:${PORT}`,
+    JWT_SECRET: randomBytes(24).toString('hex'),
+    PASSWORD_HASH_COST: '12',
+    // info: the wait strategy reads fastify's "Server listening at" (there is no shell in the image to probe a port).
+    LOG_LEVEL: 'info',
+    SHUTDOWN_GRACE_MS: '5000',
+    CHAOS_AGENT_ADDR: w.agentAddress,
+    CHAOS_NAMESPACE: 'default',
+    DATA_DIR: '/var/lib/nova',
+  };
+  // allSettled, not all: when one start fails, the others must have finished starting (and be recorded in
+  // `started`) before stop() removes them, or a late one would be left running.
+  const settled = await Promise.allSettled(
+    plan.map(async ({ service, replica }): Promise<Replica> => {
+      const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
+      const containerName = nameOf(service, replica);
+      const chaosLabels = { tier: 'backend', 'chaos.mesh/safe': 'true', 'nova.dev/container': containerName };
+      const container = await new GenericContainer(w.names[service])
+        .withName(containerName)
+        .withNetwork(w.network)
+        .withLabels({ ...w.labels, [LABELS.target]: 'true', 'app.kubernetes.io/name': `${service}-service` })
+        .withEnvironment({
+          ...common,
+          OTEL_SERVICE_NAME: `${service}-service`,
+          CHAOS_LABELS: Object.entries(chaosLabels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+          // The only identity this container may register as: what we started it as.
+          CHAOS_AGENT_TOKEN: mintIdentityToken(w.serviceToken, {
+            name: `${service}-service`,
+            namespace: 'default',
+            labels: { app: `${service}-service`, ...chaosLabels },
+          }),
+        })
+        // The data volume (an emptyDir in k8s), writable by the service's user.
+        .withTmpFs({ '/var/lib/nova': 'rw,uid=1000,gid=1000,size=64m' })
+        .withWaitStrategy(Wait.forLogMessage(/Server listening at/))
+        .withStartupTimeout(60_000)
+        .start();
+      started.push(container);
+      const ip = container.getIpAddress(w.network.getName());
+      return {
+        service,
+        name,
+        container,
+        containerName,
+        url: `http://${ip}:${PORT}`,
+        running: true,
+        pid: undefined,
+        restarts: 0,
+      };
+    }),
+  );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<Replica>).value);
 }
 
 /**
