@@ -14,8 +14,7 @@ import { listRuns, readRun, resolveRun, RUN_KEYWORDS, trendOf } from '../report/
 import { Runner, type ExperimentResult } from '../runner.ts';
 import { scheduleChild, Scheduler } from '../scheduler.ts';
 import { UnsupportedLocallyError } from '../plan/translate.ts';
-import type { ENVIRONMENTS } from './common.ts';
-import { envName, load, ROOT, STATE, usage } from './common.ts';
+import { envName, load, ROOT, STATE, usage, type ENVIRONMENTS } from './common.ts';
 import { createProgress, outputMode, recentFigures, type OutputMode, type Progress } from './progress.ts';
 
 /** Starts the environment `which` names (through the registry) and says what it brought up. */
@@ -47,15 +46,23 @@ export interface RunOptions {
   output?: string;
 }
 
-/**
- * Starts the local environment under load, runs `body` with a runner, then always: recovers every fault,
- * stops the load and the environment, writes the reports and prints the verdicts.
- */
-export async function harness(
-  resources: Resource[],
-  opts: RunOptions,
-  body: (runner: Runner, results: ExperimentResult[], signal: AbortSignal) => Promise<void>,
-): Promise<number> {
+/** A run's settings from its options, each refused with a usage error naming the option. */
+interface RunSettings {
+  seed: number;
+  /** Load in requests per second. */
+  rate: number;
+  /** Baseline before each fault, in ms. */
+  baselineMs: number;
+  which: (typeof ENVIRONMENTS)[number];
+  runId: string;
+  /** The run's state (the environment's data, logs). */
+  runDir: string;
+  /** Where the reports go. */
+  dir: string;
+  mode: OutputMode;
+}
+
+function runSettings(opts: RunOptions): RunSettings {
   const seed = opts.seed !== undefined ? Number(opts.seed) : randomInt(1, 2 ** 31 - 1);
   if (!Number.isInteger(seed)) usage(`--seed ${opts.seed}: expected an integer`);
   if (opts.load !== undefined && opts.load !== 'k6' && opts.load !== 'builtin')
@@ -65,9 +72,7 @@ export async function harness(
   const baselineMs = Number(opts.baseline ?? 3) * 1000;
   const which = envName(opts.env);
   if (!(baselineMs >= 1000)) usage(`--baseline ${opts.baseline}: expected seconds >= 1`);
-  const policy = policyFromEnv();
   const runId = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
-  const runDir = join(STATE, 'runs', runId);
   const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
   if (opts.compare !== undefined && !(RUN_KEYWORDS as readonly string[]).includes(opts.compare)) {
     // A run id that is not recorded is a typo: say so before minutes of experiments, not after.
@@ -77,23 +82,17 @@ export async function harness(
       usage(`--compare: ${(error as Error).message}`);
     }
   }
-  const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
   let mode: OutputMode;
   try {
     mode = outputMode(opts.output, process.stdout.isTTY === true);
   } catch (error) {
     usage((error as Error).message);
   }
-  let loadGen: LoadSource | undefined;
-  const progress: Progress = createProgress(mode, {
-    // Schedules run until Ctrl-C: no total to count towards.
-    total: resources.every((r) => r.kind === 'Schedule') ? 0 : resources.length,
-    now: () => loadGen?.now() ?? 0,
-    figures: () => (loadGen ? recentFigures(loadGen.samples, loadGen.now()) : undefined),
-  });
-  const log = progress.log;
-  log(`nova chaos run ${runId}: ${resources.length} resource(s), seed ${seed}, load ${rate} req/s`);
+  return { seed, rate, baselineMs, which, runId, runDir: join(STATE, 'runs', runId), dir, mode };
+}
 
+/** Ctrl-C (or SIGTERM) once aborts the run, which then recovers every fault and stops; twice exits at once. */
+function abortOnInterrupt(log: (l: string) => void): AbortController {
   const controller = new AbortController();
   let interrupted = 0;
   const onSignal = (): void => {
@@ -105,6 +104,46 @@ export async function harness(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  return controller;
+}
+
+/** The result that stands for a run whose environment (or harness) failed before or around its experiments. */
+function environmentError(error: unknown): ExperimentResult {
+  return {
+    name: 'environment',
+    kind: 'Environment',
+    file: '',
+    verdict: 'error',
+    reason: (error as Error).message,
+    checks: [],
+    injected: [],
+    durationSeconds: 0,
+  };
+}
+
+/**
+ * Starts the local environment under load, runs `body` with a runner, then always: recovers every fault,
+ * stops the load and the environment, writes the reports and prints the verdicts.
+ */
+export async function harness(
+  resources: Resource[],
+  opts: RunOptions,
+  body: (runner: Runner, results: ExperimentResult[], signal: AbortSignal) => Promise<void>,
+): Promise<number> {
+  const settings = runSettings(opts);
+  const { seed, rate, which, runId, runDir } = settings;
+  const policy = policyFromEnv();
+  const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
+  let loadGen: LoadSource | undefined;
+  const progress: Progress = createProgress(settings.mode, {
+    // Schedules run until Ctrl-C: no total to count towards.
+    total: resources.every((r) => r.kind === 'Schedule') ? 0 : resources.length,
+    now: () => loadGen?.now() ?? 0,
+    figures: () => (loadGen ? recentFigures(loadGen.samples, loadGen.now()) : undefined),
+  });
+  const log = progress.log;
+  log(`nova chaos run ${runId}: ${resources.length} resource(s), seed ${seed}, load ${rate} req/s`);
+  const controller = abortOnInterrupt(log);
 
   const startedAt = new Date().toISOString();
   let env: ChaosEnvironment | undefined;
@@ -130,7 +169,7 @@ export async function harness(
     runner = new Runner(env, loadGen, observer, {
       runId,
       seed,
-      baselineMs,
+      baselineMs: settings.baselineMs,
       policy,
       audit,
       log,
@@ -141,16 +180,7 @@ export async function harness(
   } catch (error) {
     log(`chaos run failed: ${(error as Error).message}`);
     if (error instanceof UnsupportedLocallyError) log('  (refused before anything was injected)');
-    results.push({
-      name: 'environment',
-      kind: 'Environment',
-      file: '',
-      verdict: 'error',
-      reason: (error as Error).message,
-      checks: [],
-      injected: [],
-      durationSeconds: 0,
-    });
+    results.push(environmentError(error));
   } finally {
     await runner?.recoverAll();
     await loadGen?.stop();
@@ -167,6 +197,19 @@ export async function harness(
     samples: loadGen?.samples ?? [],
     observations: observer?.observations ?? [],
   };
+  return finishRun(settings, report, opts, progress, controller.signal.aborted);
+}
+
+/** Writes the reports, prints the verdict table and the totals, and answers the run's exit code. */
+async function finishRun(
+  settings: RunSettings,
+  report: RunReport,
+  opts: RunOptions,
+  progress: Progress,
+  aborted: boolean,
+): Promise<number> {
+  const { dir, runId, runDir, seed, which } = settings;
+  const results = report.results;
   // The trend over the runs recorded beside this one (reports/<run-id>/ siblings).
   const history = listRuns(dirname(dir))
     .map((r) => readRun(r.dir))
@@ -174,7 +217,7 @@ export async function harness(
   const files = await writeReports(dir, report, trendOf(history, report));
   rmSync(join(runDir, 'data'), { recursive: true, force: true });
   progress.stop();
-  const color = mode === 'live' && !process.env['NO_COLOR'];
+  const color = settings.mode === 'live' && !process.env['NO_COLOR'];
   progress.summary(`\n${verdictTable(results, { color })}\n`);
   const reportFiles = Object.values(files).map((f) => relative(process.cwd(), f));
   progress.summary(`reports: ${reportFiles.join(', ')}`);
@@ -185,13 +228,8 @@ export async function harness(
   progress.summary(
     `${passed} passed, ${bad} failed${inconclusive ? `, ${inconclusive} inconclusive (a fault showed no effect)` : ''}${skipped ? `, ${skipped} skipped` : ''}`,
   );
-  const regressed =
-    !controller.signal.aborted && opts.compare !== undefined && compareWithHistory(dirname(dir), runId, opts, progress);
-  const code = controller.signal.aborted
-    ? 130
-    : bad + inconclusive > 0 || (regressed && opts['fail-on-regression'])
-      ? 1
-      : 0;
+  const regressed = !aborted && opts.compare !== undefined && compareWithHistory(dirname(dir), runId, opts, progress);
+  const code = aborted ? 130 : bad + inconclusive > 0 || (regressed && opts['fail-on-regression']) ? 1 : 0;
   progress.finish({
     runId,
     seed,
