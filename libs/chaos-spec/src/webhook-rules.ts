@@ -110,144 +110,158 @@ export function chaosRules(
       });
   } else duration(issues, [...at, 'duration'], spec['duration']);
 
-  switch (kind) {
-    case 'NetworkChaos': {
-      const delay = spec['delay'];
-      if (isObj(delay)) {
-        duration(issues, [...at, 'delay', 'latency'], delay['latency']);
-        duration(issues, [...at, 'delay', 'jitter'], delay['jitter']);
-        float(issues, [...at, 'delay', 'correlation'], delay['correlation']);
-      }
-      for (const block of ['loss', 'duplicate', 'corrupt'] as const) {
-        const b = spec[block];
-        if (isObj(b)) {
-          float(issues, [...at, block, block], b[block]);
-          float(issues, [...at, block, 'correlation'], b['correlation']);
-        }
-      }
-      const bw = spec['bandwidth'];
-      if (isObj(bw) && typeof bw['rate'] === 'string') {
-        const rate = parseRate(bw['rate']);
-        if (!rate.ok) issues.push({ path: [...at, 'bandwidth', 'rate'], message: rate.reason });
-      }
-      const action = spec['action'];
-      const needs: Record<string, string> = {
-        delay: 'delay',
-        loss: 'loss',
-        duplicate: 'duplicate',
-        corrupt: 'corrupt',
-        bandwidth: 'bandwidth',
-      };
-      if (typeof action === 'string' && needs[action] && spec[needs[action]] === undefined) {
-        issues.push({ path: [...at, needs[action]], message: `is required for action ${action}` });
-      }
-      const direction = spec['direction'] ?? 'to';
-      if (action !== 'partition' && (direction === 'from' || direction === 'both')) {
-        if (spec['externalTargets'] !== undefined)
-          issues.push({ path: [...at, 'direction'], message: `${direction} cannot be used with externalTargets` });
-        else if (spec['target'] === undefined)
-          issues.push({ path: [...at, 'direction'], message: `${direction} needs a target (the other side)` });
-      }
-      if (action === 'partition' && spec['target'] === undefined && spec['externalTargets'] === undefined) {
-        issues.push({
-          path: [...at, 'target'],
-          message: 'is required for a partition: the services cut off from the selected ones',
-        });
-      }
-      if (isObj(spec['target'])) selectorRules(spec['target'], [...at, 'target'], issues);
-      break;
+  KIND_RULES[kind](spec, at, issues);
+}
+
+/** NetworkChaos: delay, loss, duplicate, corrupt and bandwidth values; the action's block; direction and target. */
+function networkRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[]): void {
+  const delay = spec['delay'];
+  if (isObj(delay)) {
+    duration(issues, [...at, 'delay', 'latency'], delay['latency']);
+    duration(issues, [...at, 'delay', 'jitter'], delay['jitter']);
+    float(issues, [...at, 'delay', 'correlation'], delay['correlation']);
+  }
+  for (const block of ['loss', 'duplicate', 'corrupt'] as const) {
+    const b = spec[block];
+    if (isObj(b)) {
+      float(issues, [...at, block, block], b[block]);
+      float(issues, [...at, block, 'correlation'], b['correlation']);
     }
-    case 'PodChaos':
-      if (
-        spec['action'] === 'container-kill' &&
-        !(Array.isArray(spec['containerNames']) && spec['containerNames'].length > 0)
-      ) {
-        issues.push({ path: [...at, 'containerNames'], message: 'is required (non-empty) for container-kill' });
-      }
-      break;
-    case 'StressChaos': {
-      const stressors = spec['stressors'];
-      if (stressors === undefined && spec['stressngStressors'] === undefined) {
-        issues.push({
-          path: [...at, 'stressors'],
-          message: 'is required (or stressngStressors): give cpu {workers, load} or memory {workers, size}',
-        });
-      } else if (isObj(stressors) && stressors['cpu'] === undefined && stressors['memory'] === undefined) {
-        issues.push({ path: [...at, 'stressors'], message: 'needs cpu or memory' });
-      }
-      const mem = isObj(stressors) ? stressors['memory'] : undefined;
-      if (isObj(mem) && typeof mem['size'] === 'string' && mem['size'] !== '') {
-        const size = parseMemorySize(mem['size']);
-        if (!size.ok) issues.push({ path: [...at, 'stressors', 'memory', 'size'], message: size.reason });
-      }
-      break;
-    }
-    case 'IOChaos':
-      if (spec['action'] === 'latency') {
-        if (spec['delay'] === undefined)
-          issues.push({ path: [...at, 'delay'], message: 'is required for action latency, e.g. "100ms"' });
-        duration(issues, [...at, 'delay'], spec['delay']);
-      }
-      if (spec['action'] === 'fault' && !(typeof spec['errno'] === 'number' && spec['errno'] > 0)) {
-        issues.push({ path: [...at, 'errno'], message: 'must be a non-zero errno for action fault, e.g. 5 (EIO)' });
-      }
-      if (spec['percent'] !== undefined) {
-        const percent = parsePercent(spec['percent']);
-        if (!percent.ok) issues.push({ path: [...at, 'percent'], message: percent.reason });
-      }
-      break;
-    case 'HTTPChaos':
-      if (spec['port'] === undefined)
-        issues.push({ path: [...at, 'port'], message: 'is required: the port the service listens on (1–65535)' });
-      else if (!(
-        Number.isInteger(spec['port']) &&
-        (spec['port'] as number) >= 1 &&
-        (spec['port'] as number) <= 65535
-      )) {
-        issues.push({
-          path: [...at, 'port'],
-          message: `must be a port from 1 to 65535, got ${JSON.stringify(spec['port'])}`,
-        });
-      }
-      duration(issues, [...at, 'delay'], spec['delay']);
-      if (
-        spec['target'] === 'Request' &&
-        typeof spec['method'] === 'string' &&
-        !HTTP_METHODS.includes(spec['method'])
-      ) {
-        issues.push({
-          path: [...at, 'method'],
-          message: `${JSON.stringify(spec['method'])} is not an HTTP method (${HTTP_METHODS.join(', ')})`,
-        });
-      }
-      if (
-        spec['abort'] === undefined &&
-        spec['delay'] === undefined &&
-        spec['replace'] === undefined &&
-        spec['patch'] === undefined
-      ) {
-        issues.push({ path: at, message: 'needs an action: abort, delay, replace or patch' });
-      }
-      break;
-    case 'TimeChaos':
-      duration(issues, [...at, 'timeOffset'], spec['timeOffset'], 'a signed Go duration such as -5m or 1h');
-      break;
-    case 'DNSChaos':
-      // Chaos Mesh's webhook checks only the selector and duration (api/v1alpha1/dnschaos_webhook.go
-      // Validate); a pattern with `*` before its end is refused later, by the chaos DNS server, so it is a
-      // warning here: the file is valid for the API server but the fault will not apply.
-      for (const [i, p] of (Array.isArray(spec['patterns']) ? (spec['patterns'] as unknown[]) : []).entries()) {
-        if (typeof p === 'string' && p.slice(0, -1).includes('*')) {
-          issues.push({
-            path: [...at, 'patterns', i],
-            warning: true,
-            message: `${JSON.stringify(p)}: the wildcard * may only end a pattern (e.g. "chaos-mesh.*"); the fault would not apply`,
-          });
-        }
-      }
-      break;
+  }
+  const bw = spec['bandwidth'];
+  if (isObj(bw) && typeof bw['rate'] === 'string') {
+    const rate = parseRate(bw['rate']);
+    if (!rate.ok) issues.push({ path: [...at, 'bandwidth', 'rate'], message: rate.reason });
+  }
+  const action = spec['action'];
+  const needs: Record<string, string> = {
+    delay: 'delay',
+    loss: 'loss',
+    duplicate: 'duplicate',
+    corrupt: 'corrupt',
+    bandwidth: 'bandwidth',
+  };
+  if (typeof action === 'string' && needs[action] && spec[needs[action]] === undefined) {
+    issues.push({ path: [...at, needs[action]], message: `is required for action ${action}` });
+  }
+  const direction = spec['direction'] ?? 'to';
+  if (action !== 'partition' && (direction === 'from' || direction === 'both')) {
+    if (spec['externalTargets'] !== undefined)
+      issues.push({ path: [...at, 'direction'], message: `${direction} cannot be used with externalTargets` });
+    else if (spec['target'] === undefined)
+      issues.push({ path: [...at, 'direction'], message: `${direction} needs a target (the other side)` });
+  }
+  if (action === 'partition' && spec['target'] === undefined && spec['externalTargets'] === undefined) {
+    issues.push({
+      path: [...at, 'target'],
+      message: 'is required for a partition: the services cut off from the selected ones',
+    });
+  }
+  if (isObj(spec['target'])) selectorRules(spec['target'], [...at, 'target'], issues);
+}
+
+/** PodChaos: container-kill names its containers. */
+function podRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[]): void {
+  if (
+    spec['action'] === 'container-kill' &&
+    !(Array.isArray(spec['containerNames']) && spec['containerNames'].length > 0)
+  ) {
+    issues.push({ path: [...at, 'containerNames'], message: 'is required (non-empty) for container-kill' });
   }
 }
+
+/** StressChaos: cpu or memory stressors (or stress-ng's), a memory size Chaos Mesh can read. */
+function stressRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[]): void {
+  const stressors = spec['stressors'];
+  if (stressors === undefined && spec['stressngStressors'] === undefined) {
+    issues.push({
+      path: [...at, 'stressors'],
+      message: 'is required (or stressngStressors): give cpu {workers, load} or memory {workers, size}',
+    });
+  } else if (isObj(stressors) && stressors['cpu'] === undefined && stressors['memory'] === undefined) {
+    issues.push({ path: [...at, 'stressors'], message: 'needs cpu or memory' });
+  }
+  const mem = isObj(stressors) ? stressors['memory'] : undefined;
+  if (isObj(mem) && typeof mem['size'] === 'string' && mem['size'] !== '') {
+    const size = parseMemorySize(mem['size']);
+    if (!size.ok) issues.push({ path: [...at, 'stressors', 'memory', 'size'], message: size.reason });
+  }
+}
+
+/** IOChaos: a delay for latency, an errno for fault, a percent. */
+function ioRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[]): void {
+  if (spec['action'] === 'latency') {
+    if (spec['delay'] === undefined)
+      issues.push({ path: [...at, 'delay'], message: 'is required for action latency, e.g. "100ms"' });
+    duration(issues, [...at, 'delay'], spec['delay']);
+  }
+  if (spec['action'] === 'fault' && !(typeof spec['errno'] === 'number' && spec['errno'] > 0)) {
+    issues.push({ path: [...at, 'errno'], message: 'must be a non-zero errno for action fault, e.g. 5 (EIO)' });
+  }
+  if (spec['percent'] !== undefined) {
+    const percent = parsePercent(spec['percent']);
+    if (!percent.ok) issues.push({ path: [...at, 'percent'], message: percent.reason });
+  }
+}
+
+/** HTTPChaos: a port, a method, and at least one action. */
+function httpRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[]): void {
+  if (spec['port'] === undefined)
+    issues.push({ path: [...at, 'port'], message: 'is required: the port the service listens on (1–65535)' });
+  else if (!(Number.isInteger(spec['port']) && (spec['port'] as number) >= 1 && (spec['port'] as number) <= 65535)) {
+    issues.push({
+      path: [...at, 'port'],
+      message: `must be a port from 1 to 65535, got ${JSON.stringify(spec['port'])}`,
+    });
+  }
+  duration(issues, [...at, 'delay'], spec['delay']);
+  if (spec['target'] === 'Request' && typeof spec['method'] === 'string' && !HTTP_METHODS.includes(spec['method'])) {
+    issues.push({
+      path: [...at, 'method'],
+      message: `${JSON.stringify(spec['method'])} is not an HTTP method (${HTTP_METHODS.join(', ')})`,
+    });
+  }
+  if (
+    spec['abort'] === undefined &&
+    spec['delay'] === undefined &&
+    spec['replace'] === undefined &&
+    spec['patch'] === undefined
+  ) {
+    issues.push({ path: at, message: 'needs an action: abort, delay, replace or patch' });
+  }
+}
+
+/** TimeChaos: a signed time offset. */
+function timeRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[]): void {
+  duration(issues, [...at, 'timeOffset'], spec['timeOffset'], 'a signed Go duration such as -5m or 1h');
+}
+
+/** DNSChaos: patterns the chaos DNS server can apply (warnings only). */
+function dnsRules(spec: Obj, at: Array<string | number>, issues: RuleIssue[]): void {
+  // Chaos Mesh's webhook checks only the selector and duration (api/v1alpha1/dnschaos_webhook.go
+  // Validate); a pattern with `*` before its end is refused later, by the chaos DNS server, so it is a
+  // warning here: the file is valid for the API server but the fault will not apply.
+  for (const [i, p] of (Array.isArray(spec['patterns']) ? (spec['patterns'] as unknown[]) : []).entries()) {
+    if (typeof p === 'string' && p.slice(0, -1).includes('*')) {
+      issues.push({
+        path: [...at, 'patterns', i],
+        warning: true,
+        message: `${JSON.stringify(p)}: the wildcard * may only end a pattern (e.g. "chaos-mesh.*"); the fault would not apply`,
+      });
+    }
+  }
+}
+
+/** The kind-specific rules of each Chaos Mesh kind's webhook. */
+const KIND_RULES: Record<ChaosKind, (spec: Obj, at: Array<string | number>, issues: RuleIssue[]) => void> = {
+  NetworkChaos: networkRules,
+  PodChaos: podRules,
+  StressChaos: stressRules,
+  IOChaos: ioRules,
+  HTTPChaos: httpRules,
+  TimeChaos: timeRules,
+  DNSChaos: dnsRules,
+};
 
 const CONTROL_TYPES = ['Serial', 'Parallel', 'Suspend', 'Task', 'Schedule', 'StatusCheck'];
 const CHAOS_BLOCKS = [...CHAOS_KINDS, ...UNMODELLED_KINDS].map(blockName);
