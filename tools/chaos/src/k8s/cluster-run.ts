@@ -21,7 +21,7 @@ import {
   type ChaosObject,
 } from './chaos-objects.ts';
 import { clusterChecks, recordChecks } from './cluster-checks.ts';
-import { planOnCluster } from './cluster-plan.ts';
+import { planOnCluster, type ClusterPlanEntry } from './cluster-plan.ts';
 import { windowFigures, type Prometheus } from './promql.ts';
 
 /** Options of {@link runOnCluster}; times in ms. */
@@ -111,25 +111,10 @@ async function runOne(
     return;
   }
   const hypotheses = hypothesesFrom(r.metadata.annotations ?? {});
-  // The plan below looks without an actor; applying needs one, as everywhere (CHAOS_SECURITY_MODE).
-  if (o.policy.securityMode && !o.policy.actor)
-    throw new Error('refused by the safety policy: security mode is on and no actor is known: set CHAOS_ACTOR');
-  // The blast radius as the API server evaluates it, and the safety policy over it: nothing is applied on a refusal.
-  const [plan] = await planOnCluster([r], core, o.policy, seededRandom(1));
-  if (plan?.error) throw new Error(`planning: ${plan.error}`);
-  if (plan && plan.objections.length) throw new Error(`refused by the safety policy: ${plan.objections.join('; ')}`);
-  if (plan && plan.matching.length === 0) throw new Error('the selector matches no pod on the cluster');
+  const { plan, manifest } = await admit(r, label, objects, core, o);
   const poll = o.pollMs ?? 500;
   const timeout = o.conditionTimeoutMs ?? 60_000;
   const scrape = o.scrapeDelayMs ?? 20_000;
-  // An object of that name already on the cluster belongs to someone else (another run, a person): its status
-  // would be read as ours, and our deletion would end their experiment. Refuse, and touch nothing.
-  const manifest = ChaosObjects.manifest(r, o.namespace ?? 'default');
-  const ns = manifest.metadata!.namespace!;
-  if (await objects.read(manifest))
-    throw new Error(
-      `${label} already exists in ${ns} (another run's, or someone's): nothing applied; delete it (kubectl delete ${crdPlural(r.kind as Kind)}.chaos-mesh.org/${r.metadata.name} -n ${ns}) or rename this experiment`,
-    );
   const baselineStart = Date.now();
   o.onPhase?.({
     experiment: label,
@@ -193,35 +178,79 @@ async function runOne(
     const verifyEnd = Date.now();
     await wait(scrape, o.signal);
     interrupted(o.signal);
-    const phases = { baselineStart, faultStart, faultEnd, verifyEnd };
-    const [baseline, fault, after] = await Promise.all([
-      windowFigures(o.prometheus, faultStart, faultStart - baselineStart),
-      windowFigures(o.prometheus, faultEnd, faultEnd - faultStart),
-      windowFigures(o.prometheus, verifyEnd, verifyEnd - faultEnd),
-    ]);
-    result.figures = { baseline, fault };
-    result.phases = { baselineStart, faultStart, faultEnd, recoveredAt: verifyEnd };
-    result.injected = (last?.status?.experiment?.containerRecords ?? []).map((x) => ({
-      target: x.id,
-      kind: r.kind,
-      phase: x.phase,
-    }));
-    result.checks = [
-      ...(await clusterChecks(hypotheses, o.prometheus, phases, fault, after)),
-      ...clientChecks(hypotheses, o, faultStart, faultEnd),
-      ...haltCheck(hypotheses, halt),
-      ...recordChecks(last),
-    ];
-    result.verdict = verdictOf(result.checks);
-    if (result.verdict !== 'pass')
-      result.reason = result.checks
-        .filter((c) => !c.ok)
-        .map((c) => `${c.name}: ${c.measured} (expected ${c.expected})`)
-        .join('; ');
+    await judge(result, r.kind, hypotheses, last, halt, { baselineStart, faultStart, faultEnd, verifyEnd }, o);
   } finally {
     // Whatever happened (Ctrl-C, a timeout, Prometheus gone): the object goes, so Chaos Mesh recovers the fault.
     if (applied) await deleteAndWait(objects, manifest, o);
   }
+}
+
+/**
+ * Before anything is applied: an actor when security mode is on, the blast radius as the API server
+ * evaluates it, the safety policy over it, and no object of the same name on the cluster. Throws on any
+ * refusal, having touched nothing.
+ */
+async function admit(
+  r: Resource,
+  label: string,
+  objects: ChaosObjects,
+  core: CoreV1Api,
+  o: ClusterRunOptions,
+): Promise<{ plan: ClusterPlanEntry | undefined; manifest: ChaosObject }> {
+  // The plan below looks without an actor; applying needs one, as everywhere (CHAOS_SECURITY_MODE).
+  if (o.policy.securityMode && !o.policy.actor)
+    throw new Error('refused by the safety policy: security mode is on and no actor is known: set CHAOS_ACTOR');
+  // The blast radius as the API server evaluates it, and the safety policy over it: nothing is applied on a refusal.
+  const [plan] = await planOnCluster([r], core, o.policy, seededRandom(1));
+  if (plan?.error) throw new Error(`planning: ${plan.error}`);
+  if (plan && plan.objections.length) throw new Error(`refused by the safety policy: ${plan.objections.join('; ')}`);
+  if (plan && plan.matching.length === 0) throw new Error('the selector matches no pod on the cluster');
+  // An object of that name already on the cluster belongs to someone else (another run, a person): its status
+  // would be read as ours, and our deletion would end their experiment. Refuse, and touch nothing.
+  const manifest = ChaosObjects.manifest(r, o.namespace ?? 'default');
+  const ns = manifest.metadata!.namespace!;
+  if (await objects.read(manifest))
+    throw new Error(
+      `${label} already exists in ${ns} (another run's, or someone's): nothing applied; delete it (kubectl delete ${crdPlural(r.kind as Kind)}.chaos-mesh.org/${r.metadata.name} -n ${ns}) or rename this experiment`,
+    );
+  return { plan, manifest };
+}
+
+/** The figures of the three windows from Prometheus, and the verdict of the experiment's checks on them. */
+async function judge(
+  result: ExperimentResult,
+  kind: string,
+  hypotheses: Hypotheses,
+  last: ChaosObject | undefined,
+  halt: Halt | undefined,
+  phases: { baselineStart: number; faultStart: number; faultEnd: number; verifyEnd: number },
+  o: ClusterRunOptions,
+): Promise<void> {
+  const { baselineStart, faultStart, faultEnd, verifyEnd } = phases;
+  const [baseline, fault, after] = await Promise.all([
+    windowFigures(o.prometheus, faultStart, faultStart - baselineStart),
+    windowFigures(o.prometheus, faultEnd, faultEnd - faultStart),
+    windowFigures(o.prometheus, verifyEnd, verifyEnd - faultEnd),
+  ]);
+  result.figures = { baseline, fault };
+  result.phases = { baselineStart, faultStart, faultEnd, recoveredAt: verifyEnd };
+  result.injected = (last?.status?.experiment?.containerRecords ?? []).map((x) => ({
+    target: x.id,
+    kind,
+    phase: x.phase,
+  }));
+  result.checks = [
+    ...(await clusterChecks(hypotheses, o.prometheus, phases, fault, after)),
+    ...clientChecks(hypotheses, o, faultStart, faultEnd),
+    ...haltCheck(hypotheses, halt),
+    ...recordChecks(last),
+  ];
+  result.verdict = verdictOf(result.checks);
+  if (result.verdict !== 'pass')
+    result.reason = result.checks
+      .filter((c) => !c.ok)
+      .map((c) => `${c.name}: ${c.measured} (expected ${c.expected})`)
+      .join('; ');
 }
 
 /**
