@@ -1,14 +1,14 @@
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { K6Load } from '../verdict/k6-load.ts';
 import { runOnCluster } from '../k8s/cluster-run.ts';
 import { Prometheus } from '../k8s/promql.ts';
 import { LoadGenerator, window, type LoadSource, type LoadTargets } from '../verdict/load.ts';
 import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
-import { verdictTable, writeReports, type RunReport } from '../report/report.ts';
-import { listRuns, readRun, trendOf } from '../report/history.ts';
+import { verdictTable, type RunReport } from '../report/report.ts';
 import type { ExperimentResult } from '../runner.ts';
 import { load, ROOT, STATE, usage } from './common.ts';
+import { environmentError, newRunId, writeReportsWithTrend } from './run.ts';
 
 /** Options of `chaos run --env k8s`. */
 export interface K8sRunOptions {
@@ -71,14 +71,16 @@ export async function runK8s(paths: string[], opts: K8sRunOptions): Promise<numb
     usage(`--kubeconfig: ${(error as Error).message}`);
   }
   const rate = Number(opts.rate ?? 20);
-  const baselineMs = seconds(opts.baseline, 'baseline', 10);
-  const verifyMs = seconds(opts.verify, 'verify', 10);
-  const scrapeDelayMs = seconds(opts['scrape-delay'], 'scrape-delay', 20);
-  const conditionTimeoutMs = seconds(opts['condition-timeout'], 'condition-timeout', 60);
-  const deleteTimeoutMs = seconds(opts['delete-timeout'], 'delete-timeout', 60);
+  const timings = {
+    baselineMs: seconds(opts.baseline, 'baseline', 10),
+    verifyMs: seconds(opts.verify, 'verify', 10),
+    scrapeDelayMs: seconds(opts['scrape-delay'], 'scrape-delay', 20),
+    conditionTimeoutMs: seconds(opts['condition-timeout'], 'condition-timeout', 60),
+    deleteTimeoutMs: seconds(opts['delete-timeout'], 'delete-timeout', 60),
+  };
   const policy = policyFromEnv();
   const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
-  const runId = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
+  const runId = newRunId();
   const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
   const log = (l: string): void => console.log(l);
   const prometheus = new Prometheus(promUrl);
@@ -100,16 +102,7 @@ export async function runK8s(paths: string[], opts: K8sRunOptions): Promise<numb
   try {
     if (!(await prometheus.ready(Date.now())))
       throw new Error(`Prometheus at ${promUrl} has no http_requests_total series: is it scraping the services?`);
-    if (opts['load-targets']) {
-      const targets = loadTargets(opts['load-targets']);
-      loadGen =
-        opts.load === 'k6'
-          ? new K6Load(targets, { ratePerSecond: rate })
-          : new LoadGenerator(targets, { ratePerSecond: rate });
-      await loadGen.prepare();
-      loadGen.start();
-      log(`load: ${opts.load === 'k6' ? 'k6' : 'built-in'} at ${rate} req/s against the cluster's services`);
-    } else log('load: none of ours (the verdicts judge the traffic the services already have)');
+    loadGen = await startClusterLoad(opts, rate, log);
     results = await runOnCluster(resources, {
       kubeconfig: kc,
       prometheus,
@@ -117,33 +110,67 @@ export async function runK8s(paths: string[], opts: K8sRunOptions): Promise<numb
       audit,
       signal: controller.signal,
       log,
-      baselineMs,
-      verifyMs,
-      scrapeDelayMs,
-      conditionTimeoutMs,
-      deleteTimeoutMs,
+      ...timings,
       ...(loadGen
         ? { clientWindow: clientWindowOf(loadGen), clientName: opts.load === 'k6' ? 'k6' : 'the built-in load' }
         : {}),
     });
   } catch (error) {
-    results.push({
-      name: 'cluster',
-      kind: 'Environment',
-      file: '',
-      verdict: 'error',
-      reason: (error as Error).message,
-      checks: [],
-      injected: [],
-      durationSeconds: 0,
-    });
+    results.push(environmentError(error, 'cluster'));
   } finally {
     await loadGen?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  // The report's charts are on the load's clock (its samples' `at`, ms since it started); the cluster run
-  // measured its phases in ms since the epoch. Without our load there is nothing to draw them over.
+  onLoadClock(results, loadGen);
+  const report: RunReport = {
+    runId,
+    seed: 0,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    environment: 'k8s',
+    results,
+    samples: loadGen?.samples ?? [],
+    observations: [],
+  };
+  const files = await writeReportsWithTrend(dir, report);
+  console.log(`\n${verdictTable(results, { color: process.stdout.isTTY === true && !process.env['NO_COLOR'] })}\n`);
+  console.log(
+    `reports: ${Object.values(files)
+      .map((f) => relative(process.cwd(), f))
+      .join(', ')}`,
+  );
+  const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error' || r.verdict === 'inconclusive');
+  console.log(`${results.filter((r) => r.verdict === 'pass').length} passed, ${bad.length} failed`);
+  return controller.signal.aborted ? 130 : bad.length ? 1 : 0;
+}
+
+/** With `--load-targets`, our load (built-in or k6) against the cluster's services, started; else none. */
+async function startClusterLoad(
+  opts: K8sRunOptions,
+  rate: number,
+  log: (l: string) => void,
+): Promise<LoadSource | undefined> {
+  if (!opts['load-targets']) {
+    log('load: none of ours (the verdicts judge the traffic the services already have)');
+    return undefined;
+  }
+  const targets = loadTargets(opts['load-targets']);
+  const loadGen =
+    opts.load === 'k6'
+      ? new K6Load(targets, { ratePerSecond: rate })
+      : new LoadGenerator(targets, { ratePerSecond: rate });
+  await loadGen.prepare();
+  loadGen.start();
+  log(`load: ${opts.load === 'k6' ? 'k6' : 'built-in'} at ${rate} req/s against the cluster's services`);
+  return loadGen;
+}
+
+/**
+ * The report's charts are on the load's clock (its samples' `at`, ms since it started); the cluster run
+ * measured its phases in ms since the epoch. Without our load there is nothing to draw them over.
+ */
+function onLoadClock(results: ExperimentResult[], loadGen: LoadSource | undefined): void {
   const offset = loadGen ? Date.now() - loadGen.now() : undefined;
   for (const r of results) {
     if (!r.phases) continue;
@@ -158,27 +185,4 @@ export async function runK8s(paths: string[], opts: K8sRunOptions): Promise<numb
       };
     }
   }
-  const report: RunReport = {
-    runId,
-    seed: 0,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    environment: 'k8s',
-    results,
-    samples: loadGen?.samples ?? [],
-    observations: [],
-  };
-  const history = listRuns(dirname(dir))
-    .map((r) => readRun(r.dir))
-    .filter((r) => r !== undefined);
-  const files = await writeReports(dir, report, trendOf(history, report));
-  console.log(`\n${verdictTable(results, { color: process.stdout.isTTY === true && !process.env['NO_COLOR'] })}\n`);
-  console.log(
-    `reports: ${Object.values(files)
-      .map((f) => relative(process.cwd(), f))
-      .join(', ')}`,
-  );
-  const bad = results.filter((r) => r.verdict === 'fail' || r.verdict === 'error' || r.verdict === 'inconclusive');
-  console.log(`${results.filter((r) => r.verdict === 'pass').length} passed, ${bad.length} failed`);
-  return controller.signal.aborted ? 130 : bad.length ? 1 : 0;
 }

@@ -46,6 +46,11 @@ export interface RunOptions {
   output?: string;
 }
 
+/** A run's id: its start time, UTC, to the second (`20261202-173255`); also its report directory's name. */
+export function newRunId(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
+}
+
 /** A run's settings from its options, each refused with a usage error naming the option. */
 interface RunSettings {
   seed: number;
@@ -72,7 +77,7 @@ function runSettings(opts: RunOptions): RunSettings {
   const baselineMs = Number(opts.baseline ?? 3) * 1000;
   const which = envName(opts.env);
   if (!(baselineMs >= 1000)) usage(`--baseline ${opts.baseline}: expected seconds >= 1`);
-  const runId = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
+  const runId = newRunId();
   const dir = resolve(opts['report-dir'] ?? join(ROOT, 'reports', runId));
   if (opts.compare !== undefined && !(RUN_KEYWORDS as readonly string[]).includes(opts.compare)) {
     // A run id that is not recorded is a typo: say so before minutes of experiments, not after.
@@ -107,10 +112,10 @@ function abortOnInterrupt(log: (l: string) => void): AbortController {
   return controller;
 }
 
-/** The result that stands for a run whose environment (or harness) failed before or around its experiments. */
-function environmentError(error: unknown): ExperimentResult {
+/** The result that stands for a run whose environment (`name`) failed before or around its experiments. */
+export function environmentError(error: unknown, name = 'environment'): ExperimentResult {
   return {
-    name: 'environment',
+    name,
     kind: 'Environment',
     file: '',
     verdict: 'error',
@@ -200,6 +205,14 @@ export async function harness(
   return finishRun(settings, report, opts, progress, controller.signal.aborted);
 }
 
+/** Writes a run's reports into `dir`, with the trend over the runs recorded beside it (`dir`'s siblings). */
+export async function writeReportsWithTrend(dir: string, report: RunReport): Promise<Record<string, string>> {
+  const history = listRuns(dirname(dir))
+    .map((r) => readRun(r.dir))
+    .filter((r) => r !== undefined);
+  return writeReports(dir, report, trendOf(history, report));
+}
+
 /** Writes the reports, prints the verdict table and the totals, and answers the run's exit code. */
 async function finishRun(
   settings: RunSettings,
@@ -210,11 +223,7 @@ async function finishRun(
 ): Promise<number> {
   const { dir, runId, runDir, seed, which } = settings;
   const results = report.results;
-  // The trend over the runs recorded beside this one (reports/<run-id>/ siblings).
-  const history = listRuns(dirname(dir))
-    .map((r) => readRun(r.dir))
-    .filter((r) => r !== undefined);
-  const files = await writeReports(dir, report, trendOf(history, report));
+  const files = await writeReportsWithTrend(dir, report);
   rmSync(join(runDir, 'data'), { recursive: true, force: true });
   progress.stop();
   const color = settings.mode === 'live' && !process.env['NO_COLOR'];
