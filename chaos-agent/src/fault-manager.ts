@@ -3,7 +3,7 @@ import type { AgentEvent, ApplyFaultRequest, Fault, Target } from '@nova/proto';
 import type { AgentMetrics } from './metrics.ts';
 import type { AgentDrivers } from './drivers/index.ts';
 import type { ProcessInjection } from './drivers/process.ts';
-import type { TargetRegistry } from './registry.ts';
+import type { Registration, TargetRegistry } from './registry.ts';
 
 /** Options of {@link FaultManager}. */
 export interface FaultManagerOptions {
@@ -67,63 +67,9 @@ export class FaultManager {
   async apply(req: ApplyFaultRequest): Promise<Fault> {
     this.prune();
     const { experimentUid, targetId, kind, leaseMs } = req;
-    if (!experimentUid)
-      throw new AgentError('INVALID_ARGUMENT', AgentErrorCodes.INVALID_REQUEST, 'experiment_uid is required');
-    if (!targetId)
-      throw new AgentError(
-        'INVALID_ARGUMENT',
-        AgentErrorCodes.INVALID_REQUEST,
-        'target_id is required (see ListTargets)',
-      );
-    const max = this.options.maxLeaseMs ?? 3_600_000;
-    if (!(leaseMs > 0) || leaseMs > max) {
-      throw new AgentError(
-        'INVALID_ARGUMENT',
-        AgentErrorCodes.LEASE,
-        `lease_ms must be between 1 and ${max}, got ${leaseMs}: every fault needs a lease`,
-      );
-    }
-    const registration = this.options.targets.get(targetId);
-    if (!registration)
-      throw new AgentError(
-        'NOT_FOUND',
-        AgentErrorCodes.TARGET_NOT_FOUND,
-        `no registered target "${targetId}" (see ListTargets)`,
-      );
+    const { registration, parsed } = this.admit(req);
     const { target } = registration;
-    const allowed = this.options.allowedNamespaces;
-    if (allowed && !allowed.includes(target.namespace)) {
-      throw new AgentError(
-        'PERMISSION_DENIED',
-        AgentErrorCodes.NAMESPACE_DENIED,
-        `namespace "${target.namespace}" is not in the allowed namespaces (${allowed.join(', ')})`,
-      );
-    }
-    let spec: unknown;
-    try {
-      spec = JSON.parse(req.specJson || '{}');
-    } catch {
-      throw new AgentError(
-        'INVALID_ARGUMENT',
-        AgentErrorCodes.INVALID_REQUEST,
-        `spec_json is not valid JSON: ${req.specJson.slice(0, 80)}`,
-      );
-    }
     const processDriver = this.options.drivers.own(kind);
-    let parsed: unknown;
-    try {
-      parsed = this.options.drivers.parse(kind, spec);
-    } catch (error) {
-      // An unknown kind names every kind this agent offers (in-process and its own), as ListKinds does.
-      const code = (error as { code?: unknown }).code;
-      throw new AgentError(
-        'INVALID_ARGUMENT',
-        typeof code === 'string' && code.startsWith('CHAOS_ERR_')
-          ? (code as AgentErrorCode)
-          : AgentErrorCodes.INVALID_REQUEST,
-        (error as Error).message,
-      );
-    }
     const id = `${experimentUid}/${targetId}/${kind}`;
     const existing = this.faults.get(id);
     if (existing && existing.fault.phase === 'injected') return existing.fault;
@@ -175,6 +121,71 @@ export class FaultManager {
     this.options.metrics.faultsActive.inc({ kind });
     this.event('fault-injected', fault, target);
     return fault;
+  }
+
+  /**
+   * Checks an apply before anything happens: the ids, a lease within the maximum, a registered target in an
+   * allowed namespace, and a spec its kind accepts. Throws an {@link AgentError} with the stable code.
+   */
+  private admit(req: ApplyFaultRequest): { registration: Registration; parsed: unknown } {
+    const { experimentUid, targetId, kind, leaseMs } = req;
+    if (!experimentUid)
+      throw new AgentError('INVALID_ARGUMENT', AgentErrorCodes.INVALID_REQUEST, 'experiment_uid is required');
+    if (!targetId)
+      throw new AgentError(
+        'INVALID_ARGUMENT',
+        AgentErrorCodes.INVALID_REQUEST,
+        'target_id is required (see ListTargets)',
+      );
+    const max = this.options.maxLeaseMs ?? 3_600_000;
+    if (!(leaseMs > 0) || leaseMs > max) {
+      throw new AgentError(
+        'INVALID_ARGUMENT',
+        AgentErrorCodes.LEASE,
+        `lease_ms must be between 1 and ${max}, got ${leaseMs}: every fault needs a lease`,
+      );
+    }
+    const registration = this.options.targets.get(targetId);
+    if (!registration)
+      throw new AgentError(
+        'NOT_FOUND',
+        AgentErrorCodes.TARGET_NOT_FOUND,
+        `no registered target "${targetId}" (see ListTargets)`,
+      );
+    const { target } = registration;
+    const allowed = this.options.allowedNamespaces;
+    if (allowed && !allowed.includes(target.namespace)) {
+      throw new AgentError(
+        'PERMISSION_DENIED',
+        AgentErrorCodes.NAMESPACE_DENIED,
+        `namespace "${target.namespace}" is not in the allowed namespaces (${allowed.join(', ')})`,
+      );
+    }
+    let spec: unknown;
+    try {
+      spec = JSON.parse(req.specJson || '{}');
+    } catch {
+      throw new AgentError(
+        'INVALID_ARGUMENT',
+        AgentErrorCodes.INVALID_REQUEST,
+        `spec_json is not valid JSON: ${req.specJson.slice(0, 80)}`,
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = this.options.drivers.parse(kind, spec);
+    } catch (error) {
+      // An unknown kind names every kind this agent offers (in-process and its own), as ListKinds does.
+      const code = (error as { code?: unknown }).code;
+      throw new AgentError(
+        'INVALID_ARGUMENT',
+        typeof code === 'string' && code.startsWith('CHAOS_ERR_')
+          ? (code as AgentErrorCode)
+          : AgentErrorCodes.INVALID_REQUEST,
+        (error as Error).message,
+      );
+    }
+    return { registration, parsed };
   }
 
   /** Recovers the faults of an experiment (on one target, or all). Idempotent; a gone target counts as recovered. */

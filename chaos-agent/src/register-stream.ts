@@ -30,6 +30,45 @@ export interface RegisterContext {
 }
 
 /**
+ * A `Hello` checked against what the connection proves: its bounds, the identity the caller's token binds
+ * (name, namespace and labels are the environment's word, not the caller's), the pid the kernel says holds
+ * the socket, and that pid's ancestry. Answers the verified pid (undefined where the agent cannot see the
+ * caller's process), or why the Hello is refused.
+ */
+async function verifyHello(
+  ctx: RegisterContext,
+  caller: NonNullable<ReturnType<RegisterContext['registrant']>>,
+  claimed: NonNullable<ServiceMessage['hello']>,
+  peer: string,
+): Promise<{ peerPid: number | undefined } | { refused: string; code: grpc.status }> {
+  const problem = helloProblem(claimed);
+  if (problem) return { refused: problem, code: grpc.status.INVALID_ARGUMENT };
+  const mismatch = caller.identity && identityMismatch(caller.identity, claimed);
+  if (mismatch) {
+    return {
+      refused: `its credential is ${caller.identity!.name}'s, but it claims another identity: ${mismatch}`,
+      code: grpc.status.PERMISSION_DENIED,
+    };
+  }
+  // The pid is the kernel's word, not the caller's: a claim that disagrees is an impersonation.
+  const peerPid = await pidOfTcpPeer(peer, ctx.boundPort());
+  if (peerPid !== undefined && peerPid !== claimed.pid) {
+    return {
+      refused: `it claims pid ${claimed.pid}, but the connection belongs to pid ${peerPid}`,
+      code: grpc.status.PERMISSION_DENIED,
+    };
+  }
+  const ancestor = ctx.trustedAncestor;
+  if (peerPid !== undefined && ancestor !== undefined && !(await descendsFrom(peerPid, ancestor))) {
+    return {
+      refused: `pid ${peerPid} was not started by this environment (it does not descend from pid ${ancestor})`,
+      code: grpc.status.PERMISSION_DENIED,
+    };
+  }
+  return { peerPid };
+}
+
+/**
  * The `Register` call of one service: the caller's credential and its `Hello` checked against what the
  * connection proves (the identity its token binds, the pid the kernel says holds the socket, its ancestry),
  * then a registration with heartbeats, acks routed to the fault manager, and cleanup when the stream ends.
@@ -79,34 +118,9 @@ export function registerStream(ctx: RegisterContext) {
       if (msg.hello && !registration && !hello) {
         const claimed = msg.hello;
         hello = (async () => {
-          const problem = helloProblem(claimed);
-          if (problem) return refuse(grpc.status.INVALID_ARGUMENT, `Hello refused: ${problem}`, claimed);
-          // Name, namespace and labels are the environment's word (the identity its token binds), not the caller's.
-          const mismatch = caller.identity && identityMismatch(caller.identity, claimed);
-          if (mismatch) {
-            return refuse(
-              grpc.status.PERMISSION_DENIED,
-              `Hello refused: its credential is ${caller.identity!.name}'s, but it claims another identity: ${mismatch}`,
-              claimed,
-            );
-          }
-          // The pid is the kernel's word, not the caller's: a claim that disagrees is an impersonation.
-          const peerPid = await pidOfTcpPeer(call.getPeer(), ctx.boundPort());
-          if (peerPid !== undefined && peerPid !== claimed.pid) {
-            return refuse(
-              grpc.status.PERMISSION_DENIED,
-              `Hello refused: it claims pid ${claimed.pid}, but the connection belongs to pid ${peerPid}`,
-              claimed,
-            );
-          }
-          const ancestor = ctx.trustedAncestor;
-          if (peerPid !== undefined && ancestor !== undefined && !(await descendsFrom(peerPid, ancestor))) {
-            return refuse(
-              grpc.status.PERMISSION_DENIED,
-              `Hello refused: pid ${peerPid} was not started by this environment (it does not descend from pid ${ancestor})`,
-              claimed,
-            );
-          }
+          const verdict = await verifyHello(ctx, caller, claimed, call.getPeer());
+          if ('refused' in verdict) return refuse(verdict.code, `Hello refused: ${verdict.refused}`, claimed);
+          const { peerPid } = verdict;
           if (ended) return;
           registration = ctx.targets.add(
             claimed,

@@ -285,29 +285,7 @@ export class Runner implements FaultPort {
       phase('baseline', { endsAt: baselineStart + this.options.baselineMs });
       await sleep(this.options.baselineMs, signal);
       const faultStart = this.load.now();
-      let workflow: NodeResult | undefined;
-      let halt: Halt | undefined;
-      let session: FaultSession | undefined;
-      try {
-        if (plan) {
-          phase('inject', {
-            detail: `for ${plan.durationMs / 1000} s on ${plan.selected.map((t) => t.name).join(', ')} (of ${plan.matching.length} matching)`,
-          });
-          session = new FaultSession(uid, plan, this);
-          await session.inject(base.injected);
-          phase('hold', { endsAt: this.load.now() + plan.durationMs });
-          halt = await this.hold(plan.durationMs, h, signal);
-          if (halt) this.options.log(`    halted: ${halt.how}`);
-        } else {
-          phase('hold', { detail: 'workflow' });
-          workflow = await this.runWorkflow(r as WorkflowResource, uid, base.injected);
-        }
-      } finally {
-        phase('recover');
-        await session?.recover().catch(() => undefined);
-        // Whatever else may be active (a Workflow's nodes, a recovery that failed above): recovered here.
-        await this.recoverAll();
-      }
+      const { workflow, halt } = await this.faultPhase(r, uid, plan, h, base.injected, phase);
       const faultEnd = this.load.now();
       const limitMs = (h.maxRecoverySeconds + 3) * 1000;
       phase('verify', { endsAt: faultEnd + limitMs });
@@ -349,6 +327,42 @@ export class Runner implements FaultPort {
     } finally {
       this.load.setRequestDeadline?.(undefined);
       this.collecting.delete(uid);
+    }
+  }
+
+  /**
+   * Injects the plan's faults and holds them (a halt condition may end the hold early), or runs the Workflow;
+   * then, whatever happened, recovers everything this runner has active.
+   */
+  private async faultPhase(
+    r: Resource,
+    uid: string,
+    plan: ChaosPlan | undefined,
+    h: Hypotheses,
+    injected: ExperimentResult['injected'],
+    phase: (p: Phase, more?: Omit<PhaseEvent, 'experiment' | 'phase' | 'at'>) => void,
+  ): Promise<{ workflow?: NodeResult; halt?: Halt }> {
+    const { signal } = this.options;
+    let session: FaultSession | undefined;
+    try {
+      if (!plan) {
+        phase('hold', { detail: 'workflow' });
+        return { workflow: await this.runWorkflow(r as WorkflowResource, uid, injected) };
+      }
+      phase('inject', {
+        detail: `for ${plan.durationMs / 1000} s on ${plan.selected.map((t) => t.name).join(', ')} (of ${plan.matching.length} matching)`,
+      });
+      session = new FaultSession(uid, plan, this);
+      await session.inject(injected);
+      phase('hold', { endsAt: this.load.now() + plan.durationMs });
+      const halt = await this.hold(plan.durationMs, h, signal);
+      if (halt) this.options.log(`    halted: ${halt.how}`);
+      return halt ? { halt } : {};
+    } finally {
+      phase('recover');
+      await session?.recover().catch(() => undefined);
+      // Whatever else may be active (a Workflow's nodes, a recovery that failed above): recovered here.
+      await this.recoverAll();
     }
   }
 

@@ -57,8 +57,7 @@ function resolve(body: StartBody | undefined, suite: string[]): Resource {
 
 /** Registers every route of the API on `app`. */
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { options, auth, sessions, experiments } = ctx;
-  const audit = options.audit;
+  const { options, experiments } = ctx;
   const tags = (t: string) => ({ tags: [t] });
 
   app.get('/api/v1/health', { config: { public: true }, schema: { response: { 200: openObject({}) } } }, async () => ({
@@ -66,7 +65,59 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   }));
   app.get('/api/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
-  // Sessions: a login with a password or the token opens one; the cookie then authenticates the dashboard.
+  registerSessionRoutes(app, ctx);
+
+  app.get('/api/v1/suite', { schema: { ...tags('dashboard'), response: { 200: openObject({}) } } }, async () =>
+    suiteView(options.suite),
+  );
+  app.get('/api/v1/history', { schema: { ...tags('dashboard'), response: { 200: openObject({}) } } }, async () => ({
+    experiments: experiments.finished(),
+    ...reportedRuns(options.reportsDir),
+  }));
+  app.get('/api/v1/live', { schema: { ...tags('dashboard'), response: { 200: openObject({}) } } }, async () =>
+    liveView(options.live),
+  );
+  app.post(
+    '/api/v1/schedules/preview',
+    { schema: { ...tags('schedules'), body: previewBody, response: { 200: openObject({}), ...errorAnswers } } },
+    async (request: FastifyRequest<{ Body: { schedule: string } }>) => {
+      try {
+        return {
+          schedule: request.body.schedule,
+          next: nextRuns(request.body.schedule, new Date(), 5).map((d) => d.toISOString()),
+        };
+      } catch (error) {
+        throw new ApiError(400, `body.schedule: ${(error as Error).message}`);
+      }
+    },
+  );
+
+  registerExperimentRoutes(app, ctx);
+  registerScheduleRoutes(app, ctx);
+
+  app.get(
+    '/reports/:run/report.html',
+    { schema: { hide: true } },
+    async (request: FastifyRequest<{ Params: { run: string } }>, reply: FastifyReply) => {
+      const run = request.params.run;
+      const file =
+        options.reportsDir && /^[\w-]+$/.test(run) ? join(options.reportsDir, run, 'report.html') : undefined;
+      if (!file || !existsSync(file)) throw new ApiError(404, `no report ${run.slice(0, 80)}`);
+      // A report is one self-contained page with its scripts inline: allowed there, and nothing else.
+      reply.header(
+        'content-security-policy',
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+      );
+      return reply.type('text/html; charset=utf-8').send(readFileSync(file));
+    },
+  );
+}
+
+/** Sessions: a login with a password or the token opens one; the cookie then authenticates the dashboard. */
+function registerSessionRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { auth, sessions } = ctx;
+  const audit = ctx.options.audit;
+  const tags = (t: string) => ({ tags: [t] });
   app.post(
     '/api/v1/session',
     {
@@ -118,51 +169,6 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       audit.write('api-logout', actorOf(request), 'ok', ended ? 'session ended' : 'no session');
       return { loggedOut: ended };
-    },
-  );
-
-  app.get('/api/v1/suite', { schema: { ...tags('dashboard'), response: { 200: openObject({}) } } }, async () =>
-    suiteView(options.suite),
-  );
-  app.get('/api/v1/history', { schema: { ...tags('dashboard'), response: { 200: openObject({}) } } }, async () => ({
-    experiments: experiments.finished(),
-    ...reportedRuns(options.reportsDir),
-  }));
-  app.get('/api/v1/live', { schema: { ...tags('dashboard'), response: { 200: openObject({}) } } }, async () =>
-    liveView(options.live),
-  );
-  app.post(
-    '/api/v1/schedules/preview',
-    { schema: { ...tags('schedules'), body: previewBody, response: { 200: openObject({}), ...errorAnswers } } },
-    async (request: FastifyRequest<{ Body: { schedule: string } }>) => {
-      try {
-        return {
-          schedule: request.body.schedule,
-          next: nextRuns(request.body.schedule, new Date(), 5).map((d) => d.toISOString()),
-        };
-      } catch (error) {
-        throw new ApiError(400, `body.schedule: ${(error as Error).message}`);
-      }
-    },
-  );
-
-  registerExperimentRoutes(app, ctx);
-  registerScheduleRoutes(app, ctx);
-
-  app.get(
-    '/reports/:run/report.html',
-    { schema: { hide: true } },
-    async (request: FastifyRequest<{ Params: { run: string } }>, reply: FastifyReply) => {
-      const run = request.params.run;
-      const file =
-        options.reportsDir && /^[\w-]+$/.test(run) ? join(options.reportsDir, run, 'report.html') : undefined;
-      if (!file || !existsSync(file)) throw new ApiError(404, `no report ${run.slice(0, 80)}`);
-      // A report is one self-contained page with its scripts inline: allowed there, and nothing else.
-      reply.header(
-        'content-security-policy',
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
-      );
-      return reply.type('text/html; charset=utf-8').send(readFileSync(file));
     },
   );
 }

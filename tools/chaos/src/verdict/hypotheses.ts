@@ -168,6 +168,58 @@ export function hypothesesFrom(annotations: Record<string, string>): Hypotheses 
   return h;
 }
 
+/**
+ * The checks on what the services reported during the fault (breakers, fallbacks, resilience events),
+ * from the observer's scrapes, each compared with the last scrape before the fault.
+ */
+function observedChecks(h: Hypotheses, observer: Observer, p: Phases): Check[] {
+  const checks: Check[] = [];
+  const during = observer.between(p.faultStart, p.faultEnd + 500);
+  for (const pair of h.expectBreakerOpen) {
+    const opened = during.some((o) => o.breakers[pair] === 1);
+    checks.push({
+      name: `breaker ${pair}`,
+      ok: opened,
+      measured: opened ? 'opened' : 'stayed closed',
+      expected: 'opens',
+    });
+  }
+  for (const pair of h.expectFallback) {
+    const before = observer.between(0, p.faultStart + 1).at(-1)?.fallbacks[pair] ?? 0;
+    const after = during.at(-1)?.fallbacks[pair] ?? before;
+    checks.push({
+      name: `fallback ${pair}`,
+      ok: after > before,
+      measured: `used ${after - before} times`,
+      expected: 'used',
+    });
+  }
+  const events = (key: string): { before: number; after: number } => {
+    const before = observer.between(0, p.faultStart + 1).at(-1)?.events[key] ?? 0;
+    return { before, after: during.at(-1)?.events[key] ?? before };
+  };
+  for (const key of h.expectEvents) {
+    const { before, after } = events(key);
+    checks.push({
+      name: `events ${key}`,
+      ok: after > before,
+      measured: `${after - before} during the fault`,
+      expected: '> 0',
+    });
+  }
+  for (const key of h.expectNoEvents) {
+    const { before, after } = events(key);
+    // Without a scrape during the fault, "none counted" would prove nothing.
+    checks.push({
+      name: `no events ${key}`,
+      ok: during.length > 0 && after <= before,
+      measured: during.length > 0 ? `${after - before} during the fault` : 'no scrape during the fault',
+      expected: '0',
+    });
+  }
+  return checks;
+}
+
 /** Evaluates the hypotheses over the load samples and the observations of one experiment. */
 export function evaluate(
   h: Hypotheses,
@@ -219,49 +271,7 @@ export function evaluate(
       expected: `>= +${h.minP99IncreaseMs} ms`,
     });
   }
-  const during = observer.between(p.faultStart, p.faultEnd + 500);
-  for (const pair of h.expectBreakerOpen) {
-    const opened = during.some((o) => o.breakers[pair] === 1);
-    checks.push({
-      name: `breaker ${pair}`,
-      ok: opened,
-      measured: opened ? 'opened' : 'stayed closed',
-      expected: 'opens',
-    });
-  }
-  for (const pair of h.expectFallback) {
-    const before = observer.between(0, p.faultStart + 1).at(-1)?.fallbacks[pair] ?? 0;
-    const after = during.at(-1)?.fallbacks[pair] ?? before;
-    checks.push({
-      name: `fallback ${pair}`,
-      ok: after > before,
-      measured: `used ${after - before} times`,
-      expected: 'used',
-    });
-  }
-  const events = (key: string): { before: number; after: number } => {
-    const before = observer.between(0, p.faultStart + 1).at(-1)?.events[key] ?? 0;
-    return { before, after: during.at(-1)?.events[key] ?? before };
-  };
-  for (const key of h.expectEvents) {
-    const { before, after } = events(key);
-    checks.push({
-      name: `events ${key}`,
-      ok: after > before,
-      measured: `${after - before} during the fault`,
-      expected: '> 0',
-    });
-  }
-  for (const key of h.expectNoEvents) {
-    const { before, after } = events(key);
-    // Without a scrape during the fault, "none counted" would prove nothing.
-    checks.push({
-      name: `no events ${key}`,
-      ok: during.length > 0 && after <= before,
-      measured: during.length > 0 ? `${after - before} during the fault` : 'no scrape during the fault',
-      expected: '0',
-    });
-  }
+  checks.push(...observedChecks(h, observer, p));
   const recovery = p.recoveredAt === undefined ? undefined : (p.recoveredAt - p.faultEnd) / 1000;
   checks.push({
     name: 'recovery after the fault',
