@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { FastifyPluginCallback } from 'fastify';
+import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import {
   responseHeaders,
@@ -41,9 +41,17 @@ function rawFacts(req: IncomingMessage, path: string): RequestFacts {
 
 const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done) => {
   if (!options?.runtime) return done(new Error('faults plugin: the `runtime` option is required'));
-  const { runtime } = options;
   const exempt = new Set(options.exempt ?? ['/metrics']);
+  rewriteStage(app, options.runtime, exempt);
+  requestStage(app, options.runtime, exempt);
+  done();
+};
 
+/**
+ * HTTPChaos replace and patch: request heads rewritten before routing, request bodies while parsing,
+ * responses on send. `exempt` paths are never touched.
+ */
+function rewriteStage(app: FastifyInstance, runtime: FaultRuntime, exempt: ReadonlySet<string>): void {
   // HTTPChaos replace/patch acts before routing, as Chaos Mesh's proxy in front of the pod does: the
   // server's request listener is wrapped, and with no active fault the wrapper costs one length check.
   const server = app.server;
@@ -112,7 +120,10 @@ const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done)
     }
     next(null, body);
   });
+}
 
+/** Delay, abort and error faults on the requests the app receives (routes in `exempt` excepted). */
+function requestStage(app: FastifyInstance, runtime: FaultRuntime, exempt: ReadonlySet<string>): void {
   // A callback hook, not an async one: with no active fault the request pays one length check and no promise.
   app.addHook('onRequest', (request, reply, next) => {
     const rules = runtime.inbound.rules;
@@ -158,8 +169,7 @@ const plugin: FastifyPluginCallback<InboundFaultsOptions> = (app, options, done)
     };
     step();
   });
-  done();
-};
+}
 
 /**
  * Inbound faults for a fastify app: HTTPChaos delay/abort/status and replace/patch, NetworkChaos delay.
