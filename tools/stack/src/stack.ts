@@ -99,6 +99,110 @@ export async function waitUntilHealthy(url: string, proc: ManagedProcess, timeou
   }
 }
 
+const url = (port: number): string => `http://127.0.0.1:${port}`;
+
+/** The environment every service process gets: the database, where the others listen, secrets, the agent. */
+function commonEnv(
+  options: StackOptions,
+  databaseUrl: string,
+  ports: { user: number[]; auth: number[]; messaging: number[] },
+): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    USER_SERVICE_URLS: ports.user.map(url).join(','),
+    AUTH_SERVICE_URLS: url(ports.auth[0]!),
+    JWT_SECRET: randomBytes(24).toString('hex'),
+    // Cheaper password hashing than production's default, so login load does not saturate a laptop.
+    PASSWORD_HASH_COST: '12',
+    LOG_LEVEL: 'warn',
+    SHUTDOWN_GRACE_MS: '5000',
+    ...(options.chaosAgent
+      ? {
+          CHAOS_AGENT_ADDR: options.chaosAgent.address,
+          CHAOS_NAMESPACE: NAMESPACE,
+          CHAOS_LABELS: Object.entries(LABELS)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+        }
+      : {}),
+    ...options.env,
+  };
+}
+
+/** What launching one service process needs of the stack. */
+interface LaunchContext {
+  options: StackOptions;
+  common: Record<string, string>;
+  /** How long a (re)started process has to answer its health check, in ms. */
+  readyTimeoutMs: number;
+  /** The stack is stopping: an exit is then not restarted. */
+  stopping: () => boolean;
+  /** Every instance launched, for stop(). */
+  instances: ServiceInstance[];
+}
+
+/**
+ * Starts one service process on `port`; with `supervise`, restarts it when it exits unasked, backing off
+ * from 250 ms to 5 s (reset once it is healthy again), as a kubelet restarts a pod's container.
+ */
+function launchService(ctx: LaunchContext, service: ServiceName, replica: number, port: number): ServiceInstance {
+  const { options, common, readyTimeoutMs } = ctx;
+  const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
+  const dataDir = options.dataRoot ? `${options.dataRoot}/${service}-${replica}` : undefined;
+  let backoff = 250;
+  const instance: ServiceInstance = {
+    service,
+    replica,
+    name,
+    url: url(port),
+    dataDir,
+    restarts: 0,
+    process: new ManagedProcess({
+      name,
+      entry: ENTRY[service],
+      nodeArgs: options.nodeArgs,
+      env: {
+        ...common,
+        PORT: String(port),
+        OTEL_SERVICE_NAME: `${service}-service`,
+        ...(options.chaosAgent
+          ? {
+              // The only identity this process may register as: what we started it as.
+              CHAOS_AGENT_TOKEN: mintIdentityToken(options.chaosAgent.token, {
+                name: `${service}-service`,
+                namespace: NAMESPACE,
+                labels: { app: `${service}-service`, ...LABELS },
+              }),
+            }
+          : {}),
+        ...(dataDir ? { DATA_DIR: dataDir } : {}),
+      },
+      onLine: (line) => options.onLine?.(name, line),
+      onExit: (code) => {
+        if (ctx.stopping() || !options.supervise || instance.process.stoppedOnPurpose) return;
+        options.onLifecycle?.({ instance: name, type: 'exited', code });
+        const delay = backoff;
+        backoff = Math.min(5_000, backoff * 2);
+        setTimeout(() => {
+          if (ctx.stopping() || instance.process.running) return;
+          instance.restarts++;
+          instance.process.start();
+          waitUntilHealthy(`${instance.url}/healthz`, instance.process, readyTimeoutMs).then(
+            () => {
+              backoff = 250;
+              options.onLifecycle?.({ instance: name, type: 'restarted', code });
+            },
+            () => undefined,
+          );
+        }, delay).unref();
+      },
+    }),
+  };
+  instance.process.start();
+  ctx.instances.push(instance);
+  return instance;
+}
+
 /**
  * Starts PostgreSQL (embedded unless `DATABASE_URL`) and the three services as supervised child processes on
  * loopback ports, waits until each is healthy, and returns their URLs. On any failure everything started
@@ -121,83 +225,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       auth: [await freePort()],
       messaging: [await freePort()],
     };
-    const url = (port: number): string => `http://127.0.0.1:${port}`;
-    const common: Record<string, string> = {
-      DATABASE_URL: databaseUrl,
-      USER_SERVICE_URLS: ports.user.map(url).join(','),
-      AUTH_SERVICE_URLS: url(ports.auth[0]!),
-      JWT_SECRET: randomBytes(24).toString('hex'),
-      // Cheaper password hashing than production's default, so login load does not saturate a laptop.
-      PASSWORD_HASH_COST: '12',
-      LOG_LEVEL: 'warn',
-      SHUTDOWN_GRACE_MS: '5000',
-      ...(options.chaosAgent
-        ? {
-            CHAOS_AGENT_ADDR: options.chaosAgent.address,
-            CHAOS_NAMESPACE: NAMESPACE,
-            CHAOS_LABELS: Object.entries(LABELS)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(','),
-          }
-        : {}),
-      ...options.env,
-    };
-    const launch = (service: ServiceName, replica: number, port: number): ServiceInstance => {
-      const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
-      const dataDir = options.dataRoot ? `${options.dataRoot}/${service}-${replica}` : undefined;
-      let backoff = 250;
-      const instance: ServiceInstance = {
-        service,
-        replica,
-        name,
-        url: url(port),
-        dataDir,
-        restarts: 0,
-        process: new ManagedProcess({
-          name,
-          entry: ENTRY[service],
-          nodeArgs: options.nodeArgs,
-          env: {
-            ...common,
-            PORT: String(port),
-            OTEL_SERVICE_NAME: `${service}-service`,
-            ...(options.chaosAgent
-              ? {
-                  // The only identity this process may register as: what we started it as.
-                  CHAOS_AGENT_TOKEN: mintIdentityToken(options.chaosAgent.token, {
-                    name: `${service}-service`,
-                    namespace: NAMESPACE,
-                    labels: { app: `${service}-service`, ...LABELS },
-                  }),
-                }
-              : {}),
-            ...(dataDir ? { DATA_DIR: dataDir } : {}),
-          },
-          onLine: (line) => options.onLine?.(name, line),
-          onExit: (code) => {
-            if (stopping || !options.supervise || instance.process.stoppedOnPurpose) return;
-            options.onLifecycle?.({ instance: name, type: 'exited', code });
-            const delay = backoff;
-            backoff = Math.min(5_000, backoff * 2);
-            setTimeout(() => {
-              if (stopping || instance.process.running) return;
-              instance.restarts++;
-              instance.process.start();
-              waitUntilHealthy(`${instance.url}/healthz`, instance.process, readyTimeoutMs).then(
-                () => {
-                  backoff = 250;
-                  options.onLifecycle?.({ instance: name, type: 'restarted', code });
-                },
-                () => undefined,
-              );
-            }, delay).unref();
-          },
-        }),
-      };
-      instance.process.start();
-      instances.push(instance);
-      return instance;
-    };
+    const common = commonEnv(options, databaseUrl, ports);
+    const launch = (service: ServiceName, replica: number, port: number): ServiceInstance =>
+      launchService({ options, common, readyTimeoutMs, stopping: () => stopping, instances }, service, replica, port);
     // user-service first (it owns the users schema and the others call it), then the rest.
     const users = ports.user.map((p, i) => launch('user', i, p));
     await Promise.all(users.map((i) => waitUntilHealthy(`${i.url}/readyz`, i.process, readyTimeoutMs)));

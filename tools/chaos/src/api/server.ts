@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyError } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
@@ -63,21 +63,10 @@ const VENDOR: Array<[prefix: string, dir: string, file: string]> = [
 ];
 
 /**
- * The controller's REST API and dashboard on fastify (`chaos up` serves it; documented in tools/chaos/README.md
- * and at `/api/v1/openapi.json`): start chaos experiments and Schedules from YAML or by name from the suite,
- * pause, resume and stop them, read their status and history. Every fault carries the agent's lease, so a client
- * that dies (a SIGKILLed k6) leaves nothing behind.
+ * The fastify instance: errors named by their field (a body's `body.name: required`), an empty JSON body as no
+ * body, and every error answered `{error, code}` with a stable `API_ERR_*` code.
  */
-export async function startApi(options: ApiOptions): Promise<RunningApi> {
-  const audit = options.audit;
-  const auth = new ApiAuth({
-    token: options.token,
-    users: options.htpasswd ? parseHtpasswd(options.htpasswd) : new Map<string, string>(),
-  });
-  const sessions = new SessionStore(options.sessions);
-  const experiments = new ExperimentManager(options.runner, audit, options.maxDurationMs ?? 600_000);
-  const schedules = new ScheduleManager(experiments, audit);
-
+function createApp(): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: 256 * 1024,
@@ -121,6 +110,11 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     throw new ApiError(404, `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 120)}`);
   });
 
+  return app;
+}
+
+/** The schemas shared by the routes, and the OpenAPI document built from every route's schema. */
+async function registerOpenApi(app: FastifyInstance): Promise<void> {
   for (const schema of [errorSchema, experimentSchema, scheduleSchema]) app.addSchema(schema);
   await app.register(swagger, {
     openapi: {
@@ -140,6 +134,26 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       security: [{ bearer: [] }, { basic: [] }, { session: [] }],
     },
   });
+}
+
+/**
+ * The controller's REST API and dashboard on fastify (`chaos up` serves it; documented in tools/chaos/README.md
+ * and at `/api/v1/openapi.json`): start chaos experiments and Schedules from YAML or by name from the suite,
+ * pause, resume and stop them, read their status and history. Every fault carries the agent's lease, so a client
+ * that dies (a SIGKILLed k6) leaves nothing behind.
+ */
+export async function startApi(options: ApiOptions): Promise<RunningApi> {
+  const audit = options.audit;
+  const auth = new ApiAuth({
+    token: options.token,
+    users: options.htpasswd ? parseHtpasswd(options.htpasswd) : new Map<string, string>(),
+  });
+  const sessions = new SessionStore(options.sessions);
+  const experiments = new ExperimentManager(options.runner, audit, options.maxDurationMs ?? 600_000);
+  const schedules = new ScheduleManager(experiments, audit);
+
+  const app = createApp();
+  await registerOpenApi(app);
   await registerHeaders(app, join(WEB, 'index.html'));
   await app.register(cookie);
   const expected = Buffer.from(`Bearer ${options.token}`);
