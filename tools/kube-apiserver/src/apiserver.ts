@@ -66,6 +66,103 @@ async function waitFor(what: string, probe: () => Promise<boolean>, child: Child
   throw new Error(`${what} not ready after ${limitMs / 1000} s: ${readFileSync(log, 'utf8').slice(-2_000)}`);
 }
 
+/** etcd on loopback (`etcdPort` for clients, `peerPort` for its one-member cluster), healthy. */
+async function startEtcd(state: string, etcdPort: number, peerPort: number): Promise<ChildProcess> {
+  const etcdLog = join(state, 'etcd.log');
+  const etcd = spawn(
+    'etcd',
+    [
+      '--name=nova',
+      `--data-dir=${join(state, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=nova=http://127.0.0.1:${peerPort}`,
+      '--listen-metrics-urls=',
+    ],
+    { stdio: ['ignore', 'ignore', openSync(etcdLog, 'a')] },
+  );
+  await waitFor(
+    'etcd',
+    async () => (await request(`http://127.0.0.1:${etcdPort}/health`)).statusCode === 200,
+    etcd,
+    etcdLog,
+    20_000,
+  );
+  return etcd;
+}
+
+/** kube-apiserver on `apiPort` over that etcd (RBAC, the static admin `token`, no anonymous access), ready. */
+async function startKubeApiServer(
+  state: string,
+  etcdPort: number,
+  apiPort: number,
+  token: string,
+): Promise<ChildProcess> {
+  const apiLog = join(state, 'apiserver.log');
+  const api = spawn(
+    'kube-apiserver',
+    [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${join(state, 'certs')}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${join(state, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(state, 'sa.key')}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--authorization-mode=RBAC',
+      `--token-auth-file=${join(state, 'tokens.csv')}`,
+      '--anonymous-auth=false',
+      // A loopback advertise address is not a valid endpoint of the `kubernetes` Service.
+      '--endpoint-reconciler-type=none',
+    ],
+    { stdio: ['ignore', 'ignore', openSync(apiLog, 'a')] },
+  );
+  const url = `https://127.0.0.1:${apiPort}`;
+  // The serving certificate is the one the server made itself in cert-dir; the kubeconfig names it.
+  const insecure = new Agent({ connect: { rejectUnauthorized: false } });
+  await waitFor(
+    'kube-apiserver',
+    async () => {
+      const res = await request(`${url}/readyz`, {
+        headers: { authorization: `Bearer ${token}` },
+        dispatcher: insecure,
+      });
+      await res.body.dump();
+      return res.statusCode === 200;
+    },
+    api,
+    apiLog,
+    120_000,
+  );
+  await insecure.close();
+  return api;
+}
+
+/** A kubeconfig for the admin token, trusting the certificate the server made itself; its path. */
+function writeKubeconfig(state: string, url: string, token: string): string {
+  const kubeconfig = join(state, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      `- name: nova\n  cluster:\n    server: ${url}\n    certificate-authority: ${join(state, 'certs', 'apiserver.crt')}`,
+      'contexts:',
+      '- name: nova\n  context: {cluster: nova, user: admin}',
+      'current-context: nova',
+      'users:',
+      `- name: admin\n  user: {token: ${token}}`,
+      '',
+    ].join('\n'),
+  );
+  return kubeconfig;
+}
+
 /**
  * Starts etcd and kube-apiserver on free loopback ports (RBAC on, anonymous access off, a static admin token,
  * a self-signed serving certificate); resolves once `/readyz` answers (~3 s). Nothing else of a cluster runs:
@@ -86,85 +183,10 @@ export async function startApiServer(): Promise<ApiServer> {
     rmSync(state, { recursive: true, force: true });
   };
   try {
-    const etcdLog = join(state, 'etcd.log');
-    const etcd = spawn(
-      'etcd',
-      [
-        '--name=nova',
-        `--data-dir=${join(state, 'etcd')}`,
-        `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-        `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-cluster=nova=http://127.0.0.1:${peerPort}`,
-        '--listen-metrics-urls=',
-      ],
-      { stdio: ['ignore', 'ignore', openSync(etcdLog, 'a')] },
-    );
-    children.push(etcd);
-    await waitFor(
-      'etcd',
-      async () => (await request(`http://127.0.0.1:${etcdPort}/health`)).statusCode === 200,
-      etcd,
-      etcdLog,
-      20_000,
-    );
-    const apiLog = join(state, 'apiserver.log');
-    const api = spawn(
-      'kube-apiserver',
-      [
-        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${apiPort}`,
-        `--cert-dir=${join(state, 'certs')}`,
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${join(state, 'sa.pub')}`,
-        `--service-account-signing-key-file=${join(state, 'sa.key')}`,
-        '--service-cluster-ip-range=10.0.0.0/24',
-        '--authorization-mode=RBAC',
-        `--token-auth-file=${join(state, 'tokens.csv')}`,
-        '--anonymous-auth=false',
-        // A loopback advertise address is not a valid endpoint of the `kubernetes` Service.
-        '--endpoint-reconciler-type=none',
-      ],
-      { stdio: ['ignore', 'ignore', openSync(apiLog, 'a')] },
-    );
-    children.push(api);
+    children.push(await startEtcd(state, etcdPort, peerPort));
     const url = `https://127.0.0.1:${apiPort}`;
-    // The serving certificate is the one the server made itself in cert-dir; the kubeconfig names it.
-    const insecure = new Agent({ connect: { rejectUnauthorized: false } });
-    await waitFor(
-      'kube-apiserver',
-      async () => {
-        const res = await request(`${url}/readyz`, {
-          headers: { authorization: `Bearer ${token}` },
-          dispatcher: insecure,
-        });
-        await res.body.dump();
-        return res.statusCode === 200;
-      },
-      api,
-      apiLog,
-      120_000,
-    );
-    await insecure.close();
-    const kubeconfig = join(state, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        'clusters:',
-        `- name: nova\n  cluster:\n    server: ${url}\n    certificate-authority: ${join(state, 'certs', 'apiserver.crt')}`,
-        'contexts:',
-        '- name: nova\n  context: {cluster: nova, user: admin}',
-        'current-context: nova',
-        'users:',
-        `- name: admin\n  user: {token: ${token}}`,
-        '',
-      ].join('\n'),
-    );
+    children.push(await startKubeApiServer(state, etcdPort, apiPort, token));
+    const kubeconfig = writeKubeconfig(state, url, token);
     return {
       url,
       kubeconfig,
