@@ -1,14 +1,13 @@
 import CircuitBreaker from 'opossum';
 import { CountWindow, TimeWindow, type OutcomeWindow } from './breaker-window.ts';
+import { CircuitState } from './circuit-state.ts';
 import { now } from './clock.ts';
 import { BrokenCircuitError, ErrorCodes, isResilienceError, statusOf } from './errors.ts';
 import { Emitter, type Disposable, type Subscribe } from './event.ts';
 import { observed, publish } from './events.ts';
 import { Pipeline, proceed, type Execution, type Scope, type Stage } from './policy.ts';
 
-/** Breaker states, with the values of the `circuit_breaker_state` gauge. */
-export const CircuitState = { Closed: 0, Open: 1, HalfOpen: 2 } as const;
-export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
+export { CircuitState };
 
 /** Options of {@link circuitBreaker}. */
 export interface CircuitBreakerOptions {

@@ -1,6 +1,12 @@
-import type { CircuitState } from './circuit-breaker.ts';
+import type { CircuitState } from './circuit-state.ts';
 import { Emitter, type Subscribe } from './event.ts';
-import type { GiveUpEvent } from './retry.ts';
+
+/** Emitted when an error is returned to the caller although another attempt was allowed by `maxAttempts`. */
+export interface GiveUpEvent {
+  attempt: number;
+  reason: 'not-retryable' | 'budget-exhausted' | 'deadline' | 'retry-after-too-long' | 'cancelled';
+  error: unknown;
+}
 
 /**
  * Every event of every policy in this copy of the library, as one typed union: subscribe once with

@@ -1,7 +1,9 @@
 import { exponentialBackoff, type Backoff } from './backoff.ts';
 import { now, sleep } from './clock.ts';
 import { ErrorCodes, isResilienceError, statusOf } from './errors.ts';
-import { observed, publish } from './events.ts';
+import { observed, publish, type GiveUpEvent } from './events.ts';
+
+export type { GiveUpEvent };
 import { Emitter, type Subscribe } from './event.ts';
 import { Pipeline, cancelReason, cancelled, proceed, type Execution, type Scope, type Stage } from './policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
@@ -34,13 +36,6 @@ export interface RetryEvent {
   attempt: number;
   /** How long we wait before the next attempt, in ms. */
   delayMs: number;
-  error: unknown;
-}
-
-/** Emitted when an error is returned to the caller although another attempt was allowed by `maxAttempts`. */
-export interface GiveUpEvent {
-  attempt: number;
-  reason: 'not-retryable' | 'budget-exhausted' | 'deadline' | 'retry-after-too-long' | 'cancelled';
   error: unknown;
 }
 

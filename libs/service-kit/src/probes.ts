@@ -1,6 +1,11 @@
 import type { ServiceMetrics } from '@nova/telemetry';
 import type { FastifyInstance } from 'fastify';
-import type { ReadinessCheck } from './service-app.ts';
+
+/** A named readiness check: resolves when the dependency is usable. */
+export interface ReadinessCheck {
+  name: string;
+  check: () => Promise<void>;
+}
 
 /**
  * `/healthz` (the process answers), `/readyz` (every readiness check within its budget, else 503 naming the

@@ -12,14 +12,10 @@ import {
 } from '@nova/telemetry';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { answerErrors } from './error-answers.ts';
-import { registerProbes } from './probes.ts';
+import { registerProbes, type ReadinessCheck } from './probes.ts';
 import { traceRequests } from './request-tracing.ts';
 
-/** A named readiness check: resolves when the dependency is usable. */
-export interface ReadinessCheck {
-  name: string;
-  check: () => Promise<void>;
-}
+export type { ReadinessCheck } from './probes.ts';
 
 /** Options of {@link createServiceApp}. */
 export interface ServiceAppOptions {

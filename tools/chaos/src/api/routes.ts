@@ -17,7 +17,7 @@ import type { ExperimentManager } from './experiments.ts';
 import type { ScheduleManager } from './schedules.ts';
 import { errorAnswers, idParams, loginBody, openObject, previewBody, startBody } from './schemas.ts';
 import { checkCsrf } from './security.ts';
-import type { ApiOptions } from './server.ts';
+import type { ApiOptions } from './options.ts';
 import { SESSION_COOKIE, type SessionStore } from './sessions.ts';
 import { liveView, reportedRuns, suiteView } from './views.ts';
 

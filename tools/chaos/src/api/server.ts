@@ -8,9 +8,6 @@ import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
-import type { LoadSource } from '../verdict/load.ts';
-import type { ControllerAudit } from '../plan/policy.ts';
-import type { Runner } from '../runner.ts';
 import { ApiAuth, parseHtpasswd } from './auth.ts';
 import { ApiError, codeForStatus } from './errors.ts';
 import { ExperimentManager, type ApiExperiment } from './experiments.ts';
@@ -18,30 +15,10 @@ import { registerRoutes } from './routes.ts';
 import { ScheduleManager } from './schedules.ts';
 import { errorSchema, experimentSchema, scheduleSchema } from './schemas.ts';
 import { registerAuthentication, registerHeaders } from './security.ts';
-import { SESSION_COOKIE, SessionStore, type SessionOptions } from './sessions.ts';
+import { SESSION_COOKIE, SessionStore } from './sessions.ts';
+import type { ApiOptions } from './options.ts';
 
-/** Options of {@link startApi}. */
-export interface ApiOptions {
-  runner: Runner;
-  audit: ControllerAudit;
-  token: string;
-  /** Directories or files of named experiments (`{"name": ...}`). */
-  suite: string[];
-  host?: string;
-  port?: number;
-  /** Longest fault the API starts, in ms. Default 10 minutes. */
-  maxDurationMs?: number;
-  /** Dashboard users: `user:bcrypt-hash` lines (htpasswd -B). Password logins are refused when absent. */
-  htpasswd?: string;
-  /** Where `chaos run` writes its reports (history, and the HTML reports the dashboard links). */
-  reportsDir?: string;
-  /** Load running while `chaos up` is (the dashboard's live chart); none when absent. */
-  live?: LoadSource;
-  /** Dashboard session lifetimes. */
-  sessions?: SessionOptions;
-  /** Requests an address may make per minute without valid credentials (then 429). Default 300. */
-  anonymousPerMinute?: number;
-}
+export type { ApiOptions } from './options.ts';
 
 /** A running API. */
 export interface RunningApi {
