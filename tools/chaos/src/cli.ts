@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { reportCommand } from './report-command.ts';
-import { validateCommand } from './validate-command.ts';
+import { reportCommand } from './cli/report-command.ts';
+import { validateCommand } from './cli/validate-command.ts';
 
 import { HELP, ROOT, usage } from './cli/common.ts';
 import { plan } from './cli/plan.ts';

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadGenerator } from '../src/verdict/load.ts';
 import { Observer } from '../src/verdict/observe.ts';
 import { ControllerAudit, policyFromEnv } from '../src/plan/policy.ts';
-import { Runner } from '../src/runner.ts';
+import { Runner } from '../src/run/runner.ts';
 
 // The containers environment, for real: Docker (images built locally), testcontainers, the agent's Docker and
 // kernel drivers. Without a Docker engine these tests fail, printing how to start one (.ci/run does).

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startApi } from './server.ts';
 import { fakeRunner, httpAbortYaml } from './test-doubles.ts';
 import { ControllerAudit } from '../plan/policy.ts';
-import type { Runner } from '../runner.ts';
+import type { Runner } from '../run/runner.ts';
 import { UnsupportedLocallyError } from '../plan/translate.ts';
 
 /** A runner whose agent died after injecting: every recovery fails, as a dead agent's would. */

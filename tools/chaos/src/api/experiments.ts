@@ -3,10 +3,10 @@ import { parseDuration, type ChaosResource, type WorkflowResource } from '@nova/
 import { parseEffect } from '@nova/faults';
 import { errorCodeOf, type Fault } from '@nova/proto';
 import type { ControllerAudit } from '../plan/policy.ts';
-import type { Runner } from '../runner.ts';
+import type { Runner } from '../run/runner.ts';
 import { FaultSession } from '../session/fault-session.ts';
-import { wait } from '../wait.ts';
-import { runWorkflow, unsupportedTemplates } from '../workflow.ts';
+import { wait } from '../run/wait.ts';
+import { runWorkflow, unsupportedTemplates } from '../run/workflow.ts';
 import { ApiError } from './errors.ts';
 
 /** One experiment started through the API. */

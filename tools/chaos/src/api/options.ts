@@ -1,6 +1,6 @@
 import type { LoadSource } from '../verdict/load.ts';
 import type { ControllerAudit } from '../plan/policy.ts';
-import type { Runner } from '../runner.ts';
+import type { Runner } from '../run/runner.ts';
 import type { SessionOptions } from './sessions.ts';
 
 /** Options of `startApi` (server.ts). */

@@ -1,6 +1,6 @@
 import { nextRuns, type ChaosResource, type ScheduleResource, type WorkflowResource } from '@nova/chaos-spec';
 import type { ControllerAudit } from '../plan/policy.ts';
-import { scheduleChild, Scheduler, type ScheduleEvent } from '../scheduler.ts';
+import { scheduleChild, Scheduler, type ScheduleEvent } from '../run/scheduler.ts';
 import { ApiError } from './errors.ts';
 import type { ExperimentManager } from './experiments.ts';
 

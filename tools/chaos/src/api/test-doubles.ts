@@ -4,7 +4,7 @@
  * controller can be driven without an agent.
  */
 import type { Fault, Target } from '@nova/proto';
-import type { Runner } from '../runner.ts';
+import type { Runner } from '../run/runner.ts';
 import type { ChaosPlan } from '../plan/translate.ts';
 
 export const target: Target = {

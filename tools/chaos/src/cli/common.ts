@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatIssue, type Resource } from '@nova/chaos-spec';
-import { validateFiles } from '../validate-command.ts';
+import { validateFiles } from './validate-command.ts';
 
 /** What every `chaos` command shares: paths, the help text, usage errors, file loading, `chaos up` state, environment names. */
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));

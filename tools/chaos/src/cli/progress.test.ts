@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Sample } from '../verdict/load.ts';
-import type { PhaseEvent } from '../runner.ts';
+import type { PhaseEvent } from '../run/runner.ts';
 import { createProgress, doneLine, outputMode, recentFigures, renderLive } from './progress.ts';
 
 const sample = (at: number, latencyMs: number, ok = true): Sample => ({

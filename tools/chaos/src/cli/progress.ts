@@ -1,6 +1,6 @@
 import { createLogUpdate } from 'log-update';
 import type { Sample } from '../verdict/load.ts';
-import type { PhaseEvent } from '../runner.ts';
+import type { PhaseEvent } from '../run/runner.ts';
 
 /** How a run shows its progress: a live display (a terminal), plain lines (logs, CI), or JSON events (tools). */
 export type OutputMode = 'live' | 'plain' | 'json';

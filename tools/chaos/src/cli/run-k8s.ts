@@ -6,7 +6,7 @@ import { Prometheus } from '../k8s/promql.ts';
 import { LoadGenerator, window, type LoadSource, type LoadTargets } from '../verdict/load.ts';
 import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
 import { verdictTable, type RunReport } from '../report/report.ts';
-import type { ExperimentResult } from '../runner.ts';
+import type { ExperimentResult } from '../run/runner.ts';
 import { load, ROOT, STATE, usage } from './common.ts';
 import { environmentError, newRunId, writeReportsWithTrend } from './run.ts';
 

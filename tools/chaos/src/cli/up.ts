@@ -6,7 +6,7 @@ import { startApi } from '../api/server.ts';
 import { LoadGenerator } from '../verdict/load.ts';
 import { Observer } from '../verdict/observe.ts';
 import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
-import { Runner } from '../runner.ts';
+import { Runner } from '../run/runner.ts';
 import { DEFAULT_SUITE, envName, readUpState, ROOT, STATE, UP_FILE, usage, type UpState } from './common.ts';
 import { startEnv } from './run.ts';
 

@@ -11,8 +11,8 @@ import {
   type Hypotheses,
 } from '../verdict/hypotheses.ts';
 import type { ControllerAudit, SafetyPolicy } from '../plan/policy.ts';
-import type { ExperimentResult, PhaseEvent } from '../runner.ts';
-import { wait } from '../wait.ts';
+import type { ExperimentResult, PhaseEvent } from '../run/runner.ts';
+import { wait } from '../run/wait.ts';
 import {
   ChaosObjects,
   clearFinalizersCommand,

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { reportCommand } from '../report-command.ts';
-import type { ExperimentResult } from '../runner.ts';
+import { reportCommand } from '../cli/report-command.ts';
+import type { ExperimentResult } from '../run/runner.ts';
 import { diffRuns, historyTrend, listRuns, resolveRun, trendOf, type RecordedRun } from './history.ts';
 import { html } from './report.ts';
 

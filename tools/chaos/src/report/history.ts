@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExperimentResult } from '../runner.ts';
+import type { ExperimentResult } from '../run/runner.ts';
 
 /** What a diff needs of a run's `report.json` (samples and observations are not read). */
 export interface RecordedRun {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sample } from '../verdict/load.ts';
 import type { Observation } from '../verdict/observe.ts';
-import type { ExperimentResult } from '../runner.ts';
+import type { ExperimentResult } from '../run/runner.ts';
 import type { Trend } from './history.ts';
 
 /** Everything a run produced. */

@@ -1,6 +1,6 @@
 import type { Fault } from '@nova/proto';
 import type { ChaosPlan } from '../plan/translate.ts';
-import { wait } from '../wait.ts';
+import { wait } from '../run/wait.ts';
 
 /** How a session applies and reverts faults: the runner (agent client, leases, audit, policy's actor). */
 export interface FaultPort {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { formatIssue, parseResources, yamlFiles, type Resource, type SpecIssue } from '@nova/chaos-spec';
-import { HypothesisAnnotationError, hypothesesFrom, KNOWN_ANNOTATIONS } from './verdict/hypotheses.ts';
+import { HypothesisAnnotationError, hypothesesFrom, KNOWN_ANNOTATIONS } from '../verdict/hypotheses.ts';
 
 /** Everything validation found in some files. */
 export interface Validation {

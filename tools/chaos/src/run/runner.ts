@@ -10,8 +10,8 @@ import {
 import { parseEffect, type FaultEffect } from '@nova/faults';
 import { bearer, errorCodeOf, LEASE_MARGIN_MS, unary, type Fault } from '@nova/proto';
 import { offersNetem } from '@nova/stack';
-import type { ChaosEnvironment } from './env/local.ts';
-import { effectChecks, verdictOf } from './verdict/evidence.ts';
+import type { ChaosEnvironment } from '../env/local.ts';
+import { effectChecks, verdictOf } from '../verdict/evidence.ts';
 import {
   evaluate,
   HALT_MIN_REQUESTS,
@@ -22,13 +22,13 @@ import {
   type Halt,
   type Hypotheses,
   type Phases,
-} from './verdict/hypotheses.ts';
-import { window, type LoadSource } from './verdict/load.ts';
-import type { Observer } from './verdict/observe.ts';
-import { checkPolicy, type ControllerAudit, type SafetyPolicy } from './plan/policy.ts';
-import { seedFaults } from './plan/seeds.ts';
-import { FaultSession, type FaultPort } from './session/fault-session.ts';
-import { planChaos, UnsupportedLocallyError, type ChaosPlan } from './plan/translate.ts';
+} from '../verdict/hypotheses.ts';
+import { window, type LoadSource } from '../verdict/load.ts';
+import type { Observer } from '../verdict/observe.ts';
+import { checkPolicy, type ControllerAudit, type SafetyPolicy } from '../plan/policy.ts';
+import { seedFaults } from '../plan/seeds.ts';
+import { FaultSession, type FaultPort } from '../session/fault-session.ts';
+import { planChaos, UnsupportedLocallyError, type ChaosPlan } from '../plan/translate.ts';
 import { wait as sleep } from './wait.ts';
 import { runWorkflow, unsupportedTemplates, type NodeResult } from './workflow.ts';
 

@@ -6,7 +6,7 @@ import {
   readRun,
   resolveRun,
   type Thresholds,
-} from './report/history.ts';
+} from '../report/history.ts';
 
 /** Options of `chaos report` and of `chaos run --compare`. */
 export interface ReportOptions {

@@ -5,11 +5,11 @@ import { parseResources } from '@nova/chaos-spec';
 import type { FaultKind, Target } from '@nova/proto';
 import type { ChaosEnvironment } from '@nova/stack';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { LoadSource } from './verdict/load.ts';
-import type { Observer } from './verdict/observe.ts';
-import { ControllerAudit, policyFromEnv } from './plan/policy.ts';
+import type { LoadSource } from '../verdict/load.ts';
+import type { Observer } from '../verdict/observe.ts';
+import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
 import { Runner } from './runner.ts';
-import { UnsupportedLocallyError } from './plan/translate.ts';
+import { UnsupportedLocallyError } from '../plan/translate.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-runner-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
