@@ -1,5 +1,5 @@
 import { AgentError, AgentErrorCodes, type AgentErrorCode } from './errors.ts';
-import type { AgentEvent, ApplyFaultRequest, Fault, Target } from '@nova/proto';
+import type { AgentEvent, ApplyFaultRequest, Fault, FaultEnd, Target } from '@nova/proto';
 import type { AgentMetrics } from './metrics.ts';
 import type { AgentDrivers } from './drivers/index.ts';
 import type { ProcessInjection } from './drivers/process.ts';
@@ -35,7 +35,7 @@ interface Entry {
   finishing?: Promise<void>;
 }
 
-type EndReason = 'recovered' | 'expired' | 'completed' | 'shutdown' | 'target-gone';
+type EndReason = FaultEnd;
 
 /**
  * Every fault this agent applied: ids keyed by (experiment uid, target, kind), leases enforced here (a
@@ -290,6 +290,7 @@ export class FaultManager {
     }
     if (entry.process?.effect) fault.effectJson = JSON.stringify(entry.process.effect());
     fault.recoveredAtMs = Date.now();
+    fault.endedBy = reason;
     fault.phase = error === undefined ? 'recovered' : 'failed';
     if (error !== undefined) fault.error = `recover failed: ${error}`;
     this.options.metrics.faultsActive.dec({ kind: fault.kind });

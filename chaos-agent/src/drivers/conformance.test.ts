@@ -139,6 +139,8 @@ describe('driver conformance', () => {
         await until(() => probe.active(t.pid), 2_000, `${kind} in place`);
         const [recovered] = await t.manager.recover(fault.experimentUid);
         expect(recovered!.phase).toBe('recovered');
+        // A kill may have completed by itself before the recover came.
+        expect(probe.oneShot ? ['completed', 'recovered'] : ['recovered']).toContain(recovered!.endedBy);
         expect(probe.reverted(t.pid)).toBe(true);
         expect(parseEffect(recovered!.effectJson)?.took).toBe(true);
         expect(t.manager.activeCount).toBe(0);
@@ -171,6 +173,9 @@ describe('driver conformance', () => {
         t.manager.targetGone(t.target.id);
         const [after] = await t.manager.recover(fault.experimentUid);
         expect(after!.phase).toBe('recovered');
+        // A held-down target (stopped, paused) keeps its fault until it is resumed: the recover ends it.
+        const holds = registered.own(kind)?.holdsTarget === true;
+        expect(after!.endedBy).toBe(probe.oneShot ? 'completed' : holds ? 'recovered' : 'target-gone');
         expect(t.manager.activeCount).toBe(0);
       });
 
@@ -182,6 +187,9 @@ describe('driver conformance', () => {
         await until(() => t.phaseOf(fault.id) !== 'injected', 5_000, `${kind} ended by its lease`);
         const elapsed = performance.now() - started;
         expect(t.phaseOf(fault.id)).toBe('recovered');
+        expect(t.manager.list(true).find((f) => f.id === fault.id)?.endedBy).toBe(
+          probe.oneShot ? 'completed' : 'expired',
+        );
         expect(probe.reverted(t.pid)).toBe(true);
         if (probe.oneShot) {
           // A kill is over when the target is gone, long before its lease.

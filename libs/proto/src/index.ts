@@ -95,7 +95,14 @@ export interface Fault {
   recoveredAtMs: number;
   /** What the fault did, measured at its target, as JSON (`FaultEffect` of `@nova/faults`); '' until measured. */
   effectJson?: string;
+  /** How it ended (see {@link FaultEnd}); '' or absent while injected. */
+  endedBy?: FaultEnd | '';
 }
+/**
+ * How a fault ended: asked to recover, its lease expired, a one-shot fault (a kill) completed, its target's
+ * control stream ended first, or the agent shut down.
+ */
+export type FaultEnd = 'recovered' | 'expired' | 'completed' | 'target-gone' | 'shutdown';
 export interface ApplyFaultRequest {
   experimentUid: string;
   targetId: string;

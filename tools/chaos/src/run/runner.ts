@@ -51,7 +51,8 @@ export interface ExperimentResult {
   injected: Array<{ target: string; kind: string; phase: string }>;
   workflow?: NodeResult;
   /** What each fault did, measured at its target (as the agent returned it at recovery). */
-  effects?: Array<{ target: string; kind: string; effect: FaultEffect | undefined }>;
+  /** Per recovered fault: what it did at its target, and how it ended (recovered, expired, target-gone...). */
+  effects?: Array<{ target: string; kind: string; effect: FaultEffect | undefined; endedBy?: string }>;
   durationSeconds: number;
 }
 
@@ -311,6 +312,7 @@ export class Runner implements FaultPort {
           target: nameOf(f.targetId),
           kind: f.kind,
           effect: parseEffect(f.effectJson),
+          ...(f.endedBy ? { endedBy: f.endedBy } : {}),
         })),
         ...(workflow ? { workflow } : {}),
         durationSeconds: (Date.now() - started) / 1000,
