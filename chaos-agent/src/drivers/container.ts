@@ -286,10 +286,15 @@ export function containerPause(journal: ContainerJournal): ProcessDriver<EmptySp
       let pausedMs: number | undefined;
       return lastingInjection(
         async () => {
+          if (watchdog.exitCode === null) watchdog.kill('SIGKILL');
           const info = await inspectContainer(c.id).catch(() => undefined);
           pausedMs = performance.now() - pausedAt;
-          if (info?.paused) await exec('docker', ['unpause', c.id]);
-          if (watchdog.exitCode === null) watchdog.kill('SIGKILL');
+          // At the lease, the watchdog may unpause it between our inspect and our unpause (the conformance
+          // lease case caught that race): only a container still paused afterwards is a failed undo.
+          if (info?.paused)
+            await exec('docker', ['unpause', c.id]).catch(async (error: unknown) => {
+              if ((await inspectContainer(c.id).catch(() => undefined))?.paused) throw error;
+            });
           await journal.remove(faultId);
         },
         () => ({
