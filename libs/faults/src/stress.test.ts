@@ -35,8 +35,10 @@ describe('stress faults', () => {
     expect(Math.abs(effect.figures['achievedPercent']! - share * 100), JSON.stringify({ effect, share })).toBeLessThan(
       15,
     );
-    expect(effect.took).toBe(effect.figures['achievedPercent']! >= Math.min(80, capacity * 100) - 15);
-    expect(effect.summary).toMatch(/^1 worker at \d+ % of a core each \(asked 80 %\) over \d+\.\d s$/);
+    expect(effect.took).toBe(effect.figures['achievedPercent']! >= Math.min(80, capacity * 100) / 2);
+    expect(effect.summary).toMatch(
+      /^1 worker at \d+ % of a core each \(asked 80 %\) over \d+\.\d s(; short of the ask: the machine was busy)?$/,
+    );
     // Recovered: the process is idle again.
     const cpu1 = process.cpuUsage();
     await new Promise((r) => setTimeout(r, 500));

@@ -70,8 +70,10 @@ export const cpuStress: FaultDriver<{ workers: number; load: number }> = {
 };
 
 /**
- * The CPU the stress workers got, per worker, against the load asked: within 15 points of what this machine
- * could give them (a core each at most, all cores shared between the workers), the fault took.
+ * The CPU the stress workers got, per worker, against the load asked. The fault took when they burned at
+ * least half of what this machine could give them (a core each at most, all cores shared between the
+ * workers): on a busy machine they get less than asked (62 % of a core for 80 % asked, seen in CI beside
+ * other tests), which is still CPU taken from the service; the summary says when they fell short.
  */
 function cpuEffect(
   spec: { workers: number; load: number },
@@ -82,10 +84,10 @@ function cpuEffect(
   const achieved = wallMs > 0 ? Math.round((cpuMs / wallMs / spec.workers) * 100) : 0;
   const possible = Math.min(spec.load, (100 * availableParallelism()) / spec.workers);
   return {
-    took: wallMs > 0 && achieved >= possible - 15,
+    took: wallMs > 0 && achieved >= possible / 2,
     summary:
       wallMs > 0
-        ? `${spec.workers} worker${spec.workers > 1 ? 's' : ''} at ${achieved} % of a core each (asked ${spec.load} %) over ${(wallMs / 1000).toFixed(1)} s`
+        ? `${spec.workers} worker${spec.workers > 1 ? 's' : ''} at ${achieved} % of a core each (asked ${spec.load} %) over ${(wallMs / 1000).toFixed(1)} s${achieved < possible - 15 ? '; short of the ask: the machine was busy' : ''}`
         : 'no CPU measured yet (the workers report every 250 ms)',
     figures: { workers: spec.workers, askedPercent: spec.load, achievedPercent: achieved, measuredOverMs: wallMs },
   };
