@@ -18,7 +18,6 @@ function setup(answerRecover = true) {
     ackTimeoutMs: 300,
     onEvent: (e) => events.push(e),
   });
-  let registration: Registration | undefined;
   const send = (m: AgentMessage): void => {
     const ack = m.apply
       ? { faultId: m.apply.faultId, action: 'apply' as const }
@@ -27,16 +26,16 @@ function setup(answerRecover = true) {
         : undefined;
     if (ack)
       queueMicrotask(() =>
-        registration!.onAck({ ...ack, ok: true, error: '', effectJson: '{"took":true,"summary":"s","figures":{}}' }),
+        registration.onAck({ ...ack, ok: true, error: '', effectJson: '{"took":true,"summary":"s","figures":{}}' }),
       );
   };
-  registration = targets.add(
+  const registration: Registration = targets.add(
     { name: 'svc', namespace: 'default', labels: {}, pid: 1, ports: [] },
     send,
     () => undefined,
   );
   const apply = (experimentUid: string, leaseMs = 60_000) =>
-    manager.apply({ experimentUid, targetId: registration!.target.id, kind: 'http-error', specJson: '{}', leaseMs });
+    manager.apply({ experimentUid, targetId: registration.target.id, kind: 'http-error', specJson: '{}', leaseMs });
   return { manager, targets, registration, events, apply };
 }
 
