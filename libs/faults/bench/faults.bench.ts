@@ -77,6 +77,8 @@ report.goal({ figure: 'dormantRatio', op: '>=', target: 0.97, source: 'issue 15'
 // ---------- 2 & 3. control latency against a real agent process ----------
 const dir = mkdtempSync(join(tmpdir(), 'nova-bench-'));
 writeFileSync(join(dir, 'token'), TOKEN);
+// By path, not through @nova/chaos-agent's exports: the agent depends on this package, and a dependency
+// back (even a dev one) would be a cycle in the project graph.
 const main = fileURLToPath(new URL('../../../chaos-agent/src/main.ts', import.meta.url));
 const agentProc = spawn(
   process.execPath,

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
-const AGENT_MAIN = fileURLToPath(new URL('../../../chaos-agent/src/main.ts', import.meta.url));
+// Through the agent package's exports (a dependency in package.json), so Nx sees that the stack runs it.
+const AGENT_MAIN = createRequire(import.meta.url).resolve('@nova/chaos-agent/main');
 
 /** Options of {@link startAgentProcess}. */
 export interface AgentProcessOptions {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { freePort, startLocalPostgres, type LocalPostgres } from '@nova/local-postgres';
 import { mintIdentityToken } from '@nova/proto';
 import { request } from 'undici';
@@ -69,11 +69,12 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+// Through each service package's exports (dependencies in package.json), so Nx sees that the stack runs them.
+const entry = (pkg: string): string => createRequire(import.meta.url).resolve(`${pkg}/main`);
 const ENTRY: Record<ServiceName, string> = {
-  user: `${ROOT}services/user/src/main.ts`,
-  auth: `${ROOT}services/auth/src/main.ts`,
-  messaging: `${ROOT}services/messaging/src/main.ts`,
+  user: entry('@nova/user-service'),
+  auth: entry('@nova/auth-service'),
+  messaging: entry('@nova/messaging-service'),
 };
 
 /** Polls `url` until it answers 200, the process dies, or the time runs out. */

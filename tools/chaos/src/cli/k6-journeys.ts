@@ -1,15 +1,15 @@
-// `npx nx k6`: starts the local environment with `chaos up`, runs the journeys scenario with a fault of the
-// default suite (FAULT, default network-delay-auth) through the real k6, prints the per-phase summary, and
-// stops everything. Exit code: k6's (99 when a threshold failed).
+// `npx nx k6`: the journeys scenario of tools/k6 through the controller. Starts the local environment with
+// `chaos up`, runs the journeys with a fault of the default suite (FAULT, default network-delay-auth) through
+// the real k6, prints the per-phase summary, and stops everything. Exit code: k6's (99 when a threshold failed).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { k6Binary } from './k6-binary.ts';
+import { JOURNEYS_SCRIPT, k6Binary } from '@nova/k6';
 
-const CLI = fileURLToPath(new URL('../../chaos/src/cli.ts', import.meta.url));
-const SCRIPT = fileURLToPath(new URL('./journeys.ts', import.meta.url));
+// The controller's own CLI: this command drives `chaos up` as a user would.
+const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
 
 /** Runs `chaos up` in `state`; resolves once it is up, with its state and a way to stop it. */
 export async function chaosUp(state: string): Promise<{
@@ -49,7 +49,7 @@ export function runK6(
       .filter((s) => s.name === name || s.name.startsWith(`${name}-`))
       .map((s) => s.url)
       .join(',');
-  const proc = spawn(k6Binary(), ['run', '--quiet', '--no-usage-report', SCRIPT], {
+  const proc = spawn(k6Binary(), ['run', '--quiet', '--no-usage-report', JOURNEYS_SCRIPT], {
     env: {
       ...process.env,
       USER_URL: url('user-service'),
