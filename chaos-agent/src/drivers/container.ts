@@ -9,13 +9,13 @@ import {
   type FaultEffect,
   type KillSpec,
 } from '@nova/faults';
-import type { Target } from '@nova/proto';
+import { DOCKER_LABELS, TARGET_LABELS, type Target } from '@nova/proto';
 import { killEffect, lastingInjection, type ProcessDriver } from './process.ts';
 
 /** The Docker label an environment puts on every container the agent may fault (nothing else is touched). */
-export const TARGET_LABEL = 'dev.nova.chaos/target';
+export const TARGET_LABEL = DOCKER_LABELS.target;
 /** The target label (from the service's `CHAOS_LABELS`) naming its container. */
-export const CONTAINER_LABEL = 'nova.dev/container';
+export const CONTAINER_LABEL = TARGET_LABELS.container;
 
 /** Runs a command without a shell; resolves stdout, rejects with its stderr. */
 export function exec(cmd: string, args: readonly string[], timeoutMs = 15_000): Promise<string> {

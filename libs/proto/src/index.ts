@@ -231,3 +231,4 @@ export function unary<Req, Res>(
 
 export { grpc };
 export * from './identity-token.ts';
+export * from './labels.ts';

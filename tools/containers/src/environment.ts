@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createAgentClient, mintIdentityToken } from '@nova/proto';
+import { createAgentClient, DOCKER_LABELS, mintIdentityToken, TARGET_LABELS } from '@nova/proto';
 import {
   awaitRegistrations,
   listKinds,
@@ -17,7 +17,7 @@ import { request } from 'undici';
 import { check, imageExists, requireDocker, run } from './docker.ts';
 import { buildImages, type ImageNames } from './images.ts';
 
-const LABEL_RUN = 'dev.nova.chaos/run';
+const LABEL_RUN = DOCKER_LABELS.run;
 
 /**
  * The guard: a detached process tied to us by IPC. If we die without stopping (SIGKILL, crash), it removes
@@ -38,13 +38,8 @@ process.once('disconnect', () => {
   process.exit(0);
 });`;
 
-/** Docker labels on everything this environment starts. */
-export const LABELS = {
-  /** The agent only faults containers carrying this (see chaos-agent's container driver). */
-  target: 'dev.nova.chaos/target',
-  run: LABEL_RUN,
-  controllerPid: 'dev.nova.chaos/controller-pid',
-} as const;
+/** Docker labels on everything this environment starts (defined in @nova/proto, read by the agent too). */
+export const LABELS = DOCKER_LABELS;
 
 /** Options of {@link startContainersEnvironment}. */
 export interface ContainersEnvironmentOptions {
@@ -304,7 +299,7 @@ async function startServices(w: RunWiring, userReplicas: number, started: Starte
     plan.map(async ({ service, replica }): Promise<Replica> => {
       const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
       const containerName = nameOf(service, replica);
-      const chaosLabels = { tier: 'backend', 'chaos.mesh/safe': 'true', 'nova.dev/container': containerName };
+      const chaosLabels = { tier: 'backend', [TARGET_LABELS.safe]: 'true', [TARGET_LABELS.container]: containerName };
       const container = await new GenericContainer(w.names[service])
         .withName(containerName)
         .withNetwork(w.network)

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { freePort, startLocalPostgres, type LocalPostgres } from '@nova/local-postgres';
-import { mintIdentityToken } from '@nova/proto';
+import { mintIdentityToken, TARGET_LABELS } from '@nova/proto';
 import { request } from 'undici';
 import { ManagedProcess } from './managed-process.ts';
 
 /** The chaos namespace and labels of every service we start (plus `app=<name>`), bound in its identity token. */
 const NAMESPACE = 'default';
-const LABELS: Record<string, string> = { tier: 'backend', 'chaos.mesh/safe': 'true' };
+const LABELS: Record<string, string> = { tier: 'backend', [TARGET_LABELS.safe]: 'true' };
 
 /** The sample services. */
 export type ServiceName = 'user' | 'auth' | 'messaging';

@@ -1,5 +1,5 @@
 import { seededRandom, type Resource, type SelectorSpec } from '@nova/chaos-spec';
-import { bearer, createAgentClient, unary, type Target } from '@nova/proto';
+import { bearer, createAgentClient, TARGET_LABELS, unary, type Target } from '@nova/proto';
 import { coreClient, planOnCluster } from '../k8s/cluster-plan.ts';
 import { policyFromEnv } from '../plan/policy.ts';
 import { planChaos } from '../plan/translate.ts';
@@ -12,7 +12,7 @@ export function staticTargets(): Target[] {
     id,
     name: app,
     namespace: 'default',
-    labels: { app, tier: 'backend', 'chaos.mesh/safe': 'true' },
+    labels: { app, tier: 'backend', [TARGET_LABELS.safe]: 'true' },
     pid,
     ports: [],
     registeredAtMs: 0,

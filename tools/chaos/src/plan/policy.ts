@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { userInfo } from 'node:os';
 import { parseDuration, type Resource } from '@nova/chaos-spec';
-import type { Target } from '@nova/proto';
+import { TARGET_LABELS, type Target } from '@nova/proto';
 
 /** The safety policy, enforced before anything is injected. */
 export interface SafetyPolicy {
@@ -94,7 +94,7 @@ export function checkPolicy(
   }
   if (policy.requireSafeLabel) {
     for (const t of selected)
-      if (t.labels['chaos.mesh/safe'] !== 'true')
+      if (t.labels[TARGET_LABELS.safe] !== 'true')
         out.push(`${where}: target ${t.name} does not opt in: it lacks the label chaos.mesh/safe: "true"`);
   }
   if (policy.profile === 'production') {

@@ -1,6 +1,6 @@
 import { parseDuration, selectTargets, type ChaosKind, type SelectorSpec } from '@nova/chaos-spec';
 import { FaultSpecError, parseFaultSpec } from '@nova/faults';
-import type { Target } from '@nova/proto';
+import { TARGET_LABELS, type Target } from '@nova/proto';
 import { UnsupportedLocallyError, type ChaosPlanner, type Obj, type PlanLayer } from './chaos/context.ts';
 import { planHttp } from './chaos/http.ts';
 import { planIo } from './chaos/io.ts';
@@ -84,10 +84,10 @@ export function planChaos(
     },
     note: (text) => notes.push(text),
     containerOf(t) {
-      const c = t.labels['nova.dev/container'];
+      const c = t.labels[TARGET_LABELS.container];
       if (!c)
         throw new UnsupportedLocallyError(
-          `${t.name} registered without a nova.dev/container label: it does not run in this environment's containers`,
+          `${t.name} registered without a ${TARGET_LABELS.container} label: it does not run in this environment's containers`,
         );
       return c;
     },
