@@ -242,6 +242,11 @@ describe('chaos-agent API (in-process agent, target service as a process)', () =
       error: expect.stringMatching(/^recover failed: target did not acknowledge recover of .* within 3000 ms$/),
     });
     expect(events.some((e) => e.type === 'fault-failed' && e.fault?.experimentUid === 'exp-unacked')).toBe(true);
+    // The audit says the fault may still be in place, not "ok".
+    expect(agent.audit.records.find((r) => r.action === 'recover' && r.experimentUid === 'exp-unacked')).toMatchObject({
+      result: 'failed',
+      detail: expect.stringMatching(/^1 of 1 fault\(s\) not reverted: http-error on .*: recover failed: /),
+    });
     await recover('exp-hold');
     // Resumed, the service reads the recovery it was sent and reverts the fault.
     await until(async () => (await ping(target.url)) === 200, 3000, 'resume and revert');

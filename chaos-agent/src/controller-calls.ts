@@ -85,13 +85,17 @@ export function controllerCalls(ctx: ControllerContext): grpc.UntypedServiceImpl
       const req = call.request;
       ctx.manager.recover(req.experimentUid, req.targetId || undefined).then(
         (faults) => {
+          // A fault whose undo failed may still be in place: the audit says so, not "ok".
+          const failed = faults.filter((f) => f.phase === 'failed');
           ctx.audit.write({
             actor: actorOf(req, call),
             action: 'recover',
             experimentUid: req.experimentUid,
             target: req.targetId || '*',
-            result: 'ok',
-            detail: `${faults.length} fault(s)`,
+            result: failed.length ? 'failed' : 'ok',
+            detail: failed.length
+              ? `${failed.length} of ${faults.length} fault(s) not reverted: ${failed.map((f) => `${f.kind} on ${f.targetId}: ${f.error}`).join('; ')}`
+              : `${faults.length} fault(s)`,
           });
           cb(null, { faults });
         },
