@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { nodeEntry, OwnedProcess, waitForLine } from '@nova/process-kit';
 import { fileURLToPath } from 'node:url';
 import { bearer, createAgentClient, unary, type ChaosAgentClient, type Target } from '@nova/proto';
 import { request } from 'undici';
@@ -6,46 +7,36 @@ import { request } from 'undici';
 export const TOKEN = 'test-token-0123456789abcdef';
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
-/** A child process we started, with the first line matching `ready` parsed. */
+/** A child process we started (by the process toolkit), with every line it printed. */
 export interface Child {
   proc: ChildProcess;
   output: string[];
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function launch(
+async function launch(
   entry: string,
   args: string[],
   env: Record<string, string>,
   ready: RegExp,
 ): Promise<{ child: Child; match: RegExpExecArray }> {
-  const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', entry, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   const output: string[] = [];
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const owned = new OwnedProcess({
+    name: entry.split('/').at(-1)!,
+    ...nodeEntry(entry, { args }),
+    env: { LOG_LEVEL: 'warn', ...env },
+    onLine: (line) => output.push(line),
+  }).start();
+  const match = await waitForLine(owned, ready, 30_000);
   const child: Child = {
-    proc,
+    proc: owned.child!,
     output,
     kill: async (signal = 'SIGKILL') => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      await exited;
+      owned.signal(signal);
+      await owned.exited;
     },
   };
-  return new Promise((resolve, reject) => {
-    const onData = (c: Buffer): void => {
-      for (const line of c.toString().split('\n')) {
-        if (!line) continue;
-        output.push(line);
-        const m = ready.exec(line);
-        if (m) resolve({ child, match: m });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`${entry} exited with ${code}:\n${output.join('\n')}`)));
-  });
+  return { child, match };
 }
 
 /** Starts the agent CLI as a process; resolves once it is listening. */

@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OwnedProcess, waitUntil } from '@nova/process-kit';
 import { Agent, request } from 'undici';
 
 /** A real kube-apiserver with its etcd, on loopback, for the tests. */
@@ -46,30 +47,22 @@ async function freePort(): Promise<number> {
 }
 
 /** Ends a process we started, by its PID: SIGTERM, then SIGKILL after `graceMs`. */
-async function end(child: ChildProcess, graceMs = 5_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
+/** A server process of ours: its output goes to `log` (and its last lines into errors). */
+function serverProcess(name: string, command: string, args: string[], log: string): OwnedProcess {
+  const out = createWriteStream(log, { flags: 'a' });
+  return new OwnedProcess({
+    name,
+    command,
+    args,
+    onLine: (line) => out.write(`${line}\n`),
+    onExit: () => out.end(),
+  }).start();
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, child: ChildProcess, log: string, limitMs: number) {
-  const until = Date.now() + limitMs;
-  while (Date.now() < until) {
-    if (child.exitCode !== null)
-      throw new Error(`${what} exited (${child.exitCode}): ${readFileSync(log, 'utf8').slice(-2_000)}`);
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} not ready after ${limitMs / 1000} s: ${readFileSync(log, 'utf8').slice(-2_000)}`);
-}
-
-/** etcd on loopback (`etcdPort` for clients, `peerPort` for its one-member cluster), healthy. */
-async function startEtcd(state: string, etcdPort: number, peerPort: number): Promise<ChildProcess> {
-  const etcdLog = join(state, 'etcd.log');
-  const etcd = spawn(
+/** etcd on loopback (`etcdPort` for clients, `peerPort` for its one-member cluster), in `children`, healthy. */
+async function startEtcd(state: string, etcdPort: number, peerPort: number, children: OwnedProcess[]): Promise<void> {
+  const etcd = serverProcess(
+    'etcd',
     'etcd',
     [
       '--name=nova',
@@ -81,16 +74,11 @@ async function startEtcd(state: string, etcdPort: number, peerPort: number): Pro
       `--initial-cluster=nova=http://127.0.0.1:${peerPort}`,
       '--listen-metrics-urls=',
     ],
-    { stdio: ['ignore', 'ignore', openSync(etcdLog, 'a')] },
+    join(state, 'etcd.log'),
   );
-  await waitFor(
-    'etcd',
-    async () => (await request(`http://127.0.0.1:${etcdPort}/health`)).statusCode === 200,
-    etcd,
-    etcdLog,
-    20_000,
-  );
-  return etcd;
+  // Owned from the moment it runs: a failed start is stopped with the rest.
+  children.push(etcd);
+  await waitUntil(etcd, async () => (await request(`http://127.0.0.1:${etcdPort}/health`)).statusCode === 200, 20_000);
 }
 
 /** kube-apiserver on `apiPort` over that etcd (RBAC, the static admin `token`, no anonymous access), ready. */
@@ -99,9 +87,10 @@ async function startKubeApiServer(
   etcdPort: number,
   apiPort: number,
   token: string,
-): Promise<ChildProcess> {
-  const apiLog = join(state, 'apiserver.log');
-  const api = spawn(
+  children: OwnedProcess[],
+): Promise<void> {
+  const api = serverProcess(
+    'kube-apiserver',
     'kube-apiserver',
     [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
@@ -119,13 +108,14 @@ async function startKubeApiServer(
       // A loopback advertise address is not a valid endpoint of the `kubernetes` Service.
       '--endpoint-reconciler-type=none',
     ],
-    { stdio: ['ignore', 'ignore', openSync(apiLog, 'a')] },
+    join(state, 'apiserver.log'),
   );
+  children.push(api);
   const url = `https://127.0.0.1:${apiPort}`;
   // The serving certificate is the one the server made itself in cert-dir; the kubeconfig names it.
   const insecure = new Agent({ connect: { rejectUnauthorized: false } });
-  await waitFor(
-    'kube-apiserver',
+  await waitUntil(
+    api,
     async () => {
       const res = await request(`${url}/readyz`, {
         headers: { authorization: `Bearer ${token}` },
@@ -134,12 +124,9 @@ async function startKubeApiServer(
       await res.body.dump();
       return res.statusCode === 200;
     },
-    api,
-    apiLog,
     120_000,
   );
   await insecure.close();
-  return api;
 }
 
 /** A kubeconfig for the admin token, trusting the certificate the server made itself; its path. */
@@ -177,15 +164,15 @@ export async function startApiServer(): Promise<ApiServer> {
   writeFileSync(join(state, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
   const token = randomBytes(32).toString('hex');
   writeFileSync(join(state, 'tokens.csv'), `${token},admin,admin-uid,"system:masters"\n`);
-  const children: ChildProcess[] = [];
+  const children: OwnedProcess[] = [];
   const stop = async (): Promise<void> => {
-    for (const c of children.reverse()) await end(c);
+    for (const c of children.reverse()) await c.stop('SIGTERM', 5_000);
     rmSync(state, { recursive: true, force: true });
   };
   try {
-    children.push(await startEtcd(state, etcdPort, peerPort));
+    await startEtcd(state, etcdPort, peerPort, children);
     const url = `https://127.0.0.1:${apiPort}`;
-    children.push(await startKubeApiServer(state, etcdPort, apiPort, token));
+    await startKubeApiServer(state, etcdPort, apiPort, token, children);
     const kubeconfig = writeKubeconfig(state, url, token);
     return {
       url,

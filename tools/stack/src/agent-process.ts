@@ -1,10 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { nodeEntry, OwnedProcess, waitForLine } from '@nova/process-kit';
 
 // Through the agent package's exports (a dependency in package.json), so Nx sees that the stack runs it.
 const AGENT_MAIN = createRequire(import.meta.url).resolve('@nova/chaos-agent/main');
+/** The line the agent prints once it listens, with its bound address. */
+const READY = /"msg":"ready","address":"([^"]+)"/;
 
 /** Options of {@link startAgentProcess}. */
 export interface AgentProcessOptions {
@@ -26,7 +29,9 @@ export interface AgentProcessOptions {
  * Starts the chaos agent as a child process tied to us by IPC (if we die, it recovers every fault and exits)
  * and resolves with its bound address once it listens.
  */
-export function startAgentProcess(options: AgentProcessOptions): Promise<{ proc: ChildProcess; address: string }> {
+export async function startAgentProcess(
+  options: AgentProcessOptions,
+): Promise<{ proc: ChildProcess; address: string }> {
   const tokenFile = join(options.stateDir, 'agent-token');
   writeFileSync(tokenFile, options.token, { mode: 0o600 });
   const args = [
@@ -48,29 +53,17 @@ export function startAgentProcess(options: AgentProcessOptions): Promise<{ proc:
     writeFileSync(serviceTokenFile, options.serviceToken, { mode: 0o600 });
     args.push('--service-token-file', serviceTokenFile);
   }
-  const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', AGENT_MAIN, ...args], {
-    env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  proc.channel?.unref();
-  proc.unref();
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    const onData = (c: Buffer): void => {
-      buffered += c.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        const m = /"msg":"ready","address":"([^"]+)"/.exec(line);
-        if (m) resolve({ proc, address: m[1]! });
-        else options.onLine?.(line);
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`chaos-agent exited during start-up with code ${code}`)));
-  });
+  const agent = new OwnedProcess({
+    name: 'chaos-agent',
+    ...nodeEntry(AGENT_MAIN, { args }),
+    env: { LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' },
+    ipc: true,
+    onLine: (line) => {
+      if (!READY.test(line)) options.onLine?.(line);
+    },
+  }).start();
+  const ready = await waitForLine(agent, READY, 60_000);
+  return { proc: agent.child!, address: ready[1]! };
 }
 
 /** Stops an agent started by {@link startAgentProcess} (SIGTERM: it recovers every fault first). */

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { nodeEntry, OwnedProcess } from '@nova/process-kit';
 
 /** Options of {@link ManagedProcess}. */
 export interface ManagedProcessOptions {
@@ -16,83 +16,11 @@ export interface ManagedProcessOptions {
 }
 
 /**
- * One child process we started and own: we know its PID, end it only by that PID, and give it an IPC
- * channel so that it exits by itself if we die.
+ * One of the stack's Node processes: an {@link OwnedProcess} (the process toolkit) running a workspace entry,
+ * tied to us by IPC so that it exits by itself if we die.
  */
-export class ManagedProcess {
-  private child: ChildProcess | undefined;
-  private exit: Promise<number | null> = Promise.resolve(null);
-  /** The last output lines, for error messages. */
-  readonly tail: string[] = [];
-  /** True after {@link stop} was called, until the next start: an exit then is not a crash. */
-  stoppedOnPurpose = false;
-
-  constructor(readonly options: ManagedProcessOptions) {}
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Resolves with the exit code (null when killed by a signal) once the process has ended. */
-  get exited(): Promise<number | null> {
-    return this.exit;
-  }
-
-  start(): void {
-    if (this.running) return;
-    this.stoppedOnPurpose = false;
-    const child = spawn(
-      process.execPath,
-      [...(this.options.nodeArgs ?? []), '--conditions=@nova/source', '--import', 'tsx', this.options.entry],
-      {
-        env: { ...process.env, ...this.options.env },
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      },
-    );
-    this.child = child;
-    this.exit = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        resolve(code);
-        this.options.onExit?.(code, signal);
-      }),
-    );
-    const onData = (chunk: Buffer): void => {
-      for (const line of chunk.toString().split('\n')) {
-        if (!line) continue;
-        this.tail.push(line);
-        if (this.tail.length > 50) this.tail.shift();
-        this.options.onLine?.(line);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    // Our side of the IPC channel must not keep us alive.
-    child.channel?.unref();
-    child.unref();
-  }
-
-  /** Sends a signal to the process (by its PID); false when it is not running. */
-  signal(signal: NodeJS.Signals): boolean {
-    if (!this.running || this.child?.pid === undefined) return false;
-    return this.child.kill(signal);
-  }
-
-  /** Ends the process: `signal` (SIGTERM), then SIGKILL after `graceMs`. Resolves with its exit code. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<number | null> {
-    if (!this.running) return this.exit;
-    this.stoppedOnPurpose = true;
-    // We wait for it now: it must keep our event loop alive until it has exited.
-    this.child?.ref();
-    this.signal(signal);
-    const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
-    try {
-      return await this.exit;
-    } finally {
-      clearTimeout(timer);
-    }
+export class ManagedProcess extends OwnedProcess {
+  constructor(options: ManagedProcessOptions) {
+    super({ ...options, ...nodeEntry(options.entry, { nodeArgs: options.nodeArgs ?? [] }), ipc: true });
   }
 }

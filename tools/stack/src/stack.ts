@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { freePort, startLocalPostgres, type LocalPostgres } from '@nova/local-postgres';
 import { mintIdentityToken, TARGET_LABELS } from '@nova/proto';
 import { request } from 'undici';
+import { waitUntil, type OwnedProcess } from '@nova/process-kit';
 import { ManagedProcess } from './managed-process.ts';
 
 /** The chaos namespace and labels of every service we start (plus `app=<name>`), bound in its identity token. */
@@ -78,26 +79,17 @@ const ENTRY: Record<ServiceName, string> = {
 };
 
 /** Polls `url` until it answers 200, the process dies, or the time runs out. */
-export async function waitUntilHealthy(url: string, proc: ManagedProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (!proc.running) {
-      throw new Error(`${proc.options.name} exited during start-up:\n${proc.tail.slice(-15).join('\n')}`);
-    }
-    try {
+export async function waitUntilHealthy(url: string, proc: OwnedProcess, timeoutMs: number): Promise<void> {
+  await waitUntil(
+    proc,
+    async () => {
       const res = await request(url, { headersTimeout: 1_000, bodyTimeout: 1_000 });
       await res.body.dump();
-      if (res.statusCode === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `${proc.options.name} not healthy at ${url} after ${timeoutMs} ms:\n${proc.tail.slice(-15).join('\n')}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+      return res.statusCode === 200;
+    },
+    timeoutMs,
+    `${proc.options.name} healthy at ${url}`,
+  );
 }
 
 const url = (port: number): string => `http://127.0.0.1:${port}`;

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JOURNEYS_SCRIPT, k6Binary } from '@nova/k6';
+import { nodeEntry, OwnedProcess, waitForLine } from '@nova/process-kit';
 
 // The controller's own CLI: this command drives `chaos up` as a user would.
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
@@ -16,25 +17,19 @@ export async function chaosUp(state: string): Promise<{
   up: { api: string; apiToken: string; agent: string; token: string; services: Array<{ name: string; url: string }> };
   stop(): Promise<void>;
 }> {
-  const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, 'up'], {
-    env: { ...process.env, CHAOS_STATE_DIR: state, CHAOS_ACTOR: process.env['CHAOS_ACTOR'] ?? 'k6' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('\nup.')) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`chaos up exited with ${code}:\n${out}`)));
-  });
+  const proc = new OwnedProcess({
+    name: 'chaos up',
+    ...nodeEntry(CLI, { args: ['up'] }),
+    env: { CHAOS_STATE_DIR: state, CHAOS_ACTOR: process.env['CHAOS_ACTOR'] ?? 'k6' },
+    // Its errors show as they come (it prints the state it wrote, then "up." once everything listens).
+    onLine: (line) => {
+      if (/error|fail/i.test(line)) console.error(line);
+    },
+  }).start();
+  await waitForLine(proc, /^up\./, 180_000);
   return {
     up: JSON.parse(readFileSync(join(state, 'up.json'), 'utf8')),
-    stop: async () => {
-      proc.kill('SIGTERM');
-      await exited;
-    },
+    stop: async () => void (await proc.stop('SIGTERM', 30_000)),
   };
 }
 

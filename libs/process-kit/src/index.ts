@@ -1,0 +1,3 @@
+export * from './lines.ts';
+export * from './owned-process.ts';
+export * from './wait.ts';
