@@ -5,12 +5,16 @@ import { join } from 'node:path';
 import { bearer, createAgentClient, grpc, unary } from '@nova/proto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectToChaosAgent, createServiceApp } from '@nova/service-kit';
+import { until } from '../test/helpers.ts';
 import { startAgent, type RunningAgent } from './server.ts';
 
 const TOKEN = 'tls-token-0123456789abcdef';
 
-/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
-function certificates(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey' | 'otherCa', Buffer> {
+/** A throwaway CA, a server certificate for `san` (127.0.0.1) and a client certificate, made with openssl. */
+function certificates(
+  san = 'IP:127.0.0.1',
+): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey' | 'otherCa', Buffer> {
   const dir = mkdtempSync(join(tmpdir(), 'nova-tls-'));
   const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   for (const ca of ['ca', 'other']) {
@@ -30,7 +34,7 @@ function certificates(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert'
       `/CN=${ca}-test-ca`,
     );
   }
-  writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  writeFileSync(join(dir, 'san.cnf'), `subjectAltName=${san}\n`);
   for (const who of ['server', 'client']) {
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`);
     ssl(
@@ -116,5 +120,61 @@ describe('chaos-agent over mTLS', () => {
     )) as grpc.ServiceError;
     expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
     client.close();
+  });
+});
+
+describe('a service over TLS, checking the agent by name (as in Kubernetes)', () => {
+  // Services dial their node's IP, which no certificate made before the cluster can name: the agent's
+  // certificate names `chaos-agent`, and the service checks that name (CHAOS_AGENT_SERVER_NAME).
+  let certs: ReturnType<typeof certificates>;
+  let agent: RunningAgent;
+  let caFile: string;
+  beforeAll(async () => {
+    certs = certificates('DNS:chaos-agent');
+    caFile = join(mkdtempSync(join(tmpdir(), 'nova-tls-ca-')), 'ca.crt');
+    writeFileSync(caFile, certs.ca);
+    agent = await startAgent({
+      listen: '127.0.0.1:0',
+      token: TOKEN,
+      tls: { cert: certs.serverCert, key: certs.serverKey },
+      logger: pino({ level: 'silent' }),
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await agent?.close();
+  });
+
+  async function register(name: string, env: Record<string, string>): Promise<() => Promise<void>> {
+    const app = createServiceApp({ name, telemetry: false, logger: pino({ level: 'silent' }) });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const connection = connectToChaosAgent(app, {
+      CHAOS_AGENT_ADDR: agent.address,
+      CHAOS_AGENT_TOKEN: TOKEN,
+      CHAOS_AGENT_CA_FILE: caFile,
+      ...env,
+    });
+    return async () => {
+      await connection?.stop();
+      await app.close();
+    };
+  }
+
+  it('registers with CHAOS_AGENT_CA_FILE: the certificate names chaos-agent, not the address dialled', async () => {
+    const stop = await register('tls-svc', {});
+    try {
+      await until(() => agent.targets.list().some((t) => t.name === 'tls-svc'), 10_000, 'registration over TLS');
+    } finally {
+      await stop();
+    }
+  });
+
+  it('does not register when the certificate does not carry the name it expects', async () => {
+    const stop = await register('wary-svc', { CHAOS_AGENT_SERVER_NAME: 'someone-else' });
+    try {
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(agent.targets.list().map((t) => t.name)).not.toContain('wary-svc');
+    } finally {
+      await stop();
+    }
   });
 });

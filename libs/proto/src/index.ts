@@ -175,6 +175,12 @@ export interface ClientTls {
   ca: Buffer;
   cert?: Buffer;
   key?: Buffer;
+  /**
+   * The name the server's certificate must carry, when it differs from the address dialled: services dial
+   * their node's IP (`$(NODE_IP):7070`), which no certificate made before the cluster can name, and check
+   * the agent's certificate for `chaos-agent` instead.
+   */
+  serverName?: string;
 }
 
 /** Creates a client of the agent at `address` (host:port). */
@@ -183,6 +189,9 @@ export function createAgentClient(address: string, tls?: ClientTls): ChaosAgentC
     ? grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)
     : grpc.credentials.createInsecure();
   return new loaded.nova.chaos.v1.ChaosAgent(address, creds, {
+    ...(tls?.serverName
+      ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName }
+      : {}),
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     // An agent restarts in about a second: reconnect quickly rather than after grpc's default 1–120 s backoff.

@@ -56,7 +56,8 @@ export async function runService(app: FastifyInstance, options: RunOptions): Pro
 /**
  * Registers with the node's chaos agent when `CHAOS_AGENT_ADDR` is set (token from `CHAOS_AGENT_TOKEN` or
  * `CHAOS_AGENT_TOKEN_FILE`), announcing name, `CHAOS_NAMESPACE` (default `default`), labels (`app=<name>`
- * plus `CHAOS_LABELS=k=v,k2=v2`), pid and port.
+ * plus `CHAOS_LABELS=k=v,k2=v2`), pid and port. With `CHAOS_AGENT_CA_FILE`, over TLS: the agent's
+ * certificate must be signed by that CA and name `CHAOS_AGENT_SERVER_NAME` (default `chaos-agent`).
  */
 export function connectToChaosAgent(app: FastifyInstance, env: NodeJS.ProcessEnv): AgentConnection | undefined {
   const address = env['CHAOS_AGENT_ADDR'];
@@ -73,10 +74,14 @@ export function connectToChaosAgent(app: FastifyInstance, env: NodeJS.ProcessEnv
     if (!k || v === undefined) throw new Error(`configuration: CHAOS_LABELS entry "${pair}" must be key=value`);
     labels[k.trim()] = v.trim();
   }
+  const caFile = env['CHAOS_AGENT_CA_FILE'];
   const addr = app.server.address();
   const connection = new AgentConnection({
     address,
     token,
+    ...(caFile
+      ? { tls: { ca: readFileSync(caFile), serverName: env['CHAOS_AGENT_SERVER_NAME'] ?? 'chaos-agent' } }
+      : {}),
     runtime: app.service.faults,
     hello: {
       name: app.service.name,
