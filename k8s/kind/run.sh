@@ -67,6 +67,8 @@ run helm repo add prometheus-community https://prometheus-community.github.io/he
 run helm upgrade --install prometheus prometheus-community/kube-prometheus-stack --namespace monitoring \
   --create-namespace --version "$PROMETHEUS_STACK_VERSION" --set grafana.enabled=false \
   --set prometheus.prometheusSpec.scrapeInterval=5s --wait --timeout 10m
+# The agent's tokens and TLS certificate, generated for this cluster (never written in a manifest).
+run bash k8s/scripts/agent-secrets.sh
 run kubectl apply -k k8s/base
 run kubectl rollout status deployment/user-service deployment/auth-service deployment/messaging-service --timeout 180s
 forward -n monitoring svc/prometheus-kube-prometheus-prometheus 19090:9090

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,6 +150,38 @@ function rights(subject: string, namespace: string): string[] {
 
 const can = (subject: string, ...args: string[]): boolean =>
   api.kubectl(['auth', 'can-i', ...args, `--as=${subject}`]).stdout.trim() === 'yes';
+
+describe("the agent's credentials, generated per cluster (k8s/scripts/agent-secrets.sh)", () => {
+  const script = join(K8S, 'scripts/agent-secrets.sh');
+  const run = (...args: string[]): string =>
+    execFileSync('bash', [script, ...args], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: api.kubeconfig } });
+  const secret = (name: string): Record<string, string> => {
+    const data = JSON.parse(kubectl(['get', 'secret', name, '-o', 'json']))['data'] as Record<string, string>;
+    return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  };
+
+  it('makes two distinct random tokens and a TLS certificate for chaos-agent signed by the CA it ships', () => {
+    run();
+    const controller = secret('chaos-agent-controller')['token']!;
+    const services = secret('chaos-agent-services')['token']!;
+    expect(controller).toMatch(/^[0-9a-f]{64}$/);
+    expect(services).toMatch(/^[0-9a-f]{64}$/);
+    expect(services).not.toBe(controller);
+    const tls = secret('chaos-agent-tls');
+    const cert = new X509Certificate(tls['tls.crt']!);
+    expect(cert.subjectAltName).toBe('DNS:chaos-agent');
+    expect(cert.verify(new X509Certificate(tls['ca.crt']!).publicKey)).toBe(true);
+    expect(cert.checkPrivateKey(createPrivateKey(tls['tls.key']!))).toBe(true);
+  });
+
+  it('keeps them on a rerun (the running agent keeps working) and replaces them with --rotate', () => {
+    const before = secret('chaos-agent-controller')['token'];
+    expect(run()).toMatch(/secret\/chaos-agent-controller kept/);
+    expect(secret('chaos-agent-controller')['token']).toBe(before);
+    run('--rotate');
+    expect(secret('chaos-agent-controller')['token']).not.toBe(before);
+  });
+});
 
 describe('least privilege, as the RBAC authorizer evaluates it', () => {
   const sa = (name: string, ns = 'default'): string => `system:serviceaccount:${ns}:${name}`;

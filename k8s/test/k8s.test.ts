@@ -148,6 +148,66 @@ describe('kustomize', () => {
     expect(rendered['base']!.some((o) => o['kind'] === 'ClusterRole')).toBe(false);
     expect(role.rules[0]!.apiGroups).toEqual(['chaos-mesh.org']);
   });
+
+  it("splits the agent's credentials by role, serves TLS, writes no token, and admits only targets and the controller", () => {
+    const base = rendered['base']!;
+    type Pod = {
+      containers: Array<{
+        args?: string[];
+        env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string } } }>;
+        volumeMounts?: Array<{ name: string; mountPath: string }>;
+      }>;
+      volumes?: Array<{ name: string; secret?: { secretName: string; items?: Array<{ key: string }> } }>;
+    };
+    const podOf = (kind: string, name: string): Pod =>
+      (base.find((o) => o['kind'] === kind && (o['metadata'] as { name: string }).name === name) as {
+        spec: { template: { spec: Pod } };
+      })!.spec.template.spec;
+    // No Secret of the agent is rendered: agent-secrets.sh makes them per cluster.
+    const secrets = base.filter((o) => o['kind'] === 'Secret').map((o) => (o['metadata'] as { name: string }).name);
+    expect(secrets.filter((n) => n.startsWith('chaos-agent'))).toEqual([]);
+    const agent = podOf('DaemonSet', 'chaos-agent');
+    expect(agent.containers[0]!.args).toEqual(
+      expect.arrayContaining([
+        '--token-file=/etc/chaos-agent/controller/token',
+        '--service-token-file=/etc/chaos-agent/services/token',
+        '--tls-cert=/etc/chaos-agent/tls/tls.crt',
+        '--tls-key=/etc/chaos-agent/tls/tls.key',
+      ]),
+    );
+    expect(agent.volumes!.map((v) => v.secret?.secretName).filter(Boolean)).toEqual([
+      'chaos-agent-controller',
+      'chaos-agent-services',
+      'chaos-agent-tls',
+    ]);
+    for (const name of ['user-service', 'auth-service', 'messaging-service']) {
+      const pod = podOf('Deployment', name);
+      const env = pod.containers[0]!.env!;
+      // The services' token only, and of the TLS Secret only the CA certificate.
+      expect(env.find((e) => e.name === 'CHAOS_AGENT_TOKEN')?.valueFrom?.secretKeyRef?.name, name).toBe(
+        'chaos-agent-services',
+      );
+      expect(JSON.stringify(pod)).not.toContain('chaos-agent-controller');
+      expect(pod.volumes!.find((v) => v.secret?.secretName === 'chaos-agent-tls')?.secret?.items).toEqual([
+        { key: 'ca.crt', path: 'ca.crt' },
+      ]);
+      expect(env.find((e) => e.name === 'CHAOS_AGENT_CA_FILE')?.value).toBe('/etc/chaos-agent-ca/ca.crt');
+    }
+    const policy = base.find((o) => o['kind'] === 'NetworkPolicy') as {
+      spec: {
+        podSelector: unknown;
+        policyTypes: string[];
+        ingress: Array<{ from: unknown[]; ports: Array<{ port: number }> }>;
+      };
+    };
+    expect(policy.spec.podSelector).toEqual({ matchLabels: { app: 'chaos-agent' } });
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    expect(policy.spec.ingress.map((r) => r.ports.map((p) => p.port))).toEqual([[7070], [7071]]);
+    expect(policy.spec.ingress[0]!.from).toEqual([
+      { podSelector: { matchLabels: { 'chaos.mesh/safe': 'true' } } },
+      { podSelector: { matchLabels: { 'app.kubernetes.io/component': 'chaos-controller' } } },
+    ]);
+  });
 });
 
 describe('production overlay policy', () => {
@@ -255,6 +315,9 @@ describe('kind full run', () => {
     const at = (needle: string): number => commands.findIndex((c) => c.includes(needle));
     expect(at('kube-prometheus-stack --namespace monitoring')).toBeGreaterThan(0);
     expect(at('kube-prometheus-stack')).toBeLessThan(at('kubectl apply -k k8s/base'));
+    // The agent's Secrets exist before anything mounts them.
+    expect(at('bash k8s/scripts/agent-secrets.sh')).toBeGreaterThan(0);
+    expect(at('bash k8s/scripts/agent-secrets.sh')).toBeLessThan(at('kubectl apply -k k8s/base'));
     expect(out).toMatch(/--version 65\.1\.1 /);
     expect(out).toContain(
       '+ kubectl port-forward -n monitoring svc/prometheus-kube-prometheus-prometheus 19090:9090 &',
