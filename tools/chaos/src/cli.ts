@@ -8,6 +8,7 @@ import { plan } from './cli/plan.ts';
 import { run, schedule } from './cli/run.ts';
 import { runK8s } from './cli/run-k8s.ts';
 import { envCommand } from './cli/env-command.ts';
+import { kindsCommand } from './cli/kinds-command.ts';
 import { down, status, up } from './cli/up.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -61,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       return plan(rest, parsed.values.env);
     case 'env':
       return envCommand(parsed.values.env);
+    case 'kinds':
+      return kindsCommand(parsed.values.output);
     case 'schedule':
       return schedule(rest, parsed.values);
     case 'up':

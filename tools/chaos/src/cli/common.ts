@@ -20,6 +20,8 @@ Usage:
                                  the pods the API server of $KUBECONFIG matches (namespaces: ALLOWED_NAMESPACES)
   chaos env                      which environment --env / CHAOS_ENV selects, and whether this machine has what
                                  it needs (exit 1 naming what is missing and the fix)
+  chaos kinds                    every fault kind: its layer (in-process, process, container, kernel) and the
+                                 Chaos Mesh actions it honours (--output json)
   chaos schedule [files...]      run the Schedules (cron, Forbid/Allow, historyLimit) until Ctrl-C
   chaos up [--live-load <rps>]   start the local environment, the REST API and the dashboard; keep them running
                                  (Ctrl-C or chaos down stops them)
