@@ -21,6 +21,9 @@ Usage: chaos-agent --listen 127.0.0.1:7070 --token-file <file> [options]
   --heartbeat-grace-ms <n>      services revert their faults after this long without us (default 2000)
   --trusted-ancestor <pid>      only processes descending from this one may register (the environment that
                                 starts the services; checked where the agent can see the caller's process)
+  --peer-identity <process|pod> where a service's process is found from its connection: process (default) in
+                                the agent's own network namespace; pod (Kubernetes, with hostPID) in any
+                                namespace of the node, and it must run in a pod (its cgroup names one)
   --require-identity            services must present identity tokens (minted by their environment with the
                                 services' token as key) and register exactly as the identity bound in them
   --docker                      enable the Docker and kernel drivers (root + Docker engine): container-kill,
@@ -54,6 +57,7 @@ try {
       'heartbeat-grace-ms': { type: 'string', default: String(DEFAULT_HEARTBEAT_GRACE_MS) },
       'trusted-ancestor': { type: 'string' },
       'require-identity': { type: 'boolean', default: false },
+      'peer-identity': { type: 'string', default: 'process' },
       docker: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -90,6 +94,10 @@ const grace = Number(values['heartbeat-grace-ms']);
 if (!Number.isInteger(grace) || grace < 200)
   die(`--heartbeat-grace-ms ${values['heartbeat-grace-ms']}: expected an integer >= 200`);
 
+const peerIdentity = values['peer-identity'];
+if (peerIdentity !== 'process' && peerIdentity !== 'pod')
+  die(`--peer-identity ${peerIdentity}: expected process or pod`);
+
 const ancestor = values['trusted-ancestor'] === undefined ? undefined : Number(values['trusted-ancestor']);
 if (ancestor !== undefined && !(Number.isInteger(ancestor) && ancestor > 1))
   die(`--trusted-ancestor ${values['trusted-ancestor']}: expected a pid`);
@@ -116,6 +124,7 @@ const agent = await startAgent({
   heartbeatGraceMs: grace,
   ...(ancestor !== undefined ? { trustedAncestor: ancestor } : {}),
   requireIdentity: values['require-identity'] === true,
+  peerIdentity,
   docker: values.docker,
   logger,
 }).catch((error: unknown) => die(`cannot start: ${(error as Error).message}`));

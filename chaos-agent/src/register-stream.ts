@@ -6,6 +6,7 @@ import type { FaultManager } from './fault-manager.ts';
 import { helloProblem } from './hello.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { descendsFrom, pidOfTcpPeer } from './peer-identity.ts';
+import { peerProcess, podUidOf } from './pod-identity.ts';
 import type { TargetRegistry, Registration } from './registry.ts';
 import type { callerRoles } from './roles.ts';
 
@@ -27,6 +28,12 @@ export interface RegisterContext {
   graceMs: number;
   /** The port the agent listens on (the remote port of its peers' sockets), once bound. */
   boundPort: () => number;
+  /**
+   * Where a service's process is found: `process` (default) in the agent's own network namespace (local,
+   * and containers, whose pids come from Docker); `pod` in any namespace of this node, and it must run in a
+   * Kubernetes pod (its cgroup names one): the agent's DaemonSet runs with hostPID.
+   */
+  peerIdentity?: 'process' | 'pod';
 }
 
 /**
@@ -50,6 +57,7 @@ async function verifyHello(
       code: grpc.status.PERMISSION_DENIED,
     };
   }
+  if (ctx.peerIdentity === 'pod') return verifyPod(ctx, claimed, peer);
   // The pid is the kernel's word, not the caller's: a claim that disagrees is an impersonation.
   const peerPid = await pidOfTcpPeer(peer, ctx.boundPort());
   if (peerPid !== undefined && peerPid !== claimed.pid) {
@@ -66,6 +74,30 @@ async function verifyHello(
     };
   }
   return { peerPid };
+}
+
+/**
+ * In Kubernetes: the connection's process, found in whichever network namespace of this node holds it, must
+ * run in a pod (its cgroup names the pod's UID), and its own pid must be the one claimed.
+ */
+async function verifyPod(
+  ctx: RegisterContext,
+  claimed: NonNullable<ServiceMessage['hello']>,
+  peer: string,
+): Promise<{ peerPid: number } | { refused: string; code: grpc.status }> {
+  const p = await peerProcess(peer, ctx.boundPort());
+  const podUid = p && podUidOf(p.cgroup);
+  if (!p || !podUid)
+    return {
+      refused: `the connection from ${peer} does not come from a pod on this node (no process of a kubepods cgroup holds it)`,
+      code: grpc.status.PERMISSION_DENIED,
+    };
+  if (p.nsPid !== claimed.pid)
+    return {
+      refused: `it claims pid ${claimed.pid}, but the connection belongs to pid ${p.nsPid} of pod ${podUid}`,
+      code: grpc.status.PERMISSION_DENIED,
+    };
+  return { peerPid: p.pid };
 }
 
 /**

@@ -43,6 +43,8 @@ export interface AgentOptions {
    * The environments that start the services mint one per service and set this.
    */
   requireIdentity?: boolean;
+  /** Where a service's process is found from its connection (see `RegisterContext.peerIdentity`). */
+  peerIdentity?: 'process' | 'pod';
   /** Services revert their faults after this long without hearing from us, in ms. Default 2 000. */
   heartbeatGraceMs?: number;
   /**
@@ -99,6 +101,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       deny,
       requireIdentity: options.requireIdentity,
       trustedAncestor: options.trustedAncestor,
+      peerIdentity: options.peerIdentity ?? 'process',
       targets,
       manager,
       metrics,

@@ -1,6 +1,6 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,52 +11,19 @@ import { probeNetem } from '../src/drivers/kernel-tc.ts';
 import { COMMENT_PREFIX, inNetns, QDISC_HANDLE, TABLE_PREFIX } from '../src/drivers/netns.ts';
 import { FailureJournal } from '../src/drivers/process.ts';
 import { conformanceCases, type Probe } from './conformance-cases.ts';
+import { dockerAvailable, goTestImage } from './go-image.ts';
 
 /**
  * The conformance cases (conformance-cases.ts) for the container and kernel drivers, on real containers:
- * each case gets a fresh container that sends 1 000-byte UDP datagrams to a peer container every 20 ms (a
- * static Go program, imported as a one-file image: nothing is pulled), so a kernel rule has packets to count.
+ * each case gets a fresh container that sends 1 000-byte UDP datagrams to a peer container every 20 ms
+ * (go-image.ts: a static Go program imported as a one-file image), so a kernel rule has packets to count.
  * Needs root and a Docker engine: it fails under CI=true without one and is skipped, with the fix, by hand.
  */
 const exec = promisify(execFile);
 const docker = async (...args: string[]): Promise<string> => (await exec('docker', args)).stdout.trim();
-const hasDocker = ((): boolean => {
-  try {
-    execFileSync('docker', ['info'], { stdio: 'ignore' });
-    return process.getuid?.() === 0;
-  } catch {
-    return false;
-  }
-})();
-if (!hasDocker && process.env['CI']) throw new Error('docker-conformance needs root and a Docker engine (CI=true)');
-if (!hasDocker)
-  console.warn(
-    'docker-conformance skipped: run as root with a Docker engine (apt-get install docker.io; dockerd --storage-driver=vfs &)',
-  );
-
-const PINGER = `package main
-
-import (
-	"net"
-	"os"
-	"time"
-)
-
-func main() {
-	peer := os.Getenv("PEER")
-	buf := make([]byte, 1000)
-	for {
-		if peer != "" {
-			if c, err := net.Dial("udp", peer+":9"); err == nil {
-				c.Write(buf)
-				c.Close()
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-`;
-const IMAGE = `nova/conformance-pinger:${randomBytes(3).toString('hex')}`;
+const hasDocker = dockerAvailable('docker-conformance');
+let IMAGE = '';
+let removeImage = async (): Promise<void> => undefined;
 const run = `nova-conformance-${randomBytes(3).toString('hex')}`;
 let workDir: string;
 let peer: { name: string; ip: string };
@@ -153,14 +120,7 @@ if (!netem) delete PROBES['kernel-netem'];
 
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'nova-docker-conformance-'));
-  writeFileSync(join(workDir, 'main.go'), PINGER);
-  await exec('go', ['build', '-o', join(workDir, 'pinger'), join(workDir, 'main.go')], {
-    env: { ...process.env, CGO_ENABLED: '0' },
-  });
-  await exec('sh', [
-    '-c',
-    `tar -C '${workDir}' -cf - pinger | docker import --change 'ENTRYPOINT ["/pinger"]' - ${IMAGE}`,
-  ]);
+  ({ image: IMAGE, remove: removeImage } = await goTestImage());
   await docker('network', 'create', run);
   const name = await container(`${run}-peer`);
   peer = { name, ip: (await inspectContainer(name)).ips[0]! };
@@ -183,7 +143,7 @@ afterAll(async () => {
   if (!hasDocker) return;
   if (started.length) await docker('rm', '-f', ...started.splice(0)).catch(() => '');
   await docker('network', 'rm', run).catch(() => '');
-  await docker('image', 'rm', IMAGE).catch(() => '');
+  await removeImage();
   rmSync(workDir, { recursive: true, force: true });
 }, 60_000);
 

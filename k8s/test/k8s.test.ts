@@ -173,6 +173,7 @@ describe('kustomize', () => {
         '--service-token-file=/etc/chaos-agent/services/token',
         '--tls-cert=/etc/chaos-agent/tls/tls.crt',
         '--tls-key=/etc/chaos-agent/tls/tls.key',
+        '--peer-identity=pod',
       ]),
     );
     expect(agent.volumes!.map((v) => v.secret?.secretName).filter(Boolean)).toEqual([
