@@ -1,4 +1,4 @@
-import type { Check, Hypotheses } from '../verdict/hypotheses.ts';
+import { breakerCheck, type Check, type Hypotheses } from '../verdict/hypotheses.ts';
 import type { ChaosObject } from './chaos-objects.ts';
 import { QUERIES, type Prometheus, type WindowFigures } from './promql.ts';
 
@@ -55,12 +55,7 @@ export async function clusterChecks(
   ];
   for (const key of h.expectBreakerOpen) {
     const opened = (await prom.value(QUERIES.breakerOpened(...split(key, '->'), faultMs), p.faultEnd)) === 1;
-    checks.push({
-      name: `breaker ${key}`,
-      ok: opened,
-      measured: opened ? 'opened' : 'stayed closed',
-      expected: 'opens',
-    });
+    checks.push(breakerCheck(key, opened));
   }
   for (const key of h.expectFallback) {
     const n = Math.round((await prom.value(QUERIES.fallbacks(...split(key, '->'), faultMs), p.faultEnd)) ?? 0);

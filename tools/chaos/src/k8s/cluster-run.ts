@@ -11,7 +11,7 @@ import {
   type Hypotheses,
 } from '../verdict/hypotheses.ts';
 import type { ControllerAudit, SafetyPolicy } from '../plan/policy.ts';
-import type { ExperimentResult, PhaseEvent } from '../run/runner.ts';
+import { pendingResult, type ExperimentResult, type PhaseEvent } from '../run/runner.ts';
 import { wait } from '../run/wait.ts';
 import {
   ChaosObjects,
@@ -74,15 +74,7 @@ export async function runOnCluster(resources: readonly Resource[], o: ClusterRun
   for (const r of resources) {
     if (o.signal.aborted) break;
     const started = Date.now();
-    const result: ExperimentResult = {
-      name: r.metadata.name,
-      kind: r.kind,
-      file: `${r.source.file}:${r.source.line}`,
-      verdict: 'error',
-      checks: [],
-      injected: [],
-      durationSeconds: 0,
-    };
+    const result = pendingResult(r);
     results.push(result);
     try {
       await runOne(r, result, objects, core, o);

@@ -89,6 +89,19 @@ export interface RunnerOptions {
   onPhase?: (e: PhaseEvent) => void;
 }
 
+/** An experiment's result before it is judged: an error until a verdict replaces it. */
+export function pendingResult(r: Resource): ExperimentResult {
+  return {
+    name: r.metadata.name,
+    kind: r.kind,
+    file: `${r.source.file}:${r.source.line}`,
+    verdict: 'error',
+    checks: [],
+    injected: [],
+    durationSeconds: 0,
+  };
+}
+
 /**
  * Runs experiments one at a time against the local environment, under load:
  * baseline → inject → hold → recover → verify, then the verdict from the declared hypotheses.
@@ -242,15 +255,7 @@ export class Runner implements FaultPort {
   private async execute(r: Resource): Promise<ExperimentResult> {
     const started = Date.now();
     const uid = `${this.options.runId}-${r.metadata.name}`;
-    const base: ExperimentResult = {
-      name: r.metadata.name,
-      kind: r.kind,
-      file: `${r.source.file}:${r.source.line}`,
-      verdict: 'error',
-      checks: [],
-      injected: [],
-      durationSeconds: 0,
-    };
+    const base = pendingResult(r);
     if (r.kind === 'Schedule') {
       return {
         ...base,

@@ -168,6 +168,11 @@ export function hypothesesFrom(annotations: Record<string, string>): Hypotheses 
   return h;
 }
 
+/** `nova.dev/expect-breaker-open`: the breaker `pair` (`caller->upstream`) was seen open during the fault. */
+export function breakerCheck(pair: string, opened: boolean): Check {
+  return { name: `breaker ${pair}`, ok: opened, measured: opened ? 'opened' : 'stayed closed', expected: 'opens' };
+}
+
 /**
  * The checks on what the services reported during the fault (breakers, fallbacks, resilience events),
  * from the observer's scrapes, each compared with the last scrape before the fault.
@@ -176,13 +181,12 @@ function observedChecks(h: Hypotheses, observer: Observer, p: Phases): Check[] {
   const checks: Check[] = [];
   const during = observer.between(p.faultStart, p.faultEnd + 500);
   for (const pair of h.expectBreakerOpen) {
-    const opened = during.some((o) => o.breakers[pair] === 1);
-    checks.push({
-      name: `breaker ${pair}`,
-      ok: opened,
-      measured: opened ? 'opened' : 'stayed closed',
-      expected: 'opens',
-    });
+    checks.push(
+      breakerCheck(
+        pair,
+        during.some((o) => o.breakers[pair] === 1),
+      ),
+    );
   }
   for (const pair of h.expectFallback) {
     const before = observer.between(0, p.faultStart + 1).at(-1)?.fallbacks[pair] ?? 0;
