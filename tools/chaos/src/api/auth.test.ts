@@ -50,6 +50,15 @@ describe('ApiAuth', () => {
     expect((await auth.authenticate(request(`Bearer ${TOKEN}`), t0 + 10_001)).ok).toBe(true);
   });
 
+  it('does not count a request without credentials as a failure (a logged-out page polling locks no one out)', async () => {
+    const auth = new ApiAuth({ token: TOKEN, users, maxFailures: 2 });
+    for (let i = 0; i < 5; i++) expect(await auth.authenticate(request(''))).toEqual({ ok: false });
+    expect(await auth.authenticate(request(basic('admin', 's3cret')))).toMatchObject({ ok: true });
+    expect(await auth.authenticate(request('Bearer wrong'))).toEqual({ ok: false });
+    expect(await auth.authenticate(request('Bearer wrong'))).toEqual({ ok: false });
+    expect(await auth.authenticate(request(`Bearer ${TOKEN}`))).toMatchObject({ ok: false, retryAfterS: 10 });
+  });
+
   it('runs at most two bcrypt checks at once; a third is refused with a retry hint, not queued on the event loop', async () => {
     const auth = new ApiAuth({ token: TOKEN, users });
     const answers = await Promise.all(

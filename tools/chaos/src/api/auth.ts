@@ -67,6 +67,9 @@ export class ApiAuth {
 
   /** Checks a request's `Authorization` header (Bearer token or Basic). */
   authenticate(req: IncomingMessage, now = Date.now()): Promise<AuthResult> {
+    // No credentials is not a guess: it does not spend the address's failure budget (a logged-out page that
+    // polls would lock its user out); anonymous requests have their own rate limit in the server.
+    if (!req.headers.authorization) return Promise.resolve({ ok: false });
     return this.limited(req.socket.remoteAddress ?? 'unknown', now, () => this.checkHeader(req));
   }
 
