@@ -14,6 +14,8 @@ const depConstraints = [
   { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature'] },
   { sourceTag: 'type:agent', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature'] },
   { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:util', 'type:data-access', 'type:feature', 'type:tool'] },
+  // Test harnesses start real systems for tests (a kube-apiserver) with the process toolkit.
+  { sourceTag: 'type:test-harness', onlyDependOnLibsWithTags: ['type:util'] },
   // The benchmark kit stands alone (it imports nothing of the workspace).
   { sourceTag: 'type:bench', onlyDependOnLibsWithTags: [] },
 ];
@@ -22,6 +24,12 @@ const depConstraints = [
 const benchConstraints = depConstraints.map((c) => ({
   ...c,
   onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:bench'],
+}));
+
+// Tests may also use the test harnesses (a real kube-apiserver), which no shipped code may import.
+const testConstraints = depConstraints.map((c) => ({
+  ...c,
+  onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:test-harness'],
 }));
 
 export default tseslint.config(
@@ -89,6 +97,15 @@ export default tseslint.config(
       '@nx/enforce-module-boundaries': [
         'error',
         { enforceBuildableLibDependency: false, allow: [], depConstraints: benchConstraints },
+      ],
+    },
+  },
+  {
+    files: ['**/*.test.ts', '**/test/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        { enforceBuildableLibDependency: false, allow: [], depConstraints: testConstraints },
       ],
     },
   },

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HEARTBEAT_GRACE_MS } from '@nova/proto';
 import { pino } from 'pino';
+import { KubePodDirectory } from './pod-directory.ts';
 import { startAgent } from './server.ts';
 
 const HELP = `chaos-agent: the per-node Nova Chaos daemon (gRPC, package nova.chaos.v1)
@@ -23,7 +24,11 @@ Usage: chaos-agent --listen 127.0.0.1:7070 --token-file <file> [options]
                                 starts the services; checked where the agent can see the caller's process)
   --peer-identity <process|pod> where a service's process is found from its connection: process (default) in
                                 the agent's own network namespace; pod (Kubernetes, with hostPID) in any
-                                namespace of the node, and it must run in a pod (its cgroup names one)
+                                namespace of the node, and it must run in a pod (its cgroup names one) that the
+                                API server lists on this node with the namespace, name and labels it claims
+  --node-name <name>            with --peer-identity=pod: this node (default $NODE_NAME)
+  --kubeconfig <file>           with --peer-identity=pod: how to reach the API server (default: the pod's
+                                in-cluster ServiceAccount, which may list pods)
   --require-identity            services must present identity tokens (minted by their environment with the
                                 services' token as key) and register exactly as the identity bound in them
   --docker                      enable the Docker and kernel drivers (root + Docker engine): container-kill,
@@ -58,6 +63,8 @@ try {
       'trusted-ancestor': { type: 'string' },
       'require-identity': { type: 'boolean', default: false },
       'peer-identity': { type: 'string', default: 'process' },
+      'node-name': { type: 'string' },
+      kubeconfig: { type: 'string' },
       docker: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -97,6 +104,19 @@ if (!Number.isInteger(grace) || grace < 200)
 const peerIdentity = values['peer-identity'];
 if (peerIdentity !== 'process' && peerIdentity !== 'pod')
   die(`--peer-identity ${peerIdentity}: expected process or pod`);
+let pods: KubePodDirectory | undefined;
+if (peerIdentity === 'pod') {
+  const nodeName = values['node-name'] ?? process.env['NODE_NAME'];
+  if (!nodeName)
+    die("--peer-identity=pod needs this node's name: --node-name, or NODE_NAME from the downward API (spec.nodeName)");
+  try {
+    pods = new KubePodDirectory({ nodeName, ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) });
+  } catch (error) {
+    die(
+      `--peer-identity=pod: cannot reach the API server (${(error as Error).message}); give --kubeconfig, or run in a pod with a ServiceAccount token`,
+    );
+  }
+}
 
 const ancestor = values['trusted-ancestor'] === undefined ? undefined : Number(values['trusted-ancestor']);
 if (ancestor !== undefined && !(Number.isInteger(ancestor) && ancestor > 1))
@@ -125,6 +145,7 @@ const agent = await startAgent({
   ...(ancestor !== undefined ? { trustedAncestor: ancestor } : {}),
   requireIdentity: values['require-identity'] === true,
   peerIdentity,
+  ...(pods ? { pods } : {}),
   docker: values.docker,
   logger,
 }).catch((error: unknown) => die(`cannot start: ${(error as Error).message}`));

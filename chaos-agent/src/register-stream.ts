@@ -6,7 +6,8 @@ import type { FaultManager } from './fault-manager.ts';
 import { helloProblem } from './hello.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { descendsFrom, pidOfTcpPeer } from './peer-identity.ts';
-import { peerProcess, podUidOf } from './pod-identity.ts';
+import { podMismatch, type PodDirectory } from './pod-directory.ts';
+import { peerProcess, podUidOf, type PeerProcess } from './pod-identity.ts';
 import type { TargetRegistry, Registration } from './registry.ts';
 import type { callerRoles } from './roles.ts';
 
@@ -34,6 +35,10 @@ export interface RegisterContext {
    * Kubernetes pod (its cgroup names one): the agent's DaemonSet runs with hostPID.
    */
   peerIdentity?: 'process' | 'pod';
+  /** With `pod`: the API server's word on this node's pods. */
+  pods?: PodDirectory | undefined;
+  /** Finds the process behind a connection from another network namespace. Default {@link peerProcess}. */
+  findPeer?: ((peer: string, agentPort: number) => Promise<PeerProcess | undefined>) | undefined;
 }
 
 /**
@@ -78,14 +83,15 @@ async function verifyHello(
 
 /**
  * In Kubernetes: the connection's process, found in whichever network namespace of this node holds it, must
- * run in a pod (its cgroup names the pod's UID), and its own pid must be the one claimed.
+ * run in a pod (its cgroup names the pod's UID), its own pid must be the one claimed, and the API server must
+ * list that pod on this node with the namespace, name and labels the `Hello` claims.
  */
 async function verifyPod(
   ctx: RegisterContext,
   claimed: NonNullable<ServiceMessage['hello']>,
   peer: string,
 ): Promise<{ peerPid: number } | { refused: string; code: grpc.status }> {
-  const p = await peerProcess(peer, ctx.boundPort());
+  const p = await (ctx.findPeer ?? peerProcess)(peer, ctx.boundPort());
   const podUid = p && podUidOf(p.cgroup);
   if (!p || !podUid)
     return {
@@ -97,6 +103,24 @@ async function verifyPod(
       refused: `it claims pid ${claimed.pid}, but the connection belongs to pid ${p.nsPid} of pod ${podUid}`,
       code: grpc.status.PERMISSION_DENIED,
     };
+  if (!ctx.pods) return { refused: 'no pod directory to check the pod with', code: grpc.status.INTERNAL };
+  let pod;
+  try {
+    pod = await ctx.pods.pod(podUid);
+  } catch (error) {
+    // Fail closed: a registration the agent cannot check is not accepted; the service retries.
+    return {
+      refused: `cannot ask the API server about pod ${podUid}: ${(error as Error).message.slice(0, 200)}`,
+      code: grpc.status.UNAVAILABLE,
+    };
+  }
+  if (!pod)
+    return {
+      refused: `the API server lists no pod ${podUid} on this node`,
+      code: grpc.status.PERMISSION_DENIED,
+    };
+  const mismatch = podMismatch(claimed, pod);
+  if (mismatch) return { refused: mismatch, code: grpc.status.PERMISSION_DENIED };
   return { peerPid: p.pid };
 }
 

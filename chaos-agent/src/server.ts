@@ -8,7 +8,8 @@ import { callerRoles } from './roles.ts';
 import { FaultManager } from './fault-manager.ts';
 import { AgentMetrics } from './metrics.ts';
 import { controllerCalls } from './controller-calls.ts';
-import { registerStream } from './register-stream.ts';
+import type { PodDirectory } from './pod-directory.ts';
+import { registerStream, type RegisterContext } from './register-stream.ts';
 import { TargetRegistry } from './registry.ts';
 
 /** Options of {@link startAgent}. */
@@ -45,6 +46,13 @@ export interface AgentOptions {
   requireIdentity?: boolean;
   /** Where a service's process is found from its connection (see `RegisterContext.peerIdentity`). */
   peerIdentity?: 'process' | 'pod';
+  /**
+   * With `peerIdentity: 'pod'` (required there): the API server's word on this node's pods, which a service's
+   * claimed namespace, name and labels must match.
+   */
+  pods?: PodDirectory;
+  /** Finds the process behind a connection from another network namespace (tests give their own). */
+  findPeer?: RegisterContext['findPeer'];
   /** Services revert their faults after this long without hearing from us, in ms. Default 2 000. */
   heartbeatGraceMs?: number;
   /**
@@ -74,6 +82,9 @@ export interface RunningAgent {
  * starts clean: it resumes any process a previous run left stopped.
  */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  // Fail closed: a pod's namespace, name and labels are never taken on its word.
+  if (options.peerIdentity === 'pod' && !options.pods)
+    throw new Error('peerIdentity "pod" needs a pod directory (the API server) to check what pods claim');
   const log = options.logger;
   const metrics = new AgentMetrics();
   const targets = new TargetRegistry();
@@ -102,6 +113,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       requireIdentity: options.requireIdentity,
       trustedAncestor: options.trustedAncestor,
       peerIdentity: options.peerIdentity ?? 'process',
+      pods: options.pods,
+      findPeer: options.findPeer,
       targets,
       manager,
       metrics,

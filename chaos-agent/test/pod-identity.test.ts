@@ -55,6 +55,8 @@ describe.skipIf(selfInPod)('an agent run with --peer-identity=pod', () => {
       listen: '127.0.0.1:0',
       token: TOKEN,
       peerIdentity: 'pod',
+      // Never asked: the caller is refused before its pod is looked up.
+      pods: { pod: () => Promise.reject(new Error('asked about a caller that is not in a pod')) },
       logger: pino({ level: 'silent' }),
     });
     const client = createAgentClient(agent.address);

@@ -235,26 +235,42 @@ describe('least privilege, as the RBAC authorizer evaluates it', () => {
     expect(can(sa('chaos-dashboard-viewer'), 'patch', 'podchaos.chaos-mesh.org', '-n', 'default')).toBe(false);
   });
 
-  it('the chaos agent and the services (default ServiceAccount) may do nothing', () => {
-    for (const subject of [sa('chaos-agent'), sa('default')]) {
-      expect(rights(subject, 'default')).toEqual([]);
-      expect(can(subject, 'list', 'pods', '-n', 'default')).toBe(false);
-      expect(can(subject, 'get', 'secrets', '-n', 'default')).toBe(false);
-    }
+  it('the services (default ServiceAccount) may do nothing', () => {
+    expect(rights(sa('default'), 'default')).toEqual([]);
+    expect(can(sa('default'), 'list', 'pods', '-n', 'default')).toBe(false);
+    expect(can(sa('default'), 'get', 'secrets', '-n', 'default')).toBe(false);
   });
 
-  it('the services and PostgreSQL do not mount a ServiceAccount token (nothing to steal), nor does the agent', () => {
+  it('the chaos agent may only read pods, in any namespace (to check what registering services claim)', () => {
+    for (const ns of ['default', 'kube-system'])
+      expect(rights(sa('chaos-agent'), ns)).toEqual(['pods get', 'pods list']);
+    expect(can(sa('chaos-agent'), 'list', 'pods', '--all-namespaces')).toBe(true);
+    for (const verb of ['create', 'delete', 'patch', 'update', 'watch'])
+      expect(can(sa('chaos-agent'), verb, 'pods', '-n', 'default')).toBe(false);
+    expect(can(sa('chaos-agent'), 'create', 'pods/exec', '-n', 'default')).toBe(false);
+    expect(can(sa('chaos-agent'), 'get', 'secrets', '-n', 'default')).toBe(false);
+    expect(can(sa('chaos-agent'), 'get', 'nodes')).toBe(false);
+  });
+
+  it('the services and PostgreSQL do not mount a ServiceAccount token (nothing to steal); only the agent does', () => {
     const workloads = docs(render('base')).filter((o) =>
       ['Deployment', 'StatefulSet', 'DaemonSet'].includes(String(o['kind'])),
     );
     expect(workloads.length).toBe(5);
-    for (const w of workloads) {
-      const pod = (w['spec'] as { template: { spec: { automountServiceAccountToken?: boolean } } }).template.spec;
-      expect({ name: (w['metadata'] as { name: string }).name, automount: pod.automountServiceAccountToken }).toEqual({
-        name: (w['metadata'] as { name: string }).name,
-        automount: false,
-      });
-    }
+    const mounts = Object.fromEntries(
+      workloads.map((w) => [
+        (w['metadata'] as { name: string }).name,
+        (w['spec'] as { template: { spec: { automountServiceAccountToken?: boolean } } }).template.spec
+          .automountServiceAccountToken,
+      ]),
+    );
+    expect(mounts).toEqual({
+      'user-service': false,
+      'auth-service': false,
+      'messaging-service': false,
+      postgres: false,
+      'chaos-agent': true,
+    });
   });
 });
 

@@ -145,7 +145,14 @@ describe('kustomize', () => {
     const role = rendered['base']!.find((o) => o['kind'] === 'Role') as {
       rules: Array<{ apiGroups: string[]; verbs: string[] }>;
     };
-    expect(rendered['base']!.some((o) => o['kind'] === 'ClusterRole')).toBe(false);
+    // The one cluster-wide role is the agent's, and it only reads pods (what a registering service is).
+    const clusterRoles = rendered['base']!.filter((o) => o['kind'] === 'ClusterRole') as Array<{
+      metadata: { name: string };
+      rules: unknown[];
+    }>;
+    expect(clusterRoles.map((r) => [r.metadata.name, r.rules])).toEqual([
+      ['nova-chaos-agent', [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }]],
+    ]);
     expect(role.rules[0]!.apiGroups).toEqual(['chaos-mesh.org']);
   });
 
@@ -175,6 +182,10 @@ describe('kustomize', () => {
         '--tls-key=/etc/chaos-agent/tls/tls.key',
         '--peer-identity=pod',
       ]),
+    );
+    // Its node's name, from the platform: the pods it checks registrations against are those of this node.
+    expect(JSON.stringify(agent.containers[0])).toContain(
+      JSON.stringify({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }),
     );
     expect(agent.volumes!.map((v) => v.secret?.secretName).filter(Boolean)).toEqual([
       'chaos-agent-controller',
