@@ -128,9 +128,12 @@ describe('createServiceApp', () => {
 });
 
 describe('deadlines', () => {
-  it('forwards what is left of the caller budget upstream and answers 504 when it runs out', async () => {
+  it('forwards what is left of the caller budget upstream, with its name as User-Agent, and answers 504 when it runs out', async () => {
     const back = createServiceApp({ name: 'back', telemetry: false });
-    back.get('/budget', async (request) => ({ got: Number(request.headers['x-request-deadline-ms']) }));
+    back.get('/budget', async (request) => ({
+      got: Number(request.headers['x-request-deadline-ms']),
+      caller: request.headers['user-agent'],
+    }));
     back.get('/hang', () => new Promise(() => undefined));
     const backUrl = await back.listen({ host: '127.0.0.1', port: 0 });
     const front = createServiceApp({ name: 'front', telemetry: false });
@@ -141,7 +144,9 @@ describe('deadlines', () => {
     });
     front.get('/hang', async (request) => (await upstream.get('/hang', { deadline: requestDeadline(request) })).json());
     const relayed = await front.inject({ url: '/relay', headers: { 'x-request-deadline-ms': '1000' } });
-    const got = relayed.json<{ got: number }>().got;
+    const { got, caller } = relayed.json<{ got: number; caller: string }>();
+    // Every call names its caller (the upstream's logs, and faults that pick one caller's requests).
+    expect(caller).toBe('front');
     expect(got).toBeLessThanOrEqual(950);
     expect(got).toBeGreaterThan(600);
     const start = performance.now();

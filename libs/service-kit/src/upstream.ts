@@ -17,7 +17,8 @@ function outcomeOf(statusCode: number | undefined, error: unknown): string {
 }
 
 /**
- * A resilient client for another service, wired into this service's telemetry: trace context on every call,
+ * A resilient client for another service, wired into this service's telemetry: its name as User-Agent and
+ * trace context on every call,
  * `upstream_requests_total` per attempt, `circuit_breaker_state{upstream}` on every transition, a log line per
  * transition, and closed with the app.
  */
@@ -29,6 +30,9 @@ export function createUpstream(app: FastifyInstance, options: UpstreamOptions): 
   const agent = options.dispatcher ? undefined : new Agent({ keepAliveTimeout: 4_000 });
   const client: HttpClient = createHttpClient({
     ...clientOptions,
+    // Who calls: the upstream's logs name the caller, and a fault can pick one caller's requests (HTTPChaos
+    // request_headers: { User-Agent: messaging-service }).
+    headers: { 'user-agent': service.name, ...clientOptions.headers },
     dispatcher: options.dispatcher ?? agent!.compose(outboundFaults(service.faults, { upstream: options.name })),
     traceHeaders: service.traceHeaders,
     onAttempt: (e) =>

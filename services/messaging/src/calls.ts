@@ -1,4 +1,4 @@
-import { isResilienceError, ErrorCodes, requestDeadline } from '@nova/resilience';
+import { isResilienceError, ErrorCodes, requestDeadline, RetryBudget } from '@nova/resilience';
 import { createUpstream, HttpError, unavailable } from '@nova/service-kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
@@ -59,6 +59,10 @@ export function messagingCalls(app: FastifyInstance, options: MessagingCallsOpti
       // One probe: while user-service is slow, each probe is a user's send waiting for it.
       halfOpenProbes: 1,
     },
+    // A recipient check is a read: when one replica is slow (but not slow enough to count, below), the check
+    // is sent again to the other after the 90th percentile of recent checks, and the first answer wins. The
+    // hedges come from a budget (a fifth of the checks, at least 10 a second), so they cannot double the load.
+    hedge: { percentile: 0.9, budget: new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 10 }) },
     // Sends can still work without user-service (the fallback): it does not gate readiness.
     requiredForReadiness: false,
   });

@@ -5,6 +5,7 @@ import { CircuitState } from '../circuit-breaker.ts';
 import { DEADLINE_HEADER, deadlineFromHeaders } from '../deadline.ts';
 import { BrokenCircuitError, HttpStatusError, TimeoutError } from '../errors.ts';
 import { constantBackoff } from '../backoff.ts';
+import { onResilienceEvent } from '../events.ts';
 import { createHttpClient, type AttemptEvent, type HttpClient } from './http-client.ts';
 import { parseRetryAfter } from './retry-after.ts';
 
@@ -356,5 +357,54 @@ describe('HttpClient details', () => {
     expect(() => createHttpClient({ baseUrls: 'http://127.0.0.1:1/api' })).toThrow(/must be an http\(s\) origin/);
     expect(() => createHttpClient({ baseUrls: 'x http://127.0.0.1:1' })).toThrow(/must be an http\(s\) origin/);
     expect(() => createHttpClient({ baseUrls: [] })).toThrow(/at least one URL/);
+  });
+});
+
+describe('HttpClient hedging', () => {
+  /** A replica that answers after `ms`, counting the requests whose caller hung up before it answered. */
+  async function slowReplica(ms: number): Promise<{ url: string; seen: unknown[]; abandoned: () => number }> {
+    let abandoned = 0;
+    const replica = await upstream((req, res, body) => {
+      const timer = setTimeout(() => reply(200, { from: 'slow' })(req, res, body), ms);
+      res.on('close', () => {
+        if (res.writableFinished) return;
+        abandoned++;
+        clearTimeout(timer);
+      });
+    });
+    return { ...replica, abandoned: () => abandoned };
+  }
+
+  it('sends a slow idempotent request again to the other replica: the first answer wins, the slow one is aborted', async () => {
+    const slow = await slowReplica(400);
+    const fast = await upstream(reply(200, { from: 'fast' }));
+    const hedges: unknown[] = [];
+    const subscription = onResilienceEvent((e) => e.kind === 'hedge' && hedges.push(e));
+    try {
+      const c = client({ baseUrls: [slow.url, fast.url], hedge: { delayMs: 20 }, breaker: false, name: 'users' });
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        const res = await c.get('/users/1');
+        expect(res.json()).toEqual({ from: 'fast' });
+        expect(performance.now() - t).toBeLessThan(300);
+      }
+      // Each request went first to the slow replica (the hedge moved the cursor back to it), then to the fast one.
+      expect(slow.seen).toHaveLength(3);
+      expect(fast.seen).toHaveLength(3);
+      expect(hedges).toEqual(Array.from({ length: 3 }, () => expect.objectContaining({ policy: 'users', attempt: 2 })));
+      await vi.waitFor(() => expect(slow.abandoned()).toBe(3), { timeout: 2_000 });
+    } finally {
+      subscription.dispose();
+    }
+  });
+
+  it('hedges nothing that is not idempotent, and nothing by default', async () => {
+    const slow = await slowReplica(150);
+    const fast = await upstream(reply(200, { from: 'fast' }));
+    const hedged = client({ baseUrls: [slow.url, fast.url], hedge: { delayMs: 10 }, breaker: false, retry: false });
+    expect((await hedged.post('/messages', { text: 'once' })).json()).toEqual({ from: 'slow' });
+    const plain = client({ baseUrls: [slow.url, fast.url], breaker: false, retry: false });
+    expect((await plain.get('/users/1')).json()).toEqual({ from: 'slow' });
+    expect(fast.seen).toHaveLength(0);
   });
 });

@@ -9,6 +9,7 @@ import { compose } from '../compose.ts';
 import { now } from '../clock.ts';
 import { DEADLINE_HEADER, deadlineHeaderValue } from '../deadline.ts';
 import { HttpStatusError } from '../errors.ts';
+import { hedge, type HedgeOptions } from '../hedge.ts';
 import type { Disposable } from '../event.ts';
 import { noop } from '../compose.ts';
 import type { ExecuteOptions, Pipeline, PolicyContext } from '../policy.ts';
@@ -27,6 +28,12 @@ export interface HttpClientOptions {
   timeoutMs?: number;
   /** Retry settings, or `false` for none. Default: 3 attempts, 50 ms doubling to 1 s, full jitter. */
   retry?: RetryOptions | false;
+  /**
+   * Hedge idempotent requests (see {@link hedge}): when one has not answered after the percentile of recent
+   * latencies (or `delayMs`), it is sent again, to another replica when there is one; the first answer wins
+   * and the other is aborted. Default `false` (no hedging).
+   */
+  hedge?: HedgeOptions | false;
   /** Settings of the breaker kept for each base URL, or `false` for none. */
   breaker?: Omit<CircuitBreakerOptions, 'name'> | false;
   /** The undici dispatcher (an Agent, or one composed with interceptors). Default: undici's global one. */
@@ -104,6 +111,8 @@ export class HttpClient {
   readonly name: string;
   private readonly endpoints: Endpoint[];
   private readonly retrying: Pipeline;
+  /** What idempotent requests go through: retries, under a hedge when one is configured. */
+  private readonly idempotent: Pipeline;
   private readonly dispatcher: Dispatcher | undefined;
   private readonly headers: Record<string, string>;
   private readonly traceHeaders: (() => Record<string, string> | undefined) | undefined;
@@ -141,6 +150,11 @@ export class HttpClient {
             name: this.name,
             ...options.retry,
           });
+    // The hedge outside the retries: each hedged attempt is a call with its own retries, and picks a replica
+    // the request has not tried yet (the `tried` set is the request's, shared by its attempts).
+    this.idempotent = options.hedge
+      ? compose(hedge({ name: this.name, ...options.hedge }), this.retrying)
+      : this.retrying;
     this.dispatcher = options.dispatcher;
     this.headers = options.headers ?? {};
     this.traceHeaders = options.traceHeaders;
@@ -183,7 +197,7 @@ export class HttpClient {
         headers['content-type'] ??= 'application/json';
       }
     }
-    const policy = canRetry ? this.retrying : noop;
+    const policy = canRetry ? this.idempotent : noop;
     const options: ExecuteOptions = {};
     if (req.signal) options.signal = req.signal;
     if (req.deadline !== undefined) options.deadline = req.deadline;
