@@ -42,7 +42,9 @@ function lostRace(): DOMException {
 
 /** One hedged call: its attempts, the first answer wins, the rest are aborted. */
 class Race {
-  readonly scopes: Scope[] = [];
+  /** The first attempt's scope; the hedges' get an array only once there is a hedge (most calls have none). */
+  private first: Scope | undefined = undefined;
+  private hedgeScopes: Scope[] | undefined = undefined;
   pending = 0;
   launched = 0;
   settled = false;
@@ -81,7 +83,8 @@ class Race {
 
   launch(): void {
     const scope = new Scope(this.outer, this.ex.callerSignal, this.outer ? this.outer.deadline : Infinity);
-    this.scopes.push(scope);
+    if (this.first === undefined) this.first = scope;
+    else (this.hedgeScopes ??= []).push(scope);
     const attempt = this.attempt + this.launched++;
     this.pending++;
     proceed(this.ex, this.next, scope, attempt).then(
@@ -98,10 +101,14 @@ class Race {
     if (this.settled) return;
     this.settled = true;
     this.latencies?.add(now() - this.start);
-    const reason = this.scopes.length > 1 ? lostRace() : undefined;
-    for (const s of this.scopes) {
-      if (reason !== undefined && s !== winner) s.expire(reason);
-      s.release();
+    const first = this.first!;
+    if (this.hedgeScopes === undefined) first.release();
+    else {
+      const reason = lostRace();
+      for (const s of [first, ...this.hedgeScopes]) {
+        if (s !== winner) s.expire(reason);
+        s.release();
+      }
     }
     this.resolve(value);
     this.onSettled?.();
@@ -115,7 +122,8 @@ class Race {
     this.pending--;
     if (this.settled || this.pending > 0) return;
     this.settled = true;
-    for (const s of this.scopes) s.release();
+    this.first!.release();
+    if (this.hedgeScopes !== undefined) for (const s of this.hedgeScopes) s.release();
     this.reject(error);
     this.onSettled?.();
   }
