@@ -1,8 +1,10 @@
 /**
- * The system under test of the faults benchmark's dormant-overhead figure, run as its own process so the
- * load generator never shares its event loop: an upstream, and two fastify apps whose route calls it through
- * undici, one with the faults plugin + interceptor loaded (no fault active) and one without. Prints
- * `{"with": url, "without": url}` on one line, then serves until stdin closes or SIGTERM.
+ * The system under test of the faults benchmark's dormant-overhead figure, one role per process so that each
+ * one's CPU time can be read on its own and the load generator never shares an event loop with it:
+ *   `upstream`                 an HTTP server answering `{"ok":true}`;
+ *   `app with|without <url>`   a fastify app whose route calls that upstream through undici, with the faults
+ *                              plugin + interceptor loaded (no fault active), or without them.
+ * Prints the URL it serves on one line, then serves until stdin closes or SIGTERM.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,11 +12,13 @@ import Fastify from 'fastify';
 import { Agent, request } from 'undici';
 import { FaultRuntime, inboundFaults, outboundFaults } from '../src/index.ts';
 
-const upstream = createServer((_req, res) => res.end('{"ok":true}'));
-await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+async function upstream(): Promise<string> {
+  const server = createServer((_req, res) => res.end('{"ok":true}'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
 
-async function app(withFaults: boolean): Promise<string> {
+async function app(withFaults: boolean, upstreamUrl: string): Promise<string> {
   const runtime = new FaultRuntime();
   const a = Fastify();
   const agent = new Agent();
@@ -28,7 +32,11 @@ async function app(withFaults: boolean): Promise<string> {
   return `http://127.0.0.1:${(a.server.address() as AddressInfo).port}/x`;
 }
 
-console.log(JSON.stringify({ with: await app(true), without: await app(false) }));
+const [role, mode, upstreamUrl] = process.argv.slice(2);
+if (role === 'upstream') console.log(await upstream());
+else if (role === 'app' && (mode === 'with' || mode === 'without') && upstreamUrl)
+  console.log(await app(mode === 'with', upstreamUrl));
+else throw new Error('usage: dormant-apps.ts upstream | app with|without <upstream url>');
 process.stdin.resume();
 process.stdin.on('end', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));

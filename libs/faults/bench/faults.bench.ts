@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bearer, createAgentClient, unary } from '@nova/proto';
-import { BenchReport, interleave, parseBenchFlags, splitCores } from '@nova/bench-kit';
+import { BenchReport, interleave, parseBenchFlags, processCpuMs, splitCores } from '@nova/bench-kit';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AgentConnection, FaultRuntime, inboundFaults } from '../src/index.ts';
@@ -25,45 +25,53 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
 const TOKEN = 'bench-token-0123456789';
 
 // ---------- 1. overhead with no active fault ----------
-/** Starts bench/dormant-apps.ts (the system under test) and reads the two apps' URLs. */
-async function dormantApps(): Promise<{ urls: { with: string; without: string }; stop(): void }> {
+/** Starts one role of bench/dormant-apps.ts (the system under test) and reads the URL it serves. */
+async function dormant(...args: string[]): Promise<{ url: string; pid: number; stop(): void }> {
   const entry = fileURLToPath(new URL('./dormant-apps.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', entry], {
+  const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', entry, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const urls = await new Promise<{ with: string; without: string }>((resolve, reject) => {
+  const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
+      if (out.includes('\n')) resolve(out.split('\n')[0]!.trim());
     });
-    child.once('exit', (code) => reject(new Error(`dormant-apps exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`dormant-apps ${args.join(' ')} exited with ${code}`)));
   });
-  return { urls, stop: () => void child.kill('SIGTERM') };
+  return { url, pid: child.pid!, stop: () => void child.kill('SIGTERM') };
 }
 
 const flags = parseBenchFlags();
 const report = new BenchReport('faults', flags);
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 9);
 report.note(
-  `dormant overhead: ${ROUNDS} interleaved rounds after 1 warm-up, ${SECONDS} s of autocannon (10 connections) per case per round, both apps up throughout`,
+  `dormant overhead: ${ROUNDS} interleaved rounds after 1 warm-up, ${SECONDS} s of autocannon (10 connections) per case per round; the upstream and each app in a process of its own, all up throughout`,
 );
 report.note(
   'load generator: autocannon in the bench process, the same connections and duration for both cases, so its cost is held constant and cancels in the per-round ratio',
 );
-
-// Both apps run side by side in one child process for the whole measurement, so the cases alternate without
-// restarts; the child sits on core 0, this process (autocannon) on core 1.
-const moveLoadGenerator = splitCores();
-const apps = await dormantApps();
-report.note(moveLoadGenerator());
-const rps = (url: string) => async (): Promise<number> =>
-  (await autocannon({ url, connections: 10, duration: SECONDS })).requests.average;
-const overheadRounds = await interleave(
-  { with: rps(apps.urls.with), without: rps(apps.urls.without) },
-  { rounds: ROUNDS, warmup: 1 },
+report.note(
+  "capacity: the app process's CPU time per request (every thread's /proc/<pid>/task/<tid>/schedstat; the upstream's excluded), without / with: the throughput ratio a CPU-bound service would see, not moved by the time the VM is descheduled",
 );
-apps.stop();
+
+// The system under test sits on core 0, this process (autocannon) on core 1.
+const moveLoadGenerator = splitCores();
+const up = await dormant('upstream');
+const apps = { with: await dormant('app', 'with', up.url), without: await dormant('app', 'without', up.url) };
+report.note(moveLoadGenerator());
+const cpuPerRequestUs: Record<'with' | 'without', number[]> = { with: [], without: [] };
+const rps = (which: 'with' | 'without') => async (): Promise<number> => {
+  const before = processCpuMs(apps[which].pid);
+  const result = await autocannon({ url: apps[which].url, connections: 10, duration: SECONDS });
+  cpuPerRequestUs[which].push(((processCpuMs(apps[which].pid) - before) * 1000) / Math.max(1, result.requests.total));
+  return result.requests.average;
+};
+const overheadRounds = await interleave({ with: rps('with'), without: rps('without') }, { rounds: ROUNDS, warmup: 1 });
+for (const p of [apps.with, apps.without, up]) p.stop();
+// The warm-up round's CPU figures are dropped like its throughput.
+for (const which of ['with', 'without'] as const)
+  cpuPerRequestUs[which].splice(0, cpuPerRequestUs[which].length - ROUNDS);
 report.figure(
   'rpsWith',
   'route calling an upstream, faults plugin + interceptor, no fault active',
@@ -71,8 +79,12 @@ report.figure(
   overheadRounds.with,
 );
 report.figure('rpsWithout', 'the same route without them', 'req/s', overheadRounds.without);
-report.ratio('dormantRatio', 'dormant overhead: with / without', 'rpsWith', 'rpsWithout');
+report.figure('cpuWith', "the app's CPU per request, with them", 'µs', cpuPerRequestUs.with);
+report.figure('cpuWithout', "the app's CPU per request, without them", 'µs', cpuPerRequestUs.without);
+report.ratio('dormantRatio', 'dormant overhead: with / without, throughput', 'rpsWith', 'rpsWithout');
+report.ratio('dormantCapacity', 'dormant overhead: capacity (CPU per request without / with)', 'cpuWithout', 'cpuWith');
 report.goal({ figure: 'dormantRatio', op: '>=', target: 0.97, source: 'issue 15' });
+report.goal({ figure: 'dormantCapacity', op: '>=', target: 0.97, source: 'issue 15' });
 
 // ---------- 2 & 3. control latency against a real agent process ----------
 const dir = mkdtempSync(join(tmpdir(), 'nova-bench-'));

@@ -3,3 +3,4 @@ export * from './goal.ts';
 export * from './rounds.ts';
 export * from './machine.ts';
 export * from './report.ts';
+export * from './proc-cpu.ts';

@@ -11,10 +11,9 @@
  * confidence; `-- --record` appends the run to docs/benchmarks.md. Last line: one JSON object.
  */
 import autocannon from 'autocannon';
-import { BenchReport, interleave, parseBenchFlags, type Measure } from '@nova/bench-kit';
+import { BenchReport, interleave, parseBenchFlags, totalCpuMs, type Measure } from '@nova/bench-kit';
 import { startLocalPostgres } from '@nova/local-postgres';
 import { startStack, type Stack } from '@nova/stack';
-import { totalCpuMs } from './proc-cpu.ts';
 import { prepareRoutes, type Routes as Target } from './routes.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
