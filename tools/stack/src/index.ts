@@ -2,3 +2,4 @@ export * from './stack.ts';
 export * from './managed-process.ts';
 export { startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
 export * from './chaos-environment.ts';
+export * from './supervised-agent.ts';

@@ -6,9 +6,8 @@ import {
   awaitRegistrations,
   listKinds,
   listTargets,
-  startAgentProcess,
   startStack,
-  stopAgentProcess,
+  startSupervisedAgent,
   type ChaosEnvironment,
   type EnvironmentInstance,
 } from '@nova/stack';
@@ -25,20 +24,23 @@ export interface LocalEnvironmentOptions {
 }
 
 /**
- * The `local` environment: embedded PostgreSQL (or `DATABASE_URL`), the chaos agent, and the three services
- * as supervised processes on loopback (user-service with 2 replicas so a kill is survivable), each
- * registered with the agent. Everything is started by us and stopped by us, by PID.
+ * The `local` environment: embedded PostgreSQL (or `DATABASE_URL`), the chaos agent, and the three services on
+ * loopback (user-service with 2 replicas so a kill is survivable), each registered with the agent; the agent and
+ * the services are supervised (restarted when they exit unasked). Everything is started by us and stopped by
+ * us, by PID.
  */
 export async function startLocalEnvironment(options: LocalEnvironmentOptions): Promise<ChaosEnvironment> {
   mkdirSync(options.stateDir, { recursive: true });
   // Two roles, two credentials: the controller's token faults; the services' may only register.
   const token = randomBytes(24).toString('hex');
   const serviceToken = randomBytes(24).toString('hex');
-  const agentProc = await startAgentProcess({
+  // Supervised like the services: a crashed agent is started again on its address, and everything finds it.
+  const agentProc = await startSupervisedAgent({
     stateDir: options.stateDir,
     token,
     serviceToken,
     onLine: (l) => options.onLine?.('chaos-agent', l),
+    ...(options.onLifecycle ? { onLifecycle: options.onLifecycle } : {}),
   });
   const client = createAgentClient(agentProc.address);
   let stack;
@@ -53,7 +55,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
       ...(options.onLine ? { onLine: options.onLine } : {}),
     });
   } catch (error) {
-    agentProc.proc.kill('SIGTERM');
+    await agentProc.stop();
     client.close();
     throw error;
   }
@@ -82,7 +84,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
     kinds,
     stop: async () => {
       await stack.stop();
-      await stopAgentProcess(agentProc.proc);
+      await agentProc.stop();
       client.close();
     },
   };

@@ -301,7 +301,7 @@ export class Runner implements FaultPort {
         return { ...base, verdict: 'skipped', reason: 'interrupted', durationSeconds: (Date.now() - started) / 1000 };
       const phases: Phases = { baselineStart, faultStart, faultEnd, recoveredAt };
       const nameOf = (id: string): string => this.names.get(id) ?? id;
-      const evidence = effectChecks(recovered, nameOf);
+      const evidence = effectChecks(recovered, nameOf, base.injected);
       const checks = [
         ...evaluate(h, this.load.samples, this.observer, phases, await this.leftovers(uid)),
         ...haltCheck(h, halt),

@@ -19,6 +19,28 @@ const fault = (over: Partial<Fault>): Fault => ({
 const names = (id: string): string => ({ 'user-1': 'user-service', 'auth-1': 'auth-service' })[id] ?? id;
 
 describe('effectChecks', () => {
+  it('fails as evidence a fault it injected that no recovery returned (its agent died): inconclusive, not pass', () => {
+    const measured = fault({
+      effectJson: JSON.stringify({ took: true, summary: 'aborted 3 of 9 requests', figures: { seen: 9, affected: 3 } }),
+    });
+    const checks = effectChecks([measured], (id) => `svc(${id})`, [
+      { target: 'user-1', kind: 'http-abort' },
+      { target: 'auth-1', kind: 'http-delay' },
+    ]);
+    expect(checks.map((c) => [c.name, c.ok, c.evidence])).toEqual([
+      ['fault took effect: http-delay on svc(auth-1)', false, true],
+      ['fault took effect: http-abort on svc(user-1)', true, true],
+    ]);
+    expect(checks[0]!.measured).toMatch(/no record of it at recovery/);
+    expect(verdictOf(checks)).toBe('inconclusive');
+    // Two injections of one kind on one target need two records.
+    const twice = [
+      { target: 'user-1', kind: 'http-abort' },
+      { target: 'user-1', kind: 'http-abort' },
+    ];
+    expect(effectChecks([measured], String, twice).filter((c) => !c.ok)).toHaveLength(1);
+  });
+
   it('turns each recovered fault into a "took effect" check with what was measured at the target', () => {
     const checks = effectChecks(
       [

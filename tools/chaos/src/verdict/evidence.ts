@@ -5,10 +5,32 @@ import type { Check } from './hypotheses.ts';
 /**
  * The evidence checks of an experiment, one per fault it recovered: "fault took effect" with what was
  * measured at the target (requests delayed, packets dropped, the process gone), and "fault reverted" for
- * a fault whose undo failed. `nameOf` turns a target id into the service's name.
+ * a fault whose undo failed. A fault it injected (`injected`) that came back from no recovery has no
+ * measurement (the agent holding it died and a new one knows nothing of it): its check fails as evidence,
+ * so the experiment is inconclusive, never a pass resting on nothing. `nameOf` turns a target id into the
+ * service's name.
  */
-export function effectChecks(faults: readonly Fault[], nameOf: (targetId: string) => string): Check[] {
+export function effectChecks(
+  faults: readonly Fault[],
+  nameOf: (targetId: string) => string,
+  injected: ReadonlyArray<{ target: string; kind: string }> = [],
+): Check[] {
   const checks: Check[] = [];
+  const unmatched = [...faults];
+  for (const i of injected) {
+    const k = unmatched.findIndex((f) => f.targetId === i.target && f.kind === i.kind);
+    if (k >= 0) {
+      unmatched.splice(k, 1);
+      continue;
+    }
+    checks.push({
+      name: `fault took effect: ${i.kind} on ${nameOf(i.target)}`,
+      ok: false,
+      measured: 'no record of it at recovery: the agent that held it is gone (restarted during the fault?)',
+      expected: 'an effect measured at the target',
+      evidence: true,
+    });
+  }
   for (const f of faults) {
     const where = `${f.kind} on ${nameOf(f.targetId)}`;
     if (f.phase === 'failed') {

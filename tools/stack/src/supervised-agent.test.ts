@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAgentClient } from '@nova/proto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { awaitRegistrations, listTargets } from './chaos-environment.ts';
+import { startStack, type Stack } from './stack.ts';
+import { startSupervisedAgent, type AgentLifecycleEvent, type SupervisedAgent } from './supervised-agent.ts';
+
+// A controller's agent dies (SIGKILL, as a crash): it comes back on its address by itself, the real services
+// find it again and register, and a stop is final. Everything here is a real process we started.
+
+let agent: SupervisedAgent | undefined;
+let stack: Stack | undefined;
+afterAll(async () => {
+  await stack?.stop();
+  await agent?.stop();
+}, 30_000);
+
+describe('the supervised chaos agent', () => {
+  it('is restarted on its address when killed; the services register again; a stop is not restarted', async () => {
+    const events: AgentLifecycleEvent[] = [];
+    const token = randomBytes(24).toString('hex');
+    const serviceToken = randomBytes(24).toString('hex');
+    agent = await startSupervisedAgent({
+      stateDir: mkdtempSync(join(tmpdir(), 'nova-supervised-agent-')),
+      token,
+      serviceToken,
+      onLifecycle: (e) => events.push(e),
+    });
+    stack = await startStack({
+      chaosAgent: { address: agent.address, token: serviceToken },
+      env: { LOG_LEVEL: 'error' },
+    });
+    const client = createAgentClient(agent.address);
+    const targets = listTargets(client, token);
+    try {
+      await awaitRegistrations(targets, stack.instances.length);
+      const first = agent.proc;
+      const back = agent.restarted();
+      first.kill('SIGKILL');
+      await back;
+      expect(agent.proc.pid).not.toBe(first.pid);
+      expect(agent.restarts).toBe(1);
+      expect(events).toEqual([
+        { instance: 'chaos-agent', type: 'exited', code: null },
+        { instance: 'chaos-agent', type: 'restarted', code: null },
+      ]);
+      // Same address: the services' control streams reconnect and register with the new agent.
+      await awaitRegistrations(targets, stack.instances.length, 20_000);
+      expect((await targets()).map((t) => t.name).sort()).toEqual(
+        stack.instances.map((i) => `${i.service}-service`).sort(),
+      );
+
+      const last = agent.proc;
+      const exited = new Promise((r) => last.once('exit', r));
+      await agent.stop();
+      await exited;
+      await new Promise((r) => setTimeout(r, 600));
+      expect(events).toHaveLength(2);
+      expect(agent.proc).toBe(last);
+    } finally {
+      client.close();
+    }
+  }, 90_000);
+});

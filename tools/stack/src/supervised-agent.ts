@@ -1,0 +1,94 @@
+import type { ChildProcess } from 'node:child_process';
+import { startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
+
+/** A lifecycle event of the agent, as the services' supervisor reports theirs. */
+export interface AgentLifecycleEvent {
+  instance: 'chaos-agent';
+  type: 'exited' | 'restarted';
+  code: number | null;
+}
+
+/** Options of {@link startSupervisedAgent}. */
+export interface SupervisedAgentOptions extends AgentProcessOptions {
+  /** Called when the agent exits unasked and when it is back. */
+  onLifecycle?: (event: AgentLifecycleEvent) => void;
+  /** First wait before a restart, in ms, doubling to 5 000. Default 250. */
+  initialBackoffMs?: number;
+}
+
+/** The chaos agent, restarted on its own address whenever it exits unasked. */
+export interface SupervisedAgent {
+  /** `host:port` it listens on, the same after every restart (the services and controllers keep it). */
+  readonly address: string;
+  /** The agent's current process. */
+  readonly proc: ChildProcess;
+  /** Times it was restarted. */
+  readonly restarts: number;
+  /** Resolves at the next restart (for tests and the crash campaign). */
+  restarted(): Promise<void>;
+  /** Stops it (SIGTERM: it recovers every fault first); no restart follows. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the chaos agent and supervises it as a kubelet does a container: when it exits unasked (killed,
+ * crashed) it is started again on the same address, backing off from 250 ms to 5 s while starts fail. The
+ * services' control streams reconnect to the new agent by themselves and register again; the new agent
+ * resumes the processes its journal (the same state directory) says were left stopped, and the services
+ * revert their own faults once its heartbeats stop. So a dead agent costs the faults in flight, not the run.
+ */
+export async function startSupervisedAgent(options: SupervisedAgentOptions): Promise<SupervisedAgent> {
+  let current = await startAgentProcess(options);
+  const address = current.address;
+  let stopping = false;
+  let restarts = 0;
+  let waiters: Array<() => void> = [];
+  /** A restart in progress: stop() waits for it, then stops what it started. */
+  let pending: Promise<void> | undefined;
+  const initial = options.initialBackoffMs ?? 250;
+
+  const watch = (proc: ChildProcess): void => {
+    proc.once('exit', (code) => {
+      if (stopping) return;
+      options.onLifecycle?.({ instance: 'chaos-agent', type: 'exited', code });
+      pending = restart(initial);
+    });
+  };
+  const restart = async (delay: number): Promise<void> => {
+    await new Promise((r) => setTimeout(r, delay).unref());
+    if (stopping) return;
+    try {
+      current = await startAgentProcess({ ...options, listen: address });
+    } catch {
+      // The port may still be held for a moment, or the start failed: try again, later.
+      if (!stopping) await restart(Math.min(5_000, delay * 2));
+      return;
+    }
+    if (stopping) {
+      await stopAgentProcess(current.proc);
+      return;
+    }
+    restarts++;
+    watch(current.proc);
+    options.onLifecycle?.({ instance: 'chaos-agent', type: 'restarted', code: null });
+    for (const w of waiters.splice(0)) w();
+  };
+  watch(current.proc);
+
+  return {
+    address,
+    get proc() {
+      return current.proc;
+    },
+    get restarts() {
+      return restarts;
+    },
+    restarted: () => new Promise<void>((resolve) => waiters.push(resolve)),
+    stop: async () => {
+      stopping = true;
+      waiters = [];
+      await pending;
+      await stopAgentProcess(current.proc);
+    },
+  };
+}
