@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,12 @@ export interface LocalPostgresOptions {
   port?: number;
   /** Receives PostgreSQL's log lines. Default: dropped. */
   onLog?: (line: string) => void;
+  /**
+   * Restart the embedded server when it exits unasked (killed, crashed): on the same port and data directory,
+   * after its orphaned backends let go of the shared memory, backing off from 250 ms to 5 s while starts
+   * fail; clients reconnect as to any restarted database. Called when it exits and when it is back.
+   */
+  supervise?: (event: { instance: 'postgresql'; type: 'exited' | 'restarted'; code: number | null }) => void;
 }
 
 /** A free TCP port on 127.0.0.1 (the kernel's choice). */
@@ -94,6 +100,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
       stop: async () => {},
     };
   }
+  await removeStaleDataDirectories();
   const port = options.port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), 'nova-pg-'));
   const databaseDir = join(dir, 'data');
@@ -133,18 +140,51 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     throw new Error(`could not start embedded PostgreSQL on 127.0.0.1:${port}: ${String(error)}`, { cause: error });
   }
   const url = `postgres://nova:${password}@127.0.0.1:${port}/postgres`;
-  const proc = (server as unknown as { process?: ChildProcess }).process;
-  const guard = guardAgainstOrphan(proc?.pid);
+  const processOf = (): ChildProcess | undefined => (server as unknown as { process?: ChildProcess }).process;
+  let proc = processOf();
+  let guard = guardAgainstOrphan(proc?.pid, dir);
   let stopped = false;
+  /** A restart in progress: stop() waits for it. */
+  let restarting: Promise<void> | undefined;
+  const supervise = options.supervise;
+  const restart = async (delay: number): Promise<void> => {
+    await new Promise((r) => setTimeout(r, delay).unref());
+    if (stopped) return;
+    // A SIGKILLed postmaster leaves its SysV segment, held until its backends notice and exit.
+    const segment = await sysvSegmentOf(databaseDir);
+    if (segment !== undefined) await removeSysvSegment(segment);
+    try {
+      await server.start();
+    } catch {
+      if (!stopped) await restart(Math.min(5_000, delay * 2));
+      return;
+    }
+    proc = processOf();
+    guard?.kill('SIGKILL');
+    guard = guardAgainstOrphan(proc?.pid, dir);
+    watch(proc);
+    supervise?.({ instance: 'postgresql', type: 'restarted', code: null });
+  };
+  const watch = (p: ChildProcess | undefined): void => {
+    p?.once('exit', (code) => {
+      if (stopped || !supervise) return;
+      supervise({ instance: 'postgresql', type: 'exited', code });
+      restarting = restart(250);
+    });
+  };
+  watch(proc);
   return {
     url,
     embedded: true,
-    pid: proc?.pid,
+    get pid() {
+      return proc?.pid;
+    },
     dataDir: databaseDir,
     createDatabase: (name) => createDatabaseAt(url, name),
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      await restarting;
       guard?.kill('SIGKILL');
       await stopServer(server, proc);
       // Read before the directory goes: a server that died without shutting down left its SysV segment.
@@ -207,17 +247,71 @@ export { createTestDatabase } from './test-database.ts';
 
 /**
  * PostgreSQL outlives a parent killed with SIGKILL (no exit hook runs). A tiny guard process, tied to us by
- * an IPC channel, stops the server (fast shutdown) the moment that channel closes, so a crashed controller
- * leaves no database behind.
+ * an IPC channel, stops the server (fast shutdown, SIGKILL after 15 s) the moment that channel closes, then
+ * removes its directory, so a crashed controller leaves no database and no data behind.
  */
-function guardAgainstOrphan(pid: number | undefined): ChildProcess | undefined {
+function guardAgainstOrphan(pid: number | undefined, dir: string): ChildProcess | undefined {
   if (pid === undefined) return undefined;
-  const guard = spawn(
-    process.execPath,
-    ['-e', `process.on('disconnect', () => { try { process.kill(${pid}, 'SIGINT') } catch {} process.exit(0) })`],
-    { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] },
-  );
+  const script = `
+    const pid = ${pid}, dir = ${JSON.stringify(dir)}, until = Date.now() + 15000;
+    const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    process.on('disconnect', () => {
+      try { process.kill(pid, 'SIGINT'); } catch {}
+      const wait = () => {
+        if (alive() && Date.now() < until) return setTimeout(wait, 100);
+        try { process.kill(pid, 'SIGKILL'); } catch {}
+        try { require('fs').rmSync(dir, { recursive: true, force: true }); } catch {}
+        process.exit(0);
+      };
+      wait();
+    });`;
+  const guard = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
   guard.unref();
   guard.channel?.unref();
   return guard;
+}
+
+/**
+ * Removes what a SIGKILLed predecessor left in the temp dir when its guard could not run either (the machine
+ * stopped, the guard was killed too): `nova-pg-*` directories whose server is gone (its `postmaster.pid` names
+ * no live process), or that never got one and are over an hour old. A directory being set up right now has
+ * neither, and is young.
+ */
+export async function removeStaleDataDirectories(root = tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (!name.startsWith('nova-pg-')) continue;
+    const dir = join(root, name);
+    const pidLine = await readFile(join(dir, 'data', 'postmaster.pid'), 'utf8').then(
+      (t) => t.split('\n')[0],
+      () => undefined,
+    );
+    let stale: boolean;
+    if (pidLine !== undefined) stale = !isAlive(Number(pidLine));
+    else
+      stale =
+        Date.now() -
+          (await stat(dir).then(
+            (s) => s.mtimeMs,
+            () => Date.now(),
+          )) >
+        3_600_000;
+    if (!stale) continue;
+    const segment = await sysvSegmentOf(join(dir, 'data'));
+    await rm(dir, { recursive: true, force: true });
+    if (segment !== undefined) await removeSysvSegment(segment);
+    removed.push(dir);
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, as another user (the postgres user).
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

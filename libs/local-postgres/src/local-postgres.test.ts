@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
-import { createTestDatabase, freePort, startLocalPostgres } from './index.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { createTestDatabase, freePort, removeStaleDataDirectories, startLocalPostgres } from './index.ts';
 
 describe('startLocalPostgres', () => {
   it('starts real PostgreSQL on loopback, creates databases, and removes everything on stop', async () => {
@@ -46,6 +47,55 @@ describe('startLocalPostgres', () => {
     expect(spawnSync('ipcs', ['-m', '-i', String(segment)], { encoding: 'utf8' }).stderr).toMatch(/not found/);
     expect(readdirSync('/dev/shm').filter((f) => f.startsWith('PostgreSQL') && !shmBefore.has(f))).toEqual([]);
   }, 30_000);
+
+  it('supervised, comes back on its port with its data when SIGKILLed, and stays down once stopped', async () => {
+    const events: string[] = [];
+    const server = await startLocalPostgres({ databaseUrl: '', supervise: (e) => events.push(e.type) });
+    try {
+      const url = await server.createDatabase('kept');
+      const write = new pg.Client({ connectionString: url });
+      await write.connect();
+      await write.query("CREATE TABLE t (v text); INSERT INTO t VALUES ('before the crash')");
+      // synchronous_commit is off (a throwaway local database): a commit reaches the WAL file within ~200 ms,
+      // so the last instant's commits may be lost in a crash. What was flushed must come back.
+      await write.query('CHECKPOINT');
+      await write.end();
+      const first = server.pid!;
+      process.kill(first, 'SIGKILL');
+      await vi.waitFor(() => expect(events).toEqual(['exited', 'restarted']), { timeout: 20_000, interval: 100 });
+      expect(server.pid).not.toBe(first);
+      const read = new pg.Client({ connectionString: url });
+      await read.connect();
+      expect((await read.query<{ v: string }>('SELECT v FROM t')).rows).toEqual([{ v: 'before the crash' }]);
+      await read.end();
+    } finally {
+      await server.stop();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(events).toEqual(['exited', 'restarted']);
+    expect(existsSync(server.dataDir!)).toBe(false);
+  }, 60_000);
+
+  it("removes what a killed predecessor left (a dead server's directory, an old one that never got a server), nothing else", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nova-stale-'));
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const make = (name: string, pid?: number, ageMs = 0): string => {
+      const dir = join(root, name);
+      mkdirSync(join(dir, 'data'), { recursive: true });
+      if (pid !== undefined) writeFileSync(join(dir, 'data', 'postmaster.pid'), `${pid}\n/x\n`);
+      const at = (Date.now() - ageMs) / 1000;
+      utimesSync(dir, at, at);
+      return dir;
+    };
+    const deadServer = make('nova-pg-dead', Number(dead.stdout));
+    const liveServer = make('nova-pg-live', process.pid);
+    const settingUp = make('nova-pg-young');
+    const abandoned = make('nova-pg-old', undefined, 2 * 3_600_000);
+    const other = make('something-else', Number(dead.stdout));
+    expect((await removeStaleDataDirectories(root)).sort()).toEqual([deadServer, abandoned].sort());
+    expect([liveServer, settingUp, other].every((d) => existsSync(d))).toBe(true);
+    expect([deadServer, abandoned].some((d) => existsSync(d))).toBe(false);
+  });
 
   it('uses the server named by DATABASE_URL instead of starting one', async () => {
     const external = await startLocalPostgres({ databaseUrl: 'postgres://u:p@127.0.0.1:1/db' });

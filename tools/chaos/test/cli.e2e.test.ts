@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -262,19 +262,30 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
     expect(await allGone(pids, 10_000)).toEqual([]);
   }, 120_000);
 
-  it('a SIGKILLed controller leaves no process behind: agent, services and PostgreSQL follow it', async () => {
+  it('a SIGKILLed controller leaves nothing behind: agent, services and PostgreSQL follow it, its data goes', async () => {
     let pids: number[] = [];
+    let dataDirs: string[] = [];
     let killed = false;
     const { done } = chaos(['run', fixture('long-error.yaml'), '--baseline', '1'], (line, proc) => {
       if (line.includes('injected http-error') && !killed) {
         killed = true;
         pids = descendants(proc.pid!);
+        // PostgreSQL's data directory, from its postmaster's command line (`-D <dir>`).
+        dataDirs = pids.flatMap((pid) => {
+          const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          const d = args.indexOf('-D');
+          return args[0]!.endsWith('/postgres') && d > 0 ? [args[d + 1]!] : [];
+        });
         proc.kill('SIGKILL');
       }
     });
     await done;
     expect(pids.length).toBeGreaterThanOrEqual(5);
     expect(await allGone(pids, 15_000)).toEqual([]);
+    expect(dataDirs).toHaveLength(1);
+    const deadline = Date.now() + 10_000;
+    while (existsSync(dataDirs[0]!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(dataDirs[0]!)).toBe(false);
   }, 120_000);
 });
 

@@ -50,10 +50,10 @@ export interface StackOptions {
   dataRoot?: string;
   /**
    * Restart a replica that exits by itself (killed by a fault, crashed), with backoff from 250 ms to 5 s,
-   * as a kubelet would. Default false.
+   * as a kubelet would, and the embedded PostgreSQL likewise. Default false.
    */
   supervise?: boolean;
-  /** Called when a supervised replica exits and when it is healthy again. */
+  /** Called when a supervised replica (or PostgreSQL, `postgresql`) exits and when it is healthy again. */
   onLifecycle?: (event: { instance: string; type: 'exited' | 'restarted'; code: number | null }) => void;
 }
 
@@ -203,7 +203,11 @@ function launchService(ctx: LaunchContext, service: ServiceName, replica: number
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
-  const postgres = await startLocalPostgres({ databaseUrl: options.databaseUrl });
+  // Supervised with the services: a database killed mid-run comes back on its port with its data.
+  const postgres = await startLocalPostgres({
+    databaseUrl: options.databaseUrl,
+    ...(options.supervise ? { supervise: (e) => options.onLifecycle?.(e) } : {}),
+  });
   const instances: ServiceInstance[] = [];
   let stopping = false;
   const stop = async (): Promise<void> => {
