@@ -289,6 +289,37 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
   }, 120_000);
 });
 
+describe('a crash of the environment during a run', () => {
+  const suite = (name: string): string =>
+    fileURLToPath(new URL(`../../../k8s/base/chaos-mesh/experiments/${name}`, import.meta.url));
+  const postmasterOf = (pids: number[]): number | undefined =>
+    pids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.endsWith('/postgres'));
+
+  it('PostgreSQL, then the agent, SIGKILLed mid-fault: each experiment an ERROR naming it, both back, the next passes', async () => {
+    const killed: Record<string, number | undefined> = {};
+    const agentOf = (pids: number[]): number | undefined =>
+      pids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('chaos-agent/src/main.ts'));
+    const files = ['network-delay-auth.yaml', 'http-abort-user.yaml', 'http-patch-user.yaml'].map(suite);
+    const { done } = chaos(['run', ...files, '--baseline', '1', '--output', 'plain'], (line, proc) => {
+      const kill = (what: string, find: (pids: number[]) => number | undefined): void => {
+        if (what in killed) return;
+        killed[what] = find(descendants(proc.pid!));
+        if (killed[what] !== undefined) process.kill(killed[what]!, 'SIGKILL');
+      };
+      if (line.includes('injected http-delay')) kill('postgresql', postmasterOf);
+      if (line.includes('injected http-abort')) kill('chaos-agent', agentOf);
+    });
+    const { code, out } = await done;
+    expect(killed).toEqual({ postgresql: expect.any(Number), 'chaos-agent': expect.any(Number) });
+    expect(out).toMatch(/supervisor: postgresql restarted/);
+    expect(out).toMatch(/supervisor: chaos-agent restarted/);
+    expect(out).toMatch(/ERROR\s+NetworkChaos\/network-delay-auth\s.*postgresql died during the experiment/);
+    expect(out).toMatch(/ERROR\s+HTTPChaos\/http-abort-user\s.*chaos-agent died during the experiment/);
+    expect(out).toMatch(/PASS\s+HTTPChaos\/http-patch-user\s/);
+    expect(code).toBe(1);
+  }, 180_000);
+});
+
 describe('chaos up / status / down', () => {
   it('keeps the environment up, reports targets and faults, and stops it all on down', async () => {
     const state = mkdtempSync(join(tmpdir(), 'nova-up-'));

@@ -11,20 +11,30 @@ import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
 import { verdictTable, writeReports, type RunReport } from '../report/report.ts';
 import { printDiff } from './report-command.ts';
 import { listRuns, readRun, resolveRun, RUN_KEYWORDS, trendOf } from '../report/history.ts';
+import type { EnvironmentDeath } from '../run/infrastructure.ts';
 import { Runner, type ExperimentResult } from '../run/runner.ts';
 import { scheduleChild, Scheduler } from '../run/scheduler.ts';
 import { UnsupportedLocallyError } from '../plan/translate.ts';
 import { envName, load, ROOT, STATE, usage, type ENVIRONMENTS } from './common.ts';
 import { createProgress, outputMode, recentFigures, type OutputMode, type Progress } from './progress.ts';
 
-/** Starts the environment `which` names (through the registry) and says what it brought up. */
+/** Parts of the environment that no experiment targets: their death is the harness's, not the system's. */
+const INFRASTRUCTURE = new Set(['postgresql', 'chaos-agent']);
+
+/**
+ * Starts the environment `which` names (through the registry) and says what it brought up; the deaths of its
+ * infrastructure (PostgreSQL, the agent) go into `deaths`, for the verdicts.
+ */
 export async function startEnv(
   runDir: string,
   log: (l: string, level?: 'detail') => void,
   which: (typeof ENVIRONMENTS)[number] = 'local',
+  deaths?: EnvironmentDeath[],
 ): Promise<ChaosEnvironment> {
-  const onLifecycle = (e: { instance: string; type: string; code: number | null }): void =>
+  const onLifecycle = (e: { instance: string; type: string; code: number | null }): void => {
     log(`    supervisor: ${e.instance} ${e.type}${e.type === 'exited' ? ` (code ${e.code}), restarting` : ''}`);
+    if (e.type === 'exited' && INFRASTRUCTURE.has(e.instance)) deaths?.push({ instance: e.instance, atMs: Date.now() });
+  };
   const kind = environmentKind(which);
   if (!kind?.start) throw new Error(`the ${which} environment is not started by chaos run`);
   log(`starting the ${kind.name} environment: ${kind.summary}...`);
@@ -156,7 +166,8 @@ export async function harness(
   let runner: Runner | undefined;
   const results: ExperimentResult[] = [];
   try {
-    env = await startEnv(runDir, log, which);
+    const deaths: EnvironmentDeath[] = [];
+    env = await startEnv(runDir, log, which, deaths);
     const instances = env.instances;
     const targets = { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') };
     loadGen =
@@ -180,6 +191,7 @@ export async function harness(
       log,
       onPhase: progress.phase,
       signal: controller.signal,
+      environmentDeaths: () => deaths,
     });
     await body(runner, results, controller.signal);
   } catch (error) {

@@ -29,6 +29,7 @@ import { checkPolicy, type ControllerAudit, type SafetyPolicy } from '../plan/po
 import { seedFaults } from '../plan/seeds.ts';
 import { FaultSession, type FaultPort } from '../session/fault-session.ts';
 import { planChaos, UnsupportedLocallyError, type ChaosPlan } from '../plan/translate.ts';
+import { infrastructureError, type EnvironmentDeath } from './infrastructure.ts';
 import { wait as sleep } from './wait.ts';
 import { runWorkflow, unsupportedTemplates, type NodeResult } from './workflow.ts';
 
@@ -87,6 +88,8 @@ export interface RunnerOptions {
   signal: AbortSignal;
   /** Called as each experiment enters a phase. */
   onPhase?: (e: PhaseEvent) => void;
+  /** The environment's infrastructure deaths so far (PostgreSQL, the agent), restarted by its supervisor. */
+  environmentDeaths?: () => readonly EnvironmentDeath[];
 }
 
 /** An experiment's result before it is judged: an error until a verdict replaces it. */
@@ -241,7 +244,8 @@ export class Runner implements FaultPort {
 
   /** Runs one resource end to end; its phases (and finally `done` with the verdict) go to `onPhase`. */
   async run(r: Resource): Promise<ExperimentResult> {
-    const result = await this.execute(r);
+    const started = Date.now();
+    const result = infrastructureError(await this.execute(r), this.options.environmentDeaths?.() ?? [], started);
     this.options.onPhase?.({
       experiment: `${r.kind}/${r.metadata.name}`,
       phase: 'done',
