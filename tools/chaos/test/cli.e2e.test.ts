@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -321,6 +321,15 @@ describe('a crash of the environment during a run', () => {
 });
 
 describe('chaos up / status / down', () => {
+  it('forgets a stale up.json whose controller is gone (SIGKILLed, rebooted): nothing is up, the file goes', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'nova-stale-up-'));
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(join(state, 'up.json'), JSON.stringify({ pid: Number(dead.stdout), agent: '127.0.0.1:1' }));
+    const status = await chaos(['status'], undefined, state).done;
+    expect(status.out).toMatch(/no environment is up/i);
+    expect(existsSync(join(state, 'up.json'))).toBe(false);
+  });
+
   it('keeps the environment up, reports targets and faults, and stops it all on down', async () => {
     const state = mkdtempSync(join(tmpdir(), 'nova-up-'));
     let ready!: () => void;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatIssue, type Resource } from '@nova/chaos-spec';
@@ -99,6 +99,8 @@ export function readUpState(): UpState | undefined {
     process.kill(s.pid, 0);
     return s;
   } catch {
+    // Its controller is gone (SIGKILLed, the machine restarted): the file is stale, and goes.
+    rmSync(UP_FILE, { force: true });
     return undefined;
   }
 }
