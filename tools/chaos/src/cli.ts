@@ -9,6 +9,7 @@ import { run, schedule } from './cli/run.ts';
 import { runK8s } from './cli/run-k8s.ts';
 import { envCommand } from './cli/env-command.ts';
 import { kindsCommand } from './cli/kinds-command.ts';
+import { campaignCommand } from './campaign/campaign-command.ts';
 import { down, status, up } from './cli/up.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -41,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
         'scrape-delay': { type: 'string' },
         'condition-timeout': { type: 'string' },
         'delete-timeout': { type: 'string' },
+        trials: { type: 'string' },
+        record: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -64,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
       return envCommand(parsed.values.env);
     case 'kinds':
       return kindsCommand(parsed.values.output);
+    case 'campaign':
+      return campaignCommand(parsed.values);
     case 'schedule':
       return schedule(rest, parsed.values);
     case 'up':

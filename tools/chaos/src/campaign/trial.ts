@@ -1,0 +1,156 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { leaksAfter, sharedMemory } from './leaks.ts';
+import { dataDirOf, descendantsOf, roleOf, type ProcessInfo } from './processes.ts';
+
+/** What a trial kills: the controller itself, or one part of the environment it started. */
+export const VICTIMS = ['controller', 'chaos-agent', 'service', 'postgresql'] as const;
+export type Victim = (typeof VICTIMS)[number];
+
+/** One trial, drawn from the campaign's seed. */
+export interface TrialPlan {
+  index: number;
+  /** The experiment file `chaos run` runs. */
+  experiment: string;
+  victim: Victim;
+  /** When, after the fault was injected, the victim is SIGKILLed, in ms. */
+  delayMs: number;
+  /** Which service, when the victim is one: an index into the run's services. */
+  pick: number;
+}
+
+/** What a trial saw. */
+export interface TrialOutcome {
+  plan: TrialPlan;
+  /** What was killed (`user-service pid 123`), or why nothing was. */
+  killed: string;
+  /** `chaos run`'s exit code; null when it was killed or hung. */
+  exitCode: number | null;
+  /** The experiment's verdict from the run's report, when the controller lived to write one. */
+  verdict: string | undefined;
+  /** Everything left behind, each named; empty is the goal. */
+  leaks: string[];
+  durationSeconds: number;
+}
+
+/** How a trial runs `chaos run`. */
+export interface TrialOptions {
+  /** The CLI's entry (tools/chaos/src/cli.ts). */
+  cli: string;
+  env: 'local';
+  /** A run that takes longer is hung (a leak): its processes are killed, by PID. Default 150 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs one experiment with `chaos run` in a state directory of its own, SIGKILLs the victim `delayMs` after
+ * the fault is injected, waits for the run to end, and lists what it left: processes of the run, PostgreSQL's
+ * data directory, shared memory, a fault still active (the report's "no fault left behind" check), a run that
+ * never ended. Every process watched is one the run started; only those are signalled, by PID.
+ */
+export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<TrialOutcome> {
+  const started = Date.now();
+  const state = mkdtempSync(join(tmpdir(), 'nova-campaign-'));
+  const reports = join(state, 'reports');
+  const before = sharedMemory();
+  const seen = new Map<string, ProcessInfo>();
+  const child = spawn(
+    process.execPath,
+    [
+      ...['--conditions=@nova/source', '--import', 'tsx', options.cli, 'run', plan.experiment],
+      ...['--baseline', '1', '--report-dir', reports],
+    ],
+    {
+      env: {
+        ...process.env,
+        CHAOS_STATE_DIR: state,
+        CHAOS_ACTOR: 'campaign',
+        LOG_LEVEL: 'error',
+        CHAOS_ENV: options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const controller: ProcessInfo = { pid: child.pid!, cmdline: 'chaos run', startTicks: 0 };
+  // The run's processes, as they come and go (a restarted part is a new process): all must be gone at the end.
+  const watch = setInterval(() => {
+    for (const p of descendantsOf(child.pid!)) seen.set(`${p.pid}/${p.startTicks}`, p);
+  }, 200);
+  let killed = 'nothing: the run ended before the moment came';
+  let injected = false;
+  const onLine = (line: string): void => {
+    if (injected || !/: inject for /.test(line)) return;
+    injected = true;
+    setTimeout(() => (killed = kill(plan, child.pid!)), plan.delayMs).unref();
+  };
+  let buffer = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    buffer += c.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    lines.forEach(onLine);
+  });
+  child.stderr!.resume();
+  const exit = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => resolve(-1), options.timeoutMs ?? 150_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+  clearInterval(watch);
+  const processes = [...seen.values()];
+  const leaks: string[] = [];
+  if (exit === -1) {
+    leaks.push(`chaos run did not end within ${(options.timeoutMs ?? 150_000) / 1000} s`);
+    for (const p of [controller, ...processes]) signal(p.pid, 'SIGKILL');
+  }
+  const dataDirs = [...new Set(processes.map((p) => dataDirOf(p.cmdline)).filter((d): d is string => !!d))];
+  leaks.push(...(await leaksAfter({ processes, dataDirs, before })));
+  const report = readReport(reports);
+  if (report?.faultLeft) leaks.push(`a fault left active: ${report.faultLeft}`);
+  rmSync(state, { recursive: true, force: true });
+  return {
+    plan,
+    killed,
+    exitCode: exit === -1 ? null : exit,
+    verdict: report?.verdict,
+    leaks,
+    durationSeconds: (Date.now() - started) / 1000,
+  };
+}
+
+function signal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILLs the plan's victim among the run's processes; says what it killed. */
+function kill(plan: TrialPlan, controllerPid: number): string {
+  if (plan.victim === 'controller')
+    return signal(controllerPid, 'SIGKILL') ? `controller pid ${controllerPid}` : 'nothing: the run had ended';
+  const candidates = descendantsOf(controllerPid).filter((p) => roleOf(p.cmdline) === plan.victim);
+  const victim = candidates[plan.pick % Math.max(1, candidates.length)];
+  if (!victim) return `nothing: no ${plan.victim} was running`;
+  const name = plan.victim === 'service' ? basename(victim.cmdline.split('/src/main.ts')[0]!) : plan.victim;
+  return signal(victim.pid, 'SIGKILL') ? `${name} pid ${victim.pid}` : `nothing: ${name} had exited`;
+}
+
+/** The run's report (written when the controller lived): the verdict, and a fault left active, if any. */
+function readReport(dir: string): { verdict: string; faultLeft?: string } | undefined {
+  const file = join(dir, 'report.json');
+  if (!existsSync(file)) return undefined;
+  const r = JSON.parse(readFileSync(file, 'utf8')) as {
+    results: Array<{ verdict: string; checks?: Array<{ name: string; ok: boolean; measured: string }> }>;
+  };
+  const first = r.results[0];
+  if (!first) return undefined;
+  const left = first.checks?.find((c) => c.name === 'no fault left behind' && !c.ok);
+  return { verdict: first.verdict, ...(left ? { faultLeft: left.measured } : {}) };
+}

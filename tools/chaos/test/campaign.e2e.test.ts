@@ -1,0 +1,32 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+// The short campaign CI runs: four seeded crash trials (seed 2 draws each victim once: the controller, the
+// agent, a service and PostgreSQL), each checked for what it left behind.
+describe('chaos campaign', () => {
+  it('runs seeded crash trials and finds nothing left behind', async () => {
+    const proc = spawn(
+      process.execPath,
+      ['--conditions=@nova/source', '--import', 'tsx', CLI, 'campaign', '--trials', '4', '--seed', '2'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'error' } },
+    );
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const code = await new Promise<number | null>((r) => proc.once('exit', r));
+    const rows = out.split('\n').filter((l) => /^\| \d+ \|/.test(l));
+    expect(rows, out).toHaveLength(4);
+    expect(new Set(rows.map((r) => r.split('|')[3]!.trim().split(' ')[0]))).toEqual(
+      new Set(['controller', 'chaos-agent', 'service', 'postgresql']),
+    );
+    expect(
+      rows.every((r) => r.split('|')[7]!.trim() === 'none'),
+      out,
+    ).toBe(true);
+    expect(out).toMatch(/4 trials .*: nothing left behind in any/);
+    expect(code).toBe(0);
+  }, 400_000);
+});
