@@ -27,8 +27,9 @@ export interface KubePodDirectoryOptions {
 
 /**
  * This node's pods as the API server lists them (`spec.nodeName=<node>`, read-only: `list pods`). A listing
- * answers lookups for `refreshMs`; a UID not in it is looked up by listing again, at most once per `refreshMs`
- * and once at a time, so a caller registering over and over cannot turn the agent against the API server.
+ * answers lookups for `refreshMs`, then the next lookup lists again (once at a time): a registration sees a pod's
+ * labels as they were at most `refreshMs` ago, and a caller registering over and over cannot make the agent
+ * list more than once per period.
  */
 export class KubePodDirectory implements PodDirectory {
   private readonly core: CoreV1Api;
@@ -44,13 +45,10 @@ export class KubePodDirectory implements PodDirectory {
   }
 
   async pod(uid: string): Promise<PodFacts | undefined> {
-    const known = this.pods.get(uid);
-    if (known) return known;
-    const refreshMs = this.options.refreshMs ?? 1_000;
-    if (Date.now() - this.listedAt >= refreshMs) {
+    // A listing older than the period is taken again, hit or miss: a pod's labels may have changed since.
+    if (Date.now() - this.listedAt >= (this.options.refreshMs ?? 1_000))
       this.listing ??= this.list().finally(() => (this.listing = undefined));
-      await this.listing;
-    } else if (this.listing) await this.listing;
+    if (this.listing) await this.listing;
     return this.pods.get(uid);
   }
 

@@ -129,6 +129,17 @@ describe('KubePodDirectory against a real API server, as the agent', () => {
     expect(await fresh.pod(uid)).toMatchObject({ name: 'late' });
   });
 
+  it("sees a known pod's labels change once its period is over (a pod that opted out is not taken on old labels)", async () => {
+    const pods = new KubePodDirectory({ nodeName: 'node-a', kubeconfig: agentKubeconfig, refreshMs: 0 });
+    expect((await pods.pod(uids['user-a']!))?.labels).toMatchObject({ 'chaos.mesh/safe': 'true' });
+    kubectl(['label', 'pod', 'user-a', 'chaos.mesh/safe-']);
+    try {
+      expect((await pods.pod(uids['user-a']!))?.labels).not.toHaveProperty('chaos.mesh/safe');
+    } finally {
+      kubectl(['label', 'pod', 'user-a', 'chaos.mesh/safe=true']);
+    }
+  });
+
   it('fails (so the agent refuses) when its credential may not list pods', async () => {
     const config = JSON.parse(readFileSync(agentKubeconfig, 'utf8')) as { users: Array<{ user: object }> };
     for (const u of config.users) u.user = { token: kubectl(['create', 'token', 'default', '-n', 'default']).trim() };
