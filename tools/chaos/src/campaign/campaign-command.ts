@@ -4,6 +4,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '@nova/chaos-spec';
 import { ROOT, usage } from '../cli/common.ts';
 import { runTrial, VICTIMS, type TrialOutcome, type TrialPlan } from './trial.ts';
 
@@ -18,21 +19,10 @@ export interface CampaignOptions {
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
 const SUITE = join(ROOT, 'k8s/base/chaos-mesh/experiments');
 
-/** mulberry32: a small seeded generator, so a campaign's trials can be drawn again from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The trials a seed draws: an experiment, a victim, a moment in its fault (0-8 s after injection). */
 export function planTrials(count: number, seed: number, experiments: readonly string[]): TrialPlan[] {
-  const random = seeded(seed);
+  // The suite's seeded source (mulberry32): the same seed draws the same trials.
+  const random = seededRandom(seed);
   return Array.from({ length: count }, (_, index) => ({
     index: index + 1,
     experiment: experiments[Math.floor(random() * experiments.length)]!,
