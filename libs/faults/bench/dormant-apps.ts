@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { Agent, request } from 'undici';
-import { FaultRuntime, inboundFaults, outboundFaults } from '../src/index.ts';
+import { FaultDispatcher, FaultRuntime, inboundFaults } from '../src/index.ts';
 
 async function upstream(): Promise<string> {
   const server = createServer((_req, res) => res.end('{"ok":true}'));
@@ -22,7 +22,7 @@ async function app(withFaults: boolean, upstreamUrl: string): Promise<string> {
   const runtime = new FaultRuntime();
   const a = Fastify();
   const agent = new Agent();
-  const dispatcher = withFaults ? agent.compose(outboundFaults(runtime, { upstream: 'up' })) : agent;
+  const dispatcher = withFaults ? new FaultDispatcher(agent, runtime, { upstream: 'up' }) : agent;
   if (withFaults) await a.register(inboundFaults, { runtime });
   a.get('/x', async () => {
     const res = await request(`${upstreamUrl}/`, { dispatcher });

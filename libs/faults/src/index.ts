@@ -6,6 +6,7 @@ export * from './spec.ts';
 export { seededRandom, delaySampler } from '@nova/chaos-spec';
 export * from './fastify-plugin.ts';
 export * from './undici-interceptor.ts';
+export * from './fault-dispatcher.ts';
 export { IN_PROCESS_DRIVERS, DriverRegistry, defaultRegistry, SEEDED_KINDS } from './drivers/index.ts';
 export type { FaultDriver, Injection, FaultEnvironment } from './drivers/index.ts';
 export { noopDriver } from './drivers/driver.ts';

@@ -133,8 +133,8 @@ const discard: DispatchHandler = {
  * An undici interceptor that applies the runtime's outbound faults (delay, error status, connection reset,
  * partition, bandwidth, name resolution, duplication, corruption) to the calls of one dispatcher. Compose it under the resilient client:
  * `new Agent().compose(outboundFaults(runtime, { upstream: 'user-service' }))`, so that the client's
- * timeouts, retries and breakers see the faults as they would see a real network. With no active fault it
- * costs one array-length check per request.
+ * timeouts, retries and breakers see the faults as they would see a real network. Services use it through
+ * {@link FaultDispatcher}, which skips it (and `compose()`'s per-request handler adapter) while no fault is active.
  */
 export function outboundFaults(
   runtime: FaultRuntime,

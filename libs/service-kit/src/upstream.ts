@@ -1,5 +1,5 @@
 import { createHttpClient, type HttpClient, type HttpClientOptions } from '@nova/resilience';
-import { outboundFaults } from '@nova/faults';
+import { FaultDispatcher } from '@nova/faults';
 import type { FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
 
@@ -33,7 +33,7 @@ export function createUpstream(app: FastifyInstance, options: UpstreamOptions): 
     // Who calls: the upstream's logs name the caller, and a fault can pick one caller's requests (HTTPChaos
     // request_headers: { User-Agent: messaging-service }).
     headers: { 'user-agent': service.name, ...clientOptions.headers },
-    dispatcher: options.dispatcher ?? agent!.compose(outboundFaults(service.faults, { upstream: options.name })),
+    dispatcher: options.dispatcher ?? new FaultDispatcher(agent!, service.faults, { upstream: options.name }),
     traceHeaders: service.traceHeaders,
     onAttempt: (e) =>
       service.metrics.upstreamRequests.inc({
