@@ -6,8 +6,7 @@ import {
   awaitRegistrations,
   listKinds,
   listTargets,
-  startAgentProcess,
-  stopAgentProcess,
+  startSupervisedAgent,
   type ChaosEnvironment,
   type EnvironmentInstance,
   type ServiceName,
@@ -63,10 +62,10 @@ export interface ContainersEnvironment extends ChaosEnvironment {
   readonly runId: string;
   /** Container name of each replica. */
   containerOf(instance: string): string;
-  /** The agent process (tests kill it). */
+  /** The agent's current process (tests kill it). */
   readonly agentProcess: ChildProcess;
-  /** Starts a new agent on the same address (after a test killed it); services re-register. */
-  restartAgent(): Promise<void>;
+  /** Resolves when the supervised agent is next started again (after it exited unasked). */
+  agentRestarted(): Promise<void>;
 }
 
 const PORT = 8080;
@@ -129,7 +128,7 @@ export async function startContainersEnvironment(
   const labels = { [LABELS.run]: runId, [LABELS.controllerPid]: String(process.pid) };
   const started: StartedTestContainer[] = [];
   let network: StartedNetwork | undefined;
-  let agent: { proc: ChildProcess; address: string } | undefined;
+  let agent: Awaited<ReturnType<typeof startSupervisedAgent>> | undefined;
   let client: ReturnType<typeof createAgentClient> | undefined;
   const guard = spawn(process.execPath, ['-e', GUARD, runId], {
     detached: true,
@@ -144,7 +143,7 @@ export async function startContainersEnvironment(
     stopping = true;
     events?.kill('SIGTERM');
     // The agent first: it recovers every fault while the containers still exist.
-    if (agent) await stopAgentProcess(agent.proc);
+    if (agent) await agent.stop();
     client?.close();
     await Promise.all(started.map((c) => c.stop({ timeout: 5_000, remove: true }).catch(() => undefined)));
     await network?.stop().catch(() => undefined);
@@ -161,16 +160,17 @@ export async function startContainersEnvironment(
     // Two roles, two credentials: the controller's token faults; the services' may only register.
     const token = randomBytes(24).toString('hex');
     const serviceToken = randomBytes(24).toString('hex');
-    const startAgent = (listen: string): ReturnType<typeof startAgentProcess> =>
-      startAgentProcess({
-        stateDir: options.stateDir,
-        token,
-        serviceToken,
-        listen,
-        docker: true,
-        onLine: (l) => options.onLine?.('chaos-agent', l),
-      });
-    agent = await startAgent(`${gateway}:0`);
+    // Supervised as in the local environment: an agent that exits unasked is started again on its address
+    // (the services' control streams find it), and its journal recovers the faults it had left applied.
+    agent = await startSupervisedAgent({
+      stateDir: options.stateDir,
+      token,
+      serviceToken,
+      listen: `${gateway}:0`,
+      docker: true,
+      onLine: (l) => options.onLine?.('chaos-agent', l),
+      ...(options.onLifecycle ? { onLifecycle: options.onLifecycle } : {}),
+    });
     client = createAgentClient(agent.address);
     const wiring: RunWiring = { runId, network, labels, names, agentAddress: agent.address, serviceToken };
     started.push(await startPostgres(wiring));
@@ -201,9 +201,7 @@ export async function startContainersEnvironment(
       get agentProcess() {
         return agent!.proc;
       },
-      restartAgent: async () => {
-        agent = await startAgent(agentAddress);
-      },
+      agentRestarted: () => agent!.restarted(),
       stop,
     };
   } catch (error) {
