@@ -38,7 +38,8 @@ function row(o: TrialOutcome): string {
   return `| ${o.plan.index} | ${name} | ${o.plan.victim} at +${(o.plan.delayMs / 1000).toFixed(1)} s | ${o.killed} | ${o.exitCode ?? '-'} | ${o.verdict ?? '-'} | ${leaks} | ${o.durationSeconds.toFixed(0)} s |`;
 }
 
-function commit(): string {
+/** The workspace's commit (`-dirty` with uncommitted changes), for what a recorded page was measured on. */
+export function commit(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
