@@ -32,6 +32,8 @@ export interface SoakResult {
   faultsLeft: string[];
   controller: MemoryPoint[];
   agent: MemoryPoint[];
+  /** Readings before this (s) are start-up (compiling, pools filling): shown, not in the slope. */
+  warmupSeconds: number;
   /** Every pid the agent had (more than one means it was restarted). */
   agentPids: number[];
   /** The controller's exit code after Ctrl-C (null: it did not end). */
@@ -163,6 +165,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     faultsLeft: report.faultsLeft,
     controller,
     agent,
+    warmupSeconds: Math.min(120, (options.minutes * 60) / 4),
     agentPids: [...agentPids],
     exitCode: exitCode ?? null,
     leaks,
@@ -194,10 +197,12 @@ function readResults(dir: string): { recorded: number; faultsLeft: string[] } {
 
 /** The soak's findings as Markdown (docs/soak.md) and as the lines printed. */
 export function soakMarkdown(r: SoakResult, header: { date: string; commit: string; machine: string }): string {
-  const fmt = (points: MemoryPoint[]): string =>
-    points.length === 0
-      ? 'no reading'
-      : `${points[0]!.mib.toFixed(0)} → ${points.at(-1)!.mib.toFixed(0)} MiB (min ${Math.min(...points.map((p) => p.mib)).toFixed(0)}, max ${Math.max(...points.map((p) => p.mib)).toFixed(0)}), slope **${slopeMiBPerHour(points).toFixed(1)} MiB/h** over ${points.length} readings`;
+  const fmt = (points: MemoryPoint[]): string => {
+    if (points.length === 0) return 'no reading';
+    const steady = points.filter((p) => p.atSeconds >= r.warmupSeconds);
+    const mibs = points.map((p) => p.mib);
+    return `${points[0]!.mib.toFixed(0)} → ${points.at(-1)!.mib.toFixed(0)} MiB (min ${Math.min(...mibs).toFixed(0)}, max ${Math.max(...mibs).toFixed(0)}), slope **${slopeMiBPerHour(steady).toFixed(1)} MiB/h** over the ${steady.length} readings after the first ${r.warmupSeconds.toFixed(0)} s`;
+  };
   const counts = new Map<string, number>();
   for (const v of r.verdicts) counts.set(v, (counts.get(v) ?? 0) + 1);
   return [
