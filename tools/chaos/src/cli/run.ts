@@ -15,6 +15,7 @@ import { listRuns, readRun, resolveRun, RUN_KEYWORDS, trendOf } from '../report/
 import type { EnvironmentDeath } from '../run/infrastructure.ts';
 import { Runner, type ExperimentResult } from '../run/runner.ts';
 import { scheduleChild, Scheduler } from '../run/scheduler.ts';
+import { pruneBefore, retentionFor } from '../verdict/retention.ts';
 import { UnsupportedLocallyError } from '../plan/translate.ts';
 import { envName, load, ROOT, STATE, usage, type ENVIRONMENTS } from './common.ts';
 import { createProgress, outputMode, recentFigures, type OutputMode, type Progress } from './progress.ts';
@@ -145,6 +146,8 @@ export async function harness(
   resources: Resource[],
   opts: RunOptions,
   body: (runner: Runner, results: ExperimentResult[], signal: AbortSignal) => Promise<void>,
+  /** For runs without an end (Schedules): keep only this many ms of load samples and observations. */
+  retainMs?: number,
 ): Promise<number> {
   const settings = runSettings(opts);
   const { seed, rate, which, runId, runDir } = settings;
@@ -169,6 +172,7 @@ export async function harness(
   let observer: Observer | undefined;
   let runner: Runner | undefined;
   const results: ExperimentResult[] = [];
+  let pruner: NodeJS.Timeout | undefined;
   try {
     const deaths: EnvironmentDeath[] = [];
     env = await startEnv(runDir, log, which, deaths);
@@ -186,6 +190,19 @@ export async function harness(
     );
     observer.start();
     loadGen.start();
+    if (retainMs !== undefined) {
+      // A Schedule runs until Ctrl-C: what every request and scrape left would grow without end. Each child's
+      // verdict has read its windows by the time they fall out; the report keeps the last retainMs.
+      const load = loadGen;
+      const scrapes = observer;
+      pruner = setInterval(() => {
+        const cutoff = load.now() - retainMs;
+        pruneBefore(load.samples, cutoff);
+        pruneBefore(scrapes.observations, cutoff);
+      }, 60_000);
+      pruner.unref();
+      log(`long-running: the last ${Math.round(retainMs / 60_000)} min of load samples are kept (and reported)`);
+    }
     runner = new Runner(env, loadGen, observer, {
       runId,
       seed,
@@ -203,6 +220,7 @@ export async function harness(
     if (error instanceof UnsupportedLocallyError) log('  (refused before anything was injected)');
     results.push(environmentError(error));
   } finally {
+    clearInterval(pruner);
     await runner?.recoverAll();
     await loadGen?.stop();
     observer?.stop();
@@ -324,21 +342,26 @@ export function schedule(paths: string[], opts: RunOptions): Promise<number> {
         .join(', ')}`,
     );
   }
-  return harness(schedules, opts, async (runner, results, signal) => {
-    const schedulers = schedules.map(
-      (s) =>
-        new Scheduler(
-          s,
-          async (name) => {
-            const result = await runner.run(scheduleChild(s, name));
-            results.push(result);
-            return result.verdict === 'pass';
-          },
-          (e) => console.log(`  schedule ${s.metadata.name}: ${e.type}${'child' in e ? ` ${e.child}` : ''}`),
-        ),
-    );
-    for (const sc of schedulers) sc.start();
-    await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
-    for (const sc of schedulers) sc.stop();
-  });
+  return harness(
+    schedules,
+    opts,
+    async (runner, results, signal) => {
+      const schedulers = schedules.map(
+        (s) =>
+          new Scheduler(
+            s,
+            async (name) => {
+              const result = await runner.run(scheduleChild(s, name));
+              results.push(result);
+              return result.verdict === 'pass';
+            },
+            (e) => console.log(`  schedule ${s.metadata.name}: ${e.type}${'child' in e ? ` ${e.child}` : ''}`),
+          ),
+      );
+      for (const sc of schedulers) sc.start();
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+      for (const sc of schedulers) sc.stop();
+    },
+    retentionFor(schedules),
+  );
 }
