@@ -201,7 +201,10 @@ export function soakMarkdown(r: SoakResult, header: { date: string; commit: stri
     if (points.length === 0) return 'no reading';
     const steady = points.filter((p) => p.atSeconds >= r.warmupSeconds);
     const mibs = points.map((p) => p.mib);
-    return `${points[0]!.mib.toFixed(0)} → ${points.at(-1)!.mib.toFixed(0)} MiB (min ${Math.min(...mibs).toFixed(0)}, max ${Math.max(...mibs).toFixed(0)}), slope **${slopeMiBPerHour(steady).toFixed(1)} MiB/h** over the ${steady.length} readings after the first ${r.warmupSeconds.toFixed(0)} s`;
+    // The controller keeps a window of samples (at least 15 min) before it drops the oldest: the second half
+    // of a 30-minute soak is when it should be flat.
+    const half = points.filter((p) => p.atSeconds >= (r.minutes * 60) / 2);
+    return `${points[0]!.mib.toFixed(0)} → ${points.at(-1)!.mib.toFixed(0)} MiB (min ${Math.min(...mibs).toFixed(0)}, max ${Math.max(...mibs).toFixed(0)}), slope **${slopeMiBPerHour(steady).toFixed(1)} MiB/h** over the ${steady.length} readings after the first ${r.warmupSeconds.toFixed(0)} s, **${slopeMiBPerHour(half).toFixed(1)} MiB/h** over the second half`;
   };
   const counts = new Map<string, number>();
   for (const v of r.verdicts) counts.set(v, (counts.get(v) ?? 0) + 1);
