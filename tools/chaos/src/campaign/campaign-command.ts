@@ -61,7 +61,7 @@ export async function campaignCommand(opts: CampaignOptions): Promise<number> {
   const seed = opts.seed !== undefined ? Number(opts.seed) : randomInt(1, 2 ** 31 - 1);
   if (!Number.isInteger(seed)) usage(`--seed ${opts.seed}: expected an integer`);
   const env = opts.env ?? 'local';
-  if (env !== 'local') usage(`--env ${env}: the campaign runs the local environment (containers: not yet)`);
+  if (env !== 'local' && env !== 'containers') usage(`--env ${env}: expected local or containers`);
   const experiments = readdirSync(SUITE)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
@@ -83,7 +83,7 @@ export async function campaignCommand(opts: CampaignOptions): Promise<number> {
   const summary = `${trials} trials (${byVictim}), seed ${seed}: ${leaking === 0 ? 'nothing left behind in any' : `${leaking} left something behind`}`;
   console.log(`\n${summary}`);
   if (opts.record) {
-    const file = join(ROOT, 'docs/reliability.md');
+    const file = join(ROOT, env === 'local' ? 'docs/reliability.md' : `docs/reliability-${env}.md`);
     writeFileSync(file, reliabilityDoc(summary, [...header, ...outcomes.map(row)], seed, trials, env));
     console.log(`written: ${relative(process.cwd(), file)}`);
   }
@@ -105,7 +105,15 @@ time, so a reused pid is not mistaken), PostgreSQL's data directory, shared memo
 The agent, PostgreSQL and the services are supervised (restarted when they die); an experiment during which
 PostgreSQL or the agent died is an ERROR naming it, one whose service was killed is judged as any other
 (replicas and retries should carry it), and a killed controller takes everything it started with it (the
-agent by its IPC channel, PostgreSQL by its guard, which also removes its data).
+agent by its IPC channel, PostgreSQL by its guard, which also removes its data).${
+    env === 'containers'
+      ? `
+
+In the containers environment PostgreSQL and the services are containers: the trial kills one with
+\`docker kill --signal KILL\`, and also checks that no container of the run (by its controller-pid label) and
+no network created during the trial is left; a run may take 300 s. The agent runs on the host, as locally.`
+      : ''
+  }
 
 **${summary}.**
 

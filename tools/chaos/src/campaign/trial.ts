@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { dockerLeaks, killContainer, networks, runContainers } from './containers.ts';
 import { leaksAfter, sharedMemory } from './leaks.ts';
 import { dataDirOf, descendantsOf, roleOf, type ProcessInfo } from './processes.ts';
 
@@ -39,8 +40,9 @@ export interface TrialOutcome {
 export interface TrialOptions {
   /** The CLI's entry (tools/chaos/src/cli.ts). */
   cli: string;
-  env: 'local';
-  /** A run that takes longer is hung (a leak): its processes are killed, by PID. Default 150 s. */
+  /** local: every part is a process of the run; containers: PostgreSQL and the services are its containers. */
+  env: 'local' | 'containers';
+  /** A run that takes longer is hung (a leak): its processes are killed, by PID. Default 150 s (300 in containers). */
   timeoutMs?: number;
 }
 
@@ -55,6 +57,8 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
   const state = mkdtempSync(join(tmpdir(), 'nova-campaign-'));
   const reports = join(state, 'reports');
   const before = sharedMemory();
+  const networksBefore = options.env === 'containers' ? networks() : new Set<string>();
+  const timeoutMs = options.timeoutMs ?? (options.env === 'containers' ? 300_000 : 150_000);
   const seen = new Map<string, ProcessInfo>();
   const child = spawn(
     process.execPath,
@@ -83,7 +87,7 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
   const onLine = (line: string): void => {
     if (injected || !/: inject for /.test(line)) return;
     injected = true;
-    setTimeout(() => (killed = kill(plan, child.pid!)), plan.delayMs).unref();
+    setTimeout(() => (killed = kill(plan, child.pid!, options.env)), plan.delayMs).unref();
   };
   let buffer = '';
   child.stdout!.on('data', (c: Buffer) => {
@@ -94,7 +98,7 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
   });
   child.stderr!.resume();
   const exit = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => resolve(-1), options.timeoutMs ?? 150_000);
+    const timer = setTimeout(() => resolve(-1), timeoutMs);
     child.once('exit', (code) => {
       clearTimeout(timer);
       resolve(code);
@@ -104,11 +108,12 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
   const processes = [...seen.values()];
   const leaks: string[] = [];
   if (exit === -1) {
-    leaks.push(`chaos run did not end within ${(options.timeoutMs ?? 150_000) / 1000} s`);
+    leaks.push(`chaos run did not end within ${timeoutMs / 1000} s`);
     for (const p of [controller, ...processes]) signal(p.pid, 'SIGKILL');
   }
   const dataDirs = [...new Set(processes.map((p) => dataDirOf(p.cmdline)).filter((d): d is string => !!d))];
   leaks.push(...(await leaksAfter({ processes, dataDirs, before })));
+  if (options.env === 'containers') leaks.push(...(await dockerLeaks(child.pid!, networksBefore)));
   const report = readReport(reports);
   if (report?.faultLeft) leaks.push(`a fault left active: ${report.faultLeft}`);
   rmSync(state, { recursive: true, force: true });
@@ -131,10 +136,16 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** SIGKILLs the plan's victim among the run's processes; says what it killed. */
-function kill(plan: TrialPlan, controllerPid: number): string {
+/** SIGKILLs the plan's victim among the run's processes (or, in containers, its containers); says what it killed. */
+function kill(plan: TrialPlan, controllerPid: number, env: TrialOptions['env']): string {
   if (plan.victim === 'controller')
     return signal(controllerPid, 'SIGKILL') ? `controller pid ${controllerPid}` : 'nothing: the run had ended';
+  if (env === 'containers' && plan.victim !== 'chaos-agent') {
+    const candidates = runContainers(controllerPid).filter((c) => c.role === plan.victim);
+    const victim = candidates[plan.pick % Math.max(1, candidates.length)];
+    if (!victim) return `nothing: no ${plan.victim} container was running`;
+    return killContainer(victim.name) ? `container ${victim.name}` : `nothing: ${victim.name} had stopped`;
+  }
   const candidates = descendantsOf(controllerPid).filter((p) => roleOf(p.cmdline) === plan.victim);
   const victim = candidates[plan.pick % Math.max(1, candidates.length)];
   if (!victim) return `nothing: no ${plan.victim} was running`;

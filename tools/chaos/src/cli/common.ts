@@ -23,11 +23,12 @@ Usage:
   chaos kinds                    every fault kind: its layer (in-process, process, container, kernel) and the
                                  Chaos Mesh actions it honours (--output json)
   chaos schedule [files...]      run the Schedules (cron, Forbid/Allow, historyLimit) until Ctrl-C
-  chaos campaign [--trials N] [--seed S] [--record]
+  chaos campaign [--trials N] [--seed S] [--env local|containers] [--record]
                                  crash trials: each runs one suite experiment and SIGKILLs the controller, the
                                  agent, a service or PostgreSQL mid-fault, then lists what was left behind
-                                 (processes, data, shared memory, active faults); --record writes
-                                 docs/reliability.md; exit 1 on any leak
+                                 (processes, data, shared memory, containers, networks, active faults);
+                                 --record writes docs/reliability.md (containers: reliability-containers.md);
+                                 exit 1 on any leak
   chaos up [--live-load <rps>]   start the local environment, the REST API and the dashboard; keep them running
                                  (Ctrl-C or chaos down stops them)
   chaos dashboard                chaos up with a live load of 10 req/s for the dashboard's live chart
