@@ -414,4 +414,24 @@ describe('the containers environment', { retry: 1 }, () => {
       await new Promise((r) => setTimeout(r, 200));
     expect((await env.targets()).length).toBe(env.instances.length);
   }, 60_000);
+
+  it("PostgreSQL's container SIGKILLed is restarted with its data, reported as postgresql, and reads work again", async () => {
+    const before = lines.length;
+    const account = load.accounts[0]!;
+    await check('docker', ['kill', '--signal', 'KILL', `${env.runId}-postgres`]);
+    const deadline = Date.now() + 60_000;
+    while (!lines.slice(before).includes('postgresql restarted') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 250));
+    expect(lines.slice(before)).toEqual(expect.arrayContaining(['postgresql exited 137', 'postgresql restarted']));
+    // The account created before the kill is read back: the restarted container kept its data.
+    let status = 0;
+    const until = Date.now() + 30_000;
+    while (status !== 200 && Date.now() < until) {
+      const res = await request(`${env.urls('user')[0]}/users/${account.id}`).catch(() => undefined);
+      status = res?.statusCode ?? 0;
+      await res?.body.dump();
+      if (status !== 200) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(status).toBe(200);
+  }, 120_000);
 });

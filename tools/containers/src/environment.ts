@@ -340,8 +340,24 @@ async function startServices(w: RunWiring, userReplicas: number, started: Starte
 }
 
 /**
+ * Waits until PostgreSQL, started again at `since` (ISO time), says it accepts connections (its log; the
+ * image has no client tools).
+ */
+async function waitPostgresReady(container: string, since: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run('docker', ['logs', '--since', since, container]);
+    if (/database system is ready to accept connections/.test(r.stdout + r.stderr)) return;
+    if (Date.now() > deadline) throw new Error(`${container} did not accept connections within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
  * Restarts containers that die (a pod-kill/container-kill), with backoff, as a kubelet restarts a pod's
- * containers; reads `docker events` for this run's containers.
+ * containers; reads `docker events` for this run's containers. PostgreSQL's container too (with its data:
+ * a restarted container keeps its filesystem), reported as `postgresql`, so an experiment during which it
+ * died is an error, as in the local environment.
  */
 function superviseContainers(
   runId: string,
@@ -349,6 +365,7 @@ function superviseContainers(
   stopping: () => boolean,
   onLifecycle: ContainersEnvironmentOptions['onLifecycle'],
 ): ChildProcess {
+  const postgres = { name: `${runId}-postgres`, restarts: 0 };
   const events = spawn(
     'docker',
     [
@@ -369,6 +386,19 @@ function superviseContainers(
     while ((nl = buffered.indexOf('\n')) >= 0) {
       const [name, code] = buffered.slice(0, nl).split(' ');
       buffered = buffered.slice(nl + 1);
+      if (name === postgres.name && !stopping()) {
+        onLifecycle?.({ instance: 'postgresql', type: 'exited', code: Number(code) });
+        const backoff = Math.min(5_000, 250 * 2 ** postgres.restarts++);
+        setTimeout(() => {
+          if (stopping()) return;
+          const since = new Date().toISOString();
+          void run('docker', ['start', postgres.name])
+            .then(() => waitPostgresReady(postgres.name, since, 30_000))
+            .then(() => onLifecycle?.({ instance: 'postgresql', type: 'restarted', code: null }))
+            .catch(() => undefined);
+        }, backoff);
+        continue;
+      }
       const replica = replicas.find((r) => r.containerName === name);
       if (!replica || stopping()) continue;
       replica.running = false;
