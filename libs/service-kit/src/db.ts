@@ -6,9 +6,16 @@ export interface Migration {
   sql: string;
 }
 
-/** A connection pool with sane limits for a small service. */
-export function createPool(connectionString: string, options: pg.PoolConfig = {}): pg.Pool {
-  return new pg.Pool({
+/**
+ * A connection pool with sane limits for a small service. `onIdleError` hears of an idle connection the
+ * server dropped (default: a process warning on stderr).
+ */
+export function createPool(
+  connectionString: string,
+  options: pg.PoolConfig = {},
+  onIdleError: (error: Error) => void = (error) => process.emitWarning(`database connection lost: ${error.message}`),
+): pg.Pool {
+  const pool = new pg.Pool({
     connectionString,
     max: 10,
     idleTimeoutMillis: 10_000,
@@ -17,6 +24,11 @@ export function createPool(connectionString: string, options: pg.PoolConfig = {}
     statement_timeout: 5_000,
     ...options,
   });
+  // An idle connection the server dropped (PostgreSQL restarted, a failover) is an 'error' on the pool, and an
+  // 'error' nobody listens to ends the process: every service died with its database. The pool has already
+  // thrown that connection away; the next query opens a new one, and readiness reports the outage meanwhile.
+  pool.on('error', onIdleError);
+  return pool;
 }
 
 /**

@@ -53,6 +53,22 @@ describe('migrate', () => {
     expect(cols.rows.map((r) => r.column_name).sort()).toEqual(['x', 'y']);
     await expect(migrate(pool, 'Bad Schema', [])).rejects.toThrow(/invalid schema name/);
   });
+
+  it('survives the server dropping an idle connection (a restart): reported, and the next query works', async () => {
+    const url = await createTestDatabase(inject('postgresUrl'), 'kit_drop');
+    const lost: Error[] = [];
+    const pool = createPool(url, {}, (e) => lost.push(e));
+    pools.push(pool);
+    const pid = (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    // Another connection ends that idle backend, as a restarting server ends them all.
+    const admin = createPool(url);
+    pools.push(admin);
+    await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+    const deadline = Date.now() + 5_000;
+    while (lost.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(lost[0]?.message).toMatch(/terminat/);
+    expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
 });
 
 describe('createServiceApp', () => {

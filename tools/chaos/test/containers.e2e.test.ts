@@ -425,13 +425,14 @@ describe('the containers environment', { retry: 1 }, () => {
     expect(lines.slice(before)).toEqual(expect.arrayContaining(['postgresql exited 137', 'postgresql restarted']));
     // The account created before the kill is read back: the restarted container kept its data.
     let status = 0;
+    let body = '';
     const until = Date.now() + 30_000;
     while (status !== 200 && Date.now() < until) {
       const res = await request(`${env.urls('user')[0]}/users/${account.id}`).catch(() => undefined);
       status = res?.statusCode ?? 0;
-      await res?.body.dump();
+      body = (await res?.body.text()) ?? '';
       if (status !== 200) await new Promise((r) => setTimeout(r, 500));
     }
-    expect(status).toBe(200);
+    expect(status, `${body}\n${JSON.stringify(account)}\n${lines.slice(before).join('\n')}`).toBe(200);
   }, 120_000);
 });
