@@ -60,7 +60,8 @@ export async function campaignCommand(opts: CampaignOptions): Promise<number> {
   if (!Number.isInteger(trials) || trials < 1 || trials > 1000) usage(`--trials ${opts.trials}: expected 1 to 1000`);
   const seed = opts.seed !== undefined ? Number(opts.seed) : randomInt(1, 2 ** 31 - 1);
   if (!Number.isInteger(seed)) usage(`--seed ${opts.seed}: expected an integer`);
-  const env = opts.env ?? 'local';
+  // `--env` (or CHAOS_ENV, as for chaos run: `npx nx chaos -- …` cannot pass --env through nx).
+  const env = opts.env ?? process.env['CHAOS_ENV'] ?? 'local';
   if (env !== 'local' && env !== 'containers') usage(`--env ${env}: expected local or containers`);
   const experiments = readdirSync(SUITE)
     .filter((f) => f.endsWith('.yaml'))
@@ -94,7 +95,7 @@ function reliabilityDoc(summary: string, table: string[], seed: number, trials: 
   const date = new Date().toISOString().slice(0, 10);
   return `# Reliability: the crash campaign
 
-\`npx nx chaos -- campaign --trials ${trials} --seed ${seed} --env ${env} --record\` wrote this page (${date}, commit
+\`${env === 'local' ? '' : `CHAOS_ENV=${env} `}npx nx chaos -- campaign --trials ${trials} --seed ${seed} --record\` wrote this page (${date}, commit
 ${commit()}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}).
 
 Each trial runs one experiment of the default suite with \`chaos run\` (its own state directory) and SIGKILLs one
