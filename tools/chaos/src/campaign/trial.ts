@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { dockerLeaks, killContainer, networks, runContainers } from './containers.ts';
 import { leaksAfter, sharedMemory } from './leaks.ts';
+import { reportedResults, signal } from './run-report.ts';
 import { dataDirOf, descendantsOf, roleOf, type ProcessInfo } from './processes.ts';
 
 /** What a trial kills: the controller itself, or one part of the environment it started. */
@@ -114,7 +115,7 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
   const dataDirs = [...new Set(processes.map((p) => dataDirOf(p.cmdline)).filter((d): d is string => !!d))];
   leaks.push(...(await leaksAfter({ processes, dataDirs, before })));
   if (options.env === 'containers') leaks.push(...(await dockerLeaks(child.pid!, networksBefore)));
-  const report = readReport(reports);
+  const report = reportedResults(reports)[0];
   if (report?.faultLeft) leaks.push(`a fault left active: ${report.faultLeft}`);
   rmSync(state, { recursive: true, force: true });
   return {
@@ -125,15 +126,6 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
     leaks,
     durationSeconds: (Date.now() - started) / 1000,
   };
-}
-
-function signal(pid: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, sig);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** SIGKILLs the plan's victim among the run's processes (or, in containers, its containers); says what it killed. */
@@ -151,17 +143,4 @@ function kill(plan: TrialPlan, controllerPid: number, env: TrialOptions['env']):
   if (!victim) return `nothing: no ${plan.victim} was running`;
   const name = plan.victim === 'service' ? basename(victim.cmdline.split('/src/main.ts')[0]!) : plan.victim;
   return signal(victim.pid, 'SIGKILL') ? `${name} pid ${victim.pid}` : `nothing: ${name} had exited`;
-}
-
-/** The run's report (written when the controller lived): the verdict, and a fault left active, if any. */
-function readReport(dir: string): { verdict: string; faultLeft?: string } | undefined {
-  const file = join(dir, 'report.json');
-  if (!existsSync(file)) return undefined;
-  const r = JSON.parse(readFileSync(file, 'utf8')) as {
-    results: Array<{ verdict: string; checks?: Array<{ name: string; ok: boolean; measured: string }> }>;
-  };
-  const first = r.results[0];
-  if (!first) return undefined;
-  const left = first.checks?.find((c) => c.name === 'no fault left behind' && !c.ok);
-  return { verdict: first.verdict, ...(left ? { faultLeft: left.measured } : {}) };
 }

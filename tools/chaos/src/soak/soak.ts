@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leaksAfter, sharedMemory } from '../campaign/leaks.ts';
 import { dataDirOf, descendantsOf, roleOf, type ProcessInfo } from '../campaign/processes.ts';
+import { reportedResults, signal } from '../campaign/run-report.ts';
 import { rssMiB, slopeMiBPerHour, type MemoryPoint } from './memory.ts';
 
 /** Options of {@link runSoak}. */
@@ -151,18 +152,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const processes = [...seen.values()];
   if (exitCode === undefined) {
     leaks.push('chaos schedule did not end within 120 s of Ctrl-C');
-    for (const p of [{ pid: child.pid! }, ...processes]) signal(p.pid);
+    for (const p of [{ pid: child.pid! }, ...processes]) signal(p.pid, 'SIGKILL');
   }
   const dataDirs = [...new Set(processes.map((p) => dataDirOf(p.cmdline)).filter((d): d is string => !!d))];
   leaks.push(...(await leaksAfter({ processes, dataDirs, before })));
-  const report = readResults(reports);
+  const results = reportedResults(reports);
   rmSync(state, { recursive: true, force: true });
   return {
     minutes: options.minutes,
     everySeconds: options.everySeconds,
     verdicts,
-    recorded: report.recorded,
-    faultsLeft: report.faultsLeft,
+    recorded: results.length,
+    faultsLeft: results.flatMap((x) => (x.faultLeft ? [`${x.name ?? 'a run'}: ${x.faultLeft}`] : [])),
     controller,
     agent,
     warmupSeconds: Math.min(120, (options.minutes * 60) / 4),
@@ -170,29 +171,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     exitCode: exitCode ?? null,
     leaks,
   };
-}
-
-function signal(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-/** The final report's runs: how many it records, and any whose "no fault left behind" check failed. */
-function readResults(dir: string): { recorded: number; faultsLeft: string[] } {
-  const file = join(dir, 'report.json');
-  if (!existsSync(file)) return { recorded: 0, faultsLeft: [] };
-  const r = JSON.parse(readFileSync(file, 'utf8')) as {
-    results: Array<{ name?: string; checks?: Array<{ name: string; ok: boolean; measured: string }> }>;
-  };
-  const faultsLeft = r.results.flatMap((x) =>
-    (x.checks ?? [])
-      .filter((c) => c.name === 'no fault left behind' && !c.ok)
-      .map((c) => `${x.name ?? 'a run'}: ${c.measured}`),
-  );
-  return { recorded: r.results.length, faultsLeft };
 }
 
 /** The soak's findings as Markdown (docs/soak.md) and as the lines printed. */
