@@ -1,5 +1,5 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { KEEP_ATTRIBUTE, type Logger, type ServiceMetrics, type Tracing } from '@nova/telemetry';
+import { bindSpan, KEEP_ATTRIBUTE, type Logger, type ServiceMetrics, type Tracing } from '@nova/telemetry';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
@@ -28,6 +28,10 @@ export function traceRequests(
   },
 ): void {
   const { tracing, metrics, slowRequestMs } = opts;
+  // Declared up front so every request object keeps one shape (fastify's advice): a property first added in a
+  // hook gives requests two shapes, and every function that reads them handles both.
+  app.decorateRequest('otelSpan', undefined);
+  app.decorateRequest('otelParent', undefined);
   app.decorateRequest('traceHeaders', function (this: FastifyRequest): Record<string, string> {
     if (!tracing || !this.otelSpan) return {};
     return tracing.headersFor(trace.setSpan(this.otelParent ?? ROOT_CONTEXT, this.otelSpan));
@@ -47,8 +51,7 @@ export function traceRequests(
       );
       request.otelSpan = span;
       request.otelParent = parent;
-      const { traceId, spanId } = span.spanContext();
-      (request.log as Logger).setBindings({ trace_id: traceId, span_id: spanId });
+      bindSpan(request.log as Logger, span);
       done();
     });
   }

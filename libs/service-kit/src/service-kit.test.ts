@@ -129,6 +129,7 @@ describe('createServiceApp', () => {
     const app = createServiceApp({ name: 't', telemetry: true, logger: createLogger('t', { level: 'info' }, sink) });
     app.get('/trace', async (request) => {
       request.log.info('handling');
+      request.log.child({ step: 'child' }).warn('from a child logger');
       return request.traceHeaders();
     });
     const res = await app.inject({
@@ -138,7 +139,12 @@ describe('createServiceApp', () => {
     const traceparent: string = res.json().traceparent;
     expect(traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
     const line = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'handling');
-    expect(line).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: traceparent.split('-')[2] });
+    const ids = { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: traceparent.split('-')[2] };
+    expect(line).toMatchObject(ids);
+    expect(lines.map((l) => JSON.parse(l)).find((l) => l.step === 'child')).toMatchObject(ids);
+    // Lines of the app's own logger, outside any request, carry none.
+    app.log.info('outside');
+    expect(JSON.parse(lines.at(-1)!)).not.toHaveProperty('trace_id');
     await app.close();
   });
 });
