@@ -1,17 +1,19 @@
 /**
- * `npx nx bench services`: the cost of telemetry on the real local stack. One embedded PostgreSQL and four
+ * `npx nx bench services`: the cost of telemetry on the real local stack. One embedded PostgreSQL and five
  * stacks (auth, user, messaging) side by side, one per telemetry configuration:
  *   off      – no metrics, no tracing (the baseline);
  *   metrics  – prom-client RED metrics only;
  *   default  – metrics + parent-based ratio-sampled tracing (what the services run with);
  *   full     – metrics + tracing of every request.
- * plus a second `off` stack as an A/A control. Each round loads every route (`GET /users/:id`,
- * `POST /messages`) of every stack in turn with identical autocannon load (loopback, bounded in time), the
- * order rotating each round; throughput and the services' CPU per request are ratioed to `off` per round. Prints medians with 95 % intervals; `-- --check` exits 1 when a goal is missed with
+ * plus a second `off` stack as an A/A control. In each round, for each route (`GET /users/:id`, `POST /messages`),
+ * the five stacks are loaded at the same moment with identical autocannon load (loopback, bounded in time), once
+ * as fast as they answer and once at a fixed rate; throughput and the services' CPU per request are ratioed to
+ * `off` per round. Prints medians with 95 % intervals; `-- --check` exits 1 when a goal is missed with
  * confidence; `-- --record` appends the run to docs/benchmarks.md. Last line: one JSON object.
  */
+import { setTimeout } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { BenchReport, interleave, parseBenchFlags, totalCpuMs, type Measure } from '@nova/bench-kit';
+import { BenchReport, parseBenchFlags, totalCpuMs } from '@nova/bench-kit';
 import { startLocalPostgres } from '@nova/local-postgres';
 import { startStack, type Stack } from '@nova/stack';
 import { prepareRoutes, type Routes as Target } from './routes.ts';
@@ -39,101 +41,138 @@ const ROUTES = [
 
 let failures = 0;
 let requests = 0;
-/** CPU time the stack's services spent per request in the last window of each case, in µs. */
-const cpuPerRequest: Record<string, number[]> = {};
+
+/** One stack under load: its route's autocannon options and the pids whose CPU time it is charged. */
+interface Loaded {
+  opts: autocannon.Options;
+  pids: readonly number[];
+}
 
 /**
- * Loads one route of one stack at a fixed rate (`overallRate`, req/s) for the window; resolves to the stack's
- * CPU per request (µs). At a fixed rate every configuration serves the same requests with the same batching
- * and idle time, so this compares the work each does per request without the scheduling noise of saturation.
+ * Loads every stack at the same moment (each with its own autocannon, same connections and window; at
+ * `rate` req/s each when given, else as fast as it answers) and resolves, per stack, to its throughput
+ * (req/s) and its services' CPU per request (µs). Loaded together, every configuration meets the same moment
+ * of this shared VM and the same history (every stack is warm, or cold, alike): loaded one after the other,
+ * a stack that had just been idle paid for it, and the A/A control read 0.74–1.27.
  */
-const fixedRate =
-  (opts: autocannon.Options, pids: readonly number[], rate: () => number): Measure =>
-  async () => {
-    const cpuBefore = totalCpuMs(pids);
-    const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, overallRate: rate(), ...opts });
-    const cpuMs = totalCpuMs(pids) - cpuBefore;
+async function loadTogether(
+  stacks: readonly Loaded[],
+  rate?: number,
+): Promise<{ rps: number; requests: number; cpuMs: number; cpuPerRequestUs: number }[]> {
+  const before = stacks.map((s) => totalCpuMs(s.pids));
+  const results = await Promise.all(
+    stacks.map((s) =>
+      autocannon({
+        connections: CONNECTIONS,
+        duration: SECONDS,
+        ...(rate === undefined ? {} : { overallRate: rate }),
+        ...s.opts,
+      }),
+    ),
+  );
+  return results.map((r, i) => {
     failures += r.errors + r.timeouts + r.non2xx;
     requests += r.requests.total;
-    return (cpuMs * 1000) / Math.max(1, r.requests.total);
-  };
+    const cpuMs = totalCpuMs(stacks[i]!.pids) - before[i]!;
+    const served = Math.max(1, r.requests.total);
+    return { rps: r.requests.average, requests: served, cpuMs, cpuPerRequestUs: (cpuMs * 1000) / served };
+  });
+}
 
-/** Loads one route of one stack for the window; resolves to its req/s and records its CPU per request. */
-const load =
-  (name: string, opts: autocannon.Options, pids: readonly number[]): Measure =>
-  async () => {
-    const cpuBefore = totalCpuMs(pids);
-    const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts });
-    const cpuMs = totalCpuMs(pids) - cpuBefore;
-    failures += r.errors + r.timeouts + r.non2xx;
-    requests += r.requests.total;
-    (cpuPerRequest[name] ??= []).push((cpuMs * 1000) / Math.max(1, r.requests.total));
-    return r.requests.average;
-  };
+const IDLE_MS = 1500;
+
+/** Each stack's CPU while no stack is loaded, in ms per second: the background a fixed rate would charge to requests. */
+async function idleCpu(stacks: readonly (readonly number[])[]): Promise<number[]> {
+  // Let the last responses and their GC finish first.
+  await setTimeout(250);
+  const before = stacks.map((p) => totalCpuMs(p));
+  await setTimeout(IDLE_MS);
+  return stacks.map((p, i) => ((totalCpuMs(p) - before[i]!) * 1000) / IDLE_MS);
+}
 
 const flags = parseBenchFlags();
-const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 7);
+const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
 const report = new BenchReport('services', flags);
 report.note(
   'one embedded PostgreSQL 17, five stacks up at once (telemetry off / off again as an A/A control / metrics / default / full)',
 );
 report.note(
-  `${ROUNDS} interleaved rounds after 1 warm-up; in each, every route of every stack is loaded in turn for ${SECONDS} s (${CONNECTIONS} connections; one stack at a time, the order rotating each round) and ratios to off taken per round`,
+  `${ROUNDS} rounds after 1 warm-up; in each, for each route, the five stacks are loaded at the same moment for ${SECONDS} s (${CONNECTIONS} connections each, one autocannon per stack, the start order rotating each round), once as fast as they answer and once at a fixed rate, then left idle for ${IDLE_MS / 1000} s to measure their CPU with no load; ratios to off taken per round`,
 );
 report.note(
-  'load generator: autocannon in the bench process, identical for every case, so its cost is held constant and cancels in the per-round ratio',
+  'load generator: autocannon in the bench process, identical for every stack and running for all of them at once, so its cost is held constant and cancels in the per-round ratio',
 );
 report.note(
-  "capacity: the services' CPU time per request (every thread's /proc/<pid>/task/<tid>/schedstat, PostgreSQL excluded) off / on, per round: the throughput ratio a CPU-bound service would see, less exposed to scheduling noise than req/s; measured at saturation and at a fixed rate (autocannon overallRate)",
+  "capacity: the services' CPU time per request (every thread's /proc/<pid>/task/<tid>/schedstat, PostgreSQL excluded) off / on, per round: the throughput ratio a CPU-bound service would see; measured at saturation and at a fixed rate (autocannon overallRate); at the fixed rate each stack's CPU with no load (timers such as the event-loop delay monitor) is taken out, since at a low rate it would be charged to few requests",
 );
 
-// Not pinned: the system under test is 13 processes (PostgreSQL and four stacks); on one core its figures
-// fell 4× and scattered ±40 % (measured), so every process may use both cores and the rounds interleave.
+// Not pinned: the system under test is 16 processes (PostgreSQL and five stacks of three). Pinned to core 0
+// with autocannon on core 1, its figures fell by half and the A/A control scattered twice as wide (measured
+// 2026-12-03), so every process may use both cores.
 const postgres = await startLocalPostgres({});
 const stacks: Stack[] = [];
 try {
+  const modes = Object.keys(MODES) as Mode[];
   const targets = {} as Record<Mode, Target>;
   const pids = {} as Record<Mode, number[]>;
-  for (const mode of Object.keys(MODES) as Mode[]) {
+  for (const mode of modes) {
     const databaseUrl = await postgres.createDatabase(`bench_${mode}`);
     const stack = await startStack({ databaseUrl, env: { ...MODES[mode], LOG_LEVEL: 'error' } });
     stacks.push(stack);
     targets[mode] = await prepareRoutes(stack, mode);
     pids[mode] = stack.instances.map((i) => i.process.pid!);
   }
-  // The fixed rate of each route: half what the costliest configuration (full tracing) sustains, measured
-  // here, so every configuration keeps up with it on this machine.
+  // The fixed rate of each route, per stack: what all five together sustain when loaded as fast as they
+  // answer (the costliest, full tracing, sets it), halved, so every configuration keeps up on this machine.
   const rates = {} as Record<(typeof ROUTES)[number][0], number>;
   for (const [route, label] of ROUTES) {
-    const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...targets.full[route] });
-    rates[route] = Math.max(20, Math.floor(r.requests.average / 2));
+    const sat = await loadTogether(modes.map((m) => ({ opts: targets[m][route], pids: pids[m] })));
+    const slowest = Math.min(...sat.map((r) => r.rps));
+    rates[route] = Math.max(10, Math.floor(slowest / 2));
     report.note(
-      `fixed rate of ${label}: ${rates[route]} req/s (half of the ${Math.round(r.requests.average)} req/s telemetry full sustained at calibration)`,
+      `fixed rate of ${label}: ${rates[route]} req/s per stack (half of the slowest stack's ${Math.round(slowest)} req/s with all five loaded at once, at calibration)`,
     );
   }
-  const cases: Record<string, Measure> = {};
-  for (const [route] of ROUTES) {
-    for (const mode of Object.keys(MODES) as Mode[]) {
-      cases[`${route}_${mode}`] = load(`${route}_${mode}`, targets[mode][route], pids[mode]);
-      cases[`${route}_${mode}_fixed`] = fixedRate(targets[mode][route], pids[mode], () => rates[route]);
+  type Series = Record<string, number[]>;
+  const series: Series = {};
+  const push = (name: string, value: number) => (series[name] ??= []).push(value);
+  for (let round = -1; round < ROUNDS; round++) {
+    // Rotate which stack's load starts first: autocannon instances start a few ms apart.
+    const order = modes.map((_, i) => modes[(i + round + modes.length) % modes.length]!);
+    for (const [route] of ROUTES) {
+      const loaded = order.map((m) => ({ opts: targets[m][route], pids: pids[m] }));
+      const sat = await loadTogether(loaded);
+      const fixed = await loadTogether(loaded, rates[route]);
+      const idle = await idleCpu(order.map((m) => pids[m]));
+      if (round < 0) continue; // warm-up
+      order.forEach((mode, i) => {
+        push(`${route}_${mode}`, sat[i]!.rps);
+        push(`${route}_${mode}_cpu`, sat[i]!.cpuPerRequestUs);
+        // What the stack spends with no request at all (timers, monitors) is not a cost per request; at a
+        // fixed rate it would be charged to few requests, so it is measured and taken out.
+        push(`${route}_${mode}_fixed`, ((fixed[i]!.cpuMs - idle[i]! * SECONDS) * 1000) / fixed[i]!.requests);
+        push(`${mode}_idle`, idle[i]!);
+      });
     }
+    if (round >= 0) process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
   }
-  const rounds = await interleave(cases, { rounds: ROUNDS, warmup: 1 });
+  for (const mode of modes) {
+    report.figure(`${mode}_idle`, `telemetry ${mode}: the stack's CPU with no load`, 'ms/s', series[`${mode}_idle`]!);
+  }
   for (const [route, label] of ROUTES) {
-    for (const mode of Object.keys(MODES) as Mode[]) {
-      report.figure(`${route}_${mode}`, `${label}, telemetry ${mode}`, 'req/s', rounds[`${route}_${mode}`]!);
-      // The warm-up round's CPU figures are dropped like its throughput.
+    for (const mode of modes) {
+      report.figure(`${route}_${mode}`, `${label}, telemetry ${mode}`, 'req/s', series[`${route}_${mode}`]!);
       report.figure(
         `${route}_${mode}_cpu`,
         `${label}, telemetry ${mode}, services' CPU per request`,
         'µs',
-        cpuPerRequest[`${route}_${mode}`]!.slice(-ROUNDS),
+        series[`${route}_${mode}_cpu`]!,
       );
       report.figure(
         `${route}_${mode}_fixed`,
-        `${label}, telemetry ${mode}, services' CPU per request at the fixed rate`,
+        `${label}, telemetry ${mode}, services' CPU per request at the fixed rate, idle CPU taken out`,
         'µs',
-        rounds[`${route}_${mode}_fixed`]!,
+        series[`${route}_${mode}_fixed`]!,
       );
     }
     for (const mode of COMPARED) {
