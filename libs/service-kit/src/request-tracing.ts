@@ -14,6 +14,10 @@ declare module 'fastify' {
   }
 }
 
+/** The name a request's span starts with; a recorded span is renamed `<method> <route>`. */
+const SPAN_NAME = 'http request';
+const SERVER = { kind: SpanKind.SERVER } as const;
+
 /**
  * A span per request (W3C context extracted from the caller, sampled parent-based; failed and slow requests
  * always kept) and RED metrics per route. `metrics` absent: none recorded (telemetry off).
@@ -44,11 +48,13 @@ export function traceRequests(
     // to their outgoing calls instead.
     app.addHook('onRequest', (request, _reply, done) => {
       const parent = tracing.extract(request.headers);
-      const span = tracer.startSpan(
-        `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
-        { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': request.url } },
-        parent,
-      );
+      // Name and attributes are only built for a span that records: most requests are not sampled, and our
+      // samplers decide on the trace (its parent's flag, its id) alone.
+      const span = tracer.startSpan(SPAN_NAME, SERVER, parent);
+      if (span.isRecording()) {
+        span.updateName(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`);
+        span.setAttributes({ 'http.request.method': request.method, 'url.path': request.url });
+      }
       request.otelSpan = span;
       request.otelParent = parent;
       bindSpan(request.log as Logger, span);

@@ -49,6 +49,7 @@ describe('sampled tracing', () => {
     expect(spans.map((s) => s.name)).toEqual(['GET /ok']);
     expect(spans[0]!.spanContext().traceId).toBe(CALLER);
     expect(spans[0]!.attributes['nova.keep']).toBeUndefined();
+    expect(spans[0]!.attributes).toMatchObject({ 'http.request.method': 'GET', 'url.path': '/ok' });
   });
 
   it('keeps a span for an unsampled request that failed, in the caller trace, marked as an error', async () => {

@@ -1,4 +1,5 @@
 import { context, propagation, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
@@ -47,7 +48,9 @@ export function initTracing(
       resource: resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? service }),
       spanProcessors,
     });
-    provider.register();
+    // W3C trace context only: the SDK's default adds the baggage propagator, which we never use and which
+    // every request's extract and every outgoing call's inject would otherwise run.
+    provider.register({ propagator: new W3CTraceContextPropagator() });
   }
   const current = provider;
   return {
