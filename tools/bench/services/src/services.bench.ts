@@ -51,14 +51,14 @@ interface Loaded {
 /**
  * Loads every stack at the same moment (each with its own autocannon, same connections and window; at
  * `rate` req/s each when given, else as fast as it answers) and resolves, per stack, to its throughput
- * (req/s) and its services' CPU per request (µs). Loaded together, every configuration meets the same moment
+ * (req/s), the requests it served and its services' CPU time over the window (ms). Loaded together, every configuration meets the same moment
  * of this shared VM and the same history (every stack is warm, or cold, alike): loaded one after the other,
  * a stack that had just been idle paid for it, and the A/A control read 0.74–1.27.
  */
 async function loadTogether(
   stacks: readonly Loaded[],
   rate?: number,
-): Promise<{ rps: number; requests: number; cpuMs: number; cpuPerRequestUs: number }[]> {
+): Promise<{ rps: number; requests: number; cpuMs: number }[]> {
   const before = stacks.map((s) => totalCpuMs(s.pids));
   const results = await Promise.all(
     stacks.map((s) =>
@@ -75,7 +75,7 @@ async function loadTogether(
     requests += r.requests.total;
     const cpuMs = totalCpuMs(stacks[i]!.pids) - before[i]!;
     const served = Math.max(1, r.requests.total);
-    return { rps: r.requests.average, requests: served, cpuMs, cpuPerRequestUs: (cpuMs * 1000) / served };
+    return { rps: r.requests.average, requests: served, cpuMs };
   });
 }
 
@@ -106,7 +106,7 @@ report.note(
   "capacity: the services' CPU time per request (every thread's /proc/<pid>/task/<tid>/schedstat, PostgreSQL excluded) off / on, per round: the throughput ratio a CPU-bound service would see; measured at saturation and at a fixed rate (autocannon overallRate); at the fixed rate each stack's CPU with no load (timers such as the event-loop delay monitor) is taken out, since at a low rate it would be charged to few requests",
 );
 
-// Not pinned: the system under test is 16 processes (PostgreSQL and five stacks of three). Pinned to core 0
+// Not pinned: the system under test is PostgreSQL and five stacks of three processes. Pinned to core 0
 // with autocannon on core 1, its figures fell by half and the A/A control scattered twice as wide (measured
 // 2026-12-03), so every process may use both cores.
 const postgres = await startLocalPostgres({});
@@ -123,7 +123,7 @@ try {
     pids[mode] = stack.instances.map((i) => i.process.pid!);
   }
   // The fixed rate of each route, per stack: what all five together sustain when loaded as fast as they
-  // answer (the costliest, full tracing, sets it), halved, so every configuration keeps up on this machine.
+  // answer (the slowest stack sets it), halved, so every configuration keeps up on this machine.
   const rates = {} as Record<(typeof ROUTES)[number][0], number>;
   for (const [route, label] of ROUTES) {
     const sat = await loadTogether(modes.map((m) => ({ opts: targets[m][route], pids: pids[m] })));
@@ -133,8 +133,7 @@ try {
       `fixed rate of ${label}: ${rates[route]} req/s per stack (half of the slowest stack's ${Math.round(slowest)} req/s with all five loaded at once, at calibration)`,
     );
   }
-  type Series = Record<string, number[]>;
-  const series: Series = {};
+  const series: Record<string, number[]> = {};
   const push = (name: string, value: number) => (series[name] ??= []).push(value);
   for (let round = -1; round < ROUNDS; round++) {
     // Rotate which stack's load starts first: autocannon instances start a few ms apart.
@@ -147,7 +146,7 @@ try {
       if (round < 0) continue; // warm-up
       order.forEach((mode, i) => {
         push(`${route}_${mode}`, sat[i]!.rps);
-        push(`${route}_${mode}_cpu`, sat[i]!.cpuPerRequestUs);
+        push(`${route}_${mode}_cpu`, (sat[i]!.cpuMs * 1000) / sat[i]!.requests);
         // What the stack spends with no request at all (timers, monitors) is not a cost per request; at a
         // fixed rate it would be charged to few requests, so it is measured and taken out.
         push(`${route}_${mode}_fixed`, ((fixed[i]!.cpuMs - idle[i]! * SECONDS) * 1000) / fixed[i]!.requests);
