@@ -2,7 +2,7 @@ import CircuitBreaker from 'opossum';
 import { CountWindow, TimeWindow, type OutcomeWindow } from './breaker-window.ts';
 import { CircuitState } from './circuit-state.ts';
 import { now } from './clock.ts';
-import { BrokenCircuitError, ErrorCodes, isResilienceError, statusOf } from './errors.ts';
+import { BrokenCircuitError, ErrorCodes, isResilienceError, isShed, statusOf } from './errors.ts';
 import { Emitter, type Disposable, type Subscribe } from './event.ts';
 import { observed, publish } from './events.ts';
 import { Pipeline, proceed, type Execution, type Scope, type Stage } from './policy.ts';
@@ -66,13 +66,14 @@ export interface StateChangeEvent {
 
 /**
  * The default failure predicate. A 4xx answer is the caller's fault, not the upstream's, so it must not open
- * the breaker; neither must our own bulkhead's rejection or a caller's abort.
+ * the breaker; neither must our own bulkhead's rejection, a load shedder's (ours or the upstream's, see
+ * `isShed`) or a caller's abort.
  */
 export function countsAsFailure(error: unknown): boolean {
   const status = statusOf(error);
   if (status !== undefined && status >= 400 && status < 500) return false;
   if (isResilienceError(error, ErrorCodes.BULKHEAD_FULL)) return false;
-  if (isResilienceError(error, ErrorCodes.CONCURRENCY_LIMIT)) return false;
+  if (isShed(error)) return false;
   if (isAbort(error)) return false;
   return true;
 }

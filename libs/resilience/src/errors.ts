@@ -109,13 +109,45 @@ export class HttpStatusError extends ResilienceError {
   /** Milliseconds the server asked us to wait (`Retry-After`), when it said so. */
   readonly retryAfterMs: number | undefined;
   readonly body: string;
+  /**
+   * The stable error code the upstream put in its JSON answer (`{"code": ...}`), if any: e.g.
+   * `RES_ERR_CONCURRENCY_LIMIT` when its load shedding turned the request away (see {@link isShed}).
+   */
+  readonly upstreamCode: string | undefined;
   constructor(statusCode: number, upstream: string, retryAfterMs: number | undefined, body: string) {
     super(ErrorCodes.HTTP_STATUS, `upstream ${upstream} answered HTTP ${statusCode}`);
     this.statusCode = statusCode;
     this.upstream = upstream;
     this.retryAfterMs = retryAfterMs;
     this.body = body;
+    this.upstreamCode = codeIn(body);
   }
+}
+
+/** The string `code` of a small JSON object body; error answers are small, and anything else is not parsed. */
+function codeIn(body: string): string | undefined {
+  if (body.length > 4_096 || body.charCodeAt(0) !== 123 /* { */) return undefined;
+  try {
+    const code = (JSON.parse(body) as { code?: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when a call was turned away by a concurrency limit: this process's (`ConcurrencyLimitError`) or an
+ * upstream's load shedding (HTTP 503 with code `RES_ERR_CONCURRENCY_LIMIT`). Such an answer comes from a
+ * healthy server protecting itself: it is no breaker failure (an open breaker would also refuse what the
+ * server can take), and it is not retried (a retry adds load where there is too much; the caller gets the
+ * 503 and its Retry-After and decides).
+ */
+export function isShed(err: unknown): boolean {
+  if (isResilienceError(err, ErrorCodes.CONCURRENCY_LIMIT)) return true;
+  return (
+    isResilienceError(err, ErrorCodes.HTTP_STATUS) &&
+    (err as { upstreamCode?: unknown }).upstreamCode === ErrorCodes.CONCURRENCY_LIMIT
+  );
 }
 
 /** True when `err` is an error of this library with the given code (or any code when omitted). */

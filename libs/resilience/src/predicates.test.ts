@@ -14,6 +14,7 @@ import {
   ErrorCodes,
   HttpStatusError,
   isResilienceError,
+  isShed,
   statusOf,
   TimeoutError,
 } from './errors.ts';
@@ -109,6 +110,43 @@ describe('isTransientError', () => {
     expect(isTransientError(new ConcurrencyLimitError())).toBe(false);
     // A status decides before a connection code.
     expect(isTransientError(coded('ECONNRESET', { statusCode: 400 }))).toBe(false);
+  });
+});
+
+describe('isShed (a load shedder turned the call away)', () => {
+  const shedBody = JSON.stringify({ error: 'at its limit', code: ErrorCodes.CONCURRENCY_LIMIT });
+  it('reads the code of an upstream’s JSON answer', () => {
+    expect(new HttpStatusError(503, 'u', 1_000, shedBody).upstreamCode).toBe(ErrorCodes.CONCURRENCY_LIMIT);
+    expect(new HttpStatusError(500, 'u', undefined, '{"code":"DB_DOWN"}').upstreamCode).toBe('DB_DOWN');
+    for (const body of [
+      '',
+      'oops',
+      '{"code":7}',
+      '{not json',
+      ` ${shedBody}`,
+      `{"code":"X","pad":"${'x'.repeat(4_096)}"}`,
+    ])
+      expect(new HttpStatusError(503, 'u', undefined, body).upstreamCode).toBeUndefined();
+  });
+
+  it('is true for our own limit and an upstream’s shedding answer, and nothing else', () => {
+    expect(isShed(new ConcurrencyLimitError())).toBe(true);
+    expect(isShed(new HttpStatusError(503, 'u', 1_000, shedBody))).toBe(true);
+    expect(isShed(new HttpStatusError(503, 'u', 1_000, '{"code":"RES_ERR_TIMEOUT"}'))).toBe(false);
+    expect(isShed(new HttpStatusError(503, 'u', 1_000, ''))).toBe(false);
+    // A look-alike that is not this library's error is not trusted.
+    expect(isShed({ code: 'E', upstreamCode: ErrorCodes.CONCURRENCY_LIMIT })).toBe(false);
+    for (const v of [null, undefined, new BulkheadRejectedError(1, 1), new TimeoutError(1)])
+      expect(isShed(v)).toBe(false);
+  });
+
+  it('is neither retried nor counted by a breaker, unlike any other 503', () => {
+    const shed = new HttpStatusError(503, 'u', 1_000, shedBody);
+    expect(isTransientError(shed)).toBe(false);
+    expect(countsAsFailure(shed)).toBe(false);
+    const other = new HttpStatusError(503, 'u', 1_000, '{"code":"UPSTREAM_DOWN"}');
+    expect(isTransientError(other)).toBe(true);
+    expect(countsAsFailure(other)).toBe(true);
   });
 });
 

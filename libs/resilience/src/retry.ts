@@ -1,6 +1,6 @@
 import { exponentialBackoff, type Backoff } from './backoff.ts';
 import { now, sleep } from './clock.ts';
-import { ErrorCodes, isResilienceError, statusOf } from './errors.ts';
+import { ErrorCodes, isResilienceError, isShed, statusOf } from './errors.ts';
 import { observed, publish, type GiveUpEvent } from './events.ts';
 
 export type { GiveUpEvent };
@@ -58,13 +58,16 @@ const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 
 /**
  * The default retry predicate: connection errors, HTTP 502/503/504/429 and timeouts. Never a breaker's
- * fast-fail or a bulkhead rejection (retrying those only adds load and latency), never a deadline already
- * exceeded, never an abort.
+ * fast-fail, a bulkhead rejection or an upstream's load shedding (`isShed`: retrying those only adds load
+ * and latency), never a deadline already exceeded, never an abort.
  */
 export function isTransientError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   if (isResilienceError(error)) {
-    return error.code === ErrorCodes.TIMEOUT || (error.code === ErrorCodes.HTTP_STATUS && isRetryableStatus(error));
+    return (
+      error.code === ErrorCodes.TIMEOUT ||
+      (error.code === ErrorCodes.HTTP_STATUS && isRetryableStatus(error) && !isShed(error))
+    );
   }
   const status = statusOf(error);
   if (status !== undefined) return RETRYABLE_STATUS.has(status);

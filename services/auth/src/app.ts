@@ -6,7 +6,7 @@ import {
   type ServiceAppOptions,
   errorResponseSchema,
 } from '@nova/service-kit';
-import { ErrorCodes, isResilienceError, requestDeadline } from '@nova/resilience';
+import { ErrorCodes, isResilienceError, isShed, requestDeadline } from '@nova/resilience';
 import type { FastifyInstance } from 'fastify';
 import type { TokenService } from './tokens.ts';
 
@@ -83,6 +83,12 @@ export function buildAuthApp(options: AuthAppOptions): FastifyInstance {
       } catch (error) {
         // The caller's budget ran out: 504 (service-kit), not a 503 that blames user-service and asks for a retry.
         if (isResilienceError(error, ErrorCodes.DEADLINE_EXCEEDED)) throw error;
+        // user-service is up and shedding a surge: its own Retry-After goes to the caller, and nothing is
+        // logged per request (a surge would flood the log with what the shed metric already counts).
+        if (isShed(error)) {
+          const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs ?? 1_000;
+          throw unavailable('login is temporarily unavailable: user-service is at capacity', Math.ceil(retryAfterMs / 1000));
+        }
         request.log.warn({ err: error }, 'user-service unavailable for login');
         throw unavailable('login is temporarily unavailable: user-service does not answer', breakerResetMs / 1000);
       }

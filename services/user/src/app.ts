@@ -6,6 +6,7 @@ import {
   type ServiceAppOptions,
   errorResponseSchema,
 } from '@nova/service-kit';
+import { loadShedding, type LoadSheddingOptions } from '@nova/resilience';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { hashPassword, verifyPassword } from './password.ts';
@@ -16,7 +17,31 @@ export interface UserAppOptions extends Partial<ServiceAppOptions> {
   pool: pg.Pool;
   /** scrypt cost (log2 N). Default 14; the local stack uses less to spare CPU under load. */
   passwordCost?: number;
+  /**
+   * The adaptive concurrency limit of the credentials check (server-side load shedding), or `false` for none.
+   * Default: a gradient limit (see {@link CREDENTIALS_SHEDDING}).
+   */
+  credentialsShedding?: LoadSheddingOptions | false;
 }
+
+const CREDENTIALS_PATH = '/internal/credentials/verify';
+
+/**
+ * The credentials check's shedding: hashing is the one CPU-bound route, and a login surge beyond what the
+ * hashing threads can do would otherwise queue until every caller times out (and retries, and queues more).
+ * A gradient limit learns the concurrency at which latency stays within 1.5× its no-load value and answers
+ * the rest 503 at once, so the logins it admits keep their latency and the routes that share the process
+ * (profile reads, messaging's recipient checks) keep theirs.
+ */
+export const CREDENTIALS_SHEDDING: LoadSheddingOptions = {
+  name: 'credentials',
+  initialLimit: 8,
+  tolerance: 2,
+  minLimit: 2,
+  maxLimit: 64,
+  queueSize: 2,
+  exempt: (request) => !request.url.startsWith(CREDENTIALS_PATH),
+};
 
 const userSchema = {
   type: 'object',
@@ -43,6 +68,7 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
   // Compared against when the email is unknown, so such logins cost as much as real ones.
   const dummyHash = hashPassword(randomUUID(), cost);
   app.service.addReadinessCheck({ name: 'database', check: () => pingDatabase(options.pool) });
+  if (options.credentialsShedding !== false) app.register(loadShedding, options.credentialsShedding ?? CREDENTIALS_SHEDDING);
 
   app.post<{ Body: { email: string; name: string; password: string } }>(
     '/users',
@@ -101,7 +127,7 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
 
   // Internal: auth-service checks a login here. The answer never says which of email or password was wrong.
   app.post<{ Body: { email: string; password: string } }>(
-    '/internal/credentials/verify',
+    CREDENTIALS_PATH,
     {
       schema: {
         body: {

@@ -283,7 +283,6 @@ async function startServices(w: RunWiring, userReplicas: number, started: Starte
       .join(','),
     AUTH_SERVICE_URLS: `http://${nameOf('auth', 0)}:${PORT}`,
     JWT_SECRET: randomBytes(24).toString('hex'),
-    PASSWORD_HASH_COST: '12',
     // info: the wait strategy reads fastify's "Server listening at" (there is no shell in the image to probe a port).
     LOG_LEVEL: 'info',
     SHUTDOWN_GRACE_MS: '5000',

@@ -283,6 +283,13 @@ export class Runner implements FaultPort {
             'nova.dev/request-deadline-ms needs a load that sends a budget per experiment: run it with --load builtin',
         };
       }
+      if (h.surge !== undefined && !this.load.setSurge) {
+        return {
+          ...base,
+          verdict: 'skipped',
+          reason: 'nova.dev/load-surge needs a load that can change its rate mid-run: run it with --load builtin',
+        };
+      }
       this.load.setRequestDeadline?.(h.requestDeadlineMs);
       // Everything is planned and checked before anything is injected.
       let plan: ChaosPlan | undefined;
@@ -295,8 +302,11 @@ export class Runner implements FaultPort {
       phase('baseline', { endsAt: baselineStart + this.options.baselineMs });
       await sleep(this.options.baselineMs, signal);
       const faultStart = this.load.now();
+      // The surge is part of the fault: it starts and ends with the hold, and the recovery is judged without it.
+      if (h.surge) this.load.setSurge?.(h.surge);
       const { workflow, halt } = await this.faultPhase(r, uid, plan, h, base.injected, phase);
       const faultEnd = this.load.now();
+      this.load.setSurge?.(undefined);
       const limitMs = (h.maxRecoverySeconds + 3) * 1000;
       phase('verify', { endsAt: faultEnd + limitMs });
       const baseline = window(this.load.samples, baselineStart, faultStart);
@@ -337,6 +347,7 @@ export class Runner implements FaultPort {
       };
     } finally {
       this.load.setRequestDeadline?.(undefined);
+      this.load.setSurge?.(undefined);
       this.collecting.delete(uid);
     }
   }

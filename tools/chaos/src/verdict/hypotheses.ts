@@ -1,5 +1,6 @@
 import type { Observer } from './observe.ts';
-import { percentile, window, type Sample } from './load.ts';
+import { JOURNEYS, percentile, window, type Journey, type Sample, type Surge } from './load.ts';
+import { journeyChecks } from './journey-checks.ts';
 
 /** One steady-state check and what was measured. */
 export interface Check {
@@ -51,6 +52,14 @@ export interface Hypotheses {
    * early (on a cluster through Chaos Mesh's pause annotation) and the experiment fails.
    */
   abortErrorRate?: number;
+  /** Extra requests of one journey during the fault (`nova.dev/load-surge: "login=40"`). */
+  surge?: Surge;
+  /** Per journey: p99 bound during the fault, in ms (`nova.dev/journey-max-p99-ms`). */
+  journeyMaxP99Ms: Partial<Record<Journey, number>>;
+  /** Per journey: error-rate bound during the fault, a fraction (`nova.dev/journey-max-error-rate`). */
+  journeyMaxErrorRate: Partial<Record<Journey, number>>;
+  /** Per journey: successful requests per second during the fault, at least (`nova.dev/journey-min-goodput`). */
+  journeyMinGoodput: Partial<Record<Journey, number>>;
 }
 
 /** When a halt condition ended a fault early: what was measured then. */
@@ -108,6 +117,10 @@ export const KNOWN_ANNOTATIONS: readonly string[] = [
   'expect-no-events',
   'request-deadline-ms',
   'abort-error-rate',
+  'load-surge',
+  'journey-max-p99-ms',
+  'journey-max-error-rate',
+  'journey-min-goodput',
   'approved-by',
   'approval-ticket',
 ].map((k) => `nova.dev/${k}`);
@@ -140,6 +153,20 @@ export function hypothesesFrom(annotations: Record<string, string>): Hypotheses 
     }
     return pairs;
   };
+  const byJourney = (k: string, unit: string): Partial<Record<Journey, number>> => {
+    const out: Partial<Record<Journey, number>> = {};
+    for (const pair of list(k)) {
+      const [name = '', raw = ''] = pair.split('=').map((x) => x.trim());
+      const v = Number(raw);
+      if (!(JOURNEYS as readonly string[]).includes(name) || raw === '' || !Number.isFinite(v) || v < 0) {
+        throw new HypothesisAnnotationError(
+          `metadata.annotations["nova.dev/${k}"]: ${JSON.stringify(pair)} is not "journey=${unit}" with a journey of ${JOURNEYS.join(', ')}; write e.g. "login=${unit === 'a fraction' ? '0.01' : '40'}"`,
+        );
+      }
+      out[name as Journey] = v;
+    }
+    return out;
+  };
   const h: Hypotheses = {
     maxErrorRate: num('max-error-rate', 'a fraction, e.g. "0.01"') ?? 0.05,
     maxRecoverySeconds: num('max-recovery-seconds', 'seconds, e.g. "5"') ?? 10,
@@ -147,7 +174,17 @@ export function hypothesesFrom(annotations: Record<string, string>): Hypotheses 
     expectFallback: list('expect-fallback'),
     expectEvents: events('expect-events'),
     expectNoEvents: events('expect-no-events'),
+    journeyMaxP99Ms: byJourney('journey-max-p99-ms', 'ms'),
+    journeyMaxErrorRate: byJourney('journey-max-error-rate', 'a fraction'),
+    journeyMinGoodput: byJourney('journey-min-goodput', 'requests per second'),
   };
+  const surges = Object.entries(byJourney('load-surge', 'requests per second'));
+  if (surges.length > 1) {
+    throw new HypothesisAnnotationError(
+      `metadata.annotations["nova.dev/load-surge"]: names ${surges.length} journeys; a surge is of one journey, e.g. "login=40"`,
+    );
+  }
+  if (surges[0]) h.surge = { journey: surges[0][0] as Journey, ratePerSecond: surges[0][1] };
   const maxP99Ms = num('max-p99-ms', 'ms, e.g. "500"');
   if (maxP99Ms !== undefined) h.maxP99Ms = maxP99Ms;
   const maxP95Ms = num('max-p95-ms', 'ms, e.g. "300"');
@@ -275,6 +312,7 @@ export function evaluate(
       expected: `>= +${h.minP99IncreaseMs} ms`,
     });
   }
+  checks.push(...journeyChecks(h, samples, p));
   checks.push(...observedChecks(h, observer, p));
   const recovery = p.recoveredAt === undefined ? undefined : (p.recoveredAt - p.faultEnd) / 1000;
   checks.push({

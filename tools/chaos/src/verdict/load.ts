@@ -38,6 +38,23 @@ export interface LoadSource {
    * Absent when the source cannot change its requests mid-run (k6).
    */
   setRequestDeadline?(ms: number | undefined): void;
+  /**
+   * Adds `ratePerSecond` more requests of one journey on top of the steady load from now on (a surge), or
+   * ends the surge with `undefined`. Absent when the source cannot change its rate mid-run (k6).
+   */
+  setSurge?(surge: Surge | undefined): void;
+}
+
+/** The journeys of the built-in load, in the order the steady load cycles through them. */
+export const JOURNEYS = ['read-profile', 'login', 'send-message', 'read-conversation'] as const;
+/** One of {@link JOURNEYS}. */
+export type Journey = (typeof JOURNEYS)[number];
+
+/** Extra requests of one journey during an experiment's fault (`nova.dev/load-surge`). */
+export interface Surge {
+  journey: Journey;
+  /** Requests per second added to the steady load. */
+  ratePerSecond: number;
 }
 
 /**
@@ -49,8 +66,13 @@ export interface LoadSource {
 export class LoadGenerator implements LoadSource {
   readonly samples: Sample[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private surgeTimer: NodeJS.Timeout | undefined;
   private inFlight = 0;
+  /** In flight for the surge, bounded apart: a surge's stuck requests must not stop the steady users' ones. */
+  private surgeInFlight = 0;
   private seq = 0;
+  /** Position in {@link JOURNEYS} of the steady load (a surge does not move it). */
+  private cycle = 0;
   private readonly clients: { user: HttpClient; auth: HttpClient; messaging: HttpClient };
   /** The accounts the journeys use (after {@link prepare}); their password is `load-password`. */
   accounts: Array<{ id: string; email: string; token: string; password: string }> = [];
@@ -141,55 +163,60 @@ export class LoadGenerator implements LoadSource {
 
   start(): void {
     const interval = 1000 / this.options.ratePerSecond;
-    this.timer = setInterval(() => {
-      if (this.inFlight >= (this.options.maxInFlight ?? 64)) {
-        this.samples.push({
-          at: this.now(),
-          journey: 'overload',
-          latencyMs: 0,
-          ok: false,
-          status: 'load-generator-saturated',
-        });
-        return;
-      }
-      void this.fire();
-    }, interval);
+    this.timer = setInterval(() => this.send(JOURNEYS[this.cycle++ % JOURNEYS.length]!, false), interval);
+  }
+
+  setSurge(surge: Surge | undefined): void {
+    clearInterval(this.surgeTimer);
+    this.surgeTimer = undefined;
+    if (surge !== undefined && surge.ratePerSecond > 0)
+      this.surgeTimer = setInterval(() => this.send(surge.journey, true), 1000 / surge.ratePerSecond);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 20));
+    clearInterval(this.surgeTimer);
+    while (this.inFlight + this.surgeInFlight > 0) await new Promise((r) => setTimeout(r, 20));
     for (const c of Object.values(this.clients)) c.close();
     await this.dispatcher.close();
   }
 
-  private async fire(): Promise<void> {
+  /**
+   * Sends one request of `journey`, or records it as not sent when `maxInFlight` requests are out (the steady
+   * load and a surge each have that bound, as two populations of users would).
+   */
+  private send(journey: Journey, surge: boolean): void {
+    if ((surge ? this.surgeInFlight : this.inFlight) >= (this.options.maxInFlight ?? 64)) {
+      this.samples.push({ at: this.now(), journey, latencyMs: 0, ok: false, status: 'load-generator-saturated' });
+      return;
+    }
+    void this.fire(journey, surge);
+  }
+
+  private async fire(journey: Journey, surge: boolean): Promise<void> {
     const n = this.seq++;
     const me = this.accounts[n % this.accounts.length]!;
     const other = this.accounts[(n + 1) % this.accounts.length]!;
     const budget = this.budget;
     const auth = { authorization: `Bearer ${me.token}`, ...budget };
-    const journeys: Array<[string, () => Promise<{ statusCode: number }>]> = [
-      ['read-profile', () => this.clients.user.get(`/users/${other.id}`, { headers: budget })],
-      [
-        'login',
-        () =>
-          this.clients.auth.post(
-            '/auth/login',
-            { email: me.email, password: 'load-password' },
-            { idempotent: true, headers: budget },
-          ),
-      ],
-      [
-        'send-message',
-        () => this.clients.messaging.post('/messages', { to: other.id, text: `message ${n}` }, { headers: auth }),
-      ],
-      ['read-conversation', () => this.clients.messaging.get(`/messages?with=${other.id}&limit=20`, { headers: auth })],
-    ];
-    const [journey, call] = journeys[n % journeys.length]!;
+    const calls: Record<Journey, () => Promise<{ statusCode: number }>> = {
+      'read-profile': () => this.clients.user.get(`/users/${other.id}`, { headers: budget }),
+      login: () =>
+        this.clients.auth.post(
+          '/auth/login',
+          { email: me.email, password: 'load-password' },
+          { idempotent: true, headers: budget },
+        ),
+      'send-message': () =>
+        this.clients.messaging.post('/messages', { to: other.id, text: `message ${n}` }, { headers: auth }),
+      'read-conversation': () =>
+        this.clients.messaging.get(`/messages?with=${other.id}&limit=20`, { headers: auth }),
+    };
+    const call = calls[journey];
     const at = this.now();
     const t = performance.now();
-    this.inFlight++;
+    if (surge) this.surgeInFlight++;
+    else this.inFlight++;
     try {
       const res = await call();
       this.samples.push({
@@ -209,7 +236,8 @@ export class LoadGenerator implements LoadSource {
         status: e.statusCode ?? e.code ?? 'error',
       });
     } finally {
-      this.inFlight--;
+      if (surge) this.surgeInFlight--;
+      else this.inFlight--;
     }
   }
 }
