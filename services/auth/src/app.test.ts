@@ -12,6 +12,10 @@ let userUrl: string;
 let app: FastifyInstance;
 /** How long the stand-in takes to answer a credentials check, in ms. */
 let slowMs = 0;
+/** When set, the stand-in sheds every credentials check as user-service's load shedding does. */
+let shedding = false;
+/** Credentials checks the stand-in received. */
+let checks = 0;
 
 /** A stand-in user-service on loopback: one known account. */
 beforeAll(async () => {
@@ -21,6 +25,11 @@ beforeAll(async () => {
     req.on('end', () => {
       res.setHeader('content-type', 'application/json');
       if (req.url === '/healthz') return res.end('{"status":"ok"}');
+      checks++;
+      if (shedding) {
+        res.writeHead(503, { 'retry-after': '2' });
+        return res.end('{"error":"at its limit","code":"RES_ERR_CONCURRENCY_LIMIT"}');
+      }
       if (slowMs > 0) {
         setTimeout(() => !res.destroyed && res.end('{"error":"late"}'), slowMs);
         return;
@@ -123,6 +132,25 @@ describe('auth-service', () => {
     expect(ready.statusCode).toBe(503);
     expect(ready.json().checks[0]).toMatchObject({ name: 'user-service', ok: false });
     await down.close();
+  });
+
+  it('passes user-service’s shedding on at once: no retry, its Retry-After, and the breaker stays closed', async () => {
+    shedding = true;
+    try {
+      for (let i = 0; i < 8; i++) {
+        const before = checks;
+        const res = await login(app, { email: 'ada@example.com', password: 'correct horse' });
+        expect(res.statusCode).toBe(503);
+        expect(res.headers['retry-after']).toBe('2');
+        expect(res.json().error).toMatch(/user-service is at capacity/);
+        // One attempt: a retry would add load where there is too much.
+        expect(checks - before).toBe(1);
+      }
+    } finally {
+      shedding = false;
+    }
+    // Eight 503s in a row opened no breaker: the next login goes through.
+    expect((await login(app, { email: 'ada@example.com', password: 'correct horse' })).statusCode).toBe(200);
   });
 
   it("answers 504 at the caller's deadline when user-service is slower (not a 503 blaming it)", async () => {

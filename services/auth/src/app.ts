@@ -87,7 +87,10 @@ export function buildAuthApp(options: AuthAppOptions): FastifyInstance {
         // logged per request (a surge would flood the log with what the shed metric already counts).
         if (isShed(error)) {
           const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs ?? 1_000;
-          throw unavailable('login is temporarily unavailable: user-service is at capacity', Math.ceil(retryAfterMs / 1000));
+          throw unavailable(
+            'login is temporarily unavailable: user-service is at capacity',
+            Math.ceil(retryAfterMs / 1000),
+          );
         }
         request.log.warn({ err: error }, 'user-service unavailable for login');
         throw unavailable('login is temporarily unavailable: user-service does not answer', breakerResetMs / 1000);

@@ -3,7 +3,7 @@ import { createPool, migrate } from '@nova/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildUserApp } from './app.ts';
+import { buildUserApp, CREDENTIALS_SHEDDING } from './app.ts';
 import { migrations } from './migrations.ts';
 import { hashPassword, verifyPassword } from './password.ts';
 
@@ -90,6 +90,63 @@ describe('user-service', () => {
     const unknown = await verify('nobody@example.com', 'password1');
     expect([wrong.statusCode, unknown.statusCode]).toEqual([401, 401]);
     expect(wrong.json()).toEqual(unknown.json());
+  });
+
+  it('sheds credentials checks beyond its concurrency limit at once (503, Retry-After, code), and only those', async () => {
+    await create({ email: 'surge@example.com', name: 'Surge', password: 'password1' });
+    const user = (await create({ email: 'reader@example.com', name: 'Reader', password: 'password1' })).json();
+    // One place: while a check hashes, every other check is turned away; reads never are.
+    const limited = buildUserApp({
+      pool,
+      passwordCost: 10,
+      logger: undefined,
+      credentialsShedding: { ...CREDENTIALS_SHEDDING, initialLimit: 1, minLimit: 1, maxLimit: 1 },
+    });
+    await limited.ready();
+    try {
+      const verify = () =>
+        limited.inject({
+          method: 'POST',
+          url: '/internal/credentials/verify',
+          payload: { email: 'surge@example.com', password: 'password1' },
+        });
+      const [checks, reads] = await Promise.all([
+        Promise.all(Array.from({ length: 6 }, verify)),
+        Promise.all(Array.from({ length: 6 }, () => limited.inject(`/users/${user.id}`))),
+      ]);
+      const shed = checks.filter((r) => r.statusCode === 503);
+      expect(checks.filter((r) => r.statusCode === 200).length).toBeGreaterThanOrEqual(1);
+      expect(shed.length).toBeGreaterThanOrEqual(1);
+      expect(shed.length + checks.filter((r) => r.statusCode === 200).length).toBe(6);
+      for (const r of shed) {
+        expect(r.headers['retry-after']).toBe('1');
+        expect(r.json().code).toBe('RES_ERR_CONCURRENCY_LIMIT');
+      }
+      expect(reads.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200, 200]);
+      // The place is given back: a check alone is served.
+      expect((await verify()).statusCode).toBe(200);
+      const metrics = (await limited.inject('/metrics')).body;
+      expect(metrics).toMatch(new RegExp(`resilience_events_total\\{[^}]*kind="shed"[^}]*\\} ${shed.length}$`, 'm'));
+    } finally {
+      await limited.close();
+    }
+    // Without a limit nothing is shed.
+    const unlimited = buildUserApp({ pool, passwordCost: 10, logger: undefined, credentialsShedding: false });
+    await unlimited.ready();
+    try {
+      const all = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          unlimited.inject({
+            method: 'POST',
+            url: '/internal/credentials/verify',
+            payload: { email: 'surge@example.com', password: 'password1' },
+          }),
+        ),
+      );
+      expect(all.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200, 200]);
+    } finally {
+      await unlimited.close();
+    }
   });
 
   it('reports health, readiness with the database, and RED metrics', async () => {

@@ -68,7 +68,8 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
   // Compared against when the email is unknown, so such logins cost as much as real ones.
   const dummyHash = hashPassword(randomUUID(), cost);
   app.service.addReadinessCheck({ name: 'database', check: () => pingDatabase(options.pool) });
-  if (options.credentialsShedding !== false) app.register(loadShedding, options.credentialsShedding ?? CREDENTIALS_SHEDDING);
+  if (options.credentialsShedding !== false)
+    app.register(loadShedding, options.credentialsShedding ?? CREDENTIALS_SHEDDING);
 
   app.post<{ Body: { email: string; name: string; password: string } }>(
     '/users',

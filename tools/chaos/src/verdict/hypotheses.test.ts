@@ -164,7 +164,83 @@ describe('the halt condition', () => {
   });
 });
 
+describe('per-journey hypotheses', () => {
+  const h = hypothesesFrom({
+    'nova.dev/journey-max-p99-ms': 'read-profile=100',
+    'nova.dev/journey-max-error-rate': 'read-profile=0.1',
+    'nova.dev/journey-min-goodput': 'login=3',
+  });
+  const at = (ms: number, journey: string, ok: boolean, latencyMs: number): Sample => ({
+    at: ms,
+    journey,
+    latencyMs,
+    ok,
+    status: ok ? 200 : 503,
+  });
+  const journeyChecks = (samples: Sample[]) =>
+    evaluate(h, samples, noObservations, phases, 0).filter((c) => /^(read-profile|login) /.test(c.name));
+
+  it('judges each journey on its own samples in the fault window, goodput per second of the fault', () => {
+    const samples = [
+      at(500, 'read-profile', false, 900), // baseline: not counted
+      ...Array.from({ length: 19 }, (_, i) => at(1_000 + i * 50, 'read-profile', true, 20)),
+      at(1_500, 'read-profile', false, 80),
+      // 4 logins succeeded in the 1 s fault: 4/s; the slow ones are another journey's, not read-profile's.
+      ...Array.from({ length: 4 }, (_, i) => at(1_100 + i * 100, 'login', true, 5_000)),
+      at(1_900, 'login', false, 1),
+    ];
+    expect(journeyChecks(samples)).toEqual([
+      { name: 'read-profile p99 during the fault', ok: true, measured: '80 ms (20 requests)', expected: '<= 100 ms' },
+      {
+        name: 'read-profile error rate during the fault',
+        ok: true,
+        measured: '5.0 % (1/20)',
+        expected: '<= 10.0 %',
+      },
+      {
+        name: 'login goodput during the fault',
+        ok: true,
+        measured: '4.0/s (4 of 5 succeeded in 1.0 s)',
+        expected: '>= 3/s',
+      },
+    ]);
+  });
+
+  it('fails a journey over its bounds, under its goodput, or with no requests to judge', () => {
+    const slow = [
+      ...Array.from({ length: 8 }, (_, i) => at(1_000 + i * 100, 'read-profile', i > 5, 150)),
+      ...Array.from({ length: 2 }, (_, i) => at(1_000 + i * 100, 'login', true, 5)),
+    ];
+    expect(journeyChecks(slow).map((c) => [c.name, c.ok, c.measured])).toEqual([
+      ['read-profile p99 during the fault', false, '150 ms (8 requests)'],
+      ['read-profile error rate during the fault', false, '75.0 % (6/8)'],
+      ['login goodput during the fault', false, '2.0/s (2 of 2 succeeded in 1.0 s)'],
+    ]);
+    expect(journeyChecks([]).map((c) => [c.ok, c.measured])).toEqual([
+      [false, 'no requests'],
+      [false, 'no requests'],
+      [false, '0.0/s (0 of 0 succeeded in 1.0 s)'],
+    ]);
+  });
+});
+
 describe('hypothesis annotations', () => {
+  it('reads a surge and the per-journey bounds', () => {
+    const h = hypothesesFrom({
+      'nova.dev/load-surge': ' login = 100 ',
+      'nova.dev/journey-max-p99-ms': 'login=1000, read-profile=300',
+      'nova.dev/journey-max-error-rate': 'send-message=0.01',
+      'nova.dev/journey-min-goodput': 'login=25',
+    });
+    expect(h.surge).toEqual({ journey: 'login', ratePerSecond: 100 });
+    expect(h.journeyMaxP99Ms).toEqual({ login: 1000, 'read-profile': 300 });
+    expect(h.journeyMaxErrorRate).toEqual({ 'send-message': 0.01 });
+    expect(h.journeyMinGoodput).toEqual({ login: 25 });
+    const none = hypothesesFrom({});
+    expect(none.surge).toBeUndefined();
+    expect(none.journeyMaxP99Ms).toEqual({});
+  });
+
   it('reads the budget the load should send', () => {
     expect(hypothesesFrom({ 'nova.dev/request-deadline-ms': '600' }).requestDeadlineMs).toBe(600);
     expect(hypothesesFrom({}).requestDeadlineMs).toBeUndefined();
@@ -176,6 +252,11 @@ describe('hypothesis annotations', () => {
     ['nova.dev/request-deadline-ms', '0', /request-deadline-ms.*no budget/],
     ['nova.dev/abort-error-rate', 'half', /abort-error-rate.*"half".*write a fraction/],
     ['nova.dev/expect-events', 'messaging-service', /expect-events.*"messaging-service" is not "service:kind"/],
+    ['nova.dev/load-surge', 'logins=40', /load-surge.*"logins=40" is not "journey=.*read-profile, login, send-message/],
+    ['nova.dev/load-surge', 'login=40,read-profile=5', /load-surge.*names 2 journeys; a surge is of one journey/],
+    ['nova.dev/journey-max-p99-ms', 'login=fast', /journey-max-p99-ms.*"login=fast".*write e.g. "login=40"/],
+    ['nova.dev/journey-max-error-rate', 'login', /journey-max-error-rate.*"login" is not.*"login=0.01"/],
+    ['nova.dev/journey-min-goodput', 'login=-3', /journey-min-goodput.*"login=-3"/],
   ])('refuses %s: %s, naming the annotation and the fix', (key, value, message) => {
     expect(() => hypothesesFrom({ [key]: value })).toThrow(HypothesisAnnotationError);
     expect(() => hypothesesFrom({ [key]: value })).toThrow(message);

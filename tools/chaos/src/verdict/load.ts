@@ -209,8 +209,7 @@ export class LoadGenerator implements LoadSource {
         ),
       'send-message': () =>
         this.clients.messaging.post('/messages', { to: other.id, text: `message ${n}` }, { headers: auth }),
-      'read-conversation': () =>
-        this.clients.messaging.get(`/messages?with=${other.id}&limit=20`, { headers: auth }),
+      'read-conversation': () => this.clients.messaging.get(`/messages?with=${other.id}&limit=20`, { headers: auth }),
     };
     const call = calls[journey];
     const at = this.now();
