@@ -29,13 +29,38 @@ async function leftovers(controllerPid: number): Promise<{ containers: string[];
   return { containers, networks };
 }
 
-/** Starts `chaos run --env containers` on the partition experiment; resolves once the fault is injected. */
-function startRun(): { pid: number; injected: Promise<void>; exited: Promise<number | null>; out: () => string } {
+/** The images of the containers labelled with this controller PID's runs, sorted. */
+async function imagesOf(controllerPid: number): Promise<string[]> {
+  const out = await check('docker', [
+    'ps',
+    '--filter',
+    `label=dev.nova.chaos/controller-pid=${controllerPid}`,
+    '--format',
+    '{{.Image}}',
+  ]);
+  return out.split('\n').filter(Boolean).sort();
+}
+
+/**
+ * Starts `chaos run --env containers` on the partition experiment (the services from `workspace`: the
+ * mounted workspace or their images); resolves once the fault is injected.
+ */
+function startRun(workspace: 'mount' | 'images'): {
+  pid: number;
+  injected: Promise<void>;
+  exited: Promise<number | null>;
+  out: () => string;
+} {
   const proc = spawn(
     process.execPath,
     ['--conditions=@nova/source', '--import', 'tsx', CLI, 'run', '--env', 'containers', '--baseline', '1', PARTITION],
     {
-      env: { ...process.env, CHAOS_STATE_DIR: mkdtempSync(join(tmpdir(), 'nova-chaos-')), CHAOS_ACTOR: 'cleanup-test' },
+      env: {
+        ...process.env,
+        CHAOS_STATE_DIR: mkdtempSync(join(tmpdir(), 'nova-chaos-')),
+        CHAOS_ACTOR: 'cleanup-test',
+        NOVA_CONTAINERS_WORKSPACE: workspace,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -66,9 +91,14 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number): Promise<b
 describe('containers environment cleanup', { retry: 1 }, () => {
   it('Ctrl-C mid-partition: recovers, reports, exits 130, and removes every container and the network', async () => {
     const networksBefore = (await leftovers(0)).networks;
-    const run = startRun();
+    const run = startRun('images');
     await run.injected;
     expect((await leftovers(run.pid)).containers.length, run.out()).toBe(5);
+    // The services' own images (what a cluster runs), built in beforeAll.
+    const names = imageNames();
+    expect(await imagesOf(run.pid)).toEqual(
+      [names.auth, names.messaging, names.postgres, names.user, names.user].sort(),
+    );
     process.kill(run.pid, 'SIGINT');
     expect(await run.exited, run.out()).toBe(130);
     expect(run.out()).toMatch(/interrupted: recovering every fault/);
@@ -79,9 +109,12 @@ describe('containers environment cleanup', { retry: 1 }, () => {
 
   it('a SIGKILLed controller: its guard removes every container and the network', { timeout: 300_000 }, async () => {
     const networksBefore = (await leftovers(0)).networks;
-    const run = startRun();
+    const run = startRun('mount');
     await run.injected;
     expect((await leftovers(run.pid)).containers.length, run.out()).toBe(5);
+    // The workspace mounted on the node base: no service image is needed.
+    const names = imageNames();
+    expect(await imagesOf(run.pid)).toEqual([...Array(4).fill(names.nodeBase), names.postgres].sort());
     process.kill(run.pid, 'SIGKILL');
     await run.exited;
     // `docker rm -f` of five containers deletes five full copies of their file systems with the vfs storage

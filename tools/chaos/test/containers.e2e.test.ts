@@ -19,7 +19,7 @@ import { Observer } from '../src/verdict/observe.ts';
 import { ControllerAudit, policyFromEnv } from '../src/plan/policy.ts';
 import { Runner } from '../src/run/runner.ts';
 
-// The containers environment, for real: Docker (images built locally), testcontainers, the agent's Docker and
+// The containers environment, for real: Docker (the workspace mounted on a locally built base image), testcontainers, the agent's Docker and
 // kernel drivers. Without a Docker engine these tests fail, printing how to start one (.ci/run does).
 const SUITE = fileURLToPath(new URL('../../../k8s/base/chaos-mesh/experiments/', import.meta.url));
 const experiment = (file: string): Resource =>

@@ -1,20 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createAgentClient, DOCKER_LABELS, mintIdentityToken, TARGET_LABELS } from '@nova/proto';
-import {
-  awaitRegistrations,
-  listKinds,
-  listTargets,
-  startSupervisedAgent,
-  type ChaosEnvironment,
-  type EnvironmentInstance,
-  type ServiceName,
-} from '@nova/stack';
-import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
+import { createAgentClient, DOCKER_LABELS } from '@nova/proto';
+import { awaitRegistrations, listKinds, listTargets, startSupervisedAgent, type ChaosEnvironment } from '@nova/stack';
+import { Network, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { request } from 'undici';
 import { check, imageExists, requireDocker, run } from './docker.ts';
 import { buildImages, type ImageNames } from './images.ts';
+import { startPostgres, startServices, type Replica, type RunWiring } from './run-containers.ts';
+import { checkWorkspaceReadable, workspaceMode, type WorkspaceMode } from './workspace.ts';
 
 const LABEL_RUN = DOCKER_LABELS.run;
 
@@ -45,16 +39,10 @@ export interface ContainersEnvironmentOptions {
   stateDir: string;
   userReplicas?: number;
   images?: ImageNames;
+  /** How the services get their code (default: `NOVA_CONTAINERS_WORKSPACE`, else `mount`); see {@link WorkspaceMode}. */
+  workspace?: WorkspaceMode;
   onLine?: (source: string, line: string) => void;
   onLifecycle?: (event: { instance: string; type: 'exited' | 'restarted'; code: number | null }) => void;
-}
-
-interface Replica extends EnvironmentInstance {
-  container: StartedTestContainer;
-  containerName: string;
-  url: string;
-  running: boolean;
-  restarts: number;
 }
 
 /** A running containers environment, plus what its tests look at. */
@@ -67,8 +55,6 @@ export interface ContainersEnvironment extends ChaosEnvironment {
   /** Resolves when the supervised agent is next started again (after it exited unasked). */
   agentRestarted(): Promise<void>;
 }
-
-const PORT = 8080;
 
 /** Polls `url` until it answers 200. */
 async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
@@ -122,7 +108,8 @@ export async function removeOrphans(): Promise<string[]> {
 export async function startContainersEnvironment(
   options: ContainersEnvironmentOptions,
 ): Promise<ContainersEnvironment> {
-  const names = await preflight(options);
+  const workspace = options.workspace ?? workspaceMode();
+  const names = await preflight(options, workspace);
   await removeOrphans();
   const runId = `nova-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const labels = { [LABELS.run]: runId, [LABELS.controllerPid]: String(process.pid) };
@@ -172,7 +159,15 @@ export async function startContainersEnvironment(
       ...(options.onLifecycle ? { onLifecycle: options.onLifecycle } : {}),
     });
     client = createAgentClient(agent.address);
-    const wiring: RunWiring = { runId, network, labels, names, agentAddress: agent.address, serviceToken };
+    const wiring: RunWiring = {
+      runId,
+      network,
+      labels,
+      names,
+      workspace,
+      agentAddress: agent.address,
+      serviceToken,
+    };
     started.push(await startPostgres(wiring));
     const replicas = await startServices(wiring, options.userReplicas ?? 2, started);
     await Promise.all(replicas.map((r) => waitHealthy(`${r.url}/readyz`, 30_000)));
@@ -210,8 +205,11 @@ export async function startContainersEnvironment(
   }
 }
 
-/** Root, a Docker engine and the run's four images on this machine (built unless given); their names. */
-async function preflight(options: ContainersEnvironmentOptions): Promise<ImageNames> {
+/**
+ * Root, a Docker engine and the run's images on this machine (built unless given: the node base and
+ * PostgreSQL, and the services' images unless the workspace is mounted); their names.
+ */
+async function preflight(options: ContainersEnvironmentOptions, workspace: WorkspaceMode): Promise<ImageNames> {
   process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
   if (process.getuid?.() !== 0) {
     throw new Error(
@@ -220,9 +218,16 @@ async function preflight(options: ContainersEnvironmentOptions): Promise<ImageNa
   }
   await requireDocker();
   mkdirSync(options.stateDir, { recursive: true });
-  const names = options.images ?? (await buildImages({ log: (l) => options.onLine?.('images', l) }));
+  if (workspace === 'mount') await checkWorkspaceReadable();
+  const names =
+    options.images ??
+    (await buildImages({ services: workspace === 'images', log: (l) => options.onLine?.('images', l) }));
   // No registry is reachable here: a missing image would end in an opaque pull error from the engine.
-  for (const image of [names.postgres, names.user, names.auth, names.messaging]) {
+  const needed =
+    workspace === 'mount'
+      ? [names.postgres, names.nodeBase]
+      : [names.postgres, names.user, names.auth, names.messaging];
+  for (const image of needed) {
     if (!(await imageExists(image))) {
       throw new Error(
         `image ${image} is not on this machine and none can be pulled: build the images with \`npx nx images containers\`${image === names.postgres ? ', or set NOVA_POSTGRES_IMAGE to an image you have' : ''}`,
@@ -230,112 +235,6 @@ async function preflight(options: ContainersEnvironmentOptions): Promise<ImageNa
     }
   }
   return names;
-}
-
-/** What the containers of one run share: their network, labels, images and the agent they register with. */
-interface RunWiring {
-  runId: string;
-  network: StartedNetwork;
-  /** The run's Docker labels (run id, controller pid), on every container. */
-  labels: Record<string, string>;
-  names: ImageNames;
-  agentAddress: string;
-  /** The services' credential, from which each container's identity token is minted. */
-  serviceToken: string;
-}
-
-/** PostgreSQL for the run, ready for connections. */
-async function startPostgres(w: RunWiring): Promise<StartedTestContainer> {
-  const publicPostgres = Boolean(process.env['NOVA_POSTGRES_IMAGE']);
-  return (
-    new GenericContainer(w.names.postgres)
-      .withName(`${w.runId}-postgres`)
-      .withNetwork(w.network)
-      .withLabels(w.labels)
-      .withEnvironment({ POSTGRES_USER: 'nova', POSTGRES_PASSWORD: 'nova', POSTGRES_DB: 'postgres' })
-      // The public image prints this once for its init server and once for the real one.
-      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, publicPostgres ? 2 : 1))
-      .withStartupTimeout(60_000)
-      .start()
-  );
-}
-
-/**
- * The services' containers (user × `userReplicas`, auth, messaging), each recorded in `started` as soon as it
- * runs, so a failed start leaves nothing that `stop` does not remove.
- */
-async function startServices(w: RunWiring, userReplicas: number, started: StartedTestContainer[]): Promise<Replica[]> {
-  const plan: Array<{ service: ServiceName; replica: number }> = [
-    ...Array.from({ length: userReplicas }, (_, i) => ({ service: 'user' as const, replica: i + 1 })),
-    { service: 'auth', replica: 0 },
-    { service: 'messaging', replica: 0 },
-  ];
-  // Containers find each other by container name (Docker's DNS on a user network). No aliases: with
-  // aliases testcontainers attaches the container to Docker's default bridge too, and a second interface
-  // would split its traffic between two networks.
-  const nameOf = (service: ServiceName, replica: number): string =>
-    `${w.runId}-${service}${replica > 0 ? `-${replica}` : ''}`;
-  const common = {
-    DATABASE_URL: `postgres://nova:nova@${w.runId}-postgres:5432/postgres`,
-    USER_SERVICE_URLS: plan
-      .filter((p) => p.service === 'user')
-      .map((p) => `http://${nameOf('user', p.replica)}:${PORT}`)
-      .join(','),
-    AUTH_SERVICE_URLS: `http://${nameOf('auth', 0)}:${PORT}`,
-    JWT_SECRET: randomBytes(24).toString('hex'),
-    // info: the wait strategy reads fastify's "Server listening at" (there is no shell in the image to probe a port).
-    LOG_LEVEL: 'info',
-    SHUTDOWN_GRACE_MS: '5000',
-    CHAOS_AGENT_ADDR: w.agentAddress,
-    CHAOS_NAMESPACE: 'default',
-    DATA_DIR: '/var/lib/nova',
-  };
-  // allSettled, not all: when one start fails, the others must have finished starting (and be recorded in
-  // `started`) before stop() removes them, or a late one would be left running.
-  const settled = await Promise.allSettled(
-    plan.map(async ({ service, replica }): Promise<Replica> => {
-      const name = `${service}-service${replica > 0 ? `-${replica}` : ''}`;
-      const containerName = nameOf(service, replica);
-      const chaosLabels = { tier: 'backend', [TARGET_LABELS.safe]: 'true', [TARGET_LABELS.container]: containerName };
-      const container = await new GenericContainer(w.names[service])
-        .withName(containerName)
-        .withNetwork(w.network)
-        .withLabels({ ...w.labels, [LABELS.target]: 'true', 'app.kubernetes.io/name': `${service}-service` })
-        .withEnvironment({
-          ...common,
-          OTEL_SERVICE_NAME: `${service}-service`,
-          CHAOS_LABELS: Object.entries(chaosLabels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(','),
-          // The only identity this container may register as: what we started it as.
-          CHAOS_AGENT_TOKEN: mintIdentityToken(w.serviceToken, {
-            name: `${service}-service`,
-            namespace: 'default',
-            labels: { app: `${service}-service`, ...chaosLabels },
-          }),
-        })
-        // The data volume (an emptyDir in k8s), writable by the service's user.
-        .withTmpFs({ '/var/lib/nova': 'rw,uid=1000,gid=1000,size=64m' })
-        .withWaitStrategy(Wait.forLogMessage(/Server listening at/))
-        .withStartupTimeout(60_000)
-        .start();
-      started.push(container);
-      const ip = container.getIpAddress(w.network.getName());
-      return {
-        service,
-        name,
-        container,
-        containerName,
-        url: `http://${ip}:${PORT}`,
-        running: true,
-        pid: undefined,
-        restarts: 0,
-      };
-    }),
-  );
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<Replica>).value);
 }
 
 /**

@@ -286,7 +286,13 @@ export async function buildFromDockerfile(
  * Docker's build cache makes a rebuild with no change take seconds.
  */
 export async function buildImages(
-  options: { names?: ImageNames; agent?: boolean; log?: (line: string) => void } = {},
+  options: {
+    names?: ImageNames;
+    agent?: boolean;
+    /** Build the three services' images too. Default true; `false` for a mounted workspace, which needs none. */
+    services?: boolean;
+    log?: (line: string) => void;
+  } = {},
 ): Promise<ImageNames> {
   await requireDocker();
   const names = options.names ?? imageNames();
@@ -297,13 +303,19 @@ export async function buildImages(
       `NOVA_NODE_BASE=${names.nodeBase}: no such image here (docker pull it, or unset NOVA_NODE_BASE to build one from the host's node)`,
     );
   if (!process.env['NOVA_POSTGRES_IMAGE']) await buildPostgres(names.postgres, log);
+  if (options.services === false && !options.agent) return names;
   const context = await BuildContext.scan();
   try {
     // One service first (it builds the COPY layer the others share), then the rest side by side.
-    await buildFromDockerfile(context, 'services/user/Dockerfile', names.user, names.nodeBase, log);
+    if (options.services !== false)
+      await buildFromDockerfile(context, 'services/user/Dockerfile', names.user, names.nodeBase, log);
     await Promise.all([
-      buildFromDockerfile(context, 'services/auth/Dockerfile', names.auth, names.nodeBase, log),
-      buildFromDockerfile(context, 'services/messaging/Dockerfile', names.messaging, names.nodeBase, log),
+      ...(options.services !== false
+        ? [
+            buildFromDockerfile(context, 'services/auth/Dockerfile', names.auth, names.nodeBase, log),
+            buildFromDockerfile(context, 'services/messaging/Dockerfile', names.messaging, names.nodeBase, log),
+          ]
+        : []),
       ...(options.agent
         ? [buildFromDockerfile(context, 'chaos-agent/Dockerfile', names.agent, names.nodeBase, log)]
         : []),

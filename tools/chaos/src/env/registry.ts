@@ -50,7 +50,7 @@ const local: EnvironmentKind = {
 const containers: EnvironmentKind = {
   name: 'containers',
   summary:
-    'images (built locally), PostgreSQL, user-service ×2, auth-service, messaging-service in Docker; chaos-agent on the host with the Docker and kernel drivers',
+    'PostgreSQL, user-service ×2, auth-service, messaging-service in Docker (this workspace mounted read-only; NOVA_CONTAINERS_WORKSPACE=images runs their built images); chaos-agent on the host with the Docker and kernel drivers',
   needs() {
     const docker = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
     return [
