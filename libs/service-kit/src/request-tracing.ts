@@ -1,5 +1,12 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { bindSpan, KEEP_ATTRIBUTE, type Logger, type ServiceMetrics, type Tracing } from '@nova/telemetry';
+import { SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
+import {
+  bindSpan,
+  KEEP_ATTRIBUTE,
+  UnsampledSpan,
+  type Logger,
+  type ServiceMetrics,
+  type Tracing,
+} from '@nova/telemetry';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
@@ -13,10 +20,6 @@ declare module 'fastify' {
     traceHeaders(): Record<string, string>;
   }
 }
-
-/** The name a request's span starts with; a recorded span is renamed `<method> <route>`. */
-const SPAN_NAME = 'http request';
-const SERVER = { kind: SpanKind.SERVER } as const;
 
 /**
  * A span per request (W3C context extracted from the caller, sampled parent-based; failed and slow requests
@@ -38,19 +41,16 @@ export function traceRequests(
   app.decorateRequest('otelParent', undefined);
   app.decorateRequest('traceHeaders', function (this: FastifyRequest): Record<string, string> {
     if (!tracing || !this.otelSpan) return {};
-    return tracing.headersFor(trace.setSpan(this.otelParent ?? ROOT_CONTEXT, this.otelSpan));
+    return tracing.headersOf(this.otelSpan, this.otelParent);
   });
   if (tracing) {
-    const tracer = tracing.tracer;
     // The span travels on the request object, not in an AsyncLocalStorage context: on Node 20, entering one
     // turns on async hooks for the whole process, a cost no sampling ratio avoids (tracing at 10 % cost as
     // much throughput as tracing every request: docs/benchmarks.md). Handlers pass `request.traceHeaders()`
     // to their outgoing calls instead.
     app.addHook('onRequest', (request, _reply, done) => {
-      const parent = tracing.extract(request.headers);
-      // Name and attributes are only built for a span that records: most requests are not sampled, and our
-      // samplers decide on the trace (its parent's flag, its id) alone.
-      const span = tracer.startSpan(SPAN_NAME, SERVER, parent);
+      const { span, parent } = tracing.startRequestSpan(request.headers);
+      // Name and attributes are only built for a span that records: most requests are not sampled.
       if (span.isRecording()) {
         span.updateName(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`);
         span.setAttributes({ 'http.request.method': request.method, 'url.path': request.url });
@@ -87,7 +87,7 @@ export function traceRequests(
             'nova.kept_because': status >= 500 ? 'error' : 'slow',
           },
         },
-        request.otelParent,
+        request.otelParent ?? (span instanceof UnsampledSpan ? span.parentContext() : undefined),
       );
       if (status >= 500) kept.setStatus({ code: SpanStatusCode.ERROR });
       kept.end();

@@ -1,4 +1,4 @@
-import type { Attributes, Context, Link, SpanKind } from '@opentelemetry/api';
+import { createContextKey, type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -15,6 +15,13 @@ import {
  * are kept when the request itself was not sampled.
  */
 export const KEEP_ATTRIBUTE = 'nova.keep';
+
+/**
+ * A context carrying this key set to `true` starts a recorded, sampled root span: the request's new trace was
+ * already sampled by the root sampler (`Tracing.startRequestSpan`), and asking it again would sample at the
+ * ratio squared.
+ */
+export const SAMPLED_ROOT = createContextKey('nova.sampled-root');
 
 /** Default share of new traces sampled when `OTEL_TRACES_SAMPLER_ARG` is not set. */
 export const DEFAULT_SAMPLE_RATIO = 0.1;
@@ -35,7 +42,8 @@ export class KeepSampler implements Sampler {
     attributes: Attributes,
     links: Link[],
   ): SamplingResult {
-    if (attributes[KEEP_ATTRIBUTE] === true) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+    if (attributes[KEEP_ATTRIBUTE] === true || context.getValue(SAMPLED_ROOT) === true)
+      return { decision: SamplingDecision.RECORD_AND_SAMPLED };
     return this.delegate.shouldSample(context, traceId, name, kind, attributes, links);
   }
 
@@ -59,7 +67,14 @@ const SAMPLERS = [
  * sampled at the ratio) and `OTEL_TRACES_SAMPLER_ARG` (the ratio, 0–1, default {@link DEFAULT_SAMPLE_RATIO}),
  * wrapped in a {@link KeepSampler}. A value it does not know is an error naming the variable and the choices.
  */
-export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): { sampler: Sampler; description: string } {
+export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): {
+  sampler: Sampler;
+  description: string;
+  /** The sampler of new traces (the ratio's, or always on/off). */
+  root: Sampler;
+  /** True when a caller's decision in `traceparent` is honoured (`parentbased_*`). */
+  parentBased: boolean;
+} {
   const name = (env['OTEL_TRACES_SAMPLER'] ?? 'parentbased_traceidratio').trim();
   if (!(SAMPLERS as readonly string[]).includes(name)) {
     throw new Error(`OTEL_TRACES_SAMPLER=${name} is not supported: use one of ${SAMPLERS.join(', ')}`);
@@ -74,7 +89,8 @@ export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): { sampler:
     : name.endsWith('always_off')
       ? new AlwaysOffSampler()
       : new TraceIdRatioBasedSampler(ratio);
-  const sampler = name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
+  const parentBased = name.startsWith('parentbased_');
+  const sampler = parentBased ? new ParentBasedSampler({ root }) : root;
   const description = name.endsWith('traceidratio') ? `${name} ${ratio}` : name;
-  return { sampler: new KeepSampler(sampler), description };
+  return { sampler: new KeepSampler(sampler), description, root, parentBased };
 }

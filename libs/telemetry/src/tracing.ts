@@ -1,9 +1,33 @@
-import { context, propagation, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  context,
+  isSpanContextValid,
+  propagation,
+  ROOT_CONTEXT,
+  SamplingDecision,
+  SpanKind,
+  trace,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { parseTraceParent, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
-import { samplerFromEnv } from './sampling.ts';
+import {
+  BatchSpanProcessor,
+  NodeTracerProvider,
+  type Sampler,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-node';
+import { SAMPLED_ROOT, samplerFromEnv } from './sampling.ts';
+import { newTraceId, UnsampledSpan } from './unsampled-span.ts';
+
+/** The name a request's span starts with; the services rename a recorded one `<method> <route>`. */
+export const REQUEST_SPAN_NAME = 'http request';
+const SERVER = { kind: SpanKind.SERVER } as const;
+const NO_ATTRIBUTES = {};
+
+type Headers = Record<string, string | string[] | undefined>;
 
 /** Tracing of one process. */
 export interface Tracing {
@@ -17,13 +41,24 @@ export interface Tracing {
   /** The W3C trace-context headers of `ctx` (e.g. a request's span, passed explicitly rather than through AsyncLocalStorage). */
   headersFor(ctx: Context): Record<string, string>;
   /** The context carried by incoming headers. */
-  extract(headers: Record<string, string | string[] | undefined>): Context;
+  extract(headers: Headers): Context;
+  /**
+   * The span of an incoming request (a server span named {@link REQUEST_SPAN_NAME}) and the caller's context
+   * it continues (`parent`; for an unsampled span, its `parentContext()`). With a parent-based sampler, a
+   * request the sampler drops gets an {@link UnsampledSpan} decided from `traceparent` or by the root sampler,
+   * without the SDK's per-request work; a sampled one, the SDK's recording span.
+   */
+  startRequestSpan(headers: Headers): { span: Span; parent: Context | undefined };
+  /** The W3C headers continuing `span` (started in `parent`) in the calls it makes. */
+  headersOf(span: Span, parent: Context | undefined): Record<string, string>;
   /** Flushes and stops exporting. */
   shutdown(): Promise<void>;
 }
 
 let provider: NodeTracerProvider | undefined;
 let sampling = '';
+/** What {@link Tracing.startRequestSpan} decides itself; undefined when the sampler is not parent-based. */
+let fastPath: { root: Sampler } | undefined;
 
 /**
  * Registers the process-wide tracer provider once: AsyncLocalStorage context, W3C trace-context
@@ -43,6 +78,9 @@ export function initTracing(
     if (endpoint) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
     const chosen = samplerFromEnv(env);
     sampling = chosen.description;
+    // Span processors never see a dropped span (the SDK hands them recording spans only), so deciding the
+    // dropped ones ourselves hides nothing from them.
+    fastPath = chosen.parentBased ? { root: chosen.root } : undefined;
     provider = new NodeTracerProvider({
       sampler: chosen.sampler,
       resource: resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? service }),
@@ -53,8 +91,11 @@ export function initTracing(
     provider.register({ propagator: new W3CTraceContextPropagator() });
   }
   const current = provider;
+  const tracer = trace.getTracer(service);
+  const extract = (headers: Headers): Context => propagation.extract(context.active(), headers);
+  const fast = fastPath;
   return {
-    tracer: trace.getTracer(service),
+    tracer,
     exporting: Boolean(endpoint),
     sampling,
     headers() {
@@ -67,8 +108,46 @@ export function initTracing(
       propagation.inject(ctx, carrier);
       return carrier;
     },
-    extract(headers) {
-      return propagation.extract(context.active(), headers);
+    extract,
+    startRequestSpan(headers) {
+      if (fast) {
+        const header = headers['traceparent'];
+        const caller = typeof header === 'string' ? parseTraceParent(header) : null;
+        if (caller && isSpanContextValid(caller)) {
+          // A caller's decision is honoured (parent-based): it dropped the trace, so do we.
+          if ((caller.traceFlags & 1) === 0) {
+            const state = headers['tracestate'];
+            return {
+              span: new UnsampledSpan(caller.traceId, caller.spanId, Array.isArray(state) ? state.join(',') : state),
+              parent: undefined,
+            };
+          }
+        } else if (header === undefined) {
+          // A new trace: the root sampler decides on its id, as the SDK's would.
+          const traceId = newTraceId();
+          const { decision } = fast.root.shouldSample(
+            ROOT_CONTEXT,
+            traceId,
+            REQUEST_SPAN_NAME,
+            SpanKind.SERVER,
+            NO_ATTRIBUTES,
+            [],
+          );
+          if (decision === SamplingDecision.NOT_RECORD)
+            return { span: new UnsampledSpan(traceId, undefined, undefined), parent: undefined };
+          const parent = ROOT_CONTEXT.setValue(SAMPLED_ROOT, true);
+          return { span: tracer.startSpan(REQUEST_SPAN_NAME, SERVER, parent), parent };
+        }
+      }
+      // Sampled by the caller, a malformed or repeated traceparent, or another sampler: the SDK's way.
+      const parent = extract(headers);
+      return { span: tracer.startSpan(REQUEST_SPAN_NAME, SERVER, parent), parent };
+    },
+    headersOf(span, parent) {
+      if (span instanceof UnsampledSpan) return span.headers();
+      const carrier: Record<string, string> = {};
+      propagation.inject(trace.setSpan(parent ?? ROOT_CONTEXT, span), carrier);
+      return carrier;
     },
     shutdown: () => current.shutdown(),
   };
