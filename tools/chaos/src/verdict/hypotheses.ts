@@ -1,35 +1,14 @@
 import type { Observer } from './observe.ts';
 import { JOURNEYS, percentile, window, type Journey, type Sample, type Surge } from './load.ts';
-import { journeyChecks } from './journey-checks.ts';
+import type { Check, Phases } from './check.ts';
+import { journeyChecks, type JourneyBounds } from './journey-checks.ts';
 
-/** One steady-state check and what was measured. */
-export interface Check {
-  name: string;
-  ok: boolean;
-  /** What was measured, e.g. "0.4 % (3/812)". */
-  measured: string;
-  /** The hypothesis, e.g. "<= 1 %". */
-  expected: string;
-  /**
-   * An evidence check (did the fault take effect at its target), not a hypothesis about the system: when
-   * only these fail, the verdict is inconclusive rather than a failure.
-   */
-  evidence?: boolean;
-}
-
-/** The phases of one experiment on the run's clock (ms). */
-export interface Phases {
-  baselineStart: number;
-  faultStart: number;
-  faultEnd: number;
-  /** When the system was steady again, if it was. */
-  recoveredAt: number | undefined;
-}
+export type { Check, Phases } from './check.ts';
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
 
 /** Hypotheses declared as `nova.dev/*` annotations (Chaos Mesh ignores unknown annotations). */
-export interface Hypotheses {
+export interface Hypotheses extends JourneyBounds {
   maxErrorRate: number;
   maxP99Ms?: number;
   /** p95 bound: for a fault whose few first requests are slow until a breaker opens (a p99 would see them). */
@@ -54,12 +33,6 @@ export interface Hypotheses {
   abortErrorRate?: number;
   /** Extra requests of one journey during the fault (`nova.dev/load-surge: "login=40"`). */
   surge?: Surge;
-  /** Per journey: p99 bound during the fault, in ms (`nova.dev/journey-max-p99-ms`). */
-  journeyMaxP99Ms: Partial<Record<Journey, number>>;
-  /** Per journey: error-rate bound during the fault, a fraction (`nova.dev/journey-max-error-rate`). */
-  journeyMaxErrorRate: Partial<Record<Journey, number>>;
-  /** Per journey: successful requests per second during the fault, at least (`nova.dev/journey-min-goodput`). */
-  journeyMinGoodput: Partial<Record<Journey, number>>;
 }
 
 /** When a halt condition ended a fault early: what was measured then. */

@@ -1,5 +1,15 @@
-import type { Hypotheses, Check, Phases } from './hypotheses.ts';
-import { JOURNEYS, window, type Sample } from './load.ts';
+import type { Check, Phases } from './check.ts';
+import { JOURNEYS, window, type Journey, type Sample } from './load.ts';
+
+/** The per-journey hypotheses (`nova.dev/journey-*` annotations). */
+export interface JourneyBounds {
+  /** Per journey: p99 bound during the fault, in ms (`nova.dev/journey-max-p99-ms`). */
+  journeyMaxP99Ms: Partial<Record<Journey, number>>;
+  /** Per journey: error-rate bound during the fault, a fraction (`nova.dev/journey-max-error-rate`). */
+  journeyMaxErrorRate: Partial<Record<Journey, number>>;
+  /** Per journey: successful requests per second during the fault, at least (`nova.dev/journey-min-goodput`). */
+  journeyMinGoodput: Partial<Record<Journey, number>>;
+}
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
 
@@ -8,7 +18,7 @@ const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
  * goodput (successful requests per second) a journey must keep — what shows whether an overloaded service
  * shed the excess of one journey while the others kept being served.
  */
-export function journeyChecks(h: Hypotheses, samples: readonly Sample[], p: Phases): Check[] {
+export function journeyChecks(h: JourneyBounds, samples: readonly Sample[], p: Phases): Check[] {
   const checks: Check[] = [];
   const seconds = Math.max(p.faultEnd - p.faultStart, 1) / 1000;
   for (const journey of JOURNEYS) {
