@@ -134,7 +134,7 @@ describe('isShed (a load shedder turned the call away)', () => {
     expect(isShed(new HttpStatusError(503, 'u', 1_000, shedBody))).toBe(true);
     expect(isShed(new HttpStatusError(503, 'u', 1_000, '{"code":"RES_ERR_TIMEOUT"}'))).toBe(false);
     expect(isShed(new HttpStatusError(503, 'u', 1_000, ''))).toBe(false);
-    // A look-alike that is not this library's error is not trusted.
+    // Only an HTTP status error's upstream code counts: a stray `upstreamCode` on another error does not.
     expect(isShed({ code: 'E', upstreamCode: ErrorCodes.CONCURRENCY_LIMIT })).toBe(false);
     for (const v of [null, undefined, new BulkheadRejectedError(1, 1), new TimeoutError(1)])
       expect(isShed(v)).toBe(false);

@@ -15,7 +15,7 @@ import { UserRepository } from './user-repository.ts';
 /** Options of {@link buildUserApp}. */
 export interface UserAppOptions extends Partial<ServiceAppOptions> {
   pool: pg.Pool;
-  /** scrypt cost (log2 N). Default 14; the local stack uses less to spare CPU under load. */
+  /** scrypt cost (log2 N). Default 14, production's (the stacks use it; the tests use less, to run fast). */
   passwordCost?: number;
   /**
    * The adaptive concurrency limit of the credentials check (server-side load shedding), or `false` for none.
@@ -29,9 +29,11 @@ const CREDENTIALS_PATH = '/internal/credentials/verify';
 /**
  * The credentials check's shedding: hashing is the one CPU-bound route, and a login surge beyond what the
  * hashing threads can do would otherwise queue until every caller times out (and retries, and queues more).
- * A gradient limit learns the concurrency at which latency stays within 1.5× its no-load value and answers
- * the rest 503 at once, so the logins it admits keep their latency and the routes that share the process
- * (profile reads, messaging's recipient checks) keep theirs.
+ * A gradient limit learns the concurrency at which latency stays within about twice its no-load value and
+ * answers the rest 503 at once, so the logins it admits keep their latency and the routes that share the
+ * process (profile reads, messaging's recipient checks) keep being served. Tolerance 2, not the default 1.5:
+ * hashing on shared cores is ~2× slower with no queue at all, which is not congestion (at 1.5 it shed while
+ * the machine was keeping up).
  */
 export const CREDENTIALS_SHEDDING: LoadSheddingOptions = {
   name: 'credentials',

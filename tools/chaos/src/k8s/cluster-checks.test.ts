@@ -27,6 +27,25 @@ const figures = (o: Partial<WindowFigures> = {}): WindowFigures => ({
 const phases = { baselineStart: 0, faultStart: 10_000, faultEnd: 40_000, verifyEnd: 45_000 };
 
 describe('hypotheses judged from Prometheus', () => {
+  it('says the per-journey hypotheses and a surge were not judged, as unmet evidence (never a silent pass)', async () => {
+    const h = hypothesesFrom({
+      'nova.dev/load-surge': 'login=100',
+      'nova.dev/journey-min-goodput': 'login=25',
+      'nova.dev/journey-max-p99-ms': 'read-profile=300',
+    });
+    const checks = await clusterChecks(h, prometheus({}), phases, figures(), figures());
+    expect(checks.find((c) => c.name === 'per-journey hypotheses')).toEqual({
+      name: 'per-journey hypotheses',
+      ok: false,
+      measured:
+        "not judged on a cluster (journey-max-p99-ms read-profile, journey-min-goodput login, load-surge login): they need the built-in load's samples",
+      expected: 'judged (run the experiment with --env local or containers)',
+      evidence: true,
+    });
+    const plain = await clusterChecks(hypothesesFrom({}), prometheus({}), phases, figures(), figures());
+    expect(plain.some((c) => c.name === 'per-journey hypotheses')).toBe(false);
+  });
+
   it('asks for each declared series over the fault window, keyed as the annotations write them', async () => {
     const prom = prometheus({
       'max(max_over_time((circuit_breaker_state{service="messaging-service",upstream="user-service"} == bool 1)[30s]))': 1,

@@ -71,6 +71,22 @@ export async function clusterChecks(
       expected: expected ? '> 0' : '0',
     });
   }
+  // The per-journey hypotheses and a surge need our load's samples, which a cluster run does not have: say so
+  // as an unmet evidence check (the verdict is inconclusive), rather than pass without judging them.
+  const perJourney = [
+    ...Object.keys(h.journeyMaxP99Ms).map((j) => `journey-max-p99-ms ${j}`),
+    ...Object.keys(h.journeyMaxErrorRate).map((j) => `journey-max-error-rate ${j}`),
+    ...Object.keys(h.journeyMinGoodput).map((j) => `journey-min-goodput ${j}`),
+    ...(h.surge ? [`load-surge ${h.surge.journey}`] : []),
+  ];
+  if (perJourney.length > 0)
+    checks.push({
+      name: 'per-journey hypotheses',
+      ok: false,
+      measured: `not judged on a cluster (${perJourney.join(', ')}): they need the built-in load's samples`,
+      expected: 'judged (run the experiment with --env local or containers)',
+      evidence: true,
+    });
   const recoveryS = (p.verifyEnd - p.faultEnd) / 1000;
   checks.push({
     name: 'recovery after the fault',
