@@ -135,8 +135,11 @@ export function initTracing(
           );
           if (decision === SamplingDecision.NOT_RECORD)
             return { span: new UnsampledSpan(traceId, undefined, undefined), parent: undefined };
-          const parent = ROOT_CONTEXT.setValue(SAMPLED_ROOT, true);
-          return { span: tracer.startSpan(REQUEST_SPAN_NAME, SERVER, parent), parent };
+          if (decision === SamplingDecision.RECORD_AND_SAMPLED) {
+            const parent = ROOT_CONTEXT.setValue(SAMPLED_ROOT, true);
+            return { span: tracer.startSpan(REQUEST_SPAN_NAME, SERVER, parent), parent };
+          }
+          // Record-only (no root sampler of ours answers it): the SDK's way below.
         }
       }
       // Sampled by the caller, a malformed or repeated traceparent, or another sampler: the SDK's way.
