@@ -135,18 +135,20 @@ function codeIn(body: string): string | undefined {
   }
 }
 
+/** The codes of an upstream's answer that mean it turned the call away at capacity. */
+const SHED_CODES = new Set<unknown>([ErrorCodes.CONCURRENCY_LIMIT, ErrorCodes.BULKHEAD_FULL]);
+
 /**
  * True when a call was turned away by a concurrency limit: this process's (`ConcurrencyLimitError`) or an
- * upstream's load shedding (HTTP 503 with code `RES_ERR_CONCURRENCY_LIMIT`). Such an answer comes from a
- * healthy server protecting itself: it is no breaker failure (an open breaker would also refuse what the
- * server can take), and it is not retried (a retry adds load where there is too much; the caller gets the
- * 503 and its Retry-After and decides).
+ * upstream's load shedding or full bulkhead (HTTP 503 with code `RES_ERR_CONCURRENCY_LIMIT` or
+ * `RES_ERR_BULKHEAD_FULL`). Such an answer comes from a healthy server protecting itself: it is no breaker
+ * failure (an open breaker would also refuse what the server can take), and it is not retried (a retry adds
+ * load where there is too much; the caller gets the 503 and its Retry-After and decides).
  */
 export function isShed(err: unknown): boolean {
   if (isResilienceError(err, ErrorCodes.CONCURRENCY_LIMIT)) return true;
   return (
-    isResilienceError(err, ErrorCodes.HTTP_STATUS) &&
-    (err as { upstreamCode?: unknown }).upstreamCode === ErrorCodes.CONCURRENCY_LIMIT
+    isResilienceError(err, ErrorCodes.HTTP_STATUS) && SHED_CODES.has((err as { upstreamCode?: unknown }).upstreamCode)
   );
 }
 

@@ -129,9 +129,10 @@ describe('isShed (a load shedder turned the call away)', () => {
       expect(new HttpStatusError(503, 'u', undefined, body).upstreamCode).toBeUndefined();
   });
 
-  it('is true for our own limit and an upstream’s shedding answer, and nothing else', () => {
+  it('is true for our own limit and an upstream’s shedding or full-bulkhead answer, and nothing else', () => {
     expect(isShed(new ConcurrencyLimitError())).toBe(true);
     expect(isShed(new HttpStatusError(503, 'u', 1_000, shedBody))).toBe(true);
+    expect(isShed(new HttpStatusError(503, 'u', 1_000, '{"code":"RES_ERR_BULKHEAD_FULL"}'))).toBe(true);
     expect(isShed(new HttpStatusError(503, 'u', 1_000, '{"code":"RES_ERR_TIMEOUT"}'))).toBe(false);
     expect(isShed(new HttpStatusError(503, 'u', 1_000, ''))).toBe(false);
     // Only an HTTP status error's upstream code counts: a stray `upstreamCode` on another error does not.

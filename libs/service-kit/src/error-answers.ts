@@ -20,7 +20,8 @@ function fieldOf(error: FastifyError): string | undefined {
 export function answerErrors(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof HttpError) {
-      return reply.code(error.statusCode).headers(error.headers).send({ error: error.message });
+      const body = error.code === undefined ? { error: error.message } : { error: error.message, code: error.code };
+      return reply.code(error.statusCode).headers(error.headers).send(body);
     }
     if (error.validation) {
       const field = fieldOf(error);

@@ -80,6 +80,9 @@ describe('createServiceApp', () => {
     app.get('/busy', async () => {
       throw unavailable('try later', 2.2);
     });
+    app.get('/full', async () => {
+      throw unavailable('at capacity', 1, 'RES_ERR_BULKHEAD_FULL');
+    });
     app.post('/echo', async (request) => request.body);
     app.get('/bug', async () => {
       throw new Error('secret connection string postgres://u:p@db');
@@ -87,7 +90,9 @@ describe('createServiceApp', () => {
     const teapot = await app.inject('/teapot');
     expect([teapot.statusCode, teapot.headers['x-why'], teapot.json().error]).toEqual([418, 'tea', 'short and stout']);
     const busy = await app.inject('/busy');
-    expect([busy.statusCode, busy.headers['retry-after']]).toEqual([503, '3']);
+    expect([busy.statusCode, busy.headers['retry-after'], busy.json()]).toEqual([503, '3', { error: 'try later' }]);
+    const full = await app.inject('/full');
+    expect(full.json()).toEqual({ error: 'at capacity', code: 'RES_ERR_BULKHEAD_FULL' });
     const bug = await app.inject('/bug');
     expect(bug.statusCode).toBe(500);
     expect(bug.body).not.toContain('secret');

@@ -149,6 +149,44 @@ describe('user-service', () => {
     }
   });
 
+  it('answers 503 with Retry-After and a code when the hashing queue is full, and serves the rest', async () => {
+    await create({ email: 'busy@example.com', name: 'Busy', password: 'password1' });
+    // One hash at a time and no queue: of checks arriving while one hashes (cost 13, ~20 ms), the others are
+    // refused at once.
+    const busy = buildUserApp({
+      pool,
+      passwordCost: 13,
+      logger: undefined,
+      credentialsShedding: false,
+      hashConcurrency: 1,
+      hashQueue: 0,
+    });
+    await busy.ready();
+    try {
+      const checks = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          busy.inject({
+            method: 'POST',
+            url: '/internal/credentials/verify',
+            payload: { email: 'busy@example.com', password: 'password1' },
+          }),
+        ),
+      );
+      const refused = checks.filter((r) => r.statusCode === 503);
+      expect(refused.length).toBeGreaterThanOrEqual(1);
+      expect(checks.filter((r) => r.statusCode === 200).length).toBe(6 - refused.length);
+      for (const r of refused) {
+        expect(r.headers['retry-after']).toBe('1');
+        expect(r.json()).toEqual({
+          error: 'password hashing is at capacity: retry later',
+          code: 'RES_ERR_BULKHEAD_FULL',
+        });
+      }
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('reports health, readiness with the database, and RED metrics', async () => {
     expect((await app.inject('/healthz')).json()).toMatchObject({ status: 'ok' });
     const ready = await app.inject('/readyz');

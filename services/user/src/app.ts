@@ -2,14 +2,16 @@ import { randomUUID } from 'node:crypto';
 import {
   createServiceApp,
   HttpError,
+  unavailable,
   pingDatabase,
   type ServiceAppOptions,
   errorResponseSchema,
 } from '@nova/service-kit';
-import { loadShedding, type LoadSheddingOptions } from '@nova/resilience';
+import { BulkheadRejectedError, ErrorCodes, loadShedding, type LoadSheddingOptions } from '@nova/resilience';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { hashPassword, verifyPassword } from './password.ts';
+import { PasswordHasher } from './hashing.ts';
+import { hashPassword } from './password.ts';
 import { UserRepository } from './user-repository.ts';
 
 /** Options of {@link buildUserApp}. */
@@ -22,22 +24,26 @@ export interface UserAppOptions extends Partial<ServiceAppOptions> {
    * Default: a gradient limit (see {@link CREDENTIALS_SHEDDING}).
    */
   credentialsShedding?: LoadSheddingOptions | false;
+  /** Password hashes computed at once. Default: {@link defaultHashConcurrency}. */
+  hashConcurrency?: number;
+  /** Hashes that may wait for a slot; beyond it a request is answered 503 at once. Default 256. */
+  hashQueue?: number;
 }
 
 const CREDENTIALS_PATH = '/internal/credentials/verify';
 
 /**
  * The credentials check's shedding: hashing is the one CPU-bound route, and a login surge beyond what the
- * hashing threads can do would otherwise queue until every caller times out (and retries, and queues more).
- * A gradient limit learns the concurrency at which latency stays within about twice its no-load value and
- * answers the rest 503 at once, so the logins it admits keep their latency and the routes that share the
- * process (profile reads, messaging's recipient checks) keep being served. Tolerance 2, not the default 1.5:
- * hashing on shared cores is ~2× slower with no queue at all, which is not congestion (at 1.5 it shed while
- * the machine was keeping up).
+ * hashing slots can do (see `hashing.ts`) would otherwise queue until every caller times out (and retries,
+ * and queues more). A gradient limit learns the concurrency at which latency stays within about twice its
+ * no-load value and answers the rest 503 at once, so the logins it admits keep their latency. Tolerance 2,
+ * not the default 1.5: hashing on shared cores is ~2× slower with no queue at all, which is not congestion (at
+ * 1.5 it shed while the machine was keeping up). Initial limit 4: a surge's first requests queue behind at
+ * most a few hashes before the limit has learnt anything.
  */
 export const CREDENTIALS_SHEDDING: LoadSheddingOptions = {
   name: 'credentials',
-  initialLimit: 8,
+  initialLimit: 4,
   tolerance: 2,
   minLimit: 2,
   maxLimit: 64,
@@ -67,6 +73,17 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
   const app = createServiceApp({ name: 'user-service', ...options });
   const users = new UserRepository(options.pool);
   const cost = options.passwordCost ?? 14;
+  const hasher = new PasswordHasher({ cost, concurrency: options.hashConcurrency, queue: options.hashQueue });
+  // A full hashing queue is the service at capacity: 503 + Retry-After, as shedding answers.
+  const hashed = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof BulkheadRejectedError)
+        throw unavailable('password hashing is at capacity: retry later', 1, ErrorCodes.BULKHEAD_FULL);
+      throw error;
+    }
+  };
   // Compared against when the email is unknown, so such logins cost as much as real ones.
   const dummyHash = hashPassword(randomUUID(), cost);
   app.service.addReadinessCheck({ name: 'database', check: () => pingDatabase(options.pool) });
@@ -92,7 +109,7 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
     },
     async (request, reply) => {
       const { email: address, name, password } = request.body;
-      const user = await users.create(address, name, await hashPassword(password, cost));
+      const user = await users.create(address, name, await hashed(() => hasher.hash(password)));
       if (!user) throw new HttpError(409, `a user with email ${address} already exists`);
       return reply.code(201).send(user);
     },
@@ -145,7 +162,8 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
     async (request) => {
       const found = await users.credentials(request.body.email);
       // Hash even for an unknown email, so response time does not reveal which accounts exist.
-      const ok = await verifyPassword(request.body.password, found?.passwordHash ?? (await dummyHash));
+      const stored = found?.passwordHash ?? (await dummyHash);
+      const ok = await hashed(() => hasher.verify(request.body.password, stored));
       if (!found || !ok) throw new HttpError(401, 'invalid email or password');
       return found.user;
     },
