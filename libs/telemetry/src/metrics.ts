@@ -1,12 +1,9 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { RequestMetrics } from './request-metrics.ts';
 
 /** The Prometheus metrics every Nova service exports, on one registry. */
 export interface ServiceMetrics {
   readonly registry: Registry;
-  /** `http_requests_total{service,route,method,status}` */
-  readonly httpRequests: Counter<'service' | 'route' | 'method' | 'status'>;
-  /** `http_request_duration_seconds{service,route,method,status}` */
-  readonly httpDuration: Histogram<'service' | 'route' | 'method' | 'status'>;
   /** `circuit_breaker_state{service,upstream}`: 0 closed, 1 open, 2 half-open. */
   readonly breakerState: Gauge<'service' | 'upstream'>;
   /** `upstream_requests_total{service,upstream,outcome}`: attempts to other services. */
@@ -15,7 +12,10 @@ export interface ServiceMetrics {
   readonly fallbacks: Counter<'service' | 'upstream'>;
   /** `resilience_events_total{service,kind,policy}`: retries, give-ups, timeouts, breaker transitions, sheds… */
   readonly resilienceEvents: Counter<'service' | 'kind' | 'policy'>;
-  /** Records one finished HTTP request. */
+  /**
+   * Records one finished HTTP request in `http_requests_total` and `http_request_duration_seconds`
+   * `{service,route,method,status}` (see {@link RequestMetrics}); `seconds` is its latency.
+   */
   observeRequest(route: string, method: string, status: number, seconds: number): void;
   /** Sets the breaker gauge of one upstream. */
   setBreakerState(upstream: string, state: number): void;
@@ -34,19 +34,8 @@ export function createMetrics(service: string, options: { processMetrics?: boole
   // service 100 times a second whether or not requests come. 100 ms still gives the lag percentiles.
   if (options.processMetrics !== false)
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
-  const httpRequests = new Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests served, by route template, method and status code.',
-    labelNames: ['service', 'route', 'method', 'status'] as const,
-    registers: [registry],
-  });
-  const httpDuration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'Time to serve an HTTP request, in seconds.',
-    labelNames: ['service', 'route', 'method', 'status'] as const,
-    buckets: BUCKETS,
-    registers: [registry],
-  });
+  const requests = new RequestMetrics(service, BUCKETS);
+  requests.register(registry);
   const breakerState = new Gauge({
     name: 'circuit_breaker_state',
     help: 'State of the circuit breaker towards an upstream: 0 closed, 1 open, 2 half-open.',
@@ -74,15 +63,11 @@ export function createMetrics(service: string, options: { processMetrics?: boole
   return {
     registry,
     resilienceEvents,
-    httpRequests,
-    httpDuration,
     breakerState,
     upstreamRequests,
     fallbacks,
     observeRequest(route, method, status, seconds) {
-      const labels = { service, route, method: METHODS.has(method) ? method : 'OTHER', status: String(status) };
-      httpRequests.inc(labels);
-      httpDuration.observe(labels, seconds);
+      requests.observe(route, METHODS.has(method) ? method : 'OTHER', status, seconds);
     },
     setBreakerState(upstream, state) {
       breakerState.set({ service, upstream }, state);
