@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 
 /** The claims of a Nova access token. */
@@ -15,7 +15,11 @@ const AUDIENCE = 'nova';
 
 /** Signs and verifies HS256 access tokens with one secret key. */
 export class TokenService {
-  private readonly key: Uint8Array;
+  /**
+   * The HMAC key, imported once: given the raw bytes, jose imports them into WebCrypto on every sign and
+   * verify (20 % of auth-service's CPU under load in a profile, docs/benchmarks.md).
+   */
+  private readonly key: Promise<webcrypto.CryptoKey>;
 
   /**
    * @param secret at least 32 characters; when omitted a random key is generated for this process (a dev
@@ -29,10 +33,11 @@ export class TokenService {
     if (secret !== undefined && secret.length < 32) {
       throw new Error('configuration: JWT_SECRET must be at least 32 characters');
     }
-    this.key = secret === undefined ? randomBytes(32) : new TextEncoder().encode(secret);
+    const raw = secret === undefined ? randomBytes(32) : new TextEncoder().encode(secret);
+    this.key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   }
 
-  sign(user: { id: string; email: string; name: string }): Promise<string> {
+  async sign(user: { id: string; email: string; name: string }): Promise<string> {
     return new SignJWT({ email: user.email, name: user.name })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(user.id)
@@ -40,13 +45,13 @@ export class TokenService {
       .setAudience(AUDIENCE)
       .setIssuedAt()
       .setExpirationTime(`${this.ttlSeconds}s`)
-      .sign(this.key);
+      .sign(await this.key);
   }
 
   /** The token's claims, or undefined when it is malformed, forged, expired or not ours. */
   async verify(token: string): Promise<Claims | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      const { payload } = await jwtVerify(token, await this.key, {
         issuer: ISSUER,
         audience: AUDIENCE,
         algorithms: ['HS256'],
