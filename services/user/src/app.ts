@@ -38,14 +38,15 @@ const CREDENTIALS_PATH = '/internal/credentials/verify';
  * and queues more). A gradient limit learns the concurrency at which latency stays within about twice its
  * no-load value and answers the rest 503 at once, so the logins it admits keep their latency. Tolerance 2,
  * not the default 1.5: hashing on shared cores is ~2× slower with no queue at all, which is not congestion (at
- * 1.5 it shed while the machine was keeping up). Initial limit 4: a surge's first requests queue behind at
- * most a few hashes before the limit has learnt anything.
+ * 1.5 it shed while the machine was keeping up). Limit 4 at least and at first: with one hash at a time, a
+ * login waits behind at most three others (~4 hashes, well inside auth's 1 s timeout) before any is shed, so
+ * a light load on a machine busy with other work is served rather than shed for latency it did not cause.
  */
 export const CREDENTIALS_SHEDDING: LoadSheddingOptions = {
   name: 'credentials',
   initialLimit: 4,
   tolerance: 2,
-  minLimit: 2,
+  minLimit: 4,
   maxLimit: 64,
   queueSize: 2,
   exempt: (request) => !request.url.startsWith(CREDENTIALS_PATH),

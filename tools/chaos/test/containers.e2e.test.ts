@@ -277,9 +277,11 @@ describe('the containers environment', { retry: 1 }, () => {
     // Duplicated packets must not fail calls: at most 2 % of the window's calls fail (a request of the
     // previous test, the bandwidth limit, may still time out inside this window; 3 of ~120 once in CI).
     const window = load.samples.length - samplesBefore;
-    expect(load.samples.filter((x) => !x.ok).length - errorsBefore).toBeLessThanOrEqual(
-      Math.max(2, Math.ceil(window * 0.02)),
-    );
+    const failed = load.samples.slice(samplesBefore).filter((x) => !x.ok);
+    expect(
+      load.samples.filter((x) => !x.ok).length - errorsBefore,
+      failed.map((x) => `${x.journey} ${x.status} ${Math.round(x.latencyMs)} ms at ${x.at}`).join('\n'),
+    ).toBeLessThanOrEqual(Math.max(2, Math.ceil(window * 0.02)));
     expect((await kernelState(container)).tagged).toEqual([]);
   }, 30_000);
 
