@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HEARTBEAT_GRACE_MS } from '@nova/proto';
+import { onSupervisorGone } from '@nova/process-kit';
 import { pino } from 'pino';
 import { KubePodDirectory } from './pod-directory.ts';
 import { startAgent } from './server.ts';
@@ -164,4 +165,4 @@ const stop = (why: string): void => {
 };
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
 // Started by a controller with an IPC channel: if the controller dies, recover and exit (no orphan agent).
-if (process.connected) process.once('disconnect', () => stop('controller gone'));
+onSupervisorGone(() => stop('controller gone'));

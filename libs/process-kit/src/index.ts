@@ -1,3 +1,4 @@
 export * from './lines.ts';
 export * from './owned-process.ts';
 export * from './wait.ts';
+export * from './supervisor.ts';

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { eachLine } from './lines.ts';
+import { SUPERVISED_ENV } from './supervisor.ts';
 
 /** Options of {@link OwnedProcess}. */
 export interface OwnedProcessOptions {
@@ -10,8 +11,8 @@ export interface OwnedProcessOptions {
   /** Added to our environment. */
   env?: Record<string, string>;
   /**
-   * Give the child an IPC channel (Node children): a child that watches it (`process.on('disconnect')`)
-   * exits by itself if we die, so nothing we started outlives us.
+   * Give the child an IPC channel (Node children): a child that watches it (`onSupervisorGone`) exits by
+   * itself if we die, so nothing we started outlives us.
    */
   ipc?: boolean;
   /** Receives every output line (stdout and stderr). */
@@ -63,7 +64,11 @@ export class OwnedProcess {
     if (this.running) return this;
     this.stoppedOnPurpose = false;
     const child = spawn(this.options.command, [...this.options.args], {
-      env: { ...process.env, ...this.options.env },
+      env: {
+        ...process.env,
+        ...this.options.env,
+        ...(this.options.ipc ? { [SUPERVISED_ENV]: String(process.pid) } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe', ...(this.options.ipc ? (['ipc'] as const) : [])],
     });
     this.current = child;

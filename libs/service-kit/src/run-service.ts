@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { AgentConnection } from '@nova/faults';
+import { onSupervisorGone } from '@nova/process-kit';
 import type { FastifyInstance } from 'fastify';
 
 /** Options of {@link runService}. */
@@ -49,7 +50,7 @@ export async function runService(app: FastifyInstance, options: RunOptions): Pro
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
   // Started by a supervisor with an IPC channel: if the supervisor dies, so do we (no orphans).
-  if (process.connected) process.once('disconnect', () => shutdown('SIGTERM'));
+  onSupervisorGone(() => shutdown('SIGTERM'));
   return address;
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planTrials } from './campaign-command.ts';
 import { dataDirOf, descendantsOf, roleOf, stillRunning } from './processes.ts';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 describe('planTrials', () => {
   const files = ['a.yaml', 'b.yaml', 'c.yaml'];
@@ -78,5 +78,29 @@ describe('leaksAfter', () => {
     holder.kill('SIGKILL');
     rmSync(dir, { recursive: true });
     expect(await leaksAfter({ processes: sleeper, dataDirs: [dir], before }, 2_000)).toEqual([]);
+  });
+
+  it("names a SysV segment the run's processes created, not one a neighbour created meanwhile", async () => {
+    const { leaksAfter, sharedMemory } = await import('./leaks.ts');
+    const before = sharedMemory();
+    // A process that creates a private SysV segment (shmget(IPC_PRIVATE, 4 KiB, IPC_CREAT | 0600)) and waits.
+    const creator = spawn(
+      'python3',
+      ['-c', 'import ctypes,sys,time; print(ctypes.CDLL(None).shmget(0, 4096, 0o1600), flush=True); time.sleep(30)'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const id = await new Promise<string>((resolve) =>
+      creator.stdout!.once('data', (c: Buffer) => resolve(c.toString().trim())),
+    );
+    try {
+      expect(Number(id)).toBeGreaterThanOrEqual(0);
+      const run = [{ pid: creator.pid!, cmdline: 'python3', startTicks: 0 }];
+      creator.kill('SIGKILL');
+      await new Promise((r) => creator.once('exit', r));
+      expect(await leaksAfter({ processes: run, dataDirs: [], before }, 0)).toEqual([`SysV segment ${id}`]);
+      expect(await leaksAfter({ processes: [], dataDirs: [], before }, 0)).toEqual([]);
+    } finally {
+      spawnSync('ipcrm', ['-m', id]);
+    }
   });
 });

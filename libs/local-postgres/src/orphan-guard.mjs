@@ -1,0 +1,84 @@
+// The orphan guard of an embedded PostgreSQL server: a tiny process tied to the server's parent by an IPC
+// channel (see orphan-guard.ts). When the channel closes (the parent died, even by SIGKILL, when no exit hook
+// of its runs) it stops the server with a fast shutdown, SIGKILLs it if it is not gone within the grace, frees
+// the SysV segment a killed server leaves behind, and removes the server's directory.
+// Plain JavaScript run by `node` itself: it must start in milliseconds and load nothing of the workspace.
+// Arguments: <postmaster pid> <directory to remove> <data directory> <grace in ms>.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [pid, dir, dataDir, graceMs] = [
+  Number(process.argv[2]),
+  process.argv[3],
+  process.argv[4],
+  Number(process.argv[5]),
+];
+
+function alive() {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
+
+/** The SysV segment id the server recorded in postmaster.pid (line 7: key and id), while the file is there. */
+function segmentOf() {
+  try {
+    const id = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[6].trim().split(/\s+/)[1]);
+    return Number.isInteger(id) && id >= 0 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the segment once nothing is attached (a killed server's backends notice and exit), by `deadline`. */
+function freeSegment(segment, deadline, done) {
+  if (segment === undefined) return done();
+  const info = spawnSync('ipcs', ['-m', '-i', String(segment)], { encoding: 'utf8' });
+  // util-linux's ipcs answers "id N not found" on stderr with exit status 0: a clean shutdown removed it.
+  if (info.status !== 0 || /not found/.test(info.stderr)) return done();
+  if (/nattch=0\b/.test(info.stdout)) {
+    spawnSync('ipcrm', ['-m', String(segment)], { stdio: 'ignore' });
+    return done();
+  }
+  if (Date.now() > deadline) return done();
+  setTimeout(() => freeSegment(segment, deadline, done), 100);
+}
+
+// The guard shares its parent's process group. A Ctrl-C there (SIGINT) is the parent's to handle; and when the
+// parent dies while a process of the group is stopped (a paused-process fault), the kernel sends the orphaned
+// group SIGHUP and SIGCONT. Either would end the guard before it did its work.
+process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
+
+function onOrphaned() {
+  // Read before the shutdown: a clean one removes the file (and the segment with it).
+  const segment = segmentOf();
+  // The grace runs from now, when the parent is gone, not from when the guard started.
+  const until = Date.now() + graceMs;
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    // gone already
+  }
+  const waitForExit = () => {
+    if (alive() && Date.now() < until) return setTimeout(waitForExit, 100);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // it shut down
+    }
+    freeSegment(segment, Date.now() + 5_000, () => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  };
+  waitForExit();
+}
+
+process.on('disconnect', onOrphaned);
+// A parent that died while this script loaded closed the channel before the listener was there.
+if (!process.connected) onOrphaned();

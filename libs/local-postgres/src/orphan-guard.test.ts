@@ -1,0 +1,117 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+
+const fixture = fileURLToPath(new URL('../test/fixtures/orphaning-parent.ts', import.meta.url));
+
+/**
+ * Starts the fixture parent with the guard's grace; resolves with its server once it is up. `ownGroup`: the
+ * parent leads a process group (and session) of its own, as a controller started from a terminal does.
+ */
+async function parentWithServer(graceMs: number, ownGroup = false) {
+  const child = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', fixture], {
+    env: { ...process.env, ORPHAN_GRACE_MS: String(graceMs) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: ownGroup,
+  });
+  const server = await new Promise<{ pid: number; dataDir: string; url: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line && out.includes('\n')) resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`the fixture exited with ${code} before its server was up`)));
+  });
+  // postmaster.pid, line 7: the SysV segment's key and id.
+  const segment = Number(
+    readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[6]!.trim().split(/\s+/)[1],
+  );
+  const crash = () =>
+    new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  return { ...server, segment, crash, parentPid: child.pid! };
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const segmentExists = (id: number): boolean =>
+  !/not found/.test(spawnSync('ipcs', ['-m', '-i', String(id)], { encoding: 'utf8' }).stderr);
+
+/** A client connected to `url`; `ended` resolves with the first error it sees (the second, the socket closing, follows it). */
+async function connectedClient(url: string): Promise<{ ended: Promise<Error> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return { ended: new Promise<Error>((resolve) => client.on('error', resolve)) };
+}
+
+/** An orderly (fast) shutdown: the server tells its clients why; a SIGKILLed one leaves them to its orphans. */
+const ORDERLY = /terminating connection due to administrator command/;
+
+/** What the server left, polled every 100 ms until nothing or `withinMs`; returns it with the time it took. */
+async function leftBehind(server: { pid: number; dataDir: string; segment: number }, withinMs: number) {
+  const started = Date.now();
+  for (;;) {
+    const left = [
+      ...(alive(server.pid) ? [`server pid ${server.pid}`] : []),
+      ...(existsSync(server.dataDir) ? [`data directory ${server.dataDir}`] : []),
+      ...(segmentExists(server.segment) ? [`SysV segment ${server.segment}`] : []),
+    ];
+    const ms = Date.now() - started;
+    if (left.length === 0 || ms > withinMs) return { left, ms };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the orphan guard of an embedded PostgreSQL', () => {
+  it('stops the server of a parent SIGKILLed long after the server started, and leaves nothing', async () => {
+    // The grace counts from the parent's death: a guard that counted from its own start would SIGKILL the
+    // server at once here (its grace long spent), and the server's SysV segment would stay.
+    const server = await parentWithServer(1_000);
+    const { ended } = await connectedClient(server.url);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await server.crash();
+    expect((await ended).message).toMatch(ORDERLY);
+    expect((await leftBehind(server, 20_000)).left).toEqual([]);
+  }, 60_000);
+
+  it('stops the server of a parent SIGKILLed the moment the server was up (the guard still loading)', async () => {
+    // The parent dies before the guard's script has run: its channel is closed before the guard listens.
+    const server = await parentWithServer(1_000);
+    await server.crash();
+    expect((await leftBehind(server, 20_000)).left).toEqual([]);
+  }, 60_000);
+
+  it('SIGKILLs a server that does not shut down within the grace, then frees its segment and directory', async () => {
+    const server = await parentWithServer(2_000);
+    await new Promise((r) => setTimeout(r, 500)); // the guard listens
+    await server.crash();
+    // A stopped server cannot act on the guard's SIGINT; only SIGKILL ends it.
+    process.kill(server.pid, 'SIGSTOP');
+    const early = await leftBehind(server, 1_000);
+    expect(early.left).toContain(`server pid ${server.pid}`); // the guard waits out its grace
+    expect((await leftBehind(server, 20_000)).left).toEqual([]);
+  }, 60_000);
+
+  it('outlives a hang-up of the terminal (SIGHUP to the whole process group) that ends its parent', async () => {
+    // Closing the terminal sends SIGHUP to its foreground process group: the guard's parent dies of it, the
+    // server only reloads its configuration, and the guard must live on to stop it.
+    const server = await parentWithServer(10_000, true);
+    const { ended } = await connectedClient(server.url);
+    await new Promise((r) => setTimeout(r, 500)); // the guard listens
+    process.kill(-server.parentPid, 'SIGHUP');
+    expect((await ended).message).toMatch(ORDERLY);
+    expect((await leftBehind(server, 20_000)).left).toEqual([]);
+  }, 60_000);
+});
