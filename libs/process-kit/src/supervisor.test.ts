@@ -4,6 +4,15 @@ import { describe, expect, it } from 'vitest';
 
 const fixture = fileURLToPath(new URL('../test/fixtures/supervisor.ts', import.meta.url));
 
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** Starts the supervisor fixture; resolves with its pid and its child's, once the child is started. */
 async function supervisor(childDelayMs: number, ipc: boolean): Promise<{ pid: number; child: number }> {
   const proc = spawn(
@@ -15,17 +24,10 @@ async function supervisor(childDelayMs: number, ipc: boolean): Promise<{ pid: nu
     proc.stdout!.once('data', (c: Buffer) => resolve(Number(c.toString().trim())));
     proc.once('exit', (code) => reject(new Error(`the supervisor exited with ${code}`)));
   });
+  // A vacuous pass is ruled out: the child is a live process when the test starts.
+  if (!Number.isInteger(child) || !alive(child)) throw new Error(`the supervisor printed no live child pid: ${child}`);
   return { pid: proc.pid!, child };
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Whether `pid` is still there after `ms`, polled every 50 ms; false as soon as it is gone. */
 async function stillAliveAfter(pid: number, ms: number): Promise<boolean> {
