@@ -1,11 +1,25 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
 const fixture = fileURLToPath(new URL('../test/fixtures/orphaning-parent.ts', import.meta.url));
+
+/** What each test started, so that a failing one leaves nothing running either. */
+const started: { parent: ChildProcess; server?: { pid: number; dataDir: string; segment: number } }[] = [];
+afterEach(async () => {
+  for (const { parent, server } of started.splice(0)) {
+    if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
+    if (!server || (await leftBehind(server, 20_000)).left.length === 0) continue;
+    // The guard failed (that test failed too): clean up by hand.
+    if (alive(server.pid)) process.kill(server.pid, 'SIGKILL');
+    rmSync(dirname(server.dataDir), { recursive: true, force: true });
+    await leftBehind({ ...server, dataDir: '/nonexistent' }, 5_000);
+    spawnSync('ipcrm', ['-m', String(server.segment)]);
+  }
+}, 60_000);
 
 /**
  * Starts the fixture parent with the guard's grace; resolves with its server once it is up. `ownGroup`: the
@@ -17,6 +31,8 @@ async function parentWithServer(graceMs: number, ownGroup = false) {
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: ownGroup,
   });
+  const entry: (typeof started)[number] = { parent: child };
+  started.push(entry);
   const server = await new Promise<{ pid: number; dataDir: string; url: string }>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -35,6 +51,7 @@ async function parentWithServer(graceMs: number, ownGroup = false) {
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
     });
+  entry.server = { ...server, segment };
   return { ...server, segment, crash, parentPid: child.pid! };
 }
 

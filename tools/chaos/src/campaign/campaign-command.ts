@@ -102,11 +102,11 @@ Each trial runs one experiment of the default suite with \`chaos run\` (its own 
 part at a random moment of the fault (0 to 8 s after injection): the controller, the chaos agent, a service
 replica or PostgreSQL. Then it checks what the run left: any of its processes still running (pid and start
 time, so a reused pid is not mistaken), PostgreSQL's data directory, shared memory created during the trial
-(\`/dev/shm\`, SysV segments), a fault the report says was left active, a run that did not end within 150 s.
+(\`/dev/shm\`, SysV segments a process of the run created), a fault the report says was left active, a run that did not end within 150 s.
 The agent, PostgreSQL and the services are supervised (restarted when they die); an experiment during which
 PostgreSQL or the agent died is an ERROR naming it, one whose service was killed is judged as any other
 (replicas and retries should carry it), and a killed controller takes everything it started with it (the
-agent by its IPC channel, PostgreSQL by its guard, which also removes its data).${
+agent by its IPC channel, PostgreSQL by its guard, which also removes its data and frees its shared memory).${
     env === 'containers'
       ? `
 
