@@ -4,13 +4,17 @@
  */
 export const SUPERVISED_ENV = 'NOVA_SUPERVISOR_PID';
 
+/** Whether a supervisor started us, read once; the variable is ours alone: a process we start must not inherit it. */
+const supervised = process.env[SUPERVISED_ENV] !== undefined;
+delete process.env[SUPERVISED_ENV];
+
 /**
  * Calls `onGone` once when the supervisor that started us (an {@link OwnedProcess} with `ipc`) is gone, however
  * it died (SIGKILL too): its IPC channel closes. Also when it died before this call, while we were starting (the
  * channel's `disconnect` event then came and went unheard). A no-op for a process nobody supervises.
  */
 export function onSupervisorGone(onGone: () => void): void {
-  if (process.env[SUPERVISED_ENV] === undefined) return;
+  if (!supervised) return;
   if (process.connected) process.once('disconnect', onGone);
   else setImmediate(onGone);
 }
