@@ -48,9 +48,9 @@ function freeSegment(segment, deadline, done) {
   setTimeout(() => freeSegment(segment, deadline, done), 100);
 }
 
-// The guard shares its parent's process group. A Ctrl-C there (SIGINT) is the parent's to handle; and when the
-// parent dies while a process of the group is stopped (a paused-process fault), the kernel sends the orphaned
-// group SIGHUP and SIGCONT. Either would end the guard before it did its work.
+// The guard shares its parent's process group. A Ctrl-C there (SIGINT) is the parent's to handle; a terminal
+// hang-up sends the group SIGHUP, and so does the kernel (with SIGCONT) when the parent dies while a process of
+// the group is stopped (a paused-process fault). Either would end the guard with its parent, before its work.
 process.on('SIGINT', () => {});
 process.on('SIGHUP', () => {});
 
