@@ -46,7 +46,7 @@ const flags = parseBenchFlags();
 const report = new BenchReport('faults', flags);
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
 report.note(
-  `dormant overhead: ${ROUNDS} rounds; in each, both apps loaded at the same moment for ${SECONDS} s by autocannon (10 connections each), so whatever slows the machine in a round slows both; the upstream and each app in a process of its own, all up throughout`,
+  `dormant overhead: ${ROUNDS} rounds after 1 warm-up; in each, both apps loaded at the same moment for ${SECONDS} s by autocannon (10 connections each), so whatever slows the machine in a round slows both; the upstream and each app in a process of its own, all up throughout`,
 );
 report.note(
   'load generator: one autocannon per app in the bench process, the same connections and duration for both, so its cost is held constant',
@@ -58,52 +58,30 @@ report.note(
 // The system under test sits on core 0, this process (autocannon) on core 1.
 const moveLoadGenerator = splitCores();
 const up = await dormant('upstream');
+const apps = { with: await dormant('app', 'with', up.url), without: await dormant('app', 'without', up.url) };
 report.note(moveLoadGenerator());
 type Case = 'with' | 'without';
 const overheadRounds: Record<Case, number[]> = { with: [], without: [] };
 const cpuPerRequestUs: Record<Case, number[]> = { with: [], without: [] };
 /**
- * Both apps are started afresh every {@link ROUNDS_PER_START} rounds, each start followed by
- * {@link WARM_UP_ROUNDS} discarded rounds. One pair of processes for a whole run carried its own speed (code
- * layout, what the JIT optimised when), so five runs' medians fell further apart (0.983–0.994) than one run's
- * interval was wide (±0.3 %); sampling several starts in each run puts that variation inside the run's spread.
- * The warm-up is three rounds because the app with the faults plugin reaches its steady speed later than the
- * one without: after a single warm-up round, the next three rounds read 0.93–0.96 and the rest 0.97–1.03.
- */
-const ROUNDS_PER_START = 5;
-const WARM_UP_ROUNDS = 3;
-const starts = Math.ceil(ROUNDS / ROUNDS_PER_START);
-report.note(
-  `the two apps started afresh ${starts} times (every ${ROUNDS_PER_START} rounds, each start followed by ${WARM_UP_ROUNDS} discarded warm-up rounds), so the spread includes the variation between processes`,
-);
-let apps: Record<Case, Awaited<ReturnType<typeof dormant>>> | undefined;
-/**
  * Paired, not interleaved: loaded one after the other, the two apps met different moments of this shared VM
  * (its per-round ratio spread ±10 %); loaded together on one core, they share each moment, and the kernel
  * gives each the same share of the core, so CPU per request and throughput compare like for like.
  */
-for (let round = 0; round < ROUNDS; round++) {
-  const fresh = round % ROUNDS_PER_START === 0;
-  if (fresh) {
-    if (apps) for (const p of Object.values(apps)) p.stop();
-    apps = { with: await dormant('app', 'with', up.url), without: await dormant('app', 'without', up.url) };
-  }
-  const current = apps!;
-  for (const warmUp of [...Array<boolean>(fresh ? WARM_UP_ROUNDS : 0).fill(true), false]) {
-    const cases: Case[] = round % 2 === 0 ? ['with', 'without'] : ['without', 'with'];
-    const before = Object.fromEntries(cases.map((c) => [c, processCpuMs(current[c].pid)])) as Record<Case, number>;
-    const results = await Promise.all(
-      cases.map((c) => autocannon({ url: current[c].url, connections: 10, duration: SECONDS })),
-    );
-    if (warmUp) continue;
-    cases.forEach((c, i) => {
-      const requests = Math.max(1, results[i]!.requests.total);
-      cpuPerRequestUs[c].push(((processCpuMs(current[c].pid) - before[c]) * 1000) / requests);
-      overheadRounds[c].push(results[i]!.requests.average);
-    });
-  }
+for (let round = -1; round < ROUNDS; round++) {
+  const cases: Case[] = round % 2 === 0 ? ['with', 'without'] : ['without', 'with'];
+  const before = Object.fromEntries(cases.map((c) => [c, processCpuMs(apps[c].pid)])) as Record<Case, number>;
+  const results = await Promise.all(
+    cases.map((c) => autocannon({ url: apps[c].url, connections: 10, duration: SECONDS })),
+  );
+  if (round < 0) continue; // warm-up
+  cases.forEach((c, i) => {
+    const requests = Math.max(1, results[i]!.requests.total);
+    cpuPerRequestUs[c].push(((processCpuMs(apps[c].pid) - before[c]) * 1000) / requests);
+    overheadRounds[c].push(results[i]!.requests.average);
+  });
 }
-for (const p of [...Object.values(apps!), up]) p.stop();
+for (const p of [apps.with, apps.without, up]) p.stop();
 report.figure(
   'rpsWith',
   'route calling an upstream, faults plugin + interceptor, no fault active',
