@@ -43,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
         'condition-timeout': { type: 'string' },
         'delete-timeout': { type: 'string' },
         trials: { type: 'string' },
+        signal: { type: 'string' },
         record: { type: 'boolean' },
       },
     });

@@ -19,9 +19,10 @@ describe('chaos campaign', () => {
     const code = await new Promise<number | null>((r) => proc.once('exit', r));
     const rows = out.split('\n').filter((l) => /^\| \d+ \|/.test(l));
     expect(rows, out).toHaveLength(4);
-    expect(new Set(rows.map((r) => r.split('|')[3]!.trim().split(' ')[0]))).toEqual(
+    expect(new Set(rows.map((r) => r.split('|')[3]!.trim().split(' ')[1]))).toEqual(
       new Set(['controller', 'chaos-agent', 'service', 'postgresql']),
     );
+    expect(rows.every((r) => r.split('|')[3]!.trim().startsWith('SIGKILL '))).toBe(true);
     expect(
       rows.every((r) => r.split('|')[7]!.trim() === 'none'),
       out,

@@ -66,11 +66,29 @@ export async function startAgentProcess(
   return { proc: agent.child!, address: ready[1]! };
 }
 
-/** Stops an agent started by {@link startAgentProcess} (SIGTERM: it recovers every fault first). */
-export async function stopAgentProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
+/** How long an agent gets after SIGTERM to recover its faults and exit before it is SIGKILLed, in ms. */
+export const AGENT_STOP_GRACE_MS = 10_000;
+
+/**
+ * Stops an agent started by {@link startAgentProcess}: SIGTERM (it recovers every fault first), then SIGKILL
+ * when it has not exited within `graceMs`. A hung or stopped (SIGSTOP) agent never acts on SIGTERM, and
+ * waiting for its exit kept `chaos run` from ever ending. Resolves with how it ended: `killed` means it could
+ * not recover its faults itself; its journal in the state directory names them for the next agent there.
+ */
+export async function stopAgentProcess(
+  proc: ChildProcess,
+  graceMs = AGENT_STOP_GRACE_MS,
+): Promise<'exited' | 'killed'> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return 'exited';
+  const exited = new Promise<'exited'>((r) => proc.once('exit', () => r('exited')));
   proc.ref();
   proc.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
+  const outcome = await Promise.race([exited, late]);
+  clearTimeout(timer);
+  if (outcome === 'exited') return 'exited';
+  proc.kill('SIGKILL');
   await exited;
+  return 'killed';
 }

@@ -1,5 +1,5 @@
 export * from './stack.ts';
 export * from './managed-process.ts';
-export { startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
+export { AGENT_STOP_GRACE_MS, startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
 export * from './chaos-environment.ts';
 export * from './supervised-agent.ts';

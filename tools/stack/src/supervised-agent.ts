@@ -26,8 +26,11 @@ export interface SupervisedAgent {
   readonly restarts: number;
   /** Resolves at the next restart (for tests and the crash campaign). */
   restarted(): Promise<void>;
-  /** Stops it (SIGTERM: it recovers every fault first); no restart follows. */
-  stop(): Promise<void>;
+  /**
+   * Stops it (SIGTERM: it recovers every fault first; SIGKILL when it has not exited within
+   * `AGENT_STOP_GRACE_MS`, 10 s); no restart follows. Resolves with how it ended.
+   */
+  stop(): Promise<'exited' | 'killed'>;
 }
 
 /**
@@ -88,7 +91,7 @@ export async function startSupervisedAgent(options: SupervisedAgentOptions): Pro
       stopping = true;
       waiters = [];
       await pending;
-      await stopAgentProcess(current.proc);
+      return stopAgentProcess(current.proc);
     },
   };
 }

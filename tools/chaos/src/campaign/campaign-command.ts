@@ -6,36 +6,61 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededRandom } from '@nova/chaos-spec';
 import { ROOT, usage } from '../cli/common.ts';
-import { runTrial, VICTIMS, type TrialOutcome, type TrialPlan } from './trial.ts';
+import { runTrial, SIGNALS, VICTIMS, type TrialOutcome, type TrialPlan, type TrialSignal } from './trial.ts';
 
 /** Options of `chaos campaign`. */
 export interface CampaignOptions {
   trials?: string;
   seed?: string;
   env?: string;
+  /** `kill` (default), `stop` or `mixed`: which signals the trials send. */
+  signal?: string;
   record?: boolean;
 }
+
+/** The signals `--signal` selects. */
+const SIGNAL_CHOICES: Record<string, readonly TrialSignal[]> = {
+  kill: ['SIGKILL'],
+  stop: ['SIGSTOP'],
+  mixed: SIGNALS,
+};
 
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
 const SUITE = join(ROOT, 'k8s/base/chaos-mesh/experiments');
 
-/** The trials a seed draws: an experiment, a victim, a moment in its fault (0-8 s after injection). */
-export function planTrials(count: number, seed: number, experiments: readonly string[]): TrialPlan[] {
+/**
+ * The trials a seed draws: an experiment, a victim, a moment in its fault (0-8 s after injection), and, when
+ * `signals` offers more than SIGKILL, a signal and a pause for a stopped controller (2-12 s). SIGKILL-only plans
+ * draw nothing more, so a seed draws the trials it drew before SIGSTOP existed.
+ */
+export function planTrials(
+  count: number,
+  seed: number,
+  experiments: readonly string[],
+  signals: readonly TrialSignal[] = ['SIGKILL'],
+): TrialPlan[] {
   // The suite's seeded source (mulberry32): the same seed draws the same trials.
   const random = seededRandom(seed);
-  return Array.from({ length: count }, (_, index) => ({
-    index: index + 1,
-    experiment: experiments[Math.floor(random() * experiments.length)]!,
-    victim: VICTIMS[Math.floor(random() * VICTIMS.length)]!,
-    delayMs: Math.round(random() * 8_000),
-    pick: Math.floor(random() * 8),
-  }));
+  const killOnly = signals.length === 1 && signals[0] === 'SIGKILL';
+  return Array.from({ length: count }, (_, index) => {
+    const experiment = experiments[Math.floor(random() * experiments.length)]!;
+    const victim = VICTIMS[Math.floor(random() * VICTIMS.length)]!;
+    const delayMs = Math.round(random() * 8_000);
+    const pick = Math.floor(random() * 8);
+    const signal = killOnly ? 'SIGKILL' : signals[Math.floor(random() * signals.length)]!;
+    const pauseMs = killOnly ? 0 : 2_000 + Math.round(random() * 10_000);
+    return { index: index + 1, experiment, victim, signal, delayMs, pauseMs, pick };
+  });
 }
 
 function row(o: TrialOutcome): string {
   const name = relative(SUITE, o.plan.experiment).replace(/\.yaml$/, '');
   const leaks = o.leaks.length === 0 ? 'none' : o.leaks.join('; ');
-  return `| ${o.plan.index} | ${name} | ${o.plan.victim} at +${(o.plan.delayMs / 1000).toFixed(1)} s | ${o.killed} | ${o.exitCode ?? '-'} | ${o.verdict ?? '-'} | ${leaks} | ${o.durationSeconds.toFixed(0)} s |`;
+  const pause =
+    o.plan.signal === 'SIGSTOP' && o.plan.victim === 'controller'
+      ? `, SIGCONT after ${(o.plan.pauseMs / 1000).toFixed(1)} s`
+      : '';
+  return `| ${o.plan.index} | ${name} | ${o.plan.signal} ${o.plan.victim} at +${(o.plan.delayMs / 1000).toFixed(1)} s${pause} | ${o.killed} | ${o.exitCode ?? '-'} | ${o.verdict ?? '-'} | ${leaks} | ${o.durationSeconds.toFixed(0)} s |`;
 }
 
 /** The workspace's commit (`-dirty` with uncommitted changes), for what a recorded page was measured on. */
@@ -63,39 +88,53 @@ export async function campaignCommand(opts: CampaignOptions): Promise<number> {
   // `--env` (or CHAOS_ENV, as for chaos run: `npx nx chaos -- …` cannot pass --env through nx).
   const env = opts.env ?? process.env['CHAOS_ENV'] ?? 'local';
   if (env !== 'local' && env !== 'containers') usage(`--env ${env}: expected local or containers`);
+  const signals = SIGNAL_CHOICES[opts.signal ?? 'kill'];
+  if (!signals) usage(`--signal ${opts.signal}: expected kill, stop or mixed`);
   const experiments = readdirSync(SUITE)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
     .map((f) => join(SUITE, f));
   const header = [
-    '| # | experiment | SIGKILL | killed | exit | verdict | left behind | time |',
+    '| # | experiment | signal | signalled | exit | verdict | left behind | time |',
     '|---|---|---|---|---|---|---|---|',
   ];
-  console.log(`chaos campaign: ${trials} trial(s), seed ${seed}, env ${env}`);
+  console.log(`chaos campaign: ${trials} trial(s), seed ${seed}, env ${env}, ${signals.join(' or ')}`);
   console.log(header.join('\n'));
   const outcomes: TrialOutcome[] = [];
-  for (const plan of planTrials(trials, seed, experiments)) {
+  for (const plan of planTrials(trials, seed, experiments, signals)) {
     const outcome = await runTrial(plan, { cli: CLI, env });
     outcomes.push(outcome);
     console.log(row(outcome));
   }
   const leaking = outcomes.filter((o) => o.leaks.length > 0).length;
   const byVictim = VICTIMS.map((v) => `${v} ${outcomes.filter((o) => o.plan.victim === v).length}`).join(', ');
-  const summary = `${trials} trials (${byVictim}), seed ${seed}: ${leaking === 0 ? 'nothing left behind in any' : `${leaking} left something behind`}`;
+  const bySignal =
+    signals.length > 1
+      ? `; ${signals.map((g) => `${g} ${outcomes.filter((o) => o.plan.signal === g).length}`).join(', ')}`
+      : `; ${signals[0]}`;
+  const summary = `${trials} trials (${byVictim}${bySignal}), seed ${seed}: ${leaking === 0 ? 'nothing left behind in any' : `${leaking} left something behind`}`;
   console.log(`\n${summary}`);
   if (opts.record) {
-    const file = join(ROOT, env === 'local' ? 'docs/reliability.md' : `docs/reliability-${env}.md`);
-    writeFileSync(file, reliabilityDoc(summary, [...header, ...outcomes.map(row)], seed, trials, env));
+    const suffix = `${env === 'local' ? '' : `-${env}`}${opts.signal === undefined || opts.signal === 'kill' ? '' : `-${opts.signal}`}`;
+    const file = join(ROOT, `docs/reliability${suffix}.md`);
+    writeFileSync(
+      file,
+      reliabilityDoc(summary, [...header, ...outcomes.map(row)], { seed, trials, env, signal: opts.signal ?? 'kill' }),
+    );
     console.log(`written: ${relative(process.cwd(), file)}`);
   }
   return leaking === 0 ? 0 : 1;
 }
 
-function reliabilityDoc(summary: string, table: string[], seed: number, trials: number, env: string): string {
+function reliabilityDoc(
+  summary: string,
+  table: string[],
+  { seed, trials, env, signal }: { seed: number; trials: number; env: string; signal: string },
+): string {
   const date = new Date().toISOString().slice(0, 10);
   return `# Reliability: the crash campaign
 
-\`${env === 'local' ? '' : `CHAOS_ENV=${env} `}npx nx chaos -- campaign --trials ${trials} --seed ${seed} --record\` wrote this page (${date}, commit
+\`${env === 'local' ? '' : `CHAOS_ENV=${env} `}npx nx chaos -- campaign --trials ${trials} --seed ${seed}${signal === 'kill' ? '' : ` --signal ${signal}`} --record\` wrote this page (${date}, commit
 ${commit()}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}).
 
 Each trial runs one experiment of the default suite with \`chaos run\` (its own state directory) and SIGKILLs one
@@ -114,6 +153,15 @@ In the containers environment PostgreSQL and the services are containers: the tr
 \`docker kill --signal KILL\`, and also checks that no container of the run (by its controller-pid label) and
 no network created during the trial is left; a run may take 300 s. The agent runs on the host, as locally.`
       : ''
+  }${
+    signal === 'kill'
+      ? ''
+      : `
+
+With \`--signal ${signal}\`, ${signal === 'stop' ? 'every' : 'a'} trial SIGSTOPs its victim instead${signal === 'stop' ? '' : ' (drawn per trial)'}: a hang, not a crash (the
+process keeps its sockets and answers nothing). A stopped controller is continued (SIGCONT) after 2 to 12 s, as
+after a frozen laptop or a long pause, and its run must then end as any other; a stopped agent, service or
+PostgreSQL stays stopped, and the run must notice, end with a verdict and stop it, leaving nothing behind.`
   }
 
 **${summary}.**

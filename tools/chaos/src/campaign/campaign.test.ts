@@ -22,6 +22,19 @@ describe('planTrials', () => {
     expect(plans.every((p) => p.delayMs >= 0 && p.delayMs <= 8_000)).toBe(true);
     expect(plans.map((p) => p.index)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
   });
+
+  it('sends SIGKILL unless asked for more, and then draws signals and a controller pause of 2 to 12 s', () => {
+    expect(planTrials(50, 3, files).every((p) => p.signal === 'SIGKILL')).toBe(true);
+    expect(planTrials(50, 3, files, ['SIGKILL'])).toEqual(planTrials(50, 3, files));
+    expect(planTrials(50, 3, files, ['SIGSTOP']).every((p) => p.signal === 'SIGSTOP')).toBe(true);
+    const mixed = planTrials(200, 3, files, ['SIGKILL', 'SIGSTOP']);
+    expect(new Set(mixed.map((p) => p.signal))).toEqual(new Set(['SIGKILL', 'SIGSTOP']));
+    expect(new Set(mixed.filter((p) => p.signal === 'SIGSTOP').map((p) => p.victim))).toEqual(
+      new Set(['controller', 'chaos-agent', 'service', 'postgresql']),
+    );
+    expect(mixed.every((p) => p.pauseMs >= 2_000 && p.pauseMs <= 12_000)).toBe(true);
+    expect(Math.max(...mixed.map((p) => p.pauseMs)) - Math.min(...mixed.map((p) => p.pauseMs))).toBeGreaterThan(9_000);
+  });
 });
 
 describe('the processes of a run', () => {

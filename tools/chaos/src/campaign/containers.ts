@@ -33,9 +33,13 @@ export function networks(): Set<string> {
   return new Set(docker(['network', 'ls', '-q', '--no-trunc']).split('\n').filter(Boolean));
 }
 
-/** SIGKILLs a container's main process (`docker kill`), as the OOM killer or a crash would. */
-export function killContainer(name: string): boolean {
-  return spawnSync('docker', ['kill', '--signal', 'KILL', name], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+/**
+ * Signals a container's main process (`docker kill --signal`): SIGKILL as the OOM killer or a crash would,
+ * SIGSTOP as a hang would (a process signal, not `docker pause`, so the container can still be stopped).
+ */
+export function signalContainer(name: string, sig: 'SIGKILL' | 'SIGSTOP'): boolean {
+  const args = ['kill', '--signal', sig.replace(/^SIG/, ''), name];
+  return spawnSync('docker', args, { stdio: 'ignore', timeout: 30_000 }).status === 0;
 }
 
 /**

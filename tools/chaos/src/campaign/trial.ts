@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { dockerLeaks, killContainer, networks, runContainers } from './containers.ts';
+import { dockerLeaks, networks, runContainers, signalContainer } from './containers.ts';
 import { leaksAfter, sharedMemory } from './leaks.ts';
 import { reportedResults, signal } from './run-report.ts';
 import { dataDirOf, descendantsOf, roleOf, type ProcessInfo } from './processes.ts';
@@ -11,14 +11,25 @@ import { dataDirOf, descendantsOf, roleOf, type ProcessInfo } from './processes.
 export const VICTIMS = ['controller', 'chaos-agent', 'service', 'postgresql'] as const;
 export type Victim = (typeof VICTIMS)[number];
 
+/**
+ * What a trial does to its victim: SIGKILL (a crash) or SIGSTOP (a hang: the process is there, holds its
+ * sockets and answers nothing). A stopped controller is continued after {@link TrialPlan.pauseMs} (a frozen
+ * laptop, a long GC pause); any other stopped part stays stopped, and the run has to notice and end without it.
+ */
+export const SIGNALS = ['SIGKILL', 'SIGSTOP'] as const;
+export type TrialSignal = (typeof SIGNALS)[number];
+
 /** One trial, drawn from the campaign's seed. */
 export interface TrialPlan {
   index: number;
   /** The experiment file `chaos run` runs. */
   experiment: string;
   victim: Victim;
-  /** When, after the fault was injected, the victim is SIGKILLed, in ms. */
+  signal: TrialSignal;
+  /** When, after the fault was injected, the victim is signalled, in ms. */
   delayMs: number;
+  /** How long a stopped controller stays stopped before SIGCONT, in ms. */
+  pauseMs: number;
   /** Which service, when the victim is one: an index into the run's services. */
   pick: number;
 }
@@ -26,7 +37,7 @@ export interface TrialPlan {
 /** What a trial saw. */
 export interface TrialOutcome {
   plan: TrialPlan;
-  /** What was killed (`user-service pid 123`), or why nothing was. */
+  /** What was signalled (`user-service pid 123`), or why nothing was. */
   killed: string;
   /** `chaos run`'s exit code; null when it was killed or hung. */
   exitCode: number | null;
@@ -48,8 +59,8 @@ export interface TrialOptions {
 }
 
 /**
- * Runs one experiment with `chaos run` in a state directory of its own, SIGKILLs the victim `delayMs` after
- * the fault is injected, waits for the run to end, and lists what it left: processes of the run, PostgreSQL's
+ * Runs one experiment with `chaos run` in a state directory of its own, SIGKILLs or SIGSTOPs the victim `delayMs`
+ * after the fault is injected, waits for the run to end, and lists what it left: processes of the run, PostgreSQL's
  * data directory, shared memory, a fault still active (the report's "no fault left behind" check), a run that
  * never ended. Every process watched is one the run started; only those are signalled, by PID.
  */
@@ -88,7 +99,7 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
   const onLine = (line: string): void => {
     if (injected || !/: inject for /.test(line)) return;
     injected = true;
-    setTimeout(() => (killed = kill(plan, child.pid!, options.env)), plan.delayMs).unref();
+    setTimeout(() => (killed = strike(plan, child.pid!, options.env)), plan.delayMs).unref();
   };
   let buffer = '';
   child.stdout!.on('data', (c: Buffer) => {
@@ -128,19 +139,27 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
   };
 }
 
-/** SIGKILLs the plan's victim among the run's processes (or, in containers, its containers); says what it killed. */
-function kill(plan: TrialPlan, controllerPid: number, env: TrialOptions['env']): string {
-  if (plan.victim === 'controller')
-    return signal(controllerPid, 'SIGKILL') ? `controller pid ${controllerPid}` : 'nothing: the run had ended';
+/**
+ * Sends the plan's signal to its victim among the run's processes (or, in containers, to its container's main
+ * process); says what it signalled. A stopped controller is continued after the plan's pause.
+ */
+function strike(plan: TrialPlan, controllerPid: number, env: TrialOptions['env']): string {
+  if (plan.victim === 'controller') {
+    if (!signal(controllerPid, plan.signal)) return 'nothing: the run had ended';
+    if (plan.signal === 'SIGSTOP') setTimeout(() => signal(controllerPid, 'SIGCONT'), plan.pauseMs).unref();
+    return `controller pid ${controllerPid}`;
+  }
   if (env === 'containers' && plan.victim !== 'chaos-agent') {
     const candidates = runContainers(controllerPid).filter((c) => c.role === plan.victim);
     const victim = candidates[plan.pick % Math.max(1, candidates.length)];
     if (!victim) return `nothing: no ${plan.victim} container was running`;
-    return killContainer(victim.name) ? `container ${victim.name}` : `nothing: ${victim.name} had stopped`;
+    return signalContainer(victim.name, plan.signal)
+      ? `container ${victim.name}`
+      : `nothing: ${victim.name} had stopped`;
   }
   const candidates = descendantsOf(controllerPid).filter((p) => roleOf(p.cmdline) === plan.victim);
   const victim = candidates[plan.pick % Math.max(1, candidates.length)];
   if (!victim) return `nothing: no ${plan.victim} was running`;
   const name = plan.victim === 'service' ? basename(victim.cmdline.split('/src/main.ts')[0]!) : plan.victim;
-  return signal(victim.pid, 'SIGKILL') ? `${name} pid ${victim.pid}` : `nothing: ${name} had exited`;
+  return signal(victim.pid, plan.signal) ? `${name} pid ${victim.pid}` : `nothing: ${name} had exited`;
 }

@@ -23,7 +23,7 @@ Usage:
   chaos kinds                    every fault kind: its layer (in-process, process, container, kernel) and the
                                  Chaos Mesh actions it honours (--output json)
   chaos schedule [files...]      run the Schedules (cron, Forbid/Allow, historyLimit) until Ctrl-C
-  chaos campaign [--trials N] [--seed S] [--env local|containers] [--record]
+  chaos campaign [--trials N] [--seed S] [--env local|containers] [--signal kill|stop|mixed] [--record]
                                  crash trials: each runs one suite experiment and SIGKILLs the controller, the
                                  agent, a service or PostgreSQL mid-fault, then lists what was left behind
                                  (processes, data, shared memory, containers, networks, active faults);

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAgentClient } from '@nova/proto';
 import {
+  AGENT_STOP_GRACE_MS,
   awaitRegistrations,
   listKinds,
   listTargets,
@@ -84,8 +85,14 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
     kinds,
     stop: async () => {
       await stack.stop();
-      await agentProc.stop();
+      const ended = await agentProc.stop();
       client.close();
+      // A hung or stopped agent recovered nothing itself; its journal names what it held for the next agent.
+      if (ended === 'killed')
+        options.onLine?.(
+          'chaos-agent',
+          `did not exit within ${AGENT_STOP_GRACE_MS / 1000} s of SIGTERM (hung or stopped): SIGKILLed`,
+        );
     },
   };
 }
