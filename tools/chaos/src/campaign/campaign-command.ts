@@ -88,7 +88,9 @@ export async function campaignCommand(opts: CampaignOptions): Promise<number> {
   // `--env` (or CHAOS_ENV, as for chaos run: `npx nx chaos -- …` cannot pass --env through nx).
   const env = opts.env ?? process.env['CHAOS_ENV'] ?? 'local';
   if (env !== 'local' && env !== 'containers') usage(`--env ${env}: expected local or containers`);
-  const signals = SIGNAL_CHOICES[opts.signal ?? 'kill'];
+  const choice = opts.signal ?? 'kill';
+  // Own keys only: `--signal toString` must be refused, not found on the object's prototype.
+  const signals = Object.hasOwn(SIGNAL_CHOICES, choice) ? SIGNAL_CHOICES[choice]! : undefined;
   if (!signals) usage(`--signal ${opts.signal}: expected kill, stop or mixed`);
   const experiments = readdirSync(SUITE)
     .filter((f) => f.endsWith('.yaml'))

@@ -37,6 +37,20 @@ describe('planTrials', () => {
   });
 });
 
+describe('chaos campaign --signal', () => {
+  const cli = new URL('../cli.ts', import.meta.url).pathname;
+  it.each(['bogus', 'toString'])('refuses %s with exit code 2, naming the choices', (value) => {
+    const r = spawnSync(
+      process.execPath,
+      ['--conditions=@nova/source', '--import', 'tsx', cli, 'campaign', '--trials', '1', '--signal', value],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`--signal ${value}: expected kill, stop or mixed`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe('the processes of a run', () => {
   it('names their roles and PostgreSQL data directory from their command lines', () => {
     expect(roleOf('node --import tsx /w/chaos-agent/src/main.ts --listen 127.0.0.1:0')).toBe('chaos-agent');
