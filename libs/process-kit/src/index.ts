@@ -2,3 +2,4 @@ export * from './lines.ts';
 export * from './owned-process.ts';
 export * from './wait.ts';
 export * from './supervisor.ts';
+export * from './pid-alive.ts';

@@ -1,17 +1,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { pidAlive as alive } from './pid-alive.ts';
 
 const fixture = fileURLToPath(new URL('../test/fixtures/supervisor.ts', import.meta.url));
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Starts the supervisor fixture; resolves with its pid and its child's, once the child is started. */
 async function supervisor(childDelayMs: number, ipc: boolean): Promise<{ pid: number; child: number }> {

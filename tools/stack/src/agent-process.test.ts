@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgentProcess, stopAgentProcess } from './agent-process.ts';
+import { pidAlive as alive } from '@nova/process-kit';
 
 // A real agent process each time; every one is ended by PID in afterEach, whatever a test left.
 const started: number[] = [];
@@ -25,15 +26,6 @@ async function agent() {
   started.push(proc.pid!);
   return proc;
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('stopAgentProcess', () => {
   it('ends an agent that answers SIGTERM, without SIGKILL', async () => {
