@@ -9,7 +9,7 @@ import { ContainerJournal, CONTAINER_LABEL, inspectContainer, TARGET_LABEL } fro
 import { AgentDrivers, driverList } from '../src/drivers/index.ts';
 import { probeNetem } from '../src/drivers/kernel-tc.ts';
 import { COMMENT_PREFIX, inNetns, QDISC_HANDLE, TABLE_PREFIX } from '../src/drivers/netns.ts';
-import { FailureJournal } from '../src/drivers/process.ts';
+import { FailureJournal } from '../src/drivers/failure-journal.ts';
 import { conformanceCases, type Probe } from './conformance-cases.ts';
 import { dockerAvailable, goTestImage } from './go-image.ts';
 

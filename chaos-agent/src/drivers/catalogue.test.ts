@@ -5,7 +5,7 @@ import { FAULT_CATALOGUE, FaultSpecError, type FaultKindEntry } from '@nova/faul
 import { afterAll, describe, expect, it } from 'vitest';
 import { ContainerJournal } from './container.ts';
 import { AgentDrivers, driverList, type AnyProcessDriver } from './index.ts';
-import { FailureJournal } from './process.ts';
+import { FailureJournal } from './failure-journal.ts';
 
 // The agent's drivers against the fault catalogue: every kind the catalogue gives to the agent has exactly
 // one driver here, at the catalogued layer, with the catalogue's spec checks (so a controller that checked a

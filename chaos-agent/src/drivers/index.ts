@@ -6,7 +6,8 @@ import { ContainerJournal, containerKill, containerPause, containerStress } from
 import { kernelDuplicate, kernelLoss, kernelPartition } from './kernel.ts';
 import { kernelBandwidth, kernelNetem, probeNetem } from './kernel-tc.ts';
 import { removeLeftovers } from './netns.ts';
-import { FailureJournal, processFailure, processKill, type ProcessDriver } from './process.ts';
+import { FailureJournal } from './failure-journal.ts';
+import { processFailure, processKill, type ProcessDriver } from './process.ts';
 
 /**
  * Any of the agent's drivers, whatever its spec type. A driver's `apply` takes the spec its own `parse`

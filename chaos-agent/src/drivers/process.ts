@@ -1,7 +1,5 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   catalogued,
   FaultSpecError,
@@ -11,6 +9,7 @@ import {
   type KillSpec,
 } from '@nova/faults';
 import type { Target } from '@nova/proto';
+import type { FailureJournal } from './failure-journal.ts';
 
 /** Is a process with this PID alive (and ours to signal)? */
 export function alive(pid: number): boolean {
@@ -179,36 +178,6 @@ export function killEffect(
     summary: `${what} gone ${Math.round(goneAfterMs)} ms after ${signal}${escalated ? ' (SIGKILL followed at the end of the grace period)' : ''}`,
     figures: { goneAfterMs: Math.round(goneAfterMs), escalated: Number(escalated) },
   };
-}
-
-/** The journal of stopped PIDs, so that a restarted agent resumes them first thing. */
-export class FailureJournal {
-  constructor(private readonly dir: string | undefined) {}
-  private get file(): string | undefined {
-    return this.dir ? join(this.dir, 'stopped-pids') : undefined;
-  }
-  async add(pid: number): Promise<void> {
-    if (this.file) await appendFile(this.file, `${pid}\n`);
-  }
-  async remove(pid: number): Promise<void> {
-    if (!this.file) return;
-    const pids = (await readFile(this.file, 'utf8').catch(() => '')).split('\n').filter((l) => l && Number(l) !== pid);
-    await writeFile(this.file, pids.map((p) => `${p}\n`).join(''));
-  }
-  /** Resumes every PID a previous run left stopped; returns them. */
-  async resumeLeftovers(): Promise<number[]> {
-    if (!this.file) return [];
-    const pids = (await readFile(this.file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGCONT');
-      } catch {
-        // already gone
-      }
-    }
-    await writeFile(this.file, '');
-    return pids;
-  }
 }
 
 /**

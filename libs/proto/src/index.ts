@@ -241,3 +241,4 @@ export function unary<Req, Res>(
 export { grpc };
 export * from './identity-token.ts';
 export * from './labels.ts';
+export * from './failure-journal.ts';

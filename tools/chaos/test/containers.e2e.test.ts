@@ -25,6 +25,9 @@ const SUITE = fileURLToPath(new URL('../../../k8s/base/chaos-mesh/experiments/',
 const experiment = (file: string): Resource =>
   parseResources(readFileSync(join(SUITE, file), 'utf8'), file).resources[0]!;
 
+const LIVENESS = { periodMs: 1_000, timeoutMs: 1_500, failureThreshold: 3 };
+/** Long enough for the probes of a container that does not answer to fail failureThreshold times in a row. */
+const LIVENESS_VERDICT_MS = LIVENESS.failureThreshold * (LIVENESS.periodMs + LIVENESS.timeoutMs) + 500;
 let env: ContainersEnvironment;
 let load: LoadGenerator;
 let observer: Observer;
@@ -37,6 +40,8 @@ beforeAll(async () => {
   env = await startContainersEnvironment({
     stateDir: state,
     onLifecycle: (e) => lines.push(`${e.instance} ${e.type}${e.type === 'exited' ? ` ${e.code}` : ''}`),
+    // Shorter than the defaults (~12 s) so that the hang test finds one in seconds; still above every delay here.
+    liveness: LIVENESS,
   });
   load = new LoadGenerator(
     { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') },
@@ -298,7 +303,7 @@ describe('the containers environment', { retry: 1 }, () => {
     expect(await quota()).toBeLessThanOrEqual(0);
   }, 30_000);
 
-  it('pod-failure freezes the container (docker pause) and recovery thaws it', async () => {
+  it('pod-failure freezes the container (docker pause), its liveness probes leave it be, and recovery thaws it', async () => {
     const name = 'user-service-2';
     const container = env.containerOf(name);
     const url = env.instances.find((i) => i.name === name)!.url;
@@ -307,10 +312,14 @@ describe('the containers environment', { retry: 1 }, () => {
         async (r) => (await r.body.dump(), r.statusCode),
         (e: Error) => e.name,
       );
+    const before = lines.length;
     await applyTo(container, 'pause-test', 'container-pause', {});
     const appliedAt = performance.now();
     expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('true');
     expect(await healthz()).toBe('HeadersTimeoutError');
+    // Paused long enough for its liveness probes to give up on it, were it not held by the fault on purpose.
+    await new Promise((r) => setTimeout(r, LIVENESS_VERDICT_MS));
+    expect(lines.slice(before).filter((l) => l.startsWith(`${name} `))).toEqual([]);
     // The agent's figure spans at least what we saw from here: from the apply's answer to the recover call
     // (undici's header timer is coarse, so the 800 ms it was given is not a floor).
     const sawPausedMs = performance.now() - appliedAt;
@@ -321,6 +330,25 @@ describe('the containers environment', { retry: 1 }, () => {
     expect((await check('docker', ['inspect', '-f', '{{.State.Paused}}', container])).trim()).toBe('false');
     expect(await healthz()).toBe(200);
   }, 30_000);
+
+  it('a hung container (its process SIGSTOPped, not paused) fails its liveness probes and is stopped and restarted', async () => {
+    const name = 'user-service-2';
+    const container = env.containerOf(name);
+    const before = lines.length;
+    await check('docker', ['kill', '--signal', 'STOP', container]);
+    const started = Date.now();
+    while (!lines.slice(before).includes(`${name} restarted`)) {
+      if (Date.now() - started > 40_000) throw new Error(`not restarted:\n${lines.slice(before).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const events = lines.slice(before).filter((l) => l.startsWith(`${name} `));
+    // docker stop: the pending SIGTERM never acted on, SIGKILL after the grace: 137.
+    expect(events).toEqual([`${name} unresponsive`, `${name} exited 137`, `${name} restarted`]);
+    expect(env.instances.find((i) => i.name === name)!.running).toBe(true);
+    const res = await request(`${env.instances.find((i) => i.name === name)!.url}/healthz`);
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+  }, 60_000);
 
   it('refuses a Docker-level fault for a target whose control stream does not come from its container', async () => {
     const md = bearer(env.agent.token);

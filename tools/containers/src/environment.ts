@@ -2,12 +2,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createAgentClient, DOCKER_LABELS } from '@nova/proto';
-import { awaitRegistrations, listKinds, listTargets, startSupervisedAgent, type ChaosEnvironment } from '@nova/stack';
+import {
+  awaitRegistrations,
+  listKinds,
+  listTargets,
+  startSupervisedAgent,
+  type ChaosEnvironment,
+  type LivenessOptions,
+  type StackLifecycleEvent,
+} from '@nova/stack';
 import { Network, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
-import { request } from 'undici';
 import { check, imageExists, requireDocker, run } from './docker.ts';
 import { buildImages, type ImageNames } from './images.ts';
-import { startPostgres, startServices, type Replica, type RunWiring } from './run-containers.ts';
+import { startPostgres, startServices, type RunWiring } from './run-containers.ts';
+import { superviseContainers, waitHealthy, type ContainerSupervision } from './supervise-containers.ts';
 import { checkWorkspaceReadable, workspaceMode, type WorkspaceMode } from './workspace.ts';
 
 const LABEL_RUN = DOCKER_LABELS.run;
@@ -42,7 +50,9 @@ export interface ContainersEnvironmentOptions {
   /** How the services get their code (default: `NOVA_CONTAINERS_WORKSPACE`, else `mount`); see {@link WorkspaceMode}. */
   workspace?: WorkspaceMode;
   onLine?: (source: string, line: string) => void;
-  onLifecycle?: (event: { instance: string; type: 'exited' | 'restarted'; code: number | null }) => void;
+  onLifecycle?: (event: StackLifecycleEvent) => void;
+  /** How each replica's `/healthz` is probed for liveness (a hung container is stopped and restarted). */
+  liveness?: LivenessOptions;
 }
 
 /** A running containers environment, plus what its tests look at. */
@@ -54,22 +64,6 @@ export interface ContainersEnvironment extends ChaosEnvironment {
   readonly agentProcess: ChildProcess;
   /** Resolves when the supervised agent is next started again (after it exited unasked). */
   agentRestarted(): Promise<void>;
-}
-
-/** Polls `url` until it answers 200. */
-async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await request(url, { headersTimeout: 1_000, bodyTimeout: 1_000 });
-      await res.body.dump();
-      if (res.statusCode === 200) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not healthy within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** Removes the containers and networks of runs whose controller is gone (a SIGKILLed controller's leftovers). */
@@ -102,7 +96,7 @@ export async function removeOrphans(): Promise<string[]> {
  * The `containers` environment: PostgreSQL and the services (user-service ×2, auth, messaging) in Docker
  * containers on their own network, started by testcontainers from locally built images; the chaos agent on
  * the host (root, Docker socket, nsenter into the containers' network namespaces), listening on the
- * network's gateway where the services register. A killed container is restarted, as a kubelet would. Every
+ * network's gateway where the services register. A killed or hung container is restarted, as a kubelet would. Every
  * container and the network are removed at the end — by `stop()`, or by a guard process if we die.
  */
 export async function startContainersEnvironment(
@@ -124,11 +118,11 @@ export async function startContainersEnvironment(
   guard.channel?.unref();
   guard.unref();
   let stopping = false;
-  let events: ChildProcess | undefined;
+  let supervision: ContainerSupervision | undefined;
 
   const stop = async (): Promise<void> => {
     stopping = true;
-    events?.kill('SIGTERM');
+    supervision?.stop();
     // The agent first: it recovers every fault while the containers still exist.
     if (agent) await agent.stop();
     client?.close();
@@ -173,7 +167,7 @@ export async function startContainersEnvironment(
     await Promise.all(replicas.map((r) => waitHealthy(`${r.url}/readyz`, 30_000)));
     const targets = listTargets(client, token);
     await awaitRegistrations(targets, replicas.length);
-    events = superviseContainers(runId, replicas, () => stopping, options.onLifecycle);
+    supervision = superviseContainers(runId, replicas, () => stopping, options.onLifecycle, options.liveness);
     const agentAddress = agent.address;
     // What the agent's drivers offer (netem only where its own probe found the qdisc): asked, not guessed.
     const kinds = await listKinds(client, token);
@@ -235,87 +229,4 @@ async function preflight(options: ContainersEnvironmentOptions, workspace: Works
     }
   }
   return names;
-}
-
-/**
- * Waits until PostgreSQL, started again at `since` (ISO time), says it accepts connections (its log; the
- * image has no client tools).
- */
-async function waitPostgresReady(container: string, since: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await run('docker', ['logs', '--since', since, container]);
-    if (/database system is ready to accept connections/.test(r.stdout + r.stderr)) return;
-    if (Date.now() > deadline) throw new Error(`${container} did not accept connections within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-/**
- * Restarts containers that die (a pod-kill/container-kill), with backoff, as a kubelet restarts a pod's
- * containers; reads `docker events` for this run's containers. PostgreSQL's container too (with its data:
- * a restarted container keeps its filesystem), reported as `postgresql`, so an experiment during which it
- * died is an error, as in the local environment.
- */
-function superviseContainers(
-  runId: string,
-  replicas: Replica[],
-  stopping: () => boolean,
-  onLifecycle: ContainersEnvironmentOptions['onLifecycle'],
-): ChildProcess {
-  const postgres = { name: `${runId}-postgres`, restarts: 0 };
-  const events = spawn(
-    'docker',
-    [
-      'events',
-      '--filter',
-      `label=${LABELS.run}=${runId}`,
-      '--filter',
-      'event=die',
-      '--format',
-      '{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}',
-    ],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  let buffered = '';
-  events.stdout!.on('data', (c: Buffer) => {
-    buffered += c.toString();
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const [name, code] = buffered.slice(0, nl).split(' ');
-      buffered = buffered.slice(nl + 1);
-      if (name === postgres.name && !stopping()) {
-        onLifecycle?.({ instance: 'postgresql', type: 'exited', code: Number(code) });
-        const backoff = Math.min(5_000, 250 * 2 ** postgres.restarts++);
-        setTimeout(() => {
-          if (stopping()) return;
-          const since = new Date().toISOString();
-          void run('docker', ['start', postgres.name])
-            .then(() => waitPostgresReady(postgres.name, since, 30_000))
-            .then(() => onLifecycle?.({ instance: 'postgresql', type: 'restarted', code: null }))
-            .catch(() => undefined);
-        }, backoff);
-        continue;
-      }
-      const replica = replicas.find((r) => r.containerName === name);
-      if (!replica || stopping()) continue;
-      replica.running = false;
-      onLifecycle?.({ instance: replica.name, type: 'exited', code: Number(code) });
-      const backoff = Math.min(5_000, 250 * 2 ** replica.restarts);
-      replica.restarts++;
-      setTimeout(() => {
-        if (stopping()) return;
-        void run('docker', ['start', replica.containerName])
-          .then(() => waitHealthy(`${replica.url}/readyz`, 30_000))
-          .then(() => {
-            replica.running = true;
-            onLifecycle?.({ instance: replica.name, type: 'restarted', code: null });
-          })
-          .catch(() => undefined);
-      }, backoff);
-    }
-  });
-  events.unref();
-  (events.stdout as unknown as { unref?: () => void }).unref?.();
-  return events;
 }

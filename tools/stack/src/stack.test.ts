@@ -1,3 +1,4 @@
+import { pidAlive } from '@nova/process-kit';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './stack.ts';
@@ -123,28 +124,64 @@ describe('local stack', () => {
 });
 
 describe('supervision', () => {
-  it('restarts a replica that dies by itself, with backoff, and reports it', async () => {
-    const events: string[] = [];
-    const supervised = await startStack({
+  let supervised: Stack;
+  const events: string[] = [];
+  const held = new Set<number>();
+  beforeAll(async () => {
+    supervised = await startStack({
       supervise: true,
       env: { LOG_LEVEL: 'error' },
+      // Short probes so that a hang is found in ~1 s here; the defaults take ~12 s.
+      liveness: { periodMs: 300, timeoutMs: 300, failureThreshold: 3, held: (pid) => held.has(pid) },
       onLifecycle: (e) => events.push(`${e.instance}:${e.type}`),
     });
-    try {
-      const user = supervised.instances.find((i) => i.service === 'user')!;
-      const pid = user.process.pid!;
-      process.kill(pid, 'SIGKILL');
-      const started = Date.now();
-      while (!events.includes('user-service:restarted')) {
-        if (Date.now() - started > 20_000) throw new Error(`not restarted: ${events.join(', ')}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(events.slice(0, 2)).toEqual(['user-service:exited', 'user-service:restarted']);
-      expect(user.process.pid).not.toBe(pid);
-      expect(user.restarts).toBe(1);
-      expect((await call('GET', `${user.url}/healthz`)).status).toBe(200);
-    } finally {
-      await supervised.stop();
-    }
   }, 90_000);
+  afterAll(async () => {
+    await supervised?.stop();
+  }, 30_000);
+  const until = async (event: string, timeoutMs: number): Promise<void> => {
+    const started = Date.now();
+    while (!events.includes(event)) {
+      if (Date.now() - started > timeoutMs) throw new Error(`no ${event} within ${timeoutMs} ms: ${events.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  it('restarts a replica that dies by itself, with backoff, and reports it', async () => {
+    const user = supervised.instances.find((i) => i.service === 'user')!;
+    const pid = user.process.pid!;
+    process.kill(pid, 'SIGKILL');
+    await until('user-service:restarted', 20_000);
+    expect(events.slice(0, 2)).toEqual(['user-service:exited', 'user-service:restarted']);
+    expect(user.process.pid).not.toBe(pid);
+    expect(user.restarts).toBe(1);
+    expect((await call('GET', `${user.url}/healthz`)).status).toBe(200);
+  }, 30_000);
+
+  it('kills and restarts a hung replica (liveness), but not one held stopped on purpose', async () => {
+    const auth = supervised.instances.find((i) => i.service === 'auth')!;
+    const pid = auth.process.pid!;
+    // Held by a process-failure fault: stopped, and left so for many probe periods.
+    held.add(pid);
+    process.kill(pid, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(events.filter((e) => e.startsWith('auth-service'))).toEqual([]);
+    expect(pidAlive(pid)).toBe(true);
+    // The same process, no longer held: a hang. Found, killed (SIGTERM is never acted on; SIGKILL), restarted.
+    held.delete(pid);
+    const found = Date.now();
+    await until('auth-service:restarted', 30_000);
+    expect(events.filter((e) => e.startsWith('auth-service'))).toEqual([
+      'auth-service:unresponsive',
+      'auth-service:exited',
+      'auth-service:restarted',
+    ]);
+    // ~1 s of failed probes, the 2 s kill grace, a restart: bounded well below the suite's 8 s faults + slack.
+    expect(Date.now() - found).toBeLessThan(15_000);
+    expect(pidAlive(pid)).toBe(false);
+    expect(auth.process.pid).not.toBe(pid);
+    expect(auth.restarts).toBe(1);
+    expect((await call('GET', `${auth.url}/healthz`)).status).toBe(200);
+    expect(auth.liveness?.active).toBe(true);
+  }, 60_000);
 });

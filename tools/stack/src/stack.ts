@@ -4,6 +4,7 @@ import { freePort, startLocalPostgres, type LocalPostgres } from '@nova/local-po
 import { mintIdentityToken, TARGET_LABELS } from '@nova/proto';
 import { request } from 'undici';
 import { waitUntil, type OwnedProcess } from '@nova/process-kit';
+import { LivenessProbe, type LivenessOptions } from './liveness.ts';
 import { ManagedProcess } from './managed-process.ts';
 
 /** The chaos namespace and labels of every service we start (plus `app=<name>`), bound in its identity token. */
@@ -24,7 +25,22 @@ export interface ServiceInstance {
   readonly dataDir: string | undefined;
   /** Times the supervisor restarted it. */
   restarts: number;
+  /** Its liveness probe, when the stack is supervised with liveness on. */
+  readonly liveness: LivenessProbe | undefined;
 }
+
+/** What the supervisor saw happen to a replica (or to PostgreSQL, `postgresql`). */
+export interface StackLifecycleEvent {
+  instance: string;
+  /** `unresponsive`: its liveness probes failed; it is being killed, and `exited` and `restarted` follow. */
+  type: 'exited' | 'restarted' | 'unresponsive';
+  code: number | null;
+  /** Why, for `unresponsive`. */
+  reason?: string;
+}
+
+/** Time a replica declared unresponsive has to exit after SIGTERM before it is SIGKILLed, in ms. */
+export const UNRESPONSIVE_KILL_GRACE_MS = 2_000;
 
 /** Options of {@link startStack}. */
 export interface StackOptions {
@@ -53,8 +69,16 @@ export interface StackOptions {
    * as a kubelet would, and the embedded PostgreSQL likewise. Default false.
    */
   supervise?: boolean;
-  /** Called when a supervised replica (or PostgreSQL, `postgresql`) exits and when it is healthy again. */
-  onLifecycle?: (event: { instance: string; type: 'exited' | 'restarted'; code: number | null }) => void;
+  /**
+   * With `supervise`, each replica's `/healthz` is probed as a kubelet's liveness probe would, and a replica
+   * that stops answering (hung: a blocked event loop, SIGSTOP) is killed (SIGTERM, then SIGKILL after
+   * {@link UNRESPONSIVE_KILL_GRACE_MS}) so that the supervisor starts it again. `held` names the PIDs held
+   * stopped on purpose (a process-failure fault), which are left alone. Default: on, with the defaults of
+   * {@link LivenessOptions}; `false` turns it off.
+   */
+  liveness?: (LivenessOptions & { held?: (pid: number) => boolean }) | false;
+  /** Called when a supervised replica (or PostgreSQL) exits, is declared unresponsive, and is healthy again. */
+  onLifecycle?: (event: StackLifecycleEvent) => void;
 }
 
 /** The running local stack. */
@@ -135,6 +159,45 @@ interface LaunchContext {
 }
 
 /**
+ * The liveness probe of a supervised replica (none when unsupervised or `liveness: false`): when it declares the
+ * replica unresponsive, the replica is ended by signal, not on purpose, so its exit is restarted as a crash's.
+ */
+function livenessProbe(
+  ctx: LaunchContext,
+  name: string,
+  port: number,
+  instance: () => ServiceInstance,
+): LivenessProbe | undefined {
+  const { supervise, liveness, onLifecycle } = ctx.options;
+  if (!supervise || liveness === false) return undefined;
+  const { held, ...probeOptions } = liveness ?? {};
+  return new LivenessProbe(
+    {
+      url: `${url(port)}/healthz`,
+      incarnation: () => (instance().process.running ? instance().process.pid : undefined),
+      ...(held ? { held } : {}),
+      onUnresponsive: (failures, lastError) => {
+        if (ctx.stopping()) return;
+        const proc = instance().process;
+        const pid = proc.pid;
+        onLifecycle?.({
+          instance: name,
+          type: 'unresponsive',
+          code: null,
+          reason: `${failures} liveness probes of /healthz failed in a row (last: ${lastError}); killing pid ${pid}`,
+        });
+        proc.signal('SIGTERM');
+        // A stopped or blocked process never acts on SIGTERM.
+        setTimeout(() => {
+          if (proc.running && proc.pid === pid) proc.signal('SIGKILL');
+        }, UNRESPONSIVE_KILL_GRACE_MS).unref();
+      },
+    },
+    probeOptions,
+  );
+}
+
+/**
  * Starts one service process on `port`; with `supervise`, restarts it when it exits unasked, backing off
  * from 250 ms to 5 s (reset once it is healthy again), as a kubelet restarts a pod's container.
  */
@@ -150,6 +213,7 @@ function launchService(ctx: LaunchContext, service: ServiceName, replica: number
     url: url(port),
     dataDir,
     restarts: 0,
+    liveness: livenessProbe(ctx, name, port, () => instance),
     process: new ManagedProcess({
       name,
       entry: ENTRY[service],
@@ -172,6 +236,7 @@ function launchService(ctx: LaunchContext, service: ServiceName, replica: number
       },
       onLine: (line) => options.onLine?.(name, line),
       onExit: (code) => {
+        instance.liveness?.stop();
         if (ctx.stopping() || !options.supervise || instance.process.stoppedOnPurpose) return;
         options.onLifecycle?.({ instance: name, type: 'exited', code });
         const delay = backoff;
@@ -183,6 +248,7 @@ function launchService(ctx: LaunchContext, service: ServiceName, replica: number
           waitUntilHealthy(`${instance.url}/healthz`, instance.process, readyTimeoutMs).then(
             () => {
               backoff = 250;
+              instance.liveness?.start();
               options.onLifecycle?.({ instance: name, type: 'restarted', code });
             },
             () => undefined,
@@ -212,6 +278,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let stopping = false;
   const stop = async (): Promise<void> => {
     stopping = true;
+    for (const i of instances) i.liveness?.stop();
     await Promise.all(instances.map((i) => i.process.stop('SIGTERM', 5_000)));
     await postgres.stop();
   };
@@ -230,6 +297,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await Promise.all(users.map((i) => waitUntilHealthy(`${i.url}/readyz`, i.process, readyTimeoutMs)));
     const rest = [launch('auth', 0, ports.auth[0]!), launch('messaging', 0, ports.messaging[0]!)];
     await Promise.all(rest.map((i) => waitUntilHealthy(`${i.url}/readyz`, i.process, readyTimeoutMs)));
+    for (const i of instances) i.liveness?.start();
     let stopped = false;
     return {
       postgres,
@@ -239,6 +307,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       restart: async (instance) => {
         instance.process.start();
         await waitUntilHealthy(`${instance.url}/healthz`, instance.process, readyTimeoutMs);
+        instance.liveness?.start();
       },
       stop: async () => {
         if (stopped) return;

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { heldStoppedPids } from '@nova/proto';
 import { startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
 
 /** A lifecycle event of the agent, as the services' supervisor reports theirs. */
@@ -26,6 +27,11 @@ export interface SupervisedAgent {
   readonly restarts: number;
   /** Resolves at the next restart (for tests and the crash campaign). */
   restarted(): Promise<void>;
+  /**
+   * True while the agent holds `pid` stopped (a process-failure fault), as its journal in the state directory
+   * says: a supervisor's liveness probe must not take the fault for a hang.
+   */
+  holdsStopped(pid: number): boolean;
   /**
    * Stops it (SIGTERM: it recovers every fault first; SIGKILL when it has not exited within
    * `AGENT_STOP_GRACE_MS`, 10 s); no restart follows. Resolves with how it ended.
@@ -87,6 +93,7 @@ export async function startSupervisedAgent(options: SupervisedAgentOptions): Pro
       return restarts;
     },
     restarted: () => new Promise<void>((resolve) => waiters.push(resolve)),
+    holdsStopped: (pid) => heldStoppedPids(options.stateDir).has(pid),
     stop: async () => {
       stopping = true;
       waiters = [];

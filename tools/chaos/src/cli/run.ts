@@ -33,8 +33,9 @@ export async function startEnv(
   which: (typeof ENVIRONMENTS)[number] = 'local',
   deaths?: EnvironmentDeath[],
 ): Promise<ChaosEnvironment> {
-  const onLifecycle = (e: { instance: string; type: string; code: number | null }): void => {
-    log(`    supervisor: ${e.instance} ${e.type}${e.type === 'exited' ? ` (code ${e.code}), restarting` : ''}`);
+  const onLifecycle = (e: { instance: string; type: string; code: number | null; reason?: string }): void => {
+    const why = e.type === 'exited' ? ` (code ${e.code}), restarting` : e.reason ? `: ${e.reason}` : '';
+    log(`    supervisor: ${e.instance} ${e.type}${why}`);
     if (e.type === 'exited' && INFRASTRUCTURE.has(e.instance)) deaths?.push({ instance: e.instance, atMs: Date.now() });
   };
   const kind = environmentKind(which);

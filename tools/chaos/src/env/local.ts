@@ -11,6 +11,7 @@ import {
   startSupervisedAgent,
   type ChaosEnvironment,
   type EnvironmentInstance,
+  type StackLifecycleEvent,
 } from '@nova/stack';
 
 export type { ChaosEnvironment, EnvironmentInstance } from '@nova/stack';
@@ -20,14 +21,14 @@ export interface LocalEnvironmentOptions {
   stateDir: string;
   userReplicas?: number;
   onLine?: (source: string, line: string) => void;
-  onLifecycle?: (event: { instance: string; type: 'exited' | 'restarted'; code: number | null }) => void;
+  onLifecycle?: (event: StackLifecycleEvent) => void;
   env?: Record<string, string>;
 }
 
 /**
  * The `local` environment: embedded PostgreSQL (or `DATABASE_URL`), the chaos agent, and the three services on
  * loopback (user-service with 2 replicas so a kill is survivable), each registered with the agent; the agent and
- * the services are supervised (restarted when they exit unasked). Everything is started by us and stopped by
+ * the services are supervised (restarted when they exit unasked, and when their liveness probes fail). Everything is started by us and stopped by
  * us, by PID.
  */
 export async function startLocalEnvironment(options: LocalEnvironmentOptions): Promise<ChaosEnvironment> {
@@ -51,6 +52,8 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
       chaosAgent: { address: agentProc.address, token: serviceToken },
       dataRoot: join(options.stateDir, 'data'),
       supervise: true,
+      // A replica the agent holds stopped (process-failure) is the fault, not a hang: liveness leaves it alone.
+      liveness: { held: (pid) => agentProc.holdsStopped(pid) },
       onLifecycle: options.onLifecycle,
       env: { LOG_LEVEL: 'error', ...options.env },
       ...(options.onLine ? { onLine: options.onLine } : {}),
