@@ -223,6 +223,7 @@ async function stopServer(server: EmbeddedPostgres, proc: ChildProcess | undefin
 }
 
 export { createTestDatabase } from './test-database.ts';
+export { postgresAnswers } from './answers.ts';
 
 /**
  * Removes what a SIGKILLed predecessor left in the temp dir when its guard could not run either (the machine

@@ -4,3 +4,4 @@ export { AGENT_STOP_GRACE_MS, startAgentProcess, stopAgentProcess, type AgentPro
 export * from './chaos-environment.ts';
 export * from './supervised-agent.ts';
 export * from './liveness.ts';
+export * from './lifecycle.ts';

@@ -31,7 +31,7 @@ async function serve(mode: () => Mode): Promise<{ url: string; requests: () => n
 const FAST: LivenessOptions = { periodMs: 40, timeoutMs: 40, failureThreshold: 3 };
 
 function watch(
-  url: string,
+  url: string | undefined,
   target: Partial<LivenessTarget> = {},
 ): { probe: LivenessProbe; declared: Promise<{ failures: number; lastError: string; atMs: number }> } {
   let resolve: (v: { failures: number; lastError: string; atMs: number }) => void = () => undefined;
@@ -39,7 +39,7 @@ function watch(
   const started = performance.now();
   probe = new LivenessProbe(
     {
-      url,
+      ...(url === undefined ? {} : { url }),
       incarnation: () => 4242,
       onUnresponsive: (failures, lastError) => resolve({ failures, lastError, atMs: performance.now() - started }),
       ...target,
@@ -145,6 +145,34 @@ describe('LivenessProbe', () => {
     watch(url, { incarnation: () => n++, onUnresponsive: () => calls++ });
     await sleep(500);
     expect(calls).toBe(0);
+  });
+
+  it('runs a check of its own instead of an HTTP probe: one that never settles fails at the timeout', async () => {
+    let answering = true;
+    let checks = 0;
+    const { probe, declared } = watch(undefined, {
+      check: () => (checks++, answering ? Promise.resolve() : new Promise(() => undefined)),
+    });
+    await sleep(300);
+    expect(checks).toBeGreaterThanOrEqual(3);
+    expect(probe.consecutiveFailures).toBe(0);
+    answering = false;
+    const d = await declared;
+    expect(d.lastError).toBe('no answer within 40 ms');
+    expect(d.failures).toBe(3);
+  });
+
+  it('counts a check that rejects as a failure, with its message', async () => {
+    const { declared } = watch(undefined, { check: () => Promise.reject(new Error('UNAVAILABLE: no connection')) });
+    expect((await declared).lastError).toBe('UNAVAILABLE: no connection');
+  });
+
+  it('needs either a url or a check, not both', () => {
+    const base = { incarnation: () => undefined, onUnresponsive: () => undefined };
+    expect(() => new LivenessProbe(base)).toThrow('a liveness target needs either a url or a check, not both');
+    expect(() => new LivenessProbe({ ...base, url: 'http://127.0.0.1:1/', check: async () => undefined })).toThrow(
+      TypeError,
+    );
   });
 
   it('refuses a setting that is not a positive number, naming it', () => {

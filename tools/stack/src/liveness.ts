@@ -19,10 +19,15 @@ export interface LivenessOptions {
 /** The defaults of {@link LivenessOptions}. */
 export const LIVENESS_DEFAULTS: Required<LivenessOptions> = { periodMs: 3_000, timeoutMs: 3_000, failureThreshold: 4 };
 
-/** What a {@link LivenessProbe} watches. */
+/** Time a process declared unresponsive has to exit after SIGTERM before it is SIGKILLed, in ms. */
+export const UNRESPONSIVE_KILL_GRACE_MS = 2_000;
+
+/** What a {@link LivenessProbe} watches: an HTTP `url`, or a `check` of its own. */
 export interface LivenessTarget {
   /** The URL that must answer 200, e.g. `http://127.0.0.1:4000/healthz`. */
-  readonly url: string;
+  readonly url?: string;
+  /** A probe of its own (a gRPC call): resolves when alive; a rejection, or no answer within `timeoutMs`, fails. */
+  check?(timeoutMs: number): Promise<unknown>;
   /**
    * Which process runs now (its PID locally, a restart count for a container); undefined while none does
    * (nothing is probed then). A change while a probe is out means the answer is about a process now gone.
@@ -55,6 +60,8 @@ export class LivenessProbe {
     options: LivenessOptions = {},
   ) {
     this.options = { ...LIVENESS_DEFAULTS, ...options };
+    if ((target.url === undefined) === (target.check === undefined))
+      throw new TypeError('a liveness target needs either a url or a check, not both');
     for (const [field, value] of Object.entries(this.options))
       if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`liveness.${field} must be > 0, got ${value}`);
   }
@@ -113,11 +120,24 @@ export class LivenessProbe {
     this.target.onUnresponsive(this.failures, error);
   }
 
-  /** One probe: undefined when answered 200 in time, else what went wrong. */
+  /** One probe: undefined when answered (200) in time, else what went wrong. */
   private async ask(): Promise<string | undefined> {
     const { timeoutMs } = this.options;
+    const { url, check } = this.target;
     try {
-      const res = await request(this.target.url, {
+      if (check) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+          await Promise.race([check(timeoutMs), late]);
+        } finally {
+          clearTimeout(timer);
+        }
+        return undefined;
+      }
+      const res = await request(url!, {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
         signal: AbortSignal.timeout(timeoutMs),

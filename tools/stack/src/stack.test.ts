@@ -184,4 +184,28 @@ describe('supervision', () => {
     expect((await call('GET', `${auth.url}/healthz`)).status).toBe(200);
     expect(auth.liveness?.active).toBe(true);
   }, 60_000);
+
+  it('kills and restarts a hung PostgreSQL (its probe: a new connection), and the services write to it again', async () => {
+    const pid = supervised.postgres.pid!;
+    const before = events.length;
+    process.kill(pid, 'SIGSTOP');
+    await until('postgresql:restarted', 40_000);
+    expect(events.slice(before).filter((e) => e.startsWith('postgresql'))).toEqual([
+      'postgresql:unresponsive',
+      'postgresql:exited',
+      'postgresql:restarted',
+    ]);
+    expect(pidAlive(pid)).toBe(false);
+    expect(supervised.postgres.pid).not.toBe(pid);
+    // The services' pools drop the connections of the old server and open new ones.
+    const [user] = supervised.urls('user');
+    const started = Date.now();
+    let status = 0;
+    while (status !== 201 && Date.now() - started < 15_000) {
+      status = (await call('POST', `${user}/users`, { email: 'after@example.com', name: 'Eve', password: 'pw pw pw' }))
+        .status;
+      if (status !== 201) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(status).toBe(201);
+  }, 60_000);
 });

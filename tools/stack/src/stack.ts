@@ -4,8 +4,10 @@ import { freePort, startLocalPostgres, type LocalPostgres } from '@nova/local-po
 import { mintIdentityToken, TARGET_LABELS } from '@nova/proto';
 import { request } from 'undici';
 import { waitUntil, type OwnedProcess } from '@nova/process-kit';
-import { LivenessProbe, type LivenessOptions } from './liveness.ts';
+import { LivenessProbe, UNRESPONSIVE_KILL_GRACE_MS, type LivenessOptions } from './liveness.ts';
+import type { StackLifecycleEvent } from './lifecycle.ts';
 import { ManagedProcess } from './managed-process.ts';
+import { postgresLiveness } from './postgres-liveness.ts';
 
 /** The chaos namespace and labels of every service we start (plus `app=<name>`), bound in its identity token. */
 const NAMESPACE = 'default';
@@ -28,19 +30,6 @@ export interface ServiceInstance {
   /** Its liveness probe, when the stack is supervised with liveness on. */
   readonly liveness: LivenessProbe | undefined;
 }
-
-/** What the supervisor saw happen to a replica (or to PostgreSQL, `postgresql`). */
-export interface StackLifecycleEvent {
-  instance: string;
-  /** `unresponsive`: its liveness probes failed; it is being killed, and `exited` and `restarted` follow. */
-  type: 'exited' | 'restarted' | 'unresponsive';
-  code: number | null;
-  /** Why, for `unresponsive`. */
-  reason?: string;
-}
-
-/** Time a replica declared unresponsive has to exit after SIGTERM before it is SIGKILLed, in ms. */
-export const UNRESPONSIVE_KILL_GRACE_MS = 2_000;
 
 /** Options of {@link startStack}. */
 export interface StackOptions {
@@ -72,9 +61,10 @@ export interface StackOptions {
   /**
    * With `supervise`, each replica's `/healthz` is probed as a kubelet's liveness probe would, and a replica
    * that stops answering (hung: a blocked event loop, SIGSTOP) is killed (SIGTERM, then SIGKILL after
-   * {@link UNRESPONSIVE_KILL_GRACE_MS}) so that the supervisor starts it again. `held` names the PIDs held
-   * stopped on purpose (a process-failure fault), which are left alone. Default: on, with the defaults of
-   * {@link LivenessOptions}; `false` turns it off.
+   * {@link UNRESPONSIVE_KILL_GRACE_MS}) so that the supervisor starts it again; the embedded PostgreSQL
+   * likewise, probed with a new connection. `held` names the PIDs held stopped on purpose (a process-failure
+   * fault), which are left alone. Default: on, with the defaults of {@link LivenessOptions}; `false` turns it
+   * off.
    */
   liveness?: (LivenessOptions & { held?: (pid: number) => boolean }) | false;
   /** Called when a supervised replica (or PostgreSQL) exits, is declared unresponsive, and is healthy again. */
@@ -269,15 +259,31 @@ function launchService(ctx: LaunchContext, service: ServiceName, replica: number
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
-  // Supervised with the services: a database killed mid-run comes back on its port with its data.
+  let stopping = false;
+  let pgLiveness: LivenessProbe | undefined;
+  // Supervised with the services: a database killed (or hung) mid-run comes back on its port with its data.
   const postgres = await startLocalPostgres({
     databaseUrl: options.databaseUrl,
-    ...(options.supervise ? { supervise: (e) => options.onLifecycle?.(e) } : {}),
+    ...(options.supervise
+      ? {
+          supervise: (e) => {
+            if (e.type === 'exited') pgLiveness?.stop();
+            else pgLiveness?.start();
+            options.onLifecycle?.(e);
+          },
+        }
+      : {}),
   });
+  // Only a server we started is ours to probe and kill (not one at DATABASE_URL).
+  if (options.supervise && options.liveness !== false && postgres.embedded) {
+    const { held: _held, ...probeOptions } = options.liveness ?? {};
+    pgLiveness = postgresLiveness(postgres, probeOptions, options.onLifecycle, () => stopping);
+    pgLiveness.start();
+  }
   const instances: ServiceInstance[] = [];
-  let stopping = false;
   const stop = async (): Promise<void> => {
     stopping = true;
+    pgLiveness?.stop();
     for (const i of instances) i.liveness?.stop();
     await Promise.all(instances.map((i) => i.process.stop('SIGTERM', 5_000)));
     await postgres.stop();

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAgentClient } from '@nova/proto';
+import { pidAlive } from '@nova/process-kit';
+import { bearer, createAgentClient, unary } from '@nova/proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { awaitRegistrations, listTargets } from './chaos-environment.ts';
 import { startStack, type Stack } from './stack.ts';
@@ -64,4 +65,41 @@ describe('the supervised chaos agent', () => {
       client.close();
     }
   }, 90_000);
+
+  it('is killed and restarted when it hangs (SIGSTOP): its liveness probe, a ListKinds call, stops being answered', async () => {
+    const events: AgentLifecycleEvent[] = [];
+    const token = randomBytes(24).toString('hex');
+    const hung = await startSupervisedAgent({
+      stateDir: mkdtempSync(join(tmpdir(), 'nova-supervised-agent-')),
+      token,
+      serviceToken: randomBytes(24).toString('hex'),
+      liveness: { periodMs: 300, timeoutMs: 300, failureThreshold: 3 },
+      onLifecycle: (e) => events.push(e),
+    });
+    const client = createAgentClient(hung.address);
+    try {
+      // Answering: many probe periods pass with no event.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(events).toEqual([]);
+      const first = hung.proc;
+      const back = hung.restarted();
+      const stoppedAt = Date.now();
+      first.kill('SIGSTOP');
+      await back;
+      // ~1 s of failed probes, then SIGTERM (never acted on: stopped) and SIGKILL 2 s later, then a restart.
+      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+      expect(events.map((e) => e.type)).toEqual(['unresponsive', 'exited', 'restarted']);
+      expect(events[0]!.reason).toMatch(
+        /^3 liveness probes \(ListKinds\) failed in a row \(last: .+\); killing pid \d+$/,
+      );
+      expect(first.signalCode).toBe('SIGKILL');
+      expect(pidAlive(first.pid!)).toBe(false);
+      expect(hung.proc.pid).not.toBe(first.pid);
+      // The new agent, on the same address, answers.
+      expect((await unary(client.listKinds.bind(client), {}, bearer(token))).kinds.length).toBeGreaterThan(0);
+    } finally {
+      client.close();
+      await hung.stop();
+    }
+  }, 60_000);
 });

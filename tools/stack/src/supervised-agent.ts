@@ -1,12 +1,16 @@
 import type { ChildProcess } from 'node:child_process';
-import { heldStoppedPids } from '@nova/proto';
+import { bearer, createAgentClient, heldStoppedPids, unary } from '@nova/proto';
 import { startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
+import { LivenessProbe, UNRESPONSIVE_KILL_GRACE_MS, type LivenessOptions } from './liveness.ts';
 
 /** A lifecycle event of the agent, as the services' supervisor reports theirs. */
 export interface AgentLifecycleEvent {
   instance: 'chaos-agent';
-  type: 'exited' | 'restarted';
+  /** `unresponsive`: its liveness probes failed; it is being killed, and `exited` and `restarted` follow. */
+  type: 'exited' | 'restarted' | 'unresponsive';
   code: number | null;
+  /** Why, for `unresponsive`. */
+  reason?: string;
 }
 
 /** Options of {@link startSupervisedAgent}. */
@@ -15,6 +19,12 @@ export interface SupervisedAgentOptions extends AgentProcessOptions {
   onLifecycle?: (event: AgentLifecycleEvent) => void;
   /** First wait before a restart, in ms, doubling to 5 000. Default 250. */
   initialBackoffMs?: number;
+  /**
+   * Its liveness probe: a `ListKinds` call (read-only) with the controller's token. An agent that stops answering
+   * (hung, SIGSTOPped) is killed (SIGTERM, SIGKILL after 2 s) and so started again. Default: on, with the
+   * defaults of {@link LivenessOptions}; `false` turns it off.
+   */
+  liveness?: LivenessOptions | false;
 }
 
 /** The chaos agent, restarted on its own address whenever it exits unasked. */
@@ -55,9 +65,35 @@ export async function startSupervisedAgent(options: SupervisedAgentOptions): Pro
   /** A restart in progress: stop() waits for it, then stops what it started. */
   let pending: Promise<void> | undefined;
   const initial = options.initialBackoffMs ?? 250;
+  const running = (proc: ChildProcess): boolean => proc.exitCode === null && proc.signalCode === null;
+  const client = options.liveness === false ? undefined : createAgentClient(address);
+  const liveness = client
+    ? new LivenessProbe(
+        {
+          check: (timeoutMs) => unary(client.listKinds.bind(client), {}, bearer(options.token), timeoutMs),
+          incarnation: () => (running(current.proc) ? current.proc.pid : undefined),
+          onUnresponsive: (failures, lastError) => {
+            if (stopping) return;
+            const proc = current.proc;
+            options.onLifecycle?.({
+              instance: 'chaos-agent',
+              type: 'unresponsive',
+              code: null,
+              reason: `${failures} liveness probes (ListKinds) failed in a row (last: ${lastError}); killing pid ${proc.pid}`,
+            });
+            proc.kill('SIGTERM');
+            // A stopped or blocked agent never acts on SIGTERM.
+            setTimeout(() => running(proc) && proc.kill('SIGKILL'), UNRESPONSIVE_KILL_GRACE_MS).unref();
+          },
+        },
+        options.liveness || {},
+      )
+    : undefined;
 
   const watch = (proc: ChildProcess): void => {
+    liveness?.start();
     proc.once('exit', (code) => {
+      liveness?.stop();
       if (stopping) return;
       options.onLifecycle?.({ instance: 'chaos-agent', type: 'exited', code });
       pending = restart(initial);
@@ -96,9 +132,14 @@ export async function startSupervisedAgent(options: SupervisedAgentOptions): Pro
     holdsStopped: (pid) => heldStoppedPids(options.stateDir).has(pid),
     stop: async () => {
       stopping = true;
+      liveness?.stop();
       waiters = [];
       await pending;
-      return stopAgentProcess(current.proc);
+      try {
+        return await stopAgentProcess(current.proc);
+      } finally {
+        client?.close();
+      }
     },
   };
 }
