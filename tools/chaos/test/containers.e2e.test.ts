@@ -445,6 +445,29 @@ describe('the containers environment', { retry: 1 }, () => {
     expect((await env.targets()).length).toBe(env.instances.length);
   }, 60_000);
 
+  it("PostgreSQL's container hung (its postmaster SIGSTOPped) fails its liveness probes, is stopped and restarted", async () => {
+    const before = lines.length;
+    await check('docker', ['kill', '--signal', 'STOP', `${env.runId}-postgres`]);
+    const deadline = Date.now() + 60_000;
+    while (!lines.slice(before).includes('postgresql restarted') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 250));
+    expect(lines.slice(before).filter((l) => l.startsWith('postgresql '))).toEqual([
+      'postgresql unresponsive',
+      'postgresql exited 137',
+      'postgresql restarted',
+    ]);
+    // Reads work again (the services' pools drop the old connections).
+    let status = 0;
+    const until = Date.now() + 30_000;
+    while (status !== 200 && Date.now() < until) {
+      const res = await request(`${env.urls('user')[0]}/users/${load.accounts[0]!.id}`).catch(() => undefined);
+      status = res?.statusCode ?? 0;
+      await res?.body.dump();
+      if (status !== 200) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(status).toBe(200);
+  }, 120_000);
+
   it("PostgreSQL's container SIGKILLed is restarted with its data, reported as postgresql, and reads work again", async () => {
     const before = lines.length;
     const account = load.accounts[0]!;

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { postgresAnswers } from '@nova/local-postgres';
 import { DOCKER_LABELS } from '@nova/proto';
 import { LivenessProbe, UNRESPONSIVE_KILL_GRACE_MS, type LivenessOptions, type StackLifecycleEvent } from '@nova/stack';
 import { request } from 'undici';
@@ -77,6 +78,63 @@ function containerLiveness(
   );
 }
 
+/** The container's address on its run's network, reachable from this host (Docker's bridge). */
+async function containerIp(container: string): Promise<string> {
+  const r = await run('docker', [
+    'inspect',
+    '--format',
+    '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}',
+    container,
+  ]);
+  const ip = r.stdout.trim().split(/\s+/)[0];
+  if (!ip) throw new Error(`container ${container} has no address`);
+  return ip;
+}
+
+/**
+ * The liveness probe of PostgreSQL's container: a new connection from this host must be answered (an
+ * SSLRequest). A hung postmaster (SIGSTOP) still serves the services' open connections but accepts none; it
+ * is stopped (`docker stop`) and its `die` event restarts it with its data. Its address is read once per
+ * start, as a restart may give it another.
+ */
+function postgresContainerLiveness(
+  postgres: { name: string; restarts: number; running: boolean },
+  stopping: () => boolean,
+  onLifecycle: ((event: StackLifecycleEvent) => void) | undefined,
+  options: LivenessOptions | undefined,
+): LivenessProbe {
+  let ip: Promise<string> | undefined;
+  const probe = new LivenessProbe(
+    {
+      check: async (timeoutMs) => {
+        ip ??= containerIp(postgres.name);
+        await postgresAnswers(`postgres://probe@${await ip}:5432/postgres`, timeoutMs);
+      },
+      incarnation: () => (postgres.running ? postgres.restarts : undefined),
+      // A pod-failure fault pauses the container: the fault, not a hang.
+      held: () => paused(postgres.name),
+      onUnresponsive: (failures, lastError) => {
+        if (stopping()) return;
+        onLifecycle?.({
+          instance: 'postgresql',
+          type: 'unresponsive',
+          code: null,
+          reason: `${failures} liveness probes (a new connection) failed in a row (last: ${lastError}); stopping container ${postgres.name}`,
+        });
+        void run('docker', ['stop', '--time', String(UNRESPONSIVE_KILL_GRACE_MS / 1000), postgres.name]);
+      },
+    },
+    options,
+  );
+  const start = probe.start.bind(probe);
+  // A new start, perhaps a new address.
+  probe.start = () => {
+    ip = undefined;
+    start();
+  };
+  return probe;
+}
+
 /**
  * Restarts containers that die (a pod-kill/container-kill, or stopped by their liveness probe), with backoff,
  * as a kubelet restarts a pod's containers; reads `docker events` for this run's containers. PostgreSQL's
@@ -90,7 +148,8 @@ export function superviseContainers(
   onLifecycle: ((event: StackLifecycleEvent) => void) | undefined,
   liveness?: LivenessOptions,
 ): ContainerSupervision {
-  const postgres = { name: `${runId}-postgres`, restarts: 0 };
+  const postgres = { name: `${runId}-postgres`, restarts: 0, running: true };
+  const pgProbe = postgresContainerLiveness(postgres, stopping, onLifecycle, liveness);
   const probes = new Map(replicas.map((r) => [r, containerLiveness(r, stopping, onLifecycle, liveness)]));
   const events = spawn(
     'docker',
@@ -113,6 +172,8 @@ export function superviseContainers(
       const [name, code] = buffered.slice(0, nl).split(' ');
       buffered = buffered.slice(nl + 1);
       if (name === postgres.name && !stopping()) {
+        postgres.running = false;
+        pgProbe.stop();
         onLifecycle?.({ instance: 'postgresql', type: 'exited', code: Number(code) });
         const backoff = Math.min(5_000, 250 * 2 ** postgres.restarts++);
         setTimeout(() => {
@@ -120,7 +181,11 @@ export function superviseContainers(
           const since = new Date().toISOString();
           void run('docker', ['start', postgres.name])
             .then(() => waitPostgresReady(postgres.name, since, 30_000))
-            .then(() => onLifecycle?.({ instance: 'postgresql', type: 'restarted', code: null }))
+            .then(() => {
+              postgres.running = true;
+              pgProbe.start();
+              onLifecycle?.({ instance: 'postgresql', type: 'restarted', code: null });
+            })
             .catch(() => undefined);
         }, backoff);
         continue;
@@ -147,10 +212,10 @@ export function superviseContainers(
   });
   events.unref();
   (events.stdout as unknown as { unref?: () => void }).unref?.();
-  for (const probe of probes.values()) probe.start();
+  for (const probe of [...probes.values(), pgProbe]) probe.start();
   return {
     stop: () => {
-      for (const probe of probes.values()) probe.stop();
+      for (const probe of [...probes.values(), pgProbe]) probe.stop();
       events.kill('SIGTERM');
     },
   };
