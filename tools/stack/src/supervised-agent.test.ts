@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pidAlive } from '@nova/process-kit';
-import { bearer, createAgentClient, unary } from '@nova/proto';
+import { bearer, createAgentClient, FAILURE_JOURNAL_FILE, unary } from '@nova/proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { awaitRegistrations, listTargets } from './chaos-environment.ts';
 import { startStack, type Stack } from './stack.ts';
@@ -69,8 +69,9 @@ describe('the supervised chaos agent', () => {
   it('is killed and restarted when it hangs (SIGSTOP): its liveness probe, a ListKinds call, stops being answered', async () => {
     const events: AgentLifecycleEvent[] = [];
     const token = randomBytes(24).toString('hex');
+    const stateDir = mkdtempSync(join(tmpdir(), 'nova-supervised-agent-'));
     const hung = await startSupervisedAgent({
-      stateDir: mkdtempSync(join(tmpdir(), 'nova-supervised-agent-')),
+      stateDir,
       token,
       serviceToken: randomBytes(24).toString('hex'),
       liveness: { periodMs: 300, timeoutMs: 300, failureThreshold: 3 },
@@ -78,6 +79,11 @@ describe('the supervised chaos agent', () => {
     });
     const client = createAgentClient(hung.address);
     try {
+      // What the agent's journal says it holds stopped (a process-failure fault) is what a supervisor leaves be.
+      expect(hung.holdsStopped(4_194_305)).toBe(false);
+      writeFileSync(join(stateDir, FAILURE_JOURNAL_FILE), '4194305\n');
+      expect(hung.holdsStopped(4_194_305)).toBe(true);
+      writeFileSync(join(stateDir, FAILURE_JOURNAL_FILE), '');
       // Answering: many probe periods pass with no event.
       await new Promise((r) => setTimeout(r, 1_500));
       expect(events).toEqual([]);

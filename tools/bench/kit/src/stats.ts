@@ -81,13 +81,13 @@ export function summarize(samples: readonly number[], options: SummaryOptions = 
   return { median: m, iqr, ci: [quantile(medians, tail), quantile(medians, 1 - tail)], confidence, n };
 }
 
-/** Element-wise ratios `a[i] / b[i]` of two paired samples (the same rounds). */
 /** Per-round differences `a[i] - b[i]` of two figures measured in the same rounds (what a layer adds). */
 export function pairedDifferences(a: readonly number[], b: readonly number[]): number[] {
   if (a.length !== b.length) throw new RangeError(`paired samples differ in length: ${a.length} vs ${b.length}`);
   return a.map((x, i) => x - b[i]!);
 }
 
+/** Element-wise ratios `a[i] / b[i]` of two paired samples (the same rounds). */
 export function pairedRatios(a: readonly number[], b: readonly number[]): number[] {
   if (a.length !== b.length) throw new RangeError(`paired samples differ in length: ${a.length} vs ${b.length}`);
   return a.map((x, i) => x / b[i]!);

@@ -144,7 +144,8 @@ part at a random moment of the fault (0 to 8 s after injection): the controller,
 replica or PostgreSQL. Then it checks what the run left: any of its processes still running (pid and start
 time, so a reused pid is not mistaken), PostgreSQL's data directory, shared memory created during the trial
 (\`/dev/shm\`, SysV segments a process of the run created), a fault the report says was left active, a run that did not end within 150 s.
-The agent, PostgreSQL and the services are supervised (restarted when they die); an experiment during which
+The agent, PostgreSQL and the services are supervised (restarted when they die, and killed and restarted when
+their liveness probes go unanswered for ~12 s: a hang); an experiment during which
 PostgreSQL or the agent died is an ERROR naming it, one whose service was killed is judged as any other
 (replicas and retries should carry it), and a killed controller takes everything it started with it (the
 agent by its IPC channel, PostgreSQL by its guard, which also removes its data and frees its shared memory).${
@@ -163,7 +164,8 @@ no network created during the trial is left; a run may take 300 s. The agent run
 With \`--signal ${signal}\`, ${signal === 'stop' ? 'every' : 'a'} trial SIGSTOPs its victim instead${signal === 'stop' ? '' : ' (drawn per trial)'}: a hang, not a crash (the
 process keeps its sockets and answers nothing). A stopped controller is continued (SIGCONT) after 2 to 12 s, as
 after a frozen laptop or a long pause, and its run must then end as any other; a stopped agent, service or
-PostgreSQL stays stopped, and the run must notice, end with a verdict and stop it, leaving nothing behind.`
+PostgreSQL stays stopped until its supervisor's liveness probe gives up on it (4 probes 3 s apart unanswered),
+kills it and starts it again; the run must end with a verdict either way, leaving nothing behind.`
   }
 
 **${summary}.**
