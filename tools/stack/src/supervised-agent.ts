@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { WakeableDelay } from '@nova/process-kit';
 import { bearer, createAgentClient, heldStoppedPids, unary } from '@nova/proto';
 import { startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
 import { LivenessProbe, UNRESPONSIVE_KILL_GRACE_MS, type LivenessOptions } from './liveness.ts';
@@ -99,8 +100,10 @@ export async function startSupervisedAgent(options: SupervisedAgentOptions): Pro
       pending = restart(initial);
     });
   };
+  // Waited on by stop() while it sleeps: stop() wakes it, or the emptied event loop would end the process.
+  const backoff = new WakeableDelay();
   const restart = async (delay: number): Promise<void> => {
-    await new Promise((r) => setTimeout(r, delay).unref());
+    await backoff.wait(delay);
     if (stopping) return;
     try {
       current = await startAgentProcess({ ...options, listen: address });
@@ -133,6 +136,7 @@ export async function startSupervisedAgent(options: SupervisedAgentOptions): Pro
     stop: async () => {
       stopping = true;
       liveness?.stop();
+      backoff.end();
       waiters = [];
       await pending;
       try {
