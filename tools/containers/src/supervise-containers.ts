@@ -1,7 +1,13 @@
 import { spawn } from 'node:child_process';
 import { postgresAnswers } from '@nova/local-postgres';
 import { DOCKER_LABELS } from '@nova/proto';
-import { LivenessProbe, UNRESPONSIVE_KILL_GRACE_MS, type LivenessOptions, type StackLifecycleEvent } from '@nova/stack';
+import {
+  LivenessProbe,
+  UNRESPONSIVE_KILL_GRACE_MS,
+  unresponsiveReason,
+  type LivenessOptions,
+  type StackLifecycleEvent,
+} from '@nova/stack';
 import { request } from 'undici';
 import { run } from './docker.ts';
 import type { Replica } from './run-containers.ts';
@@ -69,7 +75,7 @@ function containerLiveness(
           instance: replica.name,
           type: 'unresponsive',
           code: null,
-          reason: `${failures} liveness probes of /healthz failed in a row (last: ${lastError}); stopping container ${replica.containerName}`,
+          reason: unresponsiveReason('of /healthz', failures, lastError, `stopping container ${replica.containerName}`),
         });
         void run('docker', ['stop', '--time', String(UNRESPONSIVE_KILL_GRACE_MS / 1000), replica.containerName]);
       },
@@ -119,7 +125,7 @@ function postgresContainerLiveness(
           instance: 'postgresql',
           type: 'unresponsive',
           code: null,
-          reason: `${failures} liveness probes (a new connection) failed in a row (last: ${lastError}); stopping container ${postgres.name}`,
+          reason: unresponsiveReason('(a new connection)', failures, lastError, `stopping container ${postgres.name}`),
         });
         void run('docker', ['stop', '--time', String(UNRESPONSIVE_KILL_GRACE_MS / 1000), postgres.name]);
       },

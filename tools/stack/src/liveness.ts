@@ -22,6 +22,21 @@ export const LIVENESS_DEFAULTS: Required<LivenessOptions> = { periodMs: 3_000, t
 /** Time a process declared unresponsive has to exit after SIGTERM before it is SIGKILLed, in ms. */
 export const UNRESPONSIVE_KILL_GRACE_MS = 2_000;
 
+/** The reason an `unresponsive` lifecycle event gives: which probes failed, how often, the last error, the action. */
+export function unresponsiveReason(probes: string, failures: number, lastError: string, action: string): string {
+  return `${failures} liveness probes ${probes} failed in a row (last: ${lastError}); ${action}`;
+}
+
+/**
+ * Ends a process declared unresponsive: SIGTERM, then SIGKILL after {@link UNRESPONSIVE_KILL_GRACE_MS} (a
+ * stopped or blocked process never acts on SIGTERM). `signal` must reach that process only, and do nothing once
+ * it is gone or replaced.
+ */
+export function terminateUnresponsive(signal: (s: NodeJS.Signals) => void): void {
+  signal('SIGTERM');
+  setTimeout(() => signal('SIGKILL'), UNRESPONSIVE_KILL_GRACE_MS).unref();
+}
+
 /** What a {@link LivenessProbe} watches: an HTTP `url`, or a `check` of its own. */
 export interface LivenessTarget {
   /** The URL that must answer 200, e.g. `http://127.0.0.1:4000/healthz`. */

@@ -1,11 +1,11 @@
 import { postgresAnswers, type LocalPostgres } from '@nova/local-postgres';
-import { LivenessProbe, UNRESPONSIVE_KILL_GRACE_MS, type LivenessOptions } from './liveness.ts';
+import { LivenessProbe, terminateUnresponsive, unresponsiveReason, type LivenessOptions } from './liveness.ts';
 import type { StackLifecycleEvent } from './lifecycle.ts';
 
 /**
  * The liveness probe of the embedded PostgreSQL: a new connection must be answered (an SSLRequest, no
  * credentials). A hung postmaster (stopped, blocked) still serves the connections it had, through their
- * backends, but accepts no new one; it is killed (SIGTERM, SIGKILL after {@link UNRESPONSIVE_KILL_GRACE_MS})
+ * backends, but accepts no new one; it is killed ({@link terminateUnresponsive})
  * and its supervisor starts it again on its port with its data. Started by the caller, and again after each
  * restart.
  */
@@ -26,19 +26,17 @@ export function postgresLiveness(
           instance: 'postgresql',
           type: 'unresponsive',
           code: null,
-          reason: `${failures} liveness probes (a new connection) failed in a row (last: ${lastError}); killing pid ${pid}`,
+          reason: unresponsiveReason('(a new connection)', failures, lastError, `killing pid ${pid}`),
         });
-        // The postmaster we started (its PID, from the process handle); a stopped one never acts on SIGTERM.
-        const signal = (s: NodeJS.Signals): void => {
+        // The postmaster we started (its PID, from the process handle), while it is still that one.
+        terminateUnresponsive((s) => {
           if (postgres.pid !== pid) return;
           try {
             process.kill(pid, s);
           } catch {
             // gone already
           }
-        };
-        signal('SIGTERM');
-        setTimeout(() => signal('SIGKILL'), UNRESPONSIVE_KILL_GRACE_MS).unref();
+        });
       },
     },
     options,

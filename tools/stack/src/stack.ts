@@ -4,7 +4,7 @@ import { freePort, startLocalPostgres, type LocalPostgres } from '@nova/local-po
 import { mintIdentityToken, TARGET_LABELS } from '@nova/proto';
 import { request } from 'undici';
 import { waitUntil, type OwnedProcess } from '@nova/process-kit';
-import { LivenessProbe, UNRESPONSIVE_KILL_GRACE_MS, type LivenessOptions } from './liveness.ts';
+import { LivenessProbe, terminateUnresponsive, unresponsiveReason, type LivenessOptions } from './liveness.ts';
 import type { StackLifecycleEvent } from './lifecycle.ts';
 import { ManagedProcess } from './managed-process.ts';
 import { postgresLiveness } from './postgres-liveness.ts';
@@ -174,13 +174,9 @@ function livenessProbe(
           instance: name,
           type: 'unresponsive',
           code: null,
-          reason: `${failures} liveness probes of /healthz failed in a row (last: ${lastError}); killing pid ${pid}`,
+          reason: unresponsiveReason('of /healthz', failures, lastError, `killing pid ${pid}`),
         });
-        proc.signal('SIGTERM');
-        // A stopped or blocked process never acts on SIGTERM.
-        setTimeout(() => {
-          if (proc.running && proc.pid === pid) proc.signal('SIGKILL');
-        }, UNRESPONSIVE_KILL_GRACE_MS).unref();
+        terminateUnresponsive((s) => proc.running && proc.pid === pid && proc.signal(s));
       },
     },
     probeOptions,

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { WakeableDelay } from '@nova/process-kit';
 import { bearer, createAgentClient, heldStoppedPids, unary } from '@nova/proto';
 import { startAgentProcess, stopAgentProcess, type AgentProcessOptions } from './agent-process.ts';
-import { LivenessProbe, UNRESPONSIVE_KILL_GRACE_MS, type LivenessOptions } from './liveness.ts';
+import { LivenessProbe, terminateUnresponsive, unresponsiveReason, type LivenessOptions } from './liveness.ts';
 
 /** A lifecycle event of the agent, as the services' supervisor reports theirs. */
 export interface AgentLifecycleEvent {
@@ -80,11 +80,9 @@ export async function startSupervisedAgent(options: SupervisedAgentOptions): Pro
               instance: 'chaos-agent',
               type: 'unresponsive',
               code: null,
-              reason: `${failures} liveness probes (ListKinds) failed in a row (last: ${lastError}); killing pid ${proc.pid}`,
+              reason: unresponsiveReason('(ListKinds)', failures, lastError, `killing pid ${proc.pid}`),
             });
-            proc.kill('SIGTERM');
-            // A stopped or blocked agent never acts on SIGTERM.
-            setTimeout(() => running(proc) && proc.kill('SIGKILL'), UNRESPONSIVE_KILL_GRACE_MS).unref();
+            terminateUnresponsive((s) => running(proc) && proc.kill(s));
           },
         },
         options.liveness || {},
