@@ -23,6 +23,8 @@ import { AgentConnection, FaultRuntime, inboundFaults } from '../src/index.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
 const TOKEN = 'bench-token-0123456789';
+/** Requests each app serves before the measured rounds: what 2 s of load gave on a quiet day of this VM. */
+const WARMUP_REQUESTS = Number(process.env['BENCH_WARMUP_REQUESTS'] ?? 15_000);
 
 // ---------- 1. overhead with no active fault ----------
 /** Starts one role of bench/dormant-apps.ts (the system under test) and reads the URL it serves. */
@@ -46,7 +48,7 @@ const flags = parseBenchFlags();
 const report = new BenchReport('faults', flags);
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
 report.note(
-  `dormant overhead: ${ROUNDS} rounds after 1 warm-up; in each, both apps loaded at the same moment for ${SECONDS} s by autocannon (10 connections each), so whatever slows the machine in a round slows both; the upstream and each app in a process of its own, all up throughout`,
+  `dormant overhead: ${ROUNDS} rounds after a warm-up of ${WARMUP_REQUESTS.toLocaleString('en-US')} requests to each app; in each, both apps loaded at the same moment for ${SECONDS} s by autocannon (10 connections each), so whatever slows the machine in a round slows both; the upstream and each app in a process of its own, all up throughout`,
 );
 report.note(
   'load generator: one autocannon per app in the bench process, the same connections and duration for both, so its cost is held constant',
@@ -63,18 +65,23 @@ report.note(moveLoadGenerator());
 type Case = 'with' | 'without';
 const overheadRounds: Record<Case, number[]> = { with: [], without: [] };
 const cpuPerRequestUs: Record<Case, number[]> = { with: [], without: [] };
+// Warm-up by requests, not seconds: V8 optimizes a function after enough calls, and this VM's speed moves by 5×
+// between days (7,500 req/s on 2026-12-03, 1,100–1,900 on 2026-12-04), so 2 s of warm-up was 15,000 requests
+// one day and 3,000 the next.
+await Promise.all(
+  (['with', 'without'] as const).map((c) => autocannon({ url: apps[c].url, connections: 10, amount: WARMUP_REQUESTS })),
+);
 /**
  * Paired, not interleaved: loaded one after the other, the two apps met different moments of this shared VM
  * (its per-round ratio spread ±10 %); loaded together on one core, they share each moment, and the kernel
  * gives each the same share of the core, so CPU per request and throughput compare like for like.
  */
-for (let round = -1; round < ROUNDS; round++) {
+for (let round = 0; round < ROUNDS; round++) {
   const cases: Case[] = round % 2 === 0 ? ['with', 'without'] : ['without', 'with'];
   const before = Object.fromEntries(cases.map((c) => [c, processCpuMs(apps[c].pid)])) as Record<Case, number>;
   const results = await Promise.all(
     cases.map((c) => autocannon({ url: apps[c].url, connections: 10, duration: SECONDS })),
   );
-  if (round < 0) continue; // warm-up
   cases.forEach((c, i) => {
     const requests = Math.max(1, results[i]!.requests.total);
     cpuPerRequestUs[c].push(((processCpuMs(apps[c].pid) - before[c]) * 1000) / requests);

@@ -1,4 +1,5 @@
 export * from './stats.ts';
+export * from './next-run.ts';
 export * from './goal.ts';
 export * from './rounds.ts';
 export * from './machine.ts';

@@ -80,6 +80,7 @@ describe('BenchReport', () => {
     expect(a.goals[0]!.outcome).toBe('missed');
     expect(lines.join('\n')).toMatch(/≤ 900: missed/);
     expect(JSON.parse(lines.at(-1)!).figures.ns.median).toBe(1000);
+    expect(JSON.parse(lines.at(-1)!).figures.ns.samples).toEqual([1000, 1010, 990, 1005, 995]);
 
     const straddles = new BenchReport('demo', { check: true, record: false, rounds: undefined });
     straddles.figure('ns', 'composed', 'ns/call', [850, 950, 880, 930, 900]);
@@ -95,12 +96,19 @@ describe('BenchReport', () => {
       const report = new BenchReport('demo', { check: false, record: true, rounds: undefined });
       report.note('3 rounds');
       report.figure('rps', 'GET /x', 'req/s', [9000, 9100, 9200]);
-      report.finish({ print: () => {}, root });
+      report.figure('ms', 'latency', 'ms', [1, 2, 1, 2, 1, 2, 1, 2, 1, 2]);
+      const lines: string[] = [];
+      report.finish({ print: (l) => lines.push(l), root });
+      // Ten rounds in five batches of two, each batch's median 1.5: the next run is predicted at 1.5 exactly.
+      expect(JSON.parse(lines.at(-1)!).figures.ms.nextRun).toEqual([1.5, 1.5]);
+      expect(JSON.parse(lines.at(-1)!).figures.rps.nextRun).toBeNull();
     }
     const doc = readFileSync(join(root, 'docs', 'benchmarks.md'), 'utf8');
     expect(doc.match(/^## History$/gm)).toHaveLength(1);
     expect(doc.match(/^### \d{4}-\d{2}-\d{2} · `demo` · commit /gm)).toHaveLength(2);
-    expect(doc).toContain('| GET /x (req/s) | 9,100 | 9,000 – 9,200 | 9,050 – 9,150 |  |');
+    expect(doc).toContain('| figure | median | 95 % CI of median | IQR | next run, 95 % | goal |');
+    expect(doc).toContain('| GET /x (req/s) | 9,100 | 9,000 – 9,200 | 9,050 – 9,150 | — |  |');
+    expect(doc).toContain('| latency (ms) | 1.50 | 1.00 – 2.00 | 1.00 – 2.00 | 1.50 – 1.50 |  |');
     expect(doc).toMatch(/Node v\d+.*3 rounds\./);
   });
 

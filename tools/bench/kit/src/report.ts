@@ -55,7 +55,17 @@ export interface BenchResult {
   readonly figures: Readonly<
     Record<
       string,
-      { unit: string; median: number; ci: readonly [number, number]; iqr: readonly [number, number]; n: number }
+      {
+        unit: string;
+        median: number;
+        ci: readonly [number, number];
+        iqr: readonly [number, number];
+        /** Where another run's median should fall (see `predictNextRun`); null with too few rounds. */
+        nextRun: readonly [number, number] | null;
+        n: number;
+        /** The per-round values, in round order (for comparing runs, or another statistic). */
+        samples: readonly number[];
+      }
     >
   >;
   readonly goals: readonly JudgedGoal[];
@@ -165,7 +175,15 @@ export class BenchReport {
       figures: Object.fromEntries(
         [...this.figures.values()].map((f) => [
           f.name,
-          { unit: f.unit, median: f.summary.median, ci: f.summary.ci, iqr: f.summary.iqr, n: f.summary.n },
+          {
+            unit: f.unit,
+            median: f.summary.median,
+            ci: f.summary.ci,
+            iqr: f.summary.iqr,
+            nextRun: f.summary.nextRun ?? null,
+            n: f.summary.n,
+            samples: f.samples,
+          },
         ]),
       ),
       goals: judged,
@@ -191,10 +209,11 @@ export class BenchReport {
         v(s.median),
         `${v(s.ci[0])} – ${v(s.ci[1])}`,
         `${v(s.iqr[0])} – ${v(s.iqr[1])}`,
+        s.nextRun ? `${v(s.nextRun[0])} – ${v(s.nextRun[1])}` : '—',
         goalOf(f.name),
       ];
     });
-    const titles = ['figure', 'median', '95 % CI of median', 'IQR', 'goal'];
+    const titles = ['figure', 'median', '95 % CI of median', 'IQR', 'next run, 95 %', 'goal'];
     const widths = titles.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i]!.length)));
     const pad = (cells: string[]): string =>
       cells

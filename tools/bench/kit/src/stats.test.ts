@@ -51,6 +51,7 @@ describe('judge', () => {
     iqr: [lo, hi] as const,
     ci: [lo, hi] as const,
     confidence: 0.95,
+    nextRun: undefined,
     n: 9,
   });
   it('meets a goal only when the whole interval is on the right side', () => {

@@ -3,6 +3,10 @@
  * handful of benchmark rounds without assuming the rounds are normally distributed (they are not: a GC or a
  * neighbour's burst makes a long right tail).
  */
+import { predictNextRun } from './next-run.ts';
+import { median, quantile } from './order-statistics.ts';
+
+export { median, quantile };
 
 /**
  * A deterministic PRNG (mulberry32), so a run's intervals replay exactly from its seed. The same few lines as
@@ -19,22 +23,6 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** The q-quantile (0 ≤ q ≤ 1) of `xs` by linear interpolation between order statistics (R's type 7). */
-export function quantile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) throw new RangeError('quantile of an empty sample');
-  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile q must be within [0, 1], got ${q}`);
-  const sorted = [...xs].sort((a, b) => a - b);
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-/** The median of `xs`. */
-export function median(xs: readonly number[]): number {
-  return quantile(xs, 0.5);
-}
-
 /** A statistic with its spread. */
 export interface Summary {
   /** Median of the samples. */
@@ -43,8 +31,13 @@ export interface Summary {
   readonly iqr: readonly [number, number];
   /** Percentile-bootstrap confidence interval of the median. */
   readonly ci: readonly [number, number];
-  /** Confidence level of {@link ci}, e.g. 0.95. */
+  /** Confidence level of {@link ci} and {@link nextRun}, e.g. 0.95. */
   readonly confidence: number;
+  /**
+   * Where the median of another run like this one should fall (a prediction interval from batch medians,
+   * see {@link predictNextRun}); undefined with fewer than {@link MIN_ROUNDS_TO_PREDICT} rounds.
+   */
+  readonly nextRun: readonly [number, number] | undefined;
   /** Number of samples (rounds). */
   readonly n: number;
 }
@@ -69,7 +62,8 @@ export function summarize(samples: readonly number[], options: SummaryOptions = 
   const n = samples.length;
   const m = median(samples);
   const iqr = [quantile(samples, 0.25), quantile(samples, 0.75)] as const;
-  if (n < 3) return { median: m, iqr, ci: [Math.min(...samples), Math.max(...samples)], confidence, n };
+  const nextRun = predictNextRun(samples, { confidence });
+  if (n < 3) return { median: m, iqr, ci: [Math.min(...samples), Math.max(...samples)], confidence, nextRun, n };
   const random = seededRandom(options.seed ?? 1);
   const medians = new Array<number>(resamples);
   const draw = new Array<number>(n);
@@ -78,7 +72,7 @@ export function summarize(samples: readonly number[], options: SummaryOptions = 
     medians[r] = median(draw);
   }
   const tail = (1 - confidence) / 2;
-  return { median: m, iqr, ci: [quantile(medians, tail), quantile(medians, 1 - tail)], confidence, n };
+  return { median: m, iqr, ci: [quantile(medians, tail), quantile(medians, 1 - tail)], confidence, nextRun, n };
 }
 
 /** Per-round differences `a[i] - b[i]` of two figures measured in the same rounds (what a layer adds). */
