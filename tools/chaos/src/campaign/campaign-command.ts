@@ -107,6 +107,7 @@ export async function campaignCommand(opts: CampaignOptions): Promise<number> {
     const outcome = await runTrial(plan, { cli: CLI, env });
     outcomes.push(outcome);
     console.log(row(outcome));
+    if (outcome.tail) console.log(outcome.tail.map((l) => `    ${l}`).join('\n'));
   }
   const leaking = outcomes.filter((o) => o.leaks.length > 0).length;
   const byVictim = VICTIMS.map((v) => `${v} ${outcomes.filter((o) => o.plan.victim === v).length}`).join(', ');
@@ -121,16 +122,40 @@ export async function campaignCommand(opts: CampaignOptions): Promise<number> {
     const file = join(ROOT, `docs/reliability${suffix}.md`);
     writeFileSync(
       file,
-      reliabilityDoc(summary, [...header, ...outcomes.map(row)], { seed, trials, env, signal: opts.signal ?? 'kill' }),
+      reliabilityDoc(summary, [...header, ...outcomes.map(row)], outcomes, {
+        seed,
+        trials,
+        env,
+        signal: opts.signal ?? 'kill',
+      }),
     );
     console.log(`written: ${relative(process.cwd(), file)}`);
   }
   return leaking === 0 ? 0 : 1;
 }
 
+/** Why a trial's output was kept (see `needsExplaining`). */
+function endOf(o: TrialOutcome): string {
+  if (o.exitCode === null) return 'the run did not end';
+  if (o.leaks.length > 0) return 'the run left something behind';
+  return `the run ended with exit ${o.exitCode} and no verdict`;
+}
+
+/** The recorded page's section with the output of every trial whose end needs explaining. */
+export function explainedTrials(outcomes: readonly TrialOutcome[]): string {
+  const kept = outcomes.filter((o) => o.tail);
+  if (kept.length === 0) return '';
+  const sections = kept.map(
+    (o) =>
+      `### Trial ${o.plan.index}: ${endOf(o)}\n\nIts last ${o.tail!.length} lines (stderr marked \`!\`):\n\n\`\`\`text\n${o.tail!.join('\n')}\n\`\`\`\n`,
+  );
+  return `\n## Trials whose end needs explaining\n\nA run that hung, left something behind, or ended without a verdict although its controller was not the one\nSIGKILLed keeps its output's last lines here.\n\n${sections.join('\n')}`;
+}
+
 function reliabilityDoc(
   summary: string,
   table: string[],
+  outcomes: readonly TrialOutcome[],
   { seed, trials, env, signal }: { seed: number; trials: number; env: string; signal: string },
 ): string {
   const date = new Date().toISOString().slice(0, 10);
@@ -171,5 +196,5 @@ kills it and starts it again; the run must end with a verdict either way, leavin
 **${summary}.**
 
 ${table.join('\n')}
-`;
+${explainedTrials(outcomes)}`;
 }

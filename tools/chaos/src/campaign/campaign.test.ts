@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planTrials } from './campaign-command.ts';
+import { explainedTrials, planTrials } from './campaign-command.ts';
+import { needsExplaining, runTrial, TAIL_LINES, type TrialPlan } from './trial.ts';
 import { dataDirOf, descendantsOf, roleOf, stillRunning } from './processes.ts';
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -129,5 +130,43 @@ describe('leaksAfter', () => {
     } finally {
       spawnSync('ipcrm', ['-m', id]);
     }
+  });
+});
+
+describe('a trial whose end needs explaining keeps its run’s output', () => {
+  const plan: TrialPlan = {
+    index: 14,
+    experiment: 'x.yaml',
+    victim: 'chaos-agent',
+    signal: 'SIGSTOP',
+    delayMs: 0,
+    pauseMs: 0,
+    pick: 0,
+  };
+
+  it('keeps the last lines of a run that ended without a verdict, and the recorded page shows them', async () => {
+    const cli = new URL('../../test/fixtures/run-without-verdict.ts', import.meta.url).pathname;
+    const outcome = await runTrial(plan, { cli, env: 'local', timeoutMs: 60_000 });
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.verdict).toBeUndefined();
+    expect(outcome.tail).toHaveLength(TAIL_LINES);
+    expect(outcome.tail!.slice(-2)).toEqual(['line 60', '! boom: the run ended before its reports']);
+    expect(outcome.tail![0]).toBe(`line ${60 - TAIL_LINES + 2}`);
+    const page = explainedTrials([outcome]);
+    expect(page).toContain('### Trial 14: the run ended with exit 3 and no verdict');
+    expect(page).toContain('line 60\n! boom: the run ended before its reports\n```');
+  });
+
+  it('is asked for when a run hangs, leaks or ends without a verdict, not when its controller was SIGKILLed', () => {
+    const end = { plan, exitCode: 0, verdict: 'PASS', leaks: [] };
+    expect(needsExplaining(end)).toBe(false);
+    expect(needsExplaining({ ...end, exitCode: null })).toBe(true);
+    expect(needsExplaining({ ...end, leaks: ['process 1 (x)'] })).toBe(true);
+    expect(needsExplaining({ ...end, exitCode: 1, verdict: undefined })).toBe(true);
+    const controllerKilled = { ...plan, victim: 'controller' as const, signal: 'SIGKILL' as const };
+    expect(needsExplaining({ ...end, plan: controllerKilled, exitCode: 137, verdict: undefined })).toBe(false);
+    const controllerStopped = { ...plan, victim: 'controller' as const };
+    expect(needsExplaining({ ...end, plan: controllerStopped, exitCode: 1, verdict: undefined })).toBe(true);
+    expect(explainedTrials([{ ...end, killed: 'x', durationSeconds: 1 }])).toBe('');
   });
 });

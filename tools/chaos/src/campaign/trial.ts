@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { eachLine } from '@nova/process-kit';
 import { dockerLeaks, networks, runContainers, signalContainer } from './containers.ts';
 import { leaksAfter, sharedMemory } from './leaks.ts';
 import { reportedResults, signal } from './run-report.ts';
@@ -46,6 +47,26 @@ export interface TrialOutcome {
   /** Everything left behind, each named; empty is the goal. */
   leaks: string[];
   durationSeconds: number;
+  /**
+   * The last lines the run printed (stderr lines marked `!`), kept when its end needs explaining (see
+   * {@link needsExplaining}); else undefined.
+   */
+  tail?: string[];
+}
+
+/** Lines of a run's output a trial keeps, the newest. */
+export const TAIL_LINES = 40;
+
+/**
+ * Whether a trial's end needs its run's output to be understood: the run hung, left something behind, or
+ * ended without a verdict although its controller was not the one SIGKILLed (a SIGKILLed controller writes no
+ * report by design). Without the output, such an end can only be guessed at (docs/reliability-containers-stop.md,
+ * trial 14).
+ */
+export function needsExplaining(o: Pick<TrialOutcome, 'plan' | 'exitCode' | 'verdict' | 'leaks'>): boolean {
+  if (o.exitCode === null || o.leaks.length > 0) return true;
+  const controllerKilled = o.plan.victim === 'controller' && o.plan.signal === 'SIGKILL';
+  return o.verdict === undefined && !controllerKilled;
 }
 
 /** How a trial runs `chaos run`. */
@@ -101,14 +122,16 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
     injected = true;
     setTimeout(() => (killed = strike(plan, child.pid!, options.env)), plan.delayMs).unref();
   };
-  let buffer = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    buffer += c.toString();
-    const lines = buffer.split('\n');
-    buffer = lines.pop()!;
-    lines.forEach(onLine);
+  const tail: string[] = [];
+  const keep = (line: string): void => {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+  };
+  eachLine(child.stdout!, (line) => {
+    keep(line);
+    onLine(line);
   });
-  child.stderr!.resume();
+  eachLine(child.stderr!, (line) => keep(`! ${line}`));
   const exit = await new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => resolve(-1), timeoutMs);
     child.once('exit', (code) => {
@@ -129,7 +152,7 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
   const report = reportedResults(reports)[0];
   if (report?.faultLeft) leaks.push(`a fault left active: ${report.faultLeft}`);
   rmSync(state, { recursive: true, force: true });
-  return {
+  const outcome: TrialOutcome = {
     plan,
     killed,
     exitCode: exit === -1 ? null : exit,
@@ -137,6 +160,7 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
     leaks,
     durationSeconds: (Date.now() - started) / 1000,
   };
+  return needsExplaining(outcome) ? { ...outcome, tail } : outcome;
 }
 
 /**
