@@ -187,6 +187,48 @@ describe('user-service', () => {
     }
   });
 
+  it('does not hash for a check whose deadline passed while it waited for the hasher: the next in line is not held up', async () => {
+    await create({ email: 'late@example.com', name: 'Late', password: 'password1' });
+    const slow = buildUserApp({
+      pool,
+      passwordCost: 15,
+      logger: undefined,
+      credentialsShedding: false,
+      hashConcurrency: 1,
+      hashQueue: 8,
+    });
+    await slow.ready();
+    const check = (headers: Record<string, string> = {}) =>
+      slow.inject({
+        method: 'POST',
+        url: '/internal/credentials/verify',
+        headers,
+        payload: { email: 'late@example.com', password: 'password1' },
+      });
+    try {
+      // One check alone, three times: what a hash costs on this machine now (the median).
+      const alone: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const start = performance.now();
+        expect((await check()).statusCode).toBe(200);
+        alone.push(performance.now() - start);
+      }
+      const oneHash = alone.sort((a, b) => a - b)[1]!;
+      // The only slot busy; three checks queue behind it with a deadline shorter than one hash; then one more.
+      const busy = check();
+      const late = [1, 2, 3].map(() => check({ 'x-request-deadline-ms': String(Math.round(oneHash / 4)) }));
+      const t = performance.now();
+      const next = check();
+      expect((await Promise.all(late)).map((r) => r.statusCode)).toEqual([504, 504, 504]);
+      expect((await busy).statusCode).toBe(200);
+      expect((await next).statusCode).toBe(200);
+      // Behind the busy hash only (about two hashes from t); had the late three been hashed, five.
+      expect(performance.now() - t).toBeLessThan(3.5 * oneHash);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('reports health, readiness with the database, and RED metrics', async () => {
     expect((await app.inject('/healthz')).json()).toMatchObject({ status: 'ok' });
     const ready = await app.inject('/readyz');

@@ -7,8 +7,14 @@ import {
   type ServiceAppOptions,
   errorResponseSchema,
 } from '@nova/service-kit';
-import { BulkheadRejectedError, ErrorCodes, loadShedding, type LoadSheddingOptions } from '@nova/resilience';
-import type { FastifyInstance } from 'fastify';
+import {
+  BulkheadRejectedError,
+  ErrorCodes,
+  loadShedding,
+  requestDeadlineSignal,
+  type LoadSheddingOptions,
+} from '@nova/resilience';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { PasswordHasher } from './hashing.ts';
 import { hashPassword } from './password.ts';
@@ -69,6 +75,21 @@ const idParams = {
 } as const;
 const email = { type: 'string', format: 'email', maxLength: 254 } as const;
 
+/**
+ * Aborts when nobody waits for the request's answer any more: its deadline passed (the deadlines plugin has
+ * answered 504) or its client closed the connection. A hash still queued then is not started: in a login
+ * surge, clients time out and retry, and hashing for the ones that left would only delay the ones that stayed.
+ */
+function abandonment(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const gone = new AbortController();
+  // 'close' before the response finished: the client went away (after it finished, it is the normal end).
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) gone.abort(new Error('the client closed the connection'));
+  });
+  const deadline = requestDeadlineSignal(request);
+  return deadline ? AbortSignal.any([deadline, gone.signal]) : gone.signal;
+}
+
 /** The user service: users with unique emails and scrypt-hashed passwords, and the credentials check auth uses. */
 export function buildUserApp(options: UserAppOptions): FastifyInstance {
   const app = createServiceApp({ name: 'user-service', ...options });
@@ -110,7 +131,8 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
     },
     async (request, reply) => {
       const { email: address, name, password } = request.body;
-      const user = await users.create(address, name, await hashed(() => hasher.hash(password)));
+      const hash = await hashed(() => hasher.hash(password, abandonment(request, reply)));
+      const user = await users.create(address, name, hash);
       if (!user) throw new HttpError(409, `a user with email ${address} already exists`);
       return reply.code(201).send(user);
     },
@@ -160,11 +182,11 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
         response: { 200: userSchema, 401: errorResponseSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const found = await users.credentials(request.body.email);
       // Hash even for an unknown email, so response time does not reveal which accounts exist.
       const stored = found?.passwordHash ?? (await dummyHash);
-      const ok = await hashed(() => hasher.verify(request.body.password, stored));
+      const ok = await hashed(() => hasher.verify(request.body.password, stored, abandonment(request, reply)));
       if (!found || !ok) throw new HttpError(401, 'invalid email or password');
       return found.user;
     },

@@ -29,6 +29,24 @@ describe('PasswordHasher', () => {
     expect(await hasher.verify('a-password', b!)).toBe(false);
   });
 
+  it('lets a queued call whose caller gave up leave the queue at once, never hashing it', async () => {
+    const stored = await hashPassword('password1', 12);
+    const hasher = new PasswordHasher({ cost: 12, concurrency: 1, queue: 2 });
+    const first = hasher.verify('password1', stored);
+    const gone = new AbortController();
+    const abandoned = hasher.verify('password1', stored, gone.signal).catch((e: unknown) => e);
+    expect([hasher.active, hasher.queued]).toEqual([1, 1]);
+    const reason = new Error('the client closed the connection');
+    gone.abort(reason);
+    expect(hasher.queued).toBe(0);
+    expect(await abandoned).toBe(reason);
+    expect(await first).toBe(true);
+    // Had the abandoned call kept its place, it would hold the slot now.
+    expect([hasher.active, hasher.queued]).toEqual([0, 0]);
+    // A signal that never aborts changes nothing.
+    expect(await hasher.verify('password1', stored, new AbortController().signal)).toBe(true);
+  });
+
   it('leaves a core to the rest of the machine by default', () => {
     expect([1, 2, 4, 16].map((cores) => defaultHashConcurrency(cores))).toEqual([1, 1, 3, 15]);
   });

@@ -51,13 +51,16 @@ export class PasswordHasher {
     return this.slots.queued;
   }
 
-  /** A new hash of `password` at this hasher's cost. */
-  hash(password: string): Promise<string> {
-    return this.slots.execute(() => hashPassword(password, this.cost));
+  /**
+   * A new hash of `password` at this hasher's cost. Once `signal` aborts (its caller gone, its deadline
+   * passed), a call still waiting for a slot leaves the queue with the signal's reason and is never hashed.
+   */
+  hash(password: string, signal?: AbortSignal): Promise<string> {
+    return this.slots.execute(() => hashPassword(password, this.cost), signal ? { signal } : undefined);
   }
 
-  /** Whether `password` matches `stored` (constant time; false for a malformed hash). */
-  verify(password: string, stored: string): Promise<boolean> {
-    return this.slots.execute(() => verifyPassword(password, stored));
+  /** Whether `password` matches `stored` (constant time; false for a malformed hash). `signal`: as for {@link hash}. */
+  verify(password: string, stored: string, signal?: AbortSignal): Promise<boolean> {
+    return this.slots.execute(() => verifyPassword(password, stored), signal ? { signal } : undefined);
   }
 }
