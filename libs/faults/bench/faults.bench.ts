@@ -2,13 +2,14 @@
  * `npx nx bench faults`, in one run:
  *  1. fastify req/s of a route that calls an upstream through undici, with the faults plugin and interceptor
  *     loaded but no fault active, against the same app without them: both loaded at the same moment on one
- *     core, round after round, the ratio taken per round;
+ *     core, round after round, the ratio taken per round, in 5 replications (a fresh pair of app processes
+ *     each);
  *  2. the latency of ApplyFault and RecoverFault against a real agent process, and the time from each call
  *     returning to the fault being active / gone in the service;
  *  3. ApplyFault throughput with 200 registered targets.
- * Everything runs on loopback. Each figure is printed with its median, 95 % interval and IQR; last line: one
- * JSON object. `-- --check` exits 1 when a goal is missed with confidence; `-- --record` appends the run to
- * docs/benchmarks.md.
+ * Everything runs on loopback. Each figure is printed with its median, 95 % interval, IQR and next-run
+ * interval; last line: one JSON object. `-- --check` exits 1 when a goal is missed with confidence;
+ * `-- --record` appends the run to docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bearer, createAgentClient, unary } from '@nova/proto';
-import { BenchReport, parseBenchFlags, processCpuMs, splitCores } from '@nova/bench-kit';
+import { BenchReport, consecutiveBatches, parseBenchFlags, pinToCore, processCpuMs, splitCores } from '@nova/bench-kit';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AgentConnection, FaultRuntime, inboundFaults } from '../src/index.ts';
@@ -45,10 +46,20 @@ async function dormant(...args: string[]): Promise<{ url: string; pid: number; s
 }
 
 const flags = parseBenchFlags();
-const report = new BenchReport('faults', flags);
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
+/**
+ * The rounds of each replication: a fresh pair of app processes, warmed up, then measured. Runs of one pair
+ * read 0.95 to 0.99 from run to run (2026-12-04), each with an interval narrower than that: a pair of processes
+ * carries a level of its own. Several pairs per run, each a batch of the next-run interval, put that
+ * pair-to-pair spread inside one run's interval (independent replications, Law & Kelton ch. 9).
+ */
+const REPLICATIONS = consecutiveBatches(
+  Array.from({ length: ROUNDS }, (_, i) => i),
+  Math.min(5, ROUNDS),
+).map((rounds) => rounds.length);
+const report = new BenchReport('faults', flags, { batches: REPLICATIONS.length });
 report.note(
-  `dormant overhead: ${ROUNDS} rounds after a warm-up of ${WARMUP_REQUESTS.toLocaleString('en-US')} requests to each app; in each, both apps loaded at the same moment for ${SECONDS} s by autocannon (10 connections each), so whatever slows the machine in a round slows both; the upstream and each app in a process of its own, all up throughout`,
+  `dormant overhead: ${REPLICATIONS.length} replications of ${REPLICATIONS.join('/')} rounds, each a fresh pair of app processes warmed up by ${WARMUP_REQUESTS.toLocaleString('en-US')} requests to each app; in each round both apps loaded at the same moment for ${SECONDS} s by autocannon (10 connections each), so whatever slows the machine in a round slows both; the upstream and each app in a process of its own; the next-run interval's batches are the replications`,
 );
 report.note(
   'load generator: one autocannon per app in the bench process, the same connections and duration for both, so its cost is held constant',
@@ -60,35 +71,42 @@ report.note(
 // The system under test sits on core 0, this process (autocannon) on core 1.
 const moveLoadGenerator = splitCores();
 const up = await dormant('upstream');
-const apps = { with: await dormant('app', 'with', up.url), without: await dormant('app', 'without', up.url) };
 report.note(moveLoadGenerator());
 type Case = 'with' | 'without';
 const overheadRounds: Record<Case, number[]> = { with: [], without: [] };
 const cpuPerRequestUs: Record<Case, number[]> = { with: [], without: [] };
-// Warm-up by requests, not seconds: V8 optimizes a function after enough calls, and this VM's speed moves by 5×
-// between days (7,500 req/s on 2026-12-03, 1,100–1,900 on 2026-12-04), so 2 s of warm-up was 15,000 requests
-// one day and 3,000 the next.
-await Promise.all(
-  (['with', 'without'] as const).map((c) => autocannon({ url: apps[c].url, connections: 10, amount: WARMUP_REQUESTS })),
-);
-/**
- * Paired, not interleaved: loaded one after the other, the two apps met different moments of this shared VM
- * (its per-round ratio spread ±10 %); loaded together on one core, they share each moment, and the kernel
- * gives each the same share of the core, so CPU per request and throughput compare like for like.
- */
-for (let round = 0; round < ROUNDS; round++) {
-  const cases: Case[] = round % 2 === 0 ? ['with', 'without'] : ['without', 'with'];
-  const before = Object.fromEntries(cases.map((c) => [c, processCpuMs(apps[c].pid)])) as Record<Case, number>;
-  const results = await Promise.all(
-    cases.map((c) => autocannon({ url: apps[c].url, connections: 10, duration: SECONDS })),
-  );
-  cases.forEach((c, i) => {
-    const requests = Math.max(1, results[i]!.requests.total);
-    cpuPerRequestUs[c].push(((processCpuMs(apps[c].pid) - before[c]) * 1000) / requests);
-    overheadRounds[c].push(results[i]!.requests.average);
-  });
+for (const [replication, rounds] of REPLICATIONS.entries()) {
+  // Started in turn first, so neither app is always the older process; each pinned to the upstream's core.
+  const order: Case[] = replication % 2 === 0 ? ['with', 'without'] : ['without', 'with'];
+  const apps = {} as Record<Case, Awaited<ReturnType<typeof dormant>>>;
+  for (const c of order) {
+    apps[c] = await dormant('app', c, up.url);
+    pinToCore(0, apps[c].pid);
+  }
+  // Warm-up by requests, not seconds: V8 optimizes a function after enough calls, and this VM's speed moves by
+  // 5× between days (7,500 req/s on 2026-12-03, 1,100–1,900 on 2026-12-04), so 2 s of warm-up was 15,000
+  // requests one day and 3,000 the next.
+  await Promise.all(order.map((c) => autocannon({ url: apps[c].url, connections: 10, amount: WARMUP_REQUESTS })));
+  /**
+   * Paired, not interleaved: loaded one after the other, the two apps met different moments of this shared VM
+   * (its per-round ratio spread ±10 %); loaded together on one core, they share each moment, and the kernel
+   * gives each the same share of the core, so CPU per request and throughput compare like for like.
+   */
+  for (let round = 0; round < rounds; round++) {
+    const cases: Case[] = round % 2 === 0 ? order : [...order].reverse();
+    const before = Object.fromEntries(cases.map((c) => [c, processCpuMs(apps[c].pid)])) as Record<Case, number>;
+    const results = await Promise.all(
+      cases.map((c) => autocannon({ url: apps[c].url, connections: 10, duration: SECONDS })),
+    );
+    cases.forEach((c, i) => {
+      const requests = Math.max(1, results[i]!.requests.total);
+      cpuPerRequestUs[c].push(((processCpuMs(apps[c].pid) - before[c]) * 1000) / requests);
+      overheadRounds[c].push(results[i]!.requests.average);
+    });
+  }
+  for (const c of order) apps[c].stop();
 }
-for (const p of [apps.with, apps.without, up]) p.stop();
+up.stop();
 report.figure(
   'rpsWith',
   'route calling an upstream, faults plugin + interceptor, no fault active',

@@ -65,6 +65,7 @@ describe('predictNextRun (model-based: many simulated runs, back to back)', () =
     expect(predictNextRun(Array.from({ length: MIN_ROUNDS_TO_PREDICT }, (_, i) => i))).toBeDefined();
     expect(() => predictNextRun([1, 2, 3, 4, 5, 6], { confidence: 0.8 })).toThrow(/confidence must be one of/);
     expect(() => predictNextRun([1, 2, 3, 4, 5, 6], { batches: 1 })).toThrow(/batches must be/);
+    expect(() => predictNextRun([1, 2, 3, 4, 5, 6], { batches: 4 })).toThrow(/from 2 to 3 for 6 rounds, got 4/);
   });
 });
 

@@ -40,7 +40,7 @@ export function consecutiveBatches<T>(xs: readonly T[], count: number): T[][] {
 export interface PredictOptions {
   /** Confidence of the interval: 0.9, 0.95 or 0.99. Default 0.95. */
   confidence?: number;
-  /** Number of batches. Default 5 (3 with fewer than 10 rounds). */
+  /** Number of batches, each at least 2 rounds. Default 5 (3 with fewer than 10 rounds). */
   batches?: number;
 }
 
@@ -58,8 +58,10 @@ export function predictNextRun(
   if (!table) throw new RangeError(`confidence must be one of ${Object.keys(T_TABLE).join(', ')}, got ${confidence}`);
   if (samples.length < MIN_ROUNDS_TO_PREDICT) return undefined;
   const count = options.batches ?? (samples.length >= 10 ? 5 : 3);
-  if (count < 2 || count - 1 > table.length)
-    throw new RangeError(`batches must be from 2 to ${table.length + 1}, got ${count}`);
+  if (!Number.isInteger(count) || count < 2 || count - 1 > table.length || samples.length < 2 * count)
+    throw new RangeError(
+      `batches must be a whole number from 2 to ${Math.min(table.length + 1, Math.floor(samples.length / 2))} for ${samples.length} rounds, got ${count}`,
+    );
   const medians = consecutiveBatches(samples, count).map((b) => median(b));
   const mean = medians.reduce((a, b) => a + b, 0) / count;
   const sd = Math.sqrt(medians.reduce((a, b) => a + (b - mean) ** 2, 0) / (count - 1));

@@ -112,6 +112,20 @@ describe('BenchReport', () => {
     expect(doc).toMatch(/Node v\d+.*3 rounds\./);
   });
 
+  it('batches the next-run interval as told: one batch per replication (fresh processes), in round order', () => {
+    // Three replications of four rounds, each at its own level.
+    const samples = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3];
+    const replications = new BenchReport('demo', { check: false, record: false, rounds: undefined }, { batches: 3 });
+    const half = 4.303 * 1 * Math.sqrt(2 / 3); // t(2) · sd(1, 2, 3) · √(2/3)
+    const [lo, hi] = replications.figure('x', 'x', 'ms', samples).summary.nextRun!;
+    expect(lo).toBeCloseTo(2 - half, 9);
+    expect(hi).toBeCloseTo(2 + half, 9);
+    // Too few rounds for the replications: the default batches, never an error.
+    expect(replications.figure('y', 'y', 'ms', [1, 2, 3, 4, 5]).summary.nextRun).toBeUndefined();
+    const byDefault = new BenchReport('demo', { check: false, record: false, rounds: undefined });
+    expect(byDefault.figure('x', 'x', 'ms', samples).summary.nextRun).not.toEqual([lo, hi]);
+  });
+
   it('formats ratios, small and large values', () => {
     expect(formatValue(0.98765, 'ratio')).toBe('0.988');
     expect(formatValue(1.234, 'ms')).toBe('1.23');

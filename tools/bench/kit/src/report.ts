@@ -93,9 +93,17 @@ export class BenchReport {
   readonly name: string;
   readonly flags: BenchFlags;
 
-  constructor(name: string, flags: BenchFlags) {
+  private readonly batches: number | undefined;
+
+  /**
+   * @param options.batches the batches of every figure's next-run interval: give the number of independent
+   *   replications (fresh processes) when the rounds ran in several, in order, so that the interval carries
+   *   how much a replication moves the figure. Default: 5 consecutive batches.
+   */
+  constructor(name: string, flags: BenchFlags, options: { batches?: number } = {}) {
     this.name = name;
     this.flags = flags;
+    this.batches = options.batches;
   }
 
   /** Says how the figures were measured (rounds, pinning, GC, load generator), printed and recorded. */
@@ -108,7 +116,8 @@ export class BenchReport {
   figure(name: string, label: string, unit: string, samples: readonly number[]): Figure {
     if (this.figures.has(name)) throw new Error(`figure ${name} reported twice`);
     if (samples.length === 0) throw new RangeError(`figure ${name} has no samples`);
-    const figure: Figure = { name, label, unit, samples, summary: summarize(samples) };
+    const batches = this.batches !== undefined && samples.length >= 2 * this.batches ? this.batches : undefined;
+    const figure: Figure = { name, label, unit, samples, summary: summarize(samples, { batches }) };
     this.figures.set(name, figure);
     return figure;
   }

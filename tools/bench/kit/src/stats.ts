@@ -50,6 +50,8 @@ export interface SummaryOptions {
   resamples?: number;
   /** Seed of the resampling. Default 1. */
   seed?: number;
+  /** Batches of {@link predictNextRun} (e.g. the number of fresh processes the rounds ran in). Default its own. */
+  batches?: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export function summarize(samples: readonly number[], options: SummaryOptions = 
   const n = samples.length;
   const m = median(samples);
   const iqr = [quantile(samples, 0.25), quantile(samples, 0.75)] as const;
-  const nextRun = predictNextRun(samples, { confidence });
+  const nextRun = predictNextRun(samples, { confidence, batches: options.batches });
   if (n < 3) return { median: m, iqr, ci: [Math.min(...samples), Math.max(...samples)], confidence, nextRun, n };
   const random = seededRandom(options.seed ?? 1);
   const medians = new Array<number>(resamples);
