@@ -110,6 +110,7 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const controller: ProcessInfo = { pid: child.pid!, cmdline: 'chaos run', startTicks: 0 };
   // The run's processes, as they come and go (a restarted part is a new process): all must be gone at the end.
   const watch = setInterval(() => {
@@ -139,6 +140,8 @@ export async function runTrial(plan: TrialPlan, options: TrialOptions): Promise<
       resolve(code);
     });
   });
+  // Its last lines may still be in the pipes: wait for them, briefly (a process it left behind may hold them open).
+  if (exit !== -1) await Promise.race([closed, new Promise((r) => setTimeout(r, 1_000))]);
   clearInterval(watch);
   const processes = [...seen.values()];
   const leaks: string[] = [];
