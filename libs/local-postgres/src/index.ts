@@ -140,17 +140,19 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     onLog: options.onLog ?? (() => {}),
     onError: (e: unknown) => options.onLog?.(String(e)),
   });
+  // Before the server starts: a parent killed while it starts must not leave it running.
+  const guard = guardAgainstOrphan(dir, databaseDir, options.orphanShutdownGraceMs);
   try {
     await server.initialise();
     await server.start();
   } catch (error) {
+    guard.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
     throw new Error(`could not start embedded PostgreSQL on 127.0.0.1:${port}: ${String(error)}`, { cause: error });
   }
   const url = `postgres://nova:${password}@127.0.0.1:${port}/postgres`;
   const processOf = (): ChildProcess | undefined => (server as unknown as { process?: ChildProcess }).process;
   let proc = processOf();
-  let guard = guardAgainstOrphan(proc?.pid, dir, databaseDir, options.orphanShutdownGraceMs);
   let stopped = false;
   /** A restart in progress: stop() ends its backoff (an unref'd sleep would let the process exit), then waits. */
   let restarting: Promise<void> | undefined;
@@ -168,8 +170,6 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
       return;
     }
     proc = processOf();
-    guard?.kill('SIGKILL');
-    guard = guardAgainstOrphan(proc?.pid, dir, databaseDir, options.orphanShutdownGraceMs);
     watch(proc);
     options.supervise?.({ instance: 'postgresql', type: 'restarted', code: null });
   };
@@ -194,7 +194,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
       stopped = true;
       backoff.end();
       await restarting;
-      guard?.kill('SIGKILL');
+      guard.kill('SIGKILL');
       await stopServer(server, proc);
       // Read before the directory goes: a server that died without shutting down left its SysV segment.
       const segment = sysvSegmentOf(databaseDir);

@@ -3,18 +3,34 @@
 // of its runs) it stops the server with a fast shutdown, SIGKILLs it if it is not gone within the grace, frees
 // the SysV segment a killed server leaves behind, and removes the server's directory.
 // Plain JavaScript run by `node` itself: it must start in milliseconds and load nothing of the workspace.
-// Arguments: <postmaster pid> <directory to remove> <data directory> <grace in ms>.
-import { rmSync } from 'node:fs';
+// Arguments: <directory to remove> <data directory> <grace in ms>.
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { removeSysvSegment, sysvSegmentOf } from './sysv-segment.mjs';
 
-const [pid, dir, dataDir, graceMs] = [
-  Number(process.argv[2]),
-  process.argv[3],
-  process.argv[4],
-  Number(process.argv[5]),
-];
+const [dir, dataDir, graceMs] = [process.argv[2], process.argv[3], Number(process.argv[4])];
+/** How long an orphaned guard waits for a server still starting to write its `postmaster.pid`, in ms. */
+const STARTING_SERVER_MS = 5_000;
 
-function alive() {
+/**
+ * The postmaster serving `dataDir`, read from its `postmaster.pid` (line 1) when it is there, and only if that
+ * process is a postgres started with `-D dataDir`: a stale file (a SIGKILLed server's) may name a pid the
+ * kernel has since given to another process, which is not ours to signal.
+ * @returns {number | undefined}
+ */
+function postmaster() {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const d = args.indexOf('-D');
+    return d >= 0 && args[d + 1] === dataDir ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid) {
   try {
     process.kill(pid, 0);
     return true;
@@ -30,29 +46,44 @@ process.on('SIGINT', () => {});
 process.on('SIGHUP', () => {});
 
 function onOrphaned() {
-  // Read before the shutdown: a clean one removes the file (and the segment with it).
-  const segment = sysvSegmentOf(dataDir);
   // The grace runs from now, when the parent is gone, not from when the guard started.
   const until = Date.now() + graceMs;
-  try {
-    process.kill(pid, 'SIGINT');
-  } catch {
-    // gone already
-  }
-  const waitForExit = () => {
-    if (alive() && Date.now() < until) return setTimeout(waitForExit, 100);
+  // The guard starts before the server: a parent killed while its server was still starting (or restarting)
+  // leaves a server that writes its postmaster.pid a moment later. Wait for one, briefly; with none, there is
+  // only the directory to remove.
+  const startingUntil = Date.now() + STARTING_SERVER_MS;
+  const find = () => {
+    const pid = postmaster();
+    if (pid === undefined && Date.now() < startingUntil) return setTimeout(find, 100);
+    if (pid === undefined) return finish(undefined);
+    // Read before the shutdown: a clean one removes the file (and the segment with it).
+    const segment = sysvSegmentOf(dataDir);
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(pid, 'SIGINT');
     } catch {
-      // it shut down
+      // gone already
     }
-    const freed = segment === undefined ? Promise.resolve() : removeSysvSegment(segment);
-    void freed.finally(() => {
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(0);
-    });
+    const waitForExit = () => {
+      if (alive(pid) && Date.now() < until) return setTimeout(waitForExit, 100);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // it shut down
+      }
+      finish(segment);
+    };
+    waitForExit();
   };
-  waitForExit();
+  find();
+}
+
+/** Frees the segment a killed server left (if any), removes the directory, and ends the guard. */
+function finish(segment) {
+  const freed = segment === undefined ? Promise.resolve() : removeSysvSegment(segment);
+  void freed.finally(() => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  });
 }
 
 process.on('disconnect', onOrphaned);

@@ -11,20 +11,18 @@ export const ORPHAN_SHUTDOWN_GRACE_MS = 15_000;
  * `dir`, so a crashed parent leaves no database, data or shared memory behind. Kill the guard (by the returned
  * handle) before stopping the server yourself.
  *
- * @param pid the postmaster's pid
+ * Start it before the server: it finds the server when it is needed, from `postmaster.pid` in `dataDir` (a
+ * postgres with `-D dataDir`, never another process that inherited a stale pid), waiting a few seconds for a
+ * server still starting to write it. So a parent killed while its server starts, or restarts, leaves nothing
+ * either, and one guard serves every restart.
+ *
  * @param dir the directory to remove (the server's data directory lies in it)
- * @param dataDir the server's data directory, where `postmaster.pid` names its SysV segment
+ * @param dataDir the server's data directory, where `postmaster.pid` names its pid and SysV segment
  * @param graceMs how long the fast shutdown may take, in ms
  */
-export function guardAgainstOrphan(
-  pid: number | undefined,
-  dir: string,
-  dataDir: string,
-  graceMs = ORPHAN_SHUTDOWN_GRACE_MS,
-): ChildProcess | undefined {
-  if (pid === undefined) return undefined;
+export function guardAgainstOrphan(dir: string, dataDir: string, graceMs = ORPHAN_SHUTDOWN_GRACE_MS): ChildProcess {
   const script = fileURLToPath(new URL('./orphan-guard.mjs', import.meta.url));
-  const guard = spawn(process.execPath, [script, String(pid), dir, dataDir, String(graceMs)], {
+  const guard = spawn(process.execPath, [script, dir, dataDir, String(graceMs)], {
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
   });
   // Neither the guard nor its channel keeps us alive.
