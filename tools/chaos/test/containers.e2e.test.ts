@@ -160,6 +160,40 @@ async function recover(uid: string): Promise<FaultEffect[]> {
 // this session's clean-clone CI runs (TEE 3 failed calls vs ≤ 2; pod-kill's error-rate hypothesis). A test
 // that fails is run once more and the failure stays in the output; a second failure fails the run.
 describe('the containers environment', { retry: 1 }, () => {
+  // First, before any replica is restarted: run after pod-kill had restarted user-service-1, its URL was refused
+  // (ECONNREFUSED) in 2 of 4 runs on 2026-12-04 — an open problem (session note of that day), not this test's.
+  it('bandwidth (tbf): a response from the limited container slows to the rate, and is fast again after recovery', async () => {
+    const container = env.containerOf('user-service-1');
+    const url = `${env.instances.find((i) => i.name === 'user-service-1')!.url}/metrics`;
+    const fetchMs = async (): Promise<{ ms: number; bytes: number }> => {
+      const started = performance.now();
+      const res = await request(url);
+      const bytes = (await res.body.arrayBuffer()).byteLength;
+      return { ms: performance.now() - started, bytes };
+    };
+    const before = await fetchMs();
+    const rate = 32 * 1024;
+    await applyTo(container, 'bandwidth-test', 'kernel-bandwidth', {
+      bytesPerSecond: rate,
+      limitBytes: 1 << 20,
+      bufferBytes: 1600,
+    });
+    expect((await kernelState(container)).tagged.join()).toMatch(/tbf 4e43: (dev eth0 )?root/);
+    const during = await fetchMs();
+    const [effect] = await recover('bandwidth-test');
+    // The qdisc's own statistics: it held packets back over the rate.
+    expect(effect, JSON.stringify(effect)).toMatchObject({ took: true });
+    expect(effect!.figures['overlimits']).toBeGreaterThan(0);
+    expect(effect!.figures['sentBytes']).toBeGreaterThan(during.bytes);
+    const after = await fetchMs();
+    // The body alone needs bytes / rate seconds at the limit (headers and TCP overhead come on top).
+    expect(before.bytes).toBeGreaterThan(8_000);
+    expect(during.ms).toBeGreaterThan(0.8 * (during.bytes / rate) * 1000);
+    expect(during.ms).toBeGreaterThan(5 * before.ms);
+    expect(after.ms).toBeLessThan(during.ms / 5);
+    expect((await kernelState(container)).tagged).toEqual([]);
+  }, 30_000);
+
   it('partition (nft DROP, messaging → user): packets dropped, breaker opens, fallback used; no rule left after recovery', async () => {
     const r = await runSampling('partition-messaging-user.yaml', env.containerOf('messaging-service'));
     expect(r.verdict, `${r.reason}\n${r.checks.join('\n')}\n${lines.slice(-20).join('\n')}`).toBe('pass');
@@ -225,38 +259,6 @@ describe('the containers environment', { retry: 1 }, () => {
     while ((await env.targets()).length < env.instances.length && Date.now() < registered)
       await new Promise((r) => setTimeout(r, 200));
   }, 40_000);
-
-  it('bandwidth (tbf): a response from the limited container slows to the rate, and is fast again after recovery', async () => {
-    const container = env.containerOf('user-service-1');
-    const url = `${env.instances.find((i) => i.name === 'user-service-1')!.url}/metrics`;
-    const fetchMs = async (): Promise<{ ms: number; bytes: number }> => {
-      const started = performance.now();
-      const res = await request(url);
-      const bytes = (await res.body.arrayBuffer()).byteLength;
-      return { ms: performance.now() - started, bytes };
-    };
-    const before = await fetchMs();
-    const rate = 32 * 1024;
-    await applyTo(container, 'bandwidth-test', 'kernel-bandwidth', {
-      bytesPerSecond: rate,
-      limitBytes: 1 << 20,
-      bufferBytes: 1600,
-    });
-    expect((await kernelState(container)).tagged.join()).toMatch(/tbf 4e43: (dev eth0 )?root/);
-    const during = await fetchMs();
-    const [effect] = await recover('bandwidth-test');
-    // The qdisc's own statistics: it held packets back over the rate.
-    expect(effect, JSON.stringify(effect)).toMatchObject({ took: true });
-    expect(effect!.figures['overlimits']).toBeGreaterThan(0);
-    expect(effect!.figures['sentBytes']).toBeGreaterThan(during.bytes);
-    const after = await fetchMs();
-    // The body alone needs bytes / rate seconds at the limit (headers and TCP overhead come on top).
-    expect(before.bytes).toBeGreaterThan(8_000);
-    expect(during.ms).toBeGreaterThan(0.8 * (during.bytes / rate) * 1000);
-    expect(during.ms).toBeGreaterThan(5 * before.ms);
-    expect(after.ms).toBeLessThan(during.ms / 5);
-    expect((await kernelState(container)).tagged).toEqual([]);
-  }, 30_000);
 
   it('duplicate (iptables TEE): messaging → user packets are copied while calls keep succeeding; the rule goes on recovery', async () => {
     const container = env.containerOf('messaging-service');
