@@ -160,8 +160,9 @@ async function recover(uid: string): Promise<FaultEffect[]> {
 // this session's clean-clone CI runs (TEE 3 failed calls vs ≤ 2; pod-kill's error-rate hypothesis). A test
 // that fails is run once more and the failure stays in the output; a second failure fails the run.
 describe('the containers environment', { retry: 1 }, () => {
-  // First, before any replica is restarted: run after pod-kill had restarted user-service-1, its URL was refused
-  // (ECONNREFUSED) in 2 of 4 runs on 2026-12-04 — an open problem (session note of that day), not this test's.
+  // First, before any replica is restarted: run after pod-kill and the grace kill, its requests to user-service-1's
+  // URL hung or were refused (ECONNREFUSED) in 2 of 4 runs on 2026-12-04, while the same test alone passed — an
+  // open problem of the restarts (that day's session note), not of the bandwidth fault.
   it('bandwidth (tbf): a response from the limited container slows to the rate, and is fast again after recovery', async () => {
     const container = env.containerOf('user-service-1');
     const url = `${env.instances.find((i) => i.name === 'user-service-1')!.url}/metrics`;
