@@ -14,7 +14,7 @@ import {
   requestDeadlineSignal,
   type LoadSheddingOptions,
 } from '@nova/resilience';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { PasswordHasher } from './hashing.ts';
 import { hashPassword } from './password.ts';
@@ -75,21 +75,6 @@ const idParams = {
 } as const;
 const email = { type: 'string', format: 'email', maxLength: 254 } as const;
 
-/**
- * Aborts when nobody waits for the request's answer any more: its deadline passed (the deadlines plugin has
- * answered 504) or its client closed the connection. A hash still queued then is not started: in a login
- * surge, clients time out and retry, and hashing for the ones that left would only delay the ones that stayed.
- */
-function abandonment(request: FastifyRequest, reply: FastifyReply): AbortSignal {
-  const gone = new AbortController();
-  // 'close' before the response finished: the client went away (after it finished, it is the normal end).
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) gone.abort(new Error('the client closed the connection'));
-  });
-  const deadline = requestDeadlineSignal(request);
-  return deadline ? AbortSignal.any([deadline, gone.signal]) : gone.signal;
-}
-
 /** The user service: users with unique emails and scrypt-hashed passwords, and the credentials check auth uses. */
 export function buildUserApp(options: UserAppOptions): FastifyInstance {
   const app = createServiceApp({ name: 'user-service', ...options });
@@ -131,7 +116,9 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
     },
     async (request, reply) => {
       const { email: address, name, password } = request.body;
-      const hash = await hashed(() => hasher.hash(password, abandonment(request, reply)));
+      // Past the request's deadline (answered 504), a hash still queued is not started: in a surge, callers time
+      // out and retry, and hashing for the ones that left would only delay the ones that stayed.
+      const hash = await hashed(() => hasher.hash(password, requestDeadlineSignal(request)));
       const user = await users.create(address, name, hash);
       if (!user) throw new HttpError(409, `a user with email ${address} already exists`);
       return reply.code(201).send(user);
@@ -182,11 +169,11 @@ export function buildUserApp(options: UserAppOptions): FastifyInstance {
         response: { 200: userSchema, 401: errorResponseSchema },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const found = await users.credentials(request.body.email);
       // Hash even for an unknown email, so response time does not reveal which accounts exist.
       const stored = found?.passwordHash ?? (await dummyHash);
-      const ok = await hashed(() => hasher.verify(request.body.password, stored, abandonment(request, reply)));
+      const ok = await hashed(() => hasher.verify(request.body.password, stored, requestDeadlineSignal(request)));
       if (!found || !ok) throw new HttpError(401, 'invalid email or password');
       return found.user;
     },
