@@ -1,18 +1,8 @@
-import { SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
-import {
-  bindSpan,
-  KEEP_ATTRIBUTE,
-  UnsampledSpan,
-  type Logger,
-  type ServiceMetrics,
-  type Tracing,
-} from '@nova/telemetry';
+import { bindRequest, type Logger, type ServiceMetrics, type Tracing } from '@nova/telemetry';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    otelSpan?: Span;
-    otelParent?: Context;
     /**
      * W3C trace-context headers continuing this request's trace (and its sampling decision), for the calls
      * it makes to other services. Empty with tracing off.
@@ -22,8 +12,13 @@ declare module 'fastify' {
 }
 
 /**
- * A span per request (W3C context extracted from the caller, sampled parent-based; failed and slow requests
- * always kept) and RED metrics per route. `metrics` absent: none recorded (telemetry off).
+ * A trace per request (W3C context from the caller, sampled parent-based; failed and slow requests always
+ * kept) and RED metrics per route. `metrics` absent: none recorded (telemetry off).
+ *
+ * No hook runs when a request arrives: its trace is decided when a log line, an outgoing call
+ * (`request.traceHeaders()`) or its end first needs it, and a recorded span is made when it ends
+ * (`RequestTraces` in @nova/telemetry says why). The trace travels with the request, not in an
+ * AsyncLocalStorage context: on Node 20, entering one turns on async hooks for the whole process.
  */
 export function traceRequests(
   app: FastifyInstance,
@@ -35,63 +30,36 @@ export function traceRequests(
   },
 ): void {
   const { tracing, metrics, slowRequestMs } = opts;
-  // Declared up front so every request object keeps one shape (fastify's advice): a property first added in a
-  // hook gives requests two shapes, and every function that reads them handles both.
-  app.decorateRequest('otelSpan', undefined);
-  app.decorateRequest('otelParent', undefined);
+  const traces = tracing?.requests;
   app.decorateRequest('traceHeaders', function (this: FastifyRequest): Record<string, string> {
-    if (!tracing || !this.otelSpan) return {};
-    return tracing.headersOf(this.otelSpan, this.otelParent);
+    return traces ? traces.headers(this.raw) : {};
   });
-  if (tracing) {
-    // The span travels on the request object, not in an AsyncLocalStorage context: on Node 20, entering one
-    // turns on async hooks for the whole process, a cost no sampling ratio avoids (tracing at 10 % cost as
-    // much throughput as tracing every request: docs/benchmarks.md). Handlers pass `request.traceHeaders()`
-    // to their outgoing calls instead.
-    app.addHook('onRequest', (request, _reply, done) => {
-      const { span, parent } = tracing.startRequestSpan(request.headers);
-      // Name and attributes are only built for a span that records: most requests are not sampled.
-      if (span.isRecording()) {
-        span.updateName(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`);
-        span.setAttributes({ 'http.request.method': request.method, 'url.path': request.url });
-      }
-      request.otelSpan = span;
-      request.otelParent = parent;
-      bindSpan(request.log as Logger, span);
-      done();
+  if (!traces && !metrics) return;
+  if (traces) {
+    // The request's logger is made per request anyway; binding the raw request to it lets a log line decide
+    // and print the trace's ids.
+    const child = app.childLoggerFactory;
+    app.setChildLoggerFactory(function (logger, bindings, options, raw) {
+      const log = child.call(this, logger, bindings, options, raw);
+      bindRequest(log as Logger, traces, raw);
+      return log;
     });
   }
-
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    metrics?.observeRequest(route, request.method, status, reply.elapsedTime / 1000);
-    const span = request.otelSpan;
-    if (span?.isRecording()) {
-      span.setAttribute('http.response.status_code', status);
-      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
-    } else if (tracing && (status >= 500 || reply.elapsedTime >= slowRequestMs)) {
-      // Not sampled, but failed or slow: keep a span for it after the fact, in the caller's trace, so
-      // sampling never hides the requests a chaos run is about.
-      const kept = tracing.tracer.startSpan(
-        `${request.method} ${route}`,
-        {
-          kind: SpanKind.SERVER,
-          startTime: new Date(Date.now() - reply.elapsedTime),
-          attributes: {
-            'http.request.method': request.method,
-            'url.path': request.url,
-            'http.response.status_code': status,
-            [KEEP_ATTRIBUTE]: true,
-            'nova.kept_because': status >= 500 ? 'error' : 'slow',
-          },
-        },
-        request.otelParent ?? (span instanceof UnsampledSpan ? span.parentContext() : undefined),
-      );
-      if (status >= 500) kept.setStatus({ code: SpanStatusCode.ERROR });
-      kept.end();
-    }
+    const elapsedMs = reply.elapsedTime;
+    metrics?.observeRequest(route, request.method, status, elapsedMs / 1000);
+    traces?.end(request.raw, {
+      name: `${request.method} ${route}`,
+      method: request.method,
+      path: request.url,
+      status,
+      elapsedMs,
+      // Not sampled, but failed or slow: a span is kept anyway, so sampling never hides the requests a chaos
+      // run is about.
+      keep: status >= 500 ? 'error' : elapsedMs >= slowRequestMs ? 'slow' : undefined,
+    });
     done();
   });
 }

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createLogger, initTracing } from '@nova/telemetry';
 import { describe, expect, it } from 'vitest';
@@ -12,12 +13,18 @@ const CALLER = '4bf92f3577b34da6a3ce929d0e0e4736';
 const sampledParent = `00-${CALLER}-00f067aa0ba902b7-01`;
 const unsampledParent = `00-${CALLER}-00f067aa0ba902b7-00`;
 
-function app() {
+function app(lines?: string[]) {
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines?.push(chunk.toString());
+      cb();
+    },
+  });
   const a = createServiceApp({
     name: 't',
     telemetry: 'on',
     slowRequestMs: 40,
-    logger: createLogger('t', { level: 'silent' }),
+    logger: createLogger('t', { level: lines ? 'warn' : 'silent' }, sink),
   });
   a.get('/ok', async () => ({ ok: true }));
   a.get('/boom', async () => {
@@ -28,6 +35,11 @@ function app() {
     return { ok: true };
   });
   a.get('/headers', async (request) => request.traceHeaders());
+  // Calls out (its headers are the answer), logs, then fails: what a kept span must join up with.
+  a.get('/call-then-fail', async (request, reply) => {
+    request.log.warn('upstream failed');
+    return reply.code(503).send(request.traceHeaders());
+  });
   return a;
 }
 
@@ -73,5 +85,22 @@ describe('sampled tracing', () => {
     const ms = span!.duration[0] * 1000 + span!.duration[1] / 1e6;
     expect(ms).toBeGreaterThanOrEqual(55);
     expect(ms).toBeLessThan(1_000);
+  });
+
+  it('keeps a failed request’s span with the span id its calls and log lines carried, so they join up', async () => {
+    exporter.reset();
+    const lines: string[] = [];
+    const a = app(lines);
+    const res = await a.inject({ url: '/call-then-fail', headers: { traceparent: unsampledParent } });
+    expect(res.statusCode).toBe(503);
+    const sent: string = res.json().traceparent;
+    expect(sent).toMatch(new RegExp(`^00-${CALLER}-[0-9a-f]{16}-00$`));
+    const spanId = sent.split('-')[2];
+    const [span] = exporter.getFinishedSpans();
+    expect(span?.spanContext()).toMatchObject({ traceId: CALLER, spanId });
+    expect(span!.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
+    expect(span!.attributes['nova.kept_because']).toBe('error');
+    const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'upstream failed');
+    expect(logged).toMatchObject({ trace_id: CALLER, span_id: spanId });
   });
 });

@@ -3,4 +3,4 @@ export * from './tracing.ts';
 export * from './sampling.ts';
 export * from './mode.ts';
 export * from './logger.ts';
-export * from './unsampled-span.ts';
+export * from './request-traces.ts';

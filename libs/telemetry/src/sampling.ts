@@ -17,11 +17,11 @@ import {
 export const KEEP_ATTRIBUTE = 'nova.keep';
 
 /**
- * A context carrying this key set to `true` starts a recorded, sampled root span: the request's new trace was
- * already sampled by the root sampler (`Tracing.startRequestSpan`), and asking it again would sample at the
- * ratio squared.
+ * A context carrying this key set to `true` starts a recorded, sampled span: the request's trace was already
+ * decided sampled ({@link RequestTraces}) and its headers said so to the calls it made; asking the sampler
+ * again would sample a new trace at the ratio squared.
  */
-export const SAMPLED_ROOT = createContextKey('nova.sampled-root');
+export const DECIDED_SAMPLED = createContextKey('nova.decided-sampled');
 
 /** Default share of new traces sampled when `OTEL_TRACES_SAMPLER_ARG` is not set. */
 export const DEFAULT_SAMPLE_RATIO = 0.1;
@@ -42,7 +42,7 @@ export class KeepSampler implements Sampler {
     attributes: Attributes,
     links: Link[],
   ): SamplingResult {
-    if (attributes[KEEP_ATTRIBUTE] === true || context.getValue(SAMPLED_ROOT) === true)
+    if (attributes[KEEP_ATTRIBUTE] === true || context.getValue(DECIDED_SAMPLED) === true)
       return { decision: SamplingDecision.RECORD_AND_SAMPLED };
     return this.delegate.shouldSample(context, traceId, name, kind, attributes, links);
   }

@@ -1,16 +1,5 @@
-import {
-  context,
-  isSpanContextValid,
-  propagation,
-  ROOT_CONTEXT,
-  SamplingDecision,
-  SpanKind,
-  trace,
-  type Context,
-  type Span,
-  type Tracer,
-} from '@opentelemetry/api';
-import { parseTraceParent, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { context, propagation, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -19,13 +8,9 @@ import {
   type Sampler,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-node';
-import { SAMPLED_ROOT, samplerFromEnv } from './sampling.ts';
-import { newTraceId, UnsampledSpan } from './unsampled-span.ts';
-
-/** The name a request's span starts with; the services rename a recorded one `<method> <route>`. */
-export const REQUEST_SPAN_NAME = 'http request';
-const SERVER = { kind: SpanKind.SERVER } as const;
-const NO_ATTRIBUTES = {};
+import { NamedIds } from './named-ids.ts';
+import { RequestTraces } from './request-traces.ts';
+import { samplerFromEnv } from './sampling.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -38,27 +23,20 @@ export interface Tracing {
   readonly sampling: string;
   /** The W3C trace-context headers (`traceparent`, `tracestate`) of the active span, for outgoing calls. */
   headers(): Record<string, string>;
-  /** The W3C trace-context headers of `ctx` (e.g. a request's span, passed explicitly rather than through AsyncLocalStorage). */
-  headersFor(ctx: Context): Record<string, string>;
   /** The context carried by incoming headers. */
   extract(headers: Headers): Context;
-  /**
-   * The span of an incoming request (a server span named {@link REQUEST_SPAN_NAME}) and the caller's context
-   * it continues (`parent`; for an unsampled span, its `parentContext()`). With a parent-based sampler, a
-   * request the sampler drops gets an {@link UnsampledSpan} decided from `traceparent` or by the root sampler,
-   * without the SDK's per-request work; a sampled one, the SDK's recording span.
-   */
-  startRequestSpan(headers: Headers): { span: Span; parent: Context | undefined };
-  /** The W3C headers continuing `span` (started in `parent`) in the calls it makes. */
-  headersOf(span: Span, parent: Context | undefined): Record<string, string>;
+  /** The traces of incoming requests: decided on first use, recorded when each request ends. */
+  readonly requests: RequestTraces;
   /** Flushes and stops exporting. */
   shutdown(): Promise<void>;
 }
 
 let provider: NodeTracerProvider | undefined;
 let sampling = '';
-/** What {@link Tracing.startRequestSpan} decides itself; undefined when the sampler is not parent-based. */
-let fastPath: { root: Sampler } | undefined;
+/** The provider's ids, nameable so a request's span is recorded with the ids it already propagated. */
+const ids = new NamedIds();
+/** How the provider's sampler decides a request's trace, for {@link RequestTraces}. */
+let decides: { root: Sampler; parentBased: boolean } | undefined;
 
 /**
  * Registers the process-wide tracer provider once: AsyncLocalStorage context, W3C trace-context
@@ -78,11 +56,10 @@ export function initTracing(
     if (endpoint) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
     const chosen = samplerFromEnv(env);
     sampling = chosen.description;
-    // Span processors never see a dropped span (the SDK hands them recording spans only), so deciding the
-    // dropped ones ourselves hides nothing from them.
-    fastPath = chosen.parentBased ? { root: chosen.root } : undefined;
+    decides = { root: chosen.root, parentBased: chosen.parentBased };
     provider = new NodeTracerProvider({
       sampler: chosen.sampler,
+      idGenerator: ids,
       resource: resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? service }),
       spanProcessors,
     });
@@ -91,9 +68,8 @@ export function initTracing(
     provider.register({ propagator: new W3CTraceContextPropagator() });
   }
   const current = provider;
-  const tracer = trace.getTracer(service);
-  const extract = (headers: Headers): Context => propagation.extract(context.active(), headers);
-  const fast = fastPath;
+  // From our provider, not the global one: the request spans' ids are named through its id generator.
+  const tracer = current.getTracer(service);
   return {
     tracer,
     exporting: Boolean(endpoint),
@@ -103,55 +79,8 @@ export function initTracing(
       propagation.inject(context.active(), carrier);
       return carrier;
     },
-    headersFor(ctx) {
-      const carrier: Record<string, string> = {};
-      propagation.inject(ctx, carrier);
-      return carrier;
-    },
-    extract,
-    startRequestSpan(headers) {
-      if (fast) {
-        const header = headers['traceparent'];
-        const caller = typeof header === 'string' ? parseTraceParent(header) : null;
-        if (caller && isSpanContextValid(caller)) {
-          // A caller's decision is honoured (parent-based): it dropped the trace, so do we.
-          if ((caller.traceFlags & 1) === 0) {
-            const state = headers['tracestate'];
-            return {
-              span: new UnsampledSpan(caller.traceId, caller.spanId, Array.isArray(state) ? state.join(',') : state),
-              parent: undefined,
-            };
-          }
-        } else if (header === undefined) {
-          // A new trace: the root sampler decides on its id, as the SDK's would.
-          const traceId = newTraceId();
-          const { decision } = fast.root.shouldSample(
-            ROOT_CONTEXT,
-            traceId,
-            REQUEST_SPAN_NAME,
-            SpanKind.SERVER,
-            NO_ATTRIBUTES,
-            [],
-          );
-          if (decision === SamplingDecision.NOT_RECORD)
-            return { span: new UnsampledSpan(traceId, undefined, undefined), parent: undefined };
-          if (decision === SamplingDecision.RECORD_AND_SAMPLED) {
-            const parent = ROOT_CONTEXT.setValue(SAMPLED_ROOT, true);
-            return { span: tracer.startSpan(REQUEST_SPAN_NAME, SERVER, parent), parent };
-          }
-          // Record-only (no root sampler of ours answers it): the SDK's way below.
-        }
-      }
-      // Sampled by the caller, a malformed or repeated traceparent, or another sampler: the SDK's way.
-      const parent = extract(headers);
-      return { span: tracer.startSpan(REQUEST_SPAN_NAME, SERVER, parent), parent };
-    },
-    headersOf(span, parent) {
-      if (span instanceof UnsampledSpan) return span.headers();
-      const carrier: Record<string, string> = {};
-      propagation.inject(trace.setSpan(parent ?? ROOT_CONTEXT, span), carrier);
-      return carrier;
-    },
+    extract: (headers) => propagation.extract(context.active(), headers),
+    requests: new RequestTraces(tracer, ids, decides!.root, decides!.parentBased),
     shutdown: () => current.shutdown(),
   };
 }

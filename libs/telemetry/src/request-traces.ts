@@ -1,0 +1,157 @@
+import {
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SamplingDecision,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Context,
+  type SpanContext,
+  type Tracer,
+} from '@opentelemetry/api';
+import { parseTraceParent, TraceState } from '@opentelemetry/core';
+import type { Sampler } from '@opentelemetry/sdk-trace-node';
+import { performance } from 'node:perf_hooks';
+import { newSpanId, newTraceId, type NamedIds } from './named-ids.ts';
+import { DECIDED_SAMPLED, KEEP_ATTRIBUTE } from './sampling.ts';
+
+/** The name the sampler is asked about for a request's span (the recorded span is named `<method> <route>`). */
+export const REQUEST_SPAN_NAME = 'http request';
+
+/** An incoming request, as far as its trace is concerned: Node's `IncomingMessage` is one. */
+export interface TracedRequest {
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
+/** What a request's trace was decided to be. */
+interface Decision {
+  readonly traceId: string;
+  /** Made on first use: most requests neither log nor call out, and most are not recorded. */
+  spanId: string | undefined;
+  readonly sampled: boolean;
+  /** The caller's span, when the request continues the caller's trace (a remote span context, as extracted). */
+  readonly caller: SpanContext | undefined;
+}
+
+/** How a request ended, for its span. */
+export interface RequestEnd {
+  /** The span's name, e.g. `GET /users/:id`. */
+  readonly name: string;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** How long the request took, in ms. */
+  readonly elapsedMs: number;
+  /** Why a request its sampler dropped keeps a span anyway (it failed, or was slow); undefined: it does not. */
+  readonly keep?: 'error' | 'slow' | undefined;
+}
+
+/**
+ * The traces of incoming requests, decided on first use and recorded when the request ends.
+ *
+ * Why not a span started when the request arrives (the SDK's way): that costs every request a context, a span
+ * object, two ids and a sampler call in a hook, and under load on a crowded machine that work cost several
+ * times its tight-loop price (docs/benchmarks.md, issue 22). Most requests need none of it: a dropped request
+ * that neither logs nor calls another service needs only its sampling decision, at its end. So a request's
+ * trace (its trace id, sampling decision and, when asked, span id) is decided the first time a log line, an
+ * outgoing call or the request's end needs it, by the same sampler the SDK would ask. A recorded span (sampled,
+ * or kept because it failed or was slow) is made at the end with the request's real start time and with the
+ * ids its calls and log lines already carry, so a kept span is the parent its downstream spans name.
+ */
+export class RequestTraces {
+  private readonly decided = new WeakMap<TracedRequest, Decision>();
+
+  /**
+   * @param tracer records the spans; its provider must draw ids from `named`.
+   * @param named the provider's id generator.
+   * @param root the sampler of new traces.
+   * @param parentBased true when a caller's decision in `traceparent` is honoured; else `root` decides every trace.
+   */
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly named: NamedIds,
+    private readonly root: Sampler,
+    private readonly parentBased: boolean,
+  ) {}
+
+  /** The request's trace id and span id (decided now if not yet). */
+  ids(request: TracedRequest): { traceId: string; spanId: string } {
+    const d = this.decisionOf(request);
+    d.spanId ??= newSpanId();
+    return { traceId: d.traceId, spanId: d.spanId };
+  }
+
+  /** True when the request's trace is sampled (decided now if not yet). */
+  sampled(request: TracedRequest): boolean {
+    return this.decisionOf(request).sampled;
+  }
+
+  /** The W3C headers (`traceparent`, and the caller's `tracestate`) continuing the request's trace in a call it makes. A new object each time. */
+  headers(request: TracedRequest): Record<string, string> {
+    const d = this.decisionOf(request);
+    d.spanId ??= newSpanId();
+    // As the W3C propagator writes them.
+    const headers: Record<string, string> = { traceparent: `00-${d.traceId}-${d.spanId}-0${d.sampled ? 1 : 0}` };
+    const state = d.caller?.traceState;
+    if (state) headers['tracestate'] = state.serialize();
+    return headers;
+  }
+
+  /** Records the request's span when it was sampled or `end.keep` says why to keep it; otherwise records nothing. */
+  end(request: TracedRequest, end: RequestEnd): void {
+    const d = this.decided.get(request) ?? this.decide(request.headers);
+    if (!d.sampled && end.keep === undefined) return;
+    const attributes: Attributes = {
+      'http.request.method': end.method,
+      'url.path': end.path,
+      'http.response.status_code': end.status,
+    };
+    if (!d.sampled) {
+      attributes[KEEP_ATTRIBUTE] = true;
+      attributes['nova.kept_because'] = end.keep;
+    }
+    let parent: Context = d.caller ? trace.setSpanContext(ROOT_CONTEXT, d.caller) : ROOT_CONTEXT;
+    // Decided already: the sampler must not be asked again (a new trace would be sampled at the ratio squared).
+    if (d.sampled) parent = parent.setValue(DECIDED_SAMPLED, true);
+    // Performance-clock times (ms): the SDK converts them, and the duration is the request's to the µs.
+    const now = performance.now();
+    const span = this.named.naming(d.traceId, (d.spanId ??= newSpanId()), () =>
+      this.tracer.startSpan(end.name, { kind: SpanKind.SERVER, startTime: now - end.elapsedMs, attributes }, parent),
+    );
+    if (end.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end(now);
+  }
+
+  private decisionOf(request: TracedRequest): Decision {
+    let d = this.decided.get(request);
+    if (d === undefined) this.decided.set(request, (d = this.decide(request.headers)));
+    return d;
+  }
+
+  /** As the SDK decides: the W3C propagator's reading of the headers, then the sampler. */
+  private decide(headers: TracedRequest['headers']): Decision {
+    const header = headers['traceparent'];
+    const first = Array.isArray(header) ? header[0] : header;
+    const caller = typeof first === 'string' ? parseTraceParent(first) : null;
+    if (caller && isSpanContextValid(caller)) {
+      caller.isRemote = true;
+      const state = headers['tracestate'];
+      if (state) caller.traceState = new TraceState(Array.isArray(state) ? state.join(',') : state);
+      const sampled = this.parentBased
+        ? (caller.traceFlags & TraceFlags.SAMPLED) !== 0
+        : this.samples(trace.setSpanContext(ROOT_CONTEXT, caller), caller.traceId);
+      return { traceId: caller.traceId, spanId: undefined, sampled, caller };
+    }
+    // No caller (or one whose header is malformed): a new trace, decided on its id as the SDK would.
+    const traceId = newTraceId();
+    return { traceId, spanId: undefined, sampled: this.samples(ROOT_CONTEXT, traceId), caller: undefined };
+  }
+
+  /** Record-only answers (none of our samplers gives one) count as dropped: such a span is never exported. */
+  private samples(context: Context, traceId: string): boolean {
+    const { decision } = this.root.shouldSample(context, traceId, REQUEST_SPAN_NAME, SpanKind.SERVER, {}, []);
+    return decision === SamplingDecision.RECORD_AND_SAMPLED;
+  }
+}
