@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { packageOf, topFrames, type CpuProfile } from './cpu-profile.ts';
+import { packageOf, timeInside, topFrames, type Classify, type CpuProfile } from './cpu-profile.ts';
 
 describe('cpu profile summary', () => {
   it('names the package of a script', () => {
@@ -58,5 +58,35 @@ describe('cpu profile summary', () => {
       ['observe', 2],
       ['with', 0.5],
     ]);
+  });
+
+  it('charges a sample to the code that called it, unless code that runs without ours came first', () => {
+    const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 0 });
+    // root → handler → onResponse (ours) → hexSlice (native); onResponse → child (pino) → hexSlice; handler → hexSlice.
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)', ''), children: [2] },
+        { id: 2, callFrame: frame('handler', 'file:///w/services/user/src/app.ts'), children: [3, 6] },
+        {
+          id: 3,
+          callFrame: frame('onResponse', 'file:///w/libs/service-kit/src/request-tracing.ts'),
+          children: [4, 5],
+        },
+        { id: 4, callFrame: frame('hexSlice', '') },
+        { id: 5, callFrame: frame('child', 'file:///w/node_modules/pino/pino.js'), children: [7] },
+        { id: 6, callFrame: frame('hexSlice', '') },
+        { id: 7, callFrame: frame('hexSlice', '') },
+      ],
+      samples: [4, 4, 5, 7, 6, 3, 4],
+      timeDeltas: [1000, 1000, 1000, 1000, 1000, 1000, 1000],
+      startTime: 0,
+      endTime: 7_000,
+    };
+    const telemetry: Classify = (url) =>
+      url.endsWith('request-tracing.ts') ? 'ours' : url.includes('/pino/') ? 'theirs' : undefined;
+    // Ours: the two samples under onResponse's hexSlice and the one in onResponse itself; not pino's, not the handler's.
+    expect(timeInside(profile, telemetry)).toBe(4);
+    // Only the samples from 4 ms before the end: at 3–7 ms, ids 5, 7, 6, 3, 4, of which 3 and 4 are ours.
+    expect(timeInside(profile, telemetry, { fromEndUs: 4_000, toEndUs: 0 })).toBe(2);
   });
 });

@@ -1,9 +1,10 @@
 /**
- * `npx nx profile services [-- --telemetry on|metrics|off] [--seconds N] [--top N]`: where a service's CPU
- * goes under the benchmark's load. Starts the local stack with every service under `node --cpu-prof`,
- * drives `GET /users/:id` and/or `POST /messages` (`--route get|post|both`; autocannon on loopback, bounded in
- * time), stops the stack so each service writes its profile, and prints per service its CPU time per request
- * and the top frames by self time, grouped by package.
+ * `npx nx profile services [-- --telemetry on|metrics|off] [--seconds N] [--top N] [--interval µs]`: where a
+ * service's CPU goes under the benchmark's load. Starts the local stack with every service under
+ * `node --cpu-prof` (a sample every `--interval` µs, default 200), drives `GET /users/:id` and/or
+ * `POST /messages` (`--route get|post|both`; autocannon on loopback, bounded in time), stops the stack so each
+ * service writes its profile, and prints per service its CPU time per request, the top frames by self time,
+ * telemetry's inclusive share (its code and what that code calls) and the self time grouped by package.
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { startStack } from '@nova/stack';
 import { prepareRoutes } from './routes.ts';
-import { topFrames, type CpuProfile } from './cpu-profile.ts';
+import { timeInside, topFrames, type Classify, type CpuProfile } from './cpu-profile.ts';
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     top: { type: 'string', default: '12' },
     route: { type: 'string', default: 'both' },
+    interval: { type: 'string', default: '200' },
   },
 });
 const seconds = Number(values.seconds);
@@ -29,11 +31,26 @@ if (!['on', 'metrics', 'off'].includes(values.telemetry!))
 if (!['get', 'post', 'both'].includes(values.route!))
   throw new Error(`--route must be get, post or both, got ${values.route}`);
 if (!(seconds > 0 && seconds <= 60)) throw new Error(`--seconds must be within 1–60, got ${values.seconds}`);
+const interval = Number(values.interval);
+if (!(Number.isInteger(interval) && interval >= 50 && interval <= 10_000))
+  throw new Error(`--interval (µs between samples) must be an integer within 50–10000, got ${values.interval}`);
+
+/**
+ * Telemetry's code: our telemetry library, the OpenTelemetry SDK, prom-client and service-kit's request hooks.
+ * pino and fastify's logger factory are not: the request logger is made per request with telemetry on or off
+ * (a hook of ours wraps the factory).
+ */
+const telemetry: Classify = (url) =>
+  /\/libs\/telemetry\/|\/@opentelemetry\/|\/prom-client\/|service-kit\/src\/request-tracing\.ts$/.test(url)
+    ? 'ours'
+    : url.includes('/pino/') || url.endsWith('/fastify/lib/logger-factory.js')
+      ? 'theirs'
+      : undefined;
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-profile-'));
 const stack = await startStack({
   env: { TELEMETRY: values.telemetry!, LOG_LEVEL: 'error' },
-  nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+  nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${interval}`],
 });
 let requests = 0;
 let loadStart = 0;
@@ -73,6 +90,10 @@ for (const file of readdirSync(dir).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.t
       `  ${((100 * f.selfMs) / busy).toFixed(1).padStart(5)} %  ${f.name.padEnd(40).slice(0, 40)}  ${f.where}`,
     );
   }
+  const inside = timeInside(profile, telemetry, window);
+  console.log(
+    `  telemetry, inclusive (libs/telemetry, @opentelemetry, prom-client, service-kit's request hooks): ${((100 * inside) / busy).toFixed(1)} % of busy time, ${((inside * 1000) / requests).toFixed(1)} µs per request`,
+  );
   console.log('  by package (share of busy time):');
   for (const p of frames.packages.slice(0, 8))
     console.log(`  ${((100 * p.selfMs) / busy).toFixed(1).padStart(5)} %  ${p.name}`);
