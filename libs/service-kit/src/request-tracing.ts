@@ -51,8 +51,8 @@ export function traceRequests(
     const elapsedMs = reply.elapsedTime;
     metrics?.observeRequest(route, request.method, status, elapsedMs / 1000);
     traces?.end(request.raw, {
-      name: `${request.method} ${route}`,
       method: request.method,
+      route,
       path: request.url,
       status,
       elapsedMs,

@@ -24,14 +24,14 @@ function setup(env: NodeJS.ProcessEnv, chosen = samplerFromEnv(env)) {
     spanProcessors: [new SimpleSpanProcessor(exporter)],
   });
   const tracer = provider.getTracer('t');
-  return { traces: new RequestTraces(tracer, ids, chosen.root, chosen.parentBased), exporter, tracer };
+  return { traces: new RequestTraces(tracer, ids, chosen), exporter, tracer };
 }
 
 const w3c = new W3CTraceContextPropagator();
 const CALLER = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
 const request = (headers: TracedRequest['headers'] = {}): TracedRequest => ({ headers });
-const ended = { name: 'GET /x', method: 'GET', path: '/x', status: 200, elapsedMs: 3 };
+const ended = { method: 'GET', route: '/x', path: '/x', status: 200, elapsedMs: 3 };
 const traceparentOf = (span: ReadableSpan) =>
   `00-${span.spanContext().traceId}-${span.spanContext().spanId}-0${span.spanContext().traceFlags}`;
 
@@ -118,7 +118,13 @@ describe('request traces', () => {
     };
     const { traces, exporter } = setup(
       {},
-      { sampler: new KeepSampler(coin), root: coin, parentBased: true, description: 'coin' },
+      {
+        sampler: new KeepSampler(coin),
+        root: coin,
+        parentBased: false,
+        description: 'coin',
+        ratio: 0.5,
+      },
     );
     let sampled = 0;
     for (let i = 0; i < 400; i++) {
@@ -128,6 +134,15 @@ describe('request traces', () => {
     }
     expect(sampled).toBeGreaterThan(100);
     expect(exporter.getFinishedSpans()).toHaveLength(sampled);
+  });
+
+  it.each([
+    ['parentbased_always_on', 200],
+    ['parentbased_always_off', 0],
+  ])('with %s, records %i of 200 new traces', (sampler, expected) => {
+    const { traces, exporter } = setup({ OTEL_TRACES_SAMPLER: sampler });
+    for (let i = 0; i < 200; i++) traces.end(request(), ended);
+    expect(exporter.getFinishedSpans()).toHaveLength(expected);
   });
 
   it('records a sampled request with the ids its calls and log lines carried, under the caller’s span', () => {

@@ -12,10 +12,9 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { parseTraceParent, TraceState } from '@opentelemetry/core';
-import type { Sampler } from '@opentelemetry/sdk-trace-node';
 import { performance } from 'node:perf_hooks';
 import { newSpanId, newTraceId, type NamedIds } from './named-ids.ts';
-import { DECIDED_SAMPLED, KEEP_ATTRIBUTE } from './sampling.ts';
+import { DECIDED_SAMPLED, KEEP_ATTRIBUTE, type SamplerChoice } from './sampling.ts';
 
 /** The name the sampler is asked about for a request's span (the recorded span is named `<method> <route>`). */
 export const REQUEST_SPAN_NAME = 'http request';
@@ -27,7 +26,8 @@ export interface TracedRequest {
 
 /** What a request's trace was decided to be. */
 interface Decision {
-  readonly traceId: string;
+  /** A new trace's id is made on first use (with a parent-based sampler its decision does not need it). */
+  traceId: string | undefined;
   /** Made on first use: most requests neither log nor call out, and most are not recorded. */
   spanId: string | undefined;
   readonly sampled: boolean;
@@ -37,9 +37,9 @@ interface Decision {
 
 /** How a request ended, for its span. */
 export interface RequestEnd {
-  /** The span's name, e.g. `GET /users/:id`. */
-  readonly name: string;
   readonly method: string;
+  /** The route template, e.g. `/users/:id`: the span is named `<method> <route>`. */
+  readonly route: string;
   readonly path: string;
   readonly status: number;
   /** How long the request took, in ms. */
@@ -64,23 +64,20 @@ export class RequestTraces {
   private readonly decided = new WeakMap<TracedRequest, Decision>();
 
   /**
-   * @param tracer records the spans; its provider must draw ids from `named`.
+   * @param tracer records the spans; its provider must draw ids from `named` and sample with `choice.sampler`.
    * @param named the provider's id generator.
-   * @param root the sampler of new traces.
-   * @param parentBased true when a caller's decision in `traceparent` is honoured; else `root` decides every trace.
+   * @param choice how the provider samples (from {@link samplerFromEnv}).
    */
   constructor(
     private readonly tracer: Tracer,
     private readonly named: NamedIds,
-    private readonly root: Sampler,
-    private readonly parentBased: boolean,
+    private readonly choice: Pick<SamplerChoice, 'root' | 'parentBased' | 'ratio'>,
   ) {}
 
   /** The request's trace id and span id (decided now if not yet). */
   ids(request: TracedRequest): { traceId: string; spanId: string } {
     const d = this.decisionOf(request);
-    d.spanId ??= newSpanId();
-    return { traceId: d.traceId, spanId: d.spanId };
+    return { traceId: (d.traceId ??= newTraceId()), spanId: (d.spanId ??= newSpanId()) };
   }
 
   /** True when the request's trace is sampled (decided now if not yet). */
@@ -90,10 +87,10 @@ export class RequestTraces {
 
   /** The W3C headers (`traceparent`, and the caller's `tracestate`) continuing the request's trace in a call it makes. A new object each time. */
   headers(request: TracedRequest): Record<string, string> {
+    const { traceId, spanId } = this.ids(request);
     const d = this.decisionOf(request);
-    d.spanId ??= newSpanId();
     // As the W3C propagator writes them.
-    const headers: Record<string, string> = { traceparent: `00-${d.traceId}-${d.spanId}-0${d.sampled ? 1 : 0}` };
+    const headers: Record<string, string> = { traceparent: `00-${traceId}-${spanId}-0${d.sampled ? 1 : 0}` };
     const state = d.caller?.traceState;
     if (state) headers['tracestate'] = state.serialize();
     return headers;
@@ -117,8 +114,12 @@ export class RequestTraces {
     if (d.sampled) parent = parent.setValue(DECIDED_SAMPLED, true);
     // Performance-clock times (ms): the SDK converts them, and the duration is the request's to the µs.
     const now = performance.now();
-    const span = this.named.naming(d.traceId, (d.spanId ??= newSpanId()), () =>
-      this.tracer.startSpan(end.name, { kind: SpanKind.SERVER, startTime: now - end.elapsedMs, attributes }, parent),
+    const span = this.named.naming((d.traceId ??= newTraceId()), (d.spanId ??= newSpanId()), () =>
+      this.tracer.startSpan(
+        `${end.method} ${end.route}`,
+        { kind: SpanKind.SERVER, startTime: now - end.elapsedMs, attributes },
+        parent,
+      ),
     );
     if (end.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end(now);
@@ -139,19 +140,25 @@ export class RequestTraces {
       caller.isRemote = true;
       const state = headers['tracestate'];
       if (state) caller.traceState = new TraceState(Array.isArray(state) ? state.join(',') : state);
-      const sampled = this.parentBased
+      const sampled = this.choice.parentBased
         ? (caller.traceFlags & TraceFlags.SAMPLED) !== 0
         : this.samples(trace.setSpanContext(ROOT_CONTEXT, caller), caller.traceId);
       return { traceId: caller.traceId, spanId: undefined, sampled, caller };
     }
-    // No caller (or one whose header is malformed): a new trace, decided on its id as the SDK would.
+    // No caller (or one whose header is malformed): a new trace.
+    if (this.choice.parentBased) {
+      // Its decision travels in the flags, and every later service follows them, so it needs no id: a draw at
+      // the ratio is what the ratio sampler's test of a random id amounts to. The id is made if it is needed.
+      return { traceId: undefined, spanId: undefined, sampled: Math.random() < this.choice.ratio, caller: undefined };
+    }
+    // Without a parent-based sampler every service decides on the trace id, so the decision must be the id's.
     const traceId = newTraceId();
     return { traceId, spanId: undefined, sampled: this.samples(ROOT_CONTEXT, traceId), caller: undefined };
   }
 
   /** Record-only answers (none of our samplers gives one) count as dropped: such a span is never exported. */
   private samples(context: Context, traceId: string): boolean {
-    const { decision } = this.root.shouldSample(context, traceId, REQUEST_SPAN_NAME, SpanKind.SERVER, {}, []);
+    const { decision } = this.choice.root.shouldSample(context, traceId, REQUEST_SPAN_NAME, SpanKind.SERVER, {}, []);
     return decision === SamplingDecision.RECORD_AND_SAMPLED;
   }
 }

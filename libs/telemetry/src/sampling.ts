@@ -52,6 +52,20 @@ export class KeepSampler implements Sampler {
   }
 }
 
+/** A sampler chosen by {@link samplerFromEnv}, with what {@link RequestTraces} needs to decide as it would. */
+export interface SamplerChoice {
+  /** The provider's sampler. */
+  sampler: Sampler;
+  /** E.g. `parentbased_traceidratio 0.1`. */
+  description: string;
+  /** The sampler of new traces (the ratio's, or always on/off). */
+  root: Sampler;
+  /** True when a caller's decision in `traceparent` is honoured (`parentbased_*`). */
+  parentBased: boolean;
+  /** The share of new traces `root` samples, 0–1 (always_on: 1, always_off: 0). */
+  ratio: number;
+}
+
 const SAMPLERS = [
   'always_on',
   'always_off',
@@ -67,14 +81,7 @@ const SAMPLERS = [
  * sampled at the ratio) and `OTEL_TRACES_SAMPLER_ARG` (the ratio, 0–1, default {@link DEFAULT_SAMPLE_RATIO}),
  * wrapped in a {@link KeepSampler}. A value it does not know is an error naming the variable and the choices.
  */
-export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): {
-  sampler: Sampler;
-  description: string;
-  /** The sampler of new traces (the ratio's, or always on/off). */
-  root: Sampler;
-  /** True when a caller's decision in `traceparent` is honoured (`parentbased_*`). */
-  parentBased: boolean;
-} {
+export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): SamplerChoice {
   const name = (env['OTEL_TRACES_SAMPLER'] ?? 'parentbased_traceidratio').trim();
   if (!(SAMPLERS as readonly string[]).includes(name)) {
     throw new Error(`OTEL_TRACES_SAMPLER=${name} is not supported: use one of ${SAMPLERS.join(', ')}`);
@@ -92,5 +99,6 @@ export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): {
   const parentBased = name.startsWith('parentbased_');
   const sampler = parentBased ? new ParentBasedSampler({ root }) : root;
   const description = name.endsWith('traceidratio') ? `${name} ${ratio}` : name;
-  return { sampler: new KeepSampler(sampler), description, root, parentBased };
+  const share = name.endsWith('always_on') ? 1 : name.endsWith('always_off') ? 0 : ratio;
+  return { sampler: new KeepSampler(sampler), description, root, parentBased, ratio: share };
 }

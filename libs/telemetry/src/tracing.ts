@@ -2,15 +2,10 @@ import { context, propagation, trace, type Context, type Span, type Tracer } fro
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BatchSpanProcessor,
-  NodeTracerProvider,
-  type Sampler,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace-node';
+import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { NamedIds } from './named-ids.ts';
 import { RequestTraces } from './request-traces.ts';
-import { samplerFromEnv } from './sampling.ts';
+import { samplerFromEnv, type SamplerChoice } from './sampling.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -35,8 +30,8 @@ let provider: NodeTracerProvider | undefined;
 let sampling = '';
 /** The provider's ids, nameable so a request's span is recorded with the ids it already propagated. */
 const ids = new NamedIds();
-/** How the provider's sampler decides a request's trace, for {@link RequestTraces}. */
-let decides: { root: Sampler; parentBased: boolean } | undefined;
+/** How the provider samples, for {@link RequestTraces}. */
+let choice: SamplerChoice | undefined;
 
 /**
  * Registers the process-wide tracer provider once: AsyncLocalStorage context, W3C trace-context
@@ -56,7 +51,7 @@ export function initTracing(
     if (endpoint) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
     const chosen = samplerFromEnv(env);
     sampling = chosen.description;
-    decides = { root: chosen.root, parentBased: chosen.parentBased };
+    choice = chosen;
     provider = new NodeTracerProvider({
       sampler: chosen.sampler,
       idGenerator: ids,
@@ -80,7 +75,7 @@ export function initTracing(
       return carrier;
     },
     extract: (headers) => propagation.extract(context.active(), headers),
-    requests: new RequestTraces(tracer, ids, decides!.root, decides!.parentBased),
+    requests: new RequestTraces(tracer, ids, choice!),
     shutdown: () => current.shutdown(),
   };
 }
