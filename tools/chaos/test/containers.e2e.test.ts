@@ -160,9 +160,10 @@ async function recover(uid: string): Promise<FaultEffect[]> {
 // this session's clean-clone CI runs (TEE 3 failed calls vs ≤ 2; pod-kill's error-rate hypothesis). A test
 // that fails is run once more and the failure stays in the output; a second failure fails the run.
 describe('the containers environment', { retry: 1 }, () => {
-  // First, before any replica is restarted: run after pod-kill and the grace kill, its requests to user-service-1's
-  // URL hung or were refused (ECONNREFUSED) in 2 of 4 runs on 2026-12-04, while the same test alone passed — an
-  // open problem of the restarts (that day's session note), not of the bandwidth fault.
+  // Run after pod-kill and the grace kill, its requests to user-service-1's URL hung or were refused
+  // (ECONNREFUSED) in 2 of 4 runs on 2026-12-04: the restarted container had another address, and the URL kept
+  // the old one. The supervisor now reads the address again after each restart (`readdress`, tested in
+  // tools/containers); the URL is read here when the test runs, and the test still runs first.
   it('bandwidth (tbf): a response from the limited container slows to the rate, and is fast again after recovery', async () => {
     const container = env.containerOf('user-service-1');
     const url = `${env.instances.find((i) => i.name === 'user-service-1')!.url}/metrics`;

@@ -66,7 +66,10 @@ function containerLiveness(
 ): LivenessProbe {
   return new LivenessProbe(
     {
-      url: `${replica.url}/healthz`,
+      // Read at each check: a restarted container may have another address.
+      get url() {
+        return `${replica.url}/healthz`;
+      },
       incarnation: () => (replica.running ? replica.restarts : undefined),
       held: () => paused(replica.containerName),
       onUnresponsive: (failures, lastError) => {
@@ -95,6 +98,17 @@ async function containerIp(container: string): Promise<string> {
   const ip = r.stdout.trim().split(/\s+/)[0];
   if (!ip) throw new Error(`container ${container} has no address`);
   return ip;
+}
+
+/**
+ * Points `replica.url` at the container's address after a restart: Docker gives a started container an
+ * address from the network's pool again, not necessarily its last one (a container started meanwhile, such as
+ * a fault's helper, may hold it), and a stale URL is refused, or answered by another container.
+ */
+export async function readdress(replica: Pick<Replica, 'url' | 'containerName'>): Promise<void> {
+  const url = new URL(replica.url);
+  url.hostname = await containerIp(replica.containerName);
+  replica.url = url.origin;
 }
 
 /**
@@ -206,6 +220,7 @@ export function superviseContainers(
       setTimeout(() => {
         if (stopping()) return;
         void run('docker', ['start', replica.containerName])
+          .then(() => readdress(replica))
           .then(() => waitHealthy(`${replica.url}/readyz`, 30_000))
           .then(() => {
             replica.running = true;

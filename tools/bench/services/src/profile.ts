@@ -38,12 +38,13 @@ if (!(Number.isInteger(interval) && interval >= 50 && interval <= 10_000))
 /**
  * Telemetry's code: our telemetry library, the OpenTelemetry SDK, prom-client and service-kit's request hooks.
  * pino and fastify's logger factory are not: the request logger is made per request with telemetry on or off
- * (a hook of ours wraps the factory).
+ * (a hook of ours wraps the factory). Nor is fastify's hook runner: a hook's `done()` runs the next hook, which
+ * would otherwise be charged to ours.
  */
 const telemetry: Classify = (url) =>
   /\/libs\/telemetry\/|\/@opentelemetry\/|\/prom-client\/|service-kit\/src\/request-tracing\.ts$/.test(url)
     ? 'ours'
-    : url.includes('/pino/') || url.endsWith('/fastify/lib/logger-factory.js')
+    : /\/pino\/|\/fastify\/lib\/(logger-factory|hooks)\.js$/.test(url)
       ? 'theirs'
       : undefined;
 
