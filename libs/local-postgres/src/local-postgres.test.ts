@@ -1,5 +1,14 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -87,14 +96,32 @@ describe('startLocalPostgres', () => {
       utimesSync(dir, at, at);
       return dir;
     };
-    const deadServer = make('nova-pg-dead', Number(dead.stdout));
-    const liveServer = make('nova-pg-live', process.pid);
-    const settingUp = make('nova-pg-young');
-    const abandoned = make('nova-pg-old', undefined, 2 * 3_600_000);
-    const other = make('something-else', Number(dead.stdout));
-    expect((await removeStaleDataDirectories(root)).sort()).toEqual([deadServer, abandoned].sort());
-    expect([liveServer, settingUp, other].every((d) => existsSync(d))).toBe(true);
-    expect([deadServer, abandoned].some((d) => existsSync(d))).toBe(false);
+    // A live "server" of one directory: a process whose command line says `-D <that data directory>`, as a
+    // postmaster's does.
+    const liveData = join(root, 'nova-pg-live', 'data');
+    const server = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', '--', '-D', liveData], {
+      stdio: 'ignore',
+    });
+    try {
+      // Until it has exec'd, its command line is still this process's.
+      await vi.waitFor(() => expect(readFileSync(`/proc/${server.pid}/cmdline`, 'utf8')).toContain(liveData), {
+        timeout: 5_000,
+        interval: 20,
+      });
+      const deadServer = make('nova-pg-dead', Number(dead.stdout));
+      const liveServer = make('nova-pg-live', server.pid);
+      // A pid the kernel gave to another process since (here: this test's own): the server is gone all the same.
+      const reused = make('nova-pg-reused', process.pid);
+      const settingUp = make('nova-pg-young');
+      const abandoned = make('nova-pg-old', undefined, 2 * 3_600_000);
+      const other = make('something-else', Number(dead.stdout));
+      expect((await removeStaleDataDirectories(root)).sort()).toEqual([deadServer, reused, abandoned].sort());
+      expect([liveServer, settingUp, other].every((d) => existsSync(d))).toBe(true);
+      expect([deadServer, reused, abandoned].some((d) => existsSync(d))).toBe(false);
+    } finally {
+      server.kill('SIGKILL');
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('uses the server named by DATABASE_URL instead of starting one', async () => {

@@ -4,31 +4,16 @@
 // the SysV segment a killed server leaves behind, and removes the server's directory.
 // Plain JavaScript run by `node` itself: it must start in milliseconds and load nothing of the workspace.
 // Arguments: <directory to remove> <data directory> <grace in ms>.
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { postmasterOf } from './postmaster.mjs';
 import { removeSysvSegment, sysvSegmentOf } from './sysv-segment.mjs';
 
 const [dir, dataDir, graceMs] = [process.argv[2], process.argv[3], Number(process.argv[4])];
 /** How long an orphaned guard waits for a server still starting to write its `postmaster.pid`, in ms. */
 const STARTING_SERVER_MS = 5_000;
 
-/**
- * The postmaster serving `dataDir`, read from its `postmaster.pid` (line 1) when it is there, and only if that
- * process is a postgres started with `-D dataDir`: a stale file (a SIGKILLed server's) may name a pid the
- * kernel has since given to another process, which is not ours to signal.
- * @returns {number | undefined}
- */
-function postmaster() {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    if (!Number.isInteger(pid) || pid <= 0) return undefined;
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const d = args.indexOf('-D');
-    return d >= 0 && args[d + 1] === dataDir ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** The postmaster serving the data directory, verified (see postmaster.mjs). */
+const postmaster = () => postmasterOf(dataDir);
 
 function alive(pid) {
   try {
