@@ -55,8 +55,8 @@ export interface RequestEnd {
  * object, two ids and a sampler call in a hook, and under load on a crowded machine that work cost several
  * times its tight-loop price (docs/benchmarks.md, issue 22). Most requests need none of it: a dropped request
  * that neither logs nor calls another service needs only its sampling decision, at its end. So a request's
- * trace (its trace id, sampling decision and, when asked, span id) is decided the first time a log line, an
- * outgoing call or the request's end needs it, by the same sampler the SDK would ask. A recorded span (sampled,
+ * trace (its sampling decision and, when asked, its ids) is decided the first time a log line, an outgoing call
+ * or the request's end needs it, as the SDK's sampler would decide it. A recorded span (sampled,
  * or kept because it failed or was slow) is made at the end with the request's real start time and with the
  * ids its calls and log lines already carry, so a kept span is the parent its downstream spans name.
  */
