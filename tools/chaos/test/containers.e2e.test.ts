@@ -255,6 +255,13 @@ describe('the containers environment', { retry: 1 }, () => {
       await new Promise((r) => setTimeout(r, 200));
     expect(lines.slice(before)).toContain('user-service-2 exited 0');
     expect(lines.slice(before)).toContain('user-service-2 restarted');
+    // The user containers killed so far (pod-kill's, then this one) have been restarted: each answers from this
+    // host at the address Docker gave it this time, which need not be the one it started with.
+    for (const url of env.urls('user')) {
+      const res = await request(`${url}/healthz`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
+      await res.body.dump();
+      expect(res.statusCode, url).toBe(200);
+    }
     await recover('grace-test');
     // The restarted service registers again before the next test picks targets.
     const registered = Date.now() + 15_000;
