@@ -231,8 +231,8 @@ export { postgresAnswers } from './answers.ts';
 /**
  * Removes what a SIGKILLed predecessor left in the temp dir when its guard could not run either (the machine
  * stopped, the guard was killed too): `nova-pg-*` directories whose server is gone (its `postmaster.pid` names
- * no process that is a postgres serving that directory), or that never got one and are over an hour old. A directory being set up right now has
- * neither, and is young.
+ * no process that is a postgres serving that directory), or that never got one and are over an hour old. A
+ * directory being set up right now has neither, and is young.
  */
 export async function removeStaleDataDirectories(root = tmpdir()): Promise<string[]> {
   const removed: string[] = [];

@@ -12,9 +12,6 @@ const [dir, dataDir, graceMs] = [process.argv[2], process.argv[3], Number(proces
 /** How long an orphaned guard waits for a server still starting to write its `postmaster.pid`, in ms. */
 const STARTING_SERVER_MS = 5_000;
 
-/** The postmaster serving the data directory, verified (see postmaster.mjs). */
-const postmaster = () => postmasterOf(dataDir);
-
 function alive(pid) {
   try {
     process.kill(pid, 0);
@@ -38,7 +35,7 @@ function onOrphaned() {
   // only the directory to remove.
   const startingUntil = Date.now() + STARTING_SERVER_MS;
   const find = () => {
-    const pid = postmaster();
+    const pid = postmasterOf(dataDir);
     if (pid === undefined && Date.now() < startingUntil) return setTimeout(find, 100);
     if (pid === undefined) return finish(undefined);
     // Read before the shutdown: a clean one removes the file (and the segment with it).

@@ -87,10 +87,11 @@ export class RequestTraces {
 
   /** The W3C headers (`traceparent`, and the caller's `tracestate`) continuing the request's trace in a call it makes. A new object each time. */
   headers(request: TracedRequest): Record<string, string> {
-    const { traceId, spanId } = this.ids(request);
     const d = this.decisionOf(request);
+    d.traceId ??= newTraceId();
+    d.spanId ??= newSpanId();
     // As the W3C propagator writes them.
-    const headers: Record<string, string> = { traceparent: `00-${traceId}-${spanId}-0${d.sampled ? 1 : 0}` };
+    const headers: Record<string, string> = { traceparent: `00-${d.traceId}-${d.spanId}-0${d.sampled ? 1 : 0}` };
     const state = d.caller?.traceState;
     if (state) headers['tracestate'] = state.serialize();
     return headers;

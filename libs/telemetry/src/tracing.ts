@@ -26,12 +26,10 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-let provider: NodeTracerProvider | undefined;
-let sampling = '';
+/** The process-wide provider and how it samples (for {@link RequestTraces}); set by the first {@link initTracing}. */
+let installed: { provider: NodeTracerProvider; choice: SamplerChoice } | undefined;
 /** The provider's ids, nameable so a request's span is recorded with the ids it already propagated. */
 const ids = new NamedIds();
-/** How the provider samples, for {@link RequestTraces}. */
-let choice: SamplerChoice | undefined;
 
 /**
  * Registers the process-wide tracer provider once: AsyncLocalStorage context, W3C trace-context
@@ -46,14 +44,12 @@ export function initTracing(
   extra: { spanProcessors?: SpanProcessor[] } = {},
 ): Tracing {
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
-  if (!provider) {
+  if (!installed) {
     const spanProcessors: SpanProcessor[] = [...(extra.spanProcessors ?? [])];
     if (endpoint) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
-    const chosen = samplerFromEnv(env);
-    sampling = chosen.description;
-    choice = chosen;
-    provider = new NodeTracerProvider({
-      sampler: chosen.sampler,
+    const choice = samplerFromEnv(env);
+    const provider = new NodeTracerProvider({
+      sampler: choice.sampler,
       idGenerator: ids,
       resource: resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? service }),
       spanProcessors,
@@ -61,22 +57,23 @@ export function initTracing(
     // W3C trace context only: the SDK's default adds the baggage propagator, which we never use and which
     // every request's extract and every outgoing call's inject would otherwise run.
     provider.register({ propagator: new W3CTraceContextPropagator() });
+    installed = { provider, choice };
   }
-  const current = provider;
+  const { provider, choice } = installed;
   // From our provider, not the global one: the request spans' ids are named through its id generator.
-  const tracer = current.getTracer(service);
+  const tracer = provider.getTracer(service);
   return {
     tracer,
     exporting: Boolean(endpoint),
-    sampling,
+    sampling: choice.description,
     headers() {
       const carrier: Record<string, string> = {};
       propagation.inject(context.active(), carrier);
       return carrier;
     },
     extract: (headers) => propagation.extract(context.active(), headers),
-    requests: new RequestTraces(tracer, ids, choice!),
-    shutdown: () => current.shutdown(),
+    requests: new RequestTraces(tracer, ids, choice),
+    shutdown: () => provider.shutdown(),
   };
 }
 
