@@ -43,8 +43,9 @@ beforeAll(async () => {
     // Shorter than the defaults (~12 s) so that the hang test finds one in seconds; still above every delay here.
     liveness: LIVENESS,
   });
+  // As `chaos run` does: the URLs are read before each request, so a restarted container is followed.
   load = new LoadGenerator(
-    { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') },
+    () => ({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }),
     { ratePerSecond: 30 },
   );
   await load.prepare();

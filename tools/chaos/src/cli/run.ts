@@ -177,8 +177,10 @@ export async function harness(
   try {
     const deaths: EnvironmentDeath[] = [];
     env = await startEnv(runDir, log, which, deaths);
+    const live = env;
     const instances = env.instances;
-    const targets = { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') };
+    // Read before each request: a restarted container answers at another address.
+    const targets = () => ({ user: live.urls('user'), auth: live.urls('auth'), messaging: live.urls('messaging') });
     loadGen =
       opts.load === 'k6'
         ? new K6Load(targets, { ratePerSecond: rate })

@@ -24,7 +24,7 @@ export async function up(opts: { 'live-load'?: string; env?: string; reports?: s
   if (!(liveRate >= 0 && liveRate <= 500))
     usage(`--live-load ${opts['live-load']}: expected requests per second from 0 to 500`);
   const idle = new LoadGenerator(
-    { user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') },
+    () => ({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }),
     { ratePerSecond: Math.max(1, liveRate) },
   );
   if (liveRate > 0) {

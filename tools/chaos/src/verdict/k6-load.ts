@@ -3,11 +3,13 @@ import { closeSync, mkdtempSync, openSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { k6Binary, LOAD_SCRIPT } from '@nova/k6';
-import { LoadGenerator, type LoadSource, type LoadTargets, type Sample } from './load.ts';
+import { LoadGenerator, targetsOf, type LoadSource, type Sample, type TargetsSource } from './load.ts';
 
 /**
  * The load as the real k6 (`chaos run --load k6`): the same journeys at the same rate, run by k6, whose
- * `--out json` points become the harness's samples, so the hypotheses and reports are the same.
+ * `--out json` points become the harness's samples, so the hypotheses and reports are the same. k6 is given
+ * the replicas' URLs when it starts and keeps them: a replica that moves mid-run is not followed (the built-in
+ * generator follows it).
  */
 export class K6Load implements LoadSource {
   readonly samples: Sample[] = [];
@@ -20,7 +22,7 @@ export class K6Load implements LoadSource {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly targets: LoadTargets,
+    private readonly targets: TargetsSource,
     private readonly options: { ratePerSecond: number },
   ) {
     k6Binary();
@@ -37,6 +39,7 @@ export class K6Load implements LoadSource {
   }
 
   start(): void {
+    const targets = targetsOf(this.targets);
     this.proc = spawn(
       k6Binary(),
       ['run', '--quiet', '--no-usage-report', '--no-summary', '--out', `json=${this.out}`, LOAD_SCRIPT],
@@ -45,9 +48,9 @@ export class K6Load implements LoadSource {
           ...process.env,
           ACCOUNTS: JSON.stringify(this.inner.accounts),
           RATE: String(this.options.ratePerSecond),
-          USER_URL: this.targets.user.join(','),
-          AUTH_URL: this.targets.auth.join(','),
-          MESSAGING_URL: this.targets.messaging.join(','),
+          USER_URL: targets.user.join(','),
+          AUTH_URL: targets.auth.join(','),
+          MESSAGING_URL: targets.messaging.join(','),
         },
         stdio: ['ignore', 'ignore', 'inherit'],
       },

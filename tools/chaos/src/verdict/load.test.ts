@@ -95,4 +95,37 @@ describe('the built-in load generator', () => {
       await load.stop();
     }
   });
+
+  it('follows a replica that moved mid-run (a restarted container answers at another address)', async () => {
+    // The replica's new home: a second stand-in that counts the profile reads it answers.
+    let reads = 0;
+    const moved = createServer((req, res) => {
+      req.resume();
+      if (req.url?.startsWith('/users/')) reads++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"id":"u"}');
+    });
+    await new Promise<void>((r) => moved.listen(0, '127.0.0.1', r));
+    const movedUrl = `http://127.0.0.1:${(moved.address() as AddressInfo).port}`;
+    let userUrl = url;
+    const load = new LoadGenerator(() => ({ user: [userUrl], auth: [url], messaging: [url] }), { ratePerSecond: 40 });
+    try {
+      await load.prepare(2);
+      load.start();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(reads).toBe(0);
+      userUrl = movedUrl;
+      const from = load.now();
+      await new Promise((r) => setTimeout(r, 600));
+      // 10 profile reads/s: every one since the move went to the new address, and succeeded.
+      const since = load.samples.filter((s) => s.journey === 'read-profile' && s.at >= from + 30);
+      expect(since.length).toBeGreaterThan(2);
+      expect(since.every((s) => s.ok)).toBe(true);
+      expect(reads).toBeGreaterThanOrEqual(since.length);
+    } finally {
+      await load.stop();
+      moved.closeAllConnections();
+      await new Promise((r) => moved.close(r));
+    }
+  });
 });

@@ -25,6 +25,17 @@ export interface LoadTargets {
   messaging: string[];
 }
 
+/**
+ * Where the load's targets come from: fixed, or read again before each request, because a replica can move
+ * mid-run (Docker gives a restarted container another address).
+ */
+export type TargetsSource = LoadTargets | (() => LoadTargets);
+
+/** The targets of `source` now. */
+export function targetsOf(source: TargetsSource): LoadTargets {
+  return typeof source === 'function' ? source() : source;
+}
+
 /** What the harness needs from a load source: the samples so far, on its clock. */
 export interface LoadSource {
   readonly samples: Sample[];
@@ -73,7 +84,10 @@ export class LoadGenerator implements LoadSource {
   private seq = 0;
   /** Position in {@link JOURNEYS} of the steady load (a surge does not move it). */
   private cycle = 0;
-  private readonly clients: { user: HttpClient; auth: HttpClient; messaging: HttpClient };
+  /** Each service's balancer and the URLs it was built over (joined), rebuilt when those change. */
+  private readonly clients: Record<keyof LoadTargets, { urls: string; client: HttpClient }>;
+  /** Balancers replaced mid-run: calls already on them finish there; they are closed at {@link stop}. */
+  private readonly retired: HttpClient[] = [];
   /** The accounts the journeys use (after {@link prepare}); their password is `load-password`. */
   accounts: Array<{ id: string; email: string; token: string; password: string }> = [];
   private readonly started = Date.now();
@@ -83,36 +97,52 @@ export class LoadGenerator implements LoadSource {
   private budget: Record<string, string> = {};
 
   constructor(
-    targets: LoadTargets,
+    private readonly targets: TargetsSource,
     private readonly options: { ratePerSecond: number; maxInFlight?: number; timeoutMs?: number },
   ) {
-    const balancer = (name: string, urls: string[]) =>
-      createHttpClient({
-        baseUrls: urls,
-        name,
-        timeoutMs: options.timeoutMs ?? 5_000,
-        dispatcher: this.dispatcher,
-        // A balancer moves on from a replica it cannot reach (or whose connection dropped); it retries nothing else.
-        retry: {
-          maxAttempts: 2,
-          backoff: { delay: () => 0 },
-          shouldRetry: (e) => {
-            const code = String((e as { code?: string }).code);
-            return UNREACHABLE.has(code) || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET';
-          },
+    const now = targetsOf(targets);
+    const built = (service: keyof LoadTargets) => ({
+      urls: now[service].join(' '),
+      client: this.balancer(service, now[service]),
+    });
+    this.clients = { user: built('user'), auth: built('auth'), messaging: built('messaging') };
+  }
+
+  /** A balancer over one service's replicas that moves on from one it cannot reach, as a Service would. */
+  private balancer(service: keyof LoadTargets, urls: string[]): HttpClient {
+    return createHttpClient({
+      baseUrls: urls,
+      name: `${service}-service`,
+      timeoutMs: this.options.timeoutMs ?? 5_000,
+      dispatcher: this.dispatcher,
+      // A balancer moves on from a replica it cannot reach (or whose connection dropped); it retries nothing else.
+      retry: {
+        maxAttempts: 2,
+        backoff: { delay: () => 0 },
+        shouldRetry: (e) => {
+          const code = String((e as { code?: string }).code);
+          return UNREACHABLE.has(code) || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET';
         },
-        breaker: {
-          minimumVolume: 3,
-          resetTimeoutMs: 1_000,
-          failureRateThreshold: 50,
-          isFailure: (e) => UNREACHABLE.has(String((e as { code?: string }).code)),
-        },
-      });
-    this.clients = {
-      user: balancer('user-service', targets.user),
-      auth: balancer('auth-service', targets.auth),
-      messaging: balancer('messaging-service', targets.messaging),
-    };
+      },
+      breaker: {
+        minimumVolume: 3,
+        resetTimeoutMs: 1_000,
+        failureRateThreshold: 50,
+        isFailure: (e) => UNREACHABLE.has(String((e as { code?: string }).code)),
+      },
+    });
+  }
+
+  /** The balancer of `service` over its replicas' current URLs (a moved replica is followed, not given up). */
+  private client(service: keyof LoadTargets): HttpClient {
+    const urls = targetsOf(this.targets)[service];
+    const current = this.clients[service];
+    const joined = urls.join(' ');
+    if (joined === current.urls) return current.client;
+    this.retired.push(current.client);
+    const next = { urls: joined, client: this.balancer(service, urls) };
+    this.clients[service] = next;
+    return next.client;
   }
 
   /** ms since the generator was created. */
@@ -125,10 +155,10 @@ export class LoadGenerator implements LoadSource {
     const run = randomUUID().slice(0, 8);
     for (let i = 0; i < accounts; i++) {
       const email = `load-${run}-${i}@example.com`;
-      const created = await this.clients.user.post('/users', { email, name: `Load ${i}`, password: 'load-password' });
+      const created = await this.client('user').post('/users', { email, name: `Load ${i}`, password: 'load-password' });
       if (created.statusCode !== 201)
         throw new Error(`load setup: creating ${email} answered ${created.statusCode}: ${created.body}`);
-      const login = await this.clients.auth.post(
+      const login = await this.client('auth').post(
         '/auth/login',
         { email, password: 'load-password' },
         { idempotent: true },
@@ -146,7 +176,7 @@ export class LoadGenerator implements LoadSource {
     for (const a of this.accounts)
       for (const b of this.accounts)
         if (a !== b)
-          await this.clients.messaging.post(
+          await this.client('messaging').post(
             '/messages',
             { to: b.id, text: 'hello' },
             { headers: { authorization: `Bearer ${a.token}` } },
@@ -177,7 +207,7 @@ export class LoadGenerator implements LoadSource {
     clearInterval(this.timer);
     clearInterval(this.surgeTimer);
     while (this.inFlight + this.surgeInFlight > 0) await new Promise((r) => setTimeout(r, 20));
-    for (const c of Object.values(this.clients)) c.close();
+    for (const c of [...Object.values(this.clients).map((c) => c.client), ...this.retired.splice(0)]) c.close();
     await this.dispatcher.close();
   }
 
@@ -200,16 +230,16 @@ export class LoadGenerator implements LoadSource {
     const budget = this.budget;
     const auth = { authorization: `Bearer ${me.token}`, ...budget };
     const calls: Record<Journey, () => Promise<{ statusCode: number }>> = {
-      'read-profile': () => this.clients.user.get(`/users/${other.id}`, { headers: budget }),
+      'read-profile': () => this.client('user').get(`/users/${other.id}`, { headers: budget }),
       login: () =>
-        this.clients.auth.post(
+        this.client('auth').post(
           '/auth/login',
           { email: me.email, password: 'load-password' },
           { idempotent: true, headers: budget },
         ),
       'send-message': () =>
-        this.clients.messaging.post('/messages', { to: other.id, text: `message ${n}` }, { headers: auth }),
-      'read-conversation': () => this.clients.messaging.get(`/messages?with=${other.id}&limit=20`, { headers: auth }),
+        this.client('messaging').post('/messages', { to: other.id, text: `message ${n}` }, { headers: auth }),
+      'read-conversation': () => this.client('messaging').get(`/messages?with=${other.id}&limit=20`, { headers: auth }),
     };
     const call = calls[journey];
     const at = this.now();
