@@ -10,7 +10,13 @@ import { createPool, migrate, pingDatabase } from './db.ts';
 import { HttpError, unavailable } from './http-error.ts';
 import { createServiceApp } from './service-app.ts';
 import { createUpstream } from './upstream.ts';
-import { requestDeadline } from '@nova/resilience';
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  ConcurrencyLimitError,
+  requestDeadline,
+  TimeoutError,
+} from '@nova/resilience';
 
 describe('Config', () => {
   it('reads values and names the variable and the valid range in every error', () => {
@@ -105,6 +111,30 @@ describe('createServiceApp', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error).toMatch(/JSON/);
     expect(bad.body).not.toMatch(/at .*\.js/);
+    await app.close();
+  });
+
+  it('answers 503 with Retry-After and the stable code when a resilience policy turned the work away', async () => {
+    const app = createServiceApp({ name: 't', telemetry: false });
+    const thrown = {
+      breaker: BrokenCircuitError.preallocated(),
+      bulkhead: BulkheadRejectedError.stackless(2, 8),
+      limit: ConcurrencyLimitError.preallocated(),
+      // A timeout is a failure of the work, not a refusal to do it: it stays a 500.
+      timeout: new TimeoutError(50),
+    };
+    for (const [name, error] of Object.entries(thrown))
+      app.get(`/${name}`, async () => {
+        throw error;
+      });
+    const answer = async (name: string) => {
+      const res = await app.inject(`/${name}`);
+      return [res.statusCode, res.headers['retry-after'], res.json().code];
+    };
+    expect(await answer('breaker')).toEqual([503, '1', 'RES_ERR_CIRCUIT_OPEN']);
+    expect(await answer('bulkhead')).toEqual([503, '1', 'RES_ERR_BULKHEAD_FULL']);
+    expect(await answer('limit')).toEqual([503, '1', 'RES_ERR_CONCURRENCY_LIMIT']);
+    expect(await answer('timeout')).toEqual([500, undefined, undefined]);
     await app.close();
   });
 
