@@ -5,15 +5,16 @@
  *   metrics  – prom-client RED metrics only;
  *   default  – metrics + parent-based ratio-sampled tracing (what the services run with);
  *   full     – metrics + tracing of every request.
- * plus a second `off` stack as an A/A control. In each round, for each route (`GET /users/:id`, `POST /messages`),
- * the five stacks are loaded at the same moment with identical autocannon load (loopback, bounded in time), once
- * as fast as they answer and once at a fixed rate; throughput and the services' CPU per request are ratioed to
- * `off` per round. Prints medians with 95 % intervals; `-- --check` exits 1 when a goal is missed with
+ * plus a second `off` stack as an A/A control. The rounds run in replications: each a fresh set of five stacks
+ * (new processes), warmed up by one discarded round. In each round, for each route (`GET /users/:id`,
+ * `POST /messages`), the five stacks are loaded at the same moment with identical autocannon load (loopback,
+ * bounded in time), once as fast as they answer and once at a fixed rate; throughput and the services' CPU per
+ * request are ratioed to `off` per round. Prints medians with 95 % intervals; `-- --check` exits 1 when a goal is missed with
  * confidence; `-- --record` appends the run to docs/benchmarks.md. Last line: one JSON object.
  */
 import { setTimeout } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { BenchReport, parseBenchFlags, totalCpuMs } from '@nova/bench-kit';
+import { BenchReport, consecutiveBatches, parseBenchFlags, totalCpuMs } from '@nova/bench-kit';
 import { startLocalPostgres } from '@nova/local-postgres';
 import { startStack, type Stack } from '@nova/stack';
 import { prepareRoutes, type Routes as Target } from './routes.ts';
@@ -92,12 +93,23 @@ async function idleCpu(stacks: readonly (readonly number[])[]): Promise<number[]
 
 const flags = parseBenchFlags();
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
-const report = new BenchReport('services', flags);
+/**
+ * The rounds of each replication: a fresh set of the five stacks, warmed up, then measured. With one set per
+ * run, a run's figures carried its processes' own levels: over five runs of 2026-12-04, POST default / off read
+ * 0.716 in one and 0.92–1.06 in the others, outside every other run's interval. Several sets per run, each a
+ * batch of the next-run interval, put that set-to-set spread inside one run's interval and average it out of
+ * the median (independent replications, Law & Kelton ch. 9), as the faults benchmark does.
+ */
+const REPLICATIONS = consecutiveBatches(
+  Array.from({ length: ROUNDS }, (_, i) => i),
+  Math.min(5, ROUNDS),
+).map((rounds) => rounds.length);
+const report = new BenchReport('services', flags, { batches: REPLICATIONS.length });
 report.note(
   'one embedded PostgreSQL 17, five stacks up at once (telemetry off / off again as an A/A control / metrics / default / full)',
 );
 report.note(
-  `${ROUNDS} rounds after 1 warm-up; in each, for each route, the five stacks are loaded at the same moment for ${SECONDS} s (${CONNECTIONS} connections each, one autocannon per stack, the start order rotating each round), once as fast as they answer and once at a fixed rate, then left idle for ${IDLE_MS / 1000} s to measure their CPU with no load; ratios to off taken per round`,
+  `${REPLICATIONS.length} replications of ${REPLICATIONS.join('/')} rounds, each a fresh set of the five stacks (started in a rotating order) after 1 discarded warm-up round; in each round, for each route, the five stacks are loaded at the same moment for ${SECONDS} s (${CONNECTIONS} connections each, one autocannon per stack, the start order rotating each round), once as fast as they answer and once at a fixed rate, then left idle for ${IDLE_MS / 1000} s to measure their CPU with no load; ratios to off taken per round; the next-run interval's batches are the replications`,
 );
 report.note(
   'load generator: autocannon in the bench process, identical for every stack and running for all of them at once, so its cost is held constant and cancels in the per-round ratio',
@@ -110,50 +122,71 @@ report.note(
 // with autocannon on core 1, its figures fell by half and the A/A control scattered twice as wide (measured
 // 2026-12-03), so every process may use both cores.
 const postgres = await startLocalPostgres({});
-const stacks: Stack[] = [];
+let stacks: Stack[] = [];
+/** Stops the current set of stacks (all of them, even when one fails to stop). */
+async function stopStacks(): Promise<void> {
+  const stopping = stacks;
+  stacks = [];
+  await Promise.allSettled(stopping.map((s) => s.stop()));
+}
 try {
   const modes = Object.keys(MODES) as Mode[];
-  const targets = {} as Record<Mode, Target>;
-  const pids = {} as Record<Mode, number[]>;
-  for (const mode of modes) {
-    const databaseUrl = await postgres.createDatabase(`bench_${mode}`);
-    const stack = await startStack({ databaseUrl, env: { ...MODES[mode], LOG_LEVEL: 'error' } });
-    stacks.push(stack);
-    targets[mode] = await prepareRoutes(stack, mode);
-    pids[mode] = stack.instances.map((i) => i.process.pid!);
+  const databases = {} as Record<Mode, string>;
+  for (const mode of modes) databases[mode] = await postgres.createDatabase(`bench_${mode}`);
+  /** A fresh set of the five stacks, started in an order that rotates per replication (no mode always oldest). */
+  async function startStacks(replication: number) {
+    const targets = {} as Record<Mode, Target>;
+    const pids = {} as Record<Mode, number[]>;
+    for (let k = 0; k < modes.length; k++) {
+      const mode = modes[(k + replication) % modes.length]!;
+      const stack = await startStack({ databaseUrl: databases[mode], env: { ...MODES[mode], LOG_LEVEL: 'error' } });
+      stacks.push(stack);
+      targets[mode] = await prepareRoutes(stack, `${mode}-r${replication}`);
+      pids[mode] = stack.instances.map((i) => i.process.pid!);
+    }
+    return { targets, pids };
   }
-  // The fixed rate of each route, per stack: what all five together sustain when loaded as fast as they
-  // answer (the slowest stack sets it), halved, so every configuration keeps up on this machine.
   const rates = {} as Record<(typeof ROUTES)[number][0], number>;
-  for (const [route, label] of ROUTES) {
-    const sat = await loadTogether(modes.map((m) => ({ opts: targets[m][route], pids: pids[m] })));
-    const slowest = Math.min(...sat.map((r) => r.rps));
-    rates[route] = Math.max(10, Math.floor(slowest / 2));
-    report.note(
-      `fixed rate of ${label}: ${rates[route]} req/s per stack (half of the slowest stack's ${Math.round(slowest)} req/s with all five loaded at once, at calibration)`,
-    );
-  }
   const series: Record<string, number[]> = {};
   const push = (name: string, value: number) => (series[name] ??= []).push(value);
-  for (let round = -1; round < ROUNDS; round++) {
-    // Rotate which stack's load starts first: autocannon instances start a few ms apart.
-    const order = modes.map((_, i) => modes[(i + round + modes.length) % modes.length]!);
-    for (const [route] of ROUTES) {
-      const loaded = order.map((m) => ({ opts: targets[m][route], pids: pids[m] }));
-      const sat = await loadTogether(loaded);
-      const fixed = await loadTogether(loaded, rates[route]);
-      const idle = await idleCpu(order.map((m) => pids[m]));
-      if (round < 0) continue; // warm-up
-      order.forEach((mode, i) => {
-        push(`${route}_${mode}`, sat[i]!.rps);
-        push(`${route}_${mode}_cpu`, (sat[i]!.cpuMs * 1000) / sat[i]!.requests);
-        // What the stack spends with no request at all (timers, monitors) is not a cost per request; at a
-        // fixed rate it would be charged to few requests, so it is measured and taken out.
-        push(`${route}_${mode}_fixed`, ((fixed[i]!.cpuMs - idle[i]! * SECONDS) * 1000) / fixed[i]!.requests);
-        push(`${mode}_idle`, idle[i]!);
-      });
+  let measured = 0;
+  for (const [replication, rounds] of REPLICATIONS.entries()) {
+    const { targets, pids } = await startStacks(replication);
+    if (replication === 0) {
+      // The fixed rate of each route, per stack: what all five together sustain when loaded as fast as they
+      // answer (the slowest stack sets it), halved, so every configuration keeps up on this machine. Set once,
+      // so that every replication loads at the same rate.
+      for (const [route, label] of ROUTES) {
+        const sat = await loadTogether(modes.map((m) => ({ opts: targets[m][route], pids: pids[m] })));
+        const slowest = Math.min(...sat.map((r) => r.rps));
+        rates[route] = Math.max(10, Math.floor(slowest / 2));
+        report.note(
+          `fixed rate of ${label}: ${rates[route]} req/s per stack (half of the slowest stack's ${Math.round(slowest)} req/s with all five loaded at once, at calibration)`,
+        );
+      }
     }
-    if (round >= 0) process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
+    for (let round = -1; round < rounds; round++) {
+      // Rotate which stack's load starts first: autocannon instances start a few ms apart.
+      const order = modes.map((_, i) => modes[(i + measured) % modes.length]!);
+      for (const [route] of ROUTES) {
+        const loaded = order.map((m) => ({ opts: targets[m][route], pids: pids[m] }));
+        const sat = await loadTogether(loaded);
+        const fixed = await loadTogether(loaded, rates[route]);
+        const idle = await idleCpu(order.map((m) => pids[m]));
+        if (round < 0) continue; // warm-up
+        order.forEach((mode, i) => {
+          push(`${route}_${mode}`, sat[i]!.rps);
+          push(`${route}_${mode}_cpu`, (sat[i]!.cpuMs * 1000) / sat[i]!.requests);
+          // What the stack spends with no request at all (timers, monitors) is not a cost per request; at a
+          // fixed rate it would be charged to few requests, so it is measured and taken out.
+          push(`${route}_${mode}_fixed`, ((fixed[i]!.cpuMs - idle[i]! * SECONDS) * 1000) / fixed[i]!.requests);
+          push(`${mode}_idle`, idle[i]!);
+        });
+      }
+      if (round >= 0)
+        process.stderr.write(`replication ${replication + 1}/${REPLICATIONS.length}, round ${++measured}/${ROUNDS}\n`);
+    }
+    await stopStacks();
   }
   for (const mode of modes) {
     report.figure(`${mode}_idle`, `telemetry ${mode}: the stack's CPU with no load`, 'ms/s', series[`${mode}_idle`]!);
@@ -205,6 +238,6 @@ try {
   report.note(`failed or non-2xx responses during the run: ${failures} of ${requests}`);
   process.exitCode = report.finish().exitCode || (failures > requests / 100 ? 1 : 0);
 } finally {
-  for (const stack of stacks) await stack.stop();
+  await stopStacks();
   await postgres.stop();
 }
