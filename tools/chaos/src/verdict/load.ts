@@ -138,7 +138,8 @@ export class LoadGenerator implements LoadSource {
     const urls = targetsOf(this.targets)[service];
     const current = this.clients[service];
     const joined = urls.join(' ');
-    if (joined === current.urls) return current.client;
+    // No replica listed (a moment between two states of the environment): keep the balancer there is.
+    if (joined === current.urls || urls.length === 0) return current.client;
     this.retired.push(current.client);
     const next = { urls: joined, client: this.balancer(service, urls) };
     this.clients[service] = next;
