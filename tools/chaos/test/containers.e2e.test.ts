@@ -14,7 +14,7 @@ import { AgentConnection, FaultRuntime, parseEffect, type FaultEffect } from '@n
 import { bearer, mintIdentityToken, unary, type Fault, type Target } from '@nova/proto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoadGenerator } from '../src/verdict/load.ts';
+import { LoadGenerator, liveTargets } from '../src/verdict/load.ts';
 import { Observer } from '../src/verdict/observe.ts';
 import { ControllerAudit, policyFromEnv } from '../src/plan/policy.ts';
 import { Runner } from '../src/run/runner.ts';
@@ -44,10 +44,7 @@ beforeAll(async () => {
     liveness: LIVENESS,
   });
   // As `chaos run` does: the URLs are read before each request, so a restarted container is followed.
-  load = new LoadGenerator(
-    () => ({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }),
-    { ratePerSecond: 30 },
-  );
+  load = new LoadGenerator(liveTargets(env), { ratePerSecond: 30 });
   await load.prepare();
   observer = new Observer(
     () => env.instances.map((i) => i.url),

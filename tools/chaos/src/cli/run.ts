@@ -5,7 +5,7 @@ import { nextRuns, type Resource, type ScheduleResource } from '@nova/chaos-spec
 import type { ChaosEnvironment } from '../env/local.ts';
 import { environmentKind } from '../env/registry.ts';
 import { K6Load } from '../verdict/k6-load.ts';
-import { LoadGenerator, type LoadSource } from '../verdict/load.ts';
+import { LoadGenerator, liveTargets, type LoadSource } from '../verdict/load.ts';
 import { Observer } from '../verdict/observe.ts';
 import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
 import { verdictTable, writeReports, type RunReport } from '../report/report.ts';
@@ -177,10 +177,9 @@ export async function harness(
   try {
     const deaths: EnvironmentDeath[] = [];
     env = await startEnv(runDir, log, which, deaths);
-    const live = env;
     const instances = env.instances;
     // Read before each request: a restarted container answers at another address.
-    const targets = () => ({ user: live.urls('user'), auth: live.urls('auth'), messaging: live.urls('messaging') });
+    const targets = liveTargets(env);
     loadGen =
       opts.load === 'k6'
         ? new K6Load(targets, { ratePerSecond: rate })

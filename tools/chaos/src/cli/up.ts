@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { bearer, createAgentClient, unary, type Fault, type Target } from '@nova/proto';
 import { startApi } from '../api/server.ts';
-import { LoadGenerator } from '../verdict/load.ts';
+import { LoadGenerator, liveTargets } from '../verdict/load.ts';
 import { Observer } from '../verdict/observe.ts';
 import { ControllerAudit, policyFromEnv } from '../plan/policy.ts';
 import { Runner } from '../run/runner.ts';
@@ -23,10 +23,7 @@ export async function up(opts: { 'live-load'?: string; env?: string; reports?: s
   const liveRate = Number(opts['live-load'] ?? 0);
   if (!(liveRate >= 0 && liveRate <= 500))
     usage(`--live-load ${opts['live-load']}: expected requests per second from 0 to 500`);
-  const idle = new LoadGenerator(
-    () => ({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') }),
-    { ratePerSecond: Math.max(1, liveRate) },
-  );
+  const idle = new LoadGenerator(liveTargets(env), { ratePerSecond: Math.max(1, liveRate) });
   if (liveRate > 0) {
     await idle.prepare();
     idle.start();

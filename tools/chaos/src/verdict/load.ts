@@ -31,6 +31,14 @@ export interface LoadTargets {
  */
 export type TargetsSource = LoadTargets | (() => LoadTargets);
 
+/**
+ * The targets of an environment, read from it at each call: what `chaos run`, `chaos up` and the tests give
+ * the load, so that a replica that moved is followed.
+ */
+export function liveTargets(env: { urls(service: keyof LoadTargets): string[] }): () => LoadTargets {
+  return () => ({ user: env.urls('user'), auth: env.urls('auth'), messaging: env.urls('messaging') });
+}
+
 /** The targets of `source` now. */
 export function targetsOf(source: TargetsSource): LoadTargets {
   return typeof source === 'function' ? source() : source;
