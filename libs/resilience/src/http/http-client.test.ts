@@ -67,6 +67,29 @@ describe('HttpClient', () => {
     expect(up.seen[0]?.headers['content-type']).toBe('application/json');
   });
 
+  it('sends a call’s own traceparent without asking for the ambient one, and mixes in none of its tracestate', async () => {
+    const up = await upstream(reply(200));
+    let asked = 0;
+    const c = client({
+      baseUrls: up.url,
+      traceHeaders: () => {
+        asked++;
+        return { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'ambient=1' };
+      },
+    });
+    const own = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+    await c.get('/x', { headers: { traceparent: own } });
+    await c.get('/x', { headers: { TraceParent: own } });
+    expect(asked).toBe(0);
+    expect(up.seen.map((r) => [r.headers['traceparent'], r.headers['tracestate']])).toEqual([
+      [own, undefined],
+      [own, undefined],
+    ]);
+    await c.get('/x');
+    expect(asked).toBe(1);
+    expect(up.seen[2]?.headers['tracestate']).toBe('ambient=1');
+  });
+
   it('spreads calls round-robin over its base URLs', async () => {
     const a = await upstream(reply(200));
     const b = await upstream(reply(200));

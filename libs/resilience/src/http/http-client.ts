@@ -42,7 +42,8 @@ export interface HttpClientOptions {
   headers?: Record<string, string>;
   /**
    * Returns the trace-context headers of the current span (W3C `traceparent`, `tracestate`), called once per
-   * call; wire it to OpenTelemetry's propagator. Per-call headers take precedence.
+   * call; wire it to OpenTelemetry's propagator. Not called for a call whose own headers carry a
+   * `traceparent`: that call continues the trace it names, and the ambient `tracestate` belongs to another.
    */
   traceHeaders?: () => Record<string, string> | undefined;
   /** Called after each attempt, for metrics and logs. */
@@ -94,6 +95,14 @@ export interface AttemptEvent {
 
 /** Methods that are safe to repeat (RFC 9110 §9.2.2; TRACE too, but undici does not send it). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/** True when `headers` name a `traceparent` (in any case: header names are case-insensitive). */
+function hasTraceparent(headers: Record<string, string> | undefined): boolean {
+  if (headers === undefined) return false;
+  if ('traceparent' in headers) return true;
+  for (const name in headers) if (name.toLowerCase() === 'traceparent') return true;
+  return false;
+}
 
 interface Endpoint {
   url: string;
@@ -187,7 +196,8 @@ export class HttpClient {
   request(req: HttpRequest): Promise<HttpResponse> {
     const method = (req.method ?? 'GET').toUpperCase();
     const canRetry = req.idempotent ?? (IDEMPOTENT.has(method) || req.idempotencyKey !== undefined);
-    const headers: Record<string, string> = { ...this.headers, ...this.traceHeaders?.(), ...req.headers };
+    const ambient = this.traceHeaders && !hasTraceparent(req.headers) ? this.traceHeaders() : undefined;
+    const headers: Record<string, string> = { ...this.headers, ...ambient, ...req.headers };
     if (req.idempotencyKey !== undefined) headers['idempotency-key'] = req.idempotencyKey;
     let body: string | undefined;
     if (req.body !== undefined) {
