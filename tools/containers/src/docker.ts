@@ -64,6 +64,11 @@ export async function imageExists(name: string): Promise<boolean> {
   return (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', name])).code === 0;
 }
 
+/** The id (`sha256:…`) of a local image; rejects when there is none. */
+export async function imageId(name: string): Promise<string> {
+  return (await check('docker', ['image', 'inspect', '--format', '{{.Id}}', name])).trim();
+}
+
 /** The value of a label of a local image, or undefined. */
 export async function imageLabel(name: string, label: string): Promise<string | undefined> {
   const r = await run('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${label}"}}`, name]);

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { GenericContainer, Network, Wait } from 'testcontainers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { check, DOCKER_HELP, requireDocker, run } from './docker.ts';
-import { buildImages, contextFingerprint, type ImageNames } from './images.ts';
+import { buildImages, contextFingerprint, DEPENDENCIES_REPOSITORY, type ImageNames } from './images.ts';
 
 // Real Docker: the images are built here (the first time ~3 min on 2 cores; later runs skip unchanged ones).
 // Without a Docker engine this fails with DOCKER_HELP: how to install and start one.
@@ -59,6 +59,28 @@ describe('locally built images', { retry: 1 }, () => {
       expect(image!.RootFS.Layers.slice(0, base!.RootFS.Layers.length)).toEqual(base!.RootFS.Layers);
     }
   }, 180_000);
+
+  it('a code change costs one small layer: the installed dependencies are a layer of their own under it', async () => {
+    for (const image of [names.user, names.agent]) {
+      // Newest first: "<bytes> <instruction>" per step.
+      const steps = (
+        await check('docker', ['history', '--human=false', '--no-trunc', '--format', '{{.Size}} {{.CreatedBy}}', image])
+      )
+        .trim()
+        .split('\n')
+        .map((line) => ({ bytes: Number(line.split(' ')[0]), step: line.slice(line.indexOf(' ') + 1) }));
+      const copies = steps.filter((s) => /COPY /.test(s.step));
+      expect(copies, image).toHaveLength(2);
+      const [workspace, dependencies] = copies as [(typeof copies)[0], (typeof copies)[0]];
+      expect(dependencies.step).toMatch(/COPY dir:\S+ in \/app\//);
+      expect(dependencies.bytes, image).toBeGreaterThan(100e6);
+      expect(workspace.bytes, image).toBeLessThan(20e6);
+    }
+    const tags = (await check('docker', ['images', DEPENDENCIES_REPOSITORY, '--format', '{{.Tag}}']))
+      .trim()
+      .split('\n');
+    expect(tags.filter((t) => t.startsWith('ctx-'))).toHaveLength(1);
+  }, 60_000);
 
   it('the agent image prints its usage', async () => {
     expect(await check('docker', ['run', '--rm', names.agent])).toContain(

