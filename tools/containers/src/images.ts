@@ -179,6 +179,11 @@ async function dockerBuild(args: string[], contextTar: string): Promise<void> {
   });
 }
 
+/** The name of the dependencies' image on `base` for `context` (whether or not it exists yet). */
+async function dependenciesImage(context: BuildContext, base: string): Promise<string> {
+  return `${DEPENDENCIES_REPOSITORY}:ctx-${await context.dependenciesFingerprint(await imageId(base))}`;
+}
+
 /**
  * The image of the installed dependencies on `base` (every `node_modules` tree under /app; see
  * {@link BuildContext}), built unless one of the same fingerprint exists. Resolves with its name, the `BASE`
@@ -190,7 +195,7 @@ export async function buildDependencies(
   log: (line: string) => void = () => {},
 ): Promise<string> {
   const started = Date.now();
-  const name = `${DEPENDENCIES_REPOSITORY}:ctx-${await context.dependenciesFingerprint(await imageId(base))}`;
+  const name = await dependenciesImage(context, base);
   if (await imageExists(name)) return name;
   await dockerBuild(['--build-arg', `BASE=${base}`, '-t', name], await context.dependenciesTar());
   await removeOtherFingerprints(DEPENDENCIES_REPOSITORY, name);
@@ -205,8 +210,7 @@ export async function buildDependencies(
 export async function contextFingerprint(dockerfile: string, nodeBase: string): Promise<string> {
   const context = await BuildContext.scan();
   try {
-    const dependencies = `${DEPENDENCIES_REPOSITORY}:ctx-${await context.dependenciesFingerprint(await imageId(nodeBase))}`;
-    return await context.fingerprint(dockerfile, await imageId(dependencies));
+    return await context.fingerprint(dockerfile, await imageId(await dependenciesImage(context, nodeBase)));
   } finally {
     await context.dispose();
   }
