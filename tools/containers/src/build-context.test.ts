@@ -80,6 +80,9 @@ describe('BuildContext', () => {
     for (const path of ['src/main.ts', 'Dockerfile', 'node_modules/a/index.js', 'package-lock.json'])
       utimesSync(join(root, path), new Date(2001, 0, 1), new Date(2001, 0, 1));
     expect(await fingerprints(root)).toEqual(before);
+    // The empty `node_modules` directory a test runner leaves in a workspace changes nothing either.
+    mkdirSync(join(root, 'src/node_modules'));
+    expect(await fingerprints(root)).toEqual(before);
 
     // A code change: same size, other content. The workspace's image changes, the dependencies' does not.
     write('src/main.ts', 'console.log(2);\n');

@@ -69,6 +69,9 @@ export class BuildContext {
       }
     };
     await walk('');
+    // In path order: a directory lists its entries in the order they were made, and npm installs in parallel,
+    // so two installs of the same packages list them differently.
+    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return new BuildContext(root, entries, await mkdtemp(join(tmpdir(), 'nova-context-')));
   }
 
@@ -78,7 +81,8 @@ export class BuildContext {
     hash.update(`${baseId}\n`);
     for (const lock of ['package-lock.json', 'node_modules/.package-lock.json'])
       hash.update(await readFile(join(this.root, lock)).catch(() => `no ${lock}`));
-    for (const e of this.entries) if (isDependency(e.path)) hash.update(`${e.path}\0${e.size}\0${e.mode}\n`);
+    // Files and links only: the test runners leave empty `node_modules` directories behind in workspaces.
+    for (const e of this.entries) if (!e.dir && isDependency(e.path)) hash.update(`${e.path}\0${e.size}\0${e.mode}\n`);
     return digest(hash);
   }
 
