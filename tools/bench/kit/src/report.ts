@@ -56,6 +56,8 @@ export interface BenchResult {
     Record<
       string,
       {
+        /** What the figure is, as the table prints it (absent in results printed before 2026-12-04). */
+        label?: string;
         unit: string;
         median: number;
         ci: readonly [number, number];
@@ -185,6 +187,7 @@ export class BenchReport {
         [...this.figures.values()].map((f) => [
           f.name,
           {
+            label: f.label,
             unit: f.unit,
             median: f.summary.median,
             ci: f.summary.ci,
