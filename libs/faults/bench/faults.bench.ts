@@ -17,7 +17,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bearer, createAgentClient, unary } from '@nova/proto';
-import { BenchReport, consecutiveBatches, parseBenchFlags, pinToCore, processCpuMs, splitCores } from '@nova/bench-kit';
+import {
+  BenchReport,
+  consecutiveBatches,
+  benchFlagsOrExit,
+  pinToCore,
+  processCpuMs,
+  splitCores,
+} from '@nova/bench-kit';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AgentConnection, FaultRuntime, inboundFaults } from '../src/index.ts';
@@ -45,7 +52,7 @@ async function dormant(...args: string[]): Promise<{ url: string; pid: number; s
   return { url, pid: child.pid!, stop: () => void child.kill('SIGTERM') };
 }
 
-const flags = parseBenchFlags();
+const flags = benchFlagsOrExit();
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
 /**
  * The rounds of each replication: a fresh pair of app processes, warmed up, then measured. Runs of one pair

@@ -19,7 +19,7 @@ import {
   timeout as cTimeout,
   wrap,
 } from 'cockatiel';
-import { BenchReport, canCollectGarbage, interleave, parseBenchFlags, pinToOneCore } from '@nova/bench-kit';
+import { BenchReport, canCollectGarbage, interleave, benchFlagsOrExit, pinToOneCore } from '@nova/bench-kit';
 import { measure } from 'mitata';
 import CircuitBreaker from 'opossum';
 import { adaptiveConcurrency, bulkhead, circuitBreaker, compose, hedge, retry, timeout } from '../src/index.ts';
@@ -100,7 +100,7 @@ const labels: Record<string, string> = {
   opossumOpen: 'opossum: open breaker fast-fail',
 };
 
-const flags = parseBenchFlags();
+const flags = benchFlagsOrExit();
 const report = new BenchReport('resilience', flags);
 const ROUNDS = flags.rounds ?? Number(process.env.BENCH_ROUNDS ?? 15);
 report.note(pinToOneCore());

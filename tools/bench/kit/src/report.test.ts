@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BenchReport, formatValue, parseBenchFlags } from './report.ts';
+import { BENCH_USAGE, BenchReport, benchFlagsOrExit, formatValue, parseBenchFlags } from './report.ts';
 import { interleave } from './rounds.ts';
 
 describe('interleave', () => {
@@ -130,5 +130,23 @@ describe('BenchReport', () => {
     expect(formatValue(0.98765, 'ratio')).toBe('0.988');
     expect(formatValue(1.234, 'ms')).toBe('1.23');
     expect(formatValue(12345.6, 'req/s')).toBe('12,346');
+  });
+});
+
+describe('benchFlagsOrExit', () => {
+  it('returns the flags, or prints what is wrong with the usage and exits 2', () => {
+    const errors: string[] = [];
+    const codes: number[] = [];
+    const io = {
+      error: (text: string) => void errors.push(text),
+      exit: (code: number): never => {
+        codes.push(code);
+        throw new Error('exited');
+      },
+    };
+    expect(benchFlagsOrExit(['--record'], io)).toEqual({ check: false, record: true, rounds: undefined });
+    expect(() => benchFlagsOrExit(['--rounds', '0'], io)).toThrow('exited');
+    expect(codes).toEqual([2]);
+    expect(errors[0]).toBe(`bench: --rounds must be a whole number ≥ 1, got 0\n${BENCH_USAGE}`);
   });
 });

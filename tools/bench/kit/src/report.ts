@@ -32,6 +32,28 @@ export function parseBenchFlags(argv: readonly string[] = process.argv.slice(2))
   return { check: values.check ?? false, record: values.record ?? false, rounds };
 }
 
+/** What a benchmark accepts after `npx nx bench <project> --`. */
+export const BENCH_USAGE = 'usage: npx nx bench <project> -- [--check] [--record] [--rounds N]';
+
+/**
+ * {@link parseBenchFlags} for a benchmark's entry point: bad flags print what is wrong and the usage and exit
+ * with code 2, without a stack trace.
+ */
+export function benchFlagsOrExit(
+  argv: readonly string[] = process.argv.slice(2),
+  io: { error: (text: string) => void; exit: (code: number) => never } = {
+    error: (text) => console.error(text),
+    exit: (code) => process.exit(code),
+  },
+): BenchFlags {
+  try {
+    return parseBenchFlags(argv);
+  } catch (err) {
+    io.error(`bench: ${(err as Error).message}\n${BENCH_USAGE}`);
+    return io.exit(2);
+  }
+}
+
 /** One reported figure. */
 export interface Figure {
   readonly name: string;

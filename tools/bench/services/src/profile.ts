@@ -15,25 +15,43 @@ import { startStack } from '@nova/stack';
 import { prepareRoutes } from './routes.ts';
 import { timeInside, topFrames, type Classify, type CpuProfile } from './cpu-profile.ts';
 
-const { values } = parseArgs({
-  options: {
-    telemetry: { type: 'string', default: 'on' },
-    seconds: { type: 'string', default: '5' },
-    top: { type: 'string', default: '12' },
-    route: { type: 'string', default: 'both' },
-    interval: { type: 'string', default: '200' },
-  },
-});
+const USAGE =
+  'usage: npx nx profile services -- [--telemetry on|metrics|off] [--route get|post|both] [--seconds 1–60] ' +
+  '[--top N] [--interval 50–10000]';
+
+/** Bad input: says what is wrong and how to call it, exits 2, no stack trace. */
+function fail(message: string): never {
+  console.error(`profile: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function readOptions() {
+  try {
+    return parseArgs({
+      options: {
+        telemetry: { type: 'string', default: 'on' },
+        seconds: { type: 'string', default: '5' },
+        top: { type: 'string', default: '12' },
+        route: { type: 'string', default: 'both' },
+        interval: { type: 'string', default: '200' },
+      },
+    }).values;
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+}
+
+const values = readOptions();
 const seconds = Number(values.seconds);
 const top = Number(values.top);
-if (!['on', 'metrics', 'off'].includes(values.telemetry!))
-  throw new Error(`--telemetry must be on, metrics or off, got ${values.telemetry}`);
-if (!['get', 'post', 'both'].includes(values.route!))
-  throw new Error(`--route must be get, post or both, got ${values.route}`);
-if (!(seconds > 0 && seconds <= 60)) throw new Error(`--seconds must be within 1–60, got ${values.seconds}`);
+if (!['on', 'metrics', 'off'].includes(values.telemetry))
+  fail(`--telemetry must be on, metrics or off, got ${values.telemetry}`);
+if (!['get', 'post', 'both'].includes(values.route)) fail(`--route must be get, post or both, got ${values.route}`);
+if (!(seconds > 0 && seconds <= 60)) fail(`--seconds must be within 1–60, got ${values.seconds}`);
+if (!(Number.isInteger(top) && top >= 1)) fail(`--top must be a whole number ≥ 1, got ${values.top}`);
 const interval = Number(values.interval);
 if (!(Number.isInteger(interval) && interval >= 50 && interval <= 10_000))
-  throw new Error(`--interval (µs between samples) must be an integer within 50–10000, got ${values.interval}`);
+  fail(`--interval (µs between samples) must be an integer within 50–10000, got ${values.interval}`);
 
 /**
  * Telemetry's code: our telemetry library, the OpenTelemetry SDK, prom-client and service-kit's request hooks.
@@ -50,7 +68,7 @@ const telemetry: Classify = (url) =>
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-profile-'));
 const stack = await startStack({
-  env: { TELEMETRY: values.telemetry!, LOG_LEVEL: 'error' },
+  env: { TELEMETRY: values.telemetry, LOG_LEVEL: 'error' },
   nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${interval}`],
 });
 let requests = 0;

@@ -14,7 +14,7 @@
  */
 import { setTimeout } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { BenchReport, consecutiveBatches, parseBenchFlags, totalCpuMs } from '@nova/bench-kit';
+import { BenchReport, consecutiveBatches, benchFlagsOrExit, totalCpuMs } from '@nova/bench-kit';
 import { startLocalPostgres } from '@nova/local-postgres';
 import { startStack, type Stack } from '@nova/stack';
 import { prepareRoutes, type Routes as Target } from './routes.ts';
@@ -91,7 +91,7 @@ async function idleCpu(stacks: readonly (readonly number[])[]): Promise<number[]
   return stacks.map((p, i) => ((totalCpuMs(p) - before[i]!) * 1000) / IDLE_MS);
 }
 
-const flags = parseBenchFlags();
+const flags = benchFlagsOrExit();
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
 /**
  * The rounds of each replication: a fresh set of the five stacks, warmed up, then measured. With one set per
