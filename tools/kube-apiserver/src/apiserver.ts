@@ -35,15 +35,26 @@ export function requireApiServerTools(): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * `count` distinct free loopback ports. The listeners are all open before any closes: ports taken one after
+ * another can repeat (the kernel may hand out a just-freed port again), and a repeat gave etcd the same port
+ * for clients and peers, which it cannot bind twice (seen in CI: "bind: address already in use").
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<number>((resolve, reject) => {
+            s.once('error', reject);
+            s.listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port));
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => (s.listening ? s.close(resolve) : resolve(null)))));
+  }
 }
 
 /** Ends a process we started, by its PID: SIGTERM, then SIGKILL after `graceMs`. */
@@ -158,7 +169,7 @@ function writeKubeconfig(state: string, url: string, token: string): string {
 export async function startApiServer(): Promise<ApiServer> {
   requireApiServerTools();
   const state = mkdtempSync(join(tmpdir(), 'nova-kapi-'));
-  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(join(state, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   writeFileSync(join(state, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
