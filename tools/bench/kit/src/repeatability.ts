@@ -5,7 +5,7 @@
  * runs' medians, and every run's next-run interval holding every other run's median.
  */
 import { median } from './order-statistics.ts';
-import type { BenchResult } from './report.ts';
+import { alignedTable, formatValue, markdownTable, type BenchResult } from './report.ts';
 
 /** How far a ratio's run medians may stray from their median (issue 21: ±10 %). */
 export const RATIO_TOLERANCE = 0.1;
@@ -137,8 +137,6 @@ export function resultFromOutput(output: string): BenchResult {
  * held all other medians (in brackets: run-pairs held). `markdown` gives a GitHub table, else aligned text.
  */
 export function renderRepeatability(rep: Repeatability, style: 'text' | 'markdown' = 'text'): string[] {
-  const fmt = (x: number, unit: string): string =>
-    unit === 'ratio' ? x.toFixed(3) : Math.abs(x) < 10 ? x.toFixed(2) : Math.round(x).toLocaleString('en-US');
   const heldText = (h: Held | null): string => (h ? `${h.runs} (${h.pairs}/${h.ofPairs})` : '—');
   const titles = [
     'figure',
@@ -150,7 +148,7 @@ export function renderRepeatability(rep: Repeatability, style: 'text' | 'markdow
   ];
   const rows = rep.figures.map((f) => [
     `${f.label} (${f.unit})`,
-    ...f.medians.map((m) => fmt(m, f.unit)),
+    ...f.medians.map((m) => formatValue(m, f.unit)),
     formatGap(f.gap) + (f.withinTolerance === false ? ' ✗' : ''),
     heldText(f.ciHeld),
     heldText(f.iqrHeld),
@@ -165,20 +163,6 @@ export function renderRepeatability(rep: Repeatability, style: 'text' | 'markdow
       `every run's next-run interval held the other medians: ${covered} of ${ratios.length}`,
     rep.repeats ? 'repeats: yes' : 'repeats: no',
   ];
-  if (style === 'markdown') {
-    return [
-      `| ${titles.join(' | ')} |`,
-      `|${titles.map(() => '---').join('|')}|`,
-      ...rows.map((r) => `| ${r.join(' | ')} |`),
-      '',
-      ...summary,
-    ];
-  }
-  const widths = titles.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i]!.length)));
-  const pad = (cells: string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return [pad(titles), ...rows.map(pad), ...summary];
+  const table = style === 'markdown' ? [...markdownTable(titles, rows), ''] : alignedTable(titles, rows);
+  return [...table, ...summary];
 }

@@ -97,6 +97,26 @@ export interface BenchResult {
   readonly exitCode: number;
 }
 
+/** Rows of cells as aligned text: each column as wide as its widest cell, two spaces between columns. */
+export function alignedTable(titles: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = titles.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i]!.length)));
+  const pad = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [pad(titles), ...rows.map(pad)];
+}
+
+/** Rows of cells as a GitHub markdown table. */
+export function markdownTable(titles: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  return [
+    `| ${titles.join(' | ')} |`,
+    `|${titles.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ];
+}
+
 /** Formats a figure for people: ratios with 3 decimals, small values with 2, large ones grouped. */
 export function formatValue(value: number, unit: string): string {
   if (unit === 'ratio') return value.toFixed(3);
@@ -248,21 +268,13 @@ export class BenchReport {
       ];
     });
     const titles = ['figure', 'median', '95 % CI of median', 'IQR', 'next run, 95 %', 'goal'];
-    const widths = titles.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i]!.length)));
-    const pad = (cells: string[]): string =>
-      cells
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd();
-    const text = [header, ...this.method.map((l) => `  ${l}`), pad(titles), ...rows.map(pad)];
+    const text = [header, ...this.method.map((l) => `  ${l}`), ...alignedTable(titles, rows)];
     const date = new Date().toISOString().slice(0, 10);
     const markdown = [
       `### ${date} · \`${this.name}\` · commit ${commit}`,
       `${m.os}, ${m.cores} × ${m.cpu}, Node ${m.node}, load ${m.load1}. ${this.method.join('; ')}.`,
       '',
-      `| ${titles.join(' | ')} |`,
-      `|${titles.map(() => '---').join('|')}|`,
-      ...rows.map((r) => `| ${r.join(' | ')} |`),
+      ...markdownTable(titles, rows),
     ];
     return { text, markdown };
   }
