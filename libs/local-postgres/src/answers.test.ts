@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { postgresAnswers } from './answers.ts';
-import { freePort, startLocalPostgres } from './index.ts';
+import { freePort } from '@nova/process-kit';
+import { startLocalPostgres } from './index.ts';
 
 // The probe against a real PostgreSQL (answering, then SIGSTOPped: a hung postmaster), and against TCP servers
 // that accept and answer wrongly, to see each failure named.

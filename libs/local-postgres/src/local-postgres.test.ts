@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
-import { createTestDatabase, freePort, removeStaleDataDirectories, startLocalPostgres } from './index.ts';
+import { freePort } from '@nova/process-kit';
+import { createTestDatabase, removeStaleDataDirectories, startLocalPostgres } from './index.ts';
 
 describe('startLocalPostgres', () => {
   it('starts real PostgreSQL on loopback, creates databases, and removes everything on stop', async () => {

@@ -4,3 +4,4 @@ export * from './wait.ts';
 export * from './supervisor.ts';
 export * from './pid-alive.ts';
 export * from './wakeable-delay.ts';
+export * from './free-ports.ts';

@@ -1,10 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OwnedProcess, waitUntil } from '@nova/process-kit';
+import { freePorts, OwnedProcess, waitUntil } from '@nova/process-kit';
 import { Agent, request } from 'undici';
 
 /** A real kube-apiserver with its etcd, on loopback, for the tests. */
@@ -32,28 +31,6 @@ export function requireApiServerTools(): void {
         `${tool} is required by the API-server tests: ${tool === 'kubectl' ? 'apt-get install kubectl (or any kubectl ≥ 1.32)' : INSTALL}`,
       );
     }
-  }
-}
-
-/**
- * `count` distinct free loopback ports. The listeners are all open before any closes: ports taken one after
- * another can repeat (the kernel may hand out a just-freed port again), and a repeat gave etcd the same port
- * for clients and peers, which it cannot bind twice (seen in CI: "bind: address already in use").
- */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer());
-  try {
-    return await Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<number>((resolve, reject) => {
-            s.once('error', reject);
-            s.listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port));
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => (s.listening ? s.close(resolve) : resolve(null)))));
   }
 }
 

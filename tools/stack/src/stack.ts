@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { freePort, startLocalPostgres, type LocalPostgres } from '@nova/local-postgres';
+import { startLocalPostgres, type LocalPostgres } from '@nova/local-postgres';
 import { mintIdentityToken, TARGET_LABELS } from '@nova/proto';
 import { request } from 'undici';
-import { waitUntil, type OwnedProcess } from '@nova/process-kit';
+import { freePorts, waitUntil, type OwnedProcess } from '@nova/process-kit';
 import { LivenessProbe, terminateUnresponsive, unresponsiveReason, type LivenessOptions } from './liveness.ts';
 import type { StackLifecycleEvent } from './lifecycle.ts';
 import { ManagedProcess } from './managed-process.ts';
@@ -286,11 +286,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   try {
     const databaseUrl = postgres.embedded ? await postgres.createDatabase('nova') : postgres.url;
-    const ports = {
-      user: await Promise.all(Array.from({ length: options.userReplicas ?? 1 }, () => freePort())),
-      auth: [await freePort()],
-      messaging: [await freePort()],
-    };
+    // In one call: ports taken one after another can repeat, and a repeat leaves a service unable to bind.
+    const replicas = options.userReplicas ?? 1;
+    const taken = await freePorts(replicas + 2);
+    const ports = { user: taken.slice(0, replicas), auth: [taken[replicas]!], messaging: [taken[replicas + 1]!] };
     const common = commonEnv(options, databaseUrl, ports);
     const launch = (service: ServiceName, replica: number, port: number): ServiceInstance =>
       launchService({ options, common, readyTimeoutMs, stopping: () => stopping, instances }, service, replica, port);
