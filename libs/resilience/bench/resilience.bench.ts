@@ -120,21 +120,23 @@ const measures = Object.fromEntries(
 /** Set in a replication's process: how many rounds it measures; it prints them as one JSON line and exits. */
 const REPLICATE = process.env['BENCH_REPLICATE'];
 if (REPLICATE !== undefined) {
-  const rounds = await interleave(measures, { rounds: Number(REPLICATE), warmup: 1 });
+  const rotation = Number(process.env['BENCH_ROTATION'] ?? 0);
+  const rounds = await interleave(measures, { rounds: Number(REPLICATE), warmup: 1, rotation });
   console.log(JSON.stringify({ replicate: rounds }));
   process.exit(0);
 }
 
 /**
- * Runs `rounds` rounds in a fresh process (this file, same Node flags, pinned by inheritance) and returns its
- * per-round samples. A process carries its own level (where the JIT placed and inlined the cases): on a quiet
- * day the open-breaker case read 1,716–1,830 ns across five one-process runs, two levels, while each run's
- * rounds agreed to ±1 %, so no run's interval held the others. Several processes per run put that level
- * inside the run's interval and average it out of its median, as the faults and services benchmarks do.
+ * Runs `rounds` rounds in a fresh process (this file, same Node flags, pinned by inheritance), its first measured
+ * round's order rotated by `rotation`, and returns its per-round samples. A process carries its own level (where
+ * the JIT placed and inlined the cases): on a quiet day the open-breaker case read 1,716–1,830 ns across five
+ * one-process runs, two levels, while each run's rounds agreed to ±1 %, so no run's interval held the others.
+ * Several processes per run put that level inside the run's interval and average it out of its median, as the
+ * faults and services benchmarks do.
  */
-function replicate(rounds: number): Record<string, number[]> {
+function replicate(rounds: number, rotation: number): Record<string, number[]> {
   const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-    env: { ...process.env, BENCH_REPLICATE: String(rounds) },
+    env: { ...process.env, BENCH_REPLICATE: String(rounds), BENCH_ROTATION: String(rotation) },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -159,8 +161,11 @@ report.note(
   "ratios computed per round, then summarized; interval: 95 % percentile bootstrap of the median; the next-run interval's batches are the replications",
 );
 const rounds: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+let measuredRounds = 0;
 for (const n of REPLICATIONS) {
-  const got = replicate(n);
+  // Each replication goes on with the rotation where the last one stopped, as one process's rounds would.
+  const got = replicate(n, measuredRounds);
+  measuredRounds += n;
   for (const name of Object.keys(cases)) rounds[name]!.push(...got[name]!);
 }
 for (const name of Object.keys(cases)) report.figure(name, labels[name]!, 'ns/call', rounds[name]!);

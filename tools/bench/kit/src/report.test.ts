@@ -24,6 +24,16 @@ describe('interleave', () => {
     expect(out.c).toEqual([6, 8, 10]);
   });
 
+  it('starts the rotation where it is told to, so replications differ in which case goes first', async () => {
+    const order: string[] = [];
+    await interleave(
+      { a: async () => (order.push('a'), 0), b: async () => (order.push('b'), 0), c: async () => (order.push('c'), 0) },
+      { rounds: 2, warmup: 1, gc: false, rotation: 4 },
+    );
+    // rotation 4 ≡ 1: the first measured round starts at b, the warm-up before it at a.
+    expect(order.join('')).toBe('abc' + 'bca' + 'cab');
+  });
+
   it('refuses zero rounds', async () => {
     await expect(interleave({ a: async () => 1 }, { rounds: 0 })).rejects.toThrow(/rounds must be/);
   });

@@ -4,6 +4,11 @@ export interface RoundsOptions {
   rounds: number;
   /** Rounds run first and thrown away (JIT warm-up, pools, caches). Default 1. */
   warmup?: number;
+  /**
+   * Which case goes first in the first measured round (an index into the cases, counted on from there).
+   * Default 0. Replications of one benchmark give each its own, so no case is always first in the same rounds.
+   */
+  rotation?: number;
   /** Run a full GC between rounds when the process has `--expose-gc`. Default true. */
   gc?: boolean;
   /** Called after each measured round, e.g. to show progress. */
@@ -35,11 +40,12 @@ export async function interleave<K extends string>(
     throw new RangeError(`rounds must be a whole number ≥ 1, got ${options.rounds}`);
   }
   const warmup = options.warmup ?? 1;
+  const rotation = options.rotation ?? 0;
   const gc = options.gc !== false && canCollectGarbage();
   const out = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
   for (let r = -warmup; r < options.rounds; r++) {
     const values = {} as Record<K, number>;
-    const start = ((r % names.length) + names.length) % names.length;
+    const start = (((r + rotation) % names.length) + names.length) % names.length;
     for (let i = 0; i < names.length; i++) {
       const name = names[(start + i) % names.length]!;
       if (gc) globalThis.gc!();
