@@ -6,7 +6,7 @@
  *   default  – metrics + parent-based ratio-sampled tracing (what the services run with);
  *   full     – metrics + tracing of every request.
  * plus a second `off` stack as an A/A control. The rounds run in replications: each a fresh set of five stacks
- * (new processes), warmed up by one discarded round. In each round, for each route (`GET /users/:id`,
+ * (new processes), warmed up by a number of requests on each route. In each round, for each route (`GET /users/:id`,
  * `POST /messages`), the five stacks are loaded at the same moment with identical autocannon load (loopback,
  * bounded in time), once as fast as they answer and once at a fixed rate; throughput and the services' CPU per
  * request are ratioed to `off` per round. Prints medians with 95 % intervals; `-- --check` exits 1 when a goal is missed with
@@ -21,6 +21,17 @@ import { prepareRoutes, type Routes as Target } from './routes.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 10);
+/**
+ * Requests each fresh stack serves on each route before its measured rounds. A fresh stack loaded alone on this
+ * VM (2026-12-04) climbed from 430 to ~1,380 POST/s over its first ~5,000 POSTs and from 3,400 to ~10,000 GET/s
+ * over its first ~20,000 GETs, then held: V8 optimizes a function after enough calls, so warm-up is counted in
+ * requests, not seconds. One discarded round (3 s at a fifth of the machine each) gave a stack ~1,000 POSTs, and
+ * its POST throughput was still climbing through the measured rounds.
+ */
+const WARMUP = {
+  getUser: Number(process.env['BENCH_WARMUP_GETS'] ?? 20_000),
+  postMessage: Number(process.env['BENCH_WARMUP_POSTS'] ?? 6_000),
+};
 
 /**
  * Telemetry configurations, as the environment each stack's services get. `control` is a second `off` stack:
@@ -109,7 +120,7 @@ report.note(
   'one embedded PostgreSQL 17, five stacks up at once (telemetry off / off again as an A/A control / metrics / default / full)',
 );
 report.note(
-  `${REPLICATIONS.length} replications of ${REPLICATIONS.join('/')} rounds, each a fresh set of the five stacks (started in a rotating order) after 1 discarded warm-up round; in each round, for each route, the five stacks are loaded at the same moment for ${SECONDS} s (${CONNECTIONS} connections each, one autocannon per stack, the start order rotating each round), once as fast as they answer and once at a fixed rate, then left idle for ${IDLE_MS / 1000} s to measure their CPU with no load; ratios to off taken per round; the next-run interval's batches are the replications`,
+  `${REPLICATIONS.length} replications of ${REPLICATIONS.join('/')} rounds, each a fresh set of the five stacks (started in a rotating order), warmed up by ${WARMUP.getUser.toLocaleString('en-US')} GETs and ${WARMUP.postMessage.toLocaleString('en-US')} POSTs each (all five loaded at once, discarded); in each round, for each route, the five stacks are loaded at the same moment for ${SECONDS} s (${CONNECTIONS} connections each, one autocannon per stack, the start order rotating each round), once as fast as they answer and once at a fixed rate, then left idle for ${IDLE_MS / 1000} s to measure their CPU with no load; ratios to off taken per round; the next-run interval's batches are the replications`,
 );
 report.note(
   'load generator: autocannon in the bench process, identical for every stack and running for all of them at once, so its cost is held constant and cancels in the per-round ratio',
@@ -152,6 +163,15 @@ try {
   let measured = 0;
   for (const [replication, rounds] of REPLICATIONS.entries()) {
     const { targets, pids } = await startStacks(replication);
+    for (const [route] of ROUTES) {
+      const warm = modes.map((m) =>
+        autocannon({ connections: CONNECTIONS, amount: WARMUP[route], ...targets[m][route] }),
+      );
+      for (const r of await Promise.all(warm)) {
+        failures += r.errors + r.timeouts + r.non2xx;
+        requests += r.requests.total;
+      }
+    }
     if (replication === 0) {
       // The fixed rate of each route, per stack: what all five together sustain when loaded as fast as they
       // answer (the slowest stack sets it), halved, so every configuration keeps up on this machine. Set once,
@@ -165,7 +185,7 @@ try {
         );
       }
     }
-    for (let round = -1; round < rounds; round++) {
+    for (let round = 0; round < rounds; round++) {
       // Rotate which stack's load starts first: autocannon instances start a few ms apart.
       const order = modes.map((_, i) => modes[(i + measured) % modes.length]!);
       for (const [route] of ROUTES) {
@@ -173,7 +193,6 @@ try {
         const sat = await loadTogether(loaded);
         const fixed = await loadTogether(loaded, rates[route]);
         const idle = await idleCpu(order.map((m) => pids[m]));
-        if (round < 0) continue; // warm-up
         order.forEach((mode, i) => {
           push(`${route}_${mode}`, sat[i]!.rps);
           push(`${route}_${mode}_cpu`, (sat[i]!.cpuMs * 1000) / sat[i]!.requests);
@@ -183,8 +202,7 @@ try {
           push(`${mode}_idle`, idle[i]!);
         });
       }
-      if (round >= 0)
-        process.stderr.write(`replication ${replication + 1}/${REPLICATIONS.length}, round ${++measured}/${ROUNDS}\n`);
+      process.stderr.write(`replication ${replication + 1}/${REPLICATIONS.length}, round ${++measured}/${ROUNDS}\n`);
     }
     await stopStacks();
   }
