@@ -17,14 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bearer, createAgentClient, unary } from '@nova/proto';
-import {
-  BenchReport,
-  consecutiveBatches,
-  benchFlagsOrExit,
-  pinToCore,
-  processCpuMs,
-  splitCores,
-} from '@nova/bench-kit';
+import { BenchReport, replicationSizes, benchFlagsOrExit, pinToCore, processCpuMs, splitCores } from '@nova/bench-kit';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AgentConnection, FaultRuntime, inboundFaults } from '../src/index.ts';
@@ -60,10 +53,7 @@ const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
  * carries a level of its own. Several pairs per run, each a batch of the next-run interval, put that
  * pair-to-pair spread inside one run's interval (independent replications, Law & Kelton ch. 9).
  */
-const REPLICATIONS = consecutiveBatches(
-  Array.from({ length: ROUNDS }, (_, i) => i),
-  Math.min(5, ROUNDS),
-).map((rounds) => rounds.length);
+const REPLICATIONS = replicationSizes(ROUNDS);
 const report = new BenchReport('faults', flags, { batches: REPLICATIONS.length });
 report.note(
   `dormant overhead: ${REPLICATIONS.length} replications of ${REPLICATIONS.join('/')} rounds, each a fresh pair of app processes warmed up by ${WARMUP_REQUESTS.toLocaleString('en-US')} requests to each app; in each round both apps loaded at the same moment for ${SECONDS} s by autocannon (10 connections each), so whatever slows the machine in a round slows both; the upstream and each app in a process of its own; the next-run interval's batches are the replications`,

@@ -26,7 +26,7 @@ import {
   BenchReport,
   benchFlagsOrExit,
   canCollectGarbage,
-  consecutiveBatches,
+  replicationSizes,
   interleave,
   pinToOneCore,
 } from '@nova/bench-kit';
@@ -147,10 +147,7 @@ function replicate(rounds: number, rotation: number): Record<string, number[]> {
 
 const flags = benchFlagsOrExit();
 const ROUNDS = flags.rounds ?? Number(process.env.BENCH_ROUNDS ?? 15);
-const REPLICATIONS = consecutiveBatches(
-  Array.from({ length: ROUNDS }, (_, i) => i),
-  Math.min(5, ROUNDS),
-).map((r) => r.length);
+const REPLICATIONS = replicationSizes(ROUNDS);
 const report = new BenchReport('resilience', flags, { batches: REPLICATIONS.length });
 report.note(pinToOneCore());
 report.note(

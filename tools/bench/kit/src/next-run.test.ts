@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { consecutiveBatches, MIN_ROUNDS_TO_PREDICT, predictNextRun } from './next-run.ts';
+import { consecutiveBatches, MIN_ROUNDS_TO_PREDICT, predictNextRun, replicationSizes } from './next-run.ts';
 import { median } from './order-statistics.ts';
 import { seededRandom, summarize } from './stats.ts';
 
@@ -78,5 +78,14 @@ describe('consecutiveBatches', () => {
     ]);
     expect(consecutiveBatches([1, 2], 2)).toEqual([[1], [2]]);
     expect(() => consecutiveBatches([1, 2], 3)).toThrow(/from 1 to 2/);
+  });
+});
+
+describe('replicationSizes', () => {
+  it('splits the rounds into at most five replications differing by one at most', () => {
+    expect(replicationSizes(15)).toEqual([3, 3, 3, 3, 3]);
+    expect(replicationSizes(7)).toEqual([2, 2, 1, 1, 1]);
+    expect(replicationSizes(2)).toEqual([1, 1]);
+    expect(replicationSizes(8, 2)).toEqual([4, 4]);
   });
 });

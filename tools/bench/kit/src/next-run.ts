@@ -36,6 +36,17 @@ export function consecutiveBatches<T>(xs: readonly T[], count: number): T[][] {
   return batches;
 }
 
+/**
+ * How many of `rounds` each replication (a fresh set of processes) runs: up to `replications` of them, in sizes
+ * that differ by one at most, e.g. 15 rounds → [3, 3, 3, 3, 3], 7 → [2, 2, 1, 1, 1], 2 → [1, 1].
+ */
+export function replicationSizes(rounds: number, replications = 5): number[] {
+  return consecutiveBatches(
+    Array.from({ length: rounds }, (_, i) => i),
+    Math.min(replications, rounds),
+  ).map((batch) => batch.length);
+}
+
 /** Options of {@link predictNextRun}. */
 export interface PredictOptions {
   /** Confidence of the interval: 0.9, 0.95 or 0.99. Default 0.95. */

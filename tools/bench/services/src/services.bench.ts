@@ -14,7 +14,7 @@
  */
 import { setTimeout } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { BenchReport, consecutiveBatches, benchFlagsOrExit, totalCpuMs } from '@nova/bench-kit';
+import { BenchReport, replicationSizes, benchFlagsOrExit, totalCpuMs } from '@nova/bench-kit';
 import { startLocalPostgres } from '@nova/local-postgres';
 import { startStack, type Stack } from '@nova/stack';
 import { prepareRoutes, type Routes as Target } from './routes.ts';
@@ -111,10 +111,7 @@ const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
  * batch of the next-run interval, put that set-to-set spread inside one run's interval and average it out of
  * the median (independent replications, Law & Kelton ch. 9), as the faults benchmark does.
  */
-const REPLICATIONS = consecutiveBatches(
-  Array.from({ length: ROUNDS }, (_, i) => i),
-  Math.min(5, ROUNDS),
-).map((rounds) => rounds.length);
+const REPLICATIONS = replicationSizes(ROUNDS);
 const report = new BenchReport('services', flags, { batches: REPLICATIONS.length });
 report.note(
   'one embedded PostgreSQL 17, five stacks up at once (telemetry off / off again as an A/A control / metrics / default / full)',
