@@ -4,3 +4,4 @@ export * from './sampling.ts';
 export * from './mode.ts';
 export * from './logger.ts';
 export * from './request-traces.ts';
+export * from './sync-context-manager.ts';

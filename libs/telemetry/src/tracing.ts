@@ -1,11 +1,13 @@
 import { context, propagation, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { NamedIds } from './named-ids.ts';
 import { RequestTraces } from './request-traces.ts';
 import { samplerFromEnv, type SamplerChoice } from './sampling.ts';
+import { SyncContextManager } from './sync-context-manager.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -32,7 +34,7 @@ let installed: { provider: NodeTracerProvider; choice: SamplerChoice } | undefin
 const ids = new NamedIds();
 
 /**
- * Registers the process-wide tracer provider once: AsyncLocalStorage context, W3C trace-context
+ * Registers the process-wide tracer provider once: a synchronous context ({@link SyncContextManager}), W3C trace-context
  * propagation (the SDK's default), the sampler of {@link samplerFromEnv} (parent-based, 10 % of new traces
  * by default), and a batching OTLP/HTTP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Without an
  * endpoint, sampled spans are still created and propagated (ids appear in logs) but not exported.
@@ -46,7 +48,7 @@ export function initTracing(
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
   if (!installed) {
     const spanProcessors: SpanProcessor[] = [...(extra.spanProcessors ?? [])];
-    if (endpoint) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
+    if (endpoint) spanProcessors.push(new BatchSpanProcessor(otlpExporter(env)));
     const choice = samplerFromEnv(env);
     const provider = new NodeTracerProvider({
       sampler: choice.sampler,
@@ -55,8 +57,10 @@ export function initTracing(
       spanProcessors,
     });
     // W3C trace context only: the SDK's default adds the baggage propagator, which we never use and which
-    // every request's extract and every outgoing call's inject would otherwise run.
-    provider.register({ propagator: new W3CTraceContextPropagator() });
+    // every request's extract and every outgoing call's inject would otherwise run. A synchronous context
+    // manager, not the SDK's AsyncLocalStorage: its first use (every batch export makes one) turns on async
+    // hooks for the whole process (SyncContextManager says what that cost).
+    provider.register({ propagator: new W3CTraceContextPropagator(), contextManager: new SyncContextManager() });
     installed = { provider, choice };
   }
   const { provider, choice } = installed;
@@ -75,6 +79,24 @@ export function initTracing(
     requests: new RequestTraces(tracer, ids, choice),
     shutdown: () => provider.shutdown(),
   };
+}
+
+/** The OTLP protocols a trace exporter may speak, by `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` value. */
+const PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+
+/**
+ * The OTLP/HTTP exporter of `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (or `OTEL_EXPORTER_OTLP_PROTOCOL`):
+ * `http/protobuf`, the specification's default, or `http/json`. Protobuf is the default for cost too: each span
+ * is encoded in a fraction of JSON's CPU and bytes (docs/benchmarks.md, issue 22). `grpc` is not supported.
+ */
+export function otlpExporter(env: NodeJS.ProcessEnv = process.env): OTLPProtoTraceExporter | OTLPJsonTraceExporter {
+  const variable = env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL']
+    ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
+    : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = (env[variable] ?? 'http/protobuf').trim();
+  if (protocol === 'http/json') return new OTLPJsonTraceExporter();
+  if (protocol === 'http/protobuf') return new OTLPProtoTraceExporter();
+  throw new Error(`${variable}=${protocol} is not supported: use one of ${PROTOCOLS.join(', ')}`);
 }
 
 /** The trace and span ids of the active span, for log lines; empty when there is none. */
