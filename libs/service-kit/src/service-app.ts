@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { FaultRuntime, inboundFaults } from '@nova/faults';
 import { deadlines, onResilienceEvent, type DeadlinesOptions } from '@nova/resilience';
 import {
@@ -16,6 +17,9 @@ import { registerProbes, type ReadinessCheck } from './probes.ts';
 import { traceRequests } from './request-tracing.ts';
 
 export type { ReadinessCheck } from './probes.ts';
+
+/** How long closing waits for the spans still batched to be exported, in ms. */
+const SPAN_FLUSH_MS = 2_000;
 
 /** Options of {@link createServiceApp}. */
 export interface ServiceAppOptions {
@@ -115,9 +119,11 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   const events = onResilienceEvent((e) =>
     metrics.resilienceEvents.inc({ service: options.name, kind: e.kind, policy: e.policy }),
   );
-  app.addHook('onClose', (_app, done) => {
+  app.addHook('onClose', async () => {
     events.dispose();
-    done();
+    // The batch processor holds up to 5 s of spans; without a flush, every shutdown would lose them. Bounded:
+    // an unreachable collector must not hold the shutdown (its export times out only after 30 s).
+    if (tracing) await Promise.race([tracing.flush(), delay(SPAN_FLUSH_MS, undefined, { ref: false })]);
   });
   // The caller's budget is read after the inbound faults: like the network's delay, an injected one is
   // time the caller's relative budget could not know about.

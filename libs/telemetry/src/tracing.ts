@@ -24,6 +24,8 @@ export interface Tracing {
   extract(headers: Headers): Context;
   /** The traces of incoming requests: decided on first use, recorded when each request ends. */
   readonly requests: RequestTraces;
+  /** Exports the spans still batched, and goes on exporting (the provider is the process's: other apps may share it). */
+  flush(): Promise<void>;
   /** Flushes and stops exporting. */
   shutdown(): Promise<void>;
 }
@@ -77,6 +79,7 @@ export function initTracing(
     },
     extract: (headers) => propagation.extract(context.active(), headers),
     requests: new RequestTraces(tracer, ids, choice),
+    flush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
 }
