@@ -9,7 +9,8 @@
  * (new processes), warmed up by a number of requests on each route. In each round, for each route (`GET /users/:id`,
  * `POST /messages`), the five stacks are loaded at the same moment with identical autocannon load (loopback,
  * bounded in time), once as fast as they answer and once at a fixed rate; throughput and the services' CPU per
- * request are ratioed to `off` per round. Prints medians with 95 % intervals; `-- --check` exits 1 when a goal is missed with
+ * request are ratioed to `off` per round. The traced stacks export their spans to a loopback OTLP collector
+ * stand-in, as they would in production, and the spans it received are reported. Prints medians with 95 % intervals; `-- --check` exits 1 when a goal is missed with
  * confidence; `-- --record` appends the run to docs/benchmarks.md. Last line: one JSON object.
  */
 import { setTimeout } from 'node:timers/promises';
@@ -17,6 +18,7 @@ import autocannon from 'autocannon';
 import { BenchReport, replicationSizes, benchFlagsOrExit, totalCpuMs } from '@nova/bench-kit';
 import { startLocalPostgres } from '@nova/local-postgres';
 import { startStack, type Stack } from '@nova/stack';
+import { startOtlpSink } from './otlp-sink.ts';
 import { prepareRoutes, type Routes as Target } from './routes.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
@@ -46,6 +48,8 @@ const MODES = {
 } as const;
 type Mode = keyof typeof MODES;
 const COMPARED = ['control', 'metrics', 'default', 'full'] as const;
+/** The configurations that trace, and so export spans (to the benchmark's loopback OTLP sink). */
+const TRACED: readonly Mode[] = ['default', 'full'];
 const ROUTES = [
   ['getUser', 'GET /users/:id'],
   ['postMessage', 'POST /messages'],
@@ -130,6 +134,11 @@ report.note(
 // with autocannon on core 1, its figures fell by half and the A/A control scattered twice as wide (measured
 // 2026-12-03), so every process may use both cores.
 const postgres = await startLocalPostgres({});
+// Where the traced stacks export their spans: what a collector costs its senders (encoding, posting) is paid
+// as in production; the sink's own CPU, like a collector's on another machine, is not charged to the services.
+const sink = await startOtlpSink();
+/** Requests each configuration's stack served over the run, warm-up included (for spans per request). */
+const served = {} as Record<Mode, number>;
 let stacks: Stack[] = [];
 /** Stops the current set of stacks (all of them, even when one fails to stop). */
 async function stopStacks(): Promise<void> {
@@ -147,7 +156,13 @@ try {
     const pids = {} as Record<Mode, number[]>;
     for (let k = 0; k < modes.length; k++) {
       const mode = modes[(k + replication) % modes.length]!;
-      const stack = await startStack({ databaseUrl: databases[mode], env: { ...MODES[mode], LOG_LEVEL: 'error' } });
+      const exporting: Record<string, string> = TRACED.includes(mode)
+        ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint(mode) }
+        : {};
+      const stack = await startStack({
+        databaseUrl: databases[mode],
+        env: { ...MODES[mode], ...exporting, LOG_LEVEL: 'error' },
+      });
       stacks.push(stack);
       targets[mode] = await prepareRoutes(stack, `${mode}-r${replication}`);
       pids[mode] = stack.instances.map((i) => i.process.pid!);
@@ -164,10 +179,11 @@ try {
       const warm = modes.map((m) =>
         autocannon({ connections: CONNECTIONS, amount: WARMUP[route], ...targets[m][route] }),
       );
-      for (const r of await Promise.all(warm)) {
+      (await Promise.all(warm)).forEach((r, i) => {
         failures += r.errors + r.timeouts + r.non2xx;
         requests += r.requests.total;
-      }
+        served[modes[i]!] = (served[modes[i]!] ?? 0) + r.requests.total;
+      });
     }
     if (replication === 0) {
       // The fixed rate of each route, per stack: what all five together sustain when loaded as fast as they
@@ -197,6 +213,7 @@ try {
           // fixed rate it would be charged to few requests, so it is measured and taken out.
           push(`${route}_${mode}_fixed`, ((fixed[i]!.cpuMs - idle[i]! * SECONDS) * 1000) / fixed[i]!.requests);
           push(`${mode}_idle`, idle[i]!);
+          served[mode] = (served[mode] ?? 0) + sat[i]!.requests + fixed[i]!.requests;
         });
       }
       process.stderr.write(`replication ${replication + 1}/${REPLICATIONS.length}, round ${++measured}/${ROUNDS}\n`);
@@ -251,8 +268,18 @@ try {
   // A few timeouts can happen when two stacks saturate the CPU; more than 1 % means the figures are not
   // of a working system.
   report.note(`failed or non-2xx responses during the run: ${failures} of ${requests}`);
-  process.exitCode = report.finish().exitCode || (failures > requests / 100 ? 1 : 0);
+  // Evidence that tracing took effect: a traced stack that exported nothing measured no tracing at all.
+  let silent = 0;
+  for (const mode of TRACED) {
+    const got = sink.received(mode);
+    if (got.spans === 0) silent++;
+    report.note(
+      `spans exported by ${mode} to the loopback OTLP sink: ${got.spans.toLocaleString('en-US')} in ${got.posts} posts (${(got.bytes / 1e6).toFixed(1)} MB, protobuf), ${(got.spans / Math.max(1, served[mode] ?? 0)).toFixed(3)} per request served (a sampled POST is three spans: messaging, auth, user)`,
+    );
+  }
+  process.exitCode = report.finish().exitCode || (failures > requests / 100 || silent > 0 ? 1 : 0);
 } finally {
   await stopStacks();
   await postgres.stop();
+  await sink.close();
 }
