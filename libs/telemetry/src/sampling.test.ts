@@ -13,16 +13,17 @@ const word = (): string => (state = (Math.imul(state, 1_664_525) + 1_013_904_223
 const ids = Array.from({ length: 1000 }, () => word() + word() + word() + word());
 
 describe('samplerFromEnv', () => {
-  it('defaults to parent-based 10 % sampling of new traces', () => {
+  it('defaults to parent-based 1 % sampling of new traces', () => {
     const { sampler, description } = samplerFromEnv({});
-    expect(description).toBe('parentbased_traceidratio 0.1');
+    expect(description).toBe('parentbased_traceidratio 0.01');
     const sampled = ids.filter(
       (id) =>
         sampler.shouldSample(ROOT_CONTEXT, id, 'x', SpanKind.SERVER, {}, []).decision ===
         SamplingDecision.RECORD_AND_SAMPLED,
     );
-    expect(sampled.length).toBeGreaterThan(70);
-    expect(sampled.length).toBeLessThan(130);
+    // 1 000 ids at 1 %: ~10 (binomial sd ~3); 10 % would give ~100.
+    expect(sampled.length).toBeGreaterThan(2);
+    expect(sampled.length).toBeLessThan(25);
   });
 
   it("honours the caller's decision in traceparent whatever the ratio", () => {

@@ -23,8 +23,15 @@ export const KEEP_ATTRIBUTE = 'nova.keep';
  */
 export const DECIDED_SAMPLED = createContextKey('nova.decided-sampled');
 
-/** Default share of new traces sampled when `OTEL_TRACES_SAMPLER_ARG` is not set. */
-export const DEFAULT_SAMPLE_RATIO = 0.1;
+/**
+ * Default share of new traces sampled when `OTEL_TRACES_SAMPLER_ARG` is not set: 1 %. An exported span costs its
+ * service tens of µs of CPU (recording, batching, OTLP encoding, posting: ~40–50 µs measured in one process on
+ * our VM, 2026-12-04). At 10 %, with spans exported, telemetry cost a `GET /users/:id` 18 % of its capacity in
+ * the services benchmark (docs/benchmarks.md), past issue 22's 10 % budget.
+ * Failed and slow requests keep their spans whatever the ratio, so what a chaos run is about stays traced; a
+ * service that needs more healthy traces sets the variable.
+ */
+export const DEFAULT_SAMPLE_RATIO = 0.01;
 
 /** Keeps spans marked {@link KEEP_ATTRIBUTE}; asks the delegate about every other span. */
 export class KeepSampler implements Sampler {
@@ -56,7 +63,7 @@ export class KeepSampler implements Sampler {
 export interface SamplerChoice {
   /** The provider's sampler. */
   sampler: Sampler;
-  /** E.g. `parentbased_traceidratio 0.1`. */
+  /** E.g. `parentbased_traceidratio 0.01`. */
   description: string;
   /** The sampler of new traces (the ratio's, or always on/off). */
   root: Sampler;

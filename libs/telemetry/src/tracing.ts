@@ -16,7 +16,7 @@ export interface Tracing {
   readonly tracer: Tracer;
   /** True when spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` is set). */
   readonly exporting: boolean;
-  /** The sampler in force, e.g. `parentbased_traceidratio 0.1`. */
+  /** The sampler in force, e.g. `parentbased_traceidratio 0.01`. */
   readonly sampling: string;
   /** The W3C trace-context headers (`traceparent`, `tracestate`) of the active span, for outgoing calls. */
   headers(): Record<string, string>;
@@ -37,7 +37,7 @@ const ids = new NamedIds();
 
 /**
  * Registers the process-wide tracer provider once: a synchronous context ({@link SyncContextManager}), W3C trace-context
- * propagation (the SDK's default), the sampler of {@link samplerFromEnv} (parent-based, 10 % of new traces
+ * propagation (the SDK's default), the sampler of {@link samplerFromEnv} (parent-based, 1 % of new traces
  * by default), and a batching OTLP/HTTP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Without an
  * endpoint, sampled spans are still created and propagated (ids appear in logs) but not exported.
  * `extra.spanProcessors` (tests, custom exporters) are added on the first call only.
