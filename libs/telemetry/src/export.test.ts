@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { otlpExporter } from './tracing.ts';
+import { initTracing, otlpExporter } from './tracing.ts';
 
 const probe = fileURLToPath(new URL('./fixtures/export-probe.ts', import.meta.url));
 
@@ -87,6 +87,10 @@ describe('span export', () => {
     );
     expect(() => otlpExporter({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/xml' })).toThrow(
       /^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http\/xml is not supported/,
+    );
+    // At start-up, with no endpoint too (this process's provider is not installed by it: the check comes first).
+    expect(() => initTracing('bad', { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(
+      /OTEL_EXPORTER_OTLP_PROTOCOL=grpc/,
     );
   });
 });

@@ -9,7 +9,8 @@ import { ROOT_CONTEXT, type Context, type ContextManager } from '@opentelemetry/
  * hooks for the whole process, and from then on every promise and async resource pays a hook. Our services
  * never need an ambient context (a request's trace travels with the request: see `RequestTraces`), but the
  * SDK's batch span processor calls `context.with()` on every export, so exporting spans alone turned the hooks
- * on: with an OTLP endpoint set, a trivial GET cost 24.0 µs of CPU instead of 17.5 (docs/benchmarks.md, issue 22).
+ * on: with spans exported, a trivial GET cost 24.0–25.1 µs of CPU with it and 21.3–22.6 with this manager
+ * (docs/benchmarks.md, issue 22).
  */
 export class SyncContextManager implements ContextManager {
   private current: Context = ROOT_CONTEXT;

@@ -49,6 +49,8 @@ export function initTracing(
 ): Tracing {
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
   if (!installed) {
+    // Checked with or without an endpoint, so a bad value stops start-up rather than the first export.
+    otlpProtocol(env);
     const spanProcessors: SpanProcessor[] = [...(extra.spanProcessors ?? [])];
     if (endpoint) spanProcessors.push(new BatchSpanProcessor(otlpExporter(env)));
     const choice = samplerFromEnv(env);
@@ -88,18 +90,23 @@ export function initTracing(
 const PROTOCOLS = ['http/protobuf', 'http/json'] as const;
 
 /**
- * The OTLP/HTTP exporter of `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (or `OTEL_EXPORTER_OTLP_PROTOCOL`):
- * `http/protobuf`, the specification's default, or `http/json`. Protobuf is the default for cost too: each span
- * is encoded in a fraction of JSON's CPU and bytes (docs/benchmarks.md, issue 22). `grpc` is not supported.
+ * The OTLP protocol of `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (or `OTEL_EXPORTER_OTLP_PROTOCOL`): `http/protobuf`,
+ * the specification's default, or `http/json`. Protobuf sends a third of JSON's bytes; their CPU measured the same
+ * (docs/benchmarks.md, issue 22). `grpc` is not supported. Any other value is an error naming the variable.
  */
-export function otlpExporter(env: NodeJS.ProcessEnv = process.env): OTLPProtoTraceExporter | OTLPJsonTraceExporter {
+export function otlpProtocol(env: NodeJS.ProcessEnv = process.env): (typeof PROTOCOLS)[number] {
   const variable = env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL']
     ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
     : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const protocol = (env[variable] ?? 'http/protobuf').trim();
-  if (protocol === 'http/json') return new OTLPJsonTraceExporter();
-  if (protocol === 'http/protobuf') return new OTLPProtoTraceExporter();
-  throw new Error(`${variable}=${protocol} is not supported: use one of ${PROTOCOLS.join(', ')}`);
+  if (!(PROTOCOLS as readonly string[]).includes(protocol))
+    throw new Error(`${variable}=${protocol} is not supported: use one of ${PROTOCOLS.join(', ')}`);
+  return protocol as (typeof PROTOCOLS)[number];
+}
+
+/** The OTLP/HTTP trace exporter of {@link otlpProtocol}; its endpoint is read by the SDK from `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`. */
+export function otlpExporter(env: NodeJS.ProcessEnv = process.env): OTLPProtoTraceExporter | OTLPJsonTraceExporter {
+  return otlpProtocol(env) === 'http/json' ? new OTLPJsonTraceExporter() : new OTLPProtoTraceExporter();
 }
 
 /** The trace and span ids of the active span, for log lines; empty when there is none. */
