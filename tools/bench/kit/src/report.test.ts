@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BENCH_USAGE, BenchReport, benchFlagsOrExit, formatValue, parseBenchFlags } from './report.ts';
 import { interleave } from './rounds.ts';
 
@@ -49,8 +49,11 @@ describe('parseBenchFlags', () => {
 });
 
 describe('BenchReport', () => {
+  const made: string[] = [];
+  afterAll(() => made.forEach((root) => rmSync(root, { recursive: true, force: true })));
   function workspace(): string {
     const root = mkdtempSync(join(tmpdir(), 'bench-kit-'));
+    made.push(root);
     writeFileSync(join(root, 'nx.json'), '{}');
     mkdirSync(join(root, 'docs'));
     writeFileSync(join(root, 'docs', 'benchmarks.md'), '# Benchmark results\n');
