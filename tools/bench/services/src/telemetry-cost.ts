@@ -27,6 +27,10 @@ type Config = keyof typeof CONFIGS;
 const flags = benchFlagsOrExit();
 const ROUNDS = flags.rounds ?? 6;
 const REQUESTS = Number(process.env['COST_REQUESTS'] ?? 30_000);
+if (!Number.isInteger(REQUESTS) || REQUESTS < 1_000) {
+  console.error(`telemetry-cost: COST_REQUESTS must be a whole number ≥ 1000, got ${process.env['COST_REQUESTS']}`);
+  process.exit(2);
+}
 const WARMUP = 20_000;
 const server = fileURLToPath(new URL('./telemetry-cost-server.ts', import.meta.url));
 
@@ -67,9 +71,12 @@ async function measure(config: Config): Promise<number> {
       throw new Error(`${config}: ${result.non2xx + result.errors} failed requests`);
     return (cpuMs * 1000) / result.requests.total;
   } finally {
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    await exited;
+    // Ours, by pid; waited for, so its spans are flushed and its port is free before the next.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
 }
 
