@@ -5,3 +5,4 @@ export * from './mode.ts';
 export * from './logger.ts';
 export * from './request-traces.ts';
 export * from './sync-context-manager.ts';
+export * from './encoding-span-processor.ts';

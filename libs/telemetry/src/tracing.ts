@@ -4,6 +4,7 @@ import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/expor
 import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { batchLimitsFromEnv, EncodingSpanProcessor, otlpProtobufSender } from './encoding-span-processor.ts';
 import { NamedIds } from './named-ids.ts';
 import { RequestTraces } from './request-traces.ts';
 import { samplerFromEnv, type SamplerChoice } from './sampling.ts';
@@ -52,7 +53,13 @@ export function initTracing(
     // Checked with or without an endpoint, so a bad value stops start-up rather than the first export.
     otlpProtocol(env);
     const spanProcessors: SpanProcessor[] = [...(extra.spanProcessors ?? [])];
-    if (endpoint) spanProcessors.push(new BatchSpanProcessor(otlpExporter(env)));
+    if (endpoint)
+      spanProcessors.push(
+        // Protobuf, the default: spans encoded as they end (EncodingSpanProcessor says what that saves).
+        otlpProtocol(env) === 'http/protobuf'
+          ? new EncodingSpanProcessor(otlpProtobufSender(), batchLimitsFromEnv(env))
+          : new BatchSpanProcessor(otlpExporter(env)),
+      );
     const choice = samplerFromEnv(env);
     const provider = new NodeTracerProvider({
       sampler: choice.sampler,
