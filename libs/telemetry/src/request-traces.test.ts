@@ -1,30 +1,36 @@
 import { defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOnSampler,
   BasicTracerProvider,
   InMemorySpanExporter,
   SamplingDecision,
   SimpleSpanProcessor,
+  type IdGenerator,
   type ReadableSpan,
   type Sampler,
 } from '@opentelemetry/sdk-trace-base';
+import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NamedIds } from './named-ids.ts';
 import { REQUEST_SPAN_NAME, RequestTraces, type TracedRequest } from './request-traces.ts';
 import { KeepSampler, samplerFromEnv } from './sampling.ts';
+
+const RESOURCE = resourceFromAttributes({ 'service.name': 'svc' });
 
 /** Request traces on a provider of their own (nothing global), sampled as `env` says, spans kept in memory. */
 function setup(env: NodeJS.ProcessEnv, chosen = samplerFromEnv(env)) {
   const exporter = new InMemorySpanExporter();
-  const ids = new NamedIds();
+  const processor = new SimpleSpanProcessor(exporter);
   const provider = new BasicTracerProvider({
     sampler: chosen.sampler,
-    idGenerator: ids,
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
+    resource: RESOURCE,
+    spanProcessors: [processor],
   });
   const tracer = provider.getTracer('t');
-  return { traces: new RequestTraces(tracer, ids, chosen), exporter, tracer };
+  const traces = new RequestTraces({ resource: RESOURCE, scope: { name: 't' }, processors: [processor] }, chosen);
+  return { traces, exporter, tracer };
 }
 
 const w3c = new W3CTraceContextPropagator();
@@ -214,16 +220,66 @@ describe('request traces', () => {
     expect(traces.ids(request()).traceId).not.toBe(first.traceId);
   });
 
-  it('names only the span it records: the next span the tracer starts draws fresh ids', () => {
-    const { traces, exporter, tracer } = setup({ OTEL_TRACES_SAMPLER_ARG: '1' });
-    const r = request();
-    const { traceId, spanId } = traces.ids(r);
-    traces.end(r, ended);
-    const other = tracer.startSpan('other');
-    other.end();
-    const [recorded, next] = exporter.getFinishedSpans();
-    expect(recorded!.spanContext()).toMatchObject({ traceId, spanId });
-    expect(next!.spanContext().traceId).not.toBe(traceId);
-    expect(next!.spanContext().spanId).not.toBe(spanId);
+  it("records the span the SDK's tracer would record for the request: the same fields, the same duration", () => {
+    const { traces, exporter } = setup({ OTEL_TRACES_SAMPLER_ARG: '0.5' });
+    fc.assert(
+      fc.property(
+        fc.option(fc.tuple(hex(32), hex(16), fc.constantFrom('00', '01')), { nil: undefined }),
+        fc.option(fc.constantFrom('vendor=a', 'a=1,b=2'), { nil: undefined }),
+        fc.constantFrom(200, 404, 503),
+        fc.double({ min: 0, max: 5_000, noNaN: true }),
+        fc.constantFrom(undefined, 'error', 'slow'),
+        (caller, state, status, elapsedMs, keep) => {
+          exporter.reset();
+          const headers: TracedRequest['headers'] = {};
+          if (caller) headers['traceparent'] = `00-${caller.join('-')}`;
+          if (caller && state) headers['tracestate'] = state;
+          const r = request(headers);
+          const ids = traces.ids(r);
+          const end = { method: 'POST', route: '/m/:id', path: '/m/7', status, elapsedMs, keep } as const;
+          const now = performance.now();
+          traces.end(r, end);
+          const [ours] = exporter.getFinishedSpans();
+          if (!traces.sampled(r) && keep === undefined) {
+            expect(ours).toBeUndefined();
+            return;
+          }
+          // The SDK's way, as RequestTraces once did it: a span started and ended through a tracer whose sampler
+          // records it (the request was decided already) and whose id generator hands out the request's ids.
+          const named: IdGenerator = { generateTraceId: () => ids.traceId, generateSpanId: () => ids.spanId };
+          const sdk = new BasicTracerProvider({
+            sampler: new AlwaysOnSampler(),
+            resource: RESOURCE,
+            idGenerator: named,
+          });
+          const parent = new W3CTraceContextPropagator().extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+          const span = sdk
+            .getTracer('t')
+            .startSpan(
+              `${end.method} ${end.route}`,
+              { kind: SpanKind.SERVER, startTime: now - elapsedMs, attributes: ours!.attributes },
+              parent,
+            );
+          if (status >= 500) span.setStatus({ code: 2 });
+          span.end(now);
+          const theirs = span as unknown as ReadableSpan;
+          for (const field of ['name', 'kind', 'parentSpanContext', 'status', 'links', 'events', 'ended'] as const)
+            expect(ours![field]).toEqual(theirs[field]);
+          expect(ours!.spanContext()).toEqual(theirs.spanContext());
+          expect(ours!.resource).toBe(theirs.resource);
+          expect(ours!.instrumentationScope).toEqual(theirs.instrumentationScope);
+          expect([ours!.droppedAttributesCount, ours!.droppedEventsCount, ours!.droppedLinksCount]).toEqual([0, 0, 0]);
+          const ms = (t: readonly [number, number]) => t[0] * 1000 + t[1] / 1e6;
+          expect(ms(ours!.duration)).toBeCloseTo(ms(theirs.duration), 2);
+          expect(Math.abs(ms(ours!.endTime) - ms(theirs.endTime))).toBeLessThan(5);
+          // What the request said about itself, whatever the SDK did with it.
+          expect(ours!.attributes).toMatchObject({
+            'http.request.method': 'POST',
+            'http.response.status_code': status,
+          });
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -8,13 +8,17 @@ import {
   TraceFlags,
   type Attributes,
   type Context,
+  type HrTime,
+  type Link,
   type SpanContext,
-  type Tracer,
+  type SpanStatus,
 } from '@opentelemetry/api';
-import { parseTraceParent, TraceState } from '@opentelemetry/core';
+import { hrTime, hrTimeDuration, parseTraceParent, TraceState, type InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace-node';
 import { performance } from 'node:perf_hooks';
-import { newSpanId, newTraceId, type NamedIds } from './named-ids.ts';
-import { DECIDED_SAMPLED, KEEP_ATTRIBUTE, type SamplerChoice } from './sampling.ts';
+import { newSpanId, newTraceId } from './ids.ts';
+import { KEEP_ATTRIBUTE, type SamplerChoice } from './sampling.ts';
 
 /** The name the sampler is asked about for a request's span (the recorded span is named `<method> <route>`). */
 export const REQUEST_SPAN_NAME = 'http request';
@@ -48,6 +52,45 @@ export interface RequestEnd {
   readonly keep?: 'error' | 'slow' | undefined;
 }
 
+/** Where request spans are recorded: the tracer provider's resource, a scope, and its span processors. */
+export interface SpanRecorder {
+  readonly resource: Resource;
+  /** The scope the spans are recorded under (the service's name). */
+  readonly scope: InstrumentationScope;
+  /** Each is handed every recorded span, finished (`onEnd`; a request span is made finished, so no `onStart`). */
+  readonly processors: readonly SpanProcessor[];
+}
+
+/** A request's span as span processors and exporters read it, made when the request has ended. */
+class RequestSpan implements ReadableSpan {
+  readonly kind = SpanKind.SERVER;
+  readonly links: Link[] = [];
+  readonly events: TimedEvent[] = [];
+  readonly ended = true;
+  readonly droppedAttributesCount = 0;
+  readonly droppedEventsCount = 0;
+  readonly droppedLinksCount = 0;
+  readonly duration: HrTime;
+
+  constructor(
+    readonly name: string,
+    private readonly context: SpanContext,
+    readonly parentSpanContext: SpanContext | undefined,
+    readonly startTime: HrTime,
+    readonly endTime: HrTime,
+    readonly status: SpanStatus,
+    readonly attributes: Attributes,
+    readonly resource: Resource,
+    readonly instrumentationScope: InstrumentationScope,
+  ) {
+    this.duration = hrTimeDuration(startTime, endTime);
+  }
+
+  spanContext(): SpanContext {
+    return this.context;
+  }
+}
+
 /**
  * The traces of incoming requests, decided on first use and recorded when the request ends.
  *
@@ -59,18 +102,21 @@ export interface RequestEnd {
  * or the request's end needs it, as the SDK's sampler would decide it. A recorded span (sampled,
  * or kept because it failed or was slow) is made at the end with the request's real start time and with the
  * ids its calls and log lines already carry, so a kept span is the parent its downstream spans name.
+ *
+ * A recorded span is handed to the provider's span processors as it is, not started and ended through the SDK's
+ * tracer: the request's trace is already decided, so the tracer's sampler call, context, span object and
+ * attribute checks would only repeat work, and with every request traced they cost more than the export
+ * (docs/benchmarks.md, issue 22). A test holds the span equal to the one the SDK's tracer records for it.
  */
 export class RequestTraces {
   private readonly decided = new WeakMap<TracedRequest, Decision>();
 
   /**
-   * @param tracer records the spans; its provider must draw ids from `named` and sample with `choice.sampler`.
-   * @param named the provider's id generator.
+   * @param recorder where recorded spans go (the provider's processors).
    * @param choice how the provider samples (from {@link samplerFromEnv}).
    */
   constructor(
-    private readonly tracer: Tracer,
-    private readonly named: NamedIds,
+    private readonly recorder: SpanRecorder,
     private readonly choice: Pick<SamplerChoice, 'root' | 'parentBased' | 'ratio'>,
   ) {}
 
@@ -110,20 +156,29 @@ export class RequestTraces {
       attributes[KEEP_ATTRIBUTE] = true;
       attributes['nova.kept_because'] = end.keep;
     }
-    let parent: Context = d.caller ? trace.setSpanContext(ROOT_CONTEXT, d.caller) : ROOT_CONTEXT;
-    // Decided already: the sampler must not be asked again (a new trace would be sampled at the ratio squared).
-    if (d.sampled) parent = parent.setValue(DECIDED_SAMPLED, true);
-    // Performance-clock times (ms): the SDK converts them, and the duration is the request's to the µs.
+    // Timed as the SDK times a span: the performance clock, anchored to the wall clock when the span is made.
     const now = performance.now();
-    const span = this.named.naming((d.traceId ??= newTraceId()), (d.spanId ??= newSpanId()), () =>
-      this.tracer.startSpan(
-        `${end.method} ${end.route}`,
-        { kind: SpanKind.SERVER, startTime: now - end.elapsedMs, attributes },
-        parent,
-      ),
+    const offset = Date.now() - (performance.timeOrigin + now);
+    const context: SpanContext = {
+      traceId: (d.traceId ??= newTraceId()),
+      spanId: (d.spanId ??= newSpanId()),
+      // Sampled, or kept: recorded and exported either way, as the provider's sampler answers for both.
+      traceFlags: TraceFlags.SAMPLED,
+      traceState: d.caller?.traceState,
+    };
+    const { resource, scope, processors } = this.recorder;
+    const span = new RequestSpan(
+      `${end.method} ${end.route}`,
+      context,
+      d.caller,
+      hrTime(now - end.elapsedMs + offset),
+      hrTime(now + offset),
+      { code: end.status >= 500 ? SpanStatusCode.ERROR : SpanStatusCode.UNSET },
+      attributes,
+      resource,
+      scope,
     );
-    if (end.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-    span.end(now);
+    for (const processor of processors) processor.onEnd(span);
   }
 
   private decisionOf(request: TracedRequest): Decision {

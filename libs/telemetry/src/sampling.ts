@@ -1,4 +1,4 @@
-import { createContextKey, type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
+import { type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -15,13 +15,6 @@ import {
  * are kept when the request itself was not sampled.
  */
 export const KEEP_ATTRIBUTE = 'nova.keep';
-
-/**
- * A context carrying this key set to `true` starts a recorded, sampled span: the request's trace was already
- * decided sampled ({@link RequestTraces}) and its headers said so to the calls it made; asking the sampler
- * again would sample a new trace at the ratio squared.
- */
-export const DECIDED_SAMPLED = createContextKey('nova.decided-sampled');
 
 /**
  * Default share of new traces sampled when `OTEL_TRACES_SAMPLER_ARG` is not set: 1 %. An exported span costs its
@@ -49,8 +42,7 @@ export class KeepSampler implements Sampler {
     attributes: Attributes,
     links: Link[],
   ): SamplingResult {
-    if (attributes[KEEP_ATTRIBUTE] === true || context.getValue(DECIDED_SAMPLED) === true)
-      return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+    if (attributes[KEEP_ATTRIBUTE] === true) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
     return this.delegate.shouldSample(context, traceId, name, kind, attributes, links);
   }
 

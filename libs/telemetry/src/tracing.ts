@@ -2,10 +2,9 @@ import { context, propagation, trace, type Context, type Span, type Tracer } fro
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { batchLimitsFromEnv, EncodingSpanProcessor, otlpProtobufSender } from './encoding-span-processor.ts';
-import { NamedIds } from './named-ids.ts';
 import { RequestTraces } from './request-traces.ts';
 import { samplerFromEnv, type SamplerChoice } from './sampling.ts';
 import { SyncContextManager } from './sync-context-manager.ts';
@@ -32,9 +31,8 @@ export interface Tracing {
 }
 
 /** The process-wide provider and how it samples (for {@link RequestTraces}); set by the first {@link initTracing}. */
-let installed: { provider: NodeTracerProvider; choice: SamplerChoice } | undefined;
-/** The provider's ids, nameable so a request's span is recorded with the ids it already propagated. */
-const ids = new NamedIds();
+let installed:
+  { provider: NodeTracerProvider; choice: SamplerChoice; resource: Resource; processors: SpanProcessor[] } | undefined;
 
 /**
  * Registers the process-wide tracer provider once: a synchronous context ({@link SyncContextManager}), W3C trace-context
@@ -61,10 +59,10 @@ export function initTracing(
           : new BatchSpanProcessor(otlpExporter(env)),
       );
     const choice = samplerFromEnv(env);
+    const resource = resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? service });
     const provider = new NodeTracerProvider({
       sampler: choice.sampler,
-      idGenerator: ids,
-      resource: resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? service }),
+      resource,
       spanProcessors,
     });
     // W3C trace context only: the SDK's default adds the baggage propagator, which we never use and which
@@ -72,10 +70,10 @@ export function initTracing(
     // manager, not the SDK's AsyncLocalStorage: its first use (every batch export makes one) turns on async
     // hooks for the whole process (SyncContextManager says what that cost).
     provider.register({ propagator: new W3CTraceContextPropagator(), contextManager: new SyncContextManager() });
-    installed = { provider, choice };
+    installed = { provider, choice, resource, processors: spanProcessors };
   }
-  const { provider, choice } = installed;
-  // From our provider, not the global one: the request spans' ids are named through its id generator.
+  const { provider, choice, resource, processors } = installed;
+  // From our provider, not the global one (another SDK may have registered first).
   const tracer = provider.getTracer(service);
   return {
     tracer,
@@ -87,7 +85,8 @@ export function initTracing(
       return carrier;
     },
     extract: (headers) => propagation.extract(context.active(), headers),
-    requests: new RequestTraces(tracer, ids, choice),
+    // Recorded as the provider records its spans: its resource, this service's scope (the tracer's), its processors.
+    requests: new RequestTraces({ resource, scope: { name: service }, processors }, choice),
     flush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
