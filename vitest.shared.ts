@@ -1,8 +1,13 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+/** Points TMPDIR at a directory of the run's own, removed at its end (see the file). */
+const TMPDIR_SETUP = fileURLToPath(new URL('./vitest.tmpdir.ts', import.meta.url));
 
 /**
  * The vitest settings every project shares: workspace packages resolve to their TypeScript sources through
- * the `@nova/source` export condition, tests sit beside the code, and coverage is v8's.
+ * the `@nova/source` export condition, tests sit beside the code, coverage is v8's, and temporary files go in a
+ * directory of the run's own, removed at its end (a project's own global setup runs after that one's).
  */
 export function projectConfig(overrides: ViteUserConfig['test'] = {}): ViteUserConfig {
   return defineConfig({
@@ -22,6 +27,7 @@ export function projectConfig(overrides: ViteUserConfig['test'] = {}): ViteUserC
         reporter: ['text-summary', 'text'],
       },
       ...overrides,
+      globalSetup: [TMPDIR_SETUP, ...[overrides.globalSetup ?? []].flat()],
     },
   });
 }
