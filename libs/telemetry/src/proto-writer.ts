@@ -13,6 +13,22 @@ function varintSize(n: number): number {
 }
 
 const NANOS_PER_SECOND = 1_000_000_000n;
+/** The last second (in 2116) whose nanoseconds {@link ProtoWriter.hrTime} splits into words without a BigInt. */
+const MAX_FAST_SECONDS = Math.floor((2 ** 53 - 1) / 1_953_125);
+
+/** True when every character of `s` is ASCII (one UTF-8 byte each). */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** The value of a hex digit's character code, either case; 0 for anything else. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return 0;
+}
 
 /**
  * An append-only protobuf encoder into one growable buffer: fields are written straight into it, and a nested
@@ -83,15 +99,27 @@ export class ProtoWriter {
 
   fixed32(n: number): void {
     this.ensure(4);
-    this.buf.writeUInt32LE(n >>> 0, this.pos);
-    this.pos += 4;
+    this.word(n >>> 0);
   }
 
   /** A `fixed64` of nanoseconds from an OpenTelemetry `HrTime` ([seconds, nanoseconds]). */
   hrTime(time: readonly [number, number]): void {
     this.ensure(8);
-    const nanos = BigInt(Math.trunc(time[0])) * NANOS_PER_SECOND + BigInt(Math.trunc(time[1]));
-    this.buf.writeBigUInt64LE(BigInt.asUintN(64, nanos), this.pos);
+    const seconds = Math.trunc(time[0]);
+    const nanos = Math.trunc(time[1]);
+    // Until 2116 (and for what the SDK makes), in doubles: 1e9 = 1,953,125 · 2^9 and seconds · 1,953,125 < 2^53,
+    // so the two 32-bit words are exact without a BigInt per timestamp.
+    if (seconds >= 0 && seconds <= MAX_FAST_SECONDS && nanos >= 0 && nanos < 1e9) {
+      const a = seconds * 1_953_125;
+      const aHigh = Math.floor(a / 2 ** 23);
+      const low = (a - aHigh * 2 ** 23) * 512 + nanos;
+      const carry = Math.floor(low / 2 ** 32);
+      this.word(low - carry * 2 ** 32);
+      this.word(aHigh + carry);
+      return;
+    }
+    const total = BigInt(seconds) * NANOS_PER_SECOND + BigInt(nanos);
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, total), this.pos);
     this.pos += 8;
   }
 
@@ -103,6 +131,17 @@ export class ProtoWriter {
 
   /** A string field (UTF-8; a lone surrogate becomes U+FFFD, as protobuf strings must be valid UTF-8). */
   string(field: number, s: string): void {
+    // Most of a span's strings are short ASCII (names, keys, routes): copied here, without a call into C++.
+    if (s.length < 128 && isAscii(s)) {
+      this.tag(field, Wire.Bytes);
+      this.ensure(s.length + 1);
+      const buf = this.buf;
+      let pos = this.pos;
+      buf[pos++] = s.length;
+      for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i);
+      this.pos = pos;
+      return;
+    }
     const length = Buffer.byteLength(s, 'utf8');
     this.tag(field, Wire.Bytes);
     this.varint(length);
@@ -119,15 +158,17 @@ export class ProtoWriter {
     this.pos += bytes.length;
   }
 
-  /** A bytes field from a hex string (a trace or span id): half its length in bytes, what is not hex as zeros. */
+  /** A bytes field from a hex string (a trace or span id): half its length in bytes, a digit that is not hex read as 0. */
   hex(field: number, hex: string): void {
     const length = hex.length >> 1;
     this.tag(field, Wire.Bytes);
     this.varint(length);
     this.ensure(length);
-    const written = this.buf.write(hex, this.pos, length, 'hex');
-    this.buf.fill(0, this.pos + written, this.pos + length);
-    this.pos += length;
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < 2 * length; i += 2)
+      buf[pos++] = (hexDigit(hex.charCodeAt(i)) << 4) | hexDigit(hex.charCodeAt(i + 1));
+    this.pos = pos;
   }
 
   /** Starts a nested message (or packed field) in `field`; returns the mark {@link end} needs. */
@@ -152,6 +193,17 @@ export class ProtoWriter {
     this.pos = mark;
     this.varint(length);
     this.pos = end;
+  }
+
+  /** A little-endian 32-bit word (0 ≤ n < 2^32); room already ensured. */
+  private word(n: number): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = n & 0xff;
+    buf[pos++] = (n >>> 8) & 0xff;
+    buf[pos++] = (n >>> 16) & 0xff;
+    buf[pos++] = n >>> 24;
+    this.pos = pos;
   }
 
   private ensure(n: number): void {
