@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { SamplingDecision, type Sampler } from '@opentelemetry/sdk-trace-node';
 import { ExportResultCode, loggingErrorHandler, setGlobalErrorHandler, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -10,21 +9,10 @@ import {
   type BatchLimits,
   type SpanSender,
 } from './encoding-span-processor.ts';
+import { decodeTraceRequest } from './fixtures/otlp-decode.ts';
 
-const root = createRequire(import.meta.url)('@opentelemetry/otlp-transformer/build/src/generated/root') as {
-  opentelemetry: {
-    proto: { collector: { trace: { v1: { ExportTraceServiceRequest: { decode(b: Uint8Array): Req } } } } };
-  };
-};
-interface Req {
-  resourceSpans: Array<{
-    resource: { attributes: Array<{ key: string }> };
-    scopeSpans: Array<{ scope: { name: string }; spans: Array<{ name: string }> }>;
-  }>;
-}
-const decode = (b: Uint8Array) => root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest.decode(b);
 const names = (b: Uint8Array) =>
-  decode(b).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((x) => x.name)));
+  decodeTraceRequest(b).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((x) => x.name)));
 
 /** A sender that records what it is sent and answers as told (at once, by default with success). */
 function recordingSender(answer: () => Promise<ExportResult> = async () => ({ code: ExportResultCode.SUCCESS })) {
@@ -71,7 +59,7 @@ describe('EncodingSpanProcessor', () => {
     expect(sender.sent).toHaveLength(0);
     end(tracer, 'c');
     expect(sender.sent).toHaveLength(1);
-    const request = decode(sender.sent[0]!);
+    const request = decodeTraceRequest(sender.sent[0]!);
     expect(request.resourceSpans[0]!.resource.attributes.map((a) => a.key)).toContain('service.name');
     expect(request.resourceSpans[0]!.scopeSpans[0]!.scope.name).toBe('probe-scope');
     expect(names(sender.sent[0]!)).toEqual(['a', 'b', 'c']);

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type SpanContext } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
@@ -6,30 +5,9 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { decodeTraceRequest } from './fixtures/otlp-decode.ts';
 import { encodeRequest, encodeSpan, type ResourceBatch } from './otlp-spans.ts';
 import { ProtoWriter } from './proto-writer.ts';
-
-// The SDK's generated protobuf classes, to read both encodings back (the package exports no path to them).
-const root = createRequire(import.meta.url)('@opentelemetry/otlp-transformer/build/src/generated/root') as {
-  opentelemetry: {
-    proto: {
-      collector: {
-        trace: {
-          v1: {
-            ExportTraceServiceRequest: {
-              decode(b: Uint8Array): unknown;
-              toObject(m: unknown, o: object): unknown;
-            };
-          };
-        };
-      };
-    };
-  };
-};
-const Request = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
-/** A request as plain data: absent scalars as their defaults (proto3 reads both alike), 64-bit values as strings. */
-const decoded = (bytes: Uint8Array) =>
-  Request.toObject(Request.decode(bytes), { longs: String, bytes: String, defaults: true, arrays: true });
 
 const hex = (bytes: number) =>
   fc.uint8Array({ minLength: bytes, maxLength: bytes }).map((b) => Buffer.from(b).toString('hex'));
@@ -144,7 +122,9 @@ describe('OTLP span encoding', () => {
   it('reads back as what the SDK protobuf serializer sends, for any spans', () => {
     fc.assert(
       fc.property(fc.array(span, { maxLength: 6 }), (spans) => {
-        expect(decoded(ours(spans))).toEqual(decoded(ProtobufTraceSerializer.serializeRequest(spans)!));
+        expect(decodeTraceRequest(ours(spans))).toEqual(
+          decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(spans)!),
+        );
       }),
       { numRuns: 300 },
     );
@@ -155,6 +135,6 @@ describe('OTLP span encoding', () => {
     const long = { ...s!, name: 'n'.repeat(20_000), attributes: { big: 'é'.repeat(70_000) } } as ReadableSpan;
     const bytes = ours([long]);
     expect(bytes.length).toBeGreaterThan(160_000);
-    expect(decoded(bytes)).toEqual(decoded(ProtobufTraceSerializer.serializeRequest([long])!));
+    expect(decodeTraceRequest(bytes)).toEqual(decodeTraceRequest(ProtobufTraceSerializer.serializeRequest([long])!));
   });
 });
