@@ -34,6 +34,17 @@ const WARMUP = {
   getUser: Number(process.env['BENCH_WARMUP_GETS'] ?? 20_000),
   postMessage: Number(process.env['BENCH_WARMUP_POSTS'] ?? 6_000),
 };
+/**
+ * The warm-up is served twice, with the traced stacks' first export between the two. A process's first outgoing
+ * HTTP request (the exporter's post; node:http and undici alike) deoptimizes socket and stream code it shares
+ * with the server, and V8 takes many calls to optimize it again: measured 2026-12-05 in one process
+ * (`telemetry-cost`), one such request added ~4 µs to each of the next 30,000 requests (+24 %) and nothing once
+ * 60,000 more had been served. Measured right after it, the traced stacks were charged that transient as if it
+ * were their steady cost, and the untraced ones, never exporting, did not pay it.
+ */
+const WARMUP_PASSES = 2;
+/** How long the stacks are left idle between the passes: the batch processor's schedule delay (5 s) and a margin. */
+const EXPORT_WAIT_MS = 6_000;
 
 /**
  * Telemetry configurations, as the environment each stack's services get. `control` is a second `off` stack:
@@ -121,7 +132,7 @@ report.note(
   'one embedded PostgreSQL 17, five stacks up at once (telemetry off / off again as an A/A control / metrics / default / full)',
 );
 report.note(
-  `${REPLICATIONS.length} replications of ${REPLICATIONS.join('/')} rounds, each a fresh set of the five stacks (started in a rotating order), warmed up by ${WARMUP.getUser.toLocaleString('en-US')} GETs and ${WARMUP.postMessage.toLocaleString('en-US')} POSTs each (all five loaded at once, discarded); in each round, for each route, the five stacks are loaded at the same moment for ${SECONDS} s (${CONNECTIONS} connections each, one autocannon per stack, the start order rotating each round), once as fast as they answer and once at a fixed rate, then left idle for ${IDLE_MS / 1000} s to measure their CPU with no load; ratios to off taken per round; the next-run interval's batches are the replications`,
+  `${REPLICATIONS.length} replications of ${REPLICATIONS.join('/')} rounds, each a fresh set of the five stacks (started in a rotating order), warmed up by ${WARMUP_PASSES} passes of ${WARMUP.getUser.toLocaleString('en-US')} GETs and ${WARMUP.postMessage.toLocaleString('en-US')} POSTs each (all five loaded at once, discarded; ${EXPORT_WAIT_MS / 1000} s idle between the passes so that the traced stacks' first export, and the reoptimization after it, fall inside the warm-up); in each round, for each route, the five stacks are loaded at the same moment for ${SECONDS} s (${CONNECTIONS} connections each, one autocannon per stack, the start order rotating each round), once as fast as they answer and once at a fixed rate, then left idle for ${IDLE_MS / 1000} s to measure their CPU with no load; ratios to off taken per round; the next-run interval's batches are the replications`,
 );
 report.note(
   'load generator: autocannon in the bench process, identical for every stack and running for all of them at once, so its cost is held constant and cancels in the per-round ratio',
@@ -175,15 +186,19 @@ try {
   let measured = 0;
   for (const [replication, rounds] of REPLICATIONS.entries()) {
     const { targets, pids } = await startStacks(replication);
-    for (const [route] of ROUTES) {
-      const warm = modes.map((m) =>
-        autocannon({ connections: CONNECTIONS, amount: WARMUP[route], ...targets[m][route] }),
-      );
-      (await Promise.all(warm)).forEach((r, i) => {
-        failures += r.errors + r.timeouts + r.non2xx;
-        requests += r.requests.total;
-        served[modes[i]!] = (served[modes[i]!] ?? 0) + r.requests.total;
-      });
+    for (let pass = 0; pass < WARMUP_PASSES; pass++) {
+      // Every process that sampled a span in the pass before has exported it by the end of this wait.
+      if (pass > 0) await setTimeout(EXPORT_WAIT_MS);
+      for (const [route] of ROUTES) {
+        const warm = modes.map((m) =>
+          autocannon({ connections: CONNECTIONS, amount: WARMUP[route], ...targets[m][route] }),
+        );
+        (await Promise.all(warm)).forEach((r, i) => {
+          failures += r.errors + r.timeouts + r.non2xx;
+          requests += r.requests.total;
+          served[modes[i]!] = (served[modes[i]!] ?? 0) + r.requests.total;
+        });
+      }
     }
     if (replication === 0) {
       // The fixed rate of each route, per stack: what all five together sustain when loaded as fast as they
