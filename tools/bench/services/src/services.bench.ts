@@ -18,7 +18,7 @@ import autocannon from 'autocannon';
 import { BenchReport, replicationSizes, benchFlagsOrExit, totalCpuMs } from '@nova/bench-kit';
 import { startLocalPostgres } from '@nova/local-postgres';
 import { startStack, type Stack } from '@nova/stack';
-import { startOtlpSink } from './otlp-sink.ts';
+import { startOtlpCollector } from '@nova/telemetry/testing';
 import { prepareRoutes, type Routes as Target } from './routes.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
@@ -147,7 +147,7 @@ report.note(
 const postgres = await startLocalPostgres({});
 // Where the traced stacks export their spans: what a collector costs its senders (encoding, posting) is paid
 // as in production; the sink's own CPU, like a collector's on another machine, is not charged to the services.
-const sink = await startOtlpSink();
+const sink = await startOtlpCollector({ keep: false });
 /** Requests each configuration's stack served over the run, warm-up included (for spans per request). */
 const served = {} as Record<Mode, number>;
 let stacks: Stack[] = [];

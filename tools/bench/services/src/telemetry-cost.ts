@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { BenchReport, benchFlagsOrExit, interleave, pinToCore, processCpuMs } from '@nova/bench-kit';
 import { freePort } from '@nova/process-kit';
-import { startOtlpSink } from './otlp-sink.ts';
+import { startOtlpCollector } from '@nova/telemetry/testing';
 
 const CONFIGS = {
   off: { TELEMETRY: 'off' },
@@ -45,7 +45,7 @@ const server = fileURLToPath(new URL('./telemetry-cost-server.ts', import.meta.u
 
 // The load generator (this process) on core 1, each service process on core 0 (pinned once started).
 const pinned = pinToCore(1);
-const sink = await startOtlpSink();
+const sink = await startOtlpCollector({ keep: false });
 const report = new BenchReport('telemetry-cost', flags);
 report.note(
   `one service process at a time (createServiceApp, a trivial GET route), ${WARMUP.map((n) => n.toLocaleString('en-US')).join(' + ')} requests of warm-up, then ${REQUESTS.toLocaleString('en-US')} counted; 10 connections; CPU per request from every thread's schedstat; ${ROUNDS} rounds, the configurations' order rotating; traced configurations with "exported" post to a loopback OTLP sink, their first post made between the two warm-ups`,
