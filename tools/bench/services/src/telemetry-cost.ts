@@ -34,7 +34,7 @@ if (!Number.isInteger(REQUESTS) || REQUESTS < 1_000) {
 }
 /**
  * Requests each process serves before the count: a first warm-up, then (after an exporting process's first post)
- * a second. Measured 2026-12-05 with `metrics` alone: 18.4 µs per request after 20,000 requests, 15.3 after
+ * a second. Measured 2026-12-05 with `metrics` alone: 18.4 µs per request after 20,000 requests, ~15 after
  * 80,000; and one outgoing HTTP request (node:http or undici alike) after 20,000 added ~4 µs to each of the next
  * 30,000, and nothing once 60,000 more had been served. V8 reoptimizes what the first outgoing connection
  * deoptimized (socket and stream code shared by server and client) only after enough calls; counted before that,
