@@ -7,22 +7,25 @@
 export function spanNamesInProtobuf(body: Uint8Array): string[] {
   const names: string[] = [];
   const utf8 = new TextDecoder();
-  for (const resourceSpans of fields(body, 1))
-    for (const scopeSpans of fields(resourceSpans, 2))
-      for (const span of fields(scopeSpans, 2)) {
-        let name = '';
-        for (const bytes of fields(span, 5)) name = utf8.decode(bytes);
-        names.push(name);
-      }
+  for (const span of spansIn(body)) {
+    let name = '';
+    for (const bytes of fields(span, 5)) name = utf8.decode(bytes);
+    names.push(name);
+  }
   return names;
 }
 
-/** How many spans an OTLP `ExportTraceServiceRequest` in protobuf holds, without reading them. Throws on a malformed body. */
+/** How many spans an OTLP trace export request in protobuf holds, without reading them; throws if malformed. */
 export function spanCountInProtobuf(body: Uint8Array): number {
   let n = 0;
-  for (const resourceSpans of fields(body, 1))
-    for (const scopeSpans of fields(resourceSpans, 2)) for (const _span of fields(scopeSpans, 2)) n++;
+  for (const _span of spansIn(body)) n++;
   return n;
+}
+
+/** Each span's bytes: `resource_spans` (1) → `scope_spans` (2) → `spans` (2). */
+function* spansIn(body: Uint8Array): Generator<Uint8Array> {
+  for (const resourceSpans of fields(body, 1))
+    for (const scopeSpans of fields(resourceSpans, 2)) yield* fields(scopeSpans, 2);
 }
 
 /** The payloads of the length-delimited fields numbered `wanted` in one protobuf message. */
