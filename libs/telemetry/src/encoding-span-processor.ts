@@ -1,7 +1,5 @@
 import { context, diag, TraceFlags } from '@opentelemetry/api';
 import { ExportResultCode, globalErrorHandler, suppressTracing, type ExportResult } from '@opentelemetry/core';
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { encodeRequest, encodeSpan, type ScopeBatch } from './otlp-spans.ts';
@@ -44,24 +42,6 @@ export function batchLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): BatchL
       `OTEL_BSP_MAX_EXPORT_BATCH_SIZE=${limits.maxExportBatchSize} exceeds OTEL_BSP_MAX_QUEUE_SIZE=${limits.maxQueueSize}: a batch must fit in the queue`,
     );
   return limits;
-}
-
-/**
- * The SDK's OTLP/HTTP protobuf transport (endpoint, headers, timeout, compression and retries from the standard
- * `OTEL_EXPORTER_OTLP_*` variables), sending requests already encoded.
- */
-export function otlpProtobufSender(): SpanSender {
-  const delegate = createOtlpHttpExportDelegate(
-    convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
-    {
-      serializeRequest: (request: Uint8Array) => request,
-      deserializeResponse: ProtobufTraceSerializer.deserializeResponse,
-    },
-  );
-  return {
-    send: (request) => new Promise((resolve) => delegate.export(request, resolve)),
-    shutdown: () => delegate.shutdown(),
-  };
 }
 
 /** The spans of one batch not sent yet, by resource and scope. */

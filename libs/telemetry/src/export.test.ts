@@ -44,6 +44,15 @@ describe('span export', () => {
     expect(hooks).toBe(false);
   }, 30_000);
 
+  it('a flushed exporter delivers its spans and leaves the process free to exit (no shutdown)', async () => {
+    collector.clear();
+    // Exits by itself, or the test times out: an idle export thread must not hold the process open, and the one
+    // request the flush awaits must be answered before the process may end.
+    await runProbe({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, PROBE: 'flush' });
+    expect(collector.exports).toHaveLength(1);
+    expect([...collector.exports[0]!.spanNames].sort()).toEqual(['span 0', 'span 1', 'span 2']);
+  }, 30_000);
+
   it('the probe sees async hooks when a process has them (control)', async () => {
     expect(await runProbe({ PROBE: 'als' })).toEqual({ hooks: true });
   }, 30_000);

@@ -4,7 +4,8 @@ import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/expor
 import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
-import { batchLimitsFromEnv, EncodingSpanProcessor, otlpProtobufSender } from './encoding-span-processor.ts';
+import { batchLimitsFromEnv, EncodingSpanProcessor } from './encoding-span-processor.ts';
+import { ExportThread } from './export-thread.ts';
 import { RequestTraces } from './request-traces.ts';
 import { samplerFromEnv, type SamplerChoice } from './sampling.ts';
 import { SyncContextManager } from './sync-context-manager.ts';
@@ -53,9 +54,10 @@ export function initTracing(
     const spanProcessors: SpanProcessor[] = [...(extra.spanProcessors ?? [])];
     if (endpoint)
       spanProcessors.push(
-        // Protobuf, the default: spans encoded as they end (EncodingSpanProcessor says what that saves).
+        // Protobuf, the default: spans encoded as they end (EncodingSpanProcessor says what that saves) and sent
+        // from a thread of their own (ExportThread says why).
         otlpProtocol(env) === 'http/protobuf'
-          ? new EncodingSpanProcessor(otlpProtobufSender(), batchLimitsFromEnv(env))
+          ? new EncodingSpanProcessor(new ExportThread({ env }), batchLimitsFromEnv(env))
           : new BatchSpanProcessor(otlpExporter(env)),
       );
     const choice = samplerFromEnv(env);
