@@ -20,14 +20,13 @@ import {
   timeout as cTimeout,
   wrap,
 } from 'cockatiel';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   BenchReport,
   benchFlagsOrExit,
   canCollectGarbage,
+  replicatedRounds,
   replicationSizes,
-  interleave,
   pinToOneCore,
 } from '@nova/bench-kit';
 import { measure } from 'mitata';
@@ -117,34 +116,6 @@ const measures = Object.fromEntries(
   ]),
 );
 
-/** Set in a replication's process: how many rounds it measures; it prints them as one JSON line and exits. */
-const REPLICATE = process.env['BENCH_REPLICATE'];
-if (REPLICATE !== undefined) {
-  const rotation = Number(process.env['BENCH_ROTATION'] ?? 0);
-  const rounds = await interleave(measures, { rounds: Number(REPLICATE), warmup: 1, rotation });
-  console.log(JSON.stringify({ replicate: rounds }));
-  process.exit(0);
-}
-
-/**
- * Runs `rounds` rounds in a fresh process (this file, same Node flags, pinned by inheritance), its first measured
- * round's order rotated by `rotation`, and returns its per-round samples. A process carries its own level (where
- * the JIT placed and inlined the cases): on a quiet day the open-breaker case read 1,716–1,830 ns across five
- * one-process runs, two levels, while each run's rounds agreed to ±1 %, so no run's interval held the others.
- * Several processes per run put that level inside the run's interval and average it out of its median, as the
- * faults and services benchmarks do.
- */
-function replicate(rounds: number, rotation: number): Record<string, number[]> {
-  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-    env: { ...process.env, BENCH_REPLICATE: String(rounds), BENCH_ROTATION: String(rotation) },
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const line = child.stdout.split('\n').find((l) => l.startsWith('{"replicate"'));
-  if (child.status !== 0 || !line) throw new Error(`a replication exited ${child.status ?? child.signal}`);
-  return (JSON.parse(line) as { replicate: Record<string, number[]> }).replicate;
-}
-
 const flags = benchFlagsOrExit();
 const ROUNDS = flags.rounds ?? Number(process.env.BENCH_ROUNDS ?? 15);
 const REPLICATIONS = replicationSizes(ROUNDS);
@@ -157,14 +128,7 @@ report.note(canCollectGarbage() ? 'full GC before each case' : 'no GC between ca
 report.note(
   "ratios computed per round, then summarized; interval: 95 % percentile bootstrap of the median; the next-run interval's batches are the replications",
 );
-const rounds: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
-let measuredRounds = 0;
-for (const n of REPLICATIONS) {
-  // Each replication goes on with the rotation where the last one stopped, as one process's rounds would.
-  const got = replicate(n, measuredRounds);
-  measuredRounds += n;
-  for (const name of Object.keys(cases)) rounds[name]!.push(...got[name]!);
-}
+const rounds = await replicatedRounds(measures, { sizes: REPLICATIONS, script: fileURLToPath(import.meta.url) });
 for (const name of Object.keys(cases)) report.figure(name, labels[name]!, 'ns/call', rounds[name]!);
 report.ratio('composed_over_cockatiel', 'composed / cockatiel', 'composed', 'cockatiel');
 report.ratio('composed_over_opossum', 'composed / opossum fire()', 'composed', 'opossum');

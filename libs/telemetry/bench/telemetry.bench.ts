@@ -7,8 +7,8 @@
  *   - encode: a batch of 512 such spans to OTLP protobuf with `encodeSpan`/`encodeRequest` against the SDK's
  *     `ProtobufTraceSerializer`.
  * The cases alternate round-robin over interleaved rounds (mitata measures each for a slice of CPU per round),
- * ratios are taken per round. `-- --check` exits 1 when a goal is missed with confidence; `-- --record` appends
- * to docs/benchmarks.md.
+ * ratios are taken per round; the rounds run in 5 replications, each a fresh process. `-- --check` exits 1 when
+ * a goal is missed with confidence; `-- --record` appends to docs/benchmarks.md.
  */
 import { ROOT_CONTEXT, SpanKind, trace, type SpanContext } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
@@ -20,8 +20,16 @@ import {
   type ReadableSpan,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-node';
-import { BenchReport, benchFlagsOrExit, canCollectGarbage, interleave, pinToOneCore } from '@nova/bench-kit';
+import {
+  BenchReport,
+  benchFlagsOrExit,
+  canCollectGarbage,
+  pinToOneCore,
+  replicatedRounds,
+  replicationSizes,
+} from '@nova/bench-kit';
 import { measure } from 'mitata';
+import { fileURLToPath } from 'node:url';
 import { encodeRequest, encodeSpan } from '../src/otlp-spans.ts';
 import { ProtoWriter } from '../src/proto-writer.ts';
 import { RequestTraces, type TracedRequest } from '../src/request-traces.ts';
@@ -126,20 +134,22 @@ const labels: Record<string, string> = {
 
 const flags = benchFlagsOrExit();
 const ROUNDS = flags.rounds ?? Number(process.env['BENCH_ROUNDS'] ?? 15);
-const report = new BenchReport('telemetry', flags);
+const REPLICATIONS = replicationSizes(ROUNDS);
+const report = new BenchReport('telemetry', flags, { batches: REPLICATIONS.length });
 report.note(pinToOneCore());
 report.note(
-  `${ROUNDS} interleaved rounds after 1 warm-up round; ${CPU_MS} ms of CPU per case per round (mitata); figure per round: p50 ns per span`,
+  `${REPLICATIONS.length} replications of ${REPLICATIONS.join('/')} interleaved rounds, each in a fresh process after 1 warm-up round; ${CPU_MS} ms of CPU per case per round (mitata); figure per round: p50 ns per span`,
 );
 report.note(canCollectGarbage() ? 'full GC before each case' : 'no GC between cases (run with --expose-gc)');
-const samples = await interleave(
+report.note("the next-run interval's batches are the replications (a process carries its own level)");
+const samples = await replicatedRounds(
   Object.fromEntries(
     Object.entries(cases).map(([name, [fn, perCall]]) => [
       name,
       async () => (await measure(fn, { batch_threshold: Infinity, min_cpu_time: CPU_MS * 1e6 })).p50 / perCall,
     ]),
   ),
-  { rounds: ROUNDS, warmup: 1 },
+  { sizes: REPLICATIONS, script: fileURLToPath(import.meta.url) },
 );
 for (const name of Object.keys(cases)) report.figure(name, labels[name]!, 'ns/span', samples[name]!);
 report.ratio('record_ours_over_sdk', 'recording a span: ours / the SDK way', 'recordOurs', 'recordSdk');

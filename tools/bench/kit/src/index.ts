@@ -5,3 +5,4 @@ export * from './rounds.ts';
 export * from './machine.ts';
 export * from './report.ts';
 export * from './proc-cpu.ts';
+export * from './replications.ts';
