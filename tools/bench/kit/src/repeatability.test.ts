@@ -136,12 +136,22 @@ describe('renderRepeatability', () => {
     expect(text[0]).toMatch(/^figure\s+run 1\s+run 2\s+run 3\s+gap/);
     expect(text[1]).toMatch(/^the r \(ratio\)\s+1\.000\s+1\.200\s+0\.980\s+−2\.0 %, \+20\.0 % ✗\s+0 \(0\/6\)/);
     expect(text.at(-2)).toBe(
-      "ratios within ±10 % of their median: 0 of 1; every run's next-run interval held the other medians: 0 of 1",
+      "ratios within ±10 % of their median: 0 of 1; every run's next-run interval (95 %) held the other medians: 0 of 1",
     );
     expect(text.at(-1)).toBe('repeats: no');
     const md = renderRepeatability(rep, 'markdown');
     expect(md[0]).toBe('| figure | run 1 | run 2 | run 3 | gap | bootstrap CI held | IQR held | next-run held |');
     expect(md[2]).toContain('| the r (ratio) | 1.000 | 1.200 | 0.980 |');
+  });
+
+  it('says at which confidence the runs printed their next-run intervals (95 % before they said)', () => {
+    const at99 = (m: number): BenchResult => {
+      const r = result({ r: wide(m) });
+      return { ...r, figures: { r: { ...r.figures['r']!, nextRunConfidence: 0.99 } } };
+    };
+    expect(compareRuns([at99(1), at99(1.01)]).nextRunConfidences).toEqual([0.99]);
+    const mixed = renderRepeatability(compareRuns([result({ r: wide(1) }), at99(1.01)]));
+    expect(mixed.at(-2)).toContain("every run's next-run interval (95 % / 99 %) held");
   });
 });
 

@@ -49,6 +49,8 @@ export interface Repeatability {
   readonly figures: readonly RepeatedFigure[];
   /** Every ratio within tolerance, and every run's next-run interval held every other run's median. */
   readonly repeats: boolean;
+  /** The confidence levels of the runs' next-run intervals (one, unless runs of different versions are compared). */
+  readonly nextRunConfidences: readonly number[];
 }
 
 function held(intervals: readonly (readonly [number, number])[], medians: readonly number[]): Held {
@@ -112,7 +114,12 @@ export function compareRuns(results: readonly BenchResult[]): Repeatability {
   const repeats = figures.every(
     (f) => f.withinTolerance !== false && (f.unit !== 'ratio' || f.nextRunHeld?.runs === results.length),
   );
-  return { bench, runs: results.length, commits: [...new Set(results.map((r) => r.commit))], figures, repeats };
+  // Results printed before the next-run interval went to 99 % carry no confidence: theirs was 95 %.
+  const nextRunConfidences = [
+    ...new Set(results.flatMap((r) => Object.values(r.figures).map((f) => f.nextRunConfidence ?? 0.95))),
+  ].sort();
+  const commits = [...new Set(results.map((r) => r.commit))];
+  return { bench, runs: results.length, commits, figures, repeats, nextRunConfidences };
 }
 
 /** Formats a gap for people: "±4.1 %" when both sides round alike, else "−3.0 %, +5.2 %". */
@@ -160,7 +167,7 @@ export function renderRepeatability(rep: Repeatability, style: 'text' | 'markdow
   const summary = [
     `${rep.bench}: ${rep.runs} runs (commit ${rep.commits.join(', ')})`,
     `ratios within ±${RATIO_TOLERANCE * 100} % of their median: ${inside} of ${ratios.length}; ` +
-      `every run's next-run interval held the other medians: ${covered} of ${ratios.length}`,
+      `every run's next-run interval (${rep.nextRunConfidences.map((c) => `${Math.round(c * 100)} %`).join(' / ')}) held the other medians: ${covered} of ${ratios.length}`,
     rep.repeats ? 'repeats: yes' : 'repeats: no',
   ];
   const table = style === 'markdown' ? [...markdownTable(titles, rows), ''] : alignedTable(titles, rows);

@@ -119,7 +119,7 @@ describe('BenchReport', () => {
     const doc = readFileSync(join(root, 'docs', 'benchmarks.md'), 'utf8');
     expect(doc.match(/^## History$/gm)).toHaveLength(1);
     expect(doc.match(/^### \d{4}-\d{2}-\d{2} · `demo` · commit /gm)).toHaveLength(2);
-    expect(doc).toContain('| figure | median | 95 % CI of median | IQR | next run, 95 % | goal |');
+    expect(doc).toContain('| figure | median | 95 % CI of median | IQR | next run, 99 % | goal |');
     expect(doc).toContain('| GET /x (req/s) | 9,100 | 9,000 – 9,200 | 9,050 – 9,150 | — |  |');
     expect(doc).toContain('| latency (ms) | 1.50 | 1.00 – 2.00 | 1.00 – 2.00 | 1.50 – 1.50 |  |');
     expect(doc).toMatch(/Node v\d+.*3 rounds\./);
@@ -129,7 +129,7 @@ describe('BenchReport', () => {
     // Three replications of four rounds, each at its own level.
     const samples = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3];
     const replications = new BenchReport('demo', { check: false, record: false, rounds: undefined }, { batches: 3 });
-    const half = 4.303 * 1 * Math.sqrt(2 / 3); // t(2) · sd(1, 2, 3) · √(2/3)
+    const half = 9.925 * 1 * Math.sqrt(2 / 3); // t(2) at 99 % (the next-run interval's confidence) · sd(1, 2, 3) · √(2/3)
     const [lo, hi] = replications.figure('x', 'x', 'ms', samples).summary.nextRun!;
     expect(lo).toBeCloseTo(2 - half, 9);
     expect(hi).toBeCloseTo(2 + half, 9);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { judge, type Goal, type GoalOutcome } from './goal.ts';
 import { commitId, machineInfo, workspaceRoot, type MachineInfo } from './machine.ts';
+import { NEXT_RUN_CONFIDENCE } from './next-run.ts';
 import { pairedDifferences, pairedRatios, summarize, type Summary } from './stats.ts';
 
 /** The command-line flags every benchmark takes (after `npx nx bench <project> --`). */
@@ -86,6 +87,8 @@ export interface BenchResult {
         iqr: readonly [number, number];
         /** Where another run's median should fall (see `predictNextRun`); null with too few rounds. */
         nextRun: readonly [number, number] | null;
+        /** Confidence of {@link nextRun} (absent in results printed before 2026-12-05 noon: 0.95). */
+        nextRunConfidence?: number;
         n: number;
         /** The per-round values, in round order (for comparing runs, or another statistic). */
         samples: readonly number[];
@@ -235,6 +238,7 @@ export class BenchReport {
             ci: f.summary.ci,
             iqr: f.summary.iqr,
             nextRun: f.summary.nextRun ?? null,
+            nextRunConfidence: f.summary.nextRunConfidence,
             n: f.summary.n,
             samples: f.samples,
           },
@@ -267,7 +271,14 @@ export class BenchReport {
         goalOf(f.name),
       ];
     });
-    const titles = ['figure', 'median', '95 % CI of median', 'IQR', 'next run, 95 %', 'goal'];
+    const titles = [
+      'figure',
+      'median',
+      '95 % CI of median',
+      'IQR',
+      `next run, ${Math.round(NEXT_RUN_CONFIDENCE * 100)} %`,
+      'goal',
+    ];
     const text = [header, ...this.method.map((l) => `  ${l}`), ...alignedTable(titles, rows)];
     const date = new Date().toISOString().slice(0, 10);
     const markdown = [

@@ -52,6 +52,7 @@ describe('judge', () => {
     ci: [lo, hi] as const,
     confidence: 0.95,
     nextRun: undefined,
+    nextRunConfidence: 0.99,
     n: 9,
   });
   it('meets a goal only when the whole interval is on the right side', () => {

@@ -3,7 +3,7 @@
  * handful of benchmark rounds without assuming the rounds are normally distributed (they are not: a GC or a
  * neighbour's burst makes a long right tail).
  */
-import { predictNextRun } from './next-run.ts';
+import { NEXT_RUN_CONFIDENCE, predictNextRun } from './next-run.ts';
 import { median, quantile } from './order-statistics.ts';
 
 export { median, quantile };
@@ -31,21 +31,25 @@ export interface Summary {
   readonly iqr: readonly [number, number];
   /** Percentile-bootstrap confidence interval of the median. */
   readonly ci: readonly [number, number];
-  /** Confidence level of {@link ci} and {@link nextRun}, e.g. 0.95. */
+  /** Confidence level of {@link ci}, e.g. 0.95. */
   readonly confidence: number;
   /**
    * Where the median of another run like this one should fall (a prediction interval from batch medians,
    * see {@link predictNextRun}); undefined with fewer than {@link MIN_ROUNDS_TO_PREDICT} rounds.
    */
   readonly nextRun: readonly [number, number] | undefined;
+  /** Confidence level of {@link nextRun}: {@link NEXT_RUN_CONFIDENCE} unless asked otherwise. */
+  readonly nextRunConfidence: number;
   /** Number of samples (rounds). */
   readonly n: number;
 }
 
 /** Options of {@link summarize}. */
 export interface SummaryOptions {
-  /** Confidence level of the interval. Default 0.95. */
+  /** Confidence level of the bootstrap interval. Default 0.95. */
   confidence?: number;
+  /** Confidence level of the next-run interval: 0.9, 0.95 or 0.99. Default {@link NEXT_RUN_CONFIDENCE}. */
+  nextRunConfidence?: number;
   /** Bootstrap resamples. Default 2 000. */
   resamples?: number;
   /** Seed of the resampling. Default 1. */
@@ -64,8 +68,10 @@ export function summarize(samples: readonly number[], options: SummaryOptions = 
   const n = samples.length;
   const m = median(samples);
   const iqr = [quantile(samples, 0.25), quantile(samples, 0.75)] as const;
-  const nextRun = predictNextRun(samples, { confidence, batches: options.batches });
-  if (n < 3) return { median: m, iqr, ci: [Math.min(...samples), Math.max(...samples)], confidence, nextRun, n };
+  const nextRunConfidence = options.nextRunConfidence ?? NEXT_RUN_CONFIDENCE;
+  const nextRun = predictNextRun(samples, { confidence: nextRunConfidence, batches: options.batches });
+  const spread = { iqr, confidence, nextRun, nextRunConfidence, n };
+  if (n < 3) return { median: m, ci: [Math.min(...samples), Math.max(...samples)], ...spread };
   const random = seededRandom(options.seed ?? 1);
   const medians = new Array<number>(resamples);
   const draw = new Array<number>(n);
@@ -74,7 +80,7 @@ export function summarize(samples: readonly number[], options: SummaryOptions = 
     medians[r] = median(draw);
   }
   const tail = (1 - confidence) / 2;
-  return { median: m, iqr, ci: [quantile(medians, tail), quantile(medians, 1 - tail)], confidence, nextRun, n };
+  return { median: m, ci: [quantile(medians, tail), quantile(medians, 1 - tail)], ...spread };
 }
 
 /** Per-round differences `a[i] - b[i]` of two figures measured in the same rounds (what a layer adds). */
