@@ -52,6 +52,19 @@ describe('chaos campaign --signal', () => {
   });
 });
 
+/**
+ * The descendants of `pid` once `count` of them run `sleep 30`: a shell's forked child reads as the shell until it
+ * has exec'd `sleep`, which on a loaded machine (CI, other test files beside this one) takes longer than a few ms.
+ */
+async function sleepersOf(pid: number, count: number): Promise<ReturnType<typeof descendantsOf>> {
+  let kids = descendantsOf(pid);
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; kids = descendantsOf(pid)) {
+    if (kids.filter((k) => k.cmdline === 'sleep 30').length === count) return kids;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return kids;
+}
+
 describe('the processes of a run', () => {
   it('names their roles and PostgreSQL data directory from their command lines', () => {
     expect(roleOf('node --import tsx /w/chaos-agent/src/main.ts --listen 127.0.0.1:0')).toBe('chaos-agent');
@@ -67,11 +80,7 @@ describe('the processes of a run', () => {
   it('finds the descendants of a process, and knows when one of them is gone', async () => {
     const parent = spawn('sh', ['-c', 'sleep 30 & sleep 30 & wait'], { stdio: 'ignore' });
     try {
-      let kids = descendantsOf(parent.pid!);
-      for (let i = 0; i < 50 && kids.length < 2; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        kids = descendantsOf(parent.pid!);
-      }
+      const kids = await sleepersOf(parent.pid!, 2);
       expect(kids.map((k) => k.cmdline)).toEqual(['sleep 30', 'sleep 30']);
       expect(kids.every(stillRunning)).toBe(true);
       process.kill(kids[0]!.pid, 'SIGKILL');
@@ -94,11 +103,7 @@ describe('leaksAfter', () => {
     const { join } = await import('node:path');
     const before = sharedMemory();
     const holder = spawn('sh', ['-c', 'sleep 30 & wait'], { stdio: 'ignore' });
-    let sleeper = descendantsOf(holder.pid!);
-    for (let i = 0; i < 50 && sleeper.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      sleeper = descendantsOf(holder.pid!);
-    }
+    const sleeper = await sleepersOf(holder.pid!, 1);
     const dir = mkdtempSync(join(tmpdir(), 'nova-leak-'));
     const leaks = await leaksAfter({ processes: sleeper, dataDirs: [dir], before }, 0);
     expect(leaks).toEqual([`process ${sleeper[0]!.pid} (sleep 30)`, `data directory ${dir}`]);
