@@ -1,6 +1,9 @@
 import { ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EncodingSpanProcessor, type SpanSender } from './encoding-span-processor.ts';
 import { ExportThread } from './export-thread.ts';
@@ -31,6 +34,22 @@ async function encodedRequest(...names: string[]): Promise<Uint8Array> {
 }
 
 describe('ExportThread', () => {
+  it('holds the process open while a request awaits its answer, in a process that does nothing else', async () => {
+    // The child sends and awaits, twice, nothing more: were the thread let go during a send, it would exit 13.
+    // Not spawnSync: the collector answering the child lives in this process, whose loop must keep running.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('./fixtures/send-and-wait.ts', import.meta.url))],
+      { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint('waiting') } },
+    );
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const [status] = (await once(child, 'exit')) as [number | null];
+    expect(status).toBe(0);
+    // The collector refused both bodies at once (400): the answers came back before the process ended.
+    expect(JSON.parse(stdout)).toEqual({ codes: [ExportResultCode.FAILED, ExportResultCode.FAILED] });
+  }, 20_000);
+
   it('sends each request from its thread to the OTLP endpoint of its environment, as the SDK exporter posts it', async () => {
     collector.clear();
     const thread = new ExportThread({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint('thread') } });
