@@ -2,11 +2,12 @@ import { defineConfig, mergeConfig } from 'vitest/config';
 import { projectConfig } from '../../vitest.shared.ts';
 
 /**
- * Files that assert latencies (k6's login times before, during and after a fault; a run's p99 against the one
- * before): they run alone, after the others. With another end-to-end file beside them the CPU they share moves a
- * bcrypt login by tens of ms (k6-journeys read a recovery 29 ms over its baseline, against 25 allowed).
+ * Files that assert latencies or rates (k6's login times before, during and after a fault; a run's p99 against the
+ * one before; the load generator's requests per second): they run alone, after the others. With another
+ * end-to-end file beside them the CPU they share moves a bcrypt login by tens of ms (k6-journeys read a recovery
+ * 29 ms over its baseline, against 25 allowed).
  */
-const ALONE = ['test/k6-journeys.e2e.test.ts', 'test/cli.e2e.test.ts'];
+const ALONE = ['test/k6-journeys.e2e.test.ts', 'test/cli.e2e.test.ts', 'src/verdict/load.test.ts'];
 
 // The other files two at a time, in CI too: they are end-to-end runs that spend most of their time in an
 // experiment's phases (wall time: baseline, hold, recovery), not on the CPU, and they assert verdicts and evidence
