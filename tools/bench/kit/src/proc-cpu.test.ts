@@ -22,3 +22,35 @@ describe('processCpuMs', () => {
     expect(() => processCpuMs(2 ** 22 + 1)).toThrow();
   });
 });
+
+describe('threadIds and threadsCpuMs', () => {
+  it("charge a worker thread's CPU to its own thread, apart from the main thread's", async () => {
+    const { Worker } = await import('node:worker_threads');
+    const { threadIds, threadsCpuMs } = await import('./proc-cpu.ts');
+    const before = new Set(threadIds(process.pid));
+    expect(before.has(process.pid)).toBe(true);
+    // A worker that burns 300 ms of its own CPU, then waits to be ended (so its thread is still there to read).
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       const start = process.hrtime.bigint();
+       const t0 = require('node:fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0];
+       let now = t0;
+       while (Number(BigInt(now) - BigInt(t0)) < 300e6) now = require('node:fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0];
+       parentPort.postMessage(Number(process.hrtime.bigint() - start));
+       setInterval(() => {}, 1000);`,
+      { eval: true },
+    );
+    const mainBefore = threadsCpuMs(process.pid, [process.pid]);
+    await new Promise((resolve) => worker.once('message', resolve));
+    const added = threadIds(process.pid).filter((t) => !before.has(t));
+    const mainSpent = threadsCpuMs(process.pid, [process.pid]) - mainBefore;
+    try {
+      expect(threadsCpuMs(process.pid, added)).toBeGreaterThanOrEqual(300);
+      // Waiting for a message costs the main thread next to nothing: the burn is not charged to it.
+      expect(mainSpent).toBeLessThan(100);
+      expect(threadsCpuMs(process.pid, [2 ** 22 + 1])).toBe(0);
+    } finally {
+      await worker.terminate();
+    }
+  });
+});

@@ -8,12 +8,25 @@ import { readdirSync, readFileSync } from 'node:fs';
  * Throws when the process is gone.
  */
 export function processCpuMs(pid: number): number {
+  return threadsCpuMs(pid, threadIds(pid));
+}
+
+/** The ids of a process's threads now (its main thread's is the pid). Throws when the process is gone. */
+export function threadIds(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map(Number);
+}
+
+/**
+ * CPU time some of a process's threads have used so far, in ms (see {@link processCpuMs}): e.g. the threads that
+ * appeared after a moment, to charge a worker thread's work apart from the rest. Threads no longer there count 0.
+ */
+export function threadsCpuMs(pid: number, tids: readonly number[]): number {
   let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+  for (const tid of tids) {
     try {
       ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
     } catch {
-      // The thread ended between the listing and the read: its time is lost with it.
+      // The thread ended (or ended between the listing and the read): its time is lost with it.
     }
   }
   return ns / 1e6;

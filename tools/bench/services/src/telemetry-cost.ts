@@ -3,7 +3,8 @@
  * request, in µs of CPU, without the crowding of the five-stack benchmark. One process at a time runs
  * `telemetry-cost-server.ts` (a service app with a trivial route) on core 0 and autocannon loads it from this
  * process on core 1 (10 connections, a warm-up of 20,000 requests, then `--requests` counted); its CPU per
- * request comes from every thread's schedstat. A fresh process per configuration and round, the configurations
+ * request comes from every thread's schedstat (and, apart, that of the threads it started after it was ready: the
+ * span export thread). A fresh process per configuration and round, the configurations
  * in an order that rotates each round; the traced ones export to a loopback OTLP sink, as in production.
  * Prints medians with intervals and each configuration's difference from `metrics`, in µs per request.
  */
@@ -12,7 +13,15 @@ import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { BenchReport, benchFlagsOrExit, interleave, pinToCore, processCpuMs } from '@nova/bench-kit';
+import {
+  BenchReport,
+  benchFlagsOrExit,
+  interleave,
+  pinToCore,
+  processCpuMs,
+  threadIds,
+  threadsCpuMs,
+} from '@nova/bench-kit';
 import { freePort } from '@nova/process-kit';
 import { startOtlpCollector } from '@nova/telemetry/testing';
 
@@ -51,6 +60,14 @@ report.note(
   `one service process at a time (createServiceApp, a trivial GET route), ${WARMUP.map((n) => n.toLocaleString('en-US')).join(' + ')} requests of warm-up, then ${REQUESTS.toLocaleString('en-US')} counted; 10 connections; CPU per request from every thread's schedstat; ${ROUNDS} rounds, the configurations' order rotating; traced configurations with "exported" post to a loopback OTLP sink, their first post made between the two warm-ups`,
 );
 
+/**
+ * Per configuration, each round's CPU per request (µs) of the threads the process started after it was ready: the
+ * span export thread where there is one (it starts with the first batch), else idle helpers (libuv's pool). It is
+ * part of the process's figure too; apart, it tells the work the thread took off the service's thread from what
+ * the service's thread still does.
+ */
+const laterThreads: Record<string, number[]> = {};
+
 /** Starts one service process with `config`, loads it, and returns its CPU per request in µs. */
 async function measure(config: Config): Promise<number> {
   const { EXPORT, ...env } = { EXPORT: undefined, ...CONFIGS[config] };
@@ -71,6 +88,7 @@ async function measure(config: Config): Promise<number> {
       child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
       child.once('exit', (code) => reject(new Error(`${config}: the service exited (${code}) before it was ready`)));
     });
+    const readyThreads = new Set(threadIds(child.pid!));
     const url = `http://127.0.0.1:${port}/users/42`;
     await autocannon({ url, connections: 10, amount: WARMUP[0] });
     // An exporting process's first export (its HTTP connection, the exporter's code compiled, the deoptimization
@@ -78,11 +96,15 @@ async function measure(config: Config): Promise<number> {
     // state in production. It comes when the batch fills or at the schedule delay (5 s); the sink counts posts.
     if (EXPORT) await firstPost(config);
     await autocannon({ url, connections: 10, amount: WARMUP[1] });
+    const later = threadIds(child.pid!).filter((tid) => !readyThreads.has(tid));
     const before = processCpuMs(child.pid!);
+    const laterBefore = threadsCpuMs(child.pid!, later);
     const result = await autocannon({ url, connections: 10, amount: REQUESTS });
     const cpuMs = processCpuMs(child.pid!) - before;
+    const laterMs = threadsCpuMs(child.pid!, later) - laterBefore;
     if (result.non2xx + result.errors > 0)
       throw new Error(`${config}: ${result.non2xx + result.errors} failed requests`);
+    (laterThreads[config] ??= []).push((laterMs * 1000) / result.requests.total);
     return (cpuMs * 1000) / result.requests.total;
   } finally {
     // Ours, by pid; waited for, so its spans are flushed and its port is free before the next.
@@ -113,6 +135,13 @@ try {
     { rounds: ROUNDS, warmup: 0, gc: false, onRound: (r) => process.stderr.write(`round ${r + 1}/${ROUNDS}\n`) },
   );
   for (const config of names) report.figure(config, `telemetry ${config}: CPU per request`, 'µs', samples[config]);
+  for (const config of names)
+    report.figure(
+      `${config}_later_threads`,
+      `telemetry ${config}: CPU per request of threads started after ready (the export thread, if any)`,
+      'µs',
+      laterThreads[config]!,
+    );
   for (const config of names.filter((c) => c !== 'metrics' && c !== 'off'))
     report.difference(`${config}_minus_metrics`, `${config} − metrics, CPU per request`, config, 'metrics');
   report.difference('metrics_minus_off', 'metrics − off, CPU per request', 'metrics', 'off');
