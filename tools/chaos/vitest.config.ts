@@ -1,5 +1,5 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
-import { projectConfig } from '../../vitest.shared.ts';
+import { projectConfig, TEST_FILES } from '../../vitest.shared.ts';
 
 /**
  * Files that assert latencies or rates (k6's login times before, during and after a fault; a run's p99 against the
@@ -23,7 +23,7 @@ export default mergeConfig(
           extends: true,
           test: {
             name: 'two at a time',
-            include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+            include: TEST_FILES,
             exclude: ['**/node_modules/**', ...ALONE],
             fileParallelism: true,
             maxWorkers: 2,

@@ -4,8 +4,8 @@
  * `telemetry-cost-server.ts` (a service app with a trivial route) on core 0 and autocannon loads it from this
  * process on core 1 (10 connections, a warm-up of 20,000 requests, then `--requests` counted); its CPU per
  * request comes from every thread's schedstat (and, apart, that of the threads it started after it was ready: the
- * span export thread). A fresh process per configuration and round, the configurations
- * in an order that rotates each round; the traced ones export to a loopback OTLP sink, as in production.
+ * span export thread). A fresh process per configuration and round, the configurations in an order that rotates
+ * each round; the traced ones export to a loopback OTLP sink, as in production.
  * Prints medians with intervals and each configuration's difference from `metrics`, in µs per request.
  */
 import { spawn } from 'node:child_process';
