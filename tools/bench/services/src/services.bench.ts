@@ -99,7 +99,7 @@ async function loadTogether(stacks: readonly Loaded[]): Promise<{ rps: number; r
 const flags = benchFlagsOrExit();
 /**
  * Rounds per run. A ratio's rounds scatter widely here (per-round sd 0.10–0.37 over the five-run sets of
- * 2026-12-05, against 0–0.11 between fresh sets of stacks): five stacks of three processes share two cores for
+ * 2026-12-05, against 0–0.13 between fresh sets of stacks): five stacks of three processes share two cores for
  * 3 s, and which of them the scheduler favours in a window is luck. A run's median is steadied by more rounds,
  * not by more replications; 35 rounds of both routes take about as long as 15 did when each round also
  * measured a fixed rate (see the history in docs/benchmarks.md).
