@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { explainedTrials, planTrials } from './campaign-command.ts';
 import { needsExplaining, runTrial, TAIL_LINES, type TrialPlan } from './trial.ts';
 import { dataDirOf, descendantsOf, roleOf, stillRunning } from './processes.ts';
@@ -56,13 +56,16 @@ describe('chaos campaign --signal', () => {
  * The descendants of `pid` once `count` of them run `sleep 30`: a shell's forked child reads as the shell until it
  * has exec'd `sleep`, which on a loaded machine (CI, other test files beside this one) takes longer than a few ms.
  */
-async function sleepersOf(pid: number, count: number): Promise<ReturnType<typeof descendantsOf>> {
-  let kids = descendantsOf(pid);
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; kids = descendantsOf(pid)) {
-    if (kids.filter((k) => k.cmdline === 'sleep 30').length === count) return kids;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return kids;
+function sleepersOf(pid: number, count: number): Promise<ReturnType<typeof descendantsOf>> {
+  return vi.waitFor(
+    () => {
+      const kids = descendantsOf(pid);
+      const sleepers = kids.filter((k) => k.cmdline === 'sleep 30').length;
+      if (sleepers !== count) throw new Error(`${sleepers} of ${count} children of ${pid} run sleep 30`);
+      return kids;
+    },
+    { timeout: 10_000, interval: 20 },
+  );
 }
 
 describe('the processes of a run', () => {
